@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace BertSharp.Cli;
+
+/// <summary>The list of top-level commands. Add a line per command file in Commands/.</summary>
+public static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return Commands.InfoCommand.Create();
+    }
+}
