@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs a benchmark suite: bench/run.sh <suite> [options]. Installs what the suite needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+suite=${1:-}
+[ -n "$suite" ] || { echo "usage: bench/run.sh <suite> [options]" >&2; exit 2; }
+shift
+case "$suite" in
+  gemm)
+    # OpenBLAS is loaded by the benchmark only, to compare against; never a dependency of the library.
+    if ! ldconfig -p | grep -q 'libopenblas.so.0'; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null
+    fi ;;
+esac
+dotnet build -c Release bench/BertSharp.Bench -v q -nologo >/dev/null
+exec dotnet bench/BertSharp.Bench/bin/Release/net10.0/BertSharp.Bench.dll "$suite" "$@"
