@@ -110,6 +110,7 @@ public class PretrainingLoaderTests
             if (firstEpochEnd < 0 && loader.Position.Epoch > 0) firstEpochEnd = i;
         }
         Assert.True(firstEpochEnd > 0, "the run should cross an epoch boundary");
+        Assert.Equal(ds.BatchCount(0, B), firstEpochEnd); // batch firstEpochEnd is the first of epoch 1; the partial one is dropped
         // Resume from several saved positions, including the one that crosses into epoch 1.
         foreach (int k in new[] { 1, 7, (int)firstEpochEnd, (int)firstEpochEnd + 1, 45 })
         {
