@@ -1,0 +1,133 @@
+namespace BertSharp.Data;
+
+/// <summary>Where a loader stands: the next batch starts at item <see cref="Index"/> of epoch
+/// <see cref="Epoch"/>'s shuffled order. Save it with a checkpoint; a loader started from it
+/// continues with the identical next batch.</summary>
+public readonly record struct LoaderPosition(long Epoch, int Index);
+
+/// <summary>
+/// Training batches made ahead by one background thread into a small ring of reused
+/// <see cref="PretrainingBatch"/> objects, so the trainer only waits when the producer falls behind.
+/// Epoch e uses copy <see cref="PretrainingOptions.CopyForEpoch"/>(e) of the items, in an order shuffled
+/// by (seed, e); batches never straddle two epochs.
+/// </summary>
+public sealed class PretrainingLoader : IDisposable
+{
+    private readonly PretrainingDataset _dataset;
+    private readonly int _batchSize;
+    private readonly bool _dynamicPadding, _dropLast;
+    private readonly PretrainingBatch[] _ring;
+    private readonly LoaderPosition[] _ringEnd; // position after each ring batch
+    private readonly SemaphoreSlim _free, _ready;
+    private readonly Thread _thread;
+    private readonly CancellationTokenSource _stop = new();
+    private Exception? _failure;
+    private int _consumerSlot;
+    private bool _holding; // the consumer holds _ring[_consumerSlot] until its next call
+    private bool _disposed;
+
+    /// <param name="batchSize">rows per batch</param>
+    /// <param name="dynamicPadding">pad each batch to its longest sequence rounded up to a multiple of 8</param>
+    /// <param name="start">where to begin (a saved <see cref="Position"/> to resume)</param>
+    /// <param name="prefetch">batches kept ready ahead of the trainer</param>
+    /// <param name="dropLast">drop an epoch's final partial batch (as Google's input pipeline does)</param>
+    public PretrainingLoader(PretrainingDataset dataset, int batchSize, bool dynamicPadding = false,
+        LoaderPosition start = default, int prefetch = 3, bool dropLast = true)
+    {
+        if (batchSize < 1) throw new ArgumentException($"batch size: {batchSize} must be at least 1");
+        if (prefetch < 1) throw new ArgumentException($"prefetch: {prefetch} must be at least 1");
+        if (start.Epoch < 0 || start.Index < 0) throw new ArgumentException($"loader position: {start} is negative");
+        _dataset = dataset;
+        _batchSize = batchSize;
+        _dynamicPadding = dynamicPadding;
+        _dropLast = dropLast;
+        var o = dataset.Options;
+        // prefetch ready batches plus the one the consumer holds.
+        _ring = new PretrainingBatch[prefetch + 1];
+        for (int i = 0; i < _ring.Length; i++) _ring[i] = new PretrainingBatch(batchSize, o.MaxSeqLength, o.MaxPredictionsPerSeq);
+        _ringEnd = new LoaderPosition[_ring.Length];
+        _free = new SemaphoreSlim(prefetch, _ring.Length);
+        _ready = new SemaphoreSlim(0, _ring.Length);
+        Position = start;
+        _thread = new Thread(() => Produce(start)) { IsBackground = true, Name = "BertSharp pretraining batches" };
+        _thread.Start();
+    }
+
+    /// <summary>Where the batch after the last one returned starts (or the start, before any).</summary>
+    public LoaderPosition Position { get; private set; }
+
+    /// <summary>The next batch; valid until the following call (its arrays are reused).</summary>
+    public PretrainingBatch Next()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_holding)
+        {
+            _consumerSlot = (_consumerSlot + 1) % _ring.Length;
+            _free.Release();
+        }
+        try { _ready.Wait(_stop.Token); }
+        catch (OperationCanceledException) { }
+        if (Volatile.Read(ref _failure) is { } failure)
+            throw new InvalidOperationException($"pretraining loader: the batch producer failed: {failure.Message}", failure);
+        _holding = true;
+        Position = _ringEnd[_consumerSlot];
+        return _ring[_consumerSlot];
+    }
+
+    private void Produce(LoaderPosition position)
+    {
+        try
+        {
+            var writer = new BatchWriter(_dataset);
+            var items = new PretrainingItem[1024];
+            int[] order = [];
+            var batchItems = new PretrainingItem[_batchSize];
+            long plannedEpoch = -1;
+            int count = 0, slot = 0;
+            var token = _stop.Token;
+            while (!token.IsCancellationRequested)
+            {
+                if (plannedEpoch != position.Epoch)
+                {
+                    count = _dataset.PlanCopy(_dataset.Options.CopyForEpoch(position.Epoch), ref items);
+                    if (order.Length < count) order = new int[items.Length];
+                    PretrainingDataset.ShuffledOrder(_dataset.Options.Seed, position.Epoch, order.AsSpan(0, count));
+                    plannedEpoch = position.Epoch;
+                    if (_dropLast && count < _batchSize)
+                        throw new InvalidOperationException($"batch size {_batchSize} exceeds the {count} items of epoch {position.Epoch}");
+                }
+                int left = count - position.Index;
+                if (left <= 0 || (_dropLast && left < _batchSize))
+                {
+                    position = new LoaderPosition(position.Epoch + 1, 0);
+                    continue;
+                }
+                int n = Math.Min(_batchSize, left);
+                for (int k = 0; k < n; k++) batchItems[k] = items[order[position.Index + k]];
+                _free.Wait(token);
+                writer.Fill(_ring[slot], batchItems.AsSpan(0, n), _dataset.Options.CopyForEpoch(position.Epoch), _dynamicPadding);
+                position = new LoaderPosition(position.Epoch, position.Index + n);
+                _ringEnd[slot] = position;
+                slot = (slot + 1) % _ring.Length;
+                _ready.Release();
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _failure, e);
+            _stop.Cancel(); // wakes a consumer blocked in Next()
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _stop.Cancel();
+        _thread.Join();
+        _stop.Dispose();
+        _free.Dispose();
+        _ready.Dispose();
+    }
+}

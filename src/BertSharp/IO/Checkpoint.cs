@@ -1,0 +1,165 @@
+using System.Text.Json;
+using BertSharp.Model;
+
+namespace BertSharp.IO;
+
+/// <summary>One entry of the metric history kept in trainer_state.json.</summary>
+public sealed record MetricRecord(long Step, string Split, double Loss, double MlmLoss, double NspLoss,
+    double MlmAccuracy, double NspAccuracy, double LearningRate);
+
+/// <summary>Everything besides the tensors that a run needs to continue exactly where it stopped.</summary>
+public sealed class TrainerState
+{
+    /// <summary>Optimiser updates done.</summary>
+    public long Step { get; set; }
+    public int Epoch { get; set; }
+    /// <summary>Micro-batches consumed (the dropout counter and the data position derive from it).</summary>
+    public long MicroStep { get; set; }
+    public double LearningRate { get; set; }
+    public string Schedule { get; set; } = "linear";
+    public double PeakLearningRate { get; set; }
+    public int WarmupSteps { get; set; }
+    public int TotalSteps { get; set; }
+    public ulong Seed { get; set; }
+    /// <summary>Named generator states (data order, masking, ...), each a SplitMix64 state.</summary>
+    public Dictionary<string, ulong> RngStates { get; set; } = new();
+    /// <summary>Where the data loader stands (items consumed in the current epoch), -1 when unknown.</summary>
+    public long DataPosition { get; set; } = -1;
+    public List<MetricRecord> History { get; set; } = new();
+}
+
+/// <summary>
+/// A checkpoint folder as HuggingFace lays it out: <c>config.json</c>, <c>model.safetensors</c> (HF names,
+/// float32, the tied decoder stored once as the word embeddings), <c>vocab.txt</c>, <c>optimizer.safetensors</c>
+/// (AdamW moments under <c>exp_avg/NAME</c> and <c>exp_avg_sq/NAME</c>), <c>trainer_state.json</c>. A folder is written
+/// under a temporary name and renamed when complete, so a crash never leaves half a checkpoint.
+/// </summary>
+public static class Checkpoint
+{
+    public const string Prefix = "checkpoint-";
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>Names HF writes that we do not store: the tied decoder and the position-id buffer.</summary>
+    private static readonly HashSet<string> IgnoredNames = new(StringComparer.Ordinal)
+    {
+        "cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "bert.embeddings.position_ids",
+    };
+
+    public static string FolderName(long step) => $"{Prefix}{step}";
+
+    /// <summary>Writes <c>checkpoint-STEP</c> under <paramref name="outputDir"/> and keeps only the newest
+    /// <paramref name="keepLast"/> (0 keeps all). Returns the folder.</summary>
+    public static string Save(string outputDir, BertParameters parameters, float[]? expAvg, float[]? expAvgSq,
+        TrainerState state, IReadOnlyList<string>? vocab, int keepLast = 0)
+    {
+        Directory.CreateDirectory(outputDir);
+        string final = Path.Combine(outputDir, FolderName(state.Step));
+        string tmp = Path.Combine(outputDir, "." + FolderName(state.Step) + ".tmp");
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+        Directory.CreateDirectory(tmp);
+
+        parameters.Config.Save(Path.Combine(tmp, "config.json"));
+        SaveModel(Path.Combine(tmp, "model.safetensors"), parameters);
+        if (expAvg is not null && expAvgSq is not null)
+        {
+            var w = new SafeTensorsWriter();
+            foreach (var e in parameters.Layout.Entries)
+            {
+                w.AddF32("exp_avg/" + e.Name, expAvg.AsMemory(e.Offset, e.Length), e.Shape);
+                w.AddF32("exp_avg_sq/" + e.Name, expAvgSq.AsMemory(e.Offset, e.Length), e.Shape);
+            }
+            w.Save(Path.Combine(tmp, "optimizer.safetensors"));
+        }
+        if (vocab is not null) WriteText(Path.Combine(tmp, "vocab.txt"), string.Join("\n", vocab) + "\n");
+        WriteText(Path.Combine(tmp, "trainer_state.json"), JsonSerializer.Serialize(state, JsonOptions) + "\n");
+
+        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+        Directory.Move(tmp, final);
+        if (keepLast > 0) Prune(outputDir, keepLast);
+        return final;
+    }
+
+    private static void WriteText(string path, string text)
+    {
+        File.WriteAllText(path + ".tmp", text);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    public static void SaveModel(string path, BertParameters parameters)
+    {
+        var w = new SafeTensorsWriter();
+        w.AddMetadata("format", "pt");
+        foreach (var e in parameters.Layout.Entries)
+            w.AddF32(e.Name, parameters.Values.AsMemory(e.Offset, e.Length), e.Shape);
+        w.Save(path);
+    }
+
+    /// <summary>Completed checkpoint folders under <paramref name="outputDir"/>, oldest first.</summary>
+    public static List<(long Step, string Path)> List(string outputDir)
+    {
+        var result = new List<(long, string)>();
+        if (!Directory.Exists(outputDir)) return result;
+        foreach (var d in Directory.GetDirectories(outputDir, Prefix + "*"))
+            if (long.TryParse(Path.GetFileName(d).AsSpan(Prefix.Length), out long step)) result.Add((step, d));
+        result.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return result;
+    }
+
+    public static string? Latest(string outputDir) => List(outputDir) is { Count: > 0 } l ? l[^1].Path : null;
+
+    private static void Prune(string outputDir, int keepLast)
+    {
+        var all = List(outputDir);
+        for (int i = 0; i < all.Count - keepLast; i++) Directory.Delete(all[i].Path, recursive: true);
+    }
+
+    /// <summary>Reads model.safetensors into <paramref name="parameters"/>: every parameter must be present,
+    /// F32, with exactly the config's shape; unknown tensors are refused (they mean a different model).</summary>
+    public static void LoadModel(string path, BertParameters parameters)
+    {
+        using var r = new SafeTensorsReader(path);
+        foreach (var e in parameters.Layout.Entries)
+        {
+            if (!r.Contains(e.Name)) throw new InvalidDataException($"{path}: missing tensor '{e.Name}'");
+            r.ReadF32(e.Name, parameters.Values.AsSpan(e.Offset, e.Length), e.Shape);
+        }
+        foreach (var name in r.Tensors.Keys)
+            if (!parameters.Layout.TryGet(name, out _) && !IgnoredNames.Contains(name))
+                throw new InvalidDataException($"{path}: unexpected tensor '{name}' (not part of this BERT configuration)");
+    }
+
+    public static void LoadOptimizer(string path, BertParameterLayout layout, float[] expAvg, float[] expAvgSq)
+    {
+        using var r = new SafeTensorsReader(path);
+        foreach (var e in layout.Entries)
+        {
+            foreach (var (prefix, buf) in new[] { ("exp_avg/", expAvg), ("exp_avg_sq/", expAvgSq) })
+            {
+                string n = prefix + e.Name;
+                if (!r.Contains(n)) throw new InvalidDataException($"{path}: missing tensor '{n}'");
+                r.ReadF32(n, buf.AsSpan(e.Offset, e.Length), e.Shape);
+            }
+        }
+    }
+
+    public static TrainerState LoadState(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: trainer state not found", path);
+        try
+        {
+            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
+                   ?? throw new InvalidDataException($"{path}: empty trainer state");
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid trainer_state.json ({e.Message})"); }
+    }
+
+    /// <summary>Loads config + model from a checkpoint folder.</summary>
+    public static BertParameters LoadParameters(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: checkpoint folder not found");
+        var config = BertConfig.Load(Path.Combine(folder, "config.json"));
+        var p = new BertParameters(config);
+        LoadModel(Path.Combine(folder, "model.safetensors"), p);
+        return p;
+    }
+}

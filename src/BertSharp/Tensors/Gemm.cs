@@ -1,0 +1,362 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BertSharp.Tensors;
+
+/// <summary>Which micro-kernel family SGEMM uses. All give bitwise identical results (same per-element
+/// FMA order and the same K blocking); the choice only changes speed.</summary>
+internal enum GemmIsa { Portable, Avx2, Avx512 }
+
+/// <summary>
+/// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, built the BLIS way. For each
+/// thread's rectangle of C: an MB×KC block of A is packed into MR-row micro-panels (kept in L3/L2), a
+/// KC×NB block of B into NR-column micro-panels (kept in L2), and a register-blocked micro-kernel runs
+/// over each MR-row A micro-panel (held in L1) against the B micro-panels. Packing absorbs the
+/// transposes, so one kernel layout serves all four cases. Edge tiles run the same kernel on the
+/// zero-padded panels into a scratch tile.
+/// <para>Semantics (reference BLAS): beta == 0 means C is not read (old NaNs in C do not propagate);
+/// alpha == 0 or k == 0 means A and B are not read and C = beta * C. Otherwise NaN and infinity
+/// propagate as IEEE arithmetic says.</para>
+/// <para>Determinism: every element of C is computed by one thread as acc = fma(a, b, acc) over k in
+/// order within fixed KC blocks, so results do not depend on the thread count, the tiling or the ISA.</para>
+/// </summary>
+public static unsafe class Gemm
+{
+    /// <summary>K block, shared by every ISA so that results are bitwise identical across them.</summary>
+    internal const int KC = 256;
+    // Below this many multiply-adds a GEMM runs on the calling thread only (hand-off costs microseconds).
+    private const long ParallelMinFma = 1L << 19;
+    // Each thread should get at least this many multiply-adds.
+    private const long FmaPerThread = 1L << 18;
+
+    private sealed class Config
+    {
+        public required GemmIsa Isa;
+        public required int MR, NR, MB, NB;
+        public required delegate*<int, float*, float*, float*, nint, float, float, void> Kernel;
+    }
+
+    private static readonly Config PortableConfig = new()
+    { Isa = GemmIsa.Portable, MR = 4, NR = 8, MB = 256, NB = 256, Kernel = &GemmKernels.Kernel4x8 };
+    private static readonly Config Avx2Config = new()
+    { Isa = GemmIsa.Avx2, MR = 6, NR = 16, MB = 960, NB = 256, Kernel = &GemmKernels.Kernel6x16 };
+    private static readonly Config Avx512Config = new()
+    { Isa = GemmIsa.Avx512, MR = 12, NR = 32, MB = 960, NB = 512, Kernel = &GemmKernels.Kernel12x32 };
+
+    /// <summary>The best kernel family this machine runs.</summary>
+    internal static GemmIsa BestIsa { get; } =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmIsa.Avx512
+        : Vector256.IsHardwareAccelerated && Fma.IsSupported && Avx2.IsSupported ? GemmIsa.Avx2
+        : GemmIsa.Portable;
+
+    private static Config _config = ConfigFor(BestIsa);
+
+    /// <summary>Kernel family in use (tests and benchmarks switch it; it must be supported here).</summary>
+    internal static GemmIsa Isa
+    {
+        get => _config.Isa;
+        set
+        {
+            if (value > BestIsa) throw new PlatformNotSupportedException($"GEMM kernel {value} is not supported on this machine (best: {BestIsa}).");
+            _config = ConfigFor(value);
+        }
+    }
+
+    private static Config ConfigFor(GemmIsa isa) => isa switch
+    {
+        GemmIsa.Avx512 => Avx512Config,
+        GemmIsa.Avx2 => Avx2Config,
+        _ => PortableConfig,
+    };
+
+    /// <summary>C = alpha * op(A) * op(B) + beta * C. op(A) is m×k, op(B) is k×n, C is m×n, all row-major
+    /// with leading dimensions. transA: A is stored k×m. transB: B is stored n×k. beta == 0: C is not read.</summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+                             ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+                             float beta, Span<float> c, int ldc)
+    {
+        Validate(transA, transB, m, n, k, lda, ldb, ldc);
+        CheckLength("a", "lda", transA ? k : m, transA ? m : k, lda, a.Length, 0, 1);
+        CheckLength("b", "ldb", transB ? n : k, transB ? k : n, ldb, b.Length, 0, 1);
+        CheckLength("c", "ldc", m, n, ldc, c.Length, 0, 1);
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+        {
+            if (k == 0 || alpha == 0f)
+            {
+                ScaleC(pc, ldc, m, n, beta);
+                return;
+            }
+            var g = new Args(transA, transB, m, n, k, alpha, beta, pa, lda, pb, ldb, pc, ldc);
+            RunParallel(in g, _config);
+        }
+    }
+
+    /// <summary>batchCount independent GEMMs; matrix i starts at offset i*stride in a, b and c (stride 0
+    /// for A or B reuses one matrix). The C matrices must not overlap.</summary>
+    public static void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                           ReadOnlySpan<float> a, int lda, long strideA,
+                                           ReadOnlySpan<float> b, int ldb, long strideB,
+                                           float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    {
+        Validate(transA, transB, m, n, k, lda, ldb, ldc);
+        if (batchCount < 0) throw new ArgumentOutOfRangeException(nameof(batchCount), batchCount, "batchCount must be non-negative.");
+        if (strideA < 0) throw new ArgumentOutOfRangeException(nameof(strideA), strideA, "strideA must be non-negative.");
+        if (strideB < 0) throw new ArgumentOutOfRangeException(nameof(strideB), strideB, "strideB must be non-negative.");
+        if (strideC < 0) throw new ArgumentOutOfRangeException(nameof(strideC), strideC, "strideC must be non-negative.");
+        if (strideC == 0 && batchCount > 1 && m > 0 && n > 0)
+            throw new ArgumentException($"strideC: 0 would make {batchCount} batches write the same C", nameof(strideC));
+        CheckLength("a", "lda", transA ? k : m, transA ? m : k, lda, a.Length, strideA, batchCount);
+        CheckLength("b", "ldb", transB ? n : k, transB ? k : n, ldb, b.Length, strideB, batchCount);
+        CheckLength("c", "ldc", m, n, ldc, c.Length, strideC, batchCount);
+        if (m == 0 || n == 0 || batchCount == 0) return;
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+        {
+            if (k == 0 || alpha == 0f)
+            {
+                for (int i = 0; i < batchCount; i++) ScaleC(pc + i * strideC, ldc, m, n, beta);
+                return;
+            }
+            var g = new Args(transA, transB, m, n, k, alpha, beta, pa, lda, pb, ldb, pc, ldc);
+            var cfg = _config;
+            long fma = (long)m * n * k;
+            int threads = KernelParallel.ThreadCount;
+            // Big GEMMs (or a single one) use every thread each; small ones run whole, one per thread.
+            if (batchCount == 1 || threads == 1 || fma >= 16 * FmaPerThread * threads)
+            {
+                for (int i = 0; i < batchCount; i++)
+                {
+                    var gi = g.Offset(i * strideA, i * strideB, i * strideC);
+                    RunParallel(in gi, cfg);
+                }
+                return;
+            }
+            var body = new BatchBody { G = g, Cfg = cfg, StrideA = strideA, StrideB = strideB, StrideC = strideC };
+            long total = fma * batchCount;
+            if (total < ParallelMinFma) body.Invoke(0, batchCount);
+            else KernelParallel.For(batchCount, (int)Math.Max(1, FmaPerThread / fma), ref body);
+        }
+    }
+
+    private static void Validate(bool transA, bool transB, int m, int n, int k, int lda, int ldb, int ldc)
+    {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "m must be non-negative.");
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "n must be non-negative.");
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be non-negative.");
+        CheckLd("a", "lda", transA ? k : m, transA ? m : k, lda);
+        CheckLd("b", "ldb", transB ? n : k, transB ? k : n, ldb);
+        CheckLd("c", "ldc", m, n, ldc);
+    }
+
+    private static void CheckLd(string name, string ldName, int rows, int cols, int ld)
+    {
+        if (ld < Math.Max(1, cols))
+            throw new ArgumentException($"{ldName}: {ld} is less than the {cols} columns of {name} ({rows}x{cols})", ldName);
+    }
+
+    private static void CheckLength(string name, string ldName, int rows, int cols, int ld, int length, long stride, int batch)
+    {
+        if (rows == 0 || cols == 0 || batch == 0) return;
+        long need = (long)(rows - 1) * ld + cols + (batch - 1) * stride;
+        if (length < need)
+        {
+            string what = batch == 1 ? $"{rows}x{cols} ({ldName} {ld})" : $"{batch} batches of {rows}x{cols} ({ldName} {ld}, stride {stride})";
+            throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
+        }
+    }
+
+    private static void ScaleC(float* c, nint ldc, int m, int n, float beta)
+    {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    private readonly struct Args
+    {
+        public readonly bool TransA, TransB;
+        public readonly int M, N, K;
+        public readonly float Alpha, Beta;
+        public readonly float* A, B, C;
+        public readonly nint Lda, Ldb, Ldc;
+
+        public Args(bool transA, bool transB, int m, int n, int k, float alpha, float beta,
+                    float* a, nint lda, float* b, nint ldb, float* c, nint ldc)
+        {
+            TransA = transA; TransB = transB; M = m; N = n; K = k; Alpha = alpha; Beta = beta;
+            A = a; Lda = lda; B = b; Ldb = ldb; C = c; Ldc = ldc;
+        }
+
+        public Args Offset(long da, long db, long dc)
+            => new(TransA, TransB, M, N, K, Alpha, Beta, A + da, Lda, B + db, Ldb, C + dc, Ldc);
+    }
+
+    private static void RunParallel(in Args g, Config cfg)
+    {
+        long fma = (long)g.M * g.N * g.K;
+        int threads = fma < ParallelMinFma ? 1 : (int)Math.Min(KernelParallel.ThreadCount, Math.Max(1, fma / FmaPerThread));
+        if (threads == 1)
+        {
+            ComputeRegion(in g, cfg, 0, g.M, 0, g.N);
+            return;
+        }
+        int mPanels = (g.M + cfg.MR - 1) / cfg.MR, nPanels = (g.N + cfg.NR - 1) / cfg.NR;
+        ChooseGrid(g, cfg, threads, mPanels, nPanels, out int tm, out int tn);
+        var body = new GridBody { G = g, Cfg = cfg, Tm = tm, Tn = tn, MPanels = mPanels, NPanels = nPanels };
+        if (tm * tn == 1) body.Invoke(0, 1);
+        else KernelParallel.For(tm * tn, 1, ref body);
+    }
+
+    /// <summary>Splits C into tm×tn thread rectangles minimising the slowest thread's work: its
+    /// multiply-adds plus its packing (a packed float costs several multiply-adds' time).</summary>
+    private static void ChooseGrid(in Args g, Config cfg, int threads, int mPanels, int nPanels, out int tm, out int tn)
+    {
+        tm = 1; tn = 1;
+        double best = double.MaxValue;
+        for (int i = 1; i <= threads; i++)
+        {
+            for (int j = 1; i * j <= threads; j++)
+            {
+                if (i > mPanels || j > nPanels) continue;
+                double rows = (double)((mPanels + i - 1) / i) * cfg.MR, cols = (double)((nPanels + j - 1) / j) * cfg.NR;
+                double aBlocks = Math.Ceiling(rows / cfg.MB);
+                double cost = rows * cols * g.K + 8.0 * g.K * (rows + cols * aBlocks);
+                // Prefer using more threads on ties (cost is per thread, so more threads is cheaper).
+                if (cost < best * 0.999) { best = cost; tm = i; tn = j; }
+            }
+        }
+    }
+
+    private struct GridBody : IRangeBody
+    {
+        public Args G;
+        public Config Cfg;
+        public int Tm, Tn, MPanels, NPanels;
+
+        public void Invoke(int start, int end)
+        {
+            for (int t = start; t < end; t++)
+            {
+                int ti = t / Tn, tj = t % Tn;
+                int m0 = Math.Min(G.M, (int)((long)MPanels * ti / Tm) * Cfg.MR);
+                int m1 = Math.Min(G.M, (int)((long)MPanels * (ti + 1) / Tm) * Cfg.MR);
+                int n0 = Math.Min(G.N, (int)((long)NPanels * tj / Tn) * Cfg.NR);
+                int n1 = Math.Min(G.N, (int)((long)NPanels * (tj + 1) / Tn) * Cfg.NR);
+                if (m0 < m1 && n0 < n1) ComputeRegion(in G, Cfg, m0, m1, n0, n1);
+            }
+        }
+    }
+
+    private struct BatchBody : IRangeBody
+    {
+        public Args G;
+        public Config Cfg;
+        public long StrideA, StrideB, StrideC;
+
+        public void Invoke(int start, int end)
+        {
+            for (int i = start; i < end; i++)
+            {
+                var gi = G.Offset(i * StrideA, i * StrideB, i * StrideC);
+                ComputeRegion(in gi, Cfg, 0, gi.M, 0, gi.N);
+            }
+        }
+    }
+
+    // Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the thread's lifetime
+    // (the kernels' worker team is fixed, so this is a bounded, one-off cost).
+    [ThreadStatic] private static float* t_packA;
+    [ThreadStatic] private static long t_packACap;
+    [ThreadStatic] private static float* t_packB;
+    [ThreadStatic] private static long t_packBCap;
+
+    private static float* Buffer(ref float* p, ref long cap, long floats)
+    {
+        if (cap < floats)
+        {
+            if (p != null) NativeMemory.AlignedFree(p);
+            p = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+            cap = floats;
+        }
+        return p;
+    }
+
+    /// <summary>One thread computes C[m0..m1, n0..n1] (m0 a multiple of MR, n0 of NR).</summary>
+    private static void ComputeRegion(in Args g, Config cfg, int m0, int m1, int n0, int n1)
+    {
+        int mr = cfg.MR, nr = cfg.NR;
+        int mbMax = Math.Min(cfg.MB, m1 - m0), nbMax = Math.Min(cfg.NB, n1 - n0), kcMax = Math.Min(KC, g.K);
+        float* packA = Buffer(ref t_packA, ref t_packACap, (long)RoundUp(mbMax, mr) * kcMax);
+        float* packB = Buffer(ref t_packB, ref t_packBCap, (long)RoundUp(nbMax, nr) * kcMax);
+        float* tile = stackalloc float[mr * nr];
+        var kernel = cfg.Kernel;
+        nint ldc = g.Ldc;
+
+        for (int i0 = m0; i0 < m1; i0 += cfg.MB)
+        {
+            int mb = Math.Min(cfg.MB, m1 - i0);
+            for (int p0 = 0; p0 < g.K; p0 += KC)
+            {
+                int kc = Math.Min(KC, g.K - p0);
+                float beta = p0 == 0 ? g.Beta : 1f;
+                PackA(in g, i0, mb, p0, kc, packA, mr);
+                for (int j0 = n0; j0 < n1; j0 += cfg.NB)
+                {
+                    int nb = Math.Min(cfg.NB, n1 - j0);
+                    PackB(in g, p0, kc, j0, nb, packB, nr);
+                    for (int ir = 0; ir < mb; ir += mr)
+                    {
+                        int rows = Math.Min(mr, mb - ir);
+                        float* ap = packA + (nint)ir * kc;
+                        float* cRow = g.C + (i0 + ir) * ldc + j0;
+                        for (int jr = 0; jr < nb; jr += nr)
+                        {
+                            int cols = Math.Min(nr, nb - jr);
+                            float* bp = packB + (nint)jr * kc;
+                            if (rows == mr && cols == nr)
+                                kernel(kc, ap, bp, cRow + jr, ldc, g.Alpha, beta);
+                            else
+                            {
+                                kernel(kc, ap, bp, tile, nr, 1f, 0f);
+                                GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, g.Alpha, beta);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>Packs op(A)[i0..i0+mb, p0..p0+kc] into MR-row micro-panels (kc steps of MR floats).</summary>
+    private static void PackA(in Args g, int i0, int mb, int p0, int kc, float* dst, int mr)
+    {
+        for (int ir = 0; ir < mb; ir += mr, dst += mr * kc)
+        {
+            int rows = Math.Min(mr, mb - ir);
+            if (g.TransA) GemmPacking.Copy(g.A + p0 * g.Lda + (i0 + ir), g.Lda, rows, kc, dst, mr);
+            else GemmPacking.Transpose(g.A + (i0 + ir) * g.Lda + p0, g.Lda, rows, kc, dst, mr);
+        }
+    }
+
+    /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nb] into NR-column micro-panels (kc steps of NR floats).</summary>
+    private static void PackB(in Args g, int p0, int kc, int j0, int nb, float* dst, int nr)
+    {
+        for (int jr = 0; jr < nb; jr += nr, dst += nr * kc)
+        {
+            int cols = Math.Min(nr, nb - jr);
+            if (g.TransB) GemmPacking.Transpose(g.B + (j0 + jr) * g.Ldb + p0, g.Ldb, cols, kc, dst, nr);
+            else GemmPacking.Copy(g.B + p0 * g.Ldb + (j0 + jr), g.Ldb, cols, kc, dst, nr);
+        }
+    }
+}
