@@ -240,6 +240,28 @@ public class PretrainingLoaderTests
     }
 
     [Fact]
+    public void KeepingTheLastPartialBatchCoversEveryItemOnce()
+    {
+        var corpus = ManySentences(30);
+        var ds = AllDocuments(corpus, new PretrainingOptions { MaxSeqLength = 64, MaxPredictionsPerSeq = 10, Seed = 12 });
+        int count = ds.ItemCount(0);
+        const int B = 24;
+        Assert.NotEqual(0, count % B);
+        using var loader = new PretrainingLoader(ds, B, dropLast: false);
+        int rows = 0, batches = 0;
+        while (loader.Position.Epoch == 0)
+        {
+            var batch = loader.Next();
+            rows += batch.BatchSize;
+            batches++;
+            if (loader.Position.Epoch == 0 && loader.Position.Index < count) Assert.Equal(B, batch.BatchSize);
+        }
+        // The last batch read belongs to epoch 1; the ones before cover epoch 0 exactly.
+        Assert.Equal(ds.BatchCount(0, B, dropLast: false) + 1, batches);
+        Assert.Equal(count + B, rows);
+    }
+
+    [Fact]
     public void ProducerFailureSurfacesOnNext()
     {
         var corpus = ManySentences(3);
