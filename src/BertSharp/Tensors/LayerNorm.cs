@@ -195,7 +195,20 @@ public static unsafe class LayerNorm
         {
             int n = Cols;
             int c0 = start * 8, c1 = Math.Min(n, end * 8);
-            for (int j = c0; j < c1; j++)
+            int j = c0;
+            // Each column's partials are added in chunk order (vector lanes = columns), then added once.
+            for (; j <= c1 - 8; j += 8)
+            {
+                var sg = Vector256<float>.Zero; var sb = sg;
+                for (int c = 0; c < Chunks; c++)
+                {
+                    sg += Vector256.Load(Part + (long)c * 2 * n + j);
+                    sb += Vector256.Load(Part + (long)c * 2 * n + n + j);
+                }
+                Vector256.Store(Vector256.Load(Dg + j) + sg, Dg + j);
+                Vector256.Store(Vector256.Load(Db + j) + sb, Db + j);
+            }
+            for (; j < c1; j++)
             {
                 float sg = 0f, sb = 0f;
                 for (int c = 0; c < Chunks; c++)
