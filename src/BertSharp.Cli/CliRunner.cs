@@ -20,7 +20,7 @@ public static class CliRunner
         try
         {
             var parse = root.Parse(args.Where(a => a != "--verbose").ToArray());
-            return await parse.InvokeAsync();
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (UserException e)
         {

@@ -8,5 +8,8 @@ public static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return Commands.InfoCommand.Create();
+        yield return Commands.DataCommand.Create();
+        yield return Commands.TokenizerCommand.Create();
+        yield return Commands.TokenizeCommand.Create();
     }
 }

@@ -197,7 +197,9 @@ class BertModel(nn.Module):
 
     def forward(self, input_ids, token_type_ids, attention_mask):
         additive = (1.0 - attention_mask.to(torch.float64))[:, None, None, :] * -10000.0
-        seq = self.encoder(self.embeddings(input_ids, token_type_ids), additive)
+        emb = self.embeddings(input_ids, token_type_ids)
+        seq = self.encoder(emb, additive)
+        self.debug = {"embedding_output": emb, "sequence_output": seq}  # stored in the fixture to localise errors
         return seq, self.pooler(seq)
 
 
@@ -333,15 +335,17 @@ def main():
     names = [n for n, _ in model.named_parameters()]
     tensors = {k: ("F32" if v.dtype == torch.float64 else "I64", v) for k, v in batch.items()}
     for n, p in model.named_parameters():
-        tensors["param/" + n] = ("F32", p)
+        tensors["param/" + n] = ("F32", p.detach().clone())
 
     mlm_logits, nsp_logits, mlm_loss, nsp_loss = model(batch)
     loss = mlm_loss + nsp_loss
     loss.backward()
     tensors["mlm_logits"] = ("F32", mlm_logits)
     tensors["nsp_logits"] = ("F32", nsp_logits)
+    for k, v in model.bert.debug.items():
+        tensors[k] = ("F32", v)
     for n, p in model.named_parameters():
-        tensors["grad/" + n] = ("F32", p.grad)
+        tensors["grad/" + n] = ("F32", p.grad.detach().clone())
 
     params = dict(model.named_parameters())
     decay = [params[n] for n in names if not is_no_decay(n)]

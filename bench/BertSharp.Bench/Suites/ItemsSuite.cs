@@ -46,11 +46,14 @@ public sealed class ItemsSuite : IBenchSuite
         // Shares over one copy.
         var items = new PretrainingItem[1024];
         int count = ds.PlanCopy(0, ref items);
-        long random = 0, forced = 0, tokens = 0, padded = 0;
+        long random = 0, forced = 0, forcedLast = 0, tokens = 0, padded = 0;
         for (int i = 0; i < count; i++)
         {
             random += items[i].IsRandomNext ? 1 : 0;
             forced += items[i].ForcedRandom ? 1 : 0;
+            // A forced chunk is either the document's last sentence left alone, or one sentence that
+            // reached the target by itself (a short target or a long sentence).
+            if (items[i].ForcedRandom && items[i].EndA == ds.SentencesOf(items[i].DocumentA).End) forcedLast++;
             tokens += items[i].SequenceLength;
         }
         var order = new int[count];
@@ -63,7 +66,7 @@ public sealed class ItemsSuite : IBenchSuite
         }
         long fullBatches = count / batchSize;
         Console.WriteLine($"items per epoch: {count:N0}; NSP random share {100.0 * random / count:F2}% " +
-                          $"(forced by single-segment chunks {100.0 * forced / count:F2}%, coin-flip random among the rest {100.0 * (random - forced) / (count - forced):F2}%); " +
+                          $"(forced by single-segment chunks {100.0 * forced / count:F2}%: {100.0 * forcedLast / count:F2}% a document's last sentence alone, {100.0 * (forced - forcedLast) / count:F2}% a sentence reaching the target alone; coin-flip random among the rest {100.0 * (random - forced) / (count - forced):F2}%); " +
                           $"mean length {(double)tokens / count:F1}; real tokens {100.0 * tokens / ((double)count * seq):F1}% of a {seq}-padded batch, " +
                           $"dynamic padding keeps {100.0 * padded / (fullBatches * batchSize * (double)seq):F1}% of the positions");
 

@@ -225,6 +225,21 @@ public sealed class PretrainingDataset
         }
     }
 
+    /// <summary>Items of epoch <paramref name="epoch"/> (they vary slightly between copies); plans the
+    /// copy, so call it once per run (for a schedule's step count), not per step.</summary>
+    public int ItemCount(long epoch)
+    {
+        var items = new PretrainingItem[Math.Max(16, _documents.Length * 2)];
+        return PlanCopy(Options.CopyForEpoch(epoch), ref items);
+    }
+
+    /// <summary>Batches the loader yields in epoch <paramref name="epoch"/>.</summary>
+    public int BatchCount(long epoch, int batchSize, bool dropLast = true)
+    {
+        int n = ItemCount(epoch);
+        return dropLast ? n / batchSize : (n + batchSize - 1) / batchSize;
+    }
+
     /// <summary>Fisher–Yates permutation of [0, count) for an epoch, keyed by (seed, epoch).</summary>
     public static void ShuffledOrder(ulong seed, long epoch, Span<int> order)
     {

@@ -110,6 +110,7 @@ public class PretrainingLoaderTests
             if (firstEpochEnd < 0 && loader.Position.Epoch > 0) firstEpochEnd = i;
         }
         Assert.True(firstEpochEnd > 0, "the run should cross an epoch boundary");
+        Assert.Equal(ds.BatchCount(0, B), firstEpochEnd); // batch firstEpochEnd is the first of epoch 1; the partial one is dropped
         // Resume from several saved positions, including the one that crosses into epoch 1.
         foreach (int k in new[] { 1, 7, (int)firstEpochEnd, (int)firstEpochEnd + 1, 45 })
         {
@@ -236,6 +237,28 @@ public class PretrainingLoaderTests
         PretrainingDataset.ShuffledOrder(1, 3, o3);
         Assert.NotEqual(o0, o3);
         Assert.Equal(Enumerable.Range(0, 100), o0.Order());
+    }
+
+    [Fact]
+    public void KeepingTheLastPartialBatchCoversEveryItemOnce()
+    {
+        var corpus = ManySentences(30);
+        var ds = AllDocuments(corpus, new PretrainingOptions { MaxSeqLength = 64, MaxPredictionsPerSeq = 10, Seed = 12 });
+        int count = ds.ItemCount(0);
+        const int B = 24;
+        Assert.NotEqual(0, count % B);
+        using var loader = new PretrainingLoader(ds, B, dropLast: false);
+        int rows = 0, batches = 0;
+        while (loader.Position.Epoch == 0)
+        {
+            var batch = loader.Next();
+            rows += batch.BatchSize;
+            batches++;
+            if (loader.Position.Epoch == 0 && loader.Position.Index < count) Assert.Equal(B, batch.BatchSize);
+        }
+        // The last batch read belongs to epoch 1; the ones before cover epoch 0 exactly.
+        Assert.Equal(ds.BatchCount(0, B, dropLast: false) + 1, batches);
+        Assert.Equal(count + B, rows);
     }
 
     [Fact]

@@ -1,0 +1,70 @@
+using System.CommandLine;
+using BertSharp.Text;
+using static BertSharp.Cli.Commands.TextCommandSupport;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary><c>bertsharp data imdb</c>: gets the IMDB reviews onto disk (a local archive or folder, else a download).</summary>
+public static class DataCommand
+{
+    public static Command Create()
+    {
+        var data = new Command("data", "Get datasets onto disk.");
+        data.Subcommands.Add(CreateImdb());
+        return data;
+    }
+
+    private static Command CreateImdb()
+    {
+        var archive = new Option<string?>("--archive")
+        {
+            Description = "Use this local aclImdb_v1.tar.gz (or an extracted aclImdb folder) instead of downloading",
+        };
+        var outDir = new Option<string>("--out")
+        {
+            Description = "Folder that receives aclImdb/ (and the downloaded archive)",
+            DefaultValueFactory = _ => "data",
+        };
+        var url = new Option<string>("--url")
+        {
+            Description = "Where to download from",
+            DefaultValueFactory = _ => ImdbDataset.Url,
+        };
+        var sha = new Option<string>("--sha256")
+        {
+            Description = "Expected SHA-256 of the archive ('none' skips the check)",
+            DefaultValueFactory = _ => ImdbDataset.Sha256,
+        };
+        var command = new Command("imdb", "Download (or take a local copy of), verify and extract the IMDB reviews (aclImdb_v1.tar.gz).")
+        {
+            archive, outDir, url, sha,
+        };
+        command.SetAction((ParseResult parse, CancellationToken cancel) =>
+        {
+            string? archivePath = parse.GetValue(archive);
+            string shaValue = parse.GetValue(sha)!;
+            if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var uri) || (uri.Scheme != "https" && uri.Scheme != "http"))
+                throw new UserException($"--url: not an http(s) address: {parse.GetValue(url)}", CliRunner.ExitUsage);
+            string? expected = shaValue == "none" ? null : shaValue;
+            if (expected != null && (expected.Length != 64 || !expected.All(Uri.IsHexDigit)))
+                throw new UserException($"--sha256: expected 64 hex digits or 'none', got '{shaValue}'", CliRunner.ExitUsage);
+            using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+            string root = Guard(() => WithProgress("imdb", update =>
+                ImdbDataset.AcquireAsync(parse.GetValue(outDir)!, archivePath, uri, expected, http,
+                    new Progress<DownloadProgress>(p => update($"{Mb(p.Received)}{(p.Total is long t ? $" of {Mb(t)}" : "")}",
+                        p.Total is long total && total > 0 ? (double)p.Received / total : null)),
+                    message => Console.Error.WriteLine(message), cancel).GetAwaiter().GetResult()));
+            int reviews = 0;
+            foreach (var split in ImdbCorpusReader.Splits)
+            {
+                var dir = Path.Combine(root, split.Replace('/', Path.DirectorySeparatorChar));
+                int n = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*.txt").Count() : 0;
+                reviews += n;
+                Console.WriteLine($"{split,-12} {n,7:N0} reviews");
+            }
+            Console.WriteLine($"IMDB ready: {root} ({reviews:N0} reviews)");
+            return Task.FromResult(CliRunner.ExitOk);
+        });
+        return command;
+    }
+}

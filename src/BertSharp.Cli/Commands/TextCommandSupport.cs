@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Diagnostics;
+using BertSharp.Text;
+using Spectre.Console;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary>What the text commands share: corpus options, turning library errors into one-line user
+/// errors, and progress (a live bar on a terminal, a plain line every few seconds otherwise).</summary>
+internal static class TextCommandSupport
+{
+    public static Option<string> CorpusOption() => new("--corpus")
+    {
+        Description = "The corpus: aclImdb_v1.tar.gz or an aclImdb folder, a folder of .txt files, a text file "
+            + "(documents separated by blank lines), or a .jsonl file with a \"text\" field",
+        Required = true,
+    };
+
+    public static Option<string> FormatOption() => new("--format")
+    {
+        Description = "How to read --corpus: auto, imdb, text-folder, text-file, jsonl",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public static Option<bool> CasedOption() => new("--cased")
+    {
+        Description = "Keep case and accents (BERT cased); the default lowercases and strips accents (uncased)",
+    };
+
+    public static Option<int> ThreadsOption() => new("--threads")
+    {
+        Description = "Worker threads (0: one per core); the output never depends on it",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public static CorpusFormat ParseFormat(string value) => value switch
+    {
+        "auto" => CorpusFormat.Auto,
+        "imdb" => CorpusFormat.Imdb,
+        "text-folder" => CorpusFormat.TextFolder,
+        "text-file" => CorpusFormat.TextFile,
+        "jsonl" => CorpusFormat.JsonLines,
+        _ => throw new UserException($"--format: unknown format '{value}' (auto, imdb, text-folder, text-file, jsonl)", CliRunner.ExitUsage),
+    };
+
+    public static CorpusReader OpenCorpus(string path, string format) =>
+        Guard(() => CorpusReader.Open(path, ParseFormat(format)));
+
+    /// <summary>Runs <paramref name="work"/>, turning the library's input errors into <see cref="UserException"/>s.</summary>
+    public static T Guard<T>(Func<T> work)
+    {
+        try { return work(); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException
+                                      or ArgumentException or UnauthorizedAccessException or HttpRequestException)
+        {
+            throw new UserException(e.Message);
+        }
+        catch (IOException e) when (e.GetType() == typeof(IOException))
+        {
+            throw new UserException(e.Message);
+        }
+    }
+
+    public static void ReportReadStats(CorpusReadStats stats)
+    {
+        foreach (var w in stats.Warnings) Console.Error.WriteLine($"warning: {w}");
+        if (stats.InvalidUtf8 > 0)
+            Console.Error.WriteLine($"warning: {stats.InvalidUtf8:N0} invalid UTF-8 sequence(s) replaced by U+FFFD (dropped by the tokenizer)");
+    }
+
+    public static bool IsTerminal => !Console.IsErrorRedirected && !Console.IsOutputRedirected;
+
+    /// <summary>Runs <paramref name="work"/> with a progress display it updates through the callback it is given
+    /// (a status text and, when known, the fraction done).</summary>
+    public static T WithProgress<T>(string title, Func<Action<string, double?>, T> work)
+    {
+        if (!IsTerminal)
+        {
+            var clock = Stopwatch.StartNew();
+            double last = 0;
+            var gate = new object();
+            return work((text, fraction) =>
+            {
+                lock (gate)
+                {
+                    if (clock.Elapsed.TotalSeconds - last < 5) return;
+                    last = clock.Elapsed.TotalSeconds;
+                    Console.Error.WriteLine(fraction is double f ? $"{title}: {text} ({f:P0})" : $"{title}: {text}");
+                }
+            });
+        }
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(title), maxValue: 1.0);
+                task.IsIndeterminate = true;
+                result = work((text, fraction) =>
+                {
+                    task.Description = Markup.Escape($"{title}: {text}");
+                    if (fraction is double f)
+                    {
+                        task.IsIndeterminate = false;
+                        task.Value = Math.Clamp(f, 0, 1);
+                    }
+                });
+                task.Value = 1.0;
+            });
+        return result;
+    }
+
+    public static string Mb(long bytes) => $"{bytes / 1e6:F1} MB";
+}

@@ -1,0 +1,50 @@
+using System.CommandLine;
+using System.Diagnostics;
+using BertSharp.Text;
+using static BertSharp.Cli.Commands.TextCommandSupport;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary><c>bertsharp tokenize</c>: the whole corpus tokenized once into a memory-mappable store.</summary>
+public static class TokenizeCommand
+{
+    public static Command Create()
+    {
+        var corpus = CorpusOption();
+        var format = FormatOption();
+        var cased = CasedOption();
+        var threads = ThreadsOption();
+        var vocabPath = new Option<string>("--vocab") { Description = "vocab.txt", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Folder for the tokenized corpus (tokens.bin, sentences.bin, documents.bin, manifest.json)", Required = true };
+        var command = new Command("tokenize", "Split a corpus into sentences and tokenize it once into a binary store the trainer streams.")
+        {
+            corpus, vocabPath, outDir, cased, format, threads,
+        };
+        command.SetAction((ParseResult parse, CancellationToken cancel) =>
+        {
+            var vocab = Guard(() => Vocabulary.Load(parse.GetValue(vocabPath)!));
+            var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
+            var options = new TokenizeOptions { LowerCase = !parse.GetValue(cased), Threads = parse.GetValue(threads) };
+            var clock = Stopwatch.StartNew();
+            var result = Guard(() => WithProgress("tokenizing", update =>
+                CorpusTokenizer.Build(reader, vocab, parse.GetValue(vocabPath)!, parse.GetValue(outDir)!, options,
+                    new InlineProgress(p => update($"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel)));
+            var m = result.Manifest;
+            if (result.Reused)
+                Console.Error.WriteLine($"{parse.GetValue(outDir)}: already built from the same corpus, vocabulary and settings; kept");
+            else ReportReadStats(result.ReadStats!);
+            Console.WriteLine($"{m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens ({m.IdBytes * 8}-bit ids)"
+                + $", {(m.Words > 0 ? (double)m.Tokens / m.Words : 0):F3} tokens/word, [UNK] {(m.Tokens > 0 ? 100.0 * m.UnkTokens / m.Tokens : 0):F3}%"
+                + (result.Reused ? "" : $", {clock.Elapsed.TotalSeconds:F1} s"));
+            if (m.EmptyDocumentsDropped > 0) Console.Error.WriteLine($"note: {m.EmptyDocumentsDropped:N0} document(s) without text dropped");
+            return Task.FromResult(CliRunner.ExitOk);
+        });
+        return command;
+    }
+
+    /// <summary>IProgress that calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class InlineProgress(Action<TokenizeProgress> report) : IProgress<TokenizeProgress>
+    {
+        public void Report(TokenizeProgress value) => report(value);
+    }
+}

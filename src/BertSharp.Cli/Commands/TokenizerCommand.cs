@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using BertSharp.Text;
+using static BertSharp.Cli.Commands.TextCommandSupport;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary><c>bertsharp tokenizer train|encode</c>: train a vocabulary; show how text tokenizes.</summary>
+public static class TokenizerCommand
+{
+    public static Command Create()
+    {
+        var tokenizer = new Command("tokenizer", "Train a WordPiece vocabulary, or show how text tokenizes.");
+        tokenizer.Subcommands.Add(CreateTrain());
+        tokenizer.Subcommands.Add(CreateEncode());
+        return tokenizer;
+    }
+
+    private static Command CreateTrain()
+    {
+        var corpus = CorpusOption();
+        var format = FormatOption();
+        var cased = CasedOption();
+        var threads = ThreadsOption();
+        var outPath = new Option<string>("--out") { Description = "Where to write vocab.txt", Required = true };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "Tokens in the vocabulary, special tokens included", DefaultValueFactory = _ => 30522 };
+        var minFrequency = new Option<int>("--min-frequency") { Description = "Minimum count of a merged pair (word-level: of a word)", DefaultValueFactory = _ => 2 };
+        var limitAlphabet = new Option<int>("--limit-alphabet") { Description = "Keep at most this many distinct characters (the most frequent)", DefaultValueFactory = _ => 1000 };
+        var wordLevel = new Option<bool>("--word-level") { Description = "A word-level vocabulary: the most frequent whole words" };
+        var command = new Command("train", "Train a BERT vocabulary (vocab.txt) on a corpus.")
+        {
+            corpus, outPath, vocabSize, minFrequency, limitAlphabet, wordLevel, cased, format, threads,
+        };
+        command.SetAction((ParseResult parse) =>
+        {
+            var options = new VocabularyTrainingOptions
+            {
+                VocabSize = parse.GetValue(vocabSize),
+                MinFrequency = parse.GetValue(minFrequency),
+                LimitAlphabet = parse.GetValue(limitAlphabet),
+                LowerCase = !parse.GetValue(cased),
+                WordLevel = parse.GetValue(wordLevel),
+                Threads = parse.GetValue(threads),
+            };
+            if (options.VocabSize < 6) throw new UserException($"--vocab-size: {options.VocabSize} leaves no room after the 5 special tokens", CliRunner.ExitUsage);
+            if (options.MinFrequency < 1) throw new UserException("--min-frequency: must be at least 1", CliRunner.ExitUsage);
+            if (options.LimitAlphabet < 1) throw new UserException("--limit-alphabet: must be at least 1", CliRunner.ExitUsage);
+            string output = parse.GetValue(outPath)!;
+            var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
+            var clock = Stopwatch.StartNew();
+            var counts = Guard(() => WithProgress("counting words", update =>
+                WordPieceTrainer.CountWords(Progress(reader, update), options.LowerCase, options.Threads)));
+            ReportReadStats(reader.Stats);
+            if (counts.Words.Length == 0) throw new UserException($"{reader.Path}: the corpus has no text");
+            Console.Error.WriteLine($"counted {counts.TotalWords:N0} words ({counts.Words.Length:N0} distinct) in {reader.Stats.Documents:N0} documents, {clock.Elapsed.TotalSeconds:F1} s");
+            var vocab = Guard(() => WordPieceTrainer.Train(counts, options));
+            Guard(() => { vocab.Save(output); return 0; });
+            if (vocab.Count < options.VocabSize)
+                Console.Error.WriteLine($"warning: only {vocab.Count:N0} tokens (asked for {options.VocabSize:N0}): nothing more occurs at least {options.MinFrequency} times");
+            Console.WriteLine($"wrote {output}: {vocab.Count:N0} tokens ({(options.WordLevel ? "word-level" : "WordPiece")}, {(options.LowerCase ? "uncased" : "cased")}), {clock.Elapsed.TotalSeconds:F1} s");
+            return CliRunner.ExitOk;
+        });
+        return command;
+    }
+
+    /// <summary>Passes documents through, reporting how many went by.</summary>
+    internal static IEnumerable<CorpusDocument> Progress(CorpusReader reader, Action<string, double?> update)
+    {
+        long n = 0, chars = 0;
+        foreach (var d in reader.ReadDocuments())
+        {
+            n++;
+            chars += d.RawText.Length;
+            if ((n & 1023) == 0) update($"{n:N0} documents, {chars / 1e6:F0} M chars", null);
+            yield return d;
+        }
+    }
+
+    private static Command CreateEncode()
+    {
+        var vocabPath = new Option<string>("--vocab") { Description = "vocab.txt", Required = true };
+        var cased = CasedOption();
+        var ids = new Option<bool>("--ids") { Description = "Print token ids instead of wordpieces" };
+        var input = new Argument<string>("file") { Description = "Text file to encode, or - for standard input", DefaultValueFactory = _ => "-" };
+        var command = new Command("encode", "Print the wordpieces (or ids) of each input line, one output line per input line.")
+        {
+            vocabPath, cased, ids, input,
+        };
+        command.SetAction((ParseResult parse) =>
+        {
+            var vocab = Guard(() => Vocabulary.Load(parse.GetValue(vocabPath)!));
+            var tokenizer = new BertTokenizer(vocab, lowerCase: !parse.GetValue(cased));
+            string file = parse.GetValue(input)!;
+            if (file != "-" && !File.Exists(file)) throw new UserException($"{file}: no such file");
+            using var reader = file == "-"
+                ? new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false, false))
+                : new StreamReader(file, new UTF8Encoding(false, false));
+            using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { NewLine = "\n" };
+            bool printIds = parse.GetValue(ids);
+            var idList = new List<int>();
+            var line = new StringBuilder();
+            for (string? text; (text = reader.ReadLine()) != null;)
+            {
+                idList.Clear();
+                tokenizer.Encode(text, idList);
+                line.Clear();
+                for (int i = 0; i < idList.Count; i++)
+                {
+                    if (i > 0) line.Append(' ');
+                    if (printIds) line.Append(idList[i]);
+                    else line.Append(vocab[idList[i]]);
+                }
+                stdout.WriteLine(line);
+            }
+            return CliRunner.ExitOk;
+        });
+        return command;
+    }
+}

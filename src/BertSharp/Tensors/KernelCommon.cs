@@ -1,0 +1,258 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BertSharp.Tensors;
+
+/// <summary>Argument checks shared by the kernels: all run before any memory is touched.</summary>
+internal static class Check
+{
+    public static void NonNegative(int value, string name)
+    {
+        if (value < 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be non-negative, got {value}");
+    }
+
+    public static void Length(int length, long need, string name, string what)
+    {
+        if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
+    }
+
+    /// <summary>Same check; an interpolated description (<c>$"{rows}x{cols}"</c>) is only formatted when the
+    /// check fails, so that a passing check allocates nothing (training steps must not allocate).</summary>
+    public static void Length(int length, long need, string name,
+        [InterpolatedStringHandlerArgument("length", "need")] ref LazyText what)
+    {
+        if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what.ToStringAndClear()}, got {length}", name);
+    }
+
+    public static void SameLength(int length, int need, string name, string other)
+    {
+        if (length != need) throw new ArgumentException($"{name}: length {length} must equal {other}'s length {need}", name);
+    }
+}
+
+/// <summary>Interpolated-string handler that formats only when the check it feeds has failed.</summary>
+[InterpolatedStringHandler]
+internal ref struct LazyText
+{
+    private DefaultInterpolatedStringHandler _inner;
+    private readonly bool _enabled;
+
+    public LazyText(int literalLength, int formattedCount, int length, long need, out bool enabled)
+    {
+        _enabled = enabled = length < need;
+        _inner = enabled ? new DefaultInterpolatedStringHandler(literalLength, formattedCount) : default;
+    }
+
+    public void AppendLiteral(string s) { if (_enabled) _inner.AppendLiteral(s); }
+    public void AppendFormatted<T>(T value) { if (_enabled) _inner.AppendFormatted(value); }
+    public string ToStringAndClear() => _enabled ? _inner.ToStringAndClear() : "";
+}
+
+/// <summary>Per-thread scratch, grown on demand and then reused: no allocation per call in steady
+/// state. Pinned so that kernel bodies on worker threads can hold raw pointers into it. Thread-static
+/// so that two user threads calling kernels at once never share a buffer.</summary>
+internal static unsafe class Scratch
+{
+    [ThreadStatic] private static float[]? _floats;
+    [ThreadStatic] private static double[]? _doubles;
+
+    public static float* Floats(long count)
+    {
+        if (_floats is null || _floats.Length < count)
+            _floats = GC.AllocateUninitializedArray<float>((int)Math.Max(count, 1024), pinned: true);
+        return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_floats));
+    }
+
+    public static double* Doubles(long count)
+    {
+        if (_doubles is null || _doubles.Length < count)
+            _doubles = GC.AllocateUninitializedArray<double>((int)Math.Max(count, 256), pinned: true);
+        return (double*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_doubles));
+    }
+}
+
+/// <summary>Vectorised float math used by the kernels. Every element goes through the same vector
+/// code (tails are padded into a vector, see <see cref="LoadTail"/>), so a value never depends on
+/// where a thread's chunk happened to end.</summary>
+internal static unsafe class VMath
+{
+    public const int W = 8; // Vector256<float>.Count
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadTail(float* p, int n, float fill)
+    {
+        var v = Vector256.Create(fill);
+        float* vp = (float*)&v;
+        for (int i = 0; i < n; i++) vp[i] = p[i];
+        return v;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreTail(float* p, int n, Vector256<float> v)
+    {
+        float* vp = (float*)&v;
+        for (int i = 0; i < n; i++) p[i] = vp[i];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c)
+        => Vector256.FusedMultiplyAdd(a, b, c);
+
+    // x86 max/min return the second operand when either is NaN; putting x second propagates NaN.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaxPropagateX(Vector256<float> bound, Vector256<float> x)
+        => Avx.IsSupported ? Avx.Max(bound, x) : Vector256.Max(bound, x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MinPropagateX(Vector256<float> bound, Vector256<float> x)
+        => Avx.IsSupported ? Avx.Min(bound, x) : Vector256.Min(bound, x);
+
+    /// <summary>Fast max for reductions where NaN is caught later (by exp of the same values).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> MaxFast(Vector256<float> a, Vector256<float> b)
+        => Avx.IsSupported ? Avx.Max(a, b) : Vector256.Max(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HMax(Vector256<float> v)
+    {
+        var h = Vector128.Max(v.GetLower(), v.GetUpper());
+        h = Vector128.Max(h, Vector128.Shuffle(h, Vector128.Create(2, 3, 0, 1)));
+        h = Vector128.Max(h, Vector128.Shuffle(h, Vector128.Create(1, 0, 3, 2)));
+        return h.ToScalar();
+    }
+
+    /// <summary>e^x, about 1 ulp on the normal range (Cody–Waite reduction by ln 2, degree-6
+    /// polynomial). exp(-inf) = 0, exp(+inf) = +inf, NaN propagates; results below ~1.7e-38
+    /// flush to 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x) => ExpHiLo(x, Vector256<float>.Zero);
+
+    /// <summary>e^x for x ≤ 0 (or −inf, or NaN), as softmax and cross-entropy need after subtracting
+    /// the max: the general <see cref="Exp"/> without the overflow handling. Same polynomial and
+    /// reduction, so the same value for the same x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ExpNonPositive(Vector256<float> x)
+    {
+        var xc = MaxPropagateX(Vector256.Create(-87.33654f), x);
+        // n = round(x·log2 e) by the 1.5·2^23 trick: t holds n in its low mantissa bits.
+        var t = Fma(xc, Vector256.Create(1.44269504088896341f), Vector256.Create(Magic));
+        var n = t - Vector256.Create(Magic);
+        var r = Fma(n, Vector256.Create(-0.693359375f), xc);
+        r = Fma(n, Vector256.Create(2.12194440e-4f), r);
+        return Poly2(r) * Scale(t);
+    }
+
+    private const float Magic = 12582912f; // 1.5·2^23
+
+    /// <summary>2·e^r on |r| ≤ ln2/2 (Cephes expf polynomial, doubled exactly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Poly2(Vector256<float> r)
+    {
+        var p = Vector256.Create(2 * 1.9875691500E-4f);
+        p = Fma(p, r, Vector256.Create(2 * 1.3981999507E-3f));
+        p = Fma(p, r, Vector256.Create(2 * 8.3334519073E-3f));
+        p = Fma(p, r, Vector256.Create(2 * 4.1665795894E-2f));
+        p = Fma(p, r, Vector256.Create(2 * 1.6666665459E-1f));
+        p = Fma(p, r, Vector256.Create(2 * 5.0000001201E-1f));
+        return Fma(p, r * r, Fma(r, Vector256.Create(2f), Vector256.Create(2f)));
+    }
+
+    /// <summary>2^(n−1) from t = 1.5·2^23 + n: the exponent field n + 126 built from t's low bits.
+    /// With the doubled polynomial this gives 2^n, and n = 128 (x near ln FLT_MAX) still has a valid
+    /// field; n = −126 gives field 0, i.e. 0, which is the intended flush.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scale(Vector256<float> t)
+        => Vector256.ShiftLeft(t.AsInt32() + Vector256.Create(126), 23).AsSingle();
+
+    /// <summary>e^(hi + lo) where hi + lo is an unevaluated sum (lo small beside hi): lo is added after
+    /// the exact reduction of hi, so a large exact argument such as −x²/2 keeps full accuracy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ExpHiLo(Vector256<float> hi, Vector256<float> lo)
+    {
+        var x = hi + lo;
+        var xc = MinPropagateX(Vector256.Create(88.72283f), MaxPropagateX(Vector256.Create(-87.33654f), x));
+        var t = Fma(xc, Vector256.Create(1.44269504088896341f), Vector256.Create(Magic));
+        var n = t - Vector256.Create(Magic);
+        // hi − n·C1 is exact (C1 has 9 significant bits); lo joins after it. Where hi itself is out of
+        // range (±inf) r no longer matters: the scale alone gives 0 or the +inf select below does.
+        var hc = MinPropagateX(Vector256.Create(88.72283f), MaxPropagateX(Vector256.Create(-87.33654f), hi));
+        var r = Fma(n, Vector256.Create(-0.693359375f), hc);
+        r = Fma(n, Vector256.Create(2.12194440e-4f), r) + Vector256.ConditionalSelect(Vector256.Equals(hc, hi), lo, Vector256<float>.Zero);
+        var e = Poly2(r) * Scale(t);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(88.7228394f)), Vector256.Create(float.PositiveInfinity), e);
+    }
+
+    /// <summary>The rounding error of a2 = a·a (a² = a2 + lo exactly), 0 where a is huge or infinite
+    /// (where fma would give inf − inf = NaN and the error no longer matters).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> SquareLo(Vector256<float> a, Vector256<float> a2)
+        => Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Abs(a), Vector256.Create(1e18f)), Fma(a, a, -a2), Vector256<float>.Zero);
+
+    private const double InvSqrt2Pi = 0.398942280401432678;
+
+    /// <summary>The standard normal CDF Φ(x), relative error a few 1e-7 over the whole range.
+    /// |x| < 1: Φ = 1/2 + φ-series (Taylor of ∫φ, alternating, no cancellation). |x| ≥ 1:
+    /// Φ(−|x|) = erfc(|x|/√2)/2 from the classic Chebyshev fit erfc(z) ≈ t·exp(−z² + P(t)),
+    /// t = 1/(1 + z/2), relative error below 1.2e-7, with −z² = −x²/2 kept exact as a hi/lo pair;
+    /// erfc keeps full relative accuracy in the far tail, which GELU needs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> NormalCdf(Vector256<float> x)
+    {
+        var a = Vector256.Abs(x);
+        // Tail form.
+        var z = a * Vector256.Create(0.70710678118654752f);
+        var t = Vector256<float>.One / Fma(z, Vector256.Create(0.5f), Vector256<float>.One);
+        var p = Vector256.Create(0.17087277f);
+        p = Fma(p, t, Vector256.Create(-0.82215223f));
+        p = Fma(p, t, Vector256.Create(1.48851587f));
+        p = Fma(p, t, Vector256.Create(-1.13520398f));
+        p = Fma(p, t, Vector256.Create(0.27886807f));
+        p = Fma(p, t, Vector256.Create(-0.18628806f));
+        p = Fma(p, t, Vector256.Create(0.09678418f));
+        p = Fma(p, t, Vector256.Create(0.37409196f));
+        p = Fma(p, t, Vector256.Create(1.00002368f));
+        p = Fma(p, t, Vector256.Create(-1.26551223f));
+        var a2 = a * a;
+        var a2lo = SquareLo(a, a2); // a² = a2 + a2lo exactly
+        var tail = Vector256.Create(0.5f) * t * ExpHiLo(a2 * Vector256.Create(-0.5f), Fma(a2lo, Vector256.Create(-0.5f), p)); // Φ(−|x|)
+        var far = Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), Vector256<float>.One - tail, tail);
+        // Series form: Φ(x) = 1/2 + x·S(x²), S = Σ c_n (x²)^n, c_n = (−1)^n / (√(2π)·2^n·n!·(2n+1));
+        // Horner below accumulates s = −S.
+        var s = Vector256.Create((float)(InvSqrt2Pi / (512.0 * 362880 * 19)));
+        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (256.0 * 40320 * 17))));
+        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (128.0 * 5040 * 15))));
+        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (64.0 * 720 * 13))));
+        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (32.0 * 120 * 11))));
+        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (16.0 * 24 * 9))));
+        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (8.0 * 6 * 7))));
+        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (4.0 * 2 * 5))));
+        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (2.0 * 1 * 3))));
+        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi)));
+        var near = Fma(x, -s, Vector256.Create(0.5f));
+        // NaN compares false and takes the tail branch, which is NaN.
+        return Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256<float>.One), near, far);
+    }
+
+    /// <summary>tanh(x), a few 1e-8 relative: odd Taylor polynomial for |x| < 0.5, else
+    /// sign(x)·(1 − 2/(1 + e^{2|x|})), which saturates cleanly to ±1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Tanh(Vector256<float> x)
+    {
+        var a = Vector256.Abs(x);
+        var big = Vector256<float>.One - Vector256.Create(2f) / (Vector256<float>.One + Exp(a + a));
+        big = Vector256.ConditionalSelect(Vector256.Create(-0f), x, big); // copy the sign of x (NaN stays NaN)
+        var x2 = x * x;
+        var s = Vector256.Create((float)(6404582.0 / 10854718875.0));
+        s = Fma(s, x2, Vector256.Create((float)(-929569.0 / 638512875.0)));
+        s = Fma(s, x2, Vector256.Create((float)(21844.0 / 6081075.0)));
+        s = Fma(s, x2, Vector256.Create((float)(-1382.0 / 155925.0)));
+        s = Fma(s, x2, Vector256.Create((float)(62.0 / 2835.0)));
+        s = Fma(s, x2, Vector256.Create((float)(-17.0 / 315.0)));
+        s = Fma(s, x2, Vector256.Create((float)(2.0 / 15.0)));
+        s = Fma(s, x2, Vector256.Create((float)(-1.0 / 3.0)));
+        var small = Fma(x * x2, s, x);
+        return Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.5f)), small, big);
+    }
+}

@@ -1,0 +1,155 @@
+using System.Runtime.Intrinsics;
+
+namespace BertSharp.Tensors;
+
+/// <summary>Row softmax with a scale and an additive per-batch mask (attention probabilities), and its
+/// gradient. Rows are independent and split over threads.</summary>
+public static unsafe class Softmax
+{
+    /// <summary>y = softmax(scale·x + mask[b, :]) over each row of <paramref name="cols"/>; rows are
+    /// batch × rowsPerBatch; mask is batch × cols or empty. y may alias x.</summary>
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y, int batch, int rowsPerBatch, int cols,
+        float scale, ReadOnlySpan<float> mask)
+    {
+        Check.NonNegative(batch, nameof(batch));
+        Check.NonNegative(rowsPerBatch, nameof(rowsPerBatch));
+        Check.NonNegative(cols, nameof(cols));
+        long total = (long)batch * rowsPerBatch * cols;
+        Check.Length(x.Length, total, nameof(x), $"{batch}x{rowsPerBatch}x{cols}");
+        Check.Length(y.Length, total, nameof(y), $"{batch}x{rowsPerBatch}x{cols}");
+        if (!mask.IsEmpty) Check.Length(mask.Length, (long)batch * cols, nameof(mask), $"{batch}x{cols} (batch x cols)");
+        if (total == 0) return;
+        int rows = batch * rowsPerBatch;
+        fixed (float* px = x, py = y, pm = mask)
+        {
+            var body = new ForwardBody { X = px, Y = py, Mask = mask.IsEmpty ? null : pm, RowsPerBatch = rowsPerBatch, Cols = cols, Scale = scale };
+            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+        }
+    }
+
+    private struct ForwardBody : IRangeBody
+    {
+        public float* X, Y, Mask;
+        public int RowsPerBatch, Cols;
+        public float Scale;
+
+        public void Invoke(int start, int end)
+        {
+            int n = Cols;
+            var sc = Vector256.Create(Scale);
+            for (int r = start; r < end; r++)
+            {
+                float* x = X + (long)r * n, y = Y + (long)r * n;
+                float* mk = Mask == null ? null : Mask + (long)(r / RowsPerBatch) * n;
+                // Pass 1: max of z = scale·x + mask, in registers (the row then sits in L1).
+                var mx0 = Vector256.Create(float.NegativeInfinity); var mx1 = mx0;
+                int i = 0;
+                for (; i <= n - 16; i += 16)
+                {
+                    var z0 = Vector256.Load(x + i) * sc; var z1 = Vector256.Load(x + i + 8) * sc;
+                    if (mk != null) { z0 += Vector256.Load(mk + i); z1 += Vector256.Load(mk + i + 8); }
+                    mx0 = VMath.MaxFast(mx0, z0); mx1 = VMath.MaxFast(mx1, z1);
+                }
+                for (; i <= n - 8; i += 8)
+                {
+                    var z = Vector256.Load(x + i) * sc;
+                    if (mk != null) z += Vector256.Load(mk + i);
+                    mx0 = VMath.MaxFast(mx0, z);
+                }
+                int tail = n - i;
+                if (tail > 0)
+                {
+                    var z = VMath.LoadTail(x + i, tail, 0f) * sc;
+                    if (mk != null) z += VMath.LoadTail(mk + i, tail, 0f);
+                    var zt = Vector256.Create(float.NegativeInfinity);
+                    float* zp = (float*)&z, ztp = (float*)&zt;
+                    for (int k = 0; k < tail; k++) ztp[k] = zp[k];
+                    mx1 = VMath.MaxFast(mx1, zt);
+                }
+                var m = Vector256.Create(VMath.HMax(VMath.MaxFast(mx0, mx1)));
+                // Pass 2: e = exp(z − max) into y and Σe (a NaN anywhere makes Σe NaN, so the row is NaN).
+                // Reading x after writing y[i] is safe when y aliases x: each element is read before written.
+                var s0 = Vector256<float>.Zero; var s1 = s0;
+                i = 0;
+                for (; i <= n - 16; i += 16)
+                {
+                    var z0 = Vector256.Load(x + i) * sc; var z1 = Vector256.Load(x + i + 8) * sc;
+                    if (mk != null) { z0 += Vector256.Load(mk + i); z1 += Vector256.Load(mk + i + 8); }
+                    var e0 = VMath.ExpNonPositive(z0 - m); var e1 = VMath.ExpNonPositive(z1 - m);
+                    Vector256.Store(e0, y + i); Vector256.Store(e1, y + i + 8);
+                    s0 += e0; s1 += e1;
+                }
+                for (; i <= n - 8; i += 8)
+                {
+                    var z = Vector256.Load(x + i) * sc;
+                    if (mk != null) z += Vector256.Load(mk + i);
+                    var e0 = VMath.ExpNonPositive(z - m);
+                    Vector256.Store(e0, y + i);
+                    s0 += e0;
+                }
+                if (tail > 0)
+                {
+                    var z = VMath.LoadTail(x + i, tail, 0f) * sc;
+                    if (mk != null) z += VMath.LoadTail(mk + i, tail, 0f);
+                    var e0 = VMath.ExpNonPositive(z - m);
+                    VMath.StoreTail(y + i, tail, e0);
+                    e0 = VMath.LoadTail(y + i, tail, 0f); // only the real lanes join the sum
+                    s1 += e0;
+                }
+                var inv = Vector256.Create(1f / Vector256.Sum(s0 + s1));
+                i = 0;
+                for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(y + i) * inv, y + i);
+                for (; i < n; i++) y[i] *= inv[0];
+            }
+        }
+    }
+
+    /// <summary>dx = scale·y ⊙ (dy − Σ dy⊙y) per row. dx may alias dy.</summary>
+    public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols, float scale)
+    {
+        Check.NonNegative(rows, nameof(rows));
+        Check.NonNegative(cols, nameof(cols));
+        long total = (long)rows * cols;
+        Check.Length(y.Length, total, nameof(y), $"{rows}x{cols}");
+        Check.Length(dy.Length, total, nameof(dy), $"{rows}x{cols}");
+        Check.Length(dx.Length, total, nameof(dx), $"{rows}x{cols}");
+        if (total == 0) return;
+        fixed (float* py = y, pdy = dy, pdx = dx)
+        {
+            var body = new BackwardBody { Y = py, Dy = pdy, Dx = pdx, Cols = cols, Scale = scale };
+            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+        }
+    }
+
+    private struct BackwardBody : IRangeBody
+    {
+        public float* Y, Dy, Dx;
+        public int Cols;
+        public float Scale;
+
+        public void Invoke(int start, int end)
+        {
+            int n = Cols;
+            var sc = Vector256.Create(Scale);
+            for (int r = start; r < end; r++)
+            {
+                float* y = Y + (long)r * n, dy = Dy + (long)r * n, dx = Dx + (long)r * n;
+                var a0 = Vector256<float>.Zero; var a1 = a0;
+                int i = 0;
+                for (; i <= n - 16; i += 16)
+                {
+                    a0 = VMath.Fma(Vector256.Load(y + i), Vector256.Load(dy + i), a0);
+                    a1 = VMath.Fma(Vector256.Load(y + i + 8), Vector256.Load(dy + i + 8), a1);
+                }
+                for (; i <= n - 8; i += 8) a0 = VMath.Fma(Vector256.Load(y + i), Vector256.Load(dy + i), a0);
+                float dot = Vector256.Sum(a0 + a1);
+                for (int j = i; j < n; j++) dot += y[j] * dy[j];
+                var d = Vector256.Create(dot);
+                i = 0;
+                for (; i <= n - 8; i += 8)
+                    Vector256.Store(sc * Vector256.Load(y + i) * (Vector256.Load(dy + i) - d), dx + i);
+                for (; i < n; i++) dx[i] = Scale * y[i] * (dy[i] - dot);
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+namespace BertSharp.Text;
+
+/// <summary>A reusable list of words stored back to back in one char buffer (no string per word).</summary>
+public sealed class WordList
+{
+    private char[] _chars = new char[1024];
+    private int _length;
+    private int[] _starts = new int[256];
+    private int[] _lengths = new int[256];
+
+    public int Count { get; private set; }
+
+    public ReadOnlySpan<char> this[int index] => _chars.AsSpan(_starts[index], _lengths[index]);
+
+    public void Clear()
+    {
+        Count = 0;
+        _length = 0;
+    }
+
+    public void Add(ReadOnlySpan<char> word)
+    {
+        if (_length + word.Length > _chars.Length)
+            Array.Resize(ref _chars, Math.Max(_chars.Length * 2, _length + word.Length));
+        if (Count == _starts.Length)
+        {
+            Array.Resize(ref _starts, Count * 2);
+            Array.Resize(ref _lengths, Count * 2);
+        }
+        word.CopyTo(_chars.AsSpan(_length));
+        _starts[Count] = _length;
+        _lengths[Count] = word.Length;
+        _length += word.Length;
+        Count++;
+    }
+
+    public List<string> ToList()
+    {
+        var list = new List<string>(Count);
+        for (int i = 0; i < Count; i++) list.Add(new string(this[i]));
+        return list;
+    }
+}
+
+/// <summary>
+/// BERT's basic tokenizer as Google's tokenization.py defines it: drop NUL, U+FFFD and Cc/Cf
+/// characters (tab, CR, LF are whitespace); split on whitespace; put CJK ideographs in words of their
+/// own; in uncased mode lowercase then strip accents (NFD, drop Mn); split off every punctuation
+/// character (ASCII symbol ranges and Unicode P*). Special tokens (<c>[CLS]</c> etc.) found anywhere in
+/// the text are kept whole, as HuggingFace does. Not thread-safe (reuses its buffers): one per thread.
+/// </summary>
+public sealed class BasicTokenizer
+{
+    private readonly string[] _neverSplit;
+    private readonly List<char> _word = new(64);
+    private readonly List<char> _folded = new(64);
+    private char[] _lowerScratch = new char[64];
+
+    public BasicTokenizer(bool lowerCase = true, IEnumerable<string>? neverSplit = null)
+    {
+        LowerCase = lowerCase;
+        _neverSplit = (neverSplit ?? Vocabulary.DefaultSpecialTokens).Where(s => s.Length > 0)
+            .OrderByDescending(s => s.Length).ThenBy(s => s, StringComparer.Ordinal).ToArray();
+    }
+
+    public bool LowerCase { get; }
+
+    public List<string> Tokenize(string text)
+    {
+        var words = new WordList();
+        Tokenize(text, words);
+        return words.ToList();
+    }
+
+    /// <summary>Appends the words of <paramref name="text"/> to <paramref name="output"/>.</summary>
+    public void Tokenize(ReadOnlySpan<char> text, WordList output)
+    {
+        if (_neverSplit.Length > 0 && text.IndexOf('[') >= 0)
+        {
+            // Cut the text around special tokens; each piece between them is tokenized normally.
+            int from = 0;
+            for (int i = text.IndexOf('['); i >= 0 && i < text.Length;)
+            {
+                string? hit = null;
+                foreach (var s in _neverSplit)
+                    if (text[i..].StartsWith(s, StringComparison.Ordinal)) { hit = s; break; }
+                if (hit == null)
+                {
+                    int next = text[(i + 1)..].IndexOf('[');
+                    i = next < 0 ? -1 : i + 1 + next;
+                    continue;
+                }
+                TokenizeSegment(text[from..i], output);
+                output.Add(hit);
+                i += hit.Length;
+                from = i;
+                int n = text[i..].IndexOf('[');
+                i = n < 0 ? -1 : i + n;
+            }
+            TokenizeSegment(text[from..], output);
+            return;
+        }
+        TokenizeSegment(text, output);
+    }
+
+    private void TokenizeSegment(ReadOnlySpan<char> text, WordList output)
+    {
+        var word = _word;
+        word.Clear();
+        bool nonAscii = false;
+        for (int i = 0; i < text.Length;)
+        {
+            char c = text[i];
+            if (c < 128)
+            {
+                i++;
+                byte cls = BertUnicode.AsciiClassOf(c);
+                if (cls == BertUnicode.Space) { FlushWord(output, nonAscii); nonAscii = false; }
+                else if (cls != BertUnicode.Drop) word.Add(c);
+                continue;
+            }
+            int cp = BertUnicode.ReadCodePoint(text, i, out int n);
+            i += n;
+            byte k = BertUnicode.ClassOf(cp);
+            if (k == BertUnicode.Space) { FlushWord(output, nonAscii); nonAscii = false; }
+            else if (k == BertUnicode.Drop) { }
+            else if (BertUnicode.IsCjk(cp))
+            {
+                FlushWord(output, nonAscii);
+                BertUnicode.AppendCodePoint(cp, word);
+                FlushWord(output, true);
+                nonAscii = false;
+            }
+            else
+            {
+                BertUnicode.AppendCodePoint(cp, word);
+                nonAscii = true;
+            }
+        }
+        FlushWord(output, nonAscii);
+    }
+
+    private void FlushWord(WordList output, bool nonAscii)
+    {
+        if (_word.Count == 0) return;
+        ReadOnlySpan<char> w = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_word);
+        if (LowerCase)
+        {
+            if (nonAscii)
+            {
+                _folded.Clear();
+                BertUnicode.LowerAndStripAccents(w, _folded, lower: true, strip: true);
+                w = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_folded);
+            }
+            else
+            {
+                if (_lowerScratch.Length < w.Length) _lowerScratch = new char[w.Length * 2];
+                var dst = _lowerScratch.AsSpan(0, w.Length);
+                for (int i = 0; i < w.Length; i++)
+                {
+                    char c = w[i];
+                    dst[i] = (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c + 32) : c;
+                }
+                w = dst;
+            }
+        }
+        SplitOnPunctuation(w, output, nonAscii);
+        _word.Clear();
+    }
+
+    private static void SplitOnPunctuation(ReadOnlySpan<char> w, WordList output, bool nonAscii)
+    {
+        int start = 0;
+        for (int i = 0; i < w.Length;)
+        {
+            char c = w[i];
+            int n = 1;
+            bool punct;
+            if (c < 128) punct = BertUnicode.AsciiClassOf(c) == BertUnicode.Punct;
+            else if (!nonAscii) punct = false; // unreachable in practice: ASCII words hold only ASCII
+            else punct = BertUnicode.IsPunctuation(BertUnicode.ReadCodePoint(w, i, out n));
+            if (punct)
+            {
+                if (i > start) output.Add(w[start..i]);
+                output.Add(w.Slice(i, n));
+                start = i + n;
+            }
+            i += n;
+        }
+        if (start < w.Length) output.Add(w[start..]);
+    }
+}

@@ -1,0 +1,91 @@
+using System.Net;
+using System.Text;
+
+namespace BertSharp.Text;
+
+/// <summary>How a reader's raw text marks its structure, i.e. how <see cref="TextCleaner"/> reads newlines.</summary>
+public enum TextKind
+{
+    /// <summary>An IMDB review: one line of text with <c>&lt;br /&gt;</c> for breaks and HTML entities.</summary>
+    ImdbReview,
+    /// <summary>Every line is a unit (Google's one-sentence-per-line format): each newline is a hard boundary.</summary>
+    Lines,
+    /// <summary>Prose: a single newline is a soft wrap (a space), a blank line separates paragraphs.</summary>
+    Paragraphs,
+}
+
+/// <summary>
+/// Turns raw document text into the form the splitter and tokenizers read: one paragraph per line
+/// ('\n' between paragraphs, none at the ends), runs of whitespace collapsed to one space, lines trimmed.
+/// For IMDB, <c>&lt;br /&gt;</c> (any spelling of the tag) becomes a paragraph break and HTML entities are decoded.
+/// </summary>
+public static class TextCleaner
+{
+    [ThreadStatic] private static StringBuilder? t_builder;
+
+    public static string Clean(string raw, TextKind kind)
+    {
+        if (kind == TextKind.ImdbReview)
+        {
+            raw = ReplaceBreaks(raw);
+            if (raw.Contains('&')) raw = WebUtility.HtmlDecode(raw);
+            kind = TextKind.Lines;
+        }
+        var sb = t_builder ??= new StringBuilder(4096);
+        sb.Clear();
+        bool pendingSpace = false;
+        int pendingNewlines = 0;
+        foreach (char c in raw)
+        {
+            if (c == '\n') { pendingNewlines++; continue; }
+            if (c == ' ' || c == '\t' || c == '\r' || (c > 127 && char.IsWhiteSpace(c)) || c == '\v' || c == '\f')
+            {
+                pendingSpace = true;
+                continue;
+            }
+            if (sb.Length > 0)
+            {
+                bool paragraph = kind == TextKind.Lines ? pendingNewlines >= 1 : pendingNewlines >= 2;
+                if (paragraph) sb.Append('\n');
+                else if (pendingSpace || pendingNewlines > 0) sb.Append(' ');
+            }
+            pendingSpace = false;
+            pendingNewlines = 0;
+            sb.Append(c);
+        }
+        var result = sb.ToString();
+        if (sb.Capacity > 1 << 20) t_builder = null; // don't keep a huge buffer per thread
+        return result;
+    }
+
+    /// <summary>Replaces each <c>&lt;br&gt;</c>, <c>&lt;br/&gt;</c>, <c>&lt;br /&gt;</c> (any case) with a newline.</summary>
+    internal static string ReplaceBreaks(string raw)
+    {
+        int i = raw.IndexOf('<');
+        if (i < 0) return raw;
+        var sb = new StringBuilder(raw.Length);
+        int from = 0;
+        while (i >= 0)
+        {
+            int end = MatchBreak(raw, i);
+            if (end > 0)
+            {
+                sb.Append(raw, from, i - from).Append('\n');
+                from = end;
+                i = raw.IndexOf('<', end);
+            }
+            else i = raw.IndexOf('<', i + 1);
+        }
+        sb.Append(raw, from, raw.Length - from);
+        return sb.ToString();
+    }
+
+    private static int MatchBreak(string s, int i)
+    {
+        if (i + 3 >= s.Length || (s[i + 1] | 0x20) != 'b' || (s[i + 2] | 0x20) != 'r') return -1;
+        int j = i + 3;
+        while (j < s.Length && s[j] == ' ') j++;
+        if (j < s.Length && s[j] == '/') j++;
+        return j < s.Length && s[j] == '>' ? j + 1 : -1;
+    }
+}

@@ -1,0 +1,137 @@
+namespace BertSharp.Text;
+
+/// <summary>
+/// WordPiece encoding: greedy longest-match-first over a word's code points, continuation pieces
+/// prefixed <c>##</c>. A word longer than <see cref="MaxInputCharsPerWord"/> code points, or with a
+/// remainder no piece matches, becomes a single [UNK]. Stateless and thread-safe.
+/// </summary>
+public sealed class WordPieceTokenizer
+{
+    /// <summary>HuggingFace's limit (Google's tokenization.py uses 200): the tokenizers most people load
+    /// our vocabularies with cut at 100, and a 101..200-char "word" is a URL or a run of one character.</summary>
+    public const int DefaultMaxInputCharsPerWord = 100;
+
+    public WordPieceTokenizer(Vocabulary vocabulary, int maxInputCharsPerWord = DefaultMaxInputCharsPerWord)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxInputCharsPerWord, 1);
+        Vocabulary = vocabulary;
+        MaxInputCharsPerWord = maxInputCharsPerWord;
+    }
+
+    public Vocabulary Vocabulary { get; }
+    public int MaxInputCharsPerWord { get; }
+
+    /// <summary>Appends the ids of one word (a basic-tokenizer output) to <paramref name="ids"/>; returns
+    /// how many it appended.</summary>
+    public int Encode(ReadOnlySpan<char> word, List<int> ids)
+    {
+        int unk = Vocabulary.SpecialIds.Unk;
+        if (word.Length > MaxInputCharsPerWord && CodePointCount(word) > MaxInputCharsPerWord)
+        {
+            ids.Add(unk);
+            return 1;
+        }
+        int first = ids.Count;
+        int maxPiece = Vocabulary.MaxTokenChars;
+        for (int start = 0; start < word.Length;)
+        {
+            int end = Math.Min(word.Length, start + maxPiece);
+            int found = -1;
+            while (end > start)
+            {
+                // Never end inside a surrogate pair: Python slices code points.
+                if (end < word.Length && char.IsLowSurrogate(word[end]) && char.IsHighSurrogate(word[end - 1])) { end--; continue; }
+                var piece = word[start..end];
+                if (start == 0 ? Vocabulary.TryGetId(piece, out found) : Vocabulary.TryGetContinuationId(piece, out found))
+                    break;
+                found = -1;
+                end--;
+            }
+            if (found < 0)
+            {
+                ids.RemoveRange(first, ids.Count - first);
+                ids.Add(unk);
+                return 1;
+            }
+            ids.Add(found);
+            start = end;
+        }
+        return ids.Count - first;
+    }
+
+    private static int CodePointCount(ReadOnlySpan<char> s)
+    {
+        int n = s.Length;
+        for (int i = 0; i + 1 < s.Length; i++)
+            if (char.IsHighSurrogate(s[i]) && char.IsLowSurrogate(s[i + 1])) { n--; i++; }
+        return n;
+    }
+}
+
+/// <summary>
+/// The full BERT tokenizer: basic tokenizer then WordPiece, with a per-instance cache of word → ids
+/// (review text repeats a few tens of thousands of words). Not thread-safe: one instance per thread.
+/// </summary>
+public sealed class BertTokenizer
+{
+    private const int CacheLimit = 1 << 18;
+    private readonly BasicTokenizer _basic;
+    private readonly WordPieceTokenizer _wordPiece;
+    private readonly WordList _words = new();
+    private readonly List<int> _pieces = new(32);
+    private readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+
+    public BertTokenizer(Vocabulary vocabulary, bool lowerCase = true,
+        int maxInputCharsPerWord = WordPieceTokenizer.DefaultMaxInputCharsPerWord)
+    {
+        Vocabulary = vocabulary;
+        _basic = new BasicTokenizer(lowerCase, Vocabulary.DefaultSpecialTokens);
+        _wordPiece = new WordPieceTokenizer(vocabulary, maxInputCharsPerWord);
+        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    public Vocabulary Vocabulary { get; }
+    public bool LowerCase => _basic.LowerCase;
+    public int MaxInputCharsPerWord => _wordPiece.MaxInputCharsPerWord;
+
+    /// <summary>Words seen by the last <see cref="Encode"/> call (basic-tokenizer words).</summary>
+    public int LastWordCount { get; private set; }
+
+    /// <summary>Appends the ids of <paramref name="text"/> to <paramref name="ids"/>; returns the count appended.</summary>
+    public int Encode(ReadOnlySpan<char> text, List<int> ids)
+    {
+        _words.Clear();
+        _basic.Tokenize(text, _words);
+        LastWordCount = _words.Count;
+        int before = ids.Count;
+        for (int w = 0; w < _words.Count; w++)
+        {
+            var word = _words[w];
+            if (_cacheBySpan.TryGetValue(word, out var cached))
+            {
+                ids.AddRange(cached);
+                continue;
+            }
+            _pieces.Clear();
+            if (word.Length > 0 && word[0] == '[' && Vocabulary.TryGetId(word, out int special) && Vocabulary.SpecialIds.IsSpecial(special))
+                _pieces.Add(special);
+            else
+                _wordPiece.Encode(word, _pieces);
+            ids.AddRange(_pieces);
+            if (_cache.Count >= CacheLimit) _cache.Clear();
+            _cacheBySpan[word] = _pieces.ToArray();
+        }
+        return ids.Count - before;
+    }
+
+    public List<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        Encode(text, ids);
+        return ids;
+    }
+
+    /// <summary>The wordpieces of <paramref name="text"/> as strings (for display and tests).</summary>
+    public List<string> Tokenize(string text) => Encode(text).Select(id => Vocabulary[id]).ToList();
+}

@@ -1,0 +1,132 @@
+using System.Text.Json;
+using BertSharp.IO;
+using BertSharp.Model;
+using BertSharp.Training;
+using Xunit.Abstractions;
+
+namespace BertSharp.Tests.Model;
+
+/// <summary>
+/// The model against PyTorch: tools/reference/bert_reference.py builds the same BERT (HF architecture and
+/// names, Google's gathered MLM head, tied decoder), computes in float64 from float32 weights, and stores the
+/// logits, losses, every gradient and the parameters after 3 clipped AdamW steps. Our float32 results must agree.
+/// </summary>
+public class GoldenTests(ITestOutputHelper log)
+{
+    private sealed class Golden : IDisposable
+    {
+        public readonly SafeTensorsReader R = new(ModelTestFiles.Fixture("bert_golden.safetensors"));
+        public readonly JsonElement Meta = JsonDocument.Parse(File.ReadAllText(ModelTestFiles.Fixture("bert_golden.json"))).RootElement;
+        public readonly BertParameters P;
+        public readonly int B, T, Pred;
+        public readonly int[] InputIds, TokenTypes, Mask, Positions, Ids, Nsp;
+        public readonly float[] Weights;
+
+        public Golden()
+        {
+            var config = BertConfig.FromJson(Meta.GetProperty("config").GetRawText(), "bert_golden.json");
+            P = new BertParameters(config);
+            foreach (var e in P.Layout.Entries) R.ReadF32("param/" + e.Name, P.Values.AsSpan(e.Offset, e.Length), e.Shape);
+            B = Meta.GetProperty("batch_size").GetInt32();
+            T = Meta.GetProperty("seq_length").GetInt32();
+            Pred = Meta.GetProperty("max_predictions").GetInt32();
+            InputIds = R.ReadInt32("input_ids");
+            TokenTypes = R.ReadInt32("token_type_ids");
+            Mask = R.ReadInt32("attention_mask");
+            Positions = R.ReadInt32("masked_lm_positions");
+            Ids = R.ReadInt32("masked_lm_ids");
+            Weights = R.ReadF32("masked_lm_weights");
+            Nsp = R.ReadInt32("next_sentence_labels");
+        }
+
+        public BertBatch Batch => new(B, T, Pred, InputIds, TokenTypes, Mask, Positions, Ids, Weights, Nsp);
+        public double Get(string name) => Meta.GetProperty(name).GetDouble();
+        public void Dispose() => R.Dispose();
+    }
+
+    /// <summary>Largest |a − e| / max(|e|, floor·S) over the tensor, S = max(max|e|, absoluteScale). With the
+    /// default floor 1 this is max|a − e| / max|e|: the error relative to the tensor's scale, which is what float32
+    /// rounding is proportional to (entries near zero inherit the rounding of the large terms that cancelled).</summary>
+    private static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double floor = 1, double absoluteScale = 0)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = absoluteScale;
+        foreach (var e in expected) scale = Math.Max(scale, Math.Abs((double)e));
+        double worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double denom = Math.Max(Math.Abs((double)expected[i]), floor * scale);
+            if (denom == 0) { Assert.Equal(0f, actual[i]); continue; }
+            worst = Math.Max(worst, Math.Abs(actual[i] - (double)expected[i]) / denom);
+        }
+        return worst;
+    }
+
+    [Fact]
+    public void Forward_backward_and_three_adamw_steps_match_pytorch()
+    {
+        using var g = new Golden();
+        var model = new BertForPreTraining(g.P);
+        var o = model.Forward(g.Batch, DropoutContext.Off);
+
+        double embErr = RelativeError(model.Embeddings.Output, g.R.ReadF32("embedding_output"));
+        double seqErr = RelativeError(model.SequenceOutput, g.R.ReadF32("sequence_output"));
+        log.WriteLine($"embedding output rel err {embErr:E2}, sequence output {seqErr:E2}");
+        Assert.True(embErr <= 1e-5, $"embedding output relative error {embErr:E2}");
+        Assert.True(seqErr <= 1e-5, $"sequence output relative error {seqErr:E2}");
+        double mlmErr = RelativeError(model.Heads.MlmLogits, g.R.ReadF32("mlm_logits"));
+        double nspErr = RelativeError(model.Heads.NspLogits, g.R.ReadF32("nsp_logits"));
+        log.WriteLine($"logits rel err: mlm {mlmErr:E2} nsp {nspErr:E2}; loss {o.Loss} vs {g.Get("total_loss")}");
+        Assert.True(mlmErr <= 1e-5, $"MLM logits relative error {mlmErr:E2}");
+        Assert.True(nspErr <= 1e-5, $"NSP logits relative error {nspErr:E2}");
+        Assert.True(Math.Abs(o.MlmLoss - g.Get("mlm_loss")) <= 1e-5 * g.Get("mlm_loss"), $"MLM loss {o.MlmLoss} vs {g.Get("mlm_loss")}");
+        Assert.True(Math.Abs(o.NspLoss - g.Get("nsp_loss")) <= 1e-5 * g.Get("nsp_loss"), $"NSP loss {o.NspLoss} vs {g.Get("nsp_loss")}");
+        Assert.True(Math.Abs(o.Loss - g.Get("total_loss")) <= 1e-5 * g.Get("total_loss"));
+
+        g.P.ZeroGradients();
+        model.Backward();
+        double worstGrad = 0;
+        foreach (var e in g.P.Layout.Entries)
+        {
+            // The key bias's gradient is zero in exact arithmetic (softmax ignores a per-row constant): judge
+            // tensors whose gradients are all tiny against an absolute scale of 1e-3.
+            double err = RelativeError(g.P.Gradients.AsSpan(e.Offset, e.Length), g.R.ReadF32("grad/" + e.Name), absoluteScale: 1e-3);
+            worstGrad = Math.Max(worstGrad, err);
+            Assert.True(err <= 1e-4, $"gradient of {e.Name}: relative error {err:E2}");
+        }
+        log.WriteLine($"worst gradient rel err {worstGrad:E2}");
+
+        // Three clipped AdamW steps on the same batch with the warm-up schedule.
+        var opt = g.Meta.GetProperty("optimizer");
+        var schedule = new LearningRateSchedule(ScheduleKind.Linear, opt.GetProperty("learning_rate").GetDouble(),
+            opt.GetProperty("warmup_steps").GetInt32(), opt.GetProperty("total_steps").GetInt32());
+        var adam = new AdamWOptimizer(g.P)
+        {
+            Beta1 = (float)opt.GetProperty("beta1").GetDouble(), Beta2 = (float)opt.GetProperty("beta2").GetDouble(),
+            Epsilon = (float)opt.GetProperty("epsilon").GetDouble(), WeightDecay = (float)opt.GetProperty("weight_decay").GetDouble(),
+            MaxGradNorm = opt.GetProperty("max_grad_norm").GetDouble(),
+        };
+        var norms = g.Meta.GetProperty("grad_norms_per_step").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+        var losses = g.Meta.GetProperty("losses_per_step").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+        for (int t = 1; t <= opt.GetProperty("steps").GetInt32(); t++)
+        {
+            if (t > 1)
+            {
+                g.P.ZeroGradients();
+                var ot = model.Forward(g.Batch, DropoutContext.Off);
+                Assert.True(Math.Abs(ot.Loss - losses[t - 1]) <= 1e-5 * losses[t - 1], $"loss at step {t}: {ot.Loss} vs {losses[t - 1]}");
+                model.Backward();
+            }
+            double norm = adam.Step(schedule.At(t));
+            Assert.True(Math.Abs(norm - norms[t - 1]) <= 1e-5 * norms[t - 1], $"grad norm at step {t}: {norm} vs {norms[t - 1]}");
+        }
+        double worstParam = 0;
+        foreach (var e in g.P.Layout.Entries)
+        {
+            double err = RelativeError(g.P.Values.AsSpan(e.Offset, e.Length), g.R.ReadF32("step3/" + e.Name));
+            worstParam = Math.Max(worstParam, err);
+            Assert.True(err <= 1e-5, $"{e.Name} after 3 steps: relative error {err:E2}");
+        }
+        log.WriteLine($"worst parameter rel err after 3 steps {worstParam:E2}");
+    }
+}
