@@ -79,7 +79,7 @@ public sealed unsafe class GemmSuite : IBenchSuite
             var coreName = (delegate* unmanaged<byte*>)NativeLibrary.GetExport(lib, "openblas_get_corename");
             Console.WriteLine($"OpenBLAS: {Marshal.PtrToStringAnsi((nint)config())} (core {Marshal.PtrToStringAnsi((nint)coreName())})");
         }
-        Console.WriteLine($"ours: {Gemm.Isa} kernels; threads {threads}; {Environment.ProcessorCount} processors; " +
+        Console.WriteLine($"ours: {Gemm.KernelDescription}; threads {threads}; {Environment.ProcessorCount} processors; " +
                           $"Vector512 {Vector512.IsHardwareAccelerated}, AVX2 {Avx2.IsSupported}, FMA {Fma.IsSupported}");
 
         var allPeaks = new List<double> { FmaPeak(threads, 5) };
@@ -101,8 +101,24 @@ public sealed unsafe class GemmSuite : IBenchSuite
             Console.WriteLine($"{s.Name,-30} {ours,10:F1} {blasCol} {peak,10:F1} {ours / peak,10:F2} {blasPeak}");
             if (blas != null) ratios.Add(ours / theirs);
         }
+        if (only == null || "batched".Contains(only, StringComparison.OrdinalIgnoreCase))
+        {
+            // Attention heads (batch 32 x 4 heads, seq 128, head dim 64): not in the summary line; OpenBLAS
+            // 0.3.21 has no batched call, so its column loops cblas_sgemm over the batch.
+            Console.WriteLine();
+            Console.WriteLine("Strided-batched (attention, 128 = 32 sequences x 4 heads; OpenBLAS loops cblas_sgemm):");
+            foreach (var s in new[] { new Shape("128 x (128x64x128) Q·Kᵀ", 128, 64, 128, false, true),
+                                      new Shape("128 x (128x128x64) P·V", 128, 128, 64, false, false),
+                                      new Shape("128 x (128x128x64) Pᵀ·dO", 128, 128, 64, true, false) })
+            {
+                var (ours, theirs, peak) = Measure(s, rounds, blas, threads, batch: 128);
+                string blasCol = blas != null ? $"{theirs,10:F1} {ours / theirs,7:F2}" : $"{"-",10} {"-",7}";
+                Console.WriteLine($"{s.Name,-30} {ours,10:F1} {blasCol} {peak,10:F1} {ours / peak,10:F2}");
+            }
+        }
         Console.WriteLine();
         Console.WriteLine($"FMA peak per row: median {Median(allPeaks):F1} GFLOP/s (min {allPeaks.Min():F1}, max {allPeaks.Max():F1})");
+        if (fractions.Count == 0) return 0;
         double medFrac = Median(fractions);
         if (ratios.Count > 0)
             Console.WriteLine($"gemm: min ratio vs OpenBLAS {ratios.Min():F2}, median {Median(ratios):F2}; median fraction of FMA peak {medFrac:F2}");
@@ -145,18 +161,19 @@ public sealed unsafe class GemmSuite : IBenchSuite
     /// other's spinning workers go idle, warms up with one untimed call, then times three back-to-back
     /// calls. Returns the medians.</summary>
     private static (double ours, double blas, double peak) Measure(Shape s, int rounds,
-        delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> blas, int threads)
+        delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> blas, int threads,
+        int batch = 1)
     {
         int m = s.M, n = s.N, k = s.K;
         int lda = s.TransA ? m : k, ldb = s.TransB ? k : n, ldc = n;
         var rng = new Random(42);
-        var a = GC.AllocateUninitializedArray<float>(m * k, pinned: true);
-        var b = GC.AllocateUninitializedArray<float>(k * n, pinned: true);
-        var c = GC.AllocateUninitializedArray<float>(m * n, pinned: true);
-        var c2 = GC.AllocateUninitializedArray<float>(m * n, pinned: true);
+        var a = GC.AllocateUninitializedArray<float>(m * k * batch, pinned: true);
+        var b = GC.AllocateUninitializedArray<float>(k * n * batch, pinned: true);
+        var c = GC.AllocateUninitializedArray<float>(m * n * batch, pinned: true);
+        var c2 = GC.AllocateUninitializedArray<float>(m * n * batch, pinned: true);
         for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() - 0.5);
         for (int i = 0; i < b.Length; i++) b[i] = (float)(rng.NextDouble() - 0.5);
-        double flop = 2.0 * m * n * k;
+        double flop = 2.0 * m * n * k * batch;
         var oursT = new List<double>();
         var blasT = new List<double>();
         var peaks = new List<double>();
@@ -165,8 +182,17 @@ public sealed unsafe class GemmSuite : IBenchSuite
         float* pb = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(b));
         float* pc2 = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c2));
         {
-            void Ours() => Gemm.Sgemm(s.TransA, s.TransB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc);
-            void Blas() => blas(RowMajor, s.TransA ? Trans : NoTrans, s.TransB ? Trans : NoTrans, m, n, k, 1f, pa, lda, pb, ldb, 0f, pc2, ldc);
+            void Ours()
+            {
+                if (batch == 1) Gemm.Sgemm(s.TransA, s.TransB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc);
+                else Gemm.SgemmStridedBatched(s.TransA, s.TransB, m, n, k, 1f, a, lda, m * k, b, ldb, k * n, 0f, c, ldc, m * n, batch);
+            }
+            void Blas()
+            {
+                for (int i = 0; i < batch; i++)
+                    blas(RowMajor, s.TransA ? Trans : NoTrans, s.TransB ? Trans : NoTrans, m, n, k, 1f,
+                         pa + (nint)i * m * k, lda, pb + (nint)i * k * n, ldb, 0f, pc2 + (nint)i * m * n, ldc);
+            }
             for (int r = 0; r < rounds; r++)
             {
                 peaks.Add(FmaPeak(threads, 1));

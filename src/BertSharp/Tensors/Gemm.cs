@@ -54,6 +54,16 @@ public static unsafe class Gemm
         if (nb > 0) _config.NB = (nb + _config.NR - 1) / _config.NR * _config.NR;
     }
 
+    /// <summary>The micro-kernel and blocking in use, for <c>bertsharp info</c> and benchmark logs.</summary>
+    public static string KernelDescription
+    {
+        get
+        {
+            var c = _config;
+            return $"{c.Isa} {c.MR}x{c.NR} micro-kernel (KC {KC}, MB {c.MB}, NB {c.NB})";
+        }
+    }
+
     /// <summary>The best kernel family this machine runs.</summary>
     internal static GemmIsa BestIsa { get; } =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmIsa.Avx512
