@@ -147,7 +147,7 @@ public sealed class ModelFolder
             throw new ArgumentException($"{folder}: the vocabulary has {Vocabulary.Count} tokens but vocab_size is {Config.VocabSize}");
         string full = Path.GetFullPath(folder.TrimEnd('/', '\\'));
         if (Directory.Exists(full) && !overwrite && Directory.EnumerateFileSystemEntries(full).Any())
-            throw new IOException($"{folder}: already exists and is not empty (choose another folder or overwrite)");
+            throw new IOException($"{folder}: already exists and is not empty (choose another folder, or --force to replace it)");
         if (File.Exists(full)) throw new IOException($"{folder}: is a file");
         string parent = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(parent);
