@@ -58,9 +58,13 @@ public sealed class BertForPreTraining
         EnsureShape(batch.BatchSize, batch.SeqLength, batch.MaxPredictions);
         _lastDropout = dropout;
         for (int i = 0; i < _additiveMask.Length; i++) _additiveMask[i] = batch.AttentionMask[i] != 0 ? 0f : MaskValue;
+        long t = ModelProfiler.Begin();
         Embeddings.Forward(batch.InputIds, batch.TokenTypeIds, dropout);
+        ModelProfiler.End(ProfileSection.EmbeddingsForward, t);
         Encoder.Forward(Embeddings.Output, _additiveMask, dropout);
+        t = ModelProfiler.Begin();
         Pooler.Forward(Encoder.Output);
+        ModelProfiler.End(ProfileSection.PoolerForward, t);
         var o = new BertOutputs();
         Heads.Forward(Encoder.Output, Pooler.Output, batch, ref o);
         return o;
@@ -74,8 +78,12 @@ public sealed class BertForPreTraining
         var d = _lastDropout;
         Array.Clear(_dSequence);
         float[] dPooled = Heads.Backward(Encoder.Output, Pooler.Output, _dSequence, lossScale);
+        long t = ModelProfiler.Begin();
         Pooler.Backward(dPooled, _dSequence);
+        ModelProfiler.End(ProfileSection.PoolerBackward, t);
         float[] dEmbeddings = Encoder.Backward(_dSequence, Embeddings.Output, d);
+        t = ModelProfiler.Begin();
         Embeddings.Backward(dEmbeddings, d);
+        ModelProfiler.End(ProfileSection.EmbeddingsBackward, t);
     }
 }

@@ -76,10 +76,18 @@ public sealed class BertLayer
 
     public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
     {
+        long t = ModelProfiler.Begin();
         Attention.Forward(x, additiveMask, d);
+        ModelProfiler.End(ProfileSection.AttentionForward, t);
+        t = ModelProfiler.Begin();
         AttentionOutput.Forward(Attention.Context, x, d);
+        ModelProfiler.End(ProfileSection.AttentionOutputForward, t);
+        t = ModelProfiler.Begin();
         Intermediate.Forward(AttentionOutput.Output);
+        ModelProfiler.End(ProfileSection.IntermediateForward, t);
+        t = ModelProfiler.Begin();
         Output.Forward(Intermediate.Output, AttentionOutput.Output, d);
+        ModelProfiler.End(ProfileSection.OutputForward, t);
     }
 
     /// <summary>dHidden → dx (overwritten). Every parameter gradient of the block is accumulated.</summary>
@@ -88,10 +96,18 @@ public sealed class BertLayer
         int nh = dx.Length;
         var dMid = _s.DMid.AsSpan(0, nh);
         var dInter = _s.DInter.AsSpan(0, Intermediate.Output.Length);
+        long t = ModelProfiler.Begin();
         Output.Backward(dHidden, Intermediate.Output, dInter, dMid, d);          // dMid = residual part
+        ModelProfiler.End(ProfileSection.OutputBackward, t);
+        t = ModelProfiler.Begin();
         Intermediate.Backward(dInter, AttentionOutput.Output, dMid);             // dMid += FFN part
+        ModelProfiler.End(ProfileSection.IntermediateBackward, t);
+        t = ModelProfiler.Begin();
         AttentionOutput.Backward(dMid, Attention.Context, _s.DCtx.AsSpan(0, nh), dx, d); // dx = residual part
+        ModelProfiler.End(ProfileSection.AttentionOutputBackward, t);
+        t = ModelProfiler.Begin();
         Attention.Backward(_s.DCtx.AsSpan(0, nh), x, dx, d);                     // dx += attention part
+        ModelProfiler.End(ProfileSection.AttentionBackward, t);
     }
 }
 

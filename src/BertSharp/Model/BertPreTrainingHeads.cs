@@ -137,6 +137,7 @@ public sealed class BertPreTrainingHeads
         }
         double mlmLoss = 0;
         int mlmCorrect = 0;
+        long time = ModelProfiler.Begin();
         if (m > 0)
         {
             _be.EmbeddingForward(_rows, sequence, h, _gathered, accumulate: false);
@@ -155,6 +156,8 @@ public sealed class BertPreTrainingHeads
                 }
             if (_mlmCount > 0) mlmLoss /= _mlmCount;
         }
+        ModelProfiler.End(ProfileSection.MlmHeadForward, time);
+        time = ModelProfiler.Begin();
 
         Dense.Forward(_be, pooled, _batch, h, 2, w.AsSpan(_nw, 2 * h), w.AsSpan(_nb, 2), NspLogits);
         batch.NextSentenceLabels.CopyTo(_nspTargets);
@@ -167,6 +170,7 @@ public sealed class BertPreTrainingHeads
             if (_nspArgmax[i] == _nspTargets[i]) nspCorrect++;
         }
         nspLoss /= _batch;
+        ModelProfiler.End(ProfileSection.NspHeadForward, time);
 
         o.MlmLoss = mlmLoss;
         o.NspLoss = nspLoss;
@@ -184,6 +188,7 @@ public sealed class BertPreTrainingHeads
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m;
         var w = _p.Values;
         var g = _p.Gradients;
+        long time = ModelProfiler.Begin();
         if (m > 0 && _mlmCount > 0)
         {
             var dLogits = MlmLogits; // in place: the logits are not needed after this
@@ -196,8 +201,11 @@ public sealed class BertPreTrainingHeads
             Dense.Backward(_be, _dAct, _gathered, m, h, h, w.AsSpan(_tw, h * h), g.AsSpan(_tw, h * h), g.AsSpan(_tb, h), _dGathered, accumulateDx: false);
             _be.EmbeddingBackward(_rows, _dGathered, h, dSequence); // scatter-add to the masked rows
         }
+        ModelProfiler.End(ProfileSection.MlmHeadBackward, time);
+        time = ModelProfiler.Begin();
         _be.CrossEntropyBackward(NspLogits, _nspLse, _nspTargets, Ignore, _batch, 2, lossScale / _batch, _dNsp);
         Dense.Backward(_be, _dNsp, pooled, _batch, h, 2, w.AsSpan(_nw, 2 * h), g.AsSpan(_nw, 2 * h), g.AsSpan(_nb, 2), _dPooled, accumulateDx: false);
+        ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return _dPooled;
     }
 }

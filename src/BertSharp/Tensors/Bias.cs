@@ -44,8 +44,9 @@ public static unsafe class Bias
         }
     }
 
-    /// <summary>dbias[c] += Σ_r dy[r, c]. Split over columns: each column is summed by one thread in
-    /// row order, so the result does not depend on the thread count.</summary>
+    /// <summary>dbias[c] += Σ_r dy[r, c]. Rows are cut into fixed chunks (a function of the shape only);
+    /// each chunk sums its rows into its own partial row, streaming whole rows, and the partials are then
+    /// added in chunk order, so the result does not depend on the thread count.</summary>
     public static void Backward(ReadOnlySpan<float> dy, int rows, int cols, Span<float> dbias)
     {
         Check.NonNegative(rows, nameof(rows));
@@ -53,39 +54,71 @@ public static unsafe class Bias
         Check.Length(dy.Length, (long)rows * cols, nameof(dy), $"{rows}x{cols}");
         Check.Length(dbias.Length, cols, nameof(dbias), $"{cols} columns");
         if (rows == 0 || cols == 0) return;
+        int chunks = Math.Min(rows, MaxChunks);
+        int chunkRows = (rows + chunks - 1) / chunks;
+        chunks = (rows + chunkRows - 1) / chunkRows;
+        float* part = Scratch.Floats((long)chunks * cols);
         fixed (float* pdy = dy, pdb = dbias)
         {
-            var body = new BackBody { Dy = pdy, Db = pdb, Rows = rows, Cols = cols };
-            int blocks = (cols + ColBlock - 1) / ColBlock;
-            // Work per block is rows × ColBlock; keep small calls on one thread.
-            KernelParallel.For(blocks, (int)Math.Max(1, 65536L / ((long)rows * ColBlock)), ref body);
+            var body = new PartialBody { Dy = pdy, Part = part, Rows = rows, Cols = cols, ChunkRows = chunkRows };
+            KernelParallel.For(chunks, (int)Math.Max(1, 32768L / ((long)chunkRows * cols)), ref body);
+            var combine = new CombineBody { Part = part, Db = pdb, Chunks = chunks, Cols = cols };
+            KernelParallel.For((cols + 7) / 8, Math.Max(1, 8192 / chunks), ref combine);
         }
     }
 
-    private const int ColBlock = 32;
+    private const int MaxChunks = 32;
 
-    private struct BackBody : IRangeBody
+    private struct PartialBody : IRangeBody
     {
-        public float* Dy, Db;
-        public int Rows, Cols;
+        public float* Dy, Part;
+        public int Rows, Cols, ChunkRows;
+
         public void Invoke(int start, int end)
         {
-            int c0 = start * ColBlock, c1 = Math.Min(Cols, end * ColBlock);
-            // Sum this thread's column range into an L1-resident accumulator row by row (contiguous
-            // reads), in pieces of at most 2048 columns.
-            float* acc = stackalloc float[2048];
-            for (int p0 = c0; p0 < c1; p0 += 2048)
+            int n = Cols;
+            for (int c = start; c < end; c++)
             {
-                int w = Math.Min(2048, c1 - p0);
-                new Span<float>(acc, w).Clear();
-                for (int r = 0; r < Rows; r++)
+                float* acc = Part + (long)c * n;
+                int r0 = c * ChunkRows, r1 = Math.Min(Rows, r0 + ChunkRows);
+                Buffer.MemoryCopy(Dy + (long)r0 * n, acc, (long)n * 4, (long)n * 4);
+                for (int r = r0 + 1; r < r1; r++)
                 {
-                    float* d = Dy + (long)r * Cols + p0;
+                    float* d = Dy + (long)r * n;
                     int i = 0;
-                    for (; i <= w - 8; i += 8) Vector256.Store(Vector256.Load(acc + i) + Vector256.Load(d + i), acc + i);
-                    for (; i < w; i++) acc[i] += d[i];
+                    for (; i <= n - 32; i += 32)
+                    {
+                        Vector256.Store(Vector256.Load(acc + i) + Vector256.Load(d + i), acc + i);
+                        Vector256.Store(Vector256.Load(acc + i + 8) + Vector256.Load(d + i + 8), acc + i + 8);
+                        Vector256.Store(Vector256.Load(acc + i + 16) + Vector256.Load(d + i + 16), acc + i + 16);
+                        Vector256.Store(Vector256.Load(acc + i + 24) + Vector256.Load(d + i + 24), acc + i + 24);
+                    }
+                    for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(acc + i) + Vector256.Load(d + i), acc + i);
+                    for (; i < n; i++) acc[i] += d[i];
                 }
-                for (int i = 0; i < w; i++) Db[p0 + i] += acc[i];
+            }
+        }
+    }
+
+    private struct CombineBody : IRangeBody
+    {
+        public float* Part, Db;
+        public int Chunks, Cols;
+
+        public void Invoke(int start, int end)
+        {
+            int n = Cols, j = start * 8, j1 = Math.Min(n, end * 8);
+            for (; j <= j1 - 8; j += 8)
+            {
+                var s = Vector256.Load(Part + j);
+                for (int c = 1; c < Chunks; c++) s += Vector256.Load(Part + (long)c * n + j);
+                Vector256.Store(Vector256.Load(Db + j) + s, Db + j);
+            }
+            for (; j < j1; j++)
+            {
+                float s = Part[j];
+                for (int c = 1; c < Chunks; c++) s += Part[(long)c * n + j];
+                Db[j] += s;
             }
         }
     }

@@ -102,11 +102,11 @@ public static unsafe class CrossEntropy
                     i = 0;
                     for (; i <= w - 16; i += 16)
                     {
-                        s0 += VMath.Exp(Vector256.Load(xb + i) - mv);
-                        s1 += VMath.Exp(Vector256.Load(xb + i + 8) - mv);
+                        s0 += VMath.ExpNonPositive(Vector256.Load(xb + i) - mv);
+                        s1 += VMath.ExpNonPositive(Vector256.Load(xb + i + 8) - mv);
                     }
-                    for (; i <= w - 8; i += 8) s0 += VMath.Exp(Vector256.Load(xb + i) - mv);
-                    if (i < w) s1 += VMath.Exp(VMath.LoadTail(xb + i, w - i, float.NegativeInfinity) - mv);
+                    for (; i <= w - 8; i += 8) s0 += VMath.ExpNonPositive(Vector256.Load(xb + i) - mv);
+                    if (i < w) s1 += VMath.ExpNonPositive(VMath.LoadTail(xb + i, w - i, float.NegativeInfinity) - mv);
                     sum += Vector256.Sum(s0 + s1);
                 }
                 float lse = (float)(max + Math.Log(sum));
@@ -149,13 +149,13 @@ public static unsafe class CrossEntropy
                 int i = 0;
                 for (; i <= n - 16; i += 16)
                 {
-                    Vector256.Store(sc * VMath.Exp(Vector256.Load(x + i) - lse), d + i);
-                    Vector256.Store(sc * VMath.Exp(Vector256.Load(x + i + 8) - lse), d + i + 8);
+                    Vector256.Store(sc * VMath.ExpNonPositive(Vector256.Load(x + i) - lse), d + i);
+                    Vector256.Store(sc * VMath.ExpNonPositive(Vector256.Load(x + i + 8) - lse), d + i + 8);
                 }
-                for (; i <= n - 8; i += 8) Vector256.Store(sc * VMath.Exp(Vector256.Load(x + i) - lse), d + i);
-                if (i < n) VMath.StoreTail(d + i, n - i, sc * VMath.Exp(VMath.LoadTail(x + i, n - i, 0f) - lse));
+                for (; i <= n - 8; i += 8) Vector256.Store(sc * VMath.ExpNonPositive(Vector256.Load(x + i) - lse), d + i);
+                if (i < n) VMath.StoreTail(d + i, n - i, sc * VMath.ExpNonPositive(VMath.LoadTail(x + i, n - i, 0f) - lse));
                 // softmax(x)[t] − 1, from the saved logit (exact same value as the vector path computes).
-                var pt = VMath.Exp(Vector256.Create(xt) - lse);
+                var pt = VMath.ExpNonPositive(Vector256.Create(xt) - lse);
                 d[t] = Scale * (pt.ToScalar() - 1f);
             }
         }

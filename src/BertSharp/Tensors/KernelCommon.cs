@@ -18,10 +18,36 @@ internal static class Check
         if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
     }
 
+    /// <summary>Same check; an interpolated description (<c>$"{rows}x{cols}"</c>) is only formatted when the
+    /// check fails, so that a passing check allocates nothing (training steps must not allocate).</summary>
+    public static void Length(int length, long need, string name,
+        [InterpolatedStringHandlerArgument("length", "need")] ref LazyText what)
+    {
+        if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what.ToStringAndClear()}, got {length}", name);
+    }
+
     public static void SameLength(int length, int need, string name, string other)
     {
         if (length != need) throw new ArgumentException($"{name}: length {length} must equal {other}'s length {need}", name);
     }
+}
+
+/// <summary>Interpolated-string handler that formats only when the check it feeds has failed.</summary>
+[InterpolatedStringHandler]
+internal ref struct LazyText
+{
+    private DefaultInterpolatedStringHandler _inner;
+    private readonly bool _enabled;
+
+    public LazyText(int literalLength, int formattedCount, int length, long need, out bool enabled)
+    {
+        _enabled = enabled = length < need;
+        _inner = enabled ? new DefaultInterpolatedStringHandler(literalLength, formattedCount) : default;
+    }
+
+    public void AppendLiteral(string s) { if (_enabled) _inner.AppendLiteral(s); }
+    public void AppendFormatted<T>(T value) { if (_enabled) _inner.AppendFormatted(value); }
+    public string ToStringAndClear() => _enabled ? _inner.ToStringAndClear() : "";
 }
 
 /// <summary>Per-thread scratch, grown on demand and then reused: no allocation per call in steady
@@ -103,6 +129,43 @@ internal static unsafe class VMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x) => ExpHiLo(x, Vector256<float>.Zero);
 
+    /// <summary>e^x for x ≤ 0 (or −inf, or NaN), as softmax and cross-entropy need after subtracting
+    /// the max: the general <see cref="Exp"/> without the overflow handling. Same polynomial and
+    /// reduction, so the same value for the same x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ExpNonPositive(Vector256<float> x)
+    {
+        var xc = MaxPropagateX(Vector256.Create(-87.33654f), x);
+        // n = round(x·log2 e) by the 1.5·2^23 trick: t holds n in its low mantissa bits.
+        var t = Fma(xc, Vector256.Create(1.44269504088896341f), Vector256.Create(Magic));
+        var n = t - Vector256.Create(Magic);
+        var r = Fma(n, Vector256.Create(-0.693359375f), xc);
+        r = Fma(n, Vector256.Create(2.12194440e-4f), r);
+        return Poly2(r) * Scale(t);
+    }
+
+    private const float Magic = 12582912f; // 1.5·2^23
+
+    /// <summary>2·e^r on |r| ≤ ln2/2 (Cephes expf polynomial, doubled exactly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Poly2(Vector256<float> r)
+    {
+        var p = Vector256.Create(2 * 1.9875691500E-4f);
+        p = Fma(p, r, Vector256.Create(2 * 1.3981999507E-3f));
+        p = Fma(p, r, Vector256.Create(2 * 8.3334519073E-3f));
+        p = Fma(p, r, Vector256.Create(2 * 4.1665795894E-2f));
+        p = Fma(p, r, Vector256.Create(2 * 1.6666665459E-1f));
+        p = Fma(p, r, Vector256.Create(2 * 5.0000001201E-1f));
+        return Fma(p, r * r, Fma(r, Vector256.Create(2f), Vector256.Create(2f)));
+    }
+
+    /// <summary>2^(n−1) from t = 1.5·2^23 + n: the exponent field n + 126 built from t's low bits.
+    /// With the doubled polynomial this gives 2^n, and n = 128 (x near ln FLT_MAX) still has a valid
+    /// field; n = −126 gives field 0, i.e. 0, which is the intended flush.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Scale(Vector256<float> t)
+        => Vector256.ShiftLeft(t.AsInt32() + Vector256.Create(126), 23).AsSingle();
+
     /// <summary>e^(hi + lo) where hi + lo is an unevaluated sum (lo small beside hi): lo is added after
     /// the exact reduction of hi, so a large exact argument such as −x²/2 keeps full accuracy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -110,23 +173,14 @@ internal static unsafe class VMath
     {
         var x = hi + lo;
         var xc = MinPropagateX(Vector256.Create(88.72283f), MaxPropagateX(Vector256.Create(-87.33654f), x));
-        var n = Vector256.Round(xc * Vector256.Create(1.44269504088896341f));
-        // hi − n·C1 is exact (C1 has 9 significant bits); beyond the clamp range r no longer matters.
+        var t = Fma(xc, Vector256.Create(1.44269504088896341f), Vector256.Create(Magic));
+        var n = t - Vector256.Create(Magic);
+        // hi − n·C1 is exact (C1 has 9 significant bits); lo joins after it. Where hi itself is out of
+        // range (±inf) r no longer matters: the scale alone gives 0 or the +inf select below does.
         var hc = MinPropagateX(Vector256.Create(88.72283f), MaxPropagateX(Vector256.Create(-87.33654f), hi));
         var r = Fma(n, Vector256.Create(-0.693359375f), hc);
         r = Fma(n, Vector256.Create(2.12194440e-4f), r) + Vector256.ConditionalSelect(Vector256.Equals(hc, hi), lo, Vector256<float>.Zero);
-        var p = Vector256.Create(1.9875691500E-4f);
-        p = Fma(p, r, Vector256.Create(1.3981999507E-3f));
-        p = Fma(p, r, Vector256.Create(8.3334519073E-3f));
-        p = Fma(p, r, Vector256.Create(4.1665795894E-2f));
-        p = Fma(p, r, Vector256.Create(1.6666665459E-1f));
-        p = Fma(p, r, Vector256.Create(5.0000001201E-1f));
-        p = Fma(p, r * r, r + Vector256<float>.One);
-        // 2^(n-1) then ×2, so that n = 128 (x near ln FLT_MAX) still has a valid exponent field;
-        // n = -126 gives field 0, i.e. 0, which is the intended flush.
-        var ni = Vector256.ConvertToInt32(n);
-        var scale = Vector256.ShiftLeft(ni + Vector256.Create(126), 23).AsSingle();
-        var e = p * scale * Vector256.Create(2f);
+        var e = Poly2(r) * Scale(t);
         return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(88.7228394f)), Vector256.Create(float.PositiveInfinity), e);
     }
 

@@ -15,9 +15,8 @@ public static unsafe class Softmax
         Check.NonNegative(rowsPerBatch, nameof(rowsPerBatch));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)batch * rowsPerBatch * cols;
-        string shape = $"{batch}x{rowsPerBatch}x{cols}";
-        Check.Length(x.Length, total, nameof(x), shape);
-        Check.Length(y.Length, total, nameof(y), shape);
+        Check.Length(x.Length, total, nameof(x), $"{batch}x{rowsPerBatch}x{cols}");
+        Check.Length(y.Length, total, nameof(y), $"{batch}x{rowsPerBatch}x{cols}");
         if (!mask.IsEmpty) Check.Length(mask.Length, (long)batch * cols, nameof(mask), $"{batch}x{cols} (batch x cols)");
         if (total == 0) return;
         int rows = batch * rowsPerBatch;
@@ -42,39 +41,59 @@ public static unsafe class Softmax
             {
                 float* x = X + (long)r * n, y = Y + (long)r * n;
                 float* mk = Mask == null ? null : Mask + (long)(r / RowsPerBatch) * n;
-                // Pass 1: z = scale·x + mask into y (the row stays in L1), and its max.
-                var mx = Vector256.Create(float.NegativeInfinity);
+                // Pass 1: max of z = scale·x + mask, in registers (the row then sits in L1).
+                var mx0 = Vector256.Create(float.NegativeInfinity); var mx1 = mx0;
                 int i = 0;
+                for (; i <= n - 16; i += 16)
+                {
+                    var z0 = Vector256.Load(x + i) * sc; var z1 = Vector256.Load(x + i + 8) * sc;
+                    if (mk != null) { z0 += Vector256.Load(mk + i); z1 += Vector256.Load(mk + i + 8); }
+                    mx0 = VMath.MaxFast(mx0, z0); mx1 = VMath.MaxFast(mx1, z1);
+                }
                 for (; i <= n - 8; i += 8)
                 {
                     var z = Vector256.Load(x + i) * sc;
                     if (mk != null) z += Vector256.Load(mk + i);
-                    Vector256.Store(z, y + i);
-                    mx = VMath.MaxFast(mx, z);
+                    mx0 = VMath.MaxFast(mx0, z);
                 }
                 int tail = n - i;
                 if (tail > 0)
                 {
                     var z = VMath.LoadTail(x + i, tail, 0f) * sc;
                     if (mk != null) z += VMath.LoadTail(mk + i, tail, 0f);
-                    VMath.StoreTail(y + i, tail, z);
-                    mx = VMath.MaxFast(mx, VMath.LoadTail(y + i, tail, float.NegativeInfinity));
+                    var zt = Vector256.Create(float.NegativeInfinity);
+                    float* zp = (float*)&z, ztp = (float*)&zt;
+                    for (int k = 0; k < tail; k++) ztp[k] = zp[k];
+                    mx1 = VMath.MaxFast(mx1, zt);
                 }
-                var m = Vector256.Create(VMath.HMax(mx));
-                // Pass 2: e = exp(z − max) and Σe (a NaN anywhere makes Σe NaN, so the row is NaN).
+                var m = Vector256.Create(VMath.HMax(VMath.MaxFast(mx0, mx1)));
+                // Pass 2: e = exp(z − max) into y and Σe (a NaN anywhere makes Σe NaN, so the row is NaN).
+                // Reading x after writing y[i] is safe when y aliases x: each element is read before written.
                 var s0 = Vector256<float>.Zero; var s1 = s0;
                 i = 0;
                 for (; i <= n - 16; i += 16)
                 {
-                    var e0 = VMath.Exp(Vector256.Load(y + i) - m); var e1 = VMath.Exp(Vector256.Load(y + i + 8) - m);
+                    var z0 = Vector256.Load(x + i) * sc; var z1 = Vector256.Load(x + i + 8) * sc;
+                    if (mk != null) { z0 += Vector256.Load(mk + i); z1 += Vector256.Load(mk + i + 8); }
+                    var e0 = VMath.ExpNonPositive(z0 - m); var e1 = VMath.ExpNonPositive(z1 - m);
                     Vector256.Store(e0, y + i); Vector256.Store(e1, y + i + 8);
                     s0 += e0; s1 += e1;
                 }
-                for (; i <= n - 8; i += 8) { var e0 = VMath.Exp(Vector256.Load(y + i) - m); Vector256.Store(e0, y + i); s0 += e0; }
+                for (; i <= n - 8; i += 8)
+                {
+                    var z = Vector256.Load(x + i) * sc;
+                    if (mk != null) z += Vector256.Load(mk + i);
+                    var e0 = VMath.ExpNonPositive(z - m);
+                    Vector256.Store(e0, y + i);
+                    s0 += e0;
+                }
                 if (tail > 0)
                 {
-                    var e0 = VMath.Exp(VMath.LoadTail(y + i, tail, float.NegativeInfinity) - m);
+                    var z = VMath.LoadTail(x + i, tail, 0f) * sc;
+                    if (mk != null) z += VMath.LoadTail(mk + i, tail, 0f);
+                    var e0 = VMath.ExpNonPositive(z - m);
                     VMath.StoreTail(y + i, tail, e0);
+                    e0 = VMath.LoadTail(y + i, tail, 0f); // only the real lanes join the sum
                     s1 += e0;
                 }
                 var inv = Vector256.Create(1f / Vector256.Sum(s0 + s1));
@@ -91,10 +110,9 @@ public static unsafe class Softmax
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)rows * cols;
-        string shape = $"{rows}x{cols}";
-        Check.Length(y.Length, total, nameof(y), shape);
-        Check.Length(dy.Length, total, nameof(dy), shape);
-        Check.Length(dx.Length, total, nameof(dx), shape);
+        Check.Length(y.Length, total, nameof(y), $"{rows}x{cols}");
+        Check.Length(dy.Length, total, nameof(dy), $"{rows}x{cols}");
+        Check.Length(dx.Length, total, nameof(dx), $"{rows}x{cols}");
         if (total == 0) return;
         fixed (float* py = y, pdy = dy, pdx = dx)
         {

@@ -148,6 +148,12 @@ public class VMathTests
                 Assert.True(Math.Abs(v[k] - e) <= 2.5e-7 * e, $"exp({xs[i + k]:R}) = {v[k]:R}, expected {e:R}");
             }
         }
+        for (int i = 0; i < xs.Length; i += 8)
+        {
+            var v = System.Runtime.Intrinsics.Vector256.Create(xs, i);
+            v = -System.Runtime.Intrinsics.Vector256.Abs(v);
+            Assert.Equal(BertSharp.Tensors.VMath.Exp(v), BertSharp.Tensors.VMath.ExpNonPositive(v));
+        }
         var s = BertSharp.Tensors.VMath.Exp(System.Runtime.Intrinsics.Vector256.Create(float.NegativeInfinity, float.PositiveInfinity, float.NaN, -100f, 100f, 89f, -0f, 1f));
         Assert.Equal(0f, s[0]); Assert.Equal(float.PositiveInfinity, s[1]); Assert.True(float.IsNaN(s[2]));
         Assert.Equal(0f, s[3]); Assert.Equal(float.PositiveInfinity, s[4]); Assert.Equal(float.PositiveInfinity, s[5]);
