@@ -13,11 +13,11 @@ namespace BertSharp.Bench.Suites;
 public sealed class KernelsSuite : IBenchSuite
 {
     public string Name => "kernels";
-    public string Description => "memory-bound kernels (LayerNorm, softmax, bias, AdamW, GELU, cross-entropy) vs copy bandwidth [--reps N] [--threads N] [--hot] [--only NAME]";
+    public string Description => "memory-bound kernels (LayerNorm, softmax, bias, AdamW, GELU, cross-entropy) vs copy bandwidth [--reps N] [--threads N] [--hot] [--cpu] [--only NAME]";
 
     private float[] _flush = Array.Empty<float>();
     private float _sink;
-    private bool _hot;
+    private bool _hot, _cpuTime;
 
     public int Run(string[] args)
     {
@@ -31,6 +31,7 @@ public sealed class KernelsSuite : IBenchSuite
                 case "--threads": KernelParallel.ThreadCount = int.Parse(args[++i]); break;
                 case "--hot": _hot = true; break; // no cache flush: shows the compute side (diagnostic)
                 case "--only": only = args[++i]; break; // run the kernels whose name contains this
+                case "--cpu": _cpuTime = true; break; // time by process CPU time (diagnostic, with --hot --threads 1)
                 default: Console.Error.WriteLine($"kernels: unknown option {args[i]}"); return 2;
             }
         }
@@ -157,8 +158,18 @@ public sealed class KernelsSuite : IBenchSuite
         return bytes / med / 1e9;
     }
 
-    private static double Time(Action a)
+    private double Time(Action a)
     {
+        if (_cpuTime)
+        {
+            // CPU time of this process: on a busy shared machine it leaves out the time other processes
+            // held the core. Coarse (OS tick), so use it on calls of a few ms or more.
+            var proc = Process.GetCurrentProcess();
+            var c0 = proc.TotalProcessorTime;
+            a();
+            proc.Refresh();
+            return (proc.TotalProcessorTime - c0).TotalSeconds;
+        }
         long t0 = Stopwatch.GetTimestamp();
         a();
         return Stopwatch.GetElapsedTime(t0).TotalSeconds;
