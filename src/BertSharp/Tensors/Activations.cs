@@ -17,7 +17,7 @@ public static unsafe class Activations
         fixed (float* px = x, py = y)
         {
             var body = new UnaryBody<GeluOp> { X = px, Y = py, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -29,7 +29,7 @@ public static unsafe class Activations
         fixed (float* px = x, pdy = dy, pdx = dx)
         {
             var body = new BinaryBody<GeluGradOp> { X = px, Dy = pdy, Dx = pdx, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -41,7 +41,7 @@ public static unsafe class Activations
         fixed (float* px = x, py = y)
         {
             var body = new UnaryBody<GeluTanhOp> { X = px, Y = py, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -52,7 +52,7 @@ public static unsafe class Activations
         fixed (float* px = x, pdy = dy, pdx = dx)
         {
             var body = new BinaryBody<GeluTanhGradOp> { X = px, Dy = pdy, Dx = pdx, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -63,7 +63,7 @@ public static unsafe class Activations
         fixed (float* px = x, py = y)
         {
             var body = new UnaryBody<TanhOp> { X = px, Y = py, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -75,7 +75,7 @@ public static unsafe class Activations
         fixed (float* py = y, pdy = dy, pdx = dx)
         {
             var body = new BinaryBody<TanhGradOp> { X = py, Dy = pdy, Dx = pdx, N = y.Length };
-            KernelParallel.For((y.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((y.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
