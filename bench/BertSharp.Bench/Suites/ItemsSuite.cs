@@ -11,15 +11,21 @@ namespace BertSharp.Bench.Suites;
 public sealed class ItemsSuite : IBenchSuite
 {
     public string Name => "items";
-    public string Description => "pretraining items: one epoch at length 128 on one thread, loader cost per batch [--docs N] [--reps N] [--seq N] [--batch N]";
+    public string Description => "pretraining items: one epoch at length 128 on one thread, loader cost per batch [--store DIR | --docs N] [--reps N] [--seq N] [--batch N] [--train-steps N --preset NAME] [--whole-word VOCAB]";
 
     public int Run(string[] args)
     {
         int docs = 100_000, reps = 5, seq = 128, batchSize = 32;
+        string? store = null, preset = "tiny", wholeWordVocab = null;
+        int trainSteps = 0;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
+                case "--store": store = args[++i]; break;
+                case "--train-steps": trainSteps = int.Parse(args[++i]); break;
+                case "--preset": preset = args[++i]; break;
+                case "--whole-word": wholeWordVocab = args[++i]; break;
                 case "--docs": docs = int.Parse(args[++i]); break;
                 case "--reps": reps = int.Parse(args[++i]); break;
                 case "--seq": seq = int.Parse(args[++i]); break;
@@ -28,15 +34,78 @@ public sealed class ItemsSuite : IBenchSuite
             }
         }
         var sw = Stopwatch.StartNew();
+        if (store != null)
+        {
+            // A tokenized store (bertsharp tokenize), e.g. of IMDB: memory-mapped, read as the trainer reads it.
+            using var mapped = TokenizedCorpusStore.Open(store);
+            Console.WriteLine($"corpus: store {store} ({mapped.Manifest.Source}), opened in {sw.Elapsed.TotalMilliseconds:F0} ms");
+            ReportSplits(mapped, seq);
+            bool[]? continuation = wholeWordVocab == null ? null
+                : PretrainingOptions.ContinuationPiecesFromVocabulary(Vocabulary.Load(wholeWordVocab).Tokens);
+            int rc = Measure(mapped, store, seq, batchSize, reps, continuation);
+            if (rc == 0 && trainSteps > 0) TrainingShare(mapped, preset, seq, batchSize, trainSteps);
+            return rc;
+        }
         ITokenizedCorpus corpus = SyntheticCorpus.ImdbLike(docs);
         string source = $"synthetic IMDB-like corpus ({docs:N0} documents)";
         Console.WriteLine($"corpus: {source}, generated in {sw.Elapsed.TotalSeconds:F1} s");
-        return Measure(corpus, source, seq, batchSize, reps);
+        int code = Measure(corpus, source, seq, batchSize, reps);
+        if (code == 0 && trainSteps > 0) TrainingShare(corpus, preset, seq, batchSize, trainSteps);
+        return code;
     }
 
-    internal static int Measure(ITokenizedCorpus corpus, string source, int seq, int batchSize, int reps)
+    /// <summary>Real training steps fed by the loader: the time the trainer spends waiting for batches.</summary>
+    private static void TrainingShare(ITokenizedCorpus corpus, string preset, int seq, int batchSize, int steps)
     {
-        var options = new PretrainingOptions { MaxSeqLength = seq, MaxPredictionsPerSeq = Math.Min(seq - 3, (int)Math.Round(seq * 0.15 + 0.5)), Seed = 12345 };
+        var config = BertSharp.Model.BertConfig.FromPreset(preset, corpus.VocabSize);
+        var p = new BertSharp.Model.BertParameters(config);
+        p.Initialize(1);
+        var options = new PretrainingOptions { MaxSeqLength = seq, MaxPredictionsPerSeq = seq == 128 ? 20 : Math.Max(1, (int)Math.Round(seq * 0.15)), MaxPositionEmbeddings = config.MaxPositionEmbeddings };
+        using var inner = new CorpusPretrainingData(corpus, DocumentSplit.All(corpus), options, batchSize);
+        var timed = new TimedData(inner);
+        var trainer = new BertSharp.Training.Trainer(new BertSharp.Model.BertForPreTraining(p), timed,
+            new BertSharp.Training.TrainerOptions { Schedule = new BertSharp.Training.LearningRateSchedule(BertSharp.Training.ScheduleKind.Linear, 1e-4, 10, 10_000) });
+        trainer.TrainStep(); // warm-up
+        timed.Waits.Clear();
+        var stepMs = new List<double>();
+        var sw = new Stopwatch();
+        for (int i = 0; i < steps; i++)
+        {
+            sw.Restart();
+            trainer.TrainStep();
+            stepMs.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        double step = Median(stepMs), wait = Median(timed.Waits);
+        Console.WriteLine($"training ({preset}, batch {batchSize} x {seq}, {BertSharp.Tensors.KernelParallel.ThreadCount} kernel threads, {steps} steps): " +
+                          $"median step {step:F0} ms; the trainer waited in NextTrainingBatch median {wait * 1e3:F1} us, max {timed.Waits.Max() * 1e3:F1} us " +
+                          $"= {100 * timed.Waits.Sum() / stepMs.Sum():F4}% of the training time");
+    }
+
+    private sealed class TimedData(BertSharp.Training.IPretrainingData inner) : BertSharp.Training.IPretrainingData
+    {
+        public readonly List<double> Waits = new();
+        private readonly Stopwatch _sw = new();
+        public BertSharp.Model.BertBatch NextTrainingBatch()
+        {
+            _sw.Restart();
+            var b = inner.NextTrainingBatch();
+            Waits.Add(_sw.Elapsed.TotalMilliseconds);
+            return b;
+        }
+        public BertSharp.Training.DataPosition Position => inner.Position;
+        public void Seek(BertSharp.Training.DataPosition position) => inner.Seek(position);
+        public int ValidationBatchCount => inner.ValidationBatchCount;
+        public BertSharp.Model.BertBatch ValidationBatch(int index) => inner.ValidationBatch(index);
+    }
+
+    internal static int Measure(ITokenizedCorpus corpus, string source, int seq, int batchSize, int reps, bool[]? continuation = null)
+    {
+        var options = new PretrainingOptions
+        {
+            MaxSeqLength = seq, MaxPredictionsPerSeq = Math.Min(seq - 3, (int)Math.Round(seq * 0.15 + 0.5)), Seed = 12345,
+            WholeWordMask = continuation != null, ContinuationPieces = continuation,
+        };
+        if (continuation != null) Console.WriteLine("whole-word masking");
         if (seq == 128) options = options with { MaxPredictionsPerSeq = 20 };
         var sw = Stopwatch.StartNew();
         var ds = new PretrainingDataset(corpus, DocumentSplit.All(corpus).Train, options);
@@ -116,6 +185,18 @@ public sealed class ItemsSuite : IBenchSuite
         Console.WriteLine($"loader Next() with a 5 ms step: median {Median(waits):F1} us, 99th percentile {waits[(int)(waits.Count * 0.99)]:F1} us, max {waits[^1]:F1} us " +
                           $"= {Median(waits) / 50:F3}% of a 5 ms step");
         return 0;
+    }
+
+    /// <summary>For a corpus with IMDB's splits: the recommended pretraining split's item counts.</summary>
+    private static void ReportSplits(ITokenizedCorpus corpus, int seq)
+    {
+        if (!corpus.SplitNames.Contains("test/pos") || !corpus.SplitNames.Contains("train/unsup")) return;
+        var split = DocumentSplit.BySplitNames(corpus, ["train"], ["test"], 0.1, seed: 12345);
+        var options = new PretrainingOptions { MaxSeqLength = seq, MaxPredictionsPerSeq = seq == 128 ? 20 : Math.Max(1, (int)Math.Round(seq * 0.15)) };
+        var train = new PretrainingDataset(corpus, split.Train, options);
+        var validation = new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"));
+        Console.WriteLine($"IMDB split (train = train/*, validation = 10% of test/*): {split.Train.Length:N0} training documents, " +
+                          $"{train.ItemCount(0):N0} training items per epoch; {split.Validation.Length:N0} validation documents, {validation.Count:N0} validation items");
     }
 
     private static double Median(List<double> xs)

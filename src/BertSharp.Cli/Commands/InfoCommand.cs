@@ -16,6 +16,7 @@ public static class InfoCommand
             Console.WriteLine($"Vector256 hardware accelerated: {Vector256.IsHardwareAccelerated}");
             Console.WriteLine($"Vector512 hardware accelerated: {Vector512.IsHardwareAccelerated}");
             Console.WriteLine($"FMA: {System.Runtime.Intrinsics.X86.Fma.IsSupported}");
+            Console.WriteLine($"SGEMM: {Gemm.KernelDescription}");
             return 0;
         });
         return command;

@@ -18,10 +18,36 @@ internal static class Check
         if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
     }
 
+    /// <summary>Same check; an interpolated description (<c>$"{rows}x{cols}"</c>) is only formatted when the
+    /// check fails, so that a passing check allocates nothing (training steps must not allocate).</summary>
+    public static void Length(int length, long need, string name,
+        [InterpolatedStringHandlerArgument("length", "need")] ref LazyText what)
+    {
+        if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what.ToStringAndClear()}, got {length}", name);
+    }
+
     public static void SameLength(int length, int need, string name, string other)
     {
         if (length != need) throw new ArgumentException($"{name}: length {length} must equal {other}'s length {need}", name);
     }
+}
+
+/// <summary>Interpolated-string handler that formats only when the check it feeds has failed.</summary>
+[InterpolatedStringHandler]
+internal ref struct LazyText
+{
+    private DefaultInterpolatedStringHandler _inner;
+    private readonly bool _enabled;
+
+    public LazyText(int literalLength, int formattedCount, int length, long need, out bool enabled)
+    {
+        _enabled = enabled = length < need;
+        _inner = enabled ? new DefaultInterpolatedStringHandler(literalLength, formattedCount) : default;
+    }
+
+    public void AppendLiteral(string s) { if (_enabled) _inner.AppendLiteral(s); }
+    public void AppendFormatted<T>(T value) { if (_enabled) _inner.AppendFormatted(value); }
+    public string ToStringAndClear() => _enabled ? _inner.ToStringAndClear() : "";
 }
 
 /// <summary>Per-thread scratch, grown on demand and then reused: no allocation per call in steady

@@ -12,11 +12,10 @@ public static unsafe class LayerNorm
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        string shape = $"{rows}x{cols}";
-        Check.Length(x.Length, (long)rows * cols, nameof(x), shape);
+        Check.Length(x.Length, (long)rows * cols, nameof(x), $"{rows}x{cols}");
         Check.Length(gamma.Length, cols, nameof(gamma), $"{cols} columns");
         Check.Length(beta.Length, cols, nameof(beta), $"{cols} columns");
-        Check.Length(y.Length, (long)rows * cols, nameof(y), shape);
+        Check.Length(y.Length, (long)rows * cols, nameof(y), $"{rows}x{cols}");
         Check.Length(mean.Length, rows, nameof(mean), $"{rows} rows");
         Check.Length(rstd.Length, rows, nameof(rstd), $"{rows} rows");
         if (rows == 0 || cols == 0) return;
@@ -85,13 +84,12 @@ public static unsafe class LayerNorm
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        string shape = $"{rows}x{cols}";
-        Check.Length(dy.Length, (long)rows * cols, nameof(dy), shape);
-        Check.Length(x.Length, (long)rows * cols, nameof(x), shape);
+        Check.Length(dy.Length, (long)rows * cols, nameof(dy), $"{rows}x{cols}");
+        Check.Length(x.Length, (long)rows * cols, nameof(x), $"{rows}x{cols}");
         Check.Length(mean.Length, rows, nameof(mean), $"{rows} rows");
         Check.Length(rstd.Length, rows, nameof(rstd), $"{rows} rows");
         Check.Length(gamma.Length, cols, nameof(gamma), $"{cols} columns");
-        Check.Length(dx.Length, (long)rows * cols, nameof(dx), shape);
+        Check.Length(dx.Length, (long)rows * cols, nameof(dx), $"{rows}x{cols}");
         Check.Length(dgamma.Length, cols, nameof(dgamma), $"{cols} columns");
         Check.Length(dbeta.Length, cols, nameof(dbeta), $"{cols} columns");
         if (rows == 0 || cols == 0) return;

@@ -15,9 +15,8 @@ public static unsafe class Softmax
         Check.NonNegative(rowsPerBatch, nameof(rowsPerBatch));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)batch * rowsPerBatch * cols;
-        string shape = $"{batch}x{rowsPerBatch}x{cols}";
-        Check.Length(x.Length, total, nameof(x), shape);
-        Check.Length(y.Length, total, nameof(y), shape);
+        Check.Length(x.Length, total, nameof(x), $"{batch}x{rowsPerBatch}x{cols}");
+        Check.Length(y.Length, total, nameof(y), $"{batch}x{rowsPerBatch}x{cols}");
         if (!mask.IsEmpty) Check.Length(mask.Length, (long)batch * cols, nameof(mask), $"{batch}x{cols} (batch x cols)");
         if (total == 0) return;
         int rows = batch * rowsPerBatch;
@@ -111,10 +110,9 @@ public static unsafe class Softmax
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)rows * cols;
-        string shape = $"{rows}x{cols}";
-        Check.Length(y.Length, total, nameof(y), shape);
-        Check.Length(dy.Length, total, nameof(dy), shape);
-        Check.Length(dx.Length, total, nameof(dx), shape);
+        Check.Length(y.Length, total, nameof(y), $"{rows}x{cols}");
+        Check.Length(dy.Length, total, nameof(dy), $"{rows}x{cols}");
+        Check.Length(dx.Length, total, nameof(dx), $"{rows}x{cols}");
         if (total == 0) return;
         fixed (float* py = y, pdy = dy, pdx = dx)
         {

@@ -1,0 +1,318 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Text.Json;
+using BertSharp.Model;
+using BertSharp.Tensors;
+using BertSharp.Training;
+
+namespace BertSharp.Bench.Suites;
+
+/// <summary>
+/// Training-step throughput (forward + backward + clipped AdamW) of BertForPreTraining at batch 32 × length 128,
+/// 20 masked positions per sequence, dropout 0.1, vocabulary 30,522, against PyTorch running the same model
+/// (tools/reference/bench_torch.py) with the same sparse MLM head and with HF's dense MLM head. Every
+/// measurement runs in its own child process (ours: this program with --child; PyTorch: python) so that each
+/// peak RSS is that configuration's own. Rounds are interleaved (ours, torch sparse, torch dense) so drifting
+/// machine load hits all alike; figures are medians over rounds, ratios are taken within each round.
+/// Options: --presets tiny,mini,small  --rounds R  --steps N  --warmup W  --threads T  --no-torch  --no-dense
+/// </summary>
+public sealed class TrainSuite : IBenchSuite
+{
+    public string Name => "train";
+    public string Description => "training steps/s vs PyTorch (tiny/mini/small, batch 32x128), memory, per-layer table, MFU, allocations";
+
+    private const int Batch = 32, Seq = 128, Predictions = 20, Vocab = 30522;
+
+    public int Run(string[] args)
+    {
+        var presets = new List<string> { "tiny", "mini", "small" };
+        int rounds = 3, steps = 8, warmup = 3, threads = 2;
+        bool torch = true, dense = true;
+        string? child = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--presets": presets = args[++i].Split(',').ToList(); break;
+                case "--rounds": rounds = int.Parse(args[++i]); break;
+                case "--steps": steps = int.Parse(args[++i]); break;
+                case "--warmup": warmup = int.Parse(args[++i]); break;
+                case "--threads": threads = int.Parse(args[++i]); break;
+                case "--no-torch": torch = false; break;
+                case "--no-dense": dense = false; break;
+                case "--child": child = args[++i]; break;
+                default: Console.Error.WriteLine($"train: unknown option {args[i]}"); return 2;
+            }
+        }
+        if (child != null) return Child(child, steps, warmup, threads);
+
+        string repo = FindRepo();
+        string script = Path.Combine(repo, "tools", "reference", "bench_torch.py");
+        Console.WriteLine($"train: batch {Batch} x length {Seq}, {Predictions} masked positions per sequence, vocab {Vocab}, dropout 0.1, " +
+                          $"{threads} threads, {steps} timed steps after {warmup} warm-up, {rounds} interleaved rounds; {Environment.ProcessorCount} processors");
+        KernelParallel.ThreadCount = threads;
+        double peak0 = FmaPeak(threads);
+        Console.WriteLine($"FMA peak (register-only, {threads} threads) at start: {peak0:F1} GFLOP/s");
+        var summary = new List<string>();
+        foreach (var preset in presets)
+        {
+            var ours = new List<JsonElement>();
+            var sparse = new List<JsonElement>();
+            var denseRuns = new List<JsonElement>();
+            var peaks = new List<double>();
+            var ratios = new List<double>();
+            var denseRatios = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                peaks.Add(FmaPeak(threads));
+                var o = RunChild(Environment.ProcessPath!, $"\"{typeof(TrainSuite).Assembly.Location}\" train --child {preset} --steps {steps} --warmup {warmup} --threads {threads}", null);
+                ours.Add(o);
+                string line = $"  {preset} round {r + 1}: ours {Tps(o):F0} tok/s ({o.GetProperty("median_step_s").GetDouble() * 1000:F0} ms/step, peak RSS {o.GetProperty("peak_rss_mb").GetDouble():F0} MB, {o.GetProperty("alloc_bytes_per_step").GetDouble():F0} B allocated/step)";
+                if (torch)
+                {
+                    var t = RunTorch(script, preset, "sparse", steps, warmup, threads);
+                    sparse.Add(t);
+                    ratios.Add(Tps(o) / Tps(t));
+                    line += $"; torch sparse {Tps(t):F0} tok/s (peak RSS {t.GetProperty("peak_rss_mb").GetDouble():F0} MB) ratio {Tps(o) / Tps(t):F2}";
+                    if (dense)
+                    {
+                        var d = RunTorch(script, preset, "dense", Math.Max(2, steps / 2), Math.Min(warmup, 2), threads);
+                        denseRuns.Add(d);
+                        denseRatios.Add(Tps(o) / Tps(d));
+                        line += $"; torch dense {Tps(d):F0} tok/s ratio {Tps(o) / Tps(d):F2}";
+                    }
+                }
+                Console.WriteLine(line);
+            }
+            double oursTps = Median(ours.Select(Tps)), peak = Median(peaks);
+            var best = ours.OrderBy(x => Math.Abs(Tps(x) - oursTps)).First();
+            double flops = best.GetProperty("flops_per_step").GetDouble();
+            double mfu = flops * oursTps / (Batch * Seq) / (peak * 1e9);
+            Console.WriteLine();
+            Console.WriteLine($"{preset}: ours median {oursTps:F0} tokens/s, peak RSS {Median(ours.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB, " +
+                              $"{flops / 1e9:F1} GFLOP/step, MFU {mfu:P1} of {peak:F0} GFLOP/s FMA peak, managed allocation {Median(ours.Select(x => x.GetProperty("alloc_bytes_per_step").GetDouble())):F0} B/step");
+            if (torch)
+            {
+                Console.WriteLine($"{preset}: torch sparse median {Median(sparse.Select(Tps)):F0} tokens/s, peak RSS {Median(sparse.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB; " +
+                                  $"ratio ours/torch per round {string.Join(", ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} (median {Median(ratios):F2})");
+                if (dense)
+                    Console.WriteLine($"{preset}: torch dense (HF head) median {Median(denseRuns.Select(Tps)):F0} tokens/s, peak RSS {Median(denseRuns.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB; " +
+                                      $"ratio ours/torch-dense median {Median(denseRatios):F2}");
+                summary.Add($"{preset}: ours/torch-sparse {Median(ratios):F2}x" + (dense ? $", ours/torch-dense {Median(denseRatios):F2}x" : ""));
+            }
+            Console.WriteLine($"{preset}: time per part of a step (ms, summed over layers; one profiled run):");
+            foreach (var p in best.GetProperty("profile").EnumerateObject())
+                Console.WriteLine($"    {p.Name,-26} {p.Value.GetDouble() * 1000,9:F1}");
+            Console.WriteLine();
+        }
+        foreach (var s in summary) Console.WriteLine("train: " + s);
+        return 0;
+    }
+
+    private static double Tps(JsonElement e) => e.GetProperty("tokens_per_s").GetDouble();
+
+    private static string FindRepo()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d != null && !File.Exists(Path.Combine(d.FullName, "BertSharp.slnx"))) d = d.Parent;
+        return d?.FullName ?? Directory.GetCurrentDirectory();
+    }
+
+    private static JsonElement RunTorch(string script, string preset, string head, int steps, int warmup, int threads)
+    {
+        // PyTorch's best setup here (ANCHORS.md §6): passive OpenMP waiting, and glibc kept from returning
+        // freed memory to the OS (re-touching returned memory is very slow on this VM).
+        var env = new Dictionary<string, string>
+        {
+            ["OMP_WAIT_POLICY"] = "PASSIVE",
+            ["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture),
+            ["MALLOC_TRIM_THRESHOLD_"] = "100000000000",
+            ["MALLOC_MMAP_THRESHOLD_"] = "100000000000",
+            ["MALLOC_TOP_PAD_"] = "1073741824",
+        };
+        return RunChild("/usr/bin/python3", $"\"{script}\" --preset {preset} --head {head} --steps {steps} --warmup {warmup} --threads {threads}", env);
+    }
+
+    private static JsonElement RunChild(string exe, string arguments, Dictionary<string, string>? env)
+    {
+        var psi = new ProcessStartInfo(exe, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd();
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        string? json = stdout.Split('\n').LastOrDefault(l => l.TrimStart().StartsWith('{'));
+        if (p.ExitCode != 0 || json == null)
+            throw new InvalidOperationException($"train: child '{exe} {arguments}' failed (exit {p.ExitCode}): {stderr.Trim()}");
+        return JsonDocument.Parse(json).RootElement.Clone();
+    }
+
+    // ---- child: one configuration, our side ----
+
+    private static int Child(string preset, int steps, int warmup, int threads)
+    {
+        KernelParallel.ThreadCount = threads;
+        var config = BertConfig.FromPreset(preset, Vocab);
+        var parameters = new BertParameters(config);
+        parameters.Initialize(1);
+        var model = new BertForPreTraining(parameters);
+        var opt = new AdamWOptimizer(parameters);
+        var schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-4, 10, 10_000);
+        var (ids, types, mask, positions, labels, weights, nsp) = RandomBatch();
+
+        long step = 0;
+        void Step()
+        {
+            parameters.ZeroGradients();
+            model.Forward(new BertBatch(Batch, Seq, Predictions, ids, types, mask, positions, labels, weights, nsp),
+                new DropoutContext(true, 7, (ulong)step));
+            model.Backward();
+            long t = ModelProfiler.Begin();
+            opt.Step(schedule.At(++step));
+            ModelProfiler.End(ProfileSection.Optimizer, t);
+        }
+
+        for (int i = 0; i < warmup; i++) Step();
+        var times = new List<double>(steps);
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        long alloc1 = GC.GetTotalAllocatedBytes(precise: true);
+        // The allocation count must not include the timing list: it was sized up front.
+        double allocPerStep = (alloc1 - alloc0) / (double)steps;
+
+        // Per-part times: the minimum over 3 profiled steps (the machine is shared; the minimum is the least disturbed).
+        var profile = new Dictionary<string, double>();
+        for (int rep = 0; rep < 3; rep++)
+        {
+            ModelProfiler.Reset();
+            ModelProfiler.Enabled = true;
+            Step();
+            ModelProfiler.Enabled = false;
+            foreach (var s in Enum.GetValues<ProfileSection>())
+                profile[s.ToString()] = rep == 0 ? ModelProfiler.Seconds(s) : Math.Min(profile[s.ToString()], ModelProfiler.Seconds(s));
+        }
+
+        times.Sort();
+        double med = times[times.Count / 2];
+        var result = new Dictionary<string, object>
+        {
+            ["preset"] = preset,
+            ["median_step_s"] = med,
+            ["min_step_s"] = times[0],
+            ["tokens_per_s"] = Batch * Seq / med,
+            ["peak_rss_mb"] = PeakRssMb(),
+            ["alloc_bytes_per_step"] = allocPerStep,
+            ["flops_per_step"] = TrainingFlops(config),
+            ["profile"] = profile,
+        };
+        Console.WriteLine(JsonSerializer.Serialize(result));
+        return 0;
+    }
+
+    private static (int[], int[], int[], int[], int[], float[], int[]) RandomBatch()
+    {
+        var rng = new SplitMix64(3);
+        var ids = new int[Batch * Seq];
+        var types = new int[Batch * Seq];
+        var mask = new int[Batch * Seq];
+        var positions = new int[Batch * Predictions];
+        var labels = new int[Batch * Predictions];
+        var weights = new float[Batch * Predictions];
+        var nsp = new int[Batch];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = 5 + rng.NextInt(Vocab - 5);
+            types[i] = i % Seq >= Seq / 2 ? 1 : 0;
+            mask[i] = 1;
+        }
+        for (int b = 0; b < Batch; b++)
+        {
+            // 20 distinct positions in [1, Seq-1), ascending (every 6th position, shifted).
+            int shift = rng.NextInt(6);
+            for (int k = 0; k < Predictions; k++)
+            {
+                positions[b * Predictions + k] = 1 + shift + 6 * k;
+                labels[b * Predictions + k] = 5 + rng.NextInt(Vocab - 5);
+                weights[b * Predictions + k] = 1f;
+            }
+            nsp[b] = rng.NextInt(2);
+        }
+        return (ids, types, mask, positions, labels, weights, nsp);
+    }
+
+    /// <summary>Multiply-add FLOPs of one training step (GEMMs only: forward 2mnk, backward twice that).</summary>
+    internal static double TrainingFlops(BertConfig c)
+    {
+        double n = Batch * Seq, h = c.HiddenSize, i = c.IntermediateSize, t = Seq, m = Batch * Predictions, v = c.VocabSize;
+        double perLayer = 2 * n * h * 3 * h + 2 * n * h * h + 2 * n * h * i * 2   // QKV, attention output, FFN
+                        + 2 * 2 * Batch * t * t * h;                                // scores and context
+        double heads = 2 * m * h * h + 2 * m * h * v + 2 * Batch * h * h + 2 * Batch * h * 2;
+        return 3 * (c.NumHiddenLayers * perLayer + heads);
+    }
+
+    private static double PeakRssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        return double.NaN;
+    }
+
+    private static double Median(IEnumerable<double> x)
+    {
+        var s = x.OrderBy(v => v).ToArray();
+        return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    // ---- FMA peak: 12 independent 256-bit FMA chains per thread, registers only ----
+
+    private struct FmaBody : IRangeBody
+    {
+        public long Iterations;
+        public void Invoke(int start, int end)
+        {
+            for (int i = start; i < end; i++) Sink += FmaLoop(Iterations);
+        }
+    }
+
+    private static float Sink;
+
+    private static float FmaLoop(long iters)
+    {
+        var m = Vector256.Create(0.999999f);
+        var d = Vector256.Create(1e-7f);
+        Vector256<float> a0 = Vector256.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        for (long i = 0; i < iters; i++)
+        {
+            a0 = Vector256.FusedMultiplyAdd(a0, m, d); a1 = Vector256.FusedMultiplyAdd(a1, m, d); a2 = Vector256.FusedMultiplyAdd(a2, m, d);
+            a3 = Vector256.FusedMultiplyAdd(a3, m, d); a4 = Vector256.FusedMultiplyAdd(a4, m, d); a5 = Vector256.FusedMultiplyAdd(a5, m, d);
+            a6 = Vector256.FusedMultiplyAdd(a6, m, d); a7 = Vector256.FusedMultiplyAdd(a7, m, d); a8 = Vector256.FusedMultiplyAdd(a8, m, d);
+            a9 = Vector256.FusedMultiplyAdd(a9, m, d); a10 = Vector256.FusedMultiplyAdd(a10, m, d); a11 = Vector256.FusedMultiplyAdd(a11, m, d);
+        }
+        var s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+        return Vector256.Sum(s);
+    }
+
+    private static double FmaPeak(int threads)
+    {
+        const long iters = 2_000_000;
+        var body = new FmaBody { Iterations = iters / 20 };
+        KernelParallel.For(threads, 1, ref body); // JIT and worker warm-up
+        body.Iterations = iters;
+        var samples = new List<double>();
+        for (int rep = 0; rep < 3; rep++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            KernelParallel.For(threads, 1, ref body);
+            double sec = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            samples.Add(threads * iters * 12.0 * 8 * 2 / sec / 1e9);
+        }
+        return Median(samples);
+    }
+}

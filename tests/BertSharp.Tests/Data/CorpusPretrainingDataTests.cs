@@ -1,0 +1,79 @@
+using BertSharp.Data;
+using BertSharp.Model;
+using BertSharp.Training;
+
+namespace BertSharp.Tests.Data;
+
+// The trainer runs kernels whose thread count other tests change: keep out of parallel runs with them.
+[Collection("ThreadCount")]
+public class CorpusPretrainingDataTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "bertsharp-data-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+    }
+
+    private static readonly BertConfig Tiny = new()
+    {
+        VocabSize = 64, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 48, MaxPositionEmbeddings = 32,
+    };
+
+    private static readonly BertSharp.Text.InMemoryTokenizedCorpus Corpus =
+        SyntheticCorpus.Create(40, 64, medianSentences: 6, sentenceSigma: 0.5, medianSentenceLength: 5, lengthSigma: 0.5, seed: 3);
+
+    private static CorpusPretrainingData Data(bool dynamicPadding = false) =>
+        new(Corpus, DocumentSplit.ByFraction(Corpus, 0.2, seed: 1),
+            new PretrainingOptions { MaxSeqLength = 16, MaxPredictionsPerSeq = 3, MaxPositionEmbeddings = 32, Seed = 5 }, batchSize: 4, dynamicPadding);
+
+    private TrainerOptions Options() => new()
+    {
+        Schedule = new LearningRateSchedule(ScheduleKind.Linear, 2e-3, 2, 30),
+        OutputDir = _dir,
+        Seed = 7,
+    };
+
+    private static Trainer NewTrainer(CorpusPretrainingData data, TrainerOptions o)
+    {
+        var p = new BertParameters(Tiny);
+        p.Initialize(1);
+        return new Trainer(new BertForPreTraining(p), data, o);
+    }
+
+    [Fact]
+    public void BatchesAreValidForTheModel()
+    {
+        using var data = Data(dynamicPadding: true);
+        for (int i = 0; i < 30; i++) data.NextTrainingBatch().Validate(Tiny);
+        Assert.True(data.ValidationBatchCount > 0);
+        for (int i = 0; i < data.ValidationBatchCount; i++) data.ValidationBatch(i).Validate(Tiny);
+    }
+
+    [Fact]
+    public void TrainingResumedFromACheckpointMatchesAStraightRunBitForBit()
+    {
+        // Enough steps to cross an epoch boundary of the training documents.
+        using var straightData = Data();
+        int perEpoch = straightData.BatchesPerEpoch();
+        int steps = perEpoch + 3;
+        var straight = NewTrainer(straightData, Options());
+        for (int i = 0; i < steps; i++) straight.TrainStep();
+        Assert.Equal(1, straight.State.Epoch);
+
+        using var firstData = Data();
+        var first = NewTrainer(firstData, Options());
+        for (int i = 0; i < steps - 5; i++) first.TrainStep();
+        string folder = first.SaveCheckpoint();
+        using var resumedData = Data();
+        var resumed = Trainer.Resume(folder, resumedData, Options());
+        for (int i = 0; i < 5; i++) resumed.TrainStep();
+
+        Assert.Equal(straight.Model.Parameters.Values, resumed.Model.Parameters.Values);
+        Assert.Equal(straight.State.DataPosition, resumed.State.DataPosition);
+        var a = straight.Evaluate();
+        var b = resumed.Evaluate();
+        Assert.Equal(a.MlmLoss, b.MlmLoss);
+        Assert.True(a.MlmLoss > 0);
+    }
+}

@@ -1,0 +1,43 @@
+using BertSharp.Model;
+using BertSharp.Training;
+using Xunit.Abstractions;
+
+namespace BertSharp.Tests.Model;
+
+[Collection("ThreadCount")]
+public class AllocationTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void A_training_step_allocates_nothing_in_steady_state()
+    {
+        var p = new BertParameters(TrainerTests.TinyConfig());
+        p.Initialize(2);
+        var model = new BertForPreTraining(p);
+        var opt = new AdamWOptimizer(p);
+        var data = new SyntheticPretrainingData(64, 4, 16, 3, 5, batchesPerEpoch: 1000);
+        long step = 0;
+        void Step(long[] bytes)
+        {
+            long a0 = GC.GetAllocatedBytesForCurrentThread();
+            var batch = data.NextTrainingBatch();
+            long a1 = GC.GetAllocatedBytesForCurrentThread();
+            p.ZeroGradients();
+            model.Forward(batch, new DropoutContext(true, 1, (ulong)step));
+            long a2 = GC.GetAllocatedBytesForCurrentThread();
+            model.Backward();
+            long a3 = GC.GetAllocatedBytesForCurrentThread();
+            opt.Step(1e-3);
+            long a4 = GC.GetAllocatedBytesForCurrentThread();
+            step++;
+            bytes[0] += a1 - a0; bytes[1] += a2 - a1; bytes[2] += a3 - a2; bytes[3] += a4 - a3;
+        }
+        var warm = new long[4];
+        for (int i = 0; i < 5; i++) Step(warm);
+        var b = new long[4];
+        long total0 = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 20; i++) Step(b);
+        long total = GC.GetTotalAllocatedBytes(precise: true) - total0;
+        log.WriteLine($"this thread over 20 steps: data {b[0]} B, forward {b[1]} B, backward {b[2]} B, optimizer {b[3]} B; all threads {total} B");
+        Assert.Equal(new long[4], b);
+    }
+}
