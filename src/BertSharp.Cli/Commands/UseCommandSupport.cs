@@ -14,9 +14,11 @@ internal static class UseCommandSupport
     {
         if (File.Exists(path)) throw new UserException($"{path}: expected a model or checkpoint folder, not a file");
         if (!Directory.Exists(path)) throw new UserException($"{path}: no such model folder");
-        if (File.Exists(Path.Combine(path, ModelFolder.ConfigFile))) return path;
+        bool isModel = File.Exists(Path.Combine(path, ModelFolder.ConfigFile)) && File.Exists(Path.Combine(path, ModelFolder.WeightsFile));
+        if (isModel) return path;
         foreach (var dir in new[] { path, Path.Combine(path, "checkpoints") })
             if (Checkpoint.Latest(dir) is { } latest) return latest;
+        if (File.Exists(Path.Combine(path, ModelFolder.ConfigFile))) return path; // let the loader name what is missing
         throw new UserException($"{path}: not a model folder (no config.json) and holds no checkpoint-N folder");
     }
 
@@ -33,6 +35,14 @@ internal static class UseCommandSupport
             m.Vocabulary = Guard(() => BertSharp.Text.Vocabulary.Load(found));
             if (m.Vocabulary.Count > m.Config.VocabSize)
                 throw new UserException($"{found}: {m.Vocabulary.Count} tokens but the model's vocab_size is {m.Config.VocabSize}");
+        }
+        if (!File.Exists(Path.Combine(folder, ModelFolder.TokenizerConfigFile)))
+        {
+            // A pretraining checkpoint may keep its tokenizer settings in its run folder.
+            string full = Path.GetFullPath(folder);
+            string? cfg = new[] { Path.GetDirectoryName(full), Path.GetDirectoryName(Path.GetDirectoryName(full)) }
+                .Where(d => d is not null).Select(d => Path.Combine(d!, ModelFolder.TokenizerConfigFile)).FirstOrDefault(File.Exists);
+            if (cfg is not null) m.LowerCase = Guard(() => ModelFolder.ReadLowerCase(cfg));
         }
         if (requireClassifier && m.Classifier is null)
             throw new UserException($"{folder}: has no classifier head (classifier.weight); fine-tune it first with `bertsharp finetune`");
