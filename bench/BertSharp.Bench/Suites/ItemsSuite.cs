@@ -11,12 +11,12 @@ namespace BertSharp.Bench.Suites;
 public sealed class ItemsSuite : IBenchSuite
 {
     public string Name => "items";
-    public string Description => "pretraining items: one epoch at length 128 on one thread, loader cost per batch [--store DIR | --docs N] [--reps N] [--seq N] [--batch N] [--train-steps N --preset NAME]";
+    public string Description => "pretraining items: one epoch at length 128 on one thread, loader cost per batch [--store DIR | --docs N] [--reps N] [--seq N] [--batch N] [--train-steps N --preset NAME] [--whole-word VOCAB]";
 
     public int Run(string[] args)
     {
         int docs = 100_000, reps = 5, seq = 128, batchSize = 32;
-        string? store = null, preset = "tiny";
+        string? store = null, preset = "tiny", wholeWordVocab = null;
         int trainSteps = 0;
         for (int i = 0; i < args.Length; i++)
         {
@@ -25,6 +25,7 @@ public sealed class ItemsSuite : IBenchSuite
                 case "--store": store = args[++i]; break;
                 case "--train-steps": trainSteps = int.Parse(args[++i]); break;
                 case "--preset": preset = args[++i]; break;
+                case "--whole-word": wholeWordVocab = args[++i]; break;
                 case "--docs": docs = int.Parse(args[++i]); break;
                 case "--reps": reps = int.Parse(args[++i]); break;
                 case "--seq": seq = int.Parse(args[++i]); break;
@@ -39,7 +40,9 @@ public sealed class ItemsSuite : IBenchSuite
             using var mapped = TokenizedCorpusStore.Open(store);
             Console.WriteLine($"corpus: store {store} ({mapped.Manifest.Source}), opened in {sw.Elapsed.TotalMilliseconds:F0} ms");
             ReportSplits(mapped, seq);
-            int rc = Measure(mapped, store, seq, batchSize, reps);
+            bool[]? continuation = wholeWordVocab == null ? null
+                : PretrainingOptions.ContinuationPiecesFromVocabulary(Vocabulary.Load(wholeWordVocab).Tokens);
+            int rc = Measure(mapped, store, seq, batchSize, reps, continuation);
             if (rc == 0 && trainSteps > 0) TrainingShare(mapped, preset, seq, batchSize, trainSteps);
             return rc;
         }
@@ -95,9 +98,14 @@ public sealed class ItemsSuite : IBenchSuite
         public BertSharp.Model.BertBatch ValidationBatch(int index) => inner.ValidationBatch(index);
     }
 
-    internal static int Measure(ITokenizedCorpus corpus, string source, int seq, int batchSize, int reps)
+    internal static int Measure(ITokenizedCorpus corpus, string source, int seq, int batchSize, int reps, bool[]? continuation = null)
     {
-        var options = new PretrainingOptions { MaxSeqLength = seq, MaxPredictionsPerSeq = Math.Min(seq - 3, (int)Math.Round(seq * 0.15 + 0.5)), Seed = 12345 };
+        var options = new PretrainingOptions
+        {
+            MaxSeqLength = seq, MaxPredictionsPerSeq = Math.Min(seq - 3, (int)Math.Round(seq * 0.15 + 0.5)), Seed = 12345,
+            WholeWordMask = continuation != null, ContinuationPieces = continuation,
+        };
+        if (continuation != null) Console.WriteLine("whole-word masking");
         if (seq == 128) options = options with { MaxPredictionsPerSeq = 20 };
         var sw = Stopwatch.StartNew();
         var ds = new PretrainingDataset(corpus, DocumentSplit.All(corpus).Train, options);

@@ -9,7 +9,7 @@ namespace BertSharp.Bench.Suites;
 /// tokenization throughput without I/O, the test split's statistics, and peak memory while tokenizing
 /// the corpus repeated ten times (in a child process, so the peak is that job's alone).
 /// Options: --archive PATH (default ../shared/data/aclImdb_v1.tar.gz), --repeats N (default 3),
-/// --phase all|memory, --vocab PATH (memory phase), --threads N.
+/// --phase all|memory, --vocab PATH (memory phase), --threads N, --no-memory (skip step 6).
 /// </summary>
 public sealed class TextSuite : IBenchSuite
 {
@@ -28,13 +28,15 @@ public sealed class TextSuite : IBenchSuite
         try
         {
             if (phase == "memory") return Memory(archive, Arg(args, "--vocab")!, work, threads);
-            return All(archive, repeats, threads, work);
+            if (phase == "speed") return Speed(archive, Arg(args, "--vocab")!, repeats, threads, work);
+            return All(archive, repeats, threads, work, args);
         }
         finally { Directory.Delete(work, recursive: true); }
     }
 
-    private static int All(string archive, int repeats, int threads, string work)
+    private static int All(string archive, int repeats, int threads, string work, string[] args)
     {
+        Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores; archive {archive}; threads {(threads == 0 ? Environment.ProcessorCount : threads)}; repeats {repeats}");
 
         // 1. Reading alone: gunzip + tar + UTF-8 decode (the reader thread's share of the pipeline).
@@ -122,6 +124,7 @@ public sealed class TextSuite : IBenchSuite
         Console.WriteLine($"all: {manifest.Documents:N0} reviews, {manifest.Sentences:N0} sentences, {(double)manifest.Tokens / manifest.Words:F4} tokens/word, "
             + $"[UNK] {100.0 * manifest.UnkTokens / manifest.Tokens:F4}%");
 
+        if (args.Contains("--no-memory")) return 0;
         // 6. Peak memory while tokenizing 10x IMDB, in a fresh process.
         var psi = new ProcessStartInfo(Environment.ProcessPath!)
         {
@@ -131,10 +134,47 @@ public sealed class TextSuite : IBenchSuite
         if (!Environment.ProcessPath!.EndsWith("BertSharp.Bench", StringComparison.Ordinal)) psi.ArgumentList.Add(typeof(TextSuite).Assembly.Location);
         foreach (var a in new[] { "text", "--phase", "memory", "--archive", archive, "--vocab", vocabPath, "--threads", threads.ToString() })
             psi.ArgumentList.Add(a);
+        Console.WriteLine($"load average before the memory run: {File.ReadAllText("/proc/loadavg").Trim()}");
         using var child = Process.Start(psi)!;
         Console.Write(child.StandardOutput.ReadToEnd());
         child.WaitForExit();
         return child.ExitCode;
+    }
+
+    /// <summary>Only the timings that do not need training: full tokenization and tokenization alone, with a given vocabulary.</summary>
+    private static int Speed(string archive, string vocabPath, int repeats, int threads, string work)
+    {
+        var vocab = Vocabulary.Load(vocabPath);
+        var full = Measure(repeats, () =>
+        {
+            var store = Path.Combine(work, "store");
+            if (Directory.Exists(store)) Directory.Delete(store, true);
+            var m = CorpusTokenizer.Build(CorpusReader.Open(archive), vocab, vocabPath, store, new TokenizeOptions { Threads = threads }).Manifest;
+            return $"{m.Documents:N0} docs, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens";
+        });
+        Report("tokenize all 100,000 reviews into the store", full);
+        var sentences = new List<string>();
+        var ranges = new List<Range>();
+        long bytes = 0;
+        foreach (var d in CorpusReader.Open(archive).ReadDocuments())
+        {
+            var text = d.CleanText();
+            bytes += System.Text.Encoding.UTF8.GetByteCount(text);
+            ranges.Clear();
+            SentenceSplitter.Split(text, ranges);
+            foreach (var r in ranges) sentences.Add(text[r]);
+        }
+        var tokenOnly = Measure(repeats, () =>
+        {
+            var tok = new BertTokenizer(vocab, lowerCase: true);
+            var ids = new List<int>(1 << 16);
+            long n = 0;
+            foreach (var s in sentences) { ids.Clear(); n += tok.Encode(s, ids); }
+            return $"{n:N0} tokens";
+        });
+        Report("tokenize only (1 thread, text in memory)", tokenOnly);
+        Console.WriteLine($"  {bytes / 1e6 / tokenOnly.CpuMedian:F1} MB/s per core of CPU time ({bytes / 1e6:F1} MB UTF-8)");
+        return 0;
     }
 
     private static int Memory(string archive, string vocabPath, string work, int threads)
@@ -160,26 +200,34 @@ public sealed class TextSuite : IBenchSuite
         return Process.GetCurrentProcess().PeakWorkingSet64;
     }
 
-    private sealed record Timing(double[] Seconds, string Note)
+    private sealed record Timing(double[] Seconds, double[] CpuSeconds, string Note)
     {
         public double Median => Seconds.Order().ElementAt(Seconds.Length / 2);
+        public double CpuMedian => CpuSeconds.Order().ElementAt(CpuSeconds.Length / 2);
     }
 
     private static Timing Measure(int repeats, Func<string> run)
     {
         var times = new double[repeats];
+        var cpu = new double[repeats];
         string note = "";
+        var self = Process.GetCurrentProcess();
         for (int r = 0; r < repeats; r++)
         {
+            GC.Collect();
+            self.Refresh();
+            var cpu0 = self.TotalProcessorTime;
             var clock = Stopwatch.StartNew();
             note = run();
             times[r] = clock.Elapsed.TotalSeconds;
+            self.Refresh();
+            cpu[r] = (self.TotalProcessorTime - cpu0).TotalSeconds;
         }
-        return new Timing(times, note);
+        return new Timing(times, cpu, note);
     }
 
     private static void Report(string what, Timing t) =>
-        Console.WriteLine($"{what}: median {t.Median:F2} s (runs: {string.Join(", ", t.Seconds.Select(s => s.ToString("F2")))}); {t.Note}");
+        Console.WriteLine($"{what}: median {t.Median:F2} s wall, {t.CpuMedian:F2} s CPU (runs: {string.Join(", ", t.Seconds.Select(s => s.ToString("F2")))}); {t.Note}");
 
     private static string? Arg(string[] args, string name)
     {

@@ -26,6 +26,7 @@ public static class InfoCommand
                 o.WriteLine($"Vector256 hardware accelerated: {Vector256.IsHardwareAccelerated}");
                 o.WriteLine($"Vector512 hardware accelerated: {Vector512.IsHardwareAccelerated}");
                 o.WriteLine($"FMA: {System.Runtime.Intrinsics.X86.Fma.IsSupported}");
+                o.WriteLine($"SGEMM: {Gemm.KernelDescription}");
                 return 0;
             }
             if (Directory.Exists(p) && CheckpointLoading.IsRunFolder(p) && !CheckpointLoading.IsCheckpoint(p))

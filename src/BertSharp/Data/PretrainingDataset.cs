@@ -25,7 +25,7 @@ public sealed class PretrainingDataset
     public int DocumentCount => _documents.Length;
 
     public int SentenceCount => _sentenceLength.Length;
-    public int TokenCount { get; }
+    public long TokenCount { get; }
 
     /// <summary>Longest sentence in tokens (sizes the copy buffer).</summary>
     public int MaxSentenceLength { get; }
@@ -76,7 +76,7 @@ public sealed class PretrainingDataset
         _docStart = starts.ToArray();
         _sentenceLength = lengths.ToArray();
         _sentenceIndex = indices.ToArray();
-        TokenCount = (int)Math.Min(tokens, int.MaxValue);
+        TokenCount = tokens;
         MaxSentenceLength = maxSentence;
     }
 

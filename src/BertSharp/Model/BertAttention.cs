@@ -2,7 +2,8 @@ namespace BertSharp.Model;
 
 /// <summary>
 /// Multi-head self-attention (HF's BertSelfAttention). Q, K and V come from one GEMM against the adjacent
-/// [3H, H] weights, are split into heads [3, B, NH, T, D], and each (batch, head) pair is a strided-batched GEMM:
+/// [3H, H] weights into [B, T, 3H]; each (batch, head) pair is one GEMM reading its head's columns in place
+/// (leading dimension 3H), so nothing is permuted to [B, NH, T, D]:
 ///   scores = Q·Kᵀ;  probs = softmax(scores / sqrt(D) + mask);  probs' = dropout(probs);  ctx = probs'·V
 /// The mask is additive, (1 − attention_mask)·(−10000), as Google's BERT and the PyTorch reference.
 /// </summary>
@@ -15,10 +16,10 @@ public sealed class BertSelfAttention
     private readonly int _w, _b;
     private readonly uint _site;
     private int _batch, _seq;
-    private float[] _qkvHeads = [], _probs = [], _probsDropped = [];
+    private float[] _qkv = [], _probs = [], _probsDropped = [], _context = [];
 
-    /// <summary>[B·T, H]: the heads' context vectors merged back per token.</summary>
-    public float[] Context { get; private set; } = [];
+    /// <summary>[B·T, H]: the heads' context vectors, per token (current shape).</summary>
+    public Span<float> Context => _context.AsSpan(0, _batch * _seq * _c.HiddenSize);
 
     public BertSelfAttention(BertConfig config, BertParameters parameters, IComputeBackend backend, EncoderScratch scratch, int layer)
     {
@@ -31,63 +32,67 @@ public sealed class BertSelfAttention
         _site = (uint)(1 + 3 * layer);
     }
 
-    public void Allocate(int batch, int seq)
+    public void Allocate(int maxBatch, int maxSeq)
     {
-        _batch = batch;
-        _seq = seq;
-        int n = batch * seq, h = _c.HiddenSize;
-        _qkvHeads = new float[3 * n * h];
-        _probs = new float[batch * _c.NumAttentionHeads * seq * seq];
+        int n = maxBatch * maxSeq, h = _c.HiddenSize;
+        _qkv = new float[3 * n * h];
+        _probs = new float[maxBatch * _c.NumAttentionHeads * maxSeq * maxSeq];
         // Dropped probabilities are kept separately only when dropout can be on (backward needs both).
         _probsDropped = _c.AttentionProbsDropoutProb > 0 ? new float[_probs.Length] : _probs;
-        Context = new float[n * h];
+        _context = new float[n * h];
     }
+
+    public void SetShape(int batch, int seq) => (_batch, _seq) = (batch, seq);
 
     public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
     {
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
-        int bh = _batch * nh, td = t * hd, tt = t * t;
+        int h3 = 3 * h, tt = t * t;
+        long row3 = (long)t * h3, nhtt = (long)nh * tt;
         var w = _p.Values;
-        Dense.Forward(_be, x, n, h, 3 * h, w.AsSpan(_w, 3 * h * h), w.AsSpan(_b, 3 * h), _s.Qkv);
-        _be.SplitHeads(_s.Qkv, _qkvHeads, _batch, t, 3, nh, hd);
-        var q = _qkvHeads.AsSpan(0, n * h);
-        var k = _qkvHeads.AsSpan(n * h, n * h);
-        var v = _qkvHeads.AsSpan(2 * n * h, n * h);
-        _be.SgemmStridedBatched(false, true, t, t, hd, 1f, q, hd, td, k, hd, td, 0f, _probs, t, tt, bh);
-        _be.SoftmaxForward(_probs, _probs, _batch, nh * t, t, 1f / MathF.Sqrt(hd), additiveMask);
+        Dense.Forward(_be, x, n, h, h3, w.AsSpan(_w, h3 * h), w.AsSpan(_b, h3), _qkv);
+        var q = _qkv.AsSpan(0, n * h3);
+        var k = _qkv.AsSpan(h, n * h3 - h);
+        var v = _qkv.AsSpan(2 * h, n * h3 - 2 * h);
+        var probs = _probs.AsSpan(0, _batch * nh * tt);
+        // scores[b, hd] = Q[b, :, hd]·K[b, :, hd]ᵀ  (T×D times D×T)
+        _be.SgemmBatched2D(false, true, t, t, hd, 1f, q, h3, row3, hd, k, h3, row3, hd, 0f, probs, t, nhtt, tt, _batch, nh);
+        _be.SoftmaxForward(probs, probs, _batch, nh * t, t, 1f / MathF.Sqrt(hd), additiveMask);
         float p = d.P(_c.AttentionProbsDropoutProb);
-        var pd = p > 0 ? _probsDropped : _probs;
-        if (p > 0) _be.DropoutForward(_probs, pd, p, d.Seed, d.Step, _site);
-        _be.SgemmStridedBatched(false, false, t, hd, t, 1f, pd, t, tt, v, hd, td, 0f, _s.CtxHeads, hd, td, bh);
-        _be.MergeHeads(_s.CtxHeads, Context, _batch, t, 1, nh, hd);
+        var pd = p > 0 ? _probsDropped.AsSpan(0, probs.Length) : probs;
+        if (p > 0) _be.DropoutForward(probs, pd, p, d.Seed, d.Step, _site);
+        // context[b, :, hd] = probs[b, hd]·V[b, :, hd], written into its head's columns of [B, T, H]
+        _be.SgemmBatched2D(false, false, t, hd, t, 1f, pd, t, nhtt, tt, v, h3, row3, hd, 0f, Context, h, (long)t * h, hd, _batch, nh);
     }
 
     /// <summary>From d(context) to the parameter gradients, adding d(x) into <paramref name="dx"/>.</summary>
     public void Backward(ReadOnlySpan<float> dContext, ReadOnlySpan<float> x, Span<float> dx, in DropoutContext d)
     {
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
-        int bh = _batch * nh, td = t * hd, tt = t * t;
+        int h3 = 3 * h, tt = t * t, bh = _batch * nh;
+        long row3 = (long)t * h3, row = (long)t * h, nhtt = (long)nh * tt;
         var w = _p.Values;
         var g = _p.Gradients;
         float p = d.P(_c.AttentionProbsDropoutProb);
-        var pd = p > 0 ? _probsDropped : _probs;
-        var q = _qkvHeads.AsSpan(0, n * h);
-        var k = _qkvHeads.AsSpan(n * h, n * h);
-        var v = _qkvHeads.AsSpan(2 * n * h, n * h);
-        var dq = _s.DQkvHeads.AsSpan(0, n * h);
-        var dk = _s.DQkvHeads.AsSpan(n * h, n * h);
-        var dv = _s.DQkvHeads.AsSpan(2 * n * h, n * h);
+        var probs = _probs.AsSpan(0, bh * tt);
+        var pd = p > 0 ? _probsDropped.AsSpan(0, bh * tt) : probs;
+        var q = _qkv.AsSpan(0, n * h3);
+        var k = _qkv.AsSpan(h, n * h3 - h);
+        var v = _qkv.AsSpan(2 * h, n * h3 - 2 * h);
+        var dq = _s.DQkv.AsSpan(0, n * h3);
+        var dk = _s.DQkv.AsSpan(h, n * h3 - h);
+        var dv = _s.DQkv.AsSpan(2 * h, n * h3 - 2 * h);
         var dProbs = _s.DProbs.AsSpan(0, bh * tt);
 
-        _be.SplitHeads(dContext, _s.DCtxHeads, _batch, t, 1, nh, hd);
-        _be.SgemmStridedBatched(false, true, t, t, hd, 1f, _s.DCtxHeads, hd, td, v, hd, td, 0f, dProbs, t, tt, bh);
-        _be.SgemmStridedBatched(true, false, t, hd, t, 1f, pd, t, tt, _s.DCtxHeads, hd, td, 0f, dv, hd, td, bh);
+        // d(probs') = dctx·Vᵀ;  dV = probs'ᵀ·dctx
+        _be.SgemmBatched2D(false, true, t, t, hd, 1f, dContext, h, row, hd, v, h3, row3, hd, 0f, dProbs, t, nhtt, tt, _batch, nh);
+        _be.SgemmBatched2D(true, false, t, hd, t, 1f, pd, t, nhtt, tt, dContext, h, row, hd, 0f, dv, h3, row3, hd, _batch, nh);
         if (p > 0) _be.DropoutBackward(dProbs, dProbs, p, d.Seed, d.Step, _site);
-        _be.SoftmaxBackward(_probs, dProbs, dProbs, bh * t, t, 1f / MathF.Sqrt(hd));
-        _be.SgemmStridedBatched(false, false, t, hd, t, 1f, dProbs, t, tt, k, hd, td, 0f, dq, hd, td, bh);
-        _be.SgemmStridedBatched(true, false, t, hd, t, 1f, dProbs, t, tt, q, hd, td, 0f, dk, hd, td, bh);
-        _be.MergeHeads(_s.DQkvHeads, _s.DQkv, _batch, t, 3, nh, hd);
-        Dense.Backward(_be, _s.DQkv, x, n, h, 3 * h, w.AsSpan(_w, 3 * h * h), g.AsSpan(_w, 3 * h * h), g.AsSpan(_b, 3 * h), dx, accumulateDx: true);
+        _be.SoftmaxBackward(probs, dProbs, dProbs, bh * t, t, 1f / MathF.Sqrt(hd));
+        // dQ = dscores·K;  dK = dscoresᵀ·Q  (the 1/sqrt(D) scale is inside the softmax backward)
+        _be.SgemmBatched2D(false, false, t, hd, t, 1f, dProbs, t, nhtt, tt, k, h3, row3, hd, 0f, dq, h3, row3, hd, _batch, nh);
+        _be.SgemmBatched2D(true, false, t, hd, t, 1f, dProbs, t, nhtt, tt, q, h3, row3, hd, 0f, dk, h3, row3, hd, _batch, nh);
+        Dense.Backward(_be, _s.DQkv.AsSpan(0, n * h3), x, n, h, h3, w.AsSpan(_w, h3 * h), g.AsSpan(_w, h3 * h), g.AsSpan(_b, h3), dx, accumulateDx: true);
     }
 }
 
@@ -103,10 +108,10 @@ public abstract class ResidualOutput
     private readonly int _w, _b, _gamma, _beta, _nIn;
     private readonly uint _site;
     private int _n;
-    private float[] _preLn = [], _mean = [], _rstd = [];
+    private float[] _preLn = [], _mean = [], _rstd = [], _output = [];
 
-    /// <summary>[B·T, H]: LayerNorm(dropout(dense(input)) + residual).</summary>
-    public float[] Output { get; private set; } = [];
+    /// <summary>[B·T, H]: LayerNorm(dropout(dense(input)) + residual) (current shape).</summary>
+    public Span<float> Output => _output.AsSpan(0, _n * _c.HiddenSize);
 
     protected ResidualOutput(BertConfig config, BertParameters parameters, IComputeBackend backend, EncoderScratch scratch,
         string prefix, int nIn, uint site)
@@ -124,24 +129,27 @@ public abstract class ResidualOutput
         _beta = l[prefix + "LayerNorm.bias"].Offset;
     }
 
-    public void Allocate(int batch, int seq)
+    public void Allocate(int maxBatch, int maxSeq)
     {
-        _n = batch * seq;
-        _preLn = new float[_n * _c.HiddenSize];
-        Output = new float[_n * _c.HiddenSize];
-        _mean = new float[_n];
-        _rstd = new float[_n];
+        int n = maxBatch * maxSeq;
+        _preLn = new float[n * _c.HiddenSize];
+        _output = new float[n * _c.HiddenSize];
+        _mean = new float[n];
+        _rstd = new float[n];
     }
+
+    public void SetShape(int batch, int seq) => _n = batch * seq;
 
     public void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> residual, in DropoutContext d)
     {
         int h = _c.HiddenSize;
         var w = _p.Values;
-        Dense.Forward(_be, input, _n, _nIn, h, w.AsSpan(_w, h * _nIn), w.AsSpan(_b, h), _preLn);
+        var preLn = _preLn.AsSpan(0, _n * h);
+        Dense.Forward(_be, input, _n, _nIn, h, w.AsSpan(_w, h * _nIn), w.AsSpan(_b, h), preLn);
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _be.DropoutForward(_preLn, _preLn, p, d.Seed, d.Step, _site);
-        _be.Add(_preLn, residual);
-        _be.LayerNormForward(_preLn, _n, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, Output, _mean, _rstd);
+        if (p > 0) _be.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site);
+        _be.Add(preLn, residual[..preLn.Length]);
+        _be.LayerNormForward(preLn, _n, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, Output, _mean, _rstd);
     }
 
     /// <summary>dInput = d(dense input) (overwritten); dResidual = d(residual) (overwritten).</summary>
@@ -152,6 +160,7 @@ public abstract class ResidualOutput
         var g = _p.Gradients;
         _be.LayerNormBackward(dOutput, _preLn, _mean, _rstd, w.AsSpan(_gamma, h), _n, h, dResidual, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));
         float p = d.P(_c.HiddenDropoutProb);
+        dResidual = dResidual[..(_n * h)];
         Span<float> dDense = dResidual;
         if (p > 0)
         {

@@ -12,7 +12,7 @@ public sealed class BertForPreTraining
     public const float MaskValue = -10000f;
 
     private readonly EncoderScratch _scratch = new();
-    private int _batch = -1, _seq = -1, _pred = -1;
+    private int _batch = -1, _seq = -1, _pred = -1, _capBatch, _capSeq, _capPred = -1;
     private float[] _additiveMask = [], _dSequence = [];
     private DropoutContext _lastDropout;
 
@@ -35,33 +35,52 @@ public sealed class BertForPreTraining
         Heads = new BertPreTrainingHeads(Config, parameters, Backend);
     }
 
-    /// <summary>(Re)allocates every activation buffer when the shape changes; a no-op otherwise.</summary>
+    /// <summary>
+    /// Sets the current shape. Buffers are allocated for a capacity (the largest batch, sequence length and
+    /// predictions seen so far) and smaller shapes use their prefix, so dynamic padding, a partial last batch
+    /// or a validation pass allocate nothing once the largest shape has been seen (or given to <see cref="Reserve"/>).
+    /// </summary>
     public void EnsureShape(int batch, int seq, int maxPredictions)
     {
         if (batch == _batch && seq == _seq && maxPredictions == _pred) return;
-        _scratch.Allocate(Config, batch, seq);
-        Embeddings.Allocate(batch, seq);
-        Encoder.Allocate(batch, seq);
-        Pooler.Allocate(batch, seq);
-        Heads.Allocate(batch, maxPredictions);
-        _additiveMask = new float[batch * seq];
-        _dSequence = new float[batch * seq * Config.HiddenSize];
+        if (batch > _capBatch || seq > _capSeq || maxPredictions > _capPred)
+            Reserve(Math.Max(batch, _capBatch), Math.Max(seq, _capSeq), Math.Max(maxPredictions, _capPred));
+        Embeddings.SetShape(batch, seq);
+        Encoder.SetShape(batch, seq);
+        Pooler.SetShape(batch, seq);
+        Heads.SetShape(batch, maxPredictions);
         (_batch, _seq, _pred) = (batch, seq, maxPredictions);
     }
 
+    /// <summary>Allocates every activation buffer for shapes up to the given sizes.</summary>
+    public void Reserve(int maxBatch, int maxSeq, int maxPredictions)
+    {
+        _scratch.Allocate(Config, maxBatch, maxSeq);
+        Embeddings.Allocate(maxBatch, maxSeq);
+        Encoder.Allocate(maxBatch, maxSeq);
+        Pooler.Allocate(maxBatch);
+        Heads.Allocate(maxBatch, maxPredictions);
+        _additiveMask = new float[maxBatch * maxSeq];
+        _dSequence = new float[maxBatch * maxSeq * Config.HiddenSize];
+        (_capBatch, _capSeq, _capPred) = (maxBatch, maxSeq, maxPredictions);
+        _batch = -1; // shapes must be set again on the new buffers
+    }
+
     /// <summary>[B·T, H] output of the last encoder layer.</summary>
-    public float[] SequenceOutput => Encoder.Output;
+    public Span<float> SequenceOutput => Encoder.Output;
 
     public BertOutputs Forward(in BertBatch batch, in DropoutContext dropout)
     {
         batch.Validate(Config);
         EnsureShape(batch.BatchSize, batch.SeqLength, batch.MaxPredictions);
         _lastDropout = dropout;
-        for (int i = 0; i < _additiveMask.Length; i++) _additiveMask[i] = batch.AttentionMask[i] != 0 ? 0f : MaskValue;
+        int n = batch.BatchSize * batch.SeqLength;
+        var mask = _additiveMask.AsSpan(0, n);
+        for (int i = 0; i < n; i++) mask[i] = batch.AttentionMask[i] != 0 ? 0f : MaskValue;
         long t = ModelProfiler.Begin();
         Embeddings.Forward(batch.InputIds, batch.TokenTypeIds, dropout);
         ModelProfiler.End(ProfileSection.EmbeddingsForward, t);
-        Encoder.Forward(Embeddings.Output, _additiveMask, dropout);
+        Encoder.Forward(Embeddings.Output, mask, dropout);
         t = ModelProfiler.Begin();
         Pooler.Forward(Encoder.Output);
         ModelProfiler.End(ProfileSection.PoolerForward, t);
@@ -76,12 +95,13 @@ public sealed class BertForPreTraining
     {
         if (_batch < 0) throw new InvalidOperationException("Backward called before Forward");
         var d = _lastDropout;
-        Array.Clear(_dSequence);
-        float[] dPooled = Heads.Backward(Encoder.Output, Pooler.Output, _dSequence, lossScale);
+        var dSequence = _dSequence.AsSpan(0, _batch * _seq * Config.HiddenSize);
+        dSequence.Clear();
+        var dPooled = Heads.Backward(Encoder.Output, Pooler.Output, dSequence, lossScale);
         long t = ModelProfiler.Begin();
-        Pooler.Backward(dPooled, _dSequence);
+        Pooler.Backward(dPooled, dSequence);
         ModelProfiler.End(ProfileSection.PoolerBackward, t);
-        float[] dEmbeddings = Encoder.Backward(_dSequence, Embeddings.Output, d);
+        var dEmbeddings = Encoder.Backward(dSequence, Embeddings.Output, d);
         t = ModelProfiler.Begin();
         Embeddings.Backward(dEmbeddings, d);
         ModelProfiler.End(ProfileSection.EmbeddingsBackward, t);

@@ -8,10 +8,10 @@ public sealed class BertIntermediate
     private readonly IComputeBackend _be;
     private readonly int _w, _b;
     private int _n;
-    private float[] _pre = [];
+    private float[] _pre = [], _output = [];
 
-    /// <summary>[B·T, I]: GELU(dense(input)).</summary>
-    public float[] Output { get; private set; } = [];
+    /// <summary>[B·T, I]: GELU(dense(input)) (current shape).</summary>
+    public Span<float> Output => _output.AsSpan(0, _n * _c.IntermediateSize);
 
     public BertIntermediate(BertConfig config, BertParameters parameters, IComputeBackend backend, int layer)
     {
@@ -22,25 +22,28 @@ public sealed class BertIntermediate
         _b = parameters.Layout[$"bert.encoder.layer.{layer}.intermediate.dense.bias"].Offset;
     }
 
-    public void Allocate(int batch, int seq)
+    public void Allocate(int maxBatch, int maxSeq)
     {
-        _n = batch * seq;
-        _pre = new float[_n * _c.IntermediateSize];
-        Output = new float[_n * _c.IntermediateSize];
+        _pre = new float[maxBatch * maxSeq * _c.IntermediateSize];
+        _output = new float[_pre.Length];
     }
+
+    public void SetShape(int batch, int seq) => _n = batch * seq;
 
     public void Forward(ReadOnlySpan<float> input)
     {
         int h = _c.HiddenSize, i = _c.IntermediateSize;
-        Dense.Forward(_be, input, _n, h, i, _p.Values.AsSpan(_w, i * h), _p.Values.AsSpan(_b, i), _pre);
-        _be.Gelu(_pre, Output, _c.UsesTanhGelu);
+        var pre = _pre.AsSpan(0, _n * i);
+        Dense.Forward(_be, input, _n, h, i, _p.Values.AsSpan(_w, i * h), _p.Values.AsSpan(_b, i), pre);
+        _be.Gelu(pre, Output, _c.UsesTanhGelu);
     }
 
     /// <summary><paramref name="dOutput"/> is overwritten (scratch); d(input) is added into <paramref name="dInput"/>.</summary>
     public void Backward(Span<float> dOutput, ReadOnlySpan<float> input, Span<float> dInput)
     {
         int h = _c.HiddenSize, i = _c.IntermediateSize;
-        _be.GeluBackward(_pre, dOutput, dOutput, _c.UsesTanhGelu);
+        dOutput = dOutput[..(_n * i)];
+        _be.GeluBackward(_pre.AsSpan(0, _n * i), dOutput, dOutput, _c.UsesTanhGelu);
         Dense.Backward(_be, dOutput, input, _n, h, i, _p.Values.AsSpan(_w, i * h), _p.Gradients.AsSpan(_w, i * h),
             _p.Gradients.AsSpan(_b, i), dInput, accumulateDx: true);
     }
@@ -64,14 +67,22 @@ public sealed class BertLayer
         Output = new BertOutput(c, p, be, s, layer);
     }
 
-    public float[] Hidden => Output.Output;
+    public Span<float> Hidden => Output.Output;
 
-    public void Allocate(int batch, int seq)
+    public void Allocate(int maxBatch, int maxSeq)
     {
-        Attention.Allocate(batch, seq);
-        AttentionOutput.Allocate(batch, seq);
-        Intermediate.Allocate(batch, seq);
-        Output.Allocate(batch, seq);
+        Attention.Allocate(maxBatch, maxSeq);
+        AttentionOutput.Allocate(maxBatch, maxSeq);
+        Intermediate.Allocate(maxBatch, maxSeq);
+        Output.Allocate(maxBatch, maxSeq);
+    }
+
+    public void SetShape(int batch, int seq)
+    {
+        Attention.SetShape(batch, seq);
+        AttentionOutput.SetShape(batch, seq);
+        Intermediate.SetShape(batch, seq);
+        Output.SetShape(batch, seq);
     }
 
     public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
@@ -96,6 +107,7 @@ public sealed class BertLayer
         int nh = dx.Length;
         var dMid = _s.DMid.AsSpan(0, nh);
         var dInter = _s.DInter.AsSpan(0, Intermediate.Output.Length);
+        dx = dx[..nh];
         long t = ModelProfiler.Begin();
         Output.Backward(dHidden, Intermediate.Output, dInter, dMid, d);          // dMid = residual part
         ModelProfiler.End(ProfileSection.OutputBackward, t);
@@ -125,16 +137,21 @@ public sealed class BertEncoder
     }
 
     /// <summary>[B·T, H]: the last layer's output (sequence_output).</summary>
-    public float[] Output => Layers[^1].Hidden;
+    public Span<float> Output => Layers[^1].Hidden;
 
-    public void Allocate(int batch, int seq)
+    public void Allocate(int maxBatch, int maxSeq)
     {
-        foreach (var l in Layers) l.Allocate(batch, seq);
+        foreach (var l in Layers) l.Allocate(maxBatch, maxSeq);
     }
 
-    public void Forward(float[] x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
+    public void SetShape(int batch, int seq)
     {
-        float[] input = x;
+        foreach (var l in Layers) l.SetShape(batch, seq);
+    }
+
+    public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
+    {
+        ReadOnlySpan<float> input = x;
         foreach (var l in Layers)
         {
             l.Forward(input, additiveMask, d);
@@ -142,16 +159,19 @@ public sealed class BertEncoder
         }
     }
 
-    /// <summary>From d(sequence_output) to d(embedding output), returned as a scratch buffer.</summary>
-    public float[] Backward(float[] dOutput, float[] x, in DropoutContext d)
+    /// <summary>From d(sequence_output) to d(embedding output), returned in a scratch buffer.</summary>
+    public Span<float> Backward(ReadOnlySpan<float> dOutput, ReadOnlySpan<float> x, in DropoutContext d)
     {
-        float[] dy = dOutput;
+        int len = x.Length;
+        ReadOnlySpan<float> dy = dOutput;
+        Span<float> dx = default;
         for (int i = Layers.Length - 1; i >= 0; i--)
         {
-            float[] dx = ReferenceEquals(dy, _s.DHidden0) ? _s.DHidden1 : _s.DHidden0;
+            // Ping-pong between the two scratch buffers (layer i reads dy and writes dx).
+            dx = (((Layers.Length - 1 - i) & 1) == 0 ? _s.DHidden0 : _s.DHidden1).AsSpan(0, len);
             Layers[i].Backward(dy, i == 0 ? x : Layers[i - 1].Hidden, dx, d);
             dy = dx;
         }
-        return dy;
+        return dx;
     }
 }

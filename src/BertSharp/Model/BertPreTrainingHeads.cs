@@ -9,10 +9,10 @@ public sealed class BertPooler
     private readonly int _w, _b;
     private int _batch;
     private int[] _clsRows = [];
-    private float[] _cls = [], _dCls = [];
+    private float[] _cls = [], _dCls = [], _output = [];
 
-    /// <summary>[B, H].</summary>
-    public float[] Output { get; private set; } = [];
+    /// <summary>[B, H] (current shape).</summary>
+    public Span<float> Output => _output.AsSpan(0, _batch * _c.HiddenSize);
 
     public BertPooler(BertConfig c, BertParameters p, IComputeBackend be)
     {
@@ -23,32 +23,38 @@ public sealed class BertPooler
         _b = p.Layout["bert.pooler.dense.bias"].Offset;
     }
 
-    public void Allocate(int batch, int seq)
+    public void Allocate(int maxBatch)
+    {
+        _clsRows = new int[maxBatch];
+        _cls = new float[maxBatch * _c.HiddenSize];
+        _dCls = new float[maxBatch * _c.HiddenSize];
+        _output = new float[maxBatch * _c.HiddenSize];
+    }
+
+    public void SetShape(int batch, int seq)
     {
         _batch = batch;
-        _clsRows = new int[batch];
         for (int b = 0; b < batch; b++) _clsRows[b] = b * seq;
-        _cls = new float[batch * _c.HiddenSize];
-        _dCls = new float[batch * _c.HiddenSize];
-        Output = new float[batch * _c.HiddenSize];
     }
 
     public void Forward(ReadOnlySpan<float> sequence)
     {
         int h = _c.HiddenSize;
-        _be.EmbeddingForward(_clsRows, sequence, h, _cls, accumulate: false); // gather row 0 of each sequence
-        Dense.Forward(_be, _cls, _batch, h, h, _p.Values.AsSpan(_w, h * h), _p.Values.AsSpan(_b, h), Output);
-        _be.Tanh(Output, Output);
+        var output = Output;
+        _be.EmbeddingForward(_clsRows.AsSpan(0, _batch), sequence, h, _cls, accumulate: false); // gather row 0 of each sequence
+        Dense.Forward(_be, _cls, _batch, h, h, _p.Values.AsSpan(_w, h * h), _p.Values.AsSpan(_b, h), output);
+        _be.Tanh(output, output);
     }
 
     /// <summary><paramref name="dOutput"/> is overwritten; d(sequence) is added into the [CLS] rows of <paramref name="dSequence"/>.</summary>
     public void Backward(Span<float> dOutput, Span<float> dSequence)
     {
         int h = _c.HiddenSize;
+        dOutput = dOutput[..(_batch * h)];
         _be.TanhBackward(Output, dOutput, dOutput);
         Dense.Backward(_be, dOutput, _cls, _batch, h, h, _p.Values.AsSpan(_w, h * h), _p.Gradients.AsSpan(_w, h * h),
             _p.Gradients.AsSpan(_b, h), _dCls, accumulateDx: false);
-        _be.EmbeddingBackward(_clsRows, _dCls, h, dSequence); // scatter-add back to the [CLS] rows
+        _be.EmbeddingBackward(_clsRows.AsSpan(0, _batch), _dCls.AsSpan(0, _batch * h), h, dSequence); // scatter-add back to the [CLS] rows
     }
 }
 
@@ -69,13 +75,13 @@ public sealed class BertPreTrainingHeads
     private int[] _rows = [], _targets = [], _argmax = [], _nspArgmax = [], _nspTargets = [];
     private float[] _gathered = [], _tPre = [], _tAct = [], _mean = [], _rstd = [], _transformed = [];
     private float[] _lse = [], _losses = [], _nspLse = [], _nspLosses = [], _dTransformed = [], _dAct = [], _dGathered = [];
-    private float[] _dNsp = [], _dPooled = [];
+    private float[] _dNsp = [], _dPooled = [], _mlmLogits = [], _nspLogits = [];
     private int _mlmCount;
 
     /// <summary>[B·P, V] logits of the masked positions (overwritten by their gradient in backward).</summary>
-    public float[] MlmLogits { get; private set; } = [];
+    public Span<float> MlmLogits => _mlmLogits.AsSpan(0, _m * _c.VocabSize);
     /// <summary>[B, 2].</summary>
-    public float[] NspLogits { get; private set; } = [];
+    public Span<float> NspLogits => _nspLogits.AsSpan(0, _batch * 2);
 
     public BertPreTrainingHeads(BertConfig c, BertParameters p, IComputeBackend be)
     {
@@ -93,11 +99,9 @@ public sealed class BertPreTrainingHeads
         _nb = l["cls.seq_relationship.bias"].Offset;
     }
 
-    public void Allocate(int batch, int maxPredictions)
+    public void Allocate(int maxBatch, int maxPredictions)
     {
-        _batch = batch;
-        _m = batch * maxPredictions;
-        int h = _c.HiddenSize, m = _m;
+        int h = _c.HiddenSize, m = maxBatch * maxPredictions;
         _rows = new int[m];
         _targets = new int[m];
         _argmax = new int[m];
@@ -107,32 +111,36 @@ public sealed class BertPreTrainingHeads
         _transformed = new float[m * h];
         _mean = new float[m];
         _rstd = new float[m];
-        MlmLogits = new float[checked(m * _c.VocabSize)];
+        _mlmLogits = new float[checked(m * _c.VocabSize)];
         _lse = new float[m];
         _losses = new float[m];
         _dTransformed = new float[m * h];
         _dAct = new float[m * h];
         _dGathered = new float[m * h];
-        NspLogits = new float[batch * 2];
-        _nspLse = new float[batch];
-        _nspLosses = new float[batch];
-        _nspArgmax = new int[batch];
-        _nspTargets = new int[batch];
-        _dNsp = new float[batch * 2];
-        _dPooled = new float[batch * h];
+        _nspLogits = new float[maxBatch * 2];
+        _nspLse = new float[maxBatch];
+        _nspLosses = new float[maxBatch];
+        _nspArgmax = new int[maxBatch];
+        _nspTargets = new int[maxBatch];
+        _dNsp = new float[maxBatch * 2];
+        _dPooled = new float[maxBatch * h];
     }
+
+    public void SetShape(int batch, int maxPredictions) => (_batch, _m) = (batch, batch * maxPredictions);
 
     /// <summary>Computes both losses and the accuracy counts into <paramref name="o"/>.</summary>
     public void Forward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, in BertBatch batch, ref BertOutputs o)
     {
-        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, t = batch.SeqLength, p = batch.MaxPredictions;
+        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, t = batch.SeqLength, p = batch.MaxPredictions, mh = m * h;
         var w = _p.Values;
+        var rows = _rows.AsSpan(0, m);
+        var targets = _targets.AsSpan(0, m);
         _mlmCount = 0;
         for (int i = 0; i < m; i++)
         {
-            _rows[i] = i / p * t + batch.MaskedLmPositions[i];
+            rows[i] = i / p * t + batch.MaskedLmPositions[i];
             bool real = batch.MaskedLmWeights[i] > 0;
-            _targets[i] = real ? batch.MaskedLmIds[i] : Ignore;
+            targets[i] = real ? batch.MaskedLmIds[i] : Ignore;
             if (real) _mlmCount++;
         }
         double mlmLoss = 0;
@@ -140,36 +148,42 @@ public sealed class BertPreTrainingHeads
         long time = ModelProfiler.Begin();
         if (m > 0)
         {
-            _be.EmbeddingForward(_rows, sequence, h, _gathered, accumulate: false);
-            Dense.Forward(_be, _gathered, m, h, h, w.AsSpan(_tw, h * h), w.AsSpan(_tb, h), _tPre);
-            _be.Gelu(_tPre, _tAct, _c.UsesTanhGelu);
-            _be.LayerNormForward(_tAct, m, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, _transformed, _mean, _rstd);
+            var gathered = _gathered.AsSpan(0, mh);
+            var tPre = _tPre.AsSpan(0, mh);
+            var tAct = _tAct.AsSpan(0, mh);
+            var transformed = _transformed.AsSpan(0, mh);
+            var logits = MlmLogits;
+            _be.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
+            Dense.Forward(_be, gathered, m, h, h, w.AsSpan(_tw, h * h), w.AsSpan(_tb, h), tPre);
+            _be.Gelu(tPre, tAct, _c.UsesTanhGelu);
+            _be.LayerNormForward(tAct, m, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, transformed, _mean, _rstd);
             // Decoder tied to the word embeddings: logits = transformed · Eᵀ + bias.
-            _be.Sgemm(false, true, m, v, h, 1f, _transformed, h, w.AsSpan(_word, v * h), h, 0f, MlmLogits, v);
-            _be.BiasAdd(MlmLogits, m, v, w.AsSpan(_bias, v));
-            _be.CrossEntropyForward(MlmLogits, m, v, _targets, Ignore, _losses, _lse, _argmax);
+            _be.Sgemm(false, true, m, v, h, 1f, transformed, h, w.AsSpan(_word, v * h), h, 0f, logits, v);
+            _be.BiasAdd(logits, m, v, w.AsSpan(_bias, v));
+            _be.CrossEntropyForward(logits, m, v, targets, Ignore, _losses.AsSpan(0, m), _lse.AsSpan(0, m), _argmax.AsSpan(0, m));
             for (int i = 0; i < m; i++)
-                if (_targets[i] != Ignore)
+                if (targets[i] != Ignore)
                 {
                     mlmLoss += _losses[i];
-                    if (_argmax[i] == _targets[i]) mlmCorrect++;
+                    if (_argmax[i] == targets[i]) mlmCorrect++;
                 }
             if (_mlmCount > 0) mlmLoss /= _mlmCount;
         }
         ModelProfiler.End(ProfileSection.MlmHeadForward, time);
         time = ModelProfiler.Begin();
 
-        Dense.Forward(_be, pooled, _batch, h, 2, w.AsSpan(_nw, 2 * h), w.AsSpan(_nb, 2), NspLogits);
+        int b = _batch;
+        Dense.Forward(_be, pooled, b, h, 2, w.AsSpan(_nw, 2 * h), w.AsSpan(_nb, 2), NspLogits);
         batch.NextSentenceLabels.CopyTo(_nspTargets);
-        _be.CrossEntropyForward(NspLogits, _batch, 2, _nspTargets, Ignore, _nspLosses, _nspLse, _nspArgmax);
+        _be.CrossEntropyForward(NspLogits, b, 2, _nspTargets.AsSpan(0, b), Ignore, _nspLosses.AsSpan(0, b), _nspLse.AsSpan(0, b), _nspArgmax.AsSpan(0, b));
         double nspLoss = 0;
         int nspCorrect = 0;
-        for (int i = 0; i < _batch; i++)
+        for (int i = 0; i < b; i++)
         {
             nspLoss += _nspLosses[i];
             if (_nspArgmax[i] == _nspTargets[i]) nspCorrect++;
         }
-        nspLoss /= _batch;
+        nspLoss /= b;
         ModelProfiler.End(ProfileSection.NspHeadForward, time);
 
         o.MlmLoss = mlmLoss;
@@ -178,35 +192,40 @@ public sealed class BertPreTrainingHeads
         o.MlmCorrect = mlmCorrect;
         o.MlmCount = _mlmCount;
         o.NspCorrect = nspCorrect;
-        o.NspCount = _batch;
+        o.NspCount = b;
     }
 
     /// <summary>Gradients of (MLM loss + NSP loss)·<paramref name="lossScale"/>: parameters accumulated, d(sequence)
     /// added into <paramref name="dSequence"/>, d(pooled) returned (a scratch buffer).</summary>
-    public float[] Backward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, Span<float> dSequence, float lossScale)
+    public Span<float> Backward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, Span<float> dSequence, float lossScale)
     {
-        int h = _c.HiddenSize, v = _c.VocabSize, m = _m;
+        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var w = _p.Values;
         var g = _p.Gradients;
         long time = ModelProfiler.Begin();
         if (m > 0 && _mlmCount > 0)
         {
-            var dLogits = MlmLogits; // in place: the logits are not needed after this
-            _be.CrossEntropyBackward(MlmLogits, _lse, _targets, Ignore, m, v, lossScale / _mlmCount, dLogits);
+            var logits = MlmLogits;
+            var dLogits = logits; // in place: the logits are not needed after this
+            var dAct = _dAct.AsSpan(0, mh);
+            var dTransformed = _dTransformed.AsSpan(0, mh);
+            _be.CrossEntropyBackward(logits, _lse.AsSpan(0, m), _targets.AsSpan(0, m), Ignore, m, v, lossScale / _mlmCount, dLogits);
             _be.BiasBackward(dLogits, m, v, g.AsSpan(_bias, v));
             _be.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed, h, 1f, g.AsSpan(_word, v * h), h);
-            _be.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.AsSpan(_word, v * h), h, 0f, _dTransformed, h);
-            _be.LayerNormBackward(_dTransformed, _tAct, _mean, _rstd, w.AsSpan(_gamma, h), m, h, _dAct, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));
-            _be.GeluBackward(_tPre, _dAct, _dAct, _c.UsesTanhGelu);
-            Dense.Backward(_be, _dAct, _gathered, m, h, h, w.AsSpan(_tw, h * h), g.AsSpan(_tw, h * h), g.AsSpan(_tb, h), _dGathered, accumulateDx: false);
-            _be.EmbeddingBackward(_rows, _dGathered, h, dSequence); // scatter-add to the masked rows
+            _be.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.AsSpan(_word, v * h), h, 0f, dTransformed, h);
+            _be.LayerNormBackward(dTransformed, _tAct, _mean, _rstd, w.AsSpan(_gamma, h), m, h, dAct, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));
+            _be.GeluBackward(_tPre.AsSpan(0, mh), dAct, dAct, _c.UsesTanhGelu);
+            Dense.Backward(_be, dAct, _gathered, m, h, h, w.AsSpan(_tw, h * h), g.AsSpan(_tw, h * h), g.AsSpan(_tb, h), _dGathered.AsSpan(0, mh), accumulateDx: false);
+            _be.EmbeddingBackward(_rows.AsSpan(0, m), _dGathered.AsSpan(0, mh), h, dSequence); // scatter-add to the masked rows
         }
         ModelProfiler.End(ProfileSection.MlmHeadBackward, time);
         time = ModelProfiler.Begin();
-        _be.CrossEntropyBackward(NspLogits, _nspLse, _nspTargets, Ignore, _batch, 2, lossScale / _batch, _dNsp);
-        Dense.Backward(_be, _dNsp, pooled, _batch, h, 2, w.AsSpan(_nw, 2 * h), g.AsSpan(_nw, 2 * h), g.AsSpan(_nb, 2), _dPooled, accumulateDx: false);
+        var dNsp = _dNsp.AsSpan(0, b * 2);
+        var dPooled = _dPooled.AsSpan(0, b * h);
+        _be.CrossEntropyBackward(NspLogits, _nspLse.AsSpan(0, b), _nspTargets.AsSpan(0, b), Ignore, b, 2, lossScale / b, dNsp);
+        Dense.Backward(_be, dNsp, pooled, b, h, 2, w.AsSpan(_nw, 2 * h), g.AsSpan(_nw, 2 * h), g.AsSpan(_nb, 2), dPooled, accumulateDx: false);
         ModelProfiler.End(ProfileSection.NspHeadBackward, time);
-        return _dPooled;
+        return dPooled;
     }
 }
 

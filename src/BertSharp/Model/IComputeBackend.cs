@@ -3,8 +3,8 @@ using BertSharp.Tensors;
 namespace BertSharp.Model;
 
 /// <summary>
-/// The operations the layers need, one method per kernel of <c>Tensors/README.md</c> plus the two head
-/// permutations attention needs. Layers only talk to this interface, so a GPU backend can be added by
+/// The operations the layers need, one method per kernel of <c>Tensors/README.md</c> plus a two-level
+/// batched GEMM for attention. Layers only talk to this interface, so a GPU backend can be added by
 /// implementing it (with its own buffer type behind the spans) without touching the layers.
 /// </summary>
 public interface IComputeBackend
@@ -41,10 +41,16 @@ public interface IComputeBackend
     /// <summary>y += x.</summary>
     void Add(Span<float> y, ReadOnlySpan<float> x);
 
-    /// <summary>[batch, seq, parts·heads·headSize] → [parts, batch, heads, seq, headSize] (Q, K, V for parts = 3).</summary>
-    void SplitHeads(ReadOnlySpan<float> src, Span<float> dst, int batch, int seq, int parts, int heads, int headSize);
-    /// <summary>The inverse of <see cref="SplitHeads"/>.</summary>
-    void MergeHeads(ReadOnlySpan<float> src, Span<float> dst, int batch, int seq, int parts, int heads, int headSize);
+    /// <summary>
+    /// outer × inner independent GEMMs C = alpha·op(A)·op(B) + beta·C where matrix (o, i) of each operand starts
+    /// at o·strideOuter + i·strideInner. Attention uses it with outer = batch and inner = heads, so Q, K, V are
+    /// read straight from the [B, T, 3H] projection (head h at column h·D) and the context written straight
+    /// into [B, T, H], without permuting to [B, H, T, D] and back.
+    /// </summary>
+    void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, long strideAOuter, long strideAInner,
+        ReadOnlySpan<float> b, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner);
 }
 
 /// <summary>The CPU backend: forwards every call to the static kernels in <c>BertSharp.Tensors</c>.</summary>
@@ -62,6 +68,56 @@ public sealed class CpuBackend : IComputeBackend
         ReadOnlySpan<float> a, int lda, long strideA, ReadOnlySpan<float> b, int ldb, long strideB,
         float beta, Span<float> c, int ldc, long strideC, int batchCount)
         => Gemm.SgemmStridedBatched(transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batchCount);
+
+    public unsafe void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, long strideAOuter, long strideAInner,
+        ReadOnlySpan<float> b, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+    {
+        long lenA = Extent(transA ? k : m, transA ? m : k, lda), lenB = Extent(transB ? n : k, transB ? k : n, ldb), lenC = Extent(m, n, ldc);
+        long lastA = (outer - 1) * strideAOuter + (inner - 1) * strideAInner + lenA;
+        long lastB = (outer - 1) * strideBOuter + (inner - 1) * strideBInner + lenB;
+        long lastC = (outer - 1) * strideCOuter + (inner - 1) * strideCInner + lenC;
+        if (outer <= 0 || inner <= 0) return;
+        if (a.Length < lastA || b.Length < lastB || c.Length < lastC)
+            throw new ArgumentException($"batched GEMM: operands too short (a {a.Length} < {lastA}, b {b.Length} < {lastB} or c {c.Length} < {lastC})");
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var body = new Batched2DBody
+            {
+                TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                A = pa, Lda = lda, SAo = strideAOuter, SAi = strideAInner, LenA = (int)lenA,
+                B = pb, Ldb = ldb, SBo = strideBOuter, SBi = strideBInner, LenB = (int)lenB,
+                C = pc, Ldc = ldc, SCo = strideCOuter, SCi = strideCInner, LenC = (int)lenC, Inner = inner,
+            };
+            // Each matrix runs whole on one thread (nested kernel calls run inline), so the result does not
+            // depend on the thread count.
+            KernelParallel.For(outer * inner, 1, ref body);
+        }
+    }
+
+    private static long Extent(int rows, int cols, int ld) => rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
+
+    private unsafe struct Batched2DBody : IRangeBody
+    {
+        public bool TransA, TransB;
+        public int M, N, K, Lda, Ldb, Ldc, LenA, LenB, LenC, Inner;
+        public float Alpha, Beta;
+        public float* A, B, C;
+        public long SAo, SAi, SBo, SBi, SCo, SCi;
+
+        public void Invoke(int start, int end)
+        {
+            for (int idx = start; idx < end; idx++)
+            {
+                int o = idx / Inner, i = idx % Inner;
+                Gemm.Sgemm(TransA, TransB, M, N, K, Alpha,
+                    new ReadOnlySpan<float>(A + o * SAo + i * SAi, LenA), Lda,
+                    new ReadOnlySpan<float>(B + o * SBo + i * SBi, LenB), Ldb, Beta,
+                    new Span<float>(C + o * SCo + i * SCi, LenC), Ldc);
+            }
+        }
+    }
 
     public void BiasAdd(Span<float> y, int rows, int cols, ReadOnlySpan<float> bias) => Bias.Add(y, rows, cols, bias);
     public void BiasBackward(ReadOnlySpan<float> dy, int rows, int cols, Span<float> dbias) => Bias.Backward(dy, rows, cols, dbias);
@@ -121,44 +177,6 @@ public sealed class CpuBackend : IComputeBackend
     public double SumOfSquares(ReadOnlySpan<float> x) => Reduce.SumOfSquares(x);
 
     public void Add(Span<float> y, ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.Add(y, x, y);
-
-    public void SplitHeads(ReadOnlySpan<float> src, Span<float> dst, int batch, int seq, int parts, int heads, int headSize)
-    {
-        int h = heads * headSize, row = parts * h;
-        CheckPermute(src.Length, dst.Length, batch, seq, row);
-        // dst[p, b, hd, t, :] = src[b, t, p*h + hd*D : +D]
-        for (int p = 0; p < parts; p++)
-            for (int b = 0; b < batch; b++)
-                for (int hd = 0; hd < heads; hd++)
-                {
-                    var d = dst.Slice((((p * batch + b) * heads + hd) * seq) * headSize, seq * headSize);
-                    int s0 = b * seq * row + p * h + hd * headSize;
-                    for (int t = 0; t < seq; t++)
-                        src.Slice(s0 + t * row, headSize).CopyTo(d.Slice(t * headSize, headSize));
-                }
-    }
-
-    public void MergeHeads(ReadOnlySpan<float> src, Span<float> dst, int batch, int seq, int parts, int heads, int headSize)
-    {
-        int h = heads * headSize, row = parts * h;
-        CheckPermute(dst.Length, src.Length, batch, seq, row);
-        for (int p = 0; p < parts; p++)
-            for (int b = 0; b < batch; b++)
-                for (int hd = 0; hd < heads; hd++)
-                {
-                    var s = src.Slice((((p * batch + b) * heads + hd) * seq) * headSize, seq * headSize);
-                    int d0 = b * seq * row + p * h + hd * headSize;
-                    for (int t = 0; t < seq; t++)
-                        s.Slice(t * headSize, headSize).CopyTo(dst.Slice(d0 + t * row, headSize));
-                }
-    }
-
-    private static void CheckPermute(int tokenMajor, int headMajor, int batch, int seq, int row)
-    {
-        long need = (long)batch * seq * row;
-        if (tokenMajor < need || headMajor < need)
-            throw new ArgumentException($"heads permutation: need {need} floats for [{batch}, {seq}, {row}], got {tokenMajor} and {headMajor}");
-    }
 }
 
 /// <summary>A fully connected layer y = x·Wᵀ + b with W stored [out, in] as PyTorch's nn.Linear.</summary>

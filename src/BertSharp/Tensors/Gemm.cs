@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -24,7 +25,7 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 public static unsafe class Gemm
 {
     /// <summary>K block, shared by every ISA so that results are bitwise identical across them.</summary>
-    internal const int KC = 256;
+    internal static int KC { get; private set; } = 256;
     // Below this many multiply-adds a GEMM runs on the calling thread only (hand-off costs microseconds).
     private const long ParallelMinFma = 1L << 19;
     // Each thread should get at least this many multiply-adds.
@@ -43,6 +44,25 @@ public static unsafe class Gemm
     { Isa = GemmIsa.Avx2, MR = 6, NR = 16, MB = 960, NB = 256, Kernel = &GemmKernels.Kernel6x16 };
     private static readonly Config Avx512Config = new()
     { Isa = GemmIsa.Avx512, MR = 12, NR = 32, MB = 960, NB = 512, Kernel = &GemmKernels.Kernel12x32 };
+
+    /// <summary>Overrides the blocking sizes (benchmark tuning only; 0 keeps a value). KC changes the
+    /// summation blocks and so the rounding of results.</summary>
+    internal static void Tune(int kc, int mb, int nb)
+    {
+        if (kc > 0) KC = kc;
+        if (mb > 0) _config.MB = (mb + _config.MR - 1) / _config.MR * _config.MR;
+        if (nb > 0) _config.NB = (nb + _config.NR - 1) / _config.NR * _config.NR;
+    }
+
+    /// <summary>The micro-kernel and blocking in use, for <c>bertsharp info</c> and benchmark logs.</summary>
+    public static string KernelDescription
+    {
+        get
+        {
+            var c = _config;
+            return $"{c.Isa} {c.MR}x{c.NR} micro-kernel (KC {KC}, MB {c.MB}, NB {c.NB})";
+        }
+    }
 
     /// <summary>The best kernel family this machine runs.</summary>
     internal static GemmIsa BestIsa { get; } =
@@ -211,26 +231,31 @@ public static unsafe class Gemm
         }
         int mPanels = (g.M + cfg.MR - 1) / cfg.MR, nPanels = (g.N + cfg.NR - 1) / cfg.NR;
         ChooseGrid(g, cfg, threads, mPanels, nPanels, out int tm, out int tn);
-        var body = new GridBody { G = g, Cfg = cfg, Tm = tm, Tn = tn, MPanels = mPanels, NPanels = nPanels };
+        int next = 0;
+        var body = new GridBody { G = g, Cfg = cfg, Tm = tm, Tn = tn, MPanels = mPanels, NPanels = nPanels, Next = &next };
         if (tm * tn == 1) body.Invoke(0, 1);
-        else KernelParallel.For(tm * tn, 1, ref body);
+        else KernelParallel.For(Math.Min(threads, tm * tn), 1, ref body);
     }
 
-    /// <summary>Splits C into tm×tn thread rectangles minimising the slowest thread's work: its
-    /// multiply-adds plus its packing (a packed float costs several multiply-adds' time).</summary>
+    /// <summary>Splits C into tm×tn rectangles that the threads claim dynamically (so a thread slowed by
+    /// other work on the machine does not hold the rest up), minimising the estimated finish time: the
+    /// rounds of tiles times one tile's multiply-adds plus its packing (a packed float costs several
+    /// multiply-adds' time; each tile packs its own A rows and B columns), with a small penalty for
+    /// having few tiles per thread (exposure to interference). The result does not depend on the grid.</summary>
     private static void ChooseGrid(in Args g, Config cfg, int threads, int mPanels, int nPanels, out int tm, out int tn)
     {
         tm = 1; tn = 1;
         double best = double.MaxValue;
-        for (int i = 1; i <= threads; i++)
+        int maxTiles = 8 * threads;
+        for (int i = 1; i <= Math.Min(mPanels, maxTiles); i++)
         {
-            for (int j = 1; i * j <= threads; j++)
+            for (int j = 1; j <= Math.Min(nPanels, maxTiles / i); j++)
             {
-                if (i > mPanels || j > nPanels) continue;
                 double rows = (double)((mPanels + i - 1) / i) * cfg.MR, cols = (double)((nPanels + j - 1) / j) * cfg.NR;
-                double aBlocks = Math.Ceiling(rows / cfg.MB);
-                double cost = rows * cols * g.K + 8.0 * g.K * (rows + cols * aBlocks);
-                // Prefer using more threads on ties (cost is per thread, so more threads is cheaper).
+                if (rows * cols * g.K < FmaPerThread && i * j > 1) continue;
+                double tile = rows * cols * g.K + 8.0 * g.K * (rows + cols * Math.Ceiling(rows / cfg.MB));
+                int tiles = i * j, rounds = (tiles + threads - 1) / threads;
+                double cost = rounds * tile * (1 + 0.1 * threads / tiles);
                 if (cost < best * 0.999) { best = cost; tm = i; tn = j; }
             }
         }
@@ -241,10 +266,13 @@ public static unsafe class Gemm
         public Args G;
         public Config Cfg;
         public int Tm, Tn, MPanels, NPanels;
+        public int* Next;
 
         public void Invoke(int start, int end)
         {
-            for (int t = start; t < end; t++)
+            // Tiles are claimed dynamically; which thread computes a tile does not change its result.
+            int tiles = Tm * Tn;
+            for (int t = Interlocked.Increment(ref *Next) - 1; t < tiles; t = Interlocked.Increment(ref *Next) - 1)
             {
                 int ti = t / Tn, tj = t % Tn;
                 int m0 = Math.Min(G.M, (int)((long)MPanels * ti / Tm) * Cfg.MR);
@@ -291,6 +319,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>One thread computes C[m0..m1, n0..n1] (m0 a multiple of MR, n0 of NR).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRegion(in Args g, Config cfg, int m0, int m1, int n0, int n1)
     {
         int mr = cfg.MR, nr = cfg.NR;
@@ -341,22 +370,24 @@ public static unsafe class Gemm
     /// <summary>Packs op(A)[i0..i0+mb, p0..p0+kc] into MR-row micro-panels (kc steps of MR floats).</summary>
     private static void PackA(in Args g, int i0, int mb, int p0, int kc, float* dst, int mr)
     {
-        for (int ir = 0; ir < mb; ir += mr, dst += mr * kc)
+        if (g.TransA)
         {
-            int rows = Math.Min(mr, mb - ir);
-            if (g.TransA) GemmPacking.Copy(g.A + p0 * g.Lda + (i0 + ir), g.Lda, rows, kc, dst, mr);
-            else GemmPacking.Transpose(g.A + (i0 + ir) * g.Lda + p0, g.Lda, rows, kc, dst, mr);
+            GemmPacking.Copy(g.A + p0 * g.Lda + i0, g.Lda, mb, kc, dst, mr);
+            return;
         }
+        for (int ir = 0; ir < mb; ir += mr, dst += mr * kc)
+            GemmPacking.Transpose(g.A + (i0 + ir) * g.Lda + p0, g.Lda, Math.Min(mr, mb - ir), kc, dst, mr);
     }
 
     /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nb] into NR-column micro-panels (kc steps of NR floats).</summary>
     private static void PackB(in Args g, int p0, int kc, int j0, int nb, float* dst, int nr)
     {
-        for (int jr = 0; jr < nb; jr += nr, dst += nr * kc)
+        if (!g.TransB)
         {
-            int cols = Math.Min(nr, nb - jr);
-            if (g.TransB) GemmPacking.Transpose(g.B + (j0 + jr) * g.Ldb + p0, g.Ldb, cols, kc, dst, nr);
-            else GemmPacking.Copy(g.B + p0 * g.Ldb + (j0 + jr), g.Ldb, cols, kc, dst, nr);
+            GemmPacking.Copy(g.B + p0 * g.Ldb + j0, g.Ldb, nb, kc, dst, nr);
+            return;
         }
+        for (int jr = 0; jr < nb; jr += nr, dst += nr * kc)
+            GemmPacking.Transpose(g.B + (j0 + jr) * g.Ldb + p0, g.Ldb, Math.Min(nr, nb - jr), kc, dst, nr);
     }
 }

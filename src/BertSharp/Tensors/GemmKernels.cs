@@ -15,6 +15,7 @@ namespace BertSharp.Tensors;
 internal static unsafe class GemmKernels
 {
     /// <summary>12x32 tile: C[0..12, 0..32] = alpha * (Ã·B̃) + beta * C (beta == 0: C not read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel12x32(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
     {
         Vector512<float> c0_0 = default; Vector512<float> c0_1 = default;
@@ -29,6 +30,20 @@ internal static unsafe class GemmKernels
         Vector512<float> c9_0 = default; Vector512<float> c9_1 = default;
         Vector512<float> c10_0 = default; Vector512<float> c10_1 = default;
         Vector512<float> c11_0 = default; Vector512<float> c11_1 = default;
+        // Pull the C tile toward L1 while the k loop runs (its rows are ldc apart, which the hardware
+        // prefetcher does not follow).
+        Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 31);
+        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 31);
+        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 31);
+        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 31);
+        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 31);
+        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 31);
+        Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 31);
+        Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 31);
+        Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 31);
+        Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 31);
+        Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 31);
+        Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 31);
         for (int p = 0; p < kc; p++)
         {
             Vector512<float> b0 = Vector512.Load(b + 0);
@@ -131,6 +146,7 @@ internal static unsafe class GemmKernels
     }
 
     /// <summary>6x16 tile: C[0..6, 0..16] = alpha * (Ã·B̃) + beta * C (beta == 0: C not read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel6x16(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta)
     {
         Vector256<float> c0_0 = default; Vector256<float> c0_1 = default;
@@ -139,6 +155,14 @@ internal static unsafe class GemmKernels
         Vector256<float> c3_0 = default; Vector256<float> c3_1 = default;
         Vector256<float> c4_0 = default; Vector256<float> c4_1 = default;
         Vector256<float> c5_0 = default; Vector256<float> c5_1 = default;
+        // Pull the C tile toward L1 while the k loop runs (its rows are ldc apart, which the hardware
+        // prefetcher does not follow).
+        Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 15);
+        Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 15);
+        Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 15);
+        Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 15);
+        Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 15);
+        Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 15);
         for (int p = 0; p < kc; p++)
         {
             Vector256<float> b0 = Vector256.Load(b + 0);

@@ -11,36 +11,39 @@ namespace BertSharp.Tensors;
 /// </summary>
 internal static unsafe class GemmPacking
 {
-    /// <summary>dst[k*w + r] = src[k*ld + r] for r &lt; width; zero for width ≤ r &lt; w. (The operand's
-    /// panel direction is contiguous in memory: A transposed, or B not transposed.)</summary>
+    /// <summary>Packs a block whose panel direction is contiguous in memory (A transposed, or B not
+    /// transposed): source row k holds the block's <paramref name="width"/> values at src + k*ld, and
+    /// they go to panels of w floats, panel q at dst + q*w*kc, dst[q*w*kc + k*w + r] = src[k*ld + q*w + r],
+    /// zero past width. Rows are read whole and in order (one sequential stream per k step rather than
+    /// kc short strided reads per panel, which would touch a new page at every step for wide matrices).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Copy(float* src, nint ld, int width, int kc, float* dst, int w)
     {
-        if (width == w)
+        int full = width / w, tail = width - full * w;
+        nint panel = (nint)w * kc;
+        for (int k = 0; k < kc; k++, src += ld)
         {
-            for (int k = 0; k < kc; k++, src += ld, dst += w)
+            float* s = src;
+            float* d = dst + (nint)k * w;
+            for (int q = 0; q < full; q++, s += w, d += panel)
             {
                 int j = 0;
-                for (; j + 16 <= w; j += 16)
-                {
-                    Vector256.Store(Vector256.Load(src + j), dst + j);
-                    Vector256.Store(Vector256.Load(src + j + 8), dst + j + 8);
-                }
-                for (; j + 8 <= w; j += 8) Vector256.Store(Vector256.Load(src + j), dst + j);
-                for (; j + 4 <= w; j += 4) Vector128.Store(Vector128.Load(src + j), dst + j);
-                for (; j < w; j++) dst[j] = src[j];
+                for (; j + 8 <= w; j += 8) Vector256.Store(Vector256.Load(s + j), d + j);
+                for (; j + 4 <= w; j += 4) Vector128.Store(Vector128.Load(s + j), d + j);
+                for (; j < w; j++) d[j] = s[j];
             }
-            return;
-        }
-        for (int k = 0; k < kc; k++, src += ld, dst += w)
-        {
-            int j = 0;
-            for (; j < width; j++) dst[j] = src[j];
-            for (; j < w; j++) dst[j] = 0f;
+            if (tail > 0)
+            {
+                int j = 0;
+                for (; j < tail; j++) d[j] = s[j];
+                for (; j < w; j++) d[j] = 0f;
+            }
         }
     }
 
     /// <summary>dst[k*w + r] = src[r*ld + k] for r &lt; rows; zero for rows ≤ r &lt; w. (The operand's panel
     /// direction is strided: A not transposed, or B transposed.) 8×8 and 4×8 register transposes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transpose(float* src, nint ld, int rows, int kc, float* dst, int w)
     {
         int r = 0;

@@ -52,9 +52,8 @@ public sealed class WordList
 public sealed class BasicTokenizer
 {
     private readonly string[] _neverSplit;
-    private readonly List<char> _word = new(64);
+    private char[] _word = new char[256];
     private readonly List<char> _folded = new(64);
-    private char[] _lowerScratch = new char[64];
 
     public BasicTokenizer(bool lowerCase = true, IEnumerable<string>? neverSplit = null)
     {
@@ -105,67 +104,63 @@ public sealed class BasicTokenizer
 
     private void TokenizeSegment(ReadOnlySpan<char> text, WordList output)
     {
+        // The current whitespace-delimited word, ASCII letters already lowercased in uncased mode
+        // (harmless for the non-ASCII path, which lowercases again, idempotently).
         var word = _word;
-        word.Clear();
+        int length = 0;
         bool nonAscii = false;
+        bool lower = LowerCase;
         for (int i = 0; i < text.Length;)
         {
             char c = text[i];
+            if (length + 2 > word.Length) Array.Resize(ref word, word.Length * 2);
             if (c < 128)
             {
                 i++;
                 byte cls = BertUnicode.AsciiClassOf(c);
-                if (cls == BertUnicode.Space) { FlushWord(output, nonAscii); nonAscii = false; }
-                else if (cls != BertUnicode.Drop) word.Add(c);
+                if (cls == BertUnicode.Other || cls == BertUnicode.Punct)
+                    word[length++] = lower && (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c + 32) : c;
+                else if (cls == BertUnicode.Space && length > 0)
+                {
+                    FlushWord(word.AsSpan(0, length), output, nonAscii);
+                    length = 0;
+                    nonAscii = false;
+                }
                 continue;
             }
             int cp = BertUnicode.ReadCodePoint(text, i, out int n);
             i += n;
             byte k = BertUnicode.ClassOf(cp);
-            if (k == BertUnicode.Space) { FlushWord(output, nonAscii); nonAscii = false; }
-            else if (k == BertUnicode.Drop) { }
-            else if (BertUnicode.IsCjk(cp))
+            if (k == BertUnicode.Drop) continue;
+            if (k == BertUnicode.Space || BertUnicode.IsCjk(cp))
             {
-                FlushWord(output, nonAscii);
-                BertUnicode.AppendCodePoint(cp, word);
-                FlushWord(output, true);
+                if (length > 0) FlushWord(word.AsSpan(0, length), output, nonAscii);
+                length = 0;
                 nonAscii = false;
+                if (k == BertUnicode.Space) continue;
+                // A CJK ideograph is a word of its own (and goes through lowercasing/NFD, which maps
+                // the compatibility ideographs F900..FAFF to their unified forms).
+                text.Slice(i - n, n).CopyTo(word);
+                FlushWord(word.AsSpan(0, n), output, nonAscii: true);
+                continue;
             }
-            else
-            {
-                BertUnicode.AppendCodePoint(cp, word);
-                nonAscii = true;
-            }
+            text.Slice(i - n, n).CopyTo(word.AsSpan(length));
+            length += n;
+            nonAscii = true;
         }
-        FlushWord(output, nonAscii);
+        if (length > 0) FlushWord(word.AsSpan(0, length), output, nonAscii);
+        _word = word;
     }
 
-    private void FlushWord(WordList output, bool nonAscii)
+    private void FlushWord(ReadOnlySpan<char> w, WordList output, bool nonAscii)
     {
-        if (_word.Count == 0) return;
-        ReadOnlySpan<char> w = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_word);
-        if (LowerCase)
+        if (LowerCase && nonAscii)
         {
-            if (nonAscii)
-            {
-                _folded.Clear();
-                BertUnicode.LowerAndStripAccents(w, _folded, lower: true, strip: true);
-                w = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_folded);
-            }
-            else
-            {
-                if (_lowerScratch.Length < w.Length) _lowerScratch = new char[w.Length * 2];
-                var dst = _lowerScratch.AsSpan(0, w.Length);
-                for (int i = 0; i < w.Length; i++)
-                {
-                    char c = w[i];
-                    dst[i] = (uint)(c - 'A') <= 'Z' - 'A' ? (char)(c + 32) : c;
-                }
-                w = dst;
-            }
+            _folded.Clear();
+            BertUnicode.LowerAndStripAccents(w, _folded, lower: true, strip: true);
+            w = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_folded);
         }
         SplitOnPunctuation(w, output, nonAscii);
-        _word.Clear();
     }
 
     private static void SplitOnPunctuation(ReadOnlySpan<char> w, WordList output, bool nonAscii)

@@ -50,8 +50,8 @@ public sealed class CorpusReadStats
 /// </summary>
 public abstract class CorpusReader
 {
-    public const int MaxLineChars = 1 << 20;
-    public const int MaxDocumentChars = 4 << 20;
+    public const int MaxLineChars = 1 << 18;
+    public const int MaxDocumentChars = 1 << 20;
 
     protected CorpusReader(string path, CorpusFormat format)
     {
@@ -70,6 +70,7 @@ public abstract class CorpusReader
     public IEnumerable<CorpusDocument> ReadDocuments(CancellationToken cancel = default)
     {
         Stats = new CorpusReadStats();
+        _warnedLongDocument.Clear();
         foreach (var d in Read(cancel))
         {
             cancel.ThrowIfCancellationRequested();
@@ -101,6 +102,15 @@ public abstract class CorpusReader
             CorpusFormat.JsonLines when isFile => new JsonLinesCorpusReader(path),
             _ => throw new ArgumentException($"{path}: is a {(isDir ? "folder" : "file")}, which the {format} format cannot read"),
         };
+    }
+
+    private readonly HashSet<string> _warnedLongDocument = [];
+
+    /// <summary>Warns once per file that its documents are being cut.</summary>
+    protected void WarnLongDocument(string file, long line)
+    {
+        if (_warnedLongDocument.Add(file))
+            Stats.Warnings.Add($"{file}:{line}: document longer than {MaxDocumentChars:N0} characters; split into several (further cuts in this file not reported)");
     }
 
     protected static string FileFingerprint(string file)
@@ -345,7 +355,7 @@ public sealed class TextFolderCorpusReader(string path) : CorpusReader(path, Cor
             {
                 if (doc.Length + line.Length > MaxDocumentChars && doc.Length > 0)
                 {
-                    Stats.Warnings.Add($"{f}:{number}: document longer than {MaxDocumentChars:N0} characters; split into several");
+                    WarnLongDocument(f, number);
                     yield return new CorpusDocument(doc.ToString(), TextKind.Paragraphs, info, f);
                     doc.Clear();
                 }
@@ -377,7 +387,7 @@ public sealed class TextFileCorpusReader(string path) : CorpusReader(path, Corpu
             if (doc.Length == 0) first = number;
             if (doc.Length + line.Length > MaxDocumentChars)
             {
-                Stats.Warnings.Add($"{Path}:{number}: document longer than {MaxDocumentChars:N0} characters; split into several");
+                WarnLongDocument(Path, number);
                 yield return new CorpusDocument(doc.ToString(), TextKind.Lines, info, $"{Path}:{first}");
                 doc.Clear();
                 first = number;

@@ -79,8 +79,12 @@ public sealed class BertTokenizer
     private readonly WordPieceTokenizer _wordPiece;
     private readonly WordList _words = new();
     private readonly List<int> _pieces = new(32);
-    private readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    // Word → its ids, as table index → a slice of _cacheIds.
+    private readonly WordTable _cache = new(1 << 14);
+    private int[] _cacheStart = new int[1 << 14];
+    private int[] _cacheLength = new int[1 << 14];
+    private int[] _cacheIds = new int[1 << 16];
+    private int _cacheIdCount;
 
     public BertTokenizer(Vocabulary vocabulary, bool lowerCase = true,
         int maxInputCharsPerWord = WordPieceTokenizer.DefaultMaxInputCharsPerWord)
@@ -88,7 +92,6 @@ public sealed class BertTokenizer
         Vocabulary = vocabulary;
         _basic = new BasicTokenizer(lowerCase, Vocabulary.DefaultSpecialTokens);
         _wordPiece = new WordPieceTokenizer(vocabulary, maxInputCharsPerWord);
-        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public Vocabulary Vocabulary { get; }
@@ -108,9 +111,11 @@ public sealed class BertTokenizer
         for (int w = 0; w < _words.Count; w++)
         {
             var word = _words[w];
-            if (_cacheBySpan.TryGetValue(word, out var cached))
+            int e = _cache.Find(word);
+            if (e >= 0)
             {
-                ids.AddRange(cached);
+                if (_cacheLength[e] == 1) ids.Add(_cacheIds[_cacheStart[e]]);
+                else ids.AddRange(_cacheIds.AsSpan(_cacheStart[e], _cacheLength[e]));
                 continue;
             }
             _pieces.Clear();
@@ -119,10 +124,30 @@ public sealed class BertTokenizer
             else
                 _wordPiece.Encode(word, _pieces);
             ids.AddRange(_pieces);
-            if (_cache.Count >= CacheLimit) _cache.Clear();
-            _cacheBySpan[word] = _pieces.ToArray();
+            Remember(word, _pieces);
         }
         return ids.Count - before;
+    }
+
+    private void Remember(ReadOnlySpan<char> word, List<int> pieces)
+    {
+        if (_cache.Count >= CacheLimit || _cache.CharCount > CacheLimit * 16)
+        {
+            _cache.Clear();
+            _cacheIdCount = 0;
+        }
+        int e = _cache.GetOrAdd(word, out _);
+        if (e >= _cacheStart.Length)
+        {
+            Array.Resize(ref _cacheStart, _cacheStart.Length * 2);
+            Array.Resize(ref _cacheLength, _cacheLength.Length * 2);
+        }
+        if (_cacheIdCount + pieces.Count > _cacheIds.Length)
+            Array.Resize(ref _cacheIds, Math.Max(_cacheIds.Length * 2, _cacheIdCount + pieces.Count));
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pieces).CopyTo(_cacheIds.AsSpan(_cacheIdCount));
+        _cacheStart[e] = _cacheIdCount;
+        _cacheLength[e] = pieces.Count;
+        _cacheIdCount += pieces.Count;
     }
 
     public List<int> Encode(string text)

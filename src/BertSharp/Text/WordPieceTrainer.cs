@@ -49,17 +49,18 @@ public static class WordPieceTrainer
                     {
                         var w = state.Words[i];
                         if (w[0] == '[' && specials.Contains(w.ToString())) continue;
-                        ref long c = ref CollectionsMarshal.GetValueRefOrAddDefault(state.CountsBySpan, w, out _);
-                        c++;
+                        int e = state.Table.GetOrAdd(w, out bool added);
+                        if (added && e == state.Counts.Length) Array.Resize(ref state.Counts, e * 2);
+                        state.Counts[e]++;
                     }
                 }
                 return 0;
             },
             _ => { }, cancel);
-        var total = states[0].Counts;
-        foreach (var s in states.Skip(1))
-            foreach (var (w, c) in s.Counts)
-                CollectionsMarshal.GetValueRefOrAddDefault(total, w, out _) += c;
+        var total = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var s in states)
+            for (int e = 0; e < s.Table.Count; e++)
+                CollectionsMarshal.GetValueRefOrAddDefault(total, new string(s.Table[e]), out _) += s.Counts[e];
         var words = total.Keys.ToArray();
         Array.Sort(words, StringComparer.Ordinal);
         var counts = new long[words.Length];
@@ -71,14 +72,10 @@ public static class WordPieceTrainer
     {
         public readonly BasicTokenizer Basic;
         public readonly WordList Words = new();
-        public readonly Dictionary<string, long> Counts = new(StringComparer.Ordinal);
-        public readonly Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> CountsBySpan;
+        public readonly WordTable Table = new(1 << 16);
+        public long[] Counts = new long[1 << 16];
 
-        public CountState(bool lowerCase)
-        {
-            Basic = new BasicTokenizer(lowerCase);
-            CountsBySpan = Counts.GetAlternateLookup<ReadOnlySpan<char>>();
-        }
+        public CountState(bool lowerCase) => Basic = new BasicTokenizer(lowerCase);
     }
 
     /// <summary>Trains from word counts. Throws <see cref="ArgumentException"/> when the vocabulary size cannot hold

@@ -93,7 +93,7 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
         var batch = data.ValidationBatch(0);
         double off = model.Forward(batch, DropoutContext.Off).Loss;
         double a = model.Forward(batch, new DropoutContext(true, 5, 10)).Loss;
-        float[] embA = (float[])model.Embeddings.Output.Clone();
+        float[] embA = model.Embeddings.Output.ToArray();
         double b = model.Forward(batch, new DropoutContext(true, 5, 10)).Loss;
         double c = model.Forward(batch, new DropoutContext(true, 5, 11)).Loss;
         double d = model.Forward(batch, new DropoutContext(true, 6, 10)).Loss;
@@ -106,7 +106,7 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
         double zeros = embA.Count(x => x == 0f) / (double)embA.Length;
         Assert.InRange(zeros, 0.25 - 0.03, 0.25 + 0.03);
         model.Forward(batch, DropoutContext.Off);
-        var plain = model.Embeddings.Output;
+        var plain = model.Embeddings.Output.ToArray();
         for (int i = 0; i < embA.Length; i++)
             if (embA[i] != 0f) Assert.True(Math.Abs(plain[i] / 0.75f - embA[i]) <= 1e-5f * Math.Abs(embA[i]), $"{i}: {plain[i]} {embA[i]}");
     }
@@ -167,6 +167,32 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void Smaller_shapes_reuse_the_buffers_and_give_the_same_results_as_a_fresh_model()
+    {
+        var big = new SyntheticPretrainingData(64, 4, 16, 3, 2);
+        var small = new SyntheticPretrainingData(64, 2, 8, 2, 2);
+        var p1 = new BertParameters(TinyConfig());
+        p1.Initialize(8);
+        var p2 = new BertParameters(TinyConfig());
+        p2.Initialize(8);
+        var reused = new BertForPreTraining(p1);
+        var fresh = new BertForPreTraining(p2);
+        var d = new DropoutContext(true, 3, 4);
+        reused.Forward(big.ValidationBatch(0), d);
+        reused.Backward();
+        p1.ZeroGradients();
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var a = reused.Forward(small.ValidationBatch(0), d);
+        reused.Backward();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before); // the (2, 8, 2) shape fits the (4, 16, 3) buffers
+        var b = fresh.Forward(small.ValidationBatch(0), d);
+        fresh.Backward();
+        Assert.Equal(b.Loss, a.Loss);
+        Assert.Equal(p2.Gradients, p1.Gradients);
+    }
+
+    [Fact]
     public void Bad_batches_are_refused_with_the_field_named()
     {
         var p = new BertParameters(TinyConfig());
@@ -181,5 +207,58 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
         e = Assert.Throws<ArgumentException>(() => model.Forward(
             new BertBatch(2, 40, 1, new int[80], new int[80], new int[80], new int[2], new int[2], new float[2], new int[2]), DropoutContext.Off));
         Assert.Contains("exceeds max_position_embeddings 32", e.Message);
+    }
+}
+
+[Collection("ThreadCount")]
+public class LoaderTrainingTests : IDisposable
+{
+    private readonly string _dir = ModelTestFiles.NewTempDir();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (BertSharp.Data.PretrainingDataset Train, BertSharp.Data.ValidationSet Validation) Datasets()
+    {
+        var corpus = BertSharp.Data.SyntheticCorpus.Create(120, 64, 6, 0.4, 8, 0.4, seed: 3, maxSentenceLength: 30);
+        var split = BertSharp.Data.DocumentSplit.ByFraction(corpus, 0.2, 5);
+        var o = new BertSharp.Data.PretrainingOptions { MaxSeqLength = 32, MaxPredictionsPerSeq = 5, DupeFactor = 1, Seed = 9 };
+        var train = new BertSharp.Data.PretrainingDataset(corpus, split.Train, o);
+        var val = new BertSharp.Data.PretrainingDataset(corpus, split.Validation, o, "validation");
+        return (train, new BertSharp.Data.ValidationSet(val));
+    }
+
+    [Fact]
+    public void Resumes_bit_exactly_through_the_real_loader_with_dynamic_padding()
+    {
+        var (train, val) = Datasets();
+        var options = new TrainerOptions
+        {
+            Schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-3, 2, 20),
+            OutputDir = Path.Combine(_dir, "run"),
+            Seed = 4,
+            EvalEvery = 3,
+        };
+        Trainer New(LoaderPretrainingData d)
+        {
+            var p = new BertParameters(TrainerTests.TinyConfig());
+            p.Initialize(6);
+            return new Trainer(new BertForPreTraining(p), d, options);
+        }
+        using var d1 = new LoaderPretrainingData(train, val, 4, dynamicPadding: true, maxValidationBatches: 2);
+        var straight = New(d1);
+        for (int i = 0; i < 8; i++) straight.TrainStep();
+
+        using var d2 = new LoaderPretrainingData(train, val, 4, dynamicPadding: true, maxValidationBatches: 2);
+        var first = New(d2);
+        first.Train(untilStep: 4); // evaluates at step 3 and saves at the end
+        string folder = Checkpoint.Latest(options.OutputDir!)!;
+        Assert.EndsWith("checkpoint-4", folder);
+        Assert.Contains(first.State.History, r => r.Split == "validation" && r.Step == 3);
+
+        using var d3 = new LoaderPretrainingData(train, val, 4, dynamicPadding: true, maxValidationBatches: 2);
+        var resumed = Trainer.Resume(folder, d3, options);
+        for (int i = 0; i < 4; i++) resumed.TrainStep();
+        Assert.Equal(straight.Model.Parameters.Values, resumed.Model.Parameters.Values);
+        Assert.Equal(straight.State.DataPosition, resumed.State.DataPosition);
     }
 }

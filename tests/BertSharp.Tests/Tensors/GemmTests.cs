@@ -306,6 +306,26 @@ public class GemmTests
     }
 
     [Fact]
+    public void SteadyStateCallsDoNotAllocate()
+    {
+        var rng = new Random(12);
+        int m = 100, n = 90, k = 80;   // small enough to stay on this thread
+        var a = RandomMatrix(rng, m, k, k);
+        var b = RandomMatrix(rng, n, k, k);
+        var c = new float[m * n];
+        var batched = new float[4 * m * n];
+        Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+        Gemm.SgemmStridedBatched(false, true, m, n, k, 1f, a, k, 0, b, k, 0, 0f, batched, n, m * n, 4);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+        {
+            Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0.5f, c, n);
+            Gemm.SgemmStridedBatched(false, true, m, n, k, 1f, a, k, 0, b, k, 0, 0f, batched, n, m * n, 4);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void EmptyShapesAreNoOps()
     {
         var c = new float[] { 1, 2 };
