@@ -16,7 +16,7 @@ public static unsafe class Bias
         fixed (float* py = y, pb = bias)
         {
             var body = new AddBody { Y = py, B = pb, Cols = cols };
-            KernelParallel.For(rows, Math.Max(1, 32768 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 32768 / cols), ref body);
         }
     }
 
@@ -61,9 +61,9 @@ public static unsafe class Bias
         fixed (float* pdy = dy, pdb = dbias)
         {
             var body = new PartialBody { Dy = pdy, Part = part, Rows = rows, Cols = cols, ChunkRows = chunkRows };
-            KernelParallel.For(chunks, (int)Math.Max(1, 32768L / ((long)chunkRows * cols)), ref body);
+            KernelLoop.For(chunks, (int)Math.Max(1, 32768L / ((long)chunkRows * cols)), ref body);
             var combine = new CombineBody { Part = part, Db = pdb, Chunks = chunks, Cols = cols };
-            KernelParallel.For((cols + 7) / 8, Math.Max(1, 8192 / chunks), ref combine);
+            KernelLoop.For((cols + 7) / 8, Math.Max(1, 8192 / chunks), ref combine);
         }
     }
 

@@ -26,7 +26,7 @@ public static unsafe class CrossEntropy
                 L = pl, Loss = ploss, Lse = plse, T = pt, Arg = argmax.IsEmpty ? null : pa,
                 Cols = cols, Ignore = ignoreIndex,
             };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -43,7 +43,7 @@ public static unsafe class CrossEntropy
         fixed (int* pt = targets)
         {
             var body = new BackwardBody { L = pl, Lse = plse, T = pt, D = pd, Cols = cols, Ignore = ignoreIndex, Scale = scale };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 

@@ -22,7 +22,7 @@ public static unsafe class LayerNorm
         fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
         {
             var body = new ForwardBody { X = px, G = pg, B = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -107,9 +107,9 @@ public static unsafe class LayerNorm
                 Dy = pdy, X = px, Mean = pm, Rstd = pr, G = pg, Dx = pdx, Part = part,
                 Rows = rows, Cols = cols, ChunkRows = chunkRows,
             };
-            KernelParallel.For(chunks, Math.Max(1, 16384 / (chunkRows * cols)), ref body);
+            KernelLoop.For(chunks, Math.Max(1, 16384 / (chunkRows * cols)), ref body);
             var combine = new CombineBody { Part = part, Dg = pdg, Db = pdb, Chunks = chunks, Cols = cols };
-            KernelParallel.For((cols + 7) / 8, Math.Max(1, 4096 / chunks), ref combine);
+            KernelLoop.For((cols + 7) / 8, Math.Max(1, 4096 / chunks), ref combine);
         }
     }
 

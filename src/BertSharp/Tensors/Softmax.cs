@@ -23,7 +23,7 @@ public static unsafe class Softmax
         fixed (float* px = x, py = y, pm = mask)
         {
             var body = new ForwardBody { X = px, Y = py, Mask = mask.IsEmpty ? null : pm, RowsPerBatch = rowsPerBatch, Cols = cols, Scale = scale };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -117,7 +117,7 @@ public static unsafe class Softmax
         fixed (float* py = y, pdy = dy, pdx = dx)
         {
             var body = new BackwardBody { Y = py, Dy = pdy, Dx = pdx, Cols = cols, Scale = scale };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
