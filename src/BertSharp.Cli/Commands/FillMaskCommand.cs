@@ -43,7 +43,7 @@ public static class FillMaskCommand
                 if (!parse.GetValue(json)) o.WriteLine(text);
                 for (int m = 0; m < encoder.MaskCount; m++)
                 {
-                    var row = net.Heads.MlmLogits.AsSpan(m * v, v);
+                    var row = net.Heads.MlmLogits.Slice(m * v, v);
                     ModelInputs.Softmax(row);
                     var top = TopK(row, k);
                     var predictions = new JsonArray();

@@ -47,7 +47,7 @@ public static class NspCommand
                 encoder.Encode(a, b);
                 if (encoder.Truncated) CliConsole.Err.WriteLine($"warning: the pair was cut to the model's {ckpt.MaxSeqLength} tokens");
                 net.Forward(encoder.Batch(), DropoutContext.Off);
-                var logits = net.Heads.NspLogits.AsSpan(0, 2).ToArray();
+                var logits = net.Heads.NspLogits.Slice(0, 2).ToArray();
                 ModelInputs.Softmax(logits);
                 double p = logits[0]; // label 0 = IsNext
                 results.Add(new JsonObject { ["a"] = a, ["b"] = b, ["is_next_probability"] = Math.Round(p, 6) });
