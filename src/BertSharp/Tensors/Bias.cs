@@ -10,8 +10,8 @@ public static unsafe class Bias
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        Check.Length(y.Length, (long)rows * cols, nameof(y), $"{rows}x{cols}");
-        Check.Length(bias.Length, cols, nameof(bias), $"{cols} columns");
+        Check.Matrix(y.Length, rows, cols, nameof(y));
+        Check.Count(bias.Length, cols, nameof(bias), "columns");
         if (rows == 0 || cols == 0) return;
         fixed (float* py = y, pb = bias)
         {
@@ -51,8 +51,8 @@ public static unsafe class Bias
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        Check.Length(dy.Length, (long)rows * cols, nameof(dy), $"{rows}x{cols}");
-        Check.Length(dbias.Length, cols, nameof(dbias), $"{cols} columns");
+        Check.Matrix(dy.Length, rows, cols, nameof(dy));
+        Check.Count(dbias.Length, cols, nameof(dbias), "columns");
         if (rows == 0 || cols == 0) return;
         int chunks = Math.Min(rows, MaxChunks);
         int chunkRows = (rows + chunks - 1) / chunks;

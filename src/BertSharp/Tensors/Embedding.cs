@@ -42,7 +42,7 @@ public static unsafe class Embedding
         if (tableLength % dim != 0)
             throw new ArgumentException($"{tableName}: length {tableLength} is not a multiple of dim {dim}", tableName);
         int vocab = tableLength / dim;
-        Check.Length(rowsLength, (long)ids.Length * dim, rowsName, $"{ids.Length} ids x dim {dim}");
+        Check.Matrix(rowsLength, ids.Length, dim, rowsName);
         for (int i = 0; i < ids.Length; i++)
         {
             if ((uint)ids[i] >= (uint)vocab)

@@ -18,6 +18,22 @@ internal static class Check
         if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
     }
 
+    // The overloads below build their message only on failure: a check costs no allocation.
+    public static void Matrix(int length, int rows, int cols, string name)
+    {
+        if (length < (long)rows * cols) throw new ArgumentException($"{name}: need {(long)rows * cols} floats for {rows}x{cols}, got {length}", name);
+    }
+
+    public static void Tensor3(int length, int a, int b, int c, string name)
+    {
+        if (length < (long)a * b * c) throw new ArgumentException($"{name}: need {(long)a * b * c} floats for {a}x{b}x{c}, got {length}", name);
+    }
+
+    public static void Count(int length, int need, string name, string unit)
+    {
+        if (length < need) throw new ArgumentException($"{name}: need {need} values for {need} {unit}, got {length}", name);
+    }
+
     /// <summary>Same check; an interpolated description (<c>$"{rows}x{cols}"</c>) is only formatted when the
     /// check fails, so that a passing check allocates nothing (training steps must not allocate).</summary>
     public static void Length(int length, long need, string name,
