@@ -25,9 +25,10 @@ public static class TextCleaner
 
     public static string Clean(string raw, TextKind kind)
     {
-        if (kind == TextKind.ImdbReview)
+        bool imdb = kind == TextKind.ImdbReview;
+        if (imdb)
         {
-            raw = ReplaceBreaks(raw);
+            // Entities first: an encoded "&lt;br /&gt;" then counts as a break too, which is harmless.
             if (raw.Contains('&')) raw = WebUtility.HtmlDecode(raw);
             kind = TextKind.Lines;
         }
@@ -35,9 +36,20 @@ public static class TextCleaner
         sb.Clear();
         bool pendingSpace = false;
         int pendingNewlines = 0;
-        foreach (char c in raw)
+        for (int i = 0; i < raw.Length; i++)
         {
+            char c = raw[i];
             if (c == '\n') { pendingNewlines++; continue; }
+            if (imdb && c == '<')
+            {
+                int end = MatchBreak(raw, i);
+                if (end > 0)
+                {
+                    pendingNewlines++;
+                    i = end - 1;
+                    continue;
+                }
+            }
             if (c == ' ' || c == '\t' || c == '\r' || (c > 127 && char.IsWhiteSpace(c)) || c == '\v' || c == '\f')
             {
                 pendingSpace = true;
@@ -58,28 +70,7 @@ public static class TextCleaner
         return result;
     }
 
-    /// <summary>Replaces each <c>&lt;br&gt;</c>, <c>&lt;br/&gt;</c>, <c>&lt;br /&gt;</c> (any case) with a newline.</summary>
-    internal static string ReplaceBreaks(string raw)
-    {
-        int i = raw.IndexOf('<');
-        if (i < 0) return raw;
-        var sb = new StringBuilder(raw.Length);
-        int from = 0;
-        while (i >= 0)
-        {
-            int end = MatchBreak(raw, i);
-            if (end > 0)
-            {
-                sb.Append(raw, from, i - from).Append('\n');
-                from = end;
-                i = raw.IndexOf('<', end);
-            }
-            else i = raw.IndexOf('<', i + 1);
-        }
-        sb.Append(raw, from, raw.Length - from);
-        return sb.ToString();
-    }
-
+    /// <summary>The end of a <c>&lt;br&gt;</c>, <c>&lt;br/&gt;</c> or <c>&lt;br /&gt;</c> tag (any case) starting at <paramref name="i"/>, or −1.</summary>
     private static int MatchBreak(string s, int i)
     {
         if (i + 3 >= s.Length || (s[i + 1] | 0x20) != 'b' || (s[i + 2] | 0x20) != 'r') return -1;
