@@ -73,6 +73,7 @@ public static class CorpusTokenizer
     {
         public readonly BertTokenizer Tokenizer = new(vocab, options.LowerCase, options.MaxInputCharsPerWord);
         public readonly List<Range> Sentences = [];
+        public char[] Text = new char[1 << 14];
     }
 
     private sealed class Batch(int splits)
@@ -116,8 +117,8 @@ public static class CorpusTokenizer
                 foreach (var doc in batch)
                 {
                     if ((uint)doc.Info.Split >= (uint)splits) throw new InvalidDataException($"{doc.Name}: split {doc.Info.Split} is not one of the corpus's {splits}");
-                    var text = doc.CleanText();
-                    result.Chars += doc.RawText.Length;
+                    var text = w.Text.AsSpan(0, doc.CleanInto(ref w.Text));
+                    result.Chars += doc.Length;
                     w.Sentences.Clear();
                     SentenceSplitter.Split(text, w.Sentences);
                     var counts = result.Counts[doc.Info.Split];
@@ -125,7 +126,7 @@ public static class CorpusTokenizer
                     foreach (var range in w.Sentences)
                     {
                         int start = result.Ids.Count;
-                        int n = w.Tokenizer.Encode(text.AsSpan()[range], result.Ids);
+                        int n = w.Tokenizer.Encode(text[range], result.Ids);
                         counts.Words += w.Tokenizer.LastWordCount;
                         if (n == 0) continue;
                         var added = CollectionsMarshal.AsSpan(result.Ids).Slice(start, n);
