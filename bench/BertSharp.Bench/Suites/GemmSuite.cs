@@ -120,6 +120,8 @@ public sealed unsafe class GemmSuite : IBenchSuite
         Console.WriteLine($"FMA peak per row: median {Median(allPeaks):F1} GFLOP/s (min {allPeaks.Min():F1}, max {allPeaks.Max():F1})");
         if (fractions.Count == 0) return 0;
         double medFrac = Median(fractions);
+        Console.WriteLine($"(against the run's highest peak sample, {allPeaks.Max():F1} GFLOP/s, the median fraction is " +
+                          $"{Median(fractions.Select((f, i) => f * allPeaks[i + 1] / allPeaks.Max()).ToList()):F2})");
         if (ratios.Count > 0)
             Console.WriteLine($"gemm: min ratio vs OpenBLAS {ratios.Min():F2}, median {Median(ratios):F2}; median fraction of FMA peak {medFrac:F2}");
         else

@@ -28,7 +28,7 @@ public sealed class TrainSuite : IBenchSuite
     {
         var presets = new List<string> { "tiny", "mini", "small" };
         int rounds = 3, steps = 8, warmup = 3, threads = 2;
-        bool torch = true, dense = true;
+        bool torch = true, dense = true, shapes = false;
         string? child = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -42,10 +42,12 @@ public sealed class TrainSuite : IBenchSuite
                 case "--no-torch": torch = false; break;
                 case "--no-dense": dense = false; break;
                 case "--child": child = args[++i]; break;
+                case "--gemm-shapes": shapes = true; break;
                 default: Console.Error.WriteLine($"train: unknown option {args[i]}"); return 2;
             }
         }
         if (child != null) return Child(child, steps, warmup, threads);
+        if (shapes) { foreach (var p in presets) GemmShapes(p, threads, rounds); return 0; }
 
         string repo = FindRepo();
         string script = Path.Combine(repo, "tools", "reference", "bench_torch.py");
@@ -268,6 +270,53 @@ public sealed class TrainSuite : IBenchSuite
     {
         var s = x.OrderBy(v => v).ToArray();
         return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    /// <summary>GFLOP/s of every GEMM form a training step calls, at this preset's shapes (interleaved rounds, medians).</summary>
+    private static void GemmShapes(string preset, int threads, int rounds)
+    {
+        KernelParallel.ThreadCount = threads;
+        var c = BertConfig.FromPreset(preset, Vocab);
+        int n = Batch * Seq, h = c.HiddenSize, i4 = c.IntermediateSize, m = Batch * Predictions, v = c.VocabSize;
+        var list = new List<(string Name, bool Ta, bool Tb, int M, int N, int K, float Beta)>
+        {
+            ("qkv fwd      x·Wᵀ", false, true, n, 3 * h, h, 0f),
+            ("qkv dW      dyᵀ·x", true, false, 3 * h, h, n, 1f),
+            ("qkv dx       dy·W", false, false, n, h, 3 * h, 1f),
+            ("ffn1 fwd     x·Wᵀ", false, true, n, i4, h, 0f),
+            ("ffn1 dW     dyᵀ·x", true, false, i4, h, n, 1f),
+            ("ffn1 dx      dy·W", false, false, n, h, i4, 1f),
+            ("ffn2 fwd     x·Wᵀ", false, true, n, h, i4, 0f),
+            ("ffn2 dW     dyᵀ·x", true, false, h, i4, n, 1f),
+            ("ffn2 dx      dy·W", false, false, n, i4, h, 0f),
+            ("mlm fwd      t·Eᵀ", false, true, m, v, h, 0f),
+            ("mlm dE      dlᵀ·t", true, false, v, h, m, 1f),
+            ("mlm dt       dl·E", false, false, m, h, v, 0f),
+        };
+        var rng = new SplitMix64(1);
+        Console.WriteLine($"{preset}: GEMM forms of a training step, {threads} threads (median of {rounds} rounds)");
+        var results = list.Select(_ => new List<double>()).ToArray();
+        var bufs = list.Select(s => (A: Fill(new float[(long)s.M * s.K], ref rng), B: Fill(new float[(long)s.K * s.N], ref rng), C: new float[(long)s.M * s.N])).ToArray();
+        for (int r = 0; r < rounds; r++)
+            for (int j = 0; j < list.Count; j++)
+            {
+                var s = list[j];
+                var (a, b, cc) = bufs[j];
+                int lda = s.Ta ? s.M : s.K, ldb = s.Tb ? s.K : s.N;
+                Gemm.Sgemm(s.Ta, s.Tb, s.M, s.N, s.K, 1f, a, lda, b, ldb, s.Beta, cc, s.N);
+                long t0 = Stopwatch.GetTimestamp();
+                for (int k = 0; k < 3; k++) Gemm.Sgemm(s.Ta, s.Tb, s.M, s.N, s.K, 1f, a, lda, b, ldb, s.Beta, cc, s.N);
+                double sec = Stopwatch.GetElapsedTime(t0).TotalSeconds / 3;
+                results[j].Add(2.0 * s.M * s.N * s.K / sec / 1e9);
+            }
+        for (int j = 0; j < list.Count; j++)
+            Console.WriteLine($"  {list[j].Name}  {list[j].M,6} x {list[j].N,6} x {list[j].K,6} (M x N x K)  {Median(results[j]),7:F1} GFLOP/s");
+    }
+
+    private static float[] Fill(float[] x, ref SplitMix64 rng)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+        return x;
     }
 
     // ---- FMA peak: 12 independent 256-bit FMA chains per thread, registers only ----

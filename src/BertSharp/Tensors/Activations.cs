@@ -17,7 +17,7 @@ public static unsafe class Activations
         fixed (float* px = x, py = y)
         {
             var body = new UnaryBody<GeluOp> { X = px, Y = py, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -29,7 +29,7 @@ public static unsafe class Activations
         fixed (float* px = x, pdy = dy, pdx = dx)
         {
             var body = new BinaryBody<GeluGradOp> { X = px, Dy = pdy, Dx = pdx, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -41,7 +41,7 @@ public static unsafe class Activations
         fixed (float* px = x, py = y)
         {
             var body = new UnaryBody<GeluTanhOp> { X = px, Y = py, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -52,7 +52,7 @@ public static unsafe class Activations
         fixed (float* px = x, pdy = dy, pdx = dx)
         {
             var body = new BinaryBody<GeluTanhGradOp> { X = px, Dy = pdy, Dx = pdx, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -63,7 +63,7 @@ public static unsafe class Activations
         fixed (float* px = x, py = y)
         {
             var body = new UnaryBody<TanhOp> { X = px, Y = py, N = x.Length };
-            KernelParallel.For((x.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -75,7 +75,7 @@ public static unsafe class Activations
         fixed (float* py = y, pdy = dy, pdx = dx)
         {
             var body = new BinaryBody<TanhGradOp> { X = py, Dy = pdy, Dx = pdx, N = y.Length };
-            KernelParallel.For((y.Length + 7) / 8, MinBlocks, ref body);
+            KernelLoop.For((y.Length + 7) / 8, MinBlocks, ref body);
         }
     }
 
@@ -89,6 +89,15 @@ public static unsafe class Activations
         public void Invoke(int start, int end)
         {
             int i = start * 8, e = (int)Math.Min(N, (long)end * 8);
+            // Two independent vectors per iteration: the ops are long dependency chains, and interleaving
+            // two of them keeps more of the core busy.
+            for (; i <= e - 16; i += 16)
+            {
+                var a = TOp.Apply(Vector256.Load(X + i));
+                var b = TOp.Apply(Vector256.Load(X + i + 8));
+                Vector256.Store(a, Y + i);
+                Vector256.Store(b, Y + i + 8);
+            }
             for (; i <= e - 8; i += 8) Vector256.Store(TOp.Apply(Vector256.Load(X + i)), Y + i);
             if (i < e) VMath.StoreTail(Y + i, e - i, TOp.Apply(VMath.LoadTail(X + i, e - i, 0f)));
         }
@@ -101,6 +110,13 @@ public static unsafe class Activations
         public void Invoke(int start, int end)
         {
             int i = start * 8, e = (int)Math.Min(N, (long)end * 8);
+            for (; i <= e - 16; i += 16)
+            {
+                var a = TOp.Apply(Vector256.Load(X + i), Vector256.Load(Dy + i));
+                var b = TOp.Apply(Vector256.Load(X + i + 8), Vector256.Load(Dy + i + 8));
+                Vector256.Store(a, Dx + i);
+                Vector256.Store(b, Dx + i + 8);
+            }
             for (; i <= e - 8; i += 8) Vector256.Store(TOp.Apply(Vector256.Load(X + i), Vector256.Load(Dy + i)), Dx + i);
             if (i < e) VMath.StoreTail(Dx + i, e - i, TOp.Apply(VMath.LoadTail(X + i, e - i, 0f), VMath.LoadTail(Dy + i, e - i, 0f)));
         }
@@ -117,11 +133,8 @@ public static unsafe class Activations
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> Apply(Vector256<float> x, Vector256<float> dy)
         {
-            // φ(x) = exp(−x²/2)/√(2π)
-            var x2 = x * x;
-            var x2lo = VMath.SquareLo(x, x2); // x² = x2 + x2lo exactly, so −x²/2 reaches exp unrounded
-            var pdf = VMath.ExpHiLo(x2 * Vector256.Create(-0.5f), x2lo * Vector256.Create(-0.5f)) * Vector256.Create(0.398942280401432678f);
-            return dy * VMath.Fma(x, pdf, VMath.NormalCdf(x));
+            var cdf = VMath.NormalCdfPdf(x, out var pdf);
+            return dy * VMath.Fma(x, pdf, cdf);
         }
     }
 

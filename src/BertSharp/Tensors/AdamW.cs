@@ -34,7 +34,7 @@ public static unsafe class AdamW
                 StepSize = (float)(hp.LearningRate / bc1), InvSqrtBc2 = (float)(1 / Math.Sqrt(bc2)),
                 Eps = hp.Epsilon, GradScale = hp.GradScale,
             };
-            KernelParallel.For((param.Length + 7) / 8, 2048, ref body);
+            KernelLoop.For((param.Length + 7) / 8, 2048, ref body);
         }
     }
 

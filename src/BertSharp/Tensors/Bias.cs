@@ -10,13 +10,13 @@ public static unsafe class Bias
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        Check.Length(y.Length, (long)rows * cols, nameof(y), $"{rows}x{cols}");
-        Check.Length(bias.Length, cols, nameof(bias), $"{cols} columns");
+        Check.Matrix(y.Length, rows, cols, nameof(y));
+        Check.Count(bias.Length, cols, nameof(bias), "columns");
         if (rows == 0 || cols == 0) return;
         fixed (float* py = y, pb = bias)
         {
             var body = new AddBody { Y = py, B = pb, Cols = cols };
-            KernelParallel.For(rows, Math.Max(1, 32768 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 32768 / cols), ref body);
         }
     }
 
@@ -51,8 +51,8 @@ public static unsafe class Bias
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        Check.Length(dy.Length, (long)rows * cols, nameof(dy), $"{rows}x{cols}");
-        Check.Length(dbias.Length, cols, nameof(dbias), $"{cols} columns");
+        Check.Matrix(dy.Length, rows, cols, nameof(dy));
+        Check.Count(dbias.Length, cols, nameof(dbias), "columns");
         if (rows == 0 || cols == 0) return;
         int chunks = Math.Min(rows, MaxChunks);
         int chunkRows = (rows + chunks - 1) / chunks;
@@ -61,9 +61,9 @@ public static unsafe class Bias
         fixed (float* pdy = dy, pdb = dbias)
         {
             var body = new PartialBody { Dy = pdy, Part = part, Rows = rows, Cols = cols, ChunkRows = chunkRows };
-            KernelParallel.For(chunks, (int)Math.Max(1, 32768L / ((long)chunkRows * cols)), ref body);
+            KernelLoop.For(chunks, (int)Math.Max(1, 32768L / ((long)chunkRows * cols)), ref body);
             var combine = new CombineBody { Part = part, Db = pdb, Chunks = chunks, Cols = cols };
-            KernelParallel.For((cols + 7) / 8, Math.Max(1, 8192 / chunks), ref combine);
+            KernelLoop.For((cols + 7) / 8, Math.Max(1, 8192 / chunks), ref combine);
         }
     }
 

@@ -14,9 +14,9 @@ public static unsafe class CrossEntropy
         Span<float> losses, Span<float> logSumExp, Span<int> argmax)
     {
         CheckCommon(logits.Length, rows, cols, targets, ignoreIndex);
-        Check.Length(losses.Length, rows, nameof(losses), $"{rows} rows");
-        Check.Length(logSumExp.Length, rows, nameof(logSumExp), $"{rows} rows");
-        if (!argmax.IsEmpty) Check.Length(argmax.Length, rows, nameof(argmax), $"{rows} rows");
+        Check.Count(losses.Length, rows, nameof(losses), "rows");
+        Check.Count(logSumExp.Length, rows, nameof(logSumExp), "rows");
+        if (!argmax.IsEmpty) Check.Count(argmax.Length, rows, nameof(argmax), "rows");
         if (rows == 0) return;
         fixed (float* pl = logits, ploss = losses, plse = logSumExp)
         fixed (int* pt = targets, pa = argmax)
@@ -26,7 +26,7 @@ public static unsafe class CrossEntropy
                 L = pl, Loss = ploss, Lse = plse, T = pt, Arg = argmax.IsEmpty ? null : pa,
                 Cols = cols, Ignore = ignoreIndex,
             };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -36,14 +36,14 @@ public static unsafe class CrossEntropy
         int ignoreIndex, int rows, int cols, float scale, Span<float> dlogits)
     {
         CheckCommon(logits.Length, rows, cols, targets, ignoreIndex);
-        Check.Length(logSumExp.Length, rows, nameof(logSumExp), $"{rows} rows");
-        Check.Length(dlogits.Length, (long)rows * cols, nameof(dlogits), $"{rows}x{cols}");
+        Check.Count(logSumExp.Length, rows, nameof(logSumExp), "rows");
+        Check.Matrix(dlogits.Length, rows, cols, nameof(dlogits));
         if (rows == 0) return;
         fixed (float* pl = logits, plse = logSumExp, pd = dlogits)
         fixed (int* pt = targets)
         {
             var body = new BackwardBody { L = pl, Lse = plse, T = pt, D = pd, Cols = cols, Ignore = ignoreIndex, Scale = scale };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -51,7 +51,7 @@ public static unsafe class CrossEntropy
     {
         Check.NonNegative(rows, nameof(rows));
         if (cols <= 0) throw new ArgumentOutOfRangeException(nameof(cols), cols, $"cols must be positive, got {cols}");
-        Check.Length(logitsLength, (long)rows * cols, "logits", $"{rows}x{cols}");
+        Check.Matrix(logitsLength, rows, cols, "logits");
         if (targets.Length < rows) throw new ArgumentException($"targets: need {rows} ints for {rows} rows, got {targets.Length}", nameof(targets));
         for (int r = 0; r < rows; r++)
         {

@@ -57,7 +57,7 @@ public static unsafe class Dropout
                 X = px, Y = py, N = x.Length, P = p, Scale = p == 1f ? 0f : 1f / (1f - p),
                 Site = site, StepLo = (uint)step, StepHi = (uint)(step >> 32), K0 = (uint)seed, K1 = (uint)(seed >> 32),
             };
-            KernelParallel.For((x.Length + 3) / 4, 4096, ref body);
+            KernelLoop.For((x.Length + 3) / 4, 4096, ref body);
         }
     }
 

@@ -16,7 +16,7 @@ public static unsafe class Embedding
         fixed (float* pt = table, po = output)
         {
             var body = new ForwardBody { Ids = pid, Table = pt, Out = po, Dim = dim, Accumulate = accumulate };
-            KernelParallel.For(ids.Length, Math.Max(1, 16384 / dim), ref body);
+            KernelLoop.For(ids.Length, Math.Max(1, 16384 / dim), ref body);
         }
     }
 
@@ -32,7 +32,7 @@ public static unsafe class Embedding
         {
             var body = new BackwardBody { Ids = pid, Count = ids.Length, DTable = pt, DOut = pd, Dim = dim };
             int blocks = (dim + 7) / 8;
-            KernelParallel.For(blocks, (int)Math.Max(1, 16384L / ((long)ids.Length * 8)), ref body);
+            KernelLoop.For(blocks, (int)Math.Max(1, 16384L / ((long)ids.Length * 8)), ref body);
         }
     }
 
@@ -42,7 +42,7 @@ public static unsafe class Embedding
         if (tableLength % dim != 0)
             throw new ArgumentException($"{tableName}: length {tableLength} is not a multiple of dim {dim}", tableName);
         int vocab = tableLength / dim;
-        Check.Length(rowsLength, (long)ids.Length * dim, rowsName, $"{ids.Length} ids x dim {dim}");
+        Check.Matrix(rowsLength, ids.Length, dim, rowsName);
         for (int i = 0; i < ids.Length; i++)
         {
             if ((uint)ids[i] >= (uint)vocab)

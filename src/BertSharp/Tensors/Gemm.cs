@@ -156,10 +156,15 @@ public static unsafe class Gemm
                 }
                 return;
             }
-            var body = new BatchBody { G = g, Cfg = cfg, StrideA = strideA, StrideB = strideB, StrideC = strideC };
-            long total = fma * batchCount;
-            if (total < ParallelMinFma) body.Invoke(0, batchCount);
-            else KernelParallel.For(batchCount, (int)Math.Max(1, FmaPerThread / fma), ref body);
+            // Threads claim groups of whole GEMMs (at least FmaPerThread of work, at least ~4 groups per
+            // thread when the batch allows) dynamically, so a thread slowed by other work is not waited on.
+            int grain = (int)Math.Clamp((FmaPerThread + fma - 1) / fma, 1, Math.Max(1, batchCount / (4 * threads)));
+            int next = 0;
+            var body = new BatchBody { G = g, Cfg = cfg, StrideA = strideA, StrideB = strideB, StrideC = strideC,
+                                       Count = batchCount, Grain = grain, Next = &next };
+            int groups = (batchCount + grain - 1) / grain;
+            if (fma * batchCount < ParallelMinFma || groups == 1) body.Invoke(0, 1);
+            else KernelParallel.For(Math.Min(threads, groups), 1, ref body);
         }
     }
 
@@ -289,13 +294,18 @@ public static unsafe class Gemm
         public Args G;
         public Config Cfg;
         public long StrideA, StrideB, StrideC;
+        public int Count, Grain;
+        public int* Next;
 
         public void Invoke(int start, int end)
         {
-            for (int i = start; i < end; i++)
+            for (int g0 = Interlocked.Add(ref *Next, Grain) - Grain; g0 < Count; g0 = Interlocked.Add(ref *Next, Grain) - Grain)
             {
-                var gi = G.Offset(i * StrideA, i * StrideB, i * StrideC);
-                ComputeRegion(in gi, Cfg, 0, gi.M, 0, gi.N);
+                for (int i = g0; i < Math.Min(Count, g0 + Grain); i++)
+                {
+                    var gi = G.Offset(i * StrideA, i * StrideB, i * StrideC);
+                    ComputeRegion(in gi, Cfg, 0, gi.M, 0, gi.N);
+                }
             }
         }
     }

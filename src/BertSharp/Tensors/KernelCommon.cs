@@ -18,6 +18,22 @@ internal static class Check
         if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
     }
 
+    // The overloads below build their message only on failure: a check costs no allocation.
+    public static void Matrix(int length, int rows, int cols, string name)
+    {
+        if (length < (long)rows * cols) throw new ArgumentException($"{name}: need {(long)rows * cols} floats for {rows}x{cols}, got {length}", name);
+    }
+
+    public static void Tensor3(int length, int a, int b, int c, string name)
+    {
+        if (length < (long)a * b * c) throw new ArgumentException($"{name}: need {(long)a * b * c} floats for {a}x{b}x{c}, got {length}", name);
+    }
+
+    public static void Count(int length, int need, string name, string unit)
+    {
+        if (length < need) throw new ArgumentException($"{name}: need {need} values for {need} {unit}, got {length}", name);
+    }
+
     /// <summary>Same check; an interpolated description (<c>$"{rows}x{cols}"</c>) is only formatted when the
     /// check fails, so that a passing check allocates nothing (training steps must not allocate).</summary>
     public static void Length(int length, long need, string name,
@@ -150,13 +166,14 @@ internal static unsafe class VMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Poly2(Vector256<float> r)
     {
-        var p = Vector256.Create(2 * 1.9875691500E-4f);
-        p = Fma(p, r, Vector256.Create(2 * 1.3981999507E-3f));
-        p = Fma(p, r, Vector256.Create(2 * 8.3334519073E-3f));
-        p = Fma(p, r, Vector256.Create(2 * 4.1665795894E-2f));
-        p = Fma(p, r, Vector256.Create(2 * 1.6666665459E-1f));
-        p = Fma(p, r, Vector256.Create(2 * 5.0000001201E-1f));
-        return Fma(p, r * r, Fma(r, Vector256.Create(2f), Vector256.Create(2f)));
+        // Estrin's scheme: a shorter dependency chain than Horner, which matters because these
+        // kernels are latency-bound (every element is independent, the chain per vector is long).
+        var r2 = r * r;
+        var a = Fma(Vector256.Create(2 * 1.6666665459E-1f), r, Vector256.Create(2 * 5.0000001201E-1f));
+        var b = Fma(Vector256.Create(2 * 8.3334519073E-3f), r, Vector256.Create(2 * 4.1665795894E-2f));
+        var c = Fma(Vector256.Create(2 * 1.9875691500E-4f), r, Vector256.Create(2 * 1.3981999507E-3f));
+        var p = Fma(Fma(c, r2, b), r2, a); // 2·p(r), e^r ≈ 1 + r + r²·p(r)
+        return Fma(p, r2, Fma(r, Vector256.Create(2f), Vector256.Create(2f)));
     }
 
     /// <summary>2^(n−1) from t = 1.5·2^23 + n: the exponent field n + 126 built from t's low bits.
@@ -184,12 +201,6 @@ internal static unsafe class VMath
         return Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(88.7228394f)), Vector256.Create(float.PositiveInfinity), e);
     }
 
-    /// <summary>The rounding error of a2 = a·a (a² = a2 + lo exactly), 0 where a is huge or infinite
-    /// (where fma would give inf − inf = NaN and the error no longer matters).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> SquareLo(Vector256<float> a, Vector256<float> a2)
-        => Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Abs(a), Vector256.Create(1e18f)), Fma(a, a, -a2), Vector256<float>.Zero);
-
     private const double InvSqrt2Pi = 0.398942280401432678;
 
     /// <summary>The standard normal CDF Φ(x), relative error a few 1e-7 over the whole range.
@@ -201,35 +212,82 @@ internal static unsafe class VMath
     public static Vector256<float> NormalCdf(Vector256<float> x)
     {
         var a = Vector256.Abs(x);
-        // Tail form.
-        var z = a * Vector256.Create(0.70710678118654752f);
-        var t = Vector256<float>.One / Fma(z, Vector256.Create(0.5f), Vector256<float>.One);
-        var p = Vector256.Create(0.17087277f);
-        p = Fma(p, t, Vector256.Create(-0.82215223f));
-        p = Fma(p, t, Vector256.Create(1.48851587f));
-        p = Fma(p, t, Vector256.Create(-1.13520398f));
-        p = Fma(p, t, Vector256.Create(0.27886807f));
-        p = Fma(p, t, Vector256.Create(-0.18628806f));
-        p = Fma(p, t, Vector256.Create(0.09678418f));
-        p = Fma(p, t, Vector256.Create(0.37409196f));
-        p = Fma(p, t, Vector256.Create(1.00002368f));
-        p = Fma(p, t, Vector256.Create(-1.26551223f));
-        var a2 = a * a;
-        var a2lo = SquareLo(a, a2); // a² = a2 + a2lo exactly
-        var tail = Vector256.Create(0.5f) * t * ExpHiLo(a2 * Vector256.Create(-0.5f), Fma(a2lo, Vector256.Create(-0.5f), p)); // Φ(−|x|)
+        var t = TailT(a);
+        var p = TailPoly(t);
+        // a clamped to 20 (NaN kept): Φ(−20) and φ(20) are 0 in float already, and a² and its rounding
+        // error a2lo stay small, so lo stays small beside hi in the exp below.
+        var ac = MinPropagateX(Vector256.Create(20f), a);
+        var a2 = ac * ac;
+        var a2lo = Fma(ac, ac, -a2); // a² = a2 + a2lo exactly
+        var tail = Vector256.Create(0.5f) * t * ExpHiLoNonPositive(a2 * Vector256.Create(-0.5f), Fma(a2lo, Vector256.Create(-0.5f), p)); // Φ(−|x|)
+        return Combine(x, a, a2, tail);
+    }
+
+    /// <summary>Φ(x) and the density φ(x) = e^{−x²/2}/√(2π) together (GELU's backward), sharing e^{−x²/2}.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> NormalCdfPdf(Vector256<float> x, out Vector256<float> pdf)
+    {
+        var a = Vector256.Abs(x);
+        var ac = MinPropagateX(Vector256.Create(20f), a);
+        var a2 = ac * ac;
+        var g = ExpHiLoNonPositive(a2 * Vector256.Create(-0.5f), Fma(ac, ac, -a2) * Vector256.Create(-0.5f)); // e^{−x²/2}
+        pdf = g * Vector256.Create((float)InvSqrt2Pi);
+        var t = TailT(a);
+        var tail = Vector256.Create(0.5f) * t * g * ExpNonPositive(TailPoly(t)); // P(t) ≤ ~0 on t ∈ (0, 1]
+        return Combine(x, a, a2, tail);
+    }
+
+    /// <summary>e^(hi + lo) for hi ≤ 0 and |lo| ≲ 2 (both finite, or NaN): the lean form of
+    /// <see cref="ExpHiLo"/> with no overflow handling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ExpHiLoNonPositive(Vector256<float> hi, Vector256<float> lo)
+    {
+        var lim = Vector256.Create(-87.33654f);
+        var t = Fma(MaxPropagateX(lim, hi + lo), Vector256.Create(1.44269504088896341f), Vector256.Create(Magic));
+        var n = t - Vector256.Create(Magic);
+        // Where hi is below the clamp the scale is 0 and r only has to stay finite.
+        var r = Fma(n, Vector256.Create(-0.693359375f), MaxPropagateX(lim, hi));
+        r = Fma(n, Vector256.Create(2.12194440e-4f), r) + lo;
+        return Poly2(r) * Scale(t);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> TailT(Vector256<float> a)
+        => Vector256<float>.One / Fma(a, Vector256.Create(0.5f * 0.70710678118654752f), Vector256<float>.One); // 1/(1 + z/2), z = |x|/√2
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> TailPoly(Vector256<float> t)
+    {
+        // P(t) = Σ a_k t^k, k = 0..9, by Estrin's scheme (depth 4 instead of 9).
+        var t2 = t * t;
+        var t4 = t2 * t2;
+        var q01 = Fma(Vector256.Create(1.00002368f), t, Vector256.Create(-1.26551223f));
+        var q23 = Fma(Vector256.Create(0.09678418f), t, Vector256.Create(0.37409196f));
+        var q45 = Fma(Vector256.Create(0.27886807f), t, Vector256.Create(-0.18628806f));
+        var q67 = Fma(Vector256.Create(1.48851587f), t, Vector256.Create(-1.13520398f));
+        var q89 = Fma(Vector256.Create(0.17087277f), t, Vector256.Create(-0.82215223f));
+        var lo = Fma(q23, t2, q01);
+        var hi = Fma(Fma(q89, t2, q67), t2, q45);
+        return Fma(hi, t4, lo);
+    }
+
+    /// <summary>Picks the series for |x| &lt; 1, else the tail value Φ(−|x|) reflected for x &gt; 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Combine(Vector256<float> x, Vector256<float> a, Vector256<float> a2, Vector256<float> tail)
+    {
         var far = Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), Vector256<float>.One - tail, tail);
         // Series form: Φ(x) = 1/2 + x·S(x²), S = Σ c_n (x²)^n, c_n = (−1)^n / (√(2π)·2^n·n!·(2n+1));
         // Horner below accumulates s = −S.
-        var s = Vector256.Create((float)(InvSqrt2Pi / (512.0 * 362880 * 19)));
-        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (256.0 * 40320 * 17))));
-        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (128.0 * 5040 * 15))));
-        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (64.0 * 720 * 13))));
-        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (32.0 * 120 * 11))));
-        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (16.0 * 24 * 9))));
-        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (8.0 * 6 * 7))));
-        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi / (4.0 * 2 * 5))));
-        s = Fma(s, a2, Vector256.Create((float)(InvSqrt2Pi / (2.0 * 1 * 3))));
-        s = Fma(s, a2, Vector256.Create((float)(-InvSqrt2Pi)));
+        // Estrin's scheme in u = x² (depth 4 instead of 9).
+        var u = a2;
+        var u2 = u * u;
+        var u4 = u2 * u2;
+        var q01 = Fma(Vector256.Create((float)(InvSqrt2Pi / (2.0 * 1 * 3))), u, Vector256.Create((float)(-InvSqrt2Pi)));
+        var q23 = Fma(Vector256.Create((float)(InvSqrt2Pi / (8.0 * 6 * 7))), u, Vector256.Create((float)(-InvSqrt2Pi / (4.0 * 2 * 5))));
+        var q45 = Fma(Vector256.Create((float)(InvSqrt2Pi / (32.0 * 120 * 11))), u, Vector256.Create((float)(-InvSqrt2Pi / (16.0 * 24 * 9))));
+        var q67 = Fma(Vector256.Create((float)(InvSqrt2Pi / (128.0 * 5040 * 15))), u, Vector256.Create((float)(-InvSqrt2Pi / (64.0 * 720 * 13))));
+        var q89 = Fma(Vector256.Create((float)(InvSqrt2Pi / (512.0 * 362880 * 19))), u, Vector256.Create((float)(-InvSqrt2Pi / (256.0 * 40320 * 17))));
+        var s = Fma(Fma(Fma(q89, u2, q67), u2, q45), u4, Fma(q23, u2, q01));
         var near = Fma(x, -s, Vector256.Create(0.5f));
         // NaN compares false and takes the tail branch, which is NaN.
         return Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256<float>.One), near, far);
@@ -254,5 +312,53 @@ internal static unsafe class VMath
         s = Fma(s, x2, Vector256.Create((float)(-1.0 / 3.0)));
         var small = Fma(x * x2, s, x);
         return Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.5f)), small, big);
+    }
+}
+
+/// <summary>
+/// The kernels' loop over independent items on top of <see cref="KernelParallel"/>: the same
+/// (count, minChunk) contract as <see cref="KernelParallel.For{T}"/>, but the items are handed out in
+/// small grains claimed dynamically, so a thread that the OS preempts (the machine is shared) holds up
+/// only its current grain, not half of the work. Which thread runs an item never changes its result:
+/// every kernel computes each item by the same code whatever the split.
+/// </summary>
+internal static unsafe class KernelLoop
+{
+    public static void For<T>(int count, int minChunk, ref T body) where T : struct, IRangeBody
+    {
+        if (count <= 0) return;
+        int threads = KernelParallel.ThreadCount;
+        minChunk = Math.Max(1, minChunk);
+        if (threads <= 1 || count < 2 * minChunk)
+        {
+            body.Invoke(0, count);
+            return;
+        }
+        int participants = Math.Min(threads, count / minChunk);
+        int grain = Math.Max(minChunk, (int)((count + (long)participants * 8 - 1) / ((long)participants * 8)));
+        int next = 0;
+        var claimer = new Claimer<T> { Inner = Unsafe.AsPointer(ref body), Next = &next, Count = count, Grain = grain };
+        KernelParallel.For(participants, 1, ref claimer);
+    }
+
+    private struct Claimer<T> : IRangeBody where T : struct, IRangeBody
+    {
+        public void* Inner;
+        public int* Next;
+        public int Count, Grain;
+
+        public void Invoke(int start, int end)
+        {
+            // Each participant index claims grains until none are left.
+            for (int p = start; p < end; p++)
+            {
+                while (true)
+                {
+                    int s = Interlocked.Add(ref *Next, Grain) - Grain;
+                    if (s >= Count) break;
+                    Unsafe.AsRef<T>(Inner).Invoke(s, (int)Math.Min(Count, (long)s + Grain));
+                }
+            }
+        }
     }
 }

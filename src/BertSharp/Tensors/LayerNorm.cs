@@ -12,17 +12,17 @@ public static unsafe class LayerNorm
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        Check.Length(x.Length, (long)rows * cols, nameof(x), $"{rows}x{cols}");
-        Check.Length(gamma.Length, cols, nameof(gamma), $"{cols} columns");
-        Check.Length(beta.Length, cols, nameof(beta), $"{cols} columns");
-        Check.Length(y.Length, (long)rows * cols, nameof(y), $"{rows}x{cols}");
-        Check.Length(mean.Length, rows, nameof(mean), $"{rows} rows");
-        Check.Length(rstd.Length, rows, nameof(rstd), $"{rows} rows");
+        Check.Matrix(x.Length, rows, cols, nameof(x));
+        Check.Count(gamma.Length, cols, nameof(gamma), "columns");
+        Check.Count(beta.Length, cols, nameof(beta), "columns");
+        Check.Matrix(y.Length, rows, cols, nameof(y));
+        Check.Count(mean.Length, rows, nameof(mean), "rows");
+        Check.Count(rstd.Length, rows, nameof(rstd), "rows");
         if (rows == 0 || cols == 0) return;
         fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
         {
             var body = new ForwardBody { X = px, G = pg, B = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -84,14 +84,14 @@ public static unsafe class LayerNorm
     {
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
-        Check.Length(dy.Length, (long)rows * cols, nameof(dy), $"{rows}x{cols}");
-        Check.Length(x.Length, (long)rows * cols, nameof(x), $"{rows}x{cols}");
-        Check.Length(mean.Length, rows, nameof(mean), $"{rows} rows");
-        Check.Length(rstd.Length, rows, nameof(rstd), $"{rows} rows");
-        Check.Length(gamma.Length, cols, nameof(gamma), $"{cols} columns");
-        Check.Length(dx.Length, (long)rows * cols, nameof(dx), $"{rows}x{cols}");
-        Check.Length(dgamma.Length, cols, nameof(dgamma), $"{cols} columns");
-        Check.Length(dbeta.Length, cols, nameof(dbeta), $"{cols} columns");
+        Check.Matrix(dy.Length, rows, cols, nameof(dy));
+        Check.Matrix(x.Length, rows, cols, nameof(x));
+        Check.Count(mean.Length, rows, nameof(mean), "rows");
+        Check.Count(rstd.Length, rows, nameof(rstd), "rows");
+        Check.Count(gamma.Length, cols, nameof(gamma), "columns");
+        Check.Matrix(dx.Length, rows, cols, nameof(dx));
+        Check.Count(dgamma.Length, cols, nameof(dgamma), "columns");
+        Check.Count(dbeta.Length, cols, nameof(dbeta), "columns");
         if (rows == 0 || cols == 0) return;
 
         // Fixed row chunks (a function of the shape only): each writes its own partial dgamma/dbeta
@@ -107,9 +107,9 @@ public static unsafe class LayerNorm
                 Dy = pdy, X = px, Mean = pm, Rstd = pr, G = pg, Dx = pdx, Part = part,
                 Rows = rows, Cols = cols, ChunkRows = chunkRows,
             };
-            KernelParallel.For(chunks, Math.Max(1, 16384 / (chunkRows * cols)), ref body);
+            KernelLoop.For(chunks, Math.Max(1, 16384 / (chunkRows * cols)), ref body);
             var combine = new CombineBody { Part = part, Dg = pdg, Db = pdb, Chunks = chunks, Cols = cols };
-            KernelParallel.For((cols + 7) / 8, Math.Max(1, 4096 / chunks), ref combine);
+            KernelLoop.For((cols + 7) / 8, Math.Max(1, 4096 / chunks), ref combine);
         }
     }
 

@@ -16,7 +16,7 @@ public static unsafe class Reduce
         fixed (float* px = x)
         {
             var body = new Body { X = px, N = x.Length, Part = part };
-            KernelParallel.For(chunks, 4, ref body);
+            KernelLoop.For(chunks, 4, ref body);
         }
         double s = 0;
         for (int c = 0; c < chunks; c++) s += part[c];

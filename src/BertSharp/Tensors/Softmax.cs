@@ -15,15 +15,15 @@ public static unsafe class Softmax
         Check.NonNegative(rowsPerBatch, nameof(rowsPerBatch));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)batch * rowsPerBatch * cols;
-        Check.Length(x.Length, total, nameof(x), $"{batch}x{rowsPerBatch}x{cols}");
-        Check.Length(y.Length, total, nameof(y), $"{batch}x{rowsPerBatch}x{cols}");
-        if (!mask.IsEmpty) Check.Length(mask.Length, (long)batch * cols, nameof(mask), $"{batch}x{cols} (batch x cols)");
+        Check.Tensor3(x.Length, batch, rowsPerBatch, cols, nameof(x));
+        Check.Tensor3(y.Length, batch, rowsPerBatch, cols, nameof(y));
+        if (!mask.IsEmpty) Check.Matrix(mask.Length, batch, cols, nameof(mask));
         if (total == 0) return;
         int rows = batch * rowsPerBatch;
         fixed (float* px = x, py = y, pm = mask)
         {
             var body = new ForwardBody { X = px, Y = py, Mask = mask.IsEmpty ? null : pm, RowsPerBatch = rowsPerBatch, Cols = cols, Scale = scale };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 
@@ -110,14 +110,14 @@ public static unsafe class Softmax
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)rows * cols;
-        Check.Length(y.Length, total, nameof(y), $"{rows}x{cols}");
-        Check.Length(dy.Length, total, nameof(dy), $"{rows}x{cols}");
-        Check.Length(dx.Length, total, nameof(dx), $"{rows}x{cols}");
+        Check.Matrix(y.Length, rows, cols, nameof(y));
+        Check.Matrix(dy.Length, rows, cols, nameof(dy));
+        Check.Matrix(dx.Length, rows, cols, nameof(dx));
         if (total == 0) return;
         fixed (float* py = y, pdy = dy, pdx = dx)
         {
             var body = new BackwardBody { Y = py, Dy = pdy, Dx = pdx, Cols = cols, Scale = scale };
-            KernelParallel.For(rows, Math.Max(1, 16384 / cols), ref body);
+            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
         }
     }
 

@@ -174,6 +174,6 @@ public sealed class Trainer
             }
             if (_o.OutputDir is not null && _o.SaveEvery > 0 && r.Step % _o.SaveEvery == 0) SaveCheckpoint();
         }
-        if (_o.OutputDir is not null && (LastCheckpoint is null || !LastCheckpoint.EndsWith(Checkpoint.FolderName(State.Step)))) SaveCheckpoint();
+        if (_o.OutputDir is not null && (LastCheckpoint is null || Path.GetFileName(LastCheckpoint) != Checkpoint.FolderName(State.Step))) SaveCheckpoint();
     }
 }

@@ -1,0 +1,32 @@
+using System.CommandLine;
+using static BertSharp.Cli.Commands.UseCommandSupport;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary><c>bertsharp import</c>: a HuggingFace BERT folder (ours, save_pretrained's, or a published checkpoint) into our format.</summary>
+public static class ImportCommand
+{
+    public static Command Create()
+    {
+        var from = new Option<string>("--from") { Description = "HF model folder: config.json, model.safetensors, vocab.txt (tokenizer_config.json optional)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Checkpoint folder to write", Required = true };
+        var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
+        var command = new Command("import", "Read a HuggingFace BERT folder (bert./bare names, LayerNorm gamma/beta, tied decoder, F16/BF16) into a checkpoint.")
+        {
+            from, outDir, force,
+        };
+        command.SetAction((ParseResult parse, CancellationToken _) =>
+        {
+            string src = parse.GetValue(from)!;
+            var m = Guard(() => BertSharp.IO.ModelFolder.Load(src));
+            foreach (var note in m.Notes) Console.Error.WriteLine($"note: {note}");
+            Guard(() => m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force)));
+            var c = m.Config;
+            Console.WriteLine($"imported {src} -> {parse.GetValue(outDir)}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, "
+                + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(m.Classifier is { } h ? $", classifier over {string.Join("/", h.Labels)}" : "")}, "
+                + (m.LowerCase ? "uncased" : "cased"));
+            return Task.FromResult(CliRunner.ExitOk);
+        });
+        return command;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Text;
+using BertSharp.IO;
+using BertSharp.Model;
+using BertSharp.Training;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary>What the commands that use a model share (finetune, classify, embed, export, import): finding the
+/// model folder, loading it with the library's errors turned into one-line user errors, and reading input texts.</summary>
+internal static class UseCommandSupport
+{
+    /// <summary>A model folder itself, or the newest <c>checkpoint-N</c> inside a folder (or inside its <c>checkpoints/</c>).</summary>
+    public static string ResolveModelFolder(string path)
+    {
+        if (File.Exists(path)) throw new UserException($"{path}: expected a model or checkpoint folder, not a file");
+        if (!Directory.Exists(path)) throw new UserException($"{path}: no such model folder");
+        if (File.Exists(Path.Combine(path, ModelFolder.ConfigFile))) return path;
+        foreach (var dir in new[] { path, Path.Combine(path, "checkpoints") })
+            if (Checkpoint.Latest(dir) is { } latest) return latest;
+        throw new UserException($"{path}: not a model folder (no config.json) and holds no checkpoint-N folder");
+    }
+
+    /// <summary>Loads a model folder; a checkpoint without vocab.txt borrows its run folder's (two levels up or one).</summary>
+    public static ModelFolder Load(string path, bool requireClassifier = false)
+    {
+        string folder = ResolveModelFolder(path);
+        var m = Guard(() => ModelFolder.Load(folder, requireVocab: false));
+        if (m.Vocabulary is null)
+        {
+            string? found = new[] { Path.GetDirectoryName(Path.GetFullPath(folder)), Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(folder))) }
+                .Where(d => d is not null).Select(d => Path.Combine(d!, ModelFolder.VocabFile)).FirstOrDefault(File.Exists);
+            if (found is null) throw new UserException($"{Path.Combine(folder, ModelFolder.VocabFile)}: vocabulary not found (a model folder needs its vocab.txt)");
+            m.Vocabulary = Guard(() => BertSharp.Text.Vocabulary.Load(found));
+            if (m.Vocabulary.Count > m.Config.VocabSize)
+                throw new UserException($"{found}: {m.Vocabulary.Count} tokens but the model's vocab_size is {m.Config.VocabSize}");
+        }
+        if (requireClassifier && m.Classifier is null)
+            throw new UserException($"{folder}: has no classifier head (classifier.weight); fine-tune it first with `bertsharp finetune`");
+        return m;
+    }
+
+    public static T Guard<T>(Func<T> work)
+    {
+        try { return work(); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
+                                      or UnauthorizedAccessException or EndOfStreamException)
+        {
+            throw new UserException(e.Message);
+        }
+        catch (IOException e) when (e.GetType() == typeof(IOException))
+        {
+            throw new UserException(e.Message);
+        }
+    }
+
+    public static void Guard(Action work) => Guard(() => { work(); return 0; });
+
+    /// <summary>The texts to process: the arguments, else the lines of <paramref name="file"/> ("-" = stdin), else stdin
+    /// when it is redirected. Each item carries where it came from, for messages.</summary>
+    public static List<(string Where, string Text)> ReadTexts(string[] args, string? file)
+    {
+        var result = new List<(string, string)>();
+        if (args.Length > 0 && file is not null) throw new UserException("give texts as arguments or with --file, not both", CliRunner.ExitUsage);
+        for (int i = 0; i < args.Length; i++) result.Add(($"argument {i + 1}", args[i]));
+        if (args.Length > 0) return result;
+        TextReader reader;
+        string name;
+        if (file is not null && file != "-")
+        {
+            if (!File.Exists(file)) throw new UserException($"{file}: file not found");
+            reader = new StreamReader(file, new UTF8Encoding(false, false));
+            name = file;
+        }
+        else if (file == "-" || Console.IsInputRedirected)
+        {
+            reader = Console.In;
+            name = "stdin";
+        }
+        else throw new UserException("no text: give it as an argument, with --file, or on stdin", CliRunner.ExitUsage);
+        int n = 0;
+        for (string? line; (line = reader.ReadLine()) != null;)
+        {
+            n++;
+            if (line.Length > 4 << 20) throw new UserException($"{name}:{n}: line longer than {4 << 20:N0} characters");
+            result.Add(($"{name}:{n}", line));
+        }
+        if (reader != Console.In) reader.Dispose();
+        return result;
+    }
+
+    /// <summary>Default input length: 512 or the model's position table, whichever is smaller.</summary>
+    public static int MaxLength(int? requested, BertConfig config)
+    {
+        int max = requested ?? Math.Min(512, config.MaxPositionEmbeddings);
+        if (max < 3 || max > config.MaxPositionEmbeddings)
+            throw new UserException($"--max-length: must be in [3, {config.MaxPositionEmbeddings}] for this model (max_position_embeddings), got {max}", CliRunner.ExitUsage);
+        return max;
+    }
+
+    /// <summary>Runs texts through the encoder in batches; <paramref name="onBatch"/> sees the model after each forward pass
+    /// with the batch's examples.</summary>
+    public static void RunBatches(BertForSequenceClassification model, ClassificationEncoder encoder, IReadOnlyList<LabelledExample> examples,
+        int batchSize, Action<int, int, int> onBatch)
+    {
+        var batcher = new ClassificationBatcher(encoder.Vocabulary, batchSize, encoder.MaxLength);
+        model.Reserve(batchSize, encoder.MaxLength);
+        var index = new int[batchSize];
+        for (int start = 0; start < examples.Count; start += batchSize)
+        {
+            int b = Math.Min(batchSize, examples.Count - start);
+            for (int i = 0; i < b; i++) index[i] = start + i;
+            int seq = batcher.Fill(examples, index.AsSpan(0, b), b);
+            int n = b * seq;
+            model.Forward(b, seq, batcher.InputIds.AsSpan(0, n), batcher.TokenTypeIds.AsSpan(0, n), batcher.AttentionMask.AsSpan(0, n),
+                default, DropoutContext.Off);
+            onBatch(start, b, seq);
+        }
+    }
+}

@@ -1,0 +1,390 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BertSharp.Model;
+using BertSharp.Text;
+
+namespace BertSharp.IO;
+
+/// <summary>
+/// A model as a folder on disk, in the layout HuggingFace's <c>from_pretrained</c> reads:
+/// <c>config.json</c>, <c>model.safetensors</c>, <c>vocab.txt</c>, <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c>.
+/// <see cref="Save"/> writes it so that <c>BertForPreTraining.from_pretrained</c> (or <c>BertForSequenceClassification</c>
+/// when a classifier is present) and <c>BertTokenizer.from_pretrained</c> load it unchanged; it is also our own
+/// checkpoint format (<see cref="Checkpoint.LoadParameters"/> reads the config and tensors).
+/// <see cref="Load"/> reads our checkpoints and published BERT folders alike (see <see cref="HuggingFaceNames"/>).
+///
+/// Tied weights: HF's BertForPreTraining ties <c>cls.predictions.decoder.weight</c> to the word embeddings and
+/// <c>cls.predictions.decoder.bias</c> to <c>cls.predictions.bias</c> (its <c>_tied_weights_keys</c>); its
+/// safetensors <c>save_pretrained</c> stores each shared tensor once, under the embedding/bias name, and ties the
+/// decoder again on load. We do the same: the decoder names are never written; on reading they are accepted only
+/// when they equal the tensor they are tied to.
+/// </summary>
+public sealed class ModelFolder
+{
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", VocabFile = "vocab.txt";
+    public const string TokenizerConfigFile = "tokenizer_config.json", SpecialTokensFile = "special_tokens_map.json";
+
+    public required BertParameters Parameters { get; init; }
+    public Vocabulary? Vocabulary { get; set; }
+    /// <summary>The tokenizer's casing (HF's <c>do_lower_case</c>; true = uncased).</summary>
+    public bool LowerCase { get; set; } = true;
+    public SequenceClassifierHead? Classifier { get; set; }
+    /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
+    public List<string> Notes { get; } = new();
+
+    public BertConfig Config => Parameters.Config;
+
+    /// <summary>Reads a model folder: ours, one exported by HF's <c>save_pretrained</c>, or a published BERT.
+    /// <paramref name="requireVocab"/>: a missing vocab.txt is an error (false: <see cref="Vocabulary"/> stays null).
+    /// <paramref name="initSeed"/> seeds the tensors a folder may lack (the pooler and pretraining heads of a bare BertModel).</summary>
+    public static ModelFolder Load(string folder, bool requireVocab = true, ulong initSeed = 0x5EED)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: model folder not found");
+        string configPath = Path.Combine(folder, ConfigFile);
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"{configPath}: config.json not found (not a model folder)", configPath);
+        string json = File.ReadAllText(configPath);
+        var labels = ReadConfigExtras(json, configPath);
+        var config = BertConfig.FromJson(json, configPath);
+        config.Architectures = [labels is null ? "BertForPreTraining" : "BertForSequenceClassification"];
+
+        string weights = Path.Combine(folder, WeightsFile);
+        if (!File.Exists(weights))
+        {
+            string? other = new[] { "model.safetensors.index.json", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack" }
+                .FirstOrDefault(f => File.Exists(Path.Combine(folder, f)));
+            throw new FileNotFoundException(other switch
+            {
+                null => $"{weights}: not found (the weights must be in model.safetensors)",
+                "model.safetensors.index.json" => $"{folder}: sharded safetensors checkpoints are not supported (need a single model.safetensors)",
+                _ => $"{folder}: only model.safetensors is read, found {other} (convert it with HF's save_pretrained(..., safe_serialization=True))",
+            }, weights);
+        }
+
+        var parameters = new BertParameters(config);
+        parameters.Initialize(initSeed);
+        var result = new ModelFolder { Parameters = parameters };
+        result.Classifier = HuggingFaceNames.ReadWeights(weights, parameters, labels, result.Notes);
+
+        string vocabPath = Path.Combine(folder, VocabFile);
+        if (File.Exists(vocabPath))
+        {
+            var vocab = Vocabulary.Load(vocabPath);
+            if (vocab.Count > config.VocabSize)
+                throw new InvalidDataException($"{vocabPath}: {vocab.Count} tokens but the model's vocab_size is {config.VocabSize}");
+            if (vocab.Count < config.VocabSize)
+                result.Notes.Add($"vocab.txt has {vocab.Count} tokens, fewer than vocab_size {config.VocabSize} (the extra rows are never used)");
+            result.Vocabulary = vocab;
+        }
+        else if (requireVocab)
+            throw new FileNotFoundException($"{vocabPath}: vocabulary not found (a model folder needs its vocab.txt)", vocabPath);
+
+        string tokConfig = Path.Combine(folder, TokenizerConfigFile);
+        if (File.Exists(tokConfig)) result.LowerCase = ReadLowerCase(tokConfig);
+        return result;
+    }
+
+    /// <summary>Checks the HF fields we cannot honour and returns the labels of a classification config (null otherwise).</summary>
+    private static string[]? ReadConfigExtras(string json, string path)
+    {
+        JsonNode? root;
+        try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
+        if (root is not JsonObject o) throw new InvalidDataException($"{path}: not a JSON object");
+        string? Str(string key) => o[key] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+        bool Flag(string key) => o[key] is JsonValue v && v.TryGetValue(out bool b) && b;
+
+        if (Str("model_type") is { } mt && mt != "bert")
+            throw new InvalidDataException($"{path}: model_type '{mt}' is not supported (only 'bert')");
+        if (Str("position_embedding_type") is { } pe && pe != "absolute")
+            throw new InvalidDataException($"{path}: position_embedding_type '{pe}' is not supported (only 'absolute')");
+        if (Flag("is_decoder") || Flag("add_cross_attention"))
+            throw new InvalidDataException($"{path}: decoder / cross-attention BERT configurations are not supported");
+        if (o["tie_word_embeddings"] is JsonValue tv && tv.TryGetValue(out bool tie) && !tie)
+            throw new InvalidDataException($"{path}: tie_word_embeddings is false; only a decoder tied to the word embeddings is supported");
+
+        if (o["id2label"] is JsonObject id2label)
+        {
+            var labels = new string[id2label.Count];
+            foreach (var (k, v) in id2label)
+            {
+                if (!int.TryParse(k, out int id) || id < 0 || id >= labels.Length || labels[id] is not null)
+                    throw new InvalidDataException($"{path}: id2label key '{k}' is not an id in [0, {labels.Length})");
+                labels[id] = v is JsonValue lv && lv.TryGetValue(out string? s) ? s : throw new InvalidDataException($"{path}: id2label[{k}] is not a string");
+            }
+            // HF writes a default {"0": "LABEL_0", "1": "LABEL_1"} into every config; only a classifier's config uses it.
+            bool isClassifier = o["architectures"] is JsonArray a && a.Any(x => x is JsonValue xv && xv.TryGetValue(out string? s) && s.EndsWith("ForSequenceClassification", StringComparison.Ordinal));
+            return isClassifier ? labels : null;
+        }
+        if (o["architectures"] is JsonArray arch && arch.Any(x => x is JsonValue xv && xv.TryGetValue(out string? s) && s == "BertForSequenceClassification"))
+        {
+            int n = o["num_labels"] is JsonValue nv && nv.TryGetValue(out int nl) ? nl : 2;
+            return Enumerable.Range(0, n).Select(i => $"LABEL_{i}").ToArray();
+        }
+        return null;
+    }
+
+    private static bool ReadLowerCase(string path)
+    {
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object");
+            if (o["tokenizer_class"] is JsonValue tc && tc.TryGetValue(out string? cls)
+                && cls is not ("BertTokenizer" or "BertTokenizerFast" or "DistilBertTokenizer" or "DistilBertTokenizerFast"))
+                throw new InvalidDataException($"{path}: tokenizer_class '{cls}' is not a WordPiece BERT tokenizer");
+            return o["do_lower_case"] is JsonValue v && v.TryGetValue(out bool b) ? b : true;
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid JSON ({e.Message})"); }
+    }
+
+    /// <summary>Writes the folder (to a temporary sibling, then renamed into place; an existing folder is replaced
+    /// only when <paramref name="overwrite"/>). A vocabulary is required: HF's tokenizer cannot load without it.</summary>
+    public void Save(string folder, bool overwrite = false)
+    {
+        if (Vocabulary is null) throw new InvalidOperationException($"{folder}: no vocabulary to write (vocab.txt is required)");
+        if (Vocabulary.Count > Config.VocabSize)
+            throw new ArgumentException($"{folder}: the vocabulary has {Vocabulary.Count} tokens but vocab_size is {Config.VocabSize}");
+        string full = Path.GetFullPath(folder.TrimEnd('/', '\\'));
+        if (Directory.Exists(full) && !overwrite && Directory.EnumerateFileSystemEntries(full).Any())
+            throw new IOException($"{folder}: already exists and is not empty (choose another folder, or --force to replace it)");
+        if (File.Exists(full)) throw new IOException($"{folder}: is a file");
+        string parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        string tmp = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Environment.ProcessId);
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            WriteText(Path.Combine(tmp, ConfigFile), ConfigJson());
+            WriteWeights(Path.Combine(tmp, WeightsFile));
+            Vocabulary.Save(Path.Combine(tmp, VocabFile));
+            WriteText(Path.Combine(tmp, TokenizerConfigFile), TokenizerConfigJson());
+            WriteText(Path.Combine(tmp, SpecialTokensFile), SpecialTokensJson());
+        }
+        catch
+        {
+            Directory.Delete(tmp, recursive: true);
+            throw;
+        }
+        if (Directory.Exists(full))
+        {
+            string old = tmp + ".old";
+            Directory.Move(full, old);
+            Directory.Move(tmp, full);
+            Directory.Delete(old, recursive: true);
+        }
+        else Directory.Move(tmp, full);
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Our config plus the fields HF's BertConfig writes that we do not model (fixed values we honour).</summary>
+    public string ConfigJson()
+    {
+        var o = (JsonObject)JsonNode.Parse(Config.ToJson())!;
+        o["architectures"] = new JsonArray(Classifier is null ? "BertForPreTraining" : "BertForSequenceClassification");
+        o["position_embedding_type"] = "absolute";
+        o["use_cache"] = true;
+        o["classifier_dropout"] = null;
+        o["torch_dtype"] = "float32";
+        if (Classifier is not null)
+        {
+            var id2label = new JsonObject();
+            var label2id = new JsonObject();
+            for (int i = 0; i < Classifier.NumLabels; i++)
+            {
+                id2label[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Classifier.Labels[i];
+                label2id[Classifier.Labels[i]] = i;
+            }
+            o["id2label"] = id2label;
+            o["label2id"] = label2id;
+            o["problem_type"] = "single_label_classification";
+        }
+        return o.ToJsonString(Indented) + "\n";
+    }
+
+    public string TokenizerConfigJson()
+    {
+        var o = new JsonObject
+        {
+            ["do_lower_case"] = LowerCase,
+            ["strip_accents"] = null,
+            ["tokenize_chinese_chars"] = true,
+            ["model_max_length"] = Config.MaxPositionEmbeddings,
+            ["tokenizer_class"] = "BertTokenizer",
+            ["unk_token"] = Text.Vocabulary.Unk,
+            ["sep_token"] = Text.Vocabulary.Sep,
+            ["pad_token"] = Text.Vocabulary.Pad,
+            ["cls_token"] = Text.Vocabulary.Cls,
+            ["mask_token"] = Text.Vocabulary.Mask,
+            ["clean_up_tokenization_spaces"] = true,
+        };
+        return o.ToJsonString(Indented) + "\n";
+    }
+
+    public static string SpecialTokensJson() => new JsonObject
+    {
+        ["unk_token"] = Text.Vocabulary.Unk,
+        ["sep_token"] = Text.Vocabulary.Sep,
+        ["pad_token"] = Text.Vocabulary.Pad,
+        ["cls_token"] = Text.Vocabulary.Cls,
+        ["mask_token"] = Text.Vocabulary.Mask,
+    }.ToJsonString(Indented) + "\n";
+
+    private void WriteWeights(string path)
+    {
+        var w = new SafeTensorsWriter();
+        w.AddMetadata("format", "pt");
+        foreach (var e in Parameters.Layout.Entries)
+            w.AddF32(e.Name, Parameters.Values.AsMemory(e.Offset, e.Length), e.Shape);
+        if (Classifier is { } c)
+        {
+            w.AddF32(SequenceClassifierHead.WeightName, c.Weight, c.NumLabels, c.HiddenSize);
+            w.AddF32(SequenceClassifierHead.BiasName, c.Bias, c.NumLabels);
+        }
+        w.Save(path);
+    }
+
+    private static void WriteText(string path, string text) => File.WriteAllText(path, text, new UTF8Encoding(false));
+}
+
+/// <summary>
+/// Maps the tensor names of published BERT checkpoints onto ours (HF's BertForPreTraining names):
+/// <list type="bullet">
+/// <item>bare BertModel names (<c>embeddings.</c>, <c>encoder.</c>, <c>pooler.</c>) get the <c>bert.</c> prefix;</item>
+/// <item>TF-era LayerNorm names <c>LayerNorm.gamma</c>/<c>LayerNorm.beta</c> become <c>.weight</c>/<c>.bias</c>;</item>
+/// <item><c>cls.predictions.decoder.weight</c> must equal the word embeddings and <c>cls.predictions.decoder.bias</c>
+/// equal <c>cls.predictions.bias</c> (or stand in for it when that is absent); both are then dropped;</item>
+/// <item><c>bert.embeddings.position_ids</c> (a buffer older HF versions saved) is ignored;</item>
+/// <item>F16 and BF16 tensors are widened to F32 exactly.</item>
+/// </list>
+/// Every encoder tensor must be present with exactly the config's shape; a missing pooler or pretraining head is
+/// initialised (and noted); any other tensor is refused, since it means a different model.
+/// </summary>
+public static class HuggingFaceNames
+{
+    private const string DecoderWeight = "cls.predictions.decoder.weight", DecoderBias = "cls.predictions.decoder.bias";
+
+    public static string Normalize(string name)
+    {
+        string n = name;
+        if (n.StartsWith("embeddings.", StringComparison.Ordinal) || n.StartsWith("encoder.", StringComparison.Ordinal)
+            || n.StartsWith("pooler.", StringComparison.Ordinal))
+            n = "bert." + n;
+        if (n.Contains("LayerNorm.", StringComparison.Ordinal))
+        {
+            if (n.EndsWith(".gamma", StringComparison.Ordinal)) n = n[..^".gamma".Length] + ".weight";
+            else if (n.EndsWith(".beta", StringComparison.Ordinal)) n = n[..^".beta".Length] + ".bias";
+        }
+        return n;
+    }
+
+    /// <summary>Reads <paramref name="path"/> into <paramref name="parameters"/> (already initialised, so tensors the
+    /// file may lack keep their initial values) and returns the classifier head if the file has one.</summary>
+    internal static SequenceClassifierHead? ReadWeights(string path, BertParameters parameters, string[]? labels, List<string> notes)
+    {
+        using var r = new SafeTensorsReader(path);
+        var layout = parameters.Layout;
+        var byName = new Dictionary<string, string>(StringComparer.Ordinal); // normalised → name in the file
+        int renamed = 0;
+        foreach (var fileName in r.Tensors.Keys)
+        {
+            string n = Normalize(fileName);
+            if (n == "bert.embeddings.position_ids") { notes.Add($"ignored the buffer '{fileName}'"); continue; }
+            if (n != fileName) renamed++;
+            if (!byName.TryAdd(n, fileName))
+                throw new InvalidDataException($"{path}: tensors '{byName[n]}' and '{fileName}' are the same parameter ({n})");
+            if (!layout.TryGet(n, out _) && n is not (DecoderWeight or DecoderBias or SequenceClassifierHead.WeightName or SequenceClassifierHead.BiasName))
+                throw new InvalidDataException($"{path}: unexpected tensor '{fileName}' (not part of a BERT for pretraining or sequence classification)");
+        }
+        if (renamed > 0) notes.Add($"renamed {renamed} tensor(s) to HF BertForPreTraining names (bert. prefix, LayerNorm gamma/beta)");
+
+        var initialised = new List<string>();
+        foreach (var e in layout.Entries)
+        {
+            if (byName.TryGetValue(e.Name, out var fileName))
+            {
+                ReadInto(r, path, fileName, e.Shape, parameters.Values.AsSpan(e.Offset, e.Length), notes);
+                continue;
+            }
+            if (e.Name == "cls.predictions.bias" && byName.TryGetValue(DecoderBias, out var db))
+            {
+                ReadInto(r, path, db, e.Shape, parameters.Values.AsSpan(e.Offset, e.Length), notes);
+                byName.Remove(DecoderBias);
+                continue;
+            }
+            if (e.Name.StartsWith("cls.", StringComparison.Ordinal) || e.Name.StartsWith("bert.pooler.", StringComparison.Ordinal))
+            {
+                initialised.Add(e.Name);
+                continue;
+            }
+            throw new InvalidDataException($"{path}: missing tensor '{e.Name}'");
+        }
+        if (initialised.Count > 0)
+            notes.Add($"initialised {initialised.Count} tensor(s) the file lacks: {string.Join(", ", initialised)}");
+
+        // The tied decoder: accepted only as an exact copy of what it is tied to.
+        if (byName.TryGetValue(DecoderWeight, out var dw))
+        {
+            var word = layout["bert.embeddings.word_embeddings.weight"];
+            RequireEqual(r, path, dw, word.Shape, parameters.Values.AsSpan(word.Offset, word.Length), "bert.embeddings.word_embeddings.weight", notes);
+        }
+        if (byName.TryGetValue(DecoderBias, out var dbias))
+        {
+            var bias = layout["cls.predictions.bias"];
+            RequireEqual(r, path, dbias, bias.Shape, parameters.Values.AsSpan(bias.Offset, bias.Length), "cls.predictions.bias", notes);
+        }
+
+        bool hasW = byName.TryGetValue(SequenceClassifierHead.WeightName, out var cw), hasB = byName.TryGetValue(SequenceClassifierHead.BiasName, out var cb);
+        if (hasW != hasB) throw new InvalidDataException($"{path}: has only one of classifier.weight and classifier.bias");
+        if (!hasW) return null;
+        var wInfo = r.Get(cw!);
+        if (wInfo.Shape.Length != 2 || wInfo.Shape[1] != parameters.Config.HiddenSize || wInfo.Shape[0] < 2 || wInfo.Shape[0] > 1_000_000)
+            throw new InvalidDataException($"{path}: tensor '{cw}' has shape [{string.Join(", ", wInfo.Shape)}], expected [labels, {parameters.Config.HiddenSize}]");
+        int numLabels = (int)wInfo.Shape[0];
+        labels ??= Enumerable.Range(0, numLabels).Select(i => $"LABEL_{i}").ToArray();
+        if (labels.Length != numLabels)
+            throw new InvalidDataException($"{path}: the classifier has {numLabels} outputs but config.json names {labels.Length} labels");
+        var head = new SequenceClassifierHead(labels, parameters.Config.HiddenSize);
+        ReadInto(r, path, cw!, [numLabels, parameters.Config.HiddenSize], head.Weight, notes);
+        ReadInto(r, path, cb!, [numLabels], head.Bias, notes);
+        return head;
+    }
+
+    private static void ReadInto(SafeTensorsReader r, string path, string name, int[] shape, Span<float> dst, List<string> notes)
+    {
+        var t = r.Get(name);
+        bool same = t.Shape.Length == shape.Length;
+        for (int i = 0; same && i < shape.Length; i++) same = t.Shape[i] == shape[i];
+        if (!same)
+            throw new InvalidDataException($"{path}: tensor '{name}' has shape [{string.Join(", ", t.Shape)}], the config needs [{string.Join(", ", shape)}]");
+        switch (t.Dtype)
+        {
+            case "F32":
+                r.ReadBytes(name, MemoryMarshal.AsBytes(dst));
+                break;
+            case "F16" or "BF16":
+            {
+                var raw = new ushort[dst.Length];
+                r.ReadBytes(name, MemoryMarshal.AsBytes(raw.AsSpan()));
+                if (t.Dtype == "F16") for (int i = 0; i < raw.Length; i++) dst[i] = (float)BitConverter.UInt16BitsToHalf(raw[i]);
+                else for (int i = 0; i < raw.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(raw[i] << 16);
+                if (!notes.Contains("widened F16/BF16 tensors to F32")) notes.Add("widened F16/BF16 tensors to F32");
+                break;
+            }
+            default:
+                throw new InvalidDataException($"{path}: tensor '{name}' is {t.Dtype}; parameters must be F32, F16 or BF16");
+        }
+    }
+
+    private static void RequireEqual(SafeTensorsReader r, string path, string name, int[] shape, ReadOnlySpan<float> tiedTo, string tiedName, List<string> notes)
+    {
+        var copy = new float[tiedTo.Length];
+        ReadInto(r, path, name, shape, copy, notes);
+        for (int i = 0; i < copy.Length; i++)
+            if (BitConverter.SingleToInt32Bits(copy[i]) != BitConverter.SingleToInt32Bits(tiedTo[i]))
+                throw new InvalidDataException($"{path}: '{name}' differs from '{tiedName}' at element {i}; only a decoder tied to it is supported");
+        notes.Add($"dropped '{name}' (an exact copy of the tied '{tiedName}')");
+    }
+}

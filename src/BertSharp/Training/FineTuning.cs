@@ -1,0 +1,321 @@
+using System.Diagnostics;
+using BertSharp.Model;
+using BertSharp.Tensors;
+using BertSharp.Text;
+
+namespace BertSharp.Training;
+
+/// <summary>
+/// Truncation that keeps the head and the tail of a long text: Sun et al. 2019 ("How to Fine-Tune BERT for
+/// Text Classification?") found head 128 + tail 382 tokens best on IMDB at length 512. For other lengths the
+/// head keeps the same share (128/510 of the content tokens) unless given.
+/// </summary>
+public static class HeadTailTruncation
+{
+    /// <summary>Head tokens for a sequence of <paramref name="maxLength"/> (including [CLS] and [SEP]).</summary>
+    public static int DefaultHeadTokens(int maxLength) => (int)Math.Round(128.0 * Math.Max(0, maxLength - 2) / 510.0);
+
+    /// <summary>How many tokens to keep from the start and from the end of <paramref name="tokens"/> content tokens.</summary>
+    public static (int Head, int Tail) Split(int tokens, int maxContent, int headTokens)
+    {
+        if (maxContent < 1) throw new ArgumentException($"max length leaves no room for text ({maxContent} content tokens)");
+        if (tokens <= maxContent) return (tokens, 0);
+        int head = Math.Clamp(headTokens, 0, maxContent);
+        return (head, maxContent - head);
+    }
+
+    /// <summary>The kept tokens of <paramref name="ids"/>: the first Head and the last Tail.</summary>
+    public static int[] Apply(IReadOnlyList<int> ids, int maxContent, int headTokens)
+    {
+        var (head, tail) = Split(ids.Count, maxContent, headTokens);
+        var result = new int[head + tail];
+        for (int i = 0; i < head; i++) result[i] = ids[i];
+        for (int i = 0; i < tail; i++) result[head + i] = ids[ids.Count - tail + i];
+        return result;
+    }
+}
+
+/// <summary>One tokenized, truncated example: content ids (no [CLS]/[SEP]) and its label id (−1 when unknown).</summary>
+public sealed record LabelledExample(int[] Tokens, int Label, int OriginalTokens)
+{
+    public bool Truncated => OriginalTokens > Tokens.Length;
+}
+
+/// <summary>Text → [CLS] head…tail [SEP] with a BERT tokenizer (one instance per thread: the tokenizer caches).</summary>
+public sealed class ClassificationEncoder
+{
+    private readonly BertTokenizer _tokenizer;
+    private readonly List<int> _ids = new(1024);
+
+    public ClassificationEncoder(Vocabulary vocabulary, bool lowerCase, int maxLength, int? headTokens = null)
+    {
+        if (maxLength < 3) throw new ArgumentException($"max length must be at least 3 ([CLS] text [SEP]), got {maxLength}");
+        _tokenizer = new BertTokenizer(vocabulary, lowerCase);
+        MaxLength = maxLength;
+        HeadTokens = headTokens ?? HeadTailTruncation.DefaultHeadTokens(maxLength);
+        if (HeadTokens < 0 || HeadTokens > maxLength - 2)
+            throw new ArgumentException($"head tokens must be in [0, {maxLength - 2}] for max length {maxLength}, got {HeadTokens}");
+    }
+
+    public int MaxLength { get; }
+    public int HeadTokens { get; }
+    public Vocabulary Vocabulary => _tokenizer.Vocabulary;
+
+    public LabelledExample Encode(string text, int label = -1)
+    {
+        _ids.Clear();
+        _tokenizer.Encode(text, _ids);
+        return new LabelledExample(HeadTailTruncation.Apply(_ids, MaxLength - 2, HeadTokens), label, _ids.Count);
+    }
+
+    /// <summary>Tokenizes <paramref name="texts"/> on all cores (one tokenizer per worker); order is kept.</summary>
+    public static LabelledExample[] EncodeAll(IReadOnlyList<(string Text, int Label)> texts, Vocabulary vocabulary, bool lowerCase,
+        int maxLength, int? headTokens = null)
+    {
+        var result = new LabelledExample[texts.Count];
+        Parallel.For(0, texts.Count, () => new ClassificationEncoder(vocabulary, lowerCase, maxLength, headTokens),
+            (i, _, enc) => { result[i] = enc.Encode(texts[i].Text, texts[i].Label); return enc; }, _ => { });
+        return result;
+    }
+}
+
+/// <summary>Fills [batch, seq] input arrays from examples: [CLS] tokens [SEP], padded with [PAD] to the longest in the batch.</summary>
+public sealed class ClassificationBatcher
+{
+    private readonly int _cls, _sep, _pad;
+    public int[] InputIds { get; }
+    public int[] TokenTypeIds { get; }
+    public int[] AttentionMask { get; }
+    public int[] Labels { get; }
+    public int MaxBatch { get; }
+    public int MaxLength { get; }
+
+    public ClassificationBatcher(Vocabulary vocab, int maxBatch, int maxLength)
+    {
+        (_cls, _sep, _pad) = (vocab.SpecialIds.Cls, vocab.SpecialIds.Sep, vocab.SpecialIds.Pad);
+        (MaxBatch, MaxLength) = (maxBatch, maxLength);
+        InputIds = new int[maxBatch * maxLength];
+        TokenTypeIds = new int[maxBatch * maxLength];
+        AttentionMask = new int[maxBatch * maxLength];
+        Labels = new int[maxBatch];
+    }
+
+    /// <summary>Lays out examples[order[start..start+count]]; returns the sequence length used.</summary>
+    public int Fill(IReadOnlyList<LabelledExample> examples, ReadOnlySpan<int> order, int count)
+    {
+        int seq = 2;
+        for (int b = 0; b < count; b++) seq = Math.Max(seq, examples[order[b]].Tokens.Length + 2);
+        if (seq > MaxLength) throw new ArgumentException($"an example has {seq} tokens, more than the batcher's {MaxLength}");
+        for (int b = 0; b < count; b++)
+        {
+            var ex = examples[order[b]];
+            var row = InputIds.AsSpan(b * seq, seq);
+            var mask = AttentionMask.AsSpan(b * seq, seq);
+            row[0] = _cls;
+            ex.Tokens.CopyTo(row[1..]);
+            row[ex.Tokens.Length + 1] = _sep;
+            row[(ex.Tokens.Length + 2)..].Fill(_pad);
+            mask[..(ex.Tokens.Length + 2)].Fill(1);
+            mask[(ex.Tokens.Length + 2)..].Clear();
+            Labels[b] = ex.Label;
+        }
+        TokenTypeIds.AsSpan(0, count * seq).Clear();
+        return seq;
+    }
+}
+
+/// <summary>AdamW (torch.optim.AdamW order, bias-corrected) over the encoder's flat buffer and the classifier head,
+/// with one global gradient-norm clip across both. Biases and LayerNorm are not decayed (the layout's split).
+/// The pretraining heads' tensors receive zero gradients, so AdamW leaves them unchanged but for weight decay.</summary>
+public sealed class FineTuneOptimizer
+{
+    private readonly BertParameters _p;
+    private readonly SequenceClassifierHead _head;
+    private readonly float[] _m, _v, _hm, _hv, _bm, _bv;
+    public float Beta1 { get; init; } = 0.9f;
+    public float Beta2 { get; init; } = 0.999f;
+    public float Epsilon { get; init; } = 1e-6f;
+    public float WeightDecay { get; init; } = 0.01f;
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int StepCount { get; private set; }
+
+    public FineTuneOptimizer(BertParameters parameters, SequenceClassifierHead head)
+    {
+        _p = parameters;
+        _head = head;
+        _m = new float[parameters.Layout.Length];
+        _v = new float[parameters.Layout.Length];
+        (_hm, _hv) = (new float[head.Weight.Length], new float[head.Weight.Length]);
+        (_bm, _bv) = (new float[head.Bias.Length], new float[head.Bias.Length]);
+    }
+
+    public double GradientNorm() => Math.Sqrt(Reduce.SumOfSquares(_p.Gradients) + Reduce.SumOfSquares(_head.WeightGradient) + Reduce.SumOfSquares(_head.BiasGradient));
+
+    /// <summary>One update; returns the gradient norm before clipping (non-finite: nothing is changed).</summary>
+    public double Step(double learningRate)
+    {
+        double norm = GradientNorm();
+        if (!double.IsFinite(norm)) return norm;
+        float scale = MaxGradNorm > 0 ? (float)Math.Min(1.0, MaxGradNorm / (norm + 1e-6)) : 1f;
+        StepCount++;
+        int d = _p.Layout.DecayLength, n = _p.Layout.Length;
+        var hp = new AdamWParams((float)learningRate, Beta1, Beta2, Epsilon, WeightDecay, StepCount, scale);
+        AdamW.Step(_p.Values.AsSpan(0, d), _p.Gradients.AsSpan(0, d), _m.AsSpan(0, d), _v.AsSpan(0, d), hp);
+        AdamW.Step(_head.Weight, _head.WeightGradient, _hm, _hv, hp);
+        hp = hp with { WeightDecay = 0f };
+        AdamW.Step(_p.Values.AsSpan(d, n - d), _p.Gradients.AsSpan(d, n - d), _m.AsSpan(d, n - d), _v.AsSpan(d, n - d), hp);
+        AdamW.Step(_head.Bias, _head.BiasGradient, _bm, _bv, hp);
+        return norm;
+    }
+}
+
+public sealed class FineTuneOptions
+{
+    public int Epochs { get; init; } = 3;
+    public int BatchSize { get; init; } = 32;
+    public int EvalBatchSize { get; init; } = 64;
+    public double LearningRate { get; init; } = 2e-5;
+    /// <summary>Share of the updates spent warming up (BERT's fine-tuning recipe: 0.1).</summary>
+    public double WarmupRatio { get; init; } = 0.1;
+    public float WeightDecay { get; init; } = 0.01f;
+    public double MaxGradNorm { get; init; } = 1.0;
+    public ulong Seed { get; init; } = 42;
+    public Action<string>? Log { get; init; }
+    /// <summary>Log a training line every N updates (0: only per epoch).</summary>
+    public int LogEvery { get; init; } = 50;
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {Epochs}");
+        if (BatchSize < 1 || EvalBatchSize < 1) throw new ArgumentException($"batch sizes must be >= 1, got {BatchSize} and {EvalBatchSize}");
+        if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
+        if (!(WarmupRatio >= 0 && WarmupRatio < 1)) throw new ArgumentException($"warm-up ratio must be in [0, 1), got {WarmupRatio}");
+        if (WeightDecay < 0) throw new ArgumentException($"weight decay must be >= 0, got {WeightDecay}");
+    }
+}
+
+public sealed record EpochResult(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double EvalLoss, double EvalAccuracy,
+    double TrainSeconds, double EvalSeconds);
+
+public sealed record EvalResult(double Loss, double Accuracy, int Count, int[] Predictions);
+
+/// <summary>
+/// The fine-tuning loop: each epoch visits the training examples in a fresh seeded order, in batches padded to
+/// their longest member (buffers are reserved once for the largest shape, so steps allocate nothing), one clipped
+/// AdamW update per batch at a linear warm-up/decay rate; the evaluation set is scored after every epoch.
+/// </summary>
+public sealed class FineTuner
+{
+    private readonly BertForSequenceClassification _model;
+    private readonly FineTuneOptions _o;
+    private readonly ClassificationBatcher _batcher;
+    private readonly int _maxLength;
+
+    public FineTuneOptimizer Optimizer { get; }
+    public List<EpochResult> History { get; } = new();
+
+    public FineTuner(BertForSequenceClassification model, Vocabulary vocab, int maxLength, FineTuneOptions options)
+    {
+        options.Validate();
+        if (model.Head is null) throw new ArgumentException("fine-tuning needs a model with a classifier head");
+        _model = model;
+        _o = options;
+        _maxLength = maxLength;
+        _batcher = new ClassificationBatcher(vocab, Math.Max(options.BatchSize, options.EvalBatchSize), maxLength);
+        Optimizer = new FineTuneOptimizer(model.Parameters, model.Head)
+        {
+            WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm,
+        };
+    }
+
+    public static int TotalSteps(int examples, FineTuneOptions o) => (examples + o.BatchSize - 1) / o.BatchSize * o.Epochs;
+
+    public List<EpochResult> Train(IReadOnlyList<LabelledExample> train, IReadOnlyList<LabelledExample> eval, CancellationToken cancel = default)
+    {
+        if (train.Count == 0) throw new ArgumentException("fine-tuning: no training examples");
+        int total = TotalSteps(train.Count, _o);
+        int warmup = (int)Math.Round(_o.WarmupRatio * total);
+        var schedule = new LearningRateSchedule(ScheduleKind.Linear, _o.LearningRate, warmup, total);
+        if (warmup >= total) schedule = schedule with { WarmupSteps = total - 1 };
+        _model.Reserve(_batcher.MaxBatch, _maxLength);
+        var order = new int[train.Count];
+        var head = _model.Head!;
+        long step = 0;
+        for (int epoch = 1; epoch <= _o.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < order.Length; i++) order[i] = i;
+            var rng = new SplitMix64(_o.Seed ^ (0x9E3779B97F4A7C15UL * (ulong)epoch));
+            for (int i = order.Length - 1; i > 0; i--)
+            {
+                int j = rng.NextInt(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+            double lossSum = 0;
+            long correct = 0, seen = 0;
+            for (int start = 0; start < order.Length; start += _o.BatchSize)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int count = Math.Min(_o.BatchSize, order.Length - start);
+                int seq = _batcher.Fill(train, order.AsSpan(start, count), count);
+                int n = count * seq;
+                _model.Parameters.ZeroGradients();
+                head.ZeroGradients();
+                var dropout = new DropoutContext(true, _o.Seed, (ulong)step);
+                var o = _model.Forward(count, seq, _batcher.InputIds.AsSpan(0, n), _batcher.TokenTypeIds.AsSpan(0, n),
+                    _batcher.AttentionMask.AsSpan(0, n), _batcher.Labels.AsSpan(0, count), dropout);
+                if (!double.IsFinite(o.Loss)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: loss is {o.Loss}");
+                _model.Backward();
+                double lr = schedule.At(step + 1);
+                double norm = Optimizer.Step(lr);
+                if (!double.IsFinite(norm)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: gradient norm is {norm}");
+                step++;
+                lossSum += o.LossSum;
+                correct += o.Correct;
+                seen += o.Count;
+                if (_o.LogEvery > 0 && step % _o.LogEvery == 0)
+                    _o.Log?.Invoke($"epoch {epoch} step {step}/{total} loss {lossSum / seen:F4} acc {(double)correct / seen:P1} |g| {norm:F3} lr {lr:E2} ({clock.Elapsed.TotalSeconds:F0} s)");
+            }
+            double trainSeconds = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            var e = eval.Count > 0 ? Evaluate(eval) : new EvalResult(double.NaN, double.NaN, 0, []);
+            var r = new EpochResult(epoch, step, lossSum / seen, (double)correct / seen, e.Loss, e.Accuracy, trainSeconds, clock.Elapsed.TotalSeconds);
+            History.Add(r);
+            _o.Log?.Invoke($"epoch {epoch}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | eval loss {r.EvalLoss:F4} acc {r.EvalAccuracy:P2} ({e.Count} examples) | {r.TrainSeconds:F0} s train, {r.EvalSeconds:F0} s eval");
+        }
+        return History;
+    }
+
+    /// <summary>Loss and accuracy over <paramref name="examples"/> (dropout off) and each example's predicted label.</summary>
+    public EvalResult Evaluate(IReadOnlyList<LabelledExample> examples)
+    {
+        _model.Reserve(_batcher.MaxBatch, _maxLength);
+        var predictions = new int[examples.Count];
+        var index = new int[_o.EvalBatchSize];
+        double lossSum = 0;
+        long correct = 0, count = 0;
+        int labels = _model.Head!.NumLabels;
+        for (int start = 0; start < examples.Count; start += _o.EvalBatchSize)
+        {
+            int b = Math.Min(_o.EvalBatchSize, examples.Count - start);
+            for (int i = 0; i < b; i++) index[i] = start + i;
+            int seq = _batcher.Fill(examples, index.AsSpan(0, b), b);
+            int n = b * seq;
+            bool labelled = true;
+            for (int i = 0; i < b; i++) labelled &= _batcher.Labels[i] >= 0;
+            var o = _model.Forward(b, seq, _batcher.InputIds.AsSpan(0, n), _batcher.TokenTypeIds.AsSpan(0, n), _batcher.AttentionMask.AsSpan(0, n),
+                labelled ? _batcher.Labels.AsSpan(0, b) : default, DropoutContext.Off);
+            var logits = _model.Logits;
+            for (int i = 0; i < b; i++)
+            {
+                int best = 0;
+                for (int k = 1; k < labels; k++) if (logits[i * labels + k] > logits[i * labels + best]) best = k;
+                predictions[start + i] = best;
+            }
+            lossSum += o.LossSum;
+            correct += o.Correct;
+            count += o.Count;
+        }
+        return new EvalResult(count > 0 ? lossSum / count : double.NaN, count > 0 ? (double)correct / count : double.NaN, (int)count, predictions);
+    }
+}

@@ -1,0 +1,59 @@
+using BertSharp.Tensors;
+
+namespace BertSharp.Tests.Tensors;
+
+[Collection("KernelThreads")]
+public class KernelAllocationTests
+{
+    [Fact]
+    public void KernelsAllocateNothingInSteadyState()
+    {
+        int rows = 64, cols = 96, n = rows * cols;
+        var x = KT.Random(n, 1); var y = new float[n]; var dy = KT.Random(n, 2); var dx = new float[n];
+        var g = KT.Random(cols, 3); var b = KT.Random(cols, 4); var dg = new float[cols]; var db = new float[cols];
+        var mean = new float[rows]; var rstd = new float[rows]; var mask = new float[2 * cols];
+        var targets = Enumerable.Range(0, rows).Select(i => i % cols).ToArray();
+        var losses = new float[rows]; var lse = new float[rows]; var arg = new int[rows];
+        var ids = Enumerable.Range(0, rows).Select(i => i % 7).ToArray(); var table = KT.Random(7 * cols, 5); var dtable = new float[7 * cols];
+        var m = new float[n]; var v = new float[n];
+        double sink = 0;
+        void All()
+        {
+            Bias.Add(y, rows, cols, b); Bias.Backward(dy, rows, cols, db);
+            Activations.Gelu(x, y); Activations.GeluBackward(x, dy, dx);
+            Activations.GeluTanh(x, y); Activations.GeluTanhBackward(x, dy, dx);
+            Activations.Tanh(x, y); Activations.TanhBackward(y, dy, dx);
+            LayerNorm.Forward(x, rows, cols, g, b, 1e-12f, y, mean, rstd);
+            LayerNorm.Backward(dy, x, mean, rstd, g, rows, cols, dx, dg, db);
+            Softmax.Forward(x, y, 2, rows / 2, cols, 0.5f, mask); Softmax.Backward(y, dy, dx, rows, cols, 0.5f);
+            Dropout.Forward(x, y, 0.1f, 1, 2, 3); Dropout.Backward(dy, dx, 0.1f, 1, 2, 3);
+            Embedding.Forward(ids, table, cols, y, true); Embedding.Backward(ids, dy, cols, dtable);
+            CrossEntropy.Forward(x, rows, cols, targets, -100, losses, lse, arg);
+            CrossEntropy.Backward(x, lse, targets, -100, rows, cols, 1f, dx);
+            AdamW.Step(x, dy, m, v, new AdamWParams(1e-3f, 0.9f, 0.999f, 1e-6f, 0.01f, 1, 1f));
+            sink += Reduce.L2Norm(dy);
+        }
+        int saved = KernelParallel.ThreadCount;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                KernelParallel.ThreadCount = threads;
+                for (int i = 0; i < 3; i++) All();
+                // Process-wide count (worker threads included); the least of a few windows, so that an
+                // allocation by the test runner's own threads cannot fail the test, while a kernel that
+                // allocates shows in every window.
+                long least = long.MaxValue;
+                for (int w = 0; w < 5; w++)
+                {
+                    long before = GC.GetTotalAllocatedBytes(precise: true);
+                    for (int i = 0; i < 10; i++) All();
+                    least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
+                }
+                Assert.Equal(0, least);
+            }
+        }
+        finally { KernelParallel.ThreadCount = saved; }
+        GC.KeepAlive(sink);
+    }
+}

@@ -1,0 +1,223 @@
+using BertSharp.IO;
+using BertSharp.Model;
+using BertSharp.Tests.IO;
+using BertSharp.Tests.Model;
+using BertSharp.Text;
+using BertSharp.Training;
+using Xunit.Abstractions;
+
+namespace BertSharp.Tests.Use;
+
+/// <summary>
+/// BertForSequenceClassification against PyTorch (tools/reference/classifier_reference.py: the reference encoder
+/// and pooler with HF's classification head, float64): logits, loss with an ignored row, and the gradient of every
+/// parameter, classifier head included.
+/// </summary>
+public class ClassifierTests(ITestOutputHelper log)
+{
+    private static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, double absoluteScale = 0)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = absoluteScale, worst = 0;
+        foreach (var e in expected) scale = Math.Max(scale, Math.Abs((double)e));
+        for (int i = 0; i < expected.Length; i++) worst = Math.Max(worst, Math.Abs(actual[i] - (double)expected[i]));
+        return scale == 0 ? worst : worst / scale;
+    }
+
+    [Fact]
+    public void Forward_loss_and_every_gradient_match_pytorch()
+    {
+        using var r = new SafeTensorsReader(ModelTestFiles.Fixture("classifier_golden.safetensors"));
+        var config = new BertConfig
+        {
+            VocabSize = 99, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 37,
+            MaxPositionEmbeddings = 64, HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0,
+        };
+        var p = new BertParameters(config);
+        foreach (var e in p.Layout.Entries)
+            if (r.Contains("param/" + e.Name)) r.ReadF32("param/" + e.Name, p.Values.AsSpan(e.Offset, e.Length), e.Shape);
+            else Assert.StartsWith("cls.", e.Name); // the pretraining heads are not part of the classifier
+        var head = new SequenceClassifierHead(["a", "b", "c"], 32);
+        r.ReadF32("param/classifier.weight", head.Weight, [3, 32]);
+        r.ReadF32("param/classifier.bias", head.Bias, [3]);
+        int[] ids = r.ReadInt32("input_ids"), types = r.ReadInt32("token_type_ids"), mask = r.ReadInt32("attention_mask"), labels = r.ReadInt32("labels");
+        Assert.Contains(BertForSequenceClassification.IgnoreLabel, labels);
+
+        var model = new BertForSequenceClassification(p, head);
+        var o = model.Forward(4, 12, ids, types, mask, labels, DropoutContext.Off);
+        double logitErr = RelativeError(model.Logits, r.ReadF32("logits"));
+        float expectedLoss = r.ReadF32("loss")[0];
+        log.WriteLine($"logits rel err {logitErr:E2}, loss {o.Loss} vs {expectedLoss}");
+        Assert.True(logitErr <= 1e-5, $"logits relative error {logitErr:E2}");
+        Assert.True(Math.Abs(o.Loss - expectedLoss) <= 1e-5 * expectedLoss, $"loss {o.Loss} vs {expectedLoss}");
+        Assert.Equal(3, o.Count);
+
+        p.ZeroGradients();
+        head.ZeroGradients();
+        model.Backward();
+        double worst = 0;
+        foreach (var e in p.Layout.Entries)
+        {
+            var g = p.Gradients.AsSpan(e.Offset, e.Length);
+            if (!r.Contains("grad/" + e.Name))
+            {
+                Assert.All(g.ToArray(), v => Assert.Equal(0f, v)); // pretraining heads: untouched
+                continue;
+            }
+            double err = RelativeError(g, r.ReadF32("grad/" + e.Name), absoluteScale: 1e-3);
+            worst = Math.Max(worst, err);
+            Assert.True(err <= 1e-4, $"gradient of {e.Name}: relative error {err:E2}");
+        }
+        double wErr = RelativeError(head.WeightGradient, r.ReadF32("grad/classifier.weight"));
+        double bErr = RelativeError(head.BiasGradient, r.ReadF32("grad/classifier.bias"));
+        log.WriteLine($"worst encoder gradient rel err {worst:E2}; classifier weight {wErr:E2}, bias {bErr:E2}");
+        Assert.True(wErr <= 1e-5 && bErr <= 1e-5, $"classifier gradients: weight {wErr:E2}, bias {bErr:E2}");
+    }
+
+    [Fact]
+    public void Head_gradient_matches_finite_differences()
+    {
+        // Float64 central differences of the float32 loss would be noisy; use a large step on a tiny model and
+        // compare the classifier head's analytic gradient within a few percent of the difference quotient.
+        var config = HfTestModel.Config();
+        config.HiddenDropoutProb = config.AttentionProbsDropoutProb = 0;
+        var p = new BertParameters(config);
+        p.Initialize(3);
+        var head = new SequenceClassifierHead(["x", "y"], config.HiddenSize);
+        head.Initialize(4, 0.5f);
+        var model = new BertForSequenceClassification(p, head);
+        var (ids, types, mask) = HfTestModel.Inputs();
+        int[] labels = [1, 0];
+        double Loss() => model.Forward(2, 8, ids, types, mask, labels, DropoutContext.Off).Loss;
+        Loss();
+        head.ZeroGradients();
+        model.Backward();
+        var analytic = head.WeightGradient.Concat(head.BiasGradient).ToArray();
+        var values = new[] { head.Weight, head.Bias };
+        int k = 0;
+        foreach (var arr in values)
+            for (int i = 0; i < arr.Length; i++, k++)
+            {
+                float keep = arr[i], h = 1e-2f;
+                arr[i] = keep + h; double up = Loss();
+                arr[i] = keep - h; double down = Loss();
+                arr[i] = keep;
+                double numeric = (up - down) / (2 * h);
+                Assert.True(Math.Abs(numeric - analytic[k]) <= 2e-3 + 0.02 * Math.Abs(numeric), $"param {k}: analytic {analytic[k]} numeric {numeric}");
+            }
+    }
+
+    [Theory]
+    [InlineData(600, 512, 128, 128, 382)]
+    [InlineData(300, 512, 128, 300, 0)]
+    [InlineData(510, 512, 128, 510, 0)]
+    [InlineData(1000, 128, 32, 32, 94)]
+    public void Head_and_tail_truncation_keeps_the_ends(int tokens, int maxLength, int expectedHeadDefault, int head, int tail)
+    {
+        Assert.Equal(expectedHeadDefault, HeadTailTruncation.DefaultHeadTokens(maxLength));
+        Assert.Equal((head, tail), HeadTailTruncation.Split(tokens, maxLength - 2, expectedHeadDefault));
+        var ids = Enumerable.Range(0, tokens).ToList();
+        var kept = HeadTailTruncation.Apply(ids, maxLength - 2, expectedHeadDefault);
+        Assert.Equal(Enumerable.Range(0, head).Concat(Enumerable.Range(tokens - tail, tail)), kept);
+    }
+
+    private static Vocabulary WordVocab() => Vocabulary.FromTokens(Vocabulary.DefaultSpecialTokens
+        .Concat(["good", "great", "fine", "bad", "awful", "poor", "the", "movie", "was", "plot", "acting", "and", "a", "i", "it"]));
+
+    /// <summary>Reviews whose sentiment is carried by one word among filler, in random positions.</summary>
+    internal static List<(string Text, int Label)> SentimentTexts(int count, ulong seed)
+    {
+        string[] pos = ["good", "great", "fine"], neg = ["bad", "awful", "poor"], filler = ["the", "movie", "was", "plot", "acting", "and", "a", "i", "it"];
+        var rng = new SplitMix64(seed);
+        var list = new List<(string, int)>();
+        for (int i = 0; i < count; i++)
+        {
+            int label = i % 2;
+            var words = Enumerable.Range(0, 4 + rng.NextInt(10)).Select(_ => filler[rng.NextInt(filler.Length)]).ToList();
+            words.Insert(rng.NextInt(words.Count + 1), (label == 1 ? pos : neg)[rng.NextInt(3)]);
+            list.Add((string.Join(' ', words), label));
+        }
+        return list;
+    }
+
+    [Fact]
+    public void Fine_tuning_learns_a_separable_task_and_reports_each_epoch()
+    {
+        var vocab = WordVocab();
+        var config = new BertConfig
+        {
+            VocabSize = vocab.Count, HiddenSize = 32, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 64,
+            MaxPositionEmbeddings = 32,
+        };
+        var p = new BertParameters(config);
+        p.Initialize(1);
+        var head = new SequenceClassifierHead(["neg", "pos"], config.HiddenSize);
+        head.Initialize(2, config.InitializerRange);
+        var model = new BertForSequenceClassification(p, head);
+        var train = ClassificationEncoder.EncodeAll(SentimentTexts(256, 1), vocab, true, 24);
+        var eval = ClassificationEncoder.EncodeAll(SentimentTexts(100, 2), vocab, true, 24);
+        var logs = new List<string>();
+        var tuner = new FineTuner(model, vocab, 24, new FineTuneOptions
+        {
+            Epochs = 4, BatchSize = 16, EvalBatchSize = 30, LearningRate = 3e-3, WarmupRatio = 0.1, Seed = 7, Log = logs.Add, LogEvery = 0,
+        });
+        var history = tuner.Train(train, eval);
+        foreach (var l in logs) log.WriteLine(l);
+        Assert.Equal(4, history.Count);
+        Assert.Equal(FineTuner.TotalSteps(256, new FineTuneOptions { Epochs = 4, BatchSize = 16 }), history[^1].Step);
+        Assert.Equal(100, tuner.Evaluate(eval).Count); // the partial last batch (100 = 3×30 + 10) is scored too
+        Assert.True(history[^1].EvalAccuracy >= 0.95, $"eval accuracy {history[^1].EvalAccuracy:P1}");
+        Assert.True(history[^1].TrainLoss < history[0].TrainLoss);
+    }
+
+    [Fact]
+    public void Same_seed_gives_bit_identical_fine_tuning()
+    {
+        var vocab = WordVocab();
+        float[] Run()
+        {
+            var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
+            var p = new BertParameters(config);
+            p.Initialize(1);
+            var head = new SequenceClassifierHead(["neg", "pos"], 16);
+            head.Initialize(2, 0.02f);
+            var train = ClassificationEncoder.EncodeAll(SentimentTexts(40, 3), vocab, true, 20);
+            new FineTuner(new BertForSequenceClassification(p, head), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3 })
+                .Train(train, []);
+            return p.Values.Concat(head.Weight).ToArray();
+        }
+        Assert.Equal(Run(), Run());
+    }
+
+    [Fact]
+    public void Labelled_folder_and_json_lines_are_read_with_their_labels()
+    {
+        string dir = ModelTestFiles.NewTempDir();
+        try
+        {
+            foreach (var (label, texts) in new[] { ("neg", new[] { "bad film", "awful" }), ("pos", new[] { "great", "good fun", "  " }) })
+            {
+                Directory.CreateDirectory(Path.Combine(dir, "folder", label));
+                for (int i = 0; i < texts.Length; i++) File.WriteAllText(Path.Combine(dir, "folder", label, $"{i}.txt"), texts[i]);
+            }
+            var f = LabelledCorpus.Open(Path.Combine(dir, "folder"));
+            Assert.Equal(["neg", "pos"], f.Labels);
+            Assert.Equal(4, f.Train.Count); // the blank file is skipped
+            Assert.Equal(2, f.Train.Count(x => x.Label == 1));
+
+            string jsonl = Path.Combine(dir, "data.jsonl");
+            File.WriteAllText(jsonl, "{\"text\": \"fine\", \"label\": 10}\n\n{\"text\": \"poor\", \"label\": 2}\n{\"text\": \"ok\", \"label\": 10}\n");
+            var j = LabelledCorpus.Open(jsonl);
+            Assert.Equal(["2", "10"], j.Labels); // integers sort numerically
+            Assert.Equal([1, 0, 1], j.Train.Select(x => x.Label));
+
+            File.WriteAllText(jsonl, "{\"text\": \"fine\"}\n");
+            var e = Assert.Throws<InvalidDataException>(() => LabelledCorpus.Open(jsonl));
+            Assert.Contains("data.jsonl:1: no field \"label\"", e.Message);
+
+            var balanced = LabelledCorpus.Subsample(Enumerable.Range(0, 100).Select(i => ($"t{i}", i < 80 ? 0 : 1)).ToList(), 20, 5);
+            Assert.Equal(10, balanced.Count(x => x.Label == 1));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}

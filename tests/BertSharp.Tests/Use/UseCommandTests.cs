@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Text.Json;
+using BertSharp.Cli;
+using BertSharp.IO;
+using BertSharp.Tests.Model;
+
+namespace BertSharp.Tests.Use;
+
+[CollectionDefinition("Console", DisableParallelization = true)]
+public sealed class ConsoleCollection;
+
+/// <summary>The finetune → classify / embed → export → import path through the real command line (in process).</summary>
+[Collection("Console")]
+public class UseCommandTests : IDisposable
+{
+    private readonly string _dir = ModelTestFiles.NewTempDir();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Rc, string Out, string Err) Run(params string[] args)
+    {
+        var root = new RootCommand("test");
+        foreach (var c in CommandRegistry.All()) root.Subcommands.Add(c);
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o);
+        Console.SetError(e);
+        try { return (CliRunner.RunAsync(root, args, e).GetAwaiter().GetResult(), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    [Fact]
+    public void Finetune_classify_embed_export_and_import_work_end_to_end()
+    {
+        string data = Path.Combine(_dir, "d.jsonl"), vocab = Path.Combine(_dir, "vocab.txt");
+        File.WriteAllLines(data, ClassifierTests.SentimentTexts(64, 9).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        File.WriteAllLines(vocab, new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "great", "fine", "bad", "awful", "poor",
+            "the", "movie", "was", "plot", "acting", "and", "a", "i", "it" });
+        string ft = Path.Combine(_dir, "ft");
+        var r = Run("finetune", "--data", data, "--vocab", vocab, "--preset", "tiny", "--out", ft, "--epochs", "1", "--batch-size", "16",
+            "--lr", "1e-3", "--max-length", "16", "--log-every", "0");
+        Assert.True(r.Rc == 0, r.Err);
+        Assert.Contains("eval accuracy", r.Out);
+        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(ft, "finetune_results.json"))).RootElement;
+        Assert.Equal(58, results.GetProperty("train_examples").GetInt32()); // 64 minus the 10% held out
+        Assert.Equal("BertForSequenceClassification", JsonDocument.Parse(File.ReadAllText(Path.Combine(ft, "config.json"))).RootElement.GetProperty("architectures")[0].GetString());
+
+        r = Run("classify", "--model", ft, "--max-length", "16", "--json", "a good movie", "", string.Join(' ', Enumerable.Repeat("bad", 500)));
+        Assert.Equal(0, r.Rc);
+        var lines = r.Out.Trim().Split('\n');
+        Assert.Equal(2, lines.Length); // the empty text is skipped with a warning
+        Assert.Contains("argument 2: empty text", r.Err);
+        var longOne = JsonDocument.Parse(lines[1]).RootElement;
+        Assert.True(longOne.GetProperty("truncated").GetBoolean());
+        Assert.Equal(500, longOne.GetProperty("tokens").GetInt32());
+        double p = longOne.GetProperty("probability").GetDouble();
+        Assert.InRange(p, 0.5, 1.0);
+
+        r = Run("classify", "--model", ft, "   ");
+        Assert.Equal(CliRunner.ExitBadInput, r.Rc);
+        Assert.Contains("every input was empty", r.Err);
+        r = Run("classify", "--model", Path.Combine(_dir, "missing"), "x");
+        Assert.Equal(CliRunner.ExitBadInput, r.Rc);
+        Assert.Single(r.Err.Trim().Split('\n'));
+
+        string emb = Path.Combine(_dir, "e.jsonl");
+        r = Run("embed", "--model", ft, "--pooling", "mean", "--out", emb, "good", "bad plot");
+        Assert.True(r.Rc == 0, r.Err);
+        var vectors = File.ReadAllLines(emb).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, vectors.Count);
+        Assert.Equal(128, vectors[0].GetProperty("embedding").GetArrayLength());
+
+        string hf = Path.Combine(_dir, "hf"), back = Path.Combine(_dir, "back");
+        Assert.Equal(0, Run("export", "--checkpoint", ft, "--out", hf).Rc);
+        Assert.Equal(0, Run("import", "--from", hf, "--out", back).Rc);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(hf, "model.safetensors")), File.ReadAllBytes(Path.Combine(back, "model.safetensors")));
+        r = Run("export", "--checkpoint", ft, "--out", hf);
+        Assert.Equal(CliRunner.ExitBadInput, r.Rc);
+        Assert.Contains("--force", r.Err);
+    }
+}
