@@ -11,16 +11,47 @@ public static class CliRunner
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
     public const int ExitBadInput = 3;
+    /// <summary>A checkpoint or run folder is unreadable (corrupt, truncated, missing files).</summary>
+    public const int ExitBadCheckpoint = 4;
+    /// <summary>The options contradict the run folder or checkpoint (another model, vocabulary or sequence length).</summary>
+    public const int ExitConflict = 5;
+    /// <summary>Training stopped because the loss or gradient norm stopped being finite.</summary>
+    public const int ExitDiverged = 6;
     public const int ExitInterrupted = 130;
 
-    public static async Task<int> RunAsync(RootCommand root, string[] args, TextWriter? stderr = null)
+    /// <summary>The root command with every registered command.</summary>
+    public static RootCommand CreateRoot()
     {
-        stderr ??= Console.Error;
+        var root = new RootCommand("BertSharp: pretrain BERT language models from scratch in .NET.");
+        foreach (var command in CommandRegistry.All())
+            root.Subcommands.Add(command);
+        return root;
+    }
+
+    /// <param name="cancel">Cancels the running command (Program.cs links it to Ctrl+C; tests cancel it themselves).
+    /// System.CommandLine's own Ctrl+C handling is off: its 2-second limit would kill a training step
+    /// before the checkpoint is written.</param>
+    public static async Task<int> RunAsync(RootCommand root, string[] args, TextWriter? stderr = null, CancellationToken cancel = default)
+    {
+        stderr ??= CliConsole.Err;
         bool verbose = args.Contains("--verbose");
         try
         {
             var parse = root.Parse(args.Where(a => a != "--verbose").ToArray());
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            if (parse.Errors.Count > 0)
+            {
+                // One line, like every other error; --help shows the options.
+                stderr.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
+                return ExitUsage;
+            }
+            var config = new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = null,
+                Output = CliConsole.Out,
+                Error = CliConsole.Err,
+            };
+            return await parse.InvokeAsync(config, cancel);
         }
         catch (UserException e)
         {

@@ -11,6 +11,10 @@ public static class CommandRegistry
         yield return Commands.DataCommand.Create();
         yield return Commands.TokenizerCommand.Create();
         yield return Commands.TokenizeCommand.Create();
+        yield return Commands.PretrainCommand.Create();
+        yield return Commands.EvaluateCommand.Create();
+        yield return Commands.FillMaskCommand.Create();
+        yield return Commands.NspCommand.Create();
         yield return Commands.FinetuneCommand.Create();
         yield return Commands.ClassifyCommand.Create();
         yield return Commands.EmbedCommand.Create();

@@ -1,24 +1,117 @@
 using System.CommandLine;
 using System.Runtime.Intrinsics;
+using BertSharp.Cli.Pretraining;
+using BertSharp.IO;
 using BertSharp.Tensors;
 
 namespace BertSharp.Cli.Commands;
 
-/// <summary><c>bertsharp info</c>: what this machine offers the kernels (and, later, what a run folder holds).</summary>
+/// <summary><c>bertsharp info [PATH]</c>: what this machine offers the kernels, or what a run folder or checkpoint holds.</summary>
 public static class InfoCommand
 {
     public static Command Create()
     {
-        var command = new Command("info", "Show what the kernels will use on this machine.");
-        command.SetAction(_ =>
+        var path = new Argument<string?>("path") { Description = "A run folder or checkpoint folder (none: show the machine)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("info", "Show what a run folder or checkpoint holds (config, parameters, steps, best metrics), or with no path what the kernels use on this machine.")
         {
-            Console.WriteLine($"threads: {KernelParallel.ThreadCount}");
-            Console.WriteLine($"Vector256 hardware accelerated: {Vector256.IsHardwareAccelerated}");
-            Console.WriteLine($"Vector512 hardware accelerated: {Vector512.IsHardwareAccelerated}");
-            Console.WriteLine($"FMA: {System.Runtime.Intrinsics.X86.Fma.IsSupported}");
-            Console.WriteLine($"SGEMM: {Gemm.KernelDescription}");
+            path,
+        };
+        command.SetAction(parse =>
+        {
+            var o = CliConsole.Out;
+            string? p = parse.GetValue(path);
+            if (p is null)
+            {
+                o.WriteLine($"threads: {KernelParallel.ThreadCount}");
+                o.WriteLine($"Vector256 hardware accelerated: {Vector256.IsHardwareAccelerated}");
+                o.WriteLine($"Vector512 hardware accelerated: {Vector512.IsHardwareAccelerated}");
+                o.WriteLine($"FMA: {System.Runtime.Intrinsics.X86.Fma.IsSupported}");
+                o.WriteLine($"SGEMM: {Gemm.KernelDescription}");
+                return 0;
+            }
+            if (Directory.Exists(p) && CheckpointLoading.IsRunFolder(p) && !CheckpointLoading.IsCheckpoint(p))
+                return ShowRun(p);
+            ShowCheckpoint(CheckpointLoading.Load(p));
             return 0;
         });
         return command;
     }
+
+    private static int ShowRun(string dir)
+    {
+        var o = CliConsole.Out;
+        var s = RunSettings.Load(Path.Combine(dir, RunSettings.FileName));
+        var c = s.Model;
+        o.WriteLine($"run folder: {Path.GetFullPath(dir)}");
+        o.WriteLine($"corpus: {s.Corpus}{(s.CorpusPath.Length > 0 && s.Corpus != s.CorpusPath ? $" ({s.CorpusPath})" : "")}, {(s.LowerCase ? "uncased" : "cased")}");
+        o.WriteLine($"model: {s.Preset ?? "custom config"}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, intermediate {c.IntermediateSize}, "
+            + $"vocab {c.VocabSize:N0}, {Model.BertParameterLayout.CountParameters(c):N0} parameters");
+        o.WriteLine($"training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} (x{s.GradAccum}), lr {s.LearningRate:G3} {s.Schedule}, warm-up {s.WarmupSteps}, seed {s.Seed}");
+        var checkpoints = Checkpoint.List(Path.Combine(dir, CheckpointLoading.CheckpointsFolder));
+        o.WriteLine(checkpoints.Count == 0 ? "checkpoints: none yet"
+            : $"checkpoints: {string.Join(", ", checkpoints.Select(x => x.Step.ToString("N0")))} (newest: {checkpoints[^1].Path})");
+        long done = checkpoints.Count > 0 ? checkpoints[^1].Step : 0;
+        o.WriteLine(done >= s.Steps ? "status: finished" : $"status: {done:N0} of {s.Steps:N0} steps saved; continue with: bertsharp pretrain --run-dir {dir} --resume");
+        string metrics = Path.Combine(dir, MetricsLog.JsonlName);
+        if (File.Exists(metrics))
+        {
+            var log = new MetricsReader(metrics);
+            if (log.Last is { } last)
+                o.WriteLine($"last validation (step {last.Step:N0}): loss {last.Loss:F4}, MLM accuracy {last.MlmAccuracy:P1}, NSP accuracy {last.NspAccuracy:P1}, MLM perplexity {Math.Exp(last.MlmLoss):F2}");
+            if (log.Best is { } best)
+                o.WriteLine($"best validation loss {best.Loss:F4} at step {best.Step:N0} (MLM accuracy {best.MlmAccuracy:P1}, NSP accuracy {best.NspAccuracy:P1})");
+            if (log.Elapsed > 0) o.WriteLine($"training time: {TrainingDisplay.Duration(log.Elapsed)}");
+        }
+        return 0;
+    }
+
+    private static void ShowCheckpoint(LoadedCheckpoint ck)
+    {
+        var o = CliConsole.Out;
+        var c = ck.Config;
+        o.WriteLine($"checkpoint: {ck.Folder}");
+        if (ck.RunFolder is not null) o.WriteLine($"run folder: {ck.RunFolder}");
+        o.WriteLine($"config: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, intermediate {c.IntermediateSize}, "
+            + $"{c.HiddenAct}, max positions {c.MaxPositionEmbeddings}, dropout {c.HiddenDropoutProb}/{c.AttentionProbsDropoutProb}");
+        o.WriteLine($"parameters: {ck.Parameters.Layout.ParameterCount:N0}");
+        o.WriteLine($"vocabulary: {ck.Vocabulary.Count:N0} tokens, {(ck.LowerCase ? "uncased" : "cased")}");
+        if (ck.State is { } st)
+        {
+            o.WriteLine($"step: {st.Step:N0} of {st.TotalSteps:N0} (epoch {st.Epoch}, {st.MicroStep:N0} micro-batches), lr {st.LearningRate:E3} ({st.Schedule}, peak {st.PeakLearningRate:G3})");
+            var best = st.History.Where(h => h.Split == "validation").OrderBy(h => h.Loss).FirstOrDefault();
+            if (best is not null) o.WriteLine($"best validation loss {best.Loss:F4} at step {best.Step:N0}");
+        }
+        if (ck.RunFolder is not null && File.Exists(Path.Combine(ck.RunFolder, MetricsLog.JsonlName)))
+        {
+            var log = new MetricsReader(Path.Combine(ck.RunFolder, MetricsLog.JsonlName));
+            long step = ck.State?.Step ?? long.MaxValue;
+            if (log.AtOrBefore(step) is { } v)
+                o.WriteLine($"validation at step {v.Step:N0}: loss {v.Loss:F4}, MLM accuracy {v.MlmAccuracy:P1}, NSP accuracy {v.NspAccuracy:P1}");
+        }
+    }
+}
+
+/// <summary>Reads metrics.jsonl for summaries (validation rows only).</summary>
+internal sealed class MetricsReader
+{
+    private readonly List<MetricRow> _validation = [];
+
+    public MetricsReader(string path)
+    {
+        foreach (var line in File.ReadLines(path))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            MetricRow? row;
+            try { row = System.Text.Json.JsonSerializer.Deserialize<MetricRow>(line); }
+            catch (System.Text.Json.JsonException) { break; }
+            if (row is null) continue;
+            Elapsed = Math.Max(Elapsed, row.Elapsed);
+            if (row.Split == "validation") _validation.Add(row);
+        }
+    }
+
+    public double Elapsed { get; }
+    public MetricRow? Last => _validation.LastOrDefault();
+    public MetricRow? Best => _validation.OrderBy(r => r.Loss).FirstOrDefault();
+    public MetricRow? AtOrBefore(long step) => _validation.LastOrDefault(r => r.Step <= step);
 }

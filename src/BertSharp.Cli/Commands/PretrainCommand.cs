@@ -1,0 +1,72 @@
+using System.CommandLine;
+using BertSharp.Cli.Pretraining;
+
+namespace BertSharp.Cli.Commands;
+
+/// <summary><c>bertsharp pretrain</c>: from raw text to a trained model in one command (see <see cref="PretrainJob"/>).</summary>
+public static class PretrainCommand
+{
+    public static Command Create()
+    {
+        var corpus = new Option<string?>("--corpus")
+        {
+            Description = "What to train on: 'sample' (the bundled sample corpus; default), 'imdb' (the IMDB reviews: --imdb-archive, "
+                + "else data/aclImdb, else a download into data/), or a path: a text file (one sentence per line, blank lines between "
+                + "documents), a folder of .txt files, a .jsonl file with a \"text\" field, an aclImdb folder or archive",
+        };
+        var format = new Option<string?>("--format") { Description = "How to read --corpus: auto, imdb, text-folder, text-file, jsonl [default: auto]" };
+        var imdbArchive = new Option<string?>("--imdb-archive") { Description = "With --corpus imdb: a local aclImdb_v1.tar.gz (read without extracting) or aclImdb folder" };
+        var preset = new Option<string?>("--preset") { Description = "Model size: tiny (2x128), mini (4x256), small (4x512), medium (8x512), base (12x768) [default: tiny]" };
+        var config = new Option<string?>("--config") { Description = "A BERT config.json instead of --preset (its vocab_size is the vocabulary size to train)" };
+        var vocabSize = new Option<int?>("--vocab-size") { Description = "WordPiece vocabulary size to train [default: 2000 for the sample, 30522 otherwise]" };
+        var cased = new Option<bool?>("--cased") { Description = "Keep case and accents [default: uncased]" };
+        var seqLength = new Option<int?>("--seq-length") { Description = "Tokens per training sequence [default: 64 for the sample, 128 otherwise]" };
+        var batchSize = new Option<int?>("--batch-size") { Description = "Sequences per micro-batch [default: 32]" };
+        var gradAccum = new Option<int?>("--grad-accum") { Description = "Micro-batches per optimiser update (effective batch = batch size x this) [default: 1]" };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (AdamW) [default: 1e-3 for the sample, 5e-4 otherwise]" };
+        var warmup = new Option<int?>("--warmup") { Description = "Warm-up updates [default: 30 for the sample, 10% of the steps (at most 10,000) otherwise]" };
+        var schedule = new Option<string?>("--schedule") { Description = "Learning-rate schedule after warm-up: linear, cosine, constant [default: linear]" };
+        var steps = new Option<int?>("--steps") { Description = "Optimiser updates to train for [default: 300 for the sample; otherwise from --epochs]" };
+        var epochs = new Option<double?>("--epochs") { Description = "Passes over the training items, instead of --steps [default: 1 when --steps is not given]" };
+        var evalEvery = new Option<int?>("--eval-every") { Description = "Evaluate on the validation set every N updates (also updates curves.svg) [default: 25 for the sample, steps/20 otherwise]" };
+        var evalBatches = new Option<int?>("--eval-batches") { Description = "At most this many validation batches per evaluation [default: 50]" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a checkpoint every N updates (and always at the end) [default: 100 for the sample, steps/4 (at most 1000) otherwise]" };
+        var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order, masking and dropout [default: 12345]" };
+        var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core) [default: 0]", DefaultValueFactory = _ => 0 };
+        var runDir = new Option<string?>("--run-dir") { Description = "Run folder [default: runs/NAME]" };
+        var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "Continue the run in the run folder from its newest checkpoint (rerunning the same run folder does this too; "
+                + "--resume insists that there is a checkpoint)",
+        };
+        var command = new Command("pretrain", "Pretrain BERT (MLM + NSP) on a corpus: trains the vocabulary, tokenizes the corpus, makes the items "
+            + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
+        {
+            corpus, format, imdbArchive, preset, config, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, resume,
+        };
+        command.SetAction((ParseResult parse, CancellationToken cancel) =>
+        {
+            if (parse.GetValue(steps) is not null && parse.GetValue(epochs) is not null)
+                throw new UserException("--steps and --epochs: give one or the other", CliRunner.ExitUsage);
+            if (parse.GetValue(runDir) is not null && parse.GetValue(name) is not null)
+                throw new UserException("--run-dir and --name: give one or the other", CliRunner.ExitUsage);
+            if (parse.GetValue(imdbArchive) is not null && parse.GetValue(corpus) is not "imdb")
+                throw new UserException("--imdb-archive: only with --corpus imdb", CliRunner.ExitUsage);
+            var request = new PretrainRequest
+            {
+                Corpus = parse.GetValue(corpus), Format = parse.GetValue(format), ImdbArchive = parse.GetValue(imdbArchive),
+                Preset = parse.GetValue(preset), ConfigPath = parse.GetValue(config), VocabSize = parse.GetValue(vocabSize),
+                Cased = parse.GetValue(cased), SeqLength = parse.GetValue(seqLength), BatchSize = parse.GetValue(batchSize),
+                GradAccum = parse.GetValue(gradAccum), LearningRate = parse.GetValue(lr), Warmup = parse.GetValue(warmup),
+                Schedule = parse.GetValue(schedule), Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
+                EvalEvery = parse.GetValue(evalEvery), EvalBatches = parse.GetValue(evalBatches), CheckpointEvery = parse.GetValue(checkpointEvery),
+                Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
+                Resume = parse.GetValue(resume),
+            };
+            return Task.FromResult(new PretrainJob(request, cancel).Run());
+        });
+        return command;
+    }
+}
