@@ -124,6 +124,18 @@ public sealed class TextSuite : IBenchSuite
         Console.WriteLine($"all: {manifest.Documents:N0} reviews, {manifest.Sentences:N0} sentences, {(double)manifest.Tokens / manifest.Words:F4} tokens/word, "
             + $"[UNK] {100.0 * manifest.UnkTokens / manifest.Tokens:F4}%");
 
+        // 5b. The same on the test split with a vocabulary trained without it (train + unsup only): the
+        // [UNK] rate and tokens per word a model would see on unseen reviews.
+        {
+            var trainDocs = CorpusReader.Open(archive).ReadDocuments().Where(d => !splitNames[d.Info.Split].StartsWith("test/", StringComparison.Ordinal));
+            var heldOutVocab = WordPieceTrainer.Train(trainDocs, new VocabularyTrainingOptions { VocabSize = 30522, Threads = threads });
+            var testDocs = CorpusReader.Open(archive).ReadDocuments().Where(d => splitNames[d.Info.Split].StartsWith("test/", StringComparison.Ordinal));
+            var heldOut = new TokenizedCorpusManifest();
+            CorpusTokenizer.Write(testDocs, splitNames, heldOutVocab, Path.Combine(work, "store-test"), new TokenizeOptions { Threads = threads }, heldOut);
+            Console.WriteLine($"test split, vocabulary trained on train+unsup only ({heldOutVocab.Count:N0} tokens): {heldOut.Sentences:N0} sentences, "
+                + $"{(double)heldOut.Tokens / heldOut.Words:F4} tokens/word, [UNK] {100.0 * heldOut.UnkTokens / heldOut.Tokens:F4}% ({heldOut.UnkTokens:N0} of {heldOut.Tokens:N0})");
+        }
+
         if (args.Contains("--no-memory")) return 0;
         // 6. Peak memory while tokenizing 10x IMDB, in a fresh process.
         var psi = new ProcessStartInfo(Environment.ProcessPath!)

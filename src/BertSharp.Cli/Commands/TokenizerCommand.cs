@@ -71,7 +71,7 @@ public static class TokenizerCommand
         foreach (var d in reader.ReadDocuments())
         {
             n++;
-            chars += d.RawText.Length;
+            chars += d.Length;
             if ((n & 1023) == 0) update($"{n:N0} documents, {chars / 1e6:F0} M chars", null);
             yield return d;
         }

@@ -75,7 +75,7 @@ public sealed class BertPreTrainingHeads
     private int[] _rows = [], _targets = [], _argmax = [], _nspArgmax = [], _nspTargets = [];
     private float[] _gathered = [], _tPre = [], _tAct = [], _mean = [], _rstd = [], _transformed = [];
     private float[] _lse = [], _losses = [], _nspLse = [], _nspLosses = [], _dTransformed = [], _dAct = [], _dGathered = [];
-    private float[] _dNsp = [], _dPooled = [], _mlmLogits = [], _nspLogits = [];
+    private float[] _dNsp = [], _dPooled = [], _mlmLogits = [], _nspLogits = [], _ceScratch = [];
     private int _mlmCount;
 
     /// <summary>[B·P, V] logits of the masked positions (overwritten by their gradient in backward).</summary>
@@ -112,6 +112,7 @@ public sealed class BertPreTrainingHeads
         _mean = new float[m];
         _rstd = new float[m];
         _mlmLogits = new float[checked(m * _c.VocabSize)];
+        _ceScratch = new float[checked((int)_be.BiasCrossEntropyScratch(m, _c.VocabSize))];
         _lse = new float[m];
         _losses = new float[m];
         _dTransformed = new float[m * h];
@@ -159,8 +160,8 @@ public sealed class BertPreTrainingHeads
             _be.LayerNormForward(tAct, m, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, transformed, _mean, _rstd);
             // Decoder tied to the word embeddings: logits = transformed · Eᵀ + bias.
             _be.Sgemm(false, true, m, v, h, 1f, transformed, h, w.AsSpan(_word, v * h), h, 0f, logits, v);
-            _be.BiasAdd(logits, m, v, w.AsSpan(_bias, v));
-            _be.CrossEntropyForward(logits, m, v, targets, Ignore, _losses.AsSpan(0, m), _lse.AsSpan(0, m), _argmax.AsSpan(0, m));
+            // + cls.predictions.bias and the cross-entropy, in one pass over the logits.
+            _be.BiasCrossEntropyForward(logits, w.AsSpan(_bias, v), m, v, targets, Ignore, _losses.AsSpan(0, m), _lse.AsSpan(0, m), _argmax.AsSpan(0, m));
             for (int i = 0; i < m; i++)
                 if (targets[i] != Ignore)
                 {
@@ -209,8 +210,8 @@ public sealed class BertPreTrainingHeads
             var dLogits = logits; // in place: the logits are not needed after this
             var dAct = _dAct.AsSpan(0, mh);
             var dTransformed = _dTransformed.AsSpan(0, mh);
-            _be.CrossEntropyBackward(logits, _lse.AsSpan(0, m), _targets.AsSpan(0, m), Ignore, m, v, lossScale / _mlmCount, dLogits);
-            _be.BiasBackward(dLogits, m, v, g.AsSpan(_bias, v));
+            _be.BiasCrossEntropyBackward(dLogits, _lse.AsSpan(0, m), _targets.AsSpan(0, m), Ignore, m, v, lossScale / _mlmCount,
+                g.AsSpan(_bias, v), _ceScratch);
             _be.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed, h, 1f, g.AsSpan(_word, v * h), h);
             _be.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.AsSpan(_word, v * h), h, 0f, dTransformed, h);
             _be.LayerNormBackward(dTransformed, _tAct, _mean, _rstd, w.AsSpan(_gamma, h), m, h, dAct, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));

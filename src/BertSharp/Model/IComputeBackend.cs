@@ -38,6 +38,15 @@ public interface IComputeBackend
         int ignoreIndex, int rows, int cols, float scale, Span<float> dlogits);
     void AdamWStep(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, in AdamWParams hp);
     double SumOfSquares(ReadOnlySpan<float> x);
+    /// <summary>Output-layer bias + softmax cross-entropy in one pass: logits += bias (in place), then as
+    /// CrossEntropy.Forward.</summary>
+    void BiasCrossEntropyForward(Span<float> logits, ReadOnlySpan<float> bias, int rows, int cols, ReadOnlySpan<int> targets,
+        int ignoreIndex, Span<float> losses, Span<float> logSumExp, Span<int> argmax);
+    /// <summary>Its backward in one pass: logits (with bias) become d(logits) in place; dbias += column sums.
+    /// <paramref name="scratch"/> holds <see cref="BiasCrossEntropyScratch"/> floats.</summary>
+    void BiasCrossEntropyBackward(Span<float> logits, ReadOnlySpan<float> logSumExp, ReadOnlySpan<int> targets, int ignoreIndex,
+        int rows, int cols, float scale, Span<float> dbias, Span<float> scratch);
+    long BiasCrossEntropyScratch(int rows, int cols);
     /// <summary>y += x.</summary>
     void Add(Span<float> y, ReadOnlySpan<float> x);
 
@@ -175,6 +184,16 @@ public sealed class CpuBackend : IComputeBackend
         => AdamW.Step(param, grad, m, v, hp);
 
     public double SumOfSquares(ReadOnlySpan<float> x) => Reduce.SumOfSquares(x);
+
+    public void BiasCrossEntropyForward(Span<float> logits, ReadOnlySpan<float> bias, int rows, int cols, ReadOnlySpan<int> targets,
+        int ignoreIndex, Span<float> losses, Span<float> logSumExp, Span<int> argmax)
+        => LogitsCrossEntropy.Forward(logits, bias, rows, cols, targets, ignoreIndex, losses, logSumExp, argmax);
+
+    public void BiasCrossEntropyBackward(Span<float> logits, ReadOnlySpan<float> logSumExp, ReadOnlySpan<int> targets, int ignoreIndex,
+        int rows, int cols, float scale, Span<float> dbias, Span<float> scratch)
+        => LogitsCrossEntropy.Backward(logits, logSumExp, targets, ignoreIndex, rows, cols, scale, dbias, scratch);
+
+    public long BiasCrossEntropyScratch(int rows, int cols) => LogitsCrossEntropy.PartialsLength(rows, cols);
 
     public void Add(Span<float> y, ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.Add(y, x, y);
 }

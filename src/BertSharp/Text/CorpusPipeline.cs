@@ -10,8 +10,8 @@ namespace BertSharp.Text;
 /// </summary>
 internal static class CorpusPipeline
 {
-    public const int MaxBatchDocuments = 256;
-    public const int MaxBatchChars = 1 << 20;
+    public const int MaxBatchDocuments = 64;
+    public const int MaxBatchChars = 1 << 18;
 
     /// <summary>Runs the pipeline; returns the worker states (one per thread) for callers that accumulate in them.</summary>
     public static List<TWorker> Run<TWorker, TResult>(IEnumerable<CorpusDocument> documents, int threads,
@@ -38,7 +38,7 @@ internal static class CorpusPipeline
                 foreach (var doc in documents)
                 {
                     batch.Add(doc);
-                    chars += doc.RawText.Length;
+                    chars += doc.Length;
                     if (batch.Count >= MaxBatchDocuments || chars >= MaxBatchChars)
                     {
                         inflight.Wait(token);

@@ -5,16 +5,62 @@ using System.Text.Json;
 
 namespace BertSharp.Text;
 
-/// <summary>One document as a reader produced it: raw text, how to clean it, and where it came from.</summary>
-public sealed class CorpusDocument(string rawText, TextKind kind, DocumentInfo info, string name)
+/// <summary>One document as a reader produced it: raw text (or its UTF-8 bytes, decoded by the worker
+/// that cleans it, so the reader thread does less and no raw string is allocated), how to clean it,
+/// and where it came from.</summary>
+public sealed class CorpusDocument
 {
-    public string RawText { get; } = rawText;
-    public TextKind Kind { get; } = kind;
-    public DocumentInfo Info { get; } = info;
-    /// <summary>File or archive entry (plus line number for multi-document files), for messages.</summary>
-    public string Name { get; } = name;
+    private readonly string? _text;
+    private readonly byte[]? _utf8;
+    private readonly Encoding? _encoding;
+    [ThreadStatic] private static char[]? t_decoded;
 
-    public string CleanText() => TextCleaner.Clean(RawText, Kind);
+    public CorpusDocument(string rawText, TextKind kind, DocumentInfo info, string name)
+    {
+        _text = rawText;
+        Kind = kind;
+        Info = info;
+        Name = name;
+    }
+
+    /// <summary>A document kept as UTF-8 bytes; <paramref name="encoding"/> decodes them (replacing and counting invalid sequences).</summary>
+    public CorpusDocument(byte[] utf8, Encoding encoding, TextKind kind, DocumentInfo info, string name)
+    {
+        _utf8 = utf8;
+        _encoding = encoding;
+        Kind = kind;
+        Info = info;
+        Name = name;
+    }
+
+    public TextKind Kind { get; }
+    public DocumentInfo Info { get; }
+    /// <summary>File or archive entry (plus line number for multi-document files), for messages.</summary>
+    public string Name { get; }
+    /// <summary>Size of the raw text in chars (or UTF-8 bytes): what batching and progress count.</summary>
+    public int Length => _text?.Length ?? _utf8!.Length;
+
+    public string RawText => _text ?? _encoding!.GetString(_utf8!);
+
+    public string CleanText()
+    {
+        char[] buffer = [];
+        int n = CleanInto(ref buffer);
+        return new string(buffer, 0, n);
+    }
+
+    /// <summary>Writes the cleaned text into <paramref name="buffer"/> (grown as needed) and returns its length.</summary>
+    public int CleanInto(ref char[] buffer)
+    {
+        if (_text != null) return TextCleaner.CleanInto(_text, Kind, ref buffer);
+        var decoded = t_decoded ??= new char[1 << 14];
+        int max = _encoding!.GetMaxCharCount(_utf8!.Length);
+        if (decoded.Length < max) t_decoded = decoded = new char[Math.Max(max, decoded.Length * 2)];
+        int n = _encoding.GetChars(_utf8, 0, _utf8.Length, decoded, 0);
+        int length = TextCleaner.CleanInto(decoded.AsSpan(0, n), Kind, ref buffer);
+        if (decoded.Length > 1 << 22) t_decoded = null; // don't keep a huge buffer per thread
+        return length;
+    }
 }
 
 public enum CorpusFormat
@@ -194,7 +240,7 @@ public abstract class CorpusReader
 
             public override bool Fallback(byte[] bytesUnknown, int index)
             {
-                stats.InvalidUtf8++;
+                Interlocked.Increment(ref stats.InvalidUtf8); // workers decode concurrently
                 _pending = true;
                 return true;
             }
@@ -277,18 +323,16 @@ public sealed class ImdbCorpusReader : CorpusReader
         using var file = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
         using var gzip = new GZipStream(file, CompressionMode.Decompress);
         using var tar = new TarReader(gzip);
-        var buffer = new byte[1 << 16];
         TarEntry? entry;
         while ((entry = ReadEntry(tar)) != null)
         {
             if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream == null) continue;
             if (!TryParseEntry(entry.Name, out var info)) continue;
             if (entry.Length > MaxDocumentChars) throw new InvalidDataException($"{Path}: entry {entry.Name} is {entry.Length:N0} bytes, too large for a review");
-            int length = (int)entry.Length;
-            if (buffer.Length < length) buffer = new byte[Math.Max(length, buffer.Length * 2)];
-            entry.DataStream.ReadExactly(buffer, 0, length);
-            Stats.Bytes += length;
-            yield return new CorpusDocument(encoding.GetString(buffer, 0, length), TextKind.ImdbReview, info, entry.Name);
+            var bytes = new byte[(int)entry.Length];
+            entry.DataStream.ReadExactly(bytes);
+            Stats.Bytes += bytes.Length;
+            yield return new CorpusDocument(bytes, encoding, TextKind.ImdbReview, info, entry.Name);
         }
     }
 
@@ -318,7 +362,7 @@ public sealed class ImdbCorpusReader : CorpusReader
             {
                 var bytes = File.ReadAllBytes(f);
                 Stats.Bytes += bytes.Length;
-                yield return new CorpusDocument(encoding.GetString(bytes), TextKind.ImdbReview, info, f);
+                yield return new CorpusDocument(bytes, encoding, TextKind.ImdbReview, info, f);
             }
         }
     }

@@ -37,8 +37,11 @@ public static class CorpusTokenizer
 
     /// <summary>The build key: the input's fingerprint, the vocabulary's hash and every setting that affects ids.</summary>
     public static string BuildKey(CorpusReader reader, Vocabulary vocab, TokenizeOptions options) =>
+        BuildKey(reader.Format, reader.Fingerprint(), vocab, options);
+
+    private static string BuildKey(CorpusFormat format, string fingerprint, Vocabulary vocab, TokenizeOptions options) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n",
-            Version, reader.Format.ToString(), reader.Fingerprint(), vocab.Sha256, options.LowerCase ? "uncased" : "cased",
+            Version, format.ToString(), fingerprint, vocab.Sha256, options.LowerCase ? "uncased" : "cased",
             options.MaxInputCharsPerWord.ToString()))));
 
     /// <summary>Builds the store in <paramref name="outDir"/>, or keeps the one there if it was built
@@ -46,7 +49,8 @@ public static class CorpusTokenizer
     public static TokenizeResult Build(CorpusReader reader, Vocabulary vocab, string vocabPath, string outDir,
         TokenizeOptions options, IProgress<TokenizeProgress>? progress = null, CancellationToken cancel = default)
     {
-        string key = BuildKey(reader, vocab, options);
+        string fingerprint = reader.Fingerprint(); // enumerates a folder's files: once
+        string key = BuildKey(reader.Format, fingerprint, vocab, options);
         if (TokenizedCorpusStore.IsComplete(outDir, out var existing) && existing!.BuildKey == key)
             return new TokenizeResult(existing, true, null);
         var manifest = new TokenizedCorpusManifest
@@ -54,7 +58,7 @@ public static class CorpusTokenizer
             BuildKey = key,
             Source = reader.Path,
             SourceFormat = reader.Format.ToString(),
-            SourceFingerprint = reader.Fingerprint(),
+            SourceFingerprint = fingerprint,
             VocabularyPath = Path.GetFullPath(vocabPath),
         };
         Write(reader.ReadDocuments(cancel), reader.SplitNames, vocab, outDir, options, manifest, progress, cancel);
@@ -69,6 +73,7 @@ public static class CorpusTokenizer
     {
         public readonly BertTokenizer Tokenizer = new(vocab, options.LowerCase, options.MaxInputCharsPerWord);
         public readonly List<Range> Sentences = [];
+        public char[] Text = new char[1 << 14];
     }
 
     private sealed class Batch(int splits)
@@ -112,8 +117,8 @@ public static class CorpusTokenizer
                 foreach (var doc in batch)
                 {
                     if ((uint)doc.Info.Split >= (uint)splits) throw new InvalidDataException($"{doc.Name}: split {doc.Info.Split} is not one of the corpus's {splits}");
-                    var text = doc.CleanText();
-                    result.Chars += doc.RawText.Length;
+                    var text = w.Text.AsSpan(0, doc.CleanInto(ref w.Text));
+                    result.Chars += doc.Length;
                     w.Sentences.Clear();
                     SentenceSplitter.Split(text, w.Sentences);
                     var counts = result.Counts[doc.Info.Split];
@@ -121,7 +126,7 @@ public static class CorpusTokenizer
                     foreach (var range in w.Sentences)
                     {
                         int start = result.Ids.Count;
-                        int n = w.Tokenizer.Encode(text.AsSpan()[range], result.Ids);
+                        int n = w.Tokenizer.Encode(text[range], result.Ids);
                         counts.Words += w.Tokenizer.LastWordCount;
                         if (n == 0) continue;
                         var added = CollectionsMarshal.AsSpan(result.Ids).Slice(start, n);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 
 namespace BertSharp.Text;
 
@@ -21,66 +20,63 @@ public enum TextKind
 /// </summary>
 public static class TextCleaner
 {
-    [ThreadStatic] private static StringBuilder? t_builder;
-
     public static string Clean(string raw, TextKind kind)
     {
-        if (kind == TextKind.ImdbReview)
+        char[] buffer = [];
+        int n = CleanInto(raw, kind, ref buffer);
+        return new string(buffer, 0, n);
+    }
+
+    /// <summary>Cleans <paramref name="raw"/> into <paramref name="dest"/> (grown as needed); returns the length.</summary>
+    public static int CleanInto(ReadOnlySpan<char> raw, TextKind kind, ref char[] dest)
+    {
+        bool imdb = kind == TextKind.ImdbReview;
+        if (imdb)
         {
-            raw = ReplaceBreaks(raw);
-            if (raw.Contains('&')) raw = WebUtility.HtmlDecode(raw);
+            // Entities first: an encoded "&lt;br /&gt;" then counts as a break too, which is harmless.
+            if (raw.IndexOf('&') >= 0) raw = WebUtility.HtmlDecode(raw.ToString());
             kind = TextKind.Lines;
         }
-        var sb = t_builder ??= new StringBuilder(4096);
-        sb.Clear();
+        // The output is never longer than the input.
+        if (dest.Length < raw.Length) dest = new char[Math.Max(raw.Length, Math.Min(dest.Length * 2, 1 << 22))];
+        var output = dest;
+        int n = 0;
         bool pendingSpace = false;
         int pendingNewlines = 0;
-        foreach (char c in raw)
+        for (int i = 0; i < raw.Length; i++)
         {
+            char c = raw[i];
             if (c == '\n') { pendingNewlines++; continue; }
+            if (imdb && c == '<')
+            {
+                int end = MatchBreak(raw, i);
+                if (end > 0)
+                {
+                    pendingNewlines++;
+                    i = end - 1;
+                    continue;
+                }
+            }
             if (c == ' ' || c == '\t' || c == '\r' || (c > 127 && char.IsWhiteSpace(c)) || c == '\v' || c == '\f')
             {
                 pendingSpace = true;
                 continue;
             }
-            if (sb.Length > 0)
+            if (n > 0)
             {
                 bool paragraph = kind == TextKind.Lines ? pendingNewlines >= 1 : pendingNewlines >= 2;
-                if (paragraph) sb.Append('\n');
-                else if (pendingSpace || pendingNewlines > 0) sb.Append(' ');
+                if (paragraph) output[n++] = '\n';
+                else if (pendingSpace || pendingNewlines > 0) output[n++] = ' ';
             }
             pendingSpace = false;
             pendingNewlines = 0;
-            sb.Append(c);
+            output[n++] = c;
         }
-        var result = sb.ToString();
-        if (sb.Capacity > 1 << 20) t_builder = null; // don't keep a huge buffer per thread
-        return result;
+        return n;
     }
 
-    /// <summary>Replaces each <c>&lt;br&gt;</c>, <c>&lt;br/&gt;</c>, <c>&lt;br /&gt;</c> (any case) with a newline.</summary>
-    internal static string ReplaceBreaks(string raw)
-    {
-        int i = raw.IndexOf('<');
-        if (i < 0) return raw;
-        var sb = new StringBuilder(raw.Length);
-        int from = 0;
-        while (i >= 0)
-        {
-            int end = MatchBreak(raw, i);
-            if (end > 0)
-            {
-                sb.Append(raw, from, i - from).Append('\n');
-                from = end;
-                i = raw.IndexOf('<', end);
-            }
-            else i = raw.IndexOf('<', i + 1);
-        }
-        sb.Append(raw, from, raw.Length - from);
-        return sb.ToString();
-    }
-
-    private static int MatchBreak(string s, int i)
+    /// <summary>The end of a <c>&lt;br&gt;</c>, <c>&lt;br/&gt;</c> or <c>&lt;br /&gt;</c> tag (any case) starting at <paramref name="i"/>, or −1.</summary>
+    private static int MatchBreak(ReadOnlySpan<char> s, int i)
     {
         if (i + 3 >= s.Length || (s[i + 1] | 0x20) != 'b' || (s[i + 2] | 0x20) != 'r') return -1;
         int j = i + 3;

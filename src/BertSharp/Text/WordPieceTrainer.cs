@@ -44,7 +44,7 @@ public static class WordPieceTrainer
                 foreach (var doc in batch)
                 {
                     state.Words.Clear();
-                    state.Basic.Tokenize(doc.CleanText(), state.Words);
+                    state.Basic.Tokenize(state.Text.AsSpan(0, doc.CleanInto(ref state.Text)), state.Words);
                     for (int i = 0; i < state.Words.Count; i++)
                     {
                         var w = state.Words[i];
@@ -72,6 +72,7 @@ public static class WordPieceTrainer
     {
         public readonly BasicTokenizer Basic;
         public readonly WordList Words = new();
+        public char[] Text = new char[1 << 14];
         public readonly WordTable Table = new(1 << 16);
         public long[] Counts = new long[1 << 16];
 

@@ -20,8 +20,8 @@ public interface IPretrainingData
 /// <summary>
 /// Deterministic synthetic pretraining data with structure a model can learn: the non-special ids form
 /// topics of 4; each segment draws its tokens from one topic, so a masked token is one of 4 given the rest
-/// of its segment (MLM loss can fall from ln V towards ln 4); segment B keeps A's topic (IsNext, label 0)
-/// or takes another one (label 1).
+/// of its segment (MLM loss can fall from ln V towards ln 4); topics are drawn with skewed frequencies;
+/// segment B keeps A's topic (IsNext, label 0) or takes another one (label 1).
 /// Batch i of epoch e is a pure function of (seed, e, i), so positions resume exactly. For tests and benchmarks.
 /// </summary>
 public sealed class SyntheticPretrainingData : IPretrainingData
@@ -81,7 +81,9 @@ public sealed class SyntheticPretrainingData : IPretrainingData
             int len = _seq - rng.NextInt(_seq / 4 + 1);                 // some padding
             int lenA = 2 + rng.NextInt(len - 5);                        // tokens of A
             bool isNext = rng.NextInt(2) == 0;
-            int topic = rng.NextInt(topics);
+            // Skewed topic frequencies (like words in text), so that unigram statistics are learnable too.
+            double u = rng.NextDouble();
+            int topic = (int)(topics * u * u);
             int topicB = isNext ? topic : (topic + 1 + rng.NextInt(topics - 1)) % topics;
             int p = 0;
             _ids[row + p++] = Cls;

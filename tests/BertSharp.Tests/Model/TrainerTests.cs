@@ -155,15 +155,15 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
         var p = new BertParameters(TinyConfig(dropout: 0f));
         p.Initialize(11);
         var data = new SyntheticPretrainingData(64, 8, 16, 3, 21, batchesPerEpoch: 100000, validationBatches: 4);
-        var o = new TrainerOptions { Schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-2, 10, 200), Seed = 1 };
+        var o = new TrainerOptions { Schedule = new LearningRateSchedule(ScheduleKind.Linear, 3e-3, 10, 400), Seed = 1 };
         var t = new Trainer(new BertForPreTraining(p), data, o);
         var start = t.Evaluate();
-        for (int i = 0; i < 120; i++) t.TrainStep();
+        for (int i = 0; i < 160; i++) t.TrainStep();
         var end = t.Evaluate();
         log.WriteLine($"validation: loss {start.Loss:F3} -> {end.Loss:F3}, MLM acc {start.MlmAccuracy:P1} -> {end.MlmAccuracy:P1}, NSP acc {start.NspAccuracy:P1} -> {end.NspAccuracy:P1}");
         // The floor is ln 4 ≈ 1.39 for MLM (4 tokens per topic) from ln 64 ≈ 4.16 at the start.
-        Assert.True(end.MlmLoss < start.MlmLoss - 0.5, $"MLM loss {start.MlmLoss:F3} -> {end.MlmLoss:F3}");
-        Assert.True(end.Loss < start.Loss - 0.5, $"loss {start.Loss:F3} -> {end.Loss:F3}");
+        Assert.True(end.MlmLoss < start.MlmLoss - 1.0, $"MLM loss {start.MlmLoss:F3} -> {end.MlmLoss:F3}");
+        Assert.True(end.MlmAccuracy >= 0.15, $"MLM accuracy {start.MlmAccuracy:P1} -> {end.MlmAccuracy:P1}");
     }
 
     [Fact]
