@@ -10,8 +10,8 @@ namespace BertSharp.Tensors;
 internal enum GemmIsa { Portable, Avx2, Avx512 }
 
 /// <summary>
-/// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, built the BLIS way. For each
-/// thread's rectangle of C: an MB×KC block of A is packed into MR-row micro-panels (kept in L3/L2), a
+/// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, built the BLIS way. C is cut
+/// into tiles that the threads claim dynamically; for each tile, an MB×KC block of A is packed into MR-row micro-panels (kept in L3/L2), a
 /// KC×NB block of B into NR-column micro-panels (kept in L2), and a register-blocked micro-kernel runs
 /// over each MR-row A micro-panel (held in L1) against the B micro-panels. Packing absorbs the
 /// transposes, so one kernel layout serves all four cases. Edge tiles run the same kernel on the
@@ -91,7 +91,8 @@ public static unsafe class Gemm
     };
 
     /// <summary>C = alpha * op(A) * op(B) + beta * C. op(A) is m×k, op(B) is k×n, C is m×n, all row-major
-    /// with leading dimensions. transA: A is stored k×m. transB: B is stored n×k. beta == 0: C is not read.</summary>
+    /// with leading dimensions. transA: A is stored k×m. transB: B is stored n×k. beta == 0: C is not read.
+    /// C must not overlap A or B.</summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
                              ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
                              float beta, Span<float> c, int ldc)
