@@ -18,6 +18,7 @@ public sealed class KernelsSuite : IBenchSuite
     private float[] _flush = Array.Empty<float>();
     private float _sink;
     private bool _hot, _cpuTime;
+    private int _loop = 1;
     private double _lastBest, _lastRefBest, _lastRefMedian;
 
     public int Run(string[] args)
@@ -33,6 +34,7 @@ public sealed class KernelsSuite : IBenchSuite
                 case "--hot": _hot = true; break; // no cache flush: shows the compute side (diagnostic)
                 case "--only": only = args[++i]; break; // run the kernels whose name contains this
                 case "--cpu": _cpuTime = true; break; // time by process CPU time (diagnostic, with --hot --threads 1)
+                case "--loop": _loop = int.Parse(args[++i]); break; // each timed call repeats the kernel N times (diagnostic, with --hot)
                 default: Console.Error.WriteLine($"kernels: unknown option {args[i]}"); return 2;
             }
         }
@@ -173,6 +175,17 @@ public sealed class KernelsSuite : IBenchSuite
     }
 
     private double Time(Action a)
+    {
+        if (_loop > 1)
+        {
+            var once = a;
+            a = () => { for (int k = 0; k < _loop; k++) once(); };
+            return TimeOnce(a) / _loop;
+        }
+        return TimeOnce(a);
+    }
+
+    private double TimeOnce(Action a)
     {
         if (_cpuTime)
         {

@@ -37,10 +37,13 @@ public static unsafe class Softmax
         {
             int n = Cols;
             var sc = Vector256.Create(Scale);
-            for (int r = start; r < end; r++)
+            // The mask row follows the batch index, tracked without a division per row.
+            int b = start / RowsPerBatch, within = start - b * RowsPerBatch;
+            for (int r = start; r < end; r++, within++)
             {
+                if (within == RowsPerBatch) { b++; within = 0; }
                 float* x = X + (long)r * n, y = Y + (long)r * n;
-                float* mk = Mask == null ? null : Mask + (long)(r / RowsPerBatch) * n;
+                float* mk = Mask == null ? null : Mask + (long)b * n;
                 // Pass 1: max of z = scale·x + mask, in registers (the row then sits in L1).
                 var mx0 = Vector256.Create(float.NegativeInfinity); var mx1 = mx0;
                 int i = 0;
