@@ -44,9 +44,32 @@ public static class SvgChart
 
     private static void DrawPanel(StringBuilder sb, Panel p, double ox, double oy, double w, double h)
     {
-        const double left = 64, right = 16, topPad = 48, bottom = 46;
+        const double left = 64, right = 16, bottom = 46;
+        // Legend rows between the title and the plot (so it never hides data), wrapped to the panel's width.
+        var entries = p.Series.Where(s => s.Points.Count > 0).Select(s => (s.Name, s.Color, s.Dash, s.Markers, s.Opacity)).ToList();
+        if (p.Reference is { } rr) entries.Add((rr.Label, "#888", "6 4", false, 1.0));
+        var placed = new List<(double X, int Row)>();
+        double cursor = 0;
+        int row = 0;
+        foreach (var e in entries)
+        {
+            double width = 22 + 6.2 * e.Name.Length + 14;
+            if (cursor > 0 && cursor + width > w - left - right) (cursor, row) = (0, row + 1);
+            placed.Add((cursor, row));
+            cursor += width;
+        }
+        int legendRows = entries.Count == 0 ? 0 : row + 1;
+        double topPad = 32 + 14 * Math.Max(1, legendRows);
         double px = ox + left, py = oy + topPad, pw = w - left - right, ph = h - topPad - bottom;
         sb.Append($"<text x=\"{F(ox + w / 2)}\" y=\"{F(oy + 20)}\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\" fill=\"#333\">{Escape(p.Title)}</text>\n");
+        for (int i = 0; i < entries.Count; i++)
+        {
+            var (name, color, dash, markers, opacity) = entries[i];
+            double lx = px + placed[i].X, ly = oy + 36 + 14 * placed[i].Row;
+            sb.Append($"<line x1=\"{F(lx)}\" y1=\"{F(ly - 4)}\" x2=\"{F(lx + 18)}\" y2=\"{F(ly - 4)}\" stroke=\"{color}\" stroke-width=\"2\" stroke-opacity=\"{F(Math.Max(opacity, 0.35))}\"{(dash is null ? "" : $" stroke-dasharray=\"{dash}\"")}/>\n");
+            if (markers) sb.Append($"<circle cx=\"{F(lx + 9)}\" cy=\"{F(ly - 4)}\" r=\"3\" fill=\"{color}\"/>\n");
+            sb.Append($"<text x=\"{F(lx + 22)}\" y=\"{F(ly)}\" font-size=\"11\" fill=\"#333\">{Escape(name)}</text>\n");
+        }
 
         var all = p.Series.SelectMany(s => s.Points).Where(q => double.IsFinite(q.X) && double.IsFinite(q.Y)).ToList();
         double xMin = all.Count > 0 ? all.Min(q => q.X) : 0, xMax = all.Count > 0 ? all.Max(q => q.X) : 1;
@@ -105,17 +128,6 @@ public static class SvgChart
         }
         sb.Append("</g>\n");
 
-        // Legend: one row between the title and the plot, so it never hides data.
-        var entries = p.Series.Where(s => s.Points.Count > 0).Select(s => (s.Name, s.Color, s.Dash, s.Markers, s.Opacity)).ToList();
-        if (p.Reference is { } rr) entries.Add((rr.Label, "#888", "6 4", false, 1.0));
-        double lx = px, ly = oy + 36;
-        foreach (var (name, color, dash, markers, opacity) in entries)
-        {
-            sb.Append($"<line x1=\"{F(lx)}\" y1=\"{F(ly - 4)}\" x2=\"{F(lx + 18)}\" y2=\"{F(ly - 4)}\" stroke=\"{color}\" stroke-width=\"2\" stroke-opacity=\"{F(Math.Max(opacity, 0.35))}\"{(dash is null ? "" : $" stroke-dasharray=\"{dash}\"")}/>\n");
-            if (markers) sb.Append($"<circle cx=\"{F(lx + 9)}\" cy=\"{F(ly - 4)}\" r=\"3\" fill=\"{color}\"/>\n");
-            sb.Append($"<text x=\"{F(lx + 22)}\" y=\"{F(ly)}\" font-size=\"11\" fill=\"#333\">{Escape(name)}</text>\n");
-            lx += 22 + 6.2 * name.Length + 14;
-        }
     }
 
     /// <summary>About <paramref name="count"/> round tick values (1, 2, 2.5 or 5 × 10^k apart) covering [min, max].</summary>

@@ -139,7 +139,9 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             trainer = LoadCheckpoint(() => Trainer.Resume(latest, capped, options), latest);
             if (trainer.State.TotalSteps != s.Steps || Math.Abs(trainer.State.PeakLearningRate - s.LearningRate) > 1e-12 * s.LearningRate)
                 throw new UserException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another --name", CliRunner.ExitConflict);
-            Err.WriteLine($"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})");
+            Err.WriteLine(trainer.State.Step >= s.Steps
+                ? $"{runDir}: already finished ({latest}); nothing left to train"
+                : $"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})");
         }
         else
         {
@@ -153,7 +155,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
 
         double mlmBaseline = UnigramBaseline(capped);
         var log = new MetricsLog(runDir, trainer.State.Step);
-        string title = $"{Path.GetFileName(Path.GetFullPath(runDir))}: {(s.Preset ?? "custom")} on {s.Corpus}";
+        string title = $"{Path.GetFileName(Path.GetFullPath(runDir))}: {(s.Preset is null ? "custom" : s.Preset)} BERT on "
+            + (s.Corpus == SampleName ? "the bundled sample" : s.Corpus == "imdb" ? "IMDB" : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus)));
         return Train(trainer, capped, s, runDir, log, title, mlmBaseline, batchesPerEpoch, parameterCount, vocab, m);
     }
 
@@ -226,6 +229,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             return 0;
         });
         log.FlushCsv();
+        log.WriteCurves(title, mlmBaseline);
 
         string resumeHint = $"bertsharp pretrain --run-dir {runDir} --resume";
         if (interrupted)
