@@ -67,7 +67,7 @@ public static class FillMaskCommand
     internal static string Shorten(string text) => text.Length <= 60 ? text : text[..57] + "...";
 
     /// <summary>Indices of the k largest values, largest first (ties: lower id first).</summary>
-    internal static int[] TopK(ReadOnlySpan<float> values, int k)
+    public static int[] TopK(ReadOnlySpan<float> values, int k)
     {
         var best = new List<int>(k + 1);
         for (int i = 0; i < values.Length; i++)

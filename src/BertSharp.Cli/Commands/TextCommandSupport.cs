@@ -50,8 +50,10 @@ internal static class TextCommandSupport
     public static T Guard<T>(Func<T> work)
     {
         try { return work(); }
+        // ArgumentOutOfRange/ArgumentNull are bugs, not bad input: they keep their type in the message.
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException
-                                      or ArgumentException or UnauthorizedAccessException or HttpRequestException)
+                                      or UnauthorizedAccessException or HttpRequestException
+                                      or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException))
         {
             throw new UserException(e.Message);
         }

@@ -44,9 +44,32 @@ public static class SvgChart
 
     private static void DrawPanel(StringBuilder sb, Panel p, double ox, double oy, double w, double h)
     {
-        const double left = 64, right = 16, topPad = 30, bottom = 46;
+        const double left = 64, right = 16, bottom = 46;
+        // Legend rows between the title and the plot (so it never hides data), wrapped to the panel's width.
+        var entries = p.Series.Where(s => s.Points.Count > 0).Select(s => (s.Name, s.Color, s.Dash, s.Markers, s.Opacity)).ToList();
+        if (p.Reference is { } rr) entries.Add((rr.Label, "#888", "6 4", false, 1.0));
+        var placed = new List<(double X, int Row)>();
+        double cursor = 0;
+        int row = 0;
+        foreach (var e in entries)
+        {
+            double width = 22 + 6.2 * e.Name.Length + 14;
+            if (cursor > 0 && cursor + width > w - left - right) (cursor, row) = (0, row + 1);
+            placed.Add((cursor, row));
+            cursor += width;
+        }
+        int legendRows = entries.Count == 0 ? 0 : row + 1;
+        double topPad = 32 + 14 * Math.Max(1, legendRows);
         double px = ox + left, py = oy + topPad, pw = w - left - right, ph = h - topPad - bottom;
         sb.Append($"<text x=\"{F(ox + w / 2)}\" y=\"{F(oy + 20)}\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\" fill=\"#333\">{Escape(p.Title)}</text>\n");
+        for (int i = 0; i < entries.Count; i++)
+        {
+            var (name, color, dash, markers, opacity) = entries[i];
+            double lx = px + placed[i].X, ly = oy + 36 + 14 * placed[i].Row;
+            sb.Append($"<line x1=\"{F(lx)}\" y1=\"{F(ly - 4)}\" x2=\"{F(lx + 18)}\" y2=\"{F(ly - 4)}\" stroke=\"{color}\" stroke-width=\"2\" stroke-opacity=\"{F(Math.Max(opacity, 0.35))}\"{(dash is null ? "" : $" stroke-dasharray=\"{dash}\"")}/>\n");
+            if (markers) sb.Append($"<circle cx=\"{F(lx + 9)}\" cy=\"{F(ly - 4)}\" r=\"3\" fill=\"{color}\"/>\n");
+            sb.Append($"<text x=\"{F(lx + 22)}\" y=\"{F(ly)}\" font-size=\"11\" fill=\"#333\">{Escape(name)}</text>\n");
+        }
 
         var all = p.Series.SelectMany(s => s.Points).Where(q => double.IsFinite(q.X) && double.IsFinite(q.Y)).ToList();
         double xMin = all.Count > 0 ? all.Min(q => q.X) : 0, xMax = all.Count > 0 ? all.Max(q => q.X) : 1;
@@ -105,21 +128,6 @@ public static class SvgChart
         }
         sb.Append("</g>\n");
 
-        // Legend: top right inside the plot, one row per series (and the reference line).
-        var entries = p.Series.Where(s => s.Points.Count > 0).Select(s => (s.Name, s.Color, s.Dash, s.Markers)).ToList();
-        if (p.Reference is { } rr) entries.Add((rr.Label, "#888", "6 4", false));
-        double ly = py + 8, lw = 12 + 7.0 * Math.Max(1, entries.Count == 0 ? 0 : entries.Max(e => e.Name.Length)) + 30;
-        double lx = px + pw - lw - 6;
-        if (entries.Count > 0)
-            sb.Append($"<rect x=\"{F(lx)}\" y=\"{F(ly)}\" width=\"{F(lw)}\" height=\"{F(entries.Count * 17 + 6)}\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n");
-        for (int i = 0; i < entries.Count; i++)
-        {
-            var (name, color, dash, markers) = entries[i];
-            double y = ly + 14 + i * 17;
-            sb.Append($"<line x1=\"{F(lx + 6)}\" y1=\"{F(y - 4)}\" x2=\"{F(lx + 28)}\" y2=\"{F(y - 4)}\" stroke=\"{color}\" stroke-width=\"2\"{(dash is null ? "" : $" stroke-dasharray=\"{dash}\"")}/>\n");
-            if (markers) sb.Append($"<circle cx=\"{F(lx + 17)}\" cy=\"{F(y - 4)}\" r=\"3\" fill=\"{color}\"/>\n");
-            sb.Append($"<text x=\"{F(lx + 34)}\" y=\"{F(y)}\" font-size=\"11\" fill=\"#333\">{Escape(name)}</text>\n");
-        }
     }
 
     /// <summary>About <paramref name="count"/> round tick values (1, 2, 2.5 or 5 × 10^k apart) covering [min, max].</summary>
@@ -139,6 +147,7 @@ public static class SvgChart
     private static string Tick(double v, double step, string? format)
     {
         if (format is not null) return v.ToString(format, Inv);
+        if (v == 0) return "0";
         double a = Math.Abs(step);
         if (a >= 1000 && Math.Abs(v) >= 10000) return (v / 1000).ToString("0.#", Inv) + "k";
         if (a >= 1) return v.ToString("0", Inv);

@@ -138,10 +138,10 @@ public sealed class MetricsLog
 
         var loss = new Panel { Title = "Loss (MLM + NSP)" };
         loss.Series.Add(new Series("train (raw)", Raw(r => r.Loss), blue, 1, Opacity: 0.25));
-        loss.Series.Add(new Series(window > 1 ? $"train (mean of {window})" : "train", Smooth(r => r.Loss), blue, 2));
+        loss.Series.Add(new Series(window > 1 ? $"train (mean of {window} steps)" : "train", Smooth(r => r.Loss), blue, 2));
         loss.Series.Add(new Series("validation", Val(r => r.Loss), orange, 2, Markers: true));
-        loss.Series.Add(new Series("validation MLM", Val(r => r.MlmLoss), red, 1.2, Markers: true, Dash: "4 3"));
-        loss.Series.Add(new Series("validation NSP", Val(r => r.NspLoss), purple, 1.2, Markers: true, Dash: "4 3"));
+        loss.Series.Add(new Series("val. MLM", Val(r => r.MlmLoss), red, 1.2, Markers: true, Dash: "4 3"));
+        loss.Series.Add(new Series("val. NSP", Val(r => r.NspLoss), purple, 1.2, Markers: true, Dash: "4 3"));
 
         var mlm = new Panel { Title = "MLM accuracy (masked tokens)", YRange = (0, 1), YFormat = "P0", Reference = (mlmChance, $"most frequent token {mlmChance:P1}") };
         mlm.Series.Add(new Series("train (raw)", Raw(r => r.MlmAccuracy), blue, 1, Opacity: 0.25));

@@ -24,6 +24,7 @@ public sealed class TrainingDisplay
     private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
     private LiveDisplayContext? _ctx;
     private TrainingStatus? _last;
+    private MetricRow? _lastValidation;
 
     public TrainingDisplay(bool live, TextWriter log) => (_live, _log) = (live, log);
 
@@ -61,7 +62,8 @@ public sealed class TrainingDisplay
     {
         string line = $"eval  step {v.Step}/{totalSteps}: loss {v.Loss:F4} (mlm {v.MlmLoss:F4}, nsp {v.NspLoss:F4}), "
             + $"MLM accuracy {v.MlmAccuracy:P1}, NSP accuracy {v.NspAccuracy:P1}, MLM perplexity {Math.Exp(v.MlmLoss):F2}";
-        if (_ctx is { } ctx && _last is { } s) ctx.UpdateTarget(Render(s with { LastValidation = v }));
+        _lastValidation = v;
+        if (_ctx is { } ctx && _last is { } s) ctx.UpdateTarget(Render(s));
         else _log.WriteLine(line);
     }
 
@@ -87,18 +89,18 @@ public sealed class TrainingDisplay
     private IRenderable Render(in TrainingStatus s)
     {
         double fraction = s.TotalSteps > 0 ? (double)s.Step / s.TotalSteps : 0;
-        const int width = 40;
+        const int width = 24;
         int filled = (int)Math.Round(fraction * width);
         string bar = new string('━', filled) + new string('─', width - filled);
         var rows = new List<IRenderable>
         {
-            new Markup($"[bold]training[/] [green]{bar[..filled]}[/][grey]{bar[filled..]}[/] {fraction,4:P0}  step {s.Step:N0}/{s.TotalSteps:N0}  epoch {s.Epoch:F2}  "
-                + $"elapsed {Duration(s.ElapsedSeconds)}  ETA {Duration(Eta(s))}"),
-            new Markup(Markup.Escape($"loss {s.Loss:F4}   MLM acc {s.MlmAccuracy:P1}   NSP acc {s.NspAccuracy:P1}   lr {s.LearningRate:E2}   {s.TokensPerSecond:N0} tokens/s")),
-            new Markup($"loss [blue]{Sparkline(_losses, 60)}[/]"),
+            new Markup($"[bold]training[/] [green]{bar[..filled]}[/][grey]{bar[filled..]}[/] {fraction,4:P0} step {s.Step:N0}/{s.TotalSteps:N0} "
+                + $"epoch {s.Epoch:F2} {Duration(s.ElapsedSeconds)} ETA {Duration(Eta(s))}"),
+            new Markup(Markup.Escape($"loss {s.Loss:F4}  MLM acc {s.MlmAccuracy:P1}  NSP acc {s.NspAccuracy:P1}  lr {s.LearningRate:E2}  {s.TokensPerSecond:N0} tok/s")),
+            new Markup($"loss [blue]{Sparkline(_losses, 50)}[/]"),
         };
-        if (s.LastValidation is { } v)
-            rows.Add(new Markup(Markup.Escape($"validation at step {v.Step}: loss {v.Loss:F4}, MLM acc {v.MlmAccuracy:P1}, NSP acc {v.NspAccuracy:P1}, MLM perplexity {Math.Exp(v.MlmLoss):F2}")));
+        if ((s.LastValidation ?? _lastValidation) is { } v)
+            rows.Add(new Markup(Markup.Escape($"validation @{v.Step}: loss {v.Loss:F4}  MLM acc {v.MlmAccuracy:P1}  NSP acc {v.NspAccuracy:P1}  ppl {Math.Exp(v.MlmLoss):F1}")));
         return new Rows(rows);
     }
 

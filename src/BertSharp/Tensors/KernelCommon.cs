@@ -13,12 +13,7 @@ internal static class Check
         if (value < 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be non-negative, got {value}");
     }
 
-    public static void Length(int length, long need, string name, string what)
-    {
-        if (length < need) throw new ArgumentException($"{name}: need {need} floats for {what}, got {length}", name);
-    }
-
-    // The overloads below build their message only on failure: a check costs no allocation.
+    // Messages are built only on failure: a passing check costs no allocation.
     public static void Matrix(int length, int rows, int cols, string name)
     {
         if (length < (long)rows * cols) throw new ArgumentException($"{name}: need {(long)rows * cols} floats for {rows}x{cols}, got {length}", name);

@@ -117,7 +117,8 @@ public static class CorpusTokenizer
                 foreach (var doc in batch)
                 {
                     if ((uint)doc.Info.Split >= (uint)splits) throw new InvalidDataException($"{doc.Name}: split {doc.Info.Split} is not one of the corpus's {splits}");
-                    var text = w.Text.AsSpan(0, doc.CleanInto(ref w.Text));
+                    int length = doc.CleanInto(ref w.Text); // may replace w.Text: read it after
+                    var text = w.Text.AsSpan(0, length);
                     result.Chars += doc.Length;
                     w.Sentences.Clear();
                     SentenceSplitter.Split(text, w.Sentences);

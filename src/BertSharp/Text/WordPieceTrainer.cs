@@ -44,7 +44,8 @@ public static class WordPieceTrainer
                 foreach (var doc in batch)
                 {
                     state.Words.Clear();
-                    state.Basic.Tokenize(state.Text.AsSpan(0, doc.CleanInto(ref state.Text)), state.Words);
+                    int length = doc.CleanInto(ref state.Text); // may replace state.Text: read it after
+                    state.Basic.Tokenize(state.Text.AsSpan(0, length), state.Words);
                     for (int i = 0; i < state.Words.Count; i++)
                     {
                         var w = state.Words[i];

@@ -44,6 +44,7 @@ public class CliCommandTests
         var again = Run(TinyPretrain(corpus, config, run));
         Assert.True(again.Code == 0, again.Err);
         Assert.Contains("kept", again.Err);
+        Assert.Contains("already finished", again.Err);
 
         var eval = Run(["evaluate", run, "--json"]);
         Assert.True(eval.Code == 0, eval.Err);

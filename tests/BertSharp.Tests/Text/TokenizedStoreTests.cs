@@ -125,6 +125,22 @@ public class TokenizedStoreTests
     }
 
     [Fact]
+    public void HandlesDocumentsLargerThanTheWorkersBuffers()
+    {
+        using var dir = new TextTestSupport.TempDir();
+        // 200,000-char documents, far beyond the 16 Ki-char buffers the workers start with.
+        var big = string.Concat(Enumerable.Repeat("The movie was great. ", 10_000));
+        File.WriteAllText(dir["big.txt"], big + "\n\n" + big + "\n\nShort one.\n");
+        var counts = WordPieceTrainer.CountWords(CorpusReader.Open(dir["big.txt"]).ReadDocuments(), lowerCase: true, threads: 2);
+        Assert.Equal(20_000, counts.Counts[Array.IndexOf(counts.Words, "the")]);
+        var vocab = WordPieceTrainer.Train(counts, new VocabularyTrainingOptions { VocabSize = 60 });
+        var m = CorpusTokenizer.Build(CorpusReader.Open(dir["big.txt"]), vocab, "v.txt", dir["store"], new TokenizeOptions { Threads = 2 }).Manifest;
+        Assert.Equal(3, m.Documents);
+        Assert.Equal(20_001, m.Sentences);
+        Assert.Equal(100_003, m.Words);
+    }
+
+    [Fact]
     public void AnEmptyCorpusIsAnErrorAndLeavesNoStore()
     {
         using var dir = new TextTestSupport.TempDir();
