@@ -157,6 +157,8 @@ public static class SafeTarExtractor
             if (entry == null) break;
             cancel.ThrowIfCancellationRequested();
             string entryName = entry.Name;
+            // Metadata only (aclImdb_v1.tar.gz starts with a pax global header): nothing to write.
+            if (entry.EntryType is TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes) continue;
             if (entry.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink)
                 throw new InvalidDataException($"{name}: refusing link entry {entryName} -> {entry.LinkName}");
             if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.Directory or TarEntryType.ContiguousFile))

@@ -239,6 +239,21 @@ public class SafeTarExtractorTests
     }
 
     [Fact]
+    public void SkipsPaxGlobalHeadersLikeTheRealArchive()
+    {
+        using var dir = new TextTestSupport.TempDir();
+        WriteTar(dir["pax.tar"], tar =>
+        {
+            tar.WriteEntry(new PaxGlobalExtendedAttributesTarEntry(new Dictionary<string, string> { ["comment"] = "git archive" }));
+            tar.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "aclImdb/"));
+            tar.WriteEntry(File("aclImdb/README", "hi"));
+        });
+        Assert.Equal(1, SafeTarExtractor.Extract(dir["pax.tar"], dir["out"]));
+        Assert.Equal("hi", System.IO.File.ReadAllText(Path.Combine(dir["out"], "aclImdb", "README")));
+        Assert.Equal(["aclImdb"], Directory.GetFileSystemEntries(dir["out"]).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void ExtractsAGoodArchive()
     {
         using var dir = new TextTestSupport.TempDir();
