@@ -2,7 +2,10 @@ using BertSharp.Tensors;
 
 namespace BertSharp.Tests.Tensors;
 
-/// <summary>SGEMM against a plain float64 reference, plus determinism, argument checks and IEEE cases.</summary>
+/// <summary>SGEMM against a plain float64 reference, plus determinism, argument checks and IEEE cases.
+/// These tests change KernelParallel.ThreadCount (up to 5, which creates workers), so they run in the
+/// non-parallel kernel collection and cannot disturb other tests' allocation checks.</summary>
+[Collection("KernelThreads")]
 public class GemmTests
 {
     private static readonly int[] Awkward = [1, 3, 7, 17, 33, 65, 127, 130];
