@@ -32,7 +32,7 @@ public static class PretrainCommand
         var evalBatches = new Option<int?>("--eval-batches") { Description = "At most this many validation batches per evaluation [default: 50]" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a checkpoint every N updates (and always at the end) [default: 500 for the sample, steps/4 (at most 1000) otherwise]" };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order, masking and dropout [default: 12345]" };
-        var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core) [default: 0]", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var runDir = new Option<string?>("--run-dir") { Description = "Run folder [default: runs/NAME]" };
         var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
         var resume = new Option<bool>("--resume")

@@ -251,7 +251,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         }
         Out.WriteLine($"run folder: {Path.GetFullPath(runDir)}  (summary.md, curves.svg, metrics.csv, checkpoints/)");
         Out.WriteLine($"final checkpoint: {final}");
-        Out.WriteLine($"try it: bertsharp fill-mask {runDir} \"the story is set in a [MASK] town.\"");
+        Out.WriteLine($"try it: bertsharp fill-mask {runDir} \"{(s.Corpus == SampleName ? "highly recommended, ten out of [MASK]." : "a text with a [MASK] in it.")}\"");
         if (s.Corpus == "sample")
             Out.WriteLine("next, on IMDB: dotnet run -c Release --project src/BertSharp.Cli -- pretrain --corpus imdb --imdb-archive PATH/aclImdb_v1.tar.gz --preset mini"
                 + "   (no --imdb-archive: downloads it into data/)");
