@@ -34,7 +34,7 @@ public static class ClassifyCommand
             foreach (var (where, text) in inputs)
             {
                 var ex = encoder.Encode(text);
-                if (ex.Tokens.Length == 0) Console.Error.WriteLine($"warning: {where}: empty text (no tokens), skipped");
+                if (ex.Tokens.Length == 0) CliConsole.Err.WriteLine($"warning: {where}: empty text (no tokens), skipped");
                 else kept.Add((where, ex));
             }
             if (kept.Count == 0) throw new UserException("no text to classify: every input was empty");
@@ -55,14 +55,14 @@ public static class ClassifyCommand
                     {
                         var all = new Dictionary<string, double>();
                         for (int k = 0; k < probs.Length; k++) all[head.Labels[k]] = Math.Round(probs[k], 6);
-                        Console.WriteLine(JsonSerializer.Serialize(new
+                        CliConsole.Out.WriteLine(JsonSerializer.Serialize(new
                         {
                             input = where, label = head.Labels[best], probability = Math.Round(probs[best], 6), probabilities = all,
                             tokens = ex.OriginalTokens, truncated = ex.Truncated,
                         }));
                     }
                     else
-                        Console.WriteLine($"{head.Labels[best]}\t{probs[best].ToString("F4", CultureInfo.InvariantCulture)}"
+                        CliConsole.Out.WriteLine($"{head.Labels[best]}\t{probs[best].ToString("F4", CultureInfo.InvariantCulture)}"
                             + (ex.Truncated ? $"\t(truncated: {ex.OriginalTokens} tokens, kept first {encoder.HeadTokens} and last {ex.Tokens.Length - Math.Min(encoder.HeadTokens, ex.Tokens.Length)})" : ""));
                 }
             });

@@ -40,14 +40,14 @@ public static class EmbedCommand
             foreach (var (where, text) in inputs)
             {
                 var ex = encoder.Encode(text);
-                if (ex.Tokens.Length == 0) Console.Error.WriteLine($"warning: {where}: empty text (no tokens), skipped");
+                if (ex.Tokens.Length == 0) CliConsole.Err.WriteLine($"warning: {where}: empty text (no tokens), skipped");
                 else kept.Add((where, text, ex));
             }
             if (kept.Count == 0) throw new UserException("no text to embed: every input was empty");
 
             string? path = parse.GetValue(outFile);
             string? tmp = path is null ? null : path + ".tmp";
-            TextWriter writer = tmp is null ? Console.Out : new StreamWriter(tmp, false, new UTF8Encoding(false));
+            TextWriter writer = tmp is null ? CliConsole.Out : new StreamWriter(tmp, false, new UTF8Encoding(false));
             try
             {
                 var net = new BertForSequenceClassification(m.Parameters, null);
@@ -88,7 +88,7 @@ public static class EmbedCommand
             if (path is not null)
             {
                 File.Move(tmp!, path, overwrite: true);
-                Console.Error.WriteLine($"wrote {kept.Count} {mode} vectors of {m.Config.HiddenSize} floats to {path}");
+                CliConsole.Err.WriteLine($"wrote {kept.Count} {mode} vectors of {m.Config.HiddenSize} floats to {path}");
             }
             return Task.FromResult(CliRunner.ExitOk);
         });

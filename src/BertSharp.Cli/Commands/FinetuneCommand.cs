@@ -61,7 +61,7 @@ public static class FinetuneCommand
                 start = Load(modelPath);
                 origin = parse.GetValue(randomInit) ? $"random weights, architecture and vocabulary of {modelPath}" : modelPath;
                 if (parse.GetValue(randomInit)) start.Parameters.Initialize(seedValue);
-                foreach (var note in start.Notes) Console.Error.WriteLine($"note: {note}");
+                foreach (var note in start.Notes) CliConsole.Err.WriteLine($"note: {note}");
             }
             else
             {
@@ -79,7 +79,7 @@ public static class FinetuneCommand
             // The data.
             var clock = Stopwatch.StartNew();
             string source = parse.GetValue(data) ?? parse.GetValue(imdb) ?? DefaultImdb();
-            Console.Error.WriteLine($"reading {source} ...");
+            CliConsole.Err.WriteLine($"reading {source} ...");
             var corpus = Guard(() => parse.GetValue(data) is null ? LabelledCorpus.ReadImdb(source) : LabelledCorpus.Open(source));
             var train = corpus.Train;
             var eval = corpus.Test;
@@ -93,7 +93,7 @@ public static class FinetuneCommand
             var evalEx = ClassificationEncoder.EncodeAll(eval, start.Vocabulary!, start.LowerCase, max, parse.GetValue(headTokens));
             double tokenizeSeconds = clock.Elapsed.TotalSeconds;
             double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
-            Console.Error.WriteLine($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
+            CliConsole.Err.WriteLine($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
                 + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
 
             // The model and the loop.
@@ -106,12 +106,12 @@ public static class FinetuneCommand
                 {
                     Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), EvalBatchSize = parse.GetValue(evalBatch),
                     LearningRate = parse.GetValue(lr), WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay),
-                    Seed = seedValue, LogEvery = parse.GetValue(logEvery), Log = s => Console.Error.WriteLine(s),
+                    Seed = seedValue, LogEvery = parse.GetValue(logEvery), Log = s => CliConsole.Err.WriteLine(s),
                 };
                 o.Validate();
                 return o;
             });
-            Console.Error.WriteLine($"fine-tuning from {origin}: {start.Config.NumHiddenLayers} layers, hidden {start.Config.HiddenSize}, "
+            CliConsole.Err.WriteLine($"fine-tuning from {origin}: {start.Config.NumHiddenLayers} layers, hidden {start.Config.HiddenSize}, "
                 + $"{FineTuner.TotalSteps(trainEx.Length, options)} updates of {options.BatchSize}, lr {options.LearningRate:G3}, {KernelParallel.ThreadCount} threads");
             var tuner = new FineTuner(net, start.Vocabulary!, max, options);
             clock.Restart();
@@ -131,7 +131,7 @@ public static class FinetuneCommand
                 seconds = new { read = readSeconds, tokenize = tokenizeSeconds, train_and_eval = trainSeconds, total = total.Elapsed.TotalSeconds },
             };
             File.WriteAllText(Path.Combine(output, "finetune_results.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            Console.WriteLine($"eval accuracy {history[^1].EvalAccuracy:P2} on {evalEx.Length:N0} texts after {options.Epochs} epoch(s); "
+            CliConsole.Out.WriteLine($"eval accuracy {history[^1].EvalAccuracy:P2} on {evalEx.Length:N0} texts after {options.Epochs} epoch(s); "
                 + $"{trainSeconds:F0} s training+eval, {total.Elapsed.TotalSeconds:F0} s total; model in {output}");
             return Task.FromResult(CliRunner.ExitOk);
         });

@@ -19,10 +19,10 @@ public static class ImportCommand
         {
             string src = parse.GetValue(from)!;
             var m = Guard(() => BertSharp.IO.ModelFolder.Load(src));
-            foreach (var note in m.Notes) Console.Error.WriteLine($"note: {note}");
+            foreach (var note in m.Notes) CliConsole.Err.WriteLine($"note: {note}");
             Guard(() => m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force)));
             var c = m.Config;
-            Console.WriteLine($"imported {src} -> {parse.GetValue(outDir)}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, "
+            CliConsole.Out.WriteLine($"imported {src} -> {parse.GetValue(outDir)}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, "
                 + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(m.Classifier is { } h ? $", classifier over {string.Join("/", h.Labels)}" : "")}, "
                 + (m.LowerCase ? "uncased" : "cased"));
             return Task.FromResult(CliRunner.ExitOk);

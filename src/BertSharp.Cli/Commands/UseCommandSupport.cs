@@ -1,6 +1,7 @@
 using System.Text;
 using BertSharp.IO;
 using BertSharp.Model;
+using BertSharp.Cli.Pretraining;
 using BertSharp.Training;
 
 namespace BertSharp.Cli.Commands;
@@ -9,47 +10,49 @@ namespace BertSharp.Cli.Commands;
 /// model folder, loading it with the library's errors turned into one-line user errors, and reading input texts.</summary>
 internal static class UseCommandSupport
 {
-    /// <summary>A model folder itself, or the newest <c>checkpoint-N</c> inside a folder (or inside its <c>checkpoints/</c>).</summary>
-    public static string ResolveModelFolder(string path)
-    {
-        if (File.Exists(path)) throw new UserException($"{path}: expected a model or checkpoint folder, not a file");
-        if (!Directory.Exists(path)) throw new UserException($"{path}: no such model folder");
-        if (File.Exists(Path.Combine(path, ModelFolder.ConfigFile))) return path;
-        foreach (var dir in new[] { path, Path.Combine(path, "checkpoints") })
-            if (Checkpoint.Latest(dir) is { } latest) return latest;
-        throw new UserException($"{path}: not a model folder (no config.json) and holds no checkpoint-N folder");
-    }
+    /// <summary>The checkpoint folder a path names (a model folder, a run folder, or a folder of checkpoint-N), through
+    /// the shared <see cref="CheckpointLoading.Resolve"/>, and its run folder if any.</summary>
+    public static (string Folder, string? Run) ResolveModelFolder(string path) => CheckpointLoading.Resolve(path);
 
-    /// <summary>Loads a model folder; a checkpoint without vocab.txt borrows its run folder's (two levels up or one).</summary>
+    /// <summary>Loads a model folder with <see cref="ModelFolder.Load"/> (our checkpoints, exported or published HF
+    /// folders, fine-tuned classifiers). A pretraining checkpoint without vocab.txt or tokenizer_config.json takes
+    /// them from its run folder, as <see cref="CheckpointLoading"/> does.</summary>
     public static ModelFolder Load(string path, bool requireClassifier = false)
     {
-        string folder = ResolveModelFolder(path);
-        var m = Guard(() => ModelFolder.Load(folder, requireVocab: false));
+        var (folder, run) = ResolveModelFolder(path);
+        var m = Guard(() => ModelFolder.Load(folder, requireVocab: false), CliRunner.ExitBadCheckpoint);
         if (m.Vocabulary is null)
         {
-            string? found = new[] { Path.GetDirectoryName(Path.GetFullPath(folder)), Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(folder))) }
-                .Where(d => d is not null).Select(d => Path.Combine(d!, ModelFolder.VocabFile)).FirstOrDefault(File.Exists);
-            if (found is null) throw new UserException($"{Path.Combine(folder, ModelFolder.VocabFile)}: vocabulary not found (a model folder needs its vocab.txt)");
-            m.Vocabulary = Guard(() => BertSharp.Text.Vocabulary.Load(found));
+            string? found = run is null ? null : Path.Combine(run, ModelFolder.VocabFile);
+            if (found is null || !File.Exists(found))
+                throw new UserException($"{Path.Combine(folder, ModelFolder.VocabFile)}: vocabulary not found (a model folder needs its vocab.txt)", CliRunner.ExitBadCheckpoint);
+            m.Vocabulary = Guard(() => BertSharp.Text.Vocabulary.Load(found), CliRunner.ExitBadCheckpoint);
             if (m.Vocabulary.Count > m.Config.VocabSize)
-                throw new UserException($"{found}: {m.Vocabulary.Count} tokens but the model's vocab_size is {m.Config.VocabSize}");
+                throw new UserException($"{found}: {m.Vocabulary.Count} tokens but the model's vocab_size is {m.Config.VocabSize}", CliRunner.ExitBadCheckpoint);
+        }
+        if (!File.Exists(Path.Combine(folder, ModelFolder.TokenizerConfigFile)) && run is not null)
+        {
+            bool? lower = Guard(() => CheckpointLoading.ReadLowerCase(run), CliRunner.ExitBadCheckpoint);
+            if (lower is null && File.Exists(Path.Combine(run, RunSettings.FileName)))
+                lower = Guard(() => RunSettings.Load(Path.Combine(run, RunSettings.FileName)), CliRunner.ExitBadCheckpoint).LowerCase;
+            if (lower is bool l) m.LowerCase = l;
         }
         if (requireClassifier && m.Classifier is null)
-            throw new UserException($"{folder}: has no classifier head (classifier.weight); fine-tune it first with `bertsharp finetune`");
+            throw new UserException($"{folder}: has no classifier head (classifier.weight); fine-tune it first with `bertsharp finetune`", CliRunner.ExitBadCheckpoint);
         return m;
     }
 
-    public static T Guard<T>(Func<T> work)
+    public static T Guard<T>(Func<T> work, int exitCode = CliRunner.ExitBadInput)
     {
         try { return work(); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
                                       or UnauthorizedAccessException or EndOfStreamException)
         {
-            throw new UserException(e.Message);
+            throw new UserException(e.Message, exitCode);
         }
         catch (IOException e) when (e.GetType() == typeof(IOException))
         {
-            throw new UserException(e.Message);
+            throw new UserException(e.Message, exitCode);
         }
     }
 
@@ -71,9 +74,9 @@ internal static class UseCommandSupport
             reader = new StreamReader(file, new UTF8Encoding(false, false));
             name = file;
         }
-        else if (file == "-" || Console.IsInputRedirected)
+        else if (file == "-" || Console.IsInputRedirected || !CliConsole.IsTerminal)
         {
-            reader = Console.In;
+            reader = CliConsole.In;
             name = "stdin";
         }
         else throw new UserException("no text: give it as an argument, with --file, or on stdin", CliRunner.ExitUsage);
@@ -84,7 +87,8 @@ internal static class UseCommandSupport
             if (line.Length > 4 << 20) throw new UserException($"{name}:{n}: line longer than {4 << 20:N0} characters");
             result.Add(($"{name}:{n}", line));
         }
-        if (reader != Console.In) reader.Dispose();
+        if (name != "stdin") reader.Dispose();
+        if (result.Count == 0) throw new UserException($"no text: {name} is empty (give texts as arguments, with --file, or on stdin)");
         return result;
     }
 

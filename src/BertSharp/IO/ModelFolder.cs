@@ -125,7 +125,8 @@ public sealed class ModelFolder
         return null;
     }
 
-    private static bool ReadLowerCase(string path)
+    /// <summary>HF's tokenizer_config.json: <c>do_lower_case</c> (true when absent, HF's default).</summary>
+    public static bool ReadLowerCase(string path)
     {
         try
         {

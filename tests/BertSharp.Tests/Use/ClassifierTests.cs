@@ -215,6 +215,19 @@ public class ClassifierTests(ITestOutputHelper log)
             var e = Assert.Throws<InvalidDataException>(() => LabelledCorpus.Open(jsonl));
             Assert.Contains("data.jsonl:1: no field \"label\"", e.Message);
 
+            // An IMDB folder: train/ and test/ splits, neg = 0, pos = 1, train/unsup skipped, <br /> cleaned.
+            string imdb = Path.Combine(dir, "aclImdb");
+            foreach (var (split, n) in new[] { ("train/pos", 2), ("train/neg", 1), ("train/unsup", 3), ("test/pos", 1), ("test/neg", 2) })
+            {
+                Directory.CreateDirectory(Path.Combine(imdb, split));
+                for (int i = 0; i < n; i++) File.WriteAllText(Path.Combine(imdb, split, $"{i}_{(split.EndsWith("pos") ? 9 : 2)}.txt"), $"Review {i}.<br /><br />The end.");
+            }
+            var im = LabelledCorpus.Open(dir + "/aclImdb");
+            Assert.Equal(["neg", "pos"], im.Labels);
+            Assert.Equal(3, im.Train.Count);
+            Assert.Equal([1, 2], new[] { im.Test.Count(x => x.Label == 1), im.Test.Count(x => x.Label == 0) });
+            Assert.DoesNotContain("<br", im.Train[0].Text);
+
             var balanced = LabelledCorpus.Subsample(Enumerable.Range(0, 100).Select(i => ($"t{i}", i < 80 ? 0 : 1)).ToList(), 20, 5);
             Assert.Equal(10, balanced.Count(x => x.Label == 1));
         }

@@ -1,16 +1,11 @@
-using System.CommandLine;
 using System.Text.Json;
 using BertSharp.Cli;
-using BertSharp.IO;
+using BertSharp.Tests.Cli;
 using BertSharp.Tests.Model;
 
 namespace BertSharp.Tests.Use;
 
-[CollectionDefinition("Console", DisableParallelization = true)]
-public sealed class ConsoleCollection;
-
 /// <summary>The finetune → classify / embed → export → import path through the real command line (in process).</summary>
-[Collection("Console")]
 public class UseCommandTests : IDisposable
 {
     private readonly string _dir = ModelTestFiles.NewTempDir();
@@ -19,14 +14,36 @@ public class UseCommandTests : IDisposable
 
     private static (int Rc, string Out, string Err) Run(params string[] args)
     {
-        var root = new RootCommand("test");
-        foreach (var c in CommandRegistry.All()) root.Subcommands.Add(c);
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (CliRunner.RunAsync(root, args, e).GetAwaiter().GetResult(), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+        var r = CliTestSupport.Run(args);
+        return (r.Code, r.Out, r.Err);
+    }
+
+    [Fact]
+    public void A_pretraining_run_folder_fine_tunes_embeds_and_exports()
+    {
+        string corpus = CliTestSupport.WriteCorpus(Path.Combine(_dir, "corpus.txt"));
+        string config = CliTestSupport.WriteTinyConfig(Path.Combine(_dir, "config.json"));
+        string run = Path.Combine(_dir, "run");
+        var r = CliTestSupport.Run(CliTestSupport.TinyPretrain(corpus, config, run));
+        Assert.True(r.Code == 0, r.Err);
+
+        string data = Path.Combine(_dir, "d.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 40).Select(i => JsonSerializer.Serialize(new
+        {
+            text = i % 2 == 0 ? "it was wonderful, i loved every minute of it." : "it was boring, i want my time back.", label = i % 2,
+        })));
+        string ft = Path.Combine(_dir, "ft");
+        var f = Run("finetune", "--model", run, "--data", data, "--out", ft, "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--log-every", "0");
+        Assert.True(f.Rc == 0, f.Err);
+        Assert.Contains("fine-tuning from " + run, f.Err);
+        var e = Run("embed", "--model", run, "--pooling", "cls", "it was wonderful");
+        Assert.True(e.Rc == 0, e.Err);
+        Assert.Equal(32, JsonDocument.Parse(e.Out).RootElement.GetProperty("embedding").GetArrayLength());
+        string hf = Path.Combine(_dir, "hf");
+        var x = Run("export", "--checkpoint", run, "--out", hf);
+        Assert.True(x.Rc == 0, x.Err);
+        Assert.True(File.Exists(Path.Combine(hf, "vocab.txt"))); // taken from the run folder
+        Assert.Contains("BertForPreTraining", File.ReadAllText(Path.Combine(hf, "config.json")));
     }
 
     [Fact]
@@ -61,6 +78,10 @@ public class UseCommandTests : IDisposable
         Assert.Contains("every input was empty", r.Err);
         r = Run("classify", "--model", Path.Combine(_dir, "missing"), "x");
         Assert.Equal(CliRunner.ExitBadInput, r.Rc);
+        r = Run("classify", "--model", Path.Combine(_dir, "hf-not-yet"), "--file", data + ".none");
+        Assert.Equal(CliRunner.ExitBadInput, r.Rc);
+        r = Run("classify", "--model", ft); // no text and an empty stdin
+        Assert.Contains("no text", r.Err);
         Assert.Single(r.Err.Trim().Split('\n'));
 
         string emb = Path.Combine(_dir, "e.jsonl");
