@@ -64,19 +64,21 @@ public sealed class TrainSuite : IBenchSuite
             var denseRuns = new List<JsonElement>();
             var peaks = new List<double>();
             var ratios = new List<double>();
+            var minRatios = new List<double>();
             var denseRatios = new List<double>();
             for (int r = 0; r < rounds; r++)
             {
                 peaks.Add(FmaPeak(threads));
                 var o = RunChild(Environment.ProcessPath!, $"\"{typeof(TrainSuite).Assembly.Location}\" train --child {preset} --steps {steps} --warmup {warmup} --threads {threads}", null);
                 ours.Add(o);
-                string line = $"  {preset} round {r + 1}: ours {Tps(o):F0} tok/s ({o.GetProperty("median_step_s").GetDouble() * 1000:F0} ms/step, peak RSS {o.GetProperty("peak_rss_mb").GetDouble():F0} MB, {o.GetProperty("alloc_bytes_per_step").GetDouble():F0} B allocated/step)";
+                string line = $"  {preset} round {r + 1} (load {LoadAverage()}): ours {Tps(o):F0} tok/s ({o.GetProperty("median_step_s").GetDouble() * 1000:F0} ms/step, fastest {o.GetProperty("min_step_s").GetDouble() * 1000:F0}, peak RSS {o.GetProperty("peak_rss_mb").GetDouble():F0} MB, {o.GetProperty("alloc_bytes_per_step").GetDouble():F0} B allocated/step)";
                 if (torch)
                 {
                     var t = RunTorch(script, preset, "sparse", steps, warmup, threads);
                     sparse.Add(t);
                     ratios.Add(Tps(o) / Tps(t));
-                    line += $"; torch sparse {Tps(t):F0} tok/s (peak RSS {t.GetProperty("peak_rss_mb").GetDouble():F0} MB) ratio {Tps(o) / Tps(t):F2}";
+                    minRatios.Add(t.GetProperty("min_step_s").GetDouble() / o.GetProperty("min_step_s").GetDouble());
+                    line += $"; torch sparse {Tps(t):F0} tok/s (peak RSS {t.GetProperty("peak_rss_mb").GetDouble():F0} MB) ratio {Tps(o) / Tps(t):F2} (fastest steps {minRatios[^1]:F2})";
                     if (dense)
                     {
                         var d = RunTorch(script, preset, "dense", Math.Max(2, steps / 2), Math.Min(warmup, 2), threads);
@@ -97,13 +99,14 @@ public sealed class TrainSuite : IBenchSuite
             if (torch)
             {
                 Console.WriteLine($"{preset}: torch sparse median {Median(sparse.Select(Tps)):F0} tokens/s, peak RSS {Median(sparse.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB; " +
-                                  $"ratio ours/torch per round {string.Join(", ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} (median {Median(ratios):F2})");
+                                  $"ratio ours/torch per round {string.Join(", ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} (median {Median(ratios):F2}); " +
+                                  $"ratio of the fastest steps {string.Join(", ", minRatios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} (median {Median(minRatios):F2})");
                 if (dense)
                     Console.WriteLine($"{preset}: torch dense (HF head) median {Median(denseRuns.Select(Tps)):F0} tokens/s, peak RSS {Median(denseRuns.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB; " +
                                       $"ratio ours/torch-dense median {Median(denseRatios):F2}");
-                summary.Add($"{preset}: ours/torch-sparse {Median(ratios):F2}x" + (dense ? $", ours/torch-dense {Median(denseRatios):F2}x" : ""));
+                summary.Add($"{preset}: ours/torch-sparse {Median(ratios):F2}x (fastest steps {Median(minRatios):F2}x)" + (dense ? $", ours/torch-dense {Median(denseRatios):F2}x" : ""));
             }
-            Console.WriteLine($"{preset}: time per part of a step (ms, summed over layers; one profiled run):");
+            Console.WriteLine($"{preset}: time per part of a step (ms, summed over layers; least of 3 profiled steps of the median run):");
             foreach (var p in best.GetProperty("profile").EnumerateObject())
                 Console.WriteLine($"    {p.Name,-26} {p.Value.GetDouble() * 1000,9:F1}");
             Console.WriteLine();
@@ -113,6 +116,12 @@ public sealed class TrainSuite : IBenchSuite
     }
 
     private static double Tps(JsonElement e) => e.GetProperty("tokens_per_s").GetDouble();
+
+    private static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (IOException) { return "?"; }
+    }
 
     private static string FindRepo()
     {

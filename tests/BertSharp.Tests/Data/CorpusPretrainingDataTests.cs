@@ -5,7 +5,7 @@ using BertSharp.Training;
 namespace BertSharp.Tests.Data;
 
 // The trainer runs kernels whose thread count other tests change: keep out of parallel runs with them.
-[Collection("ThreadCount")]
+[Collection("KernelThreads")]
 public class CorpusPretrainingDataTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "bertsharp-data-" + Guid.NewGuid().ToString("N")[..12]);

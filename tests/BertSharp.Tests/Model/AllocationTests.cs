@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace BertSharp.Tests.Model;
 
-[Collection("ThreadCount")]
+[Collection("KernelThreads")]
 public class AllocationTests(ITestOutputHelper log)
 {
     [Fact]

@@ -3,7 +3,7 @@ using BertSharp.Tensors;
 
 namespace BertSharp.Tests.Model;
 
-[Collection("ThreadCount")]
+[Collection("KernelThreads")]
 public class LogitsCrossEntropyTests
 {
     [Fact]

@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 namespace BertSharp.Tests.Model;
 
 // Tests here change KernelParallel.ThreadCount: keep them out of parallel runs with each other.
-[Collection("ThreadCount")]
+[Collection("KernelThreads")]
 public class TrainerTests(ITestOutputHelper log) : IDisposable
 {
     private readonly string _dir = ModelTestFiles.NewTempDir();
@@ -210,7 +210,7 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
     }
 }
 
-[Collection("ThreadCount")]
+[Collection("KernelThreads")]
 public class LoaderTrainingTests : IDisposable
 {
     private readonly string _dir = ModelTestFiles.NewTempDir();
