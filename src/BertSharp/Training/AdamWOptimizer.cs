@@ -41,14 +41,24 @@ public sealed class AdamWOptimizer
     public double Step(double learningRate)
     {
         double norm = GradientNorm();
-        if (!double.IsFinite(norm)) return norm;
-        float scale = MaxGradNorm > 0 ? (float)Math.Min(1.0, MaxGradNorm / (norm + 1e-6)) : 1f;
+        if (double.IsFinite(norm)) Update(learningRate, ClipScale(norm));
+        return norm;
+    }
+
+    /// <summary>The factor clip_grad_norm_ applies to gradients whose global norm is <paramref name="norm"/>.</summary>
+    public float ClipScale(double norm) => MaxGradNorm > 0 ? (float)Math.Min(1.0, MaxGradNorm / (norm + 1e-6)) : 1f;
+
+    /// <summary>Advances t and updates the flat buffer with gradients scaled by <paramref name="clipScale"/>;
+    /// returns the hyper-parameters used (with decay), so a caller owning extra tensors (a task head) can
+    /// update them in the same step.</summary>
+    public AdamWParams Update(double learningRate, float clipScale)
+    {
         StepCount++;
         int d = _p.Layout.DecayLength, n = _p.Layout.Length;
-        var hp = new AdamWParams((float)learningRate, Beta1, Beta2, Epsilon, WeightDecay, StepCount, scale);
+        var hp = new AdamWParams((float)learningRate, Beta1, Beta2, Epsilon, WeightDecay, StepCount, clipScale);
         _be.AdamWStep(_p.Values.AsSpan(0, d), _p.Gradients.AsSpan(0, d), ExpAvg.AsSpan(0, d), ExpAvgSq.AsSpan(0, d), hp);
-        hp = hp with { WeightDecay = 0f };
-        _be.AdamWStep(_p.Values.AsSpan(d, n - d), _p.Gradients.AsSpan(d, n - d), ExpAvg.AsSpan(d, n - d), ExpAvgSq.AsSpan(d, n - d), hp);
-        return norm;
+        _be.AdamWStep(_p.Values.AsSpan(d, n - d), _p.Gradients.AsSpan(d, n - d), ExpAvg.AsSpan(d, n - d), ExpAvgSq.AsSpan(d, n - d),
+            hp with { WeightDecay = 0f });
+        return hp;
     }
 }

@@ -131,23 +131,19 @@ public sealed class FineTuneOptimizer
 {
     private readonly BertParameters _p;
     private readonly SequenceClassifierHead _head;
-    private readonly float[] _m, _v, _hm, _hv, _bm, _bv;
-    public float Beta1 { get; init; } = 0.9f;
-    public float Beta2 { get; init; } = 0.999f;
-    public float Epsilon { get; init; } = 1e-6f;
-    public float WeightDecay { get; init; } = 0.01f;
-    public double MaxGradNorm { get; init; } = 1.0;
-    public int StepCount { get; private set; }
+    private readonly AdamWOptimizer _encoder;
+    private readonly float[] _hm, _hv, _bm, _bv;
 
-    public FineTuneOptimizer(BertParameters parameters, SequenceClassifierHead head)
+    public FineTuneOptimizer(BertParameters parameters, SequenceClassifierHead head, float weightDecay = 0.01f, double maxGradNorm = 1.0)
     {
         _p = parameters;
         _head = head;
-        _m = new float[parameters.Layout.Length];
-        _v = new float[parameters.Layout.Length];
+        _encoder = new AdamWOptimizer(parameters) { WeightDecay = weightDecay, MaxGradNorm = maxGradNorm };
         (_hm, _hv) = (new float[head.Weight.Length], new float[head.Weight.Length]);
         (_bm, _bv) = (new float[head.Bias.Length], new float[head.Bias.Length]);
     }
+
+    public int StepCount => _encoder.StepCount;
 
     public double GradientNorm() => Math.Sqrt(Reduce.SumOfSquares(_p.Gradients) + Reduce.SumOfSquares(_head.WeightGradient) + Reduce.SumOfSquares(_head.BiasGradient));
 
@@ -156,15 +152,9 @@ public sealed class FineTuneOptimizer
     {
         double norm = GradientNorm();
         if (!double.IsFinite(norm)) return norm;
-        float scale = MaxGradNorm > 0 ? (float)Math.Min(1.0, MaxGradNorm / (norm + 1e-6)) : 1f;
-        StepCount++;
-        int d = _p.Layout.DecayLength, n = _p.Layout.Length;
-        var hp = new AdamWParams((float)learningRate, Beta1, Beta2, Epsilon, WeightDecay, StepCount, scale);
-        AdamW.Step(_p.Values.AsSpan(0, d), _p.Gradients.AsSpan(0, d), _m.AsSpan(0, d), _v.AsSpan(0, d), hp);
+        var hp = _encoder.Update(learningRate, _encoder.ClipScale(norm));
         AdamW.Step(_head.Weight, _head.WeightGradient, _hm, _hv, hp);
-        hp = hp with { WeightDecay = 0f };
-        AdamW.Step(_p.Values.AsSpan(d, n - d), _p.Gradients.AsSpan(d, n - d), _m.AsSpan(d, n - d), _v.AsSpan(d, n - d), hp);
-        AdamW.Step(_head.Bias, _head.BiasGradient, _bm, _bv, hp);
+        AdamW.Step(_head.Bias, _head.BiasGradient, _bm, _bv, hp with { WeightDecay = 0f });
         return norm;
     }
 }
@@ -222,10 +212,7 @@ public sealed class FineTuner
         _o = options;
         _maxLength = maxLength;
         _batcher = new ClassificationBatcher(vocab, Math.Max(options.BatchSize, options.EvalBatchSize), maxLength);
-        Optimizer = new FineTuneOptimizer(model.Parameters, model.Head)
-        {
-            WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm,
-        };
+        Optimizer = new FineTuneOptimizer(model.Parameters, model.Head, options.WeightDecay, options.MaxGradNorm);
     }
 
     public static int TotalSteps(int examples, FineTuneOptions o) => (examples + o.BatchSize - 1) / o.BatchSize * o.Epochs;
