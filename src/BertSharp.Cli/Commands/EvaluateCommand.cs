@@ -84,7 +84,7 @@ public static class EvaluateCommand
                 int batches = set.BatchCount(batch);
                 if (cap > 0) batches = Math.Min(batches, cap);
                 double mlm = 0, nsp = 0;
-                long mlmCorrect = 0, mlmCount = 0, nspCorrect = 0, nspCount = 0;
+                long mlmCorrect = 0, mlmCount = 0, nspCorrect = 0, nspCount = 0, randomNext = 0;
                 for (int i = 0; i < batches; i++)
                 {
                     cancel.ThrowIfCancellationRequested();
@@ -94,6 +94,7 @@ public static class EvaluateCommand
                         pb.AttentionMask.AsSpan(0, t), pb.MaskedLmPositions.AsSpan(0, p), pb.MaskedLmIds.AsSpan(0, p), pb.MaskedLmWeights.AsSpan(0, p),
                         pb.NextSentenceLabels.AsSpan(0, pb.BatchSize));
                     var o = net.Forward(b, DropoutContext.Off);
+                    for (int k = 0; k < pb.BatchSize; k++) randomNext += pb.NextSentenceLabels[k];
                     mlm += o.MlmLoss * o.MlmCount;
                     nsp += o.NspLoss * o.NspCount;
                     (mlmCorrect, mlmCount, nspCorrect, nspCount) = (mlmCorrect + o.MlmCorrect, mlmCount + o.MlmCount, nspCorrect + o.NspCorrect, nspCount + o.NspCount);
@@ -101,13 +102,15 @@ public static class EvaluateCommand
                 double mlmLoss = mlmCount > 0 ? mlm / mlmCount : double.NaN, nspLoss = nspCount > 0 ? nsp / nspCount : double.NaN;
                 double mlmAcc = mlmCount > 0 ? (double)mlmCorrect / mlmCount : double.NaN, nspAcc = nspCount > 0 ? (double)nspCorrect / nspCount : double.NaN;
                 long step = ckpt.State?.Step ?? 0;
+                // Always answering the majority label: 50% only when the corpus gives as many random as true pairs.
+                double nspMajority = nspCount > 0 ? Math.Max(randomNext, nspCount - randomNext) / (double)nspCount : double.NaN;
                 if (parse.GetValue(json))
                 {
                     var j = new JsonObject
                     {
                         ["checkpoint"] = ckpt.Folder, ["step"] = step, ["data"] = source, ["sequences"] = nspCount, ["masked_tokens"] = mlmCount,
                         ["mlm_loss"] = mlmLoss, ["mlm_accuracy"] = mlmAcc, ["mlm_perplexity"] = Math.Exp(mlmLoss),
-                        ["nsp_loss"] = nspLoss, ["nsp_accuracy"] = nspAcc,
+                        ["nsp_loss"] = nspLoss, ["nsp_accuracy"] = nspAcc, ["nsp_majority_label_accuracy"] = nspMajority,
                     };
                     CliConsole.Out.WriteLine(j.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 }
@@ -117,7 +120,7 @@ public static class EvaluateCommand
                     w.WriteLine($"checkpoint: {ckpt.Folder} (step {step:N0})");
                     w.WriteLine($"data: {source}: {nspCount:N0} sequences of {seq} tokens, {mlmCount:N0} masked tokens");
                     w.WriteLine($"MLM accuracy {mlmAcc:P2}, loss {mlmLoss:F4}, perplexity {Math.Exp(mlmLoss):F2} (uniform chance {1.0 / ckpt.Config.VocabSize:P2})");
-                    w.WriteLine($"NSP accuracy {nspAcc:P2}, loss {nspLoss:F4} (chance 50%)");
+                    w.WriteLine($"NSP accuracy {nspAcc:P2}, loss {nspLoss:F4} (always the majority label: {nspMajority:P2})");
                 }
                 return Task.FromResult(CliRunner.ExitOk);
             }

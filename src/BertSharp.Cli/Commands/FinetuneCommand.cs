@@ -32,6 +32,7 @@ public static class FinetuneCommand
         var lr = new Option<double>("--lr") { Description = "Peak learning rate (linear warm-up, then linear decay to 0)", DefaultValueFactory = _ => 2e-5 };
         var warmup = new Option<double>("--warmup-ratio") { DefaultValueFactory = _ => 0.1 };
         var weightDecay = new Option<float>("--weight-decay") { DefaultValueFactory = _ => 0.01f };
+        var dropout = new Option<float?>("--dropout") { Description = "Dropout of hidden states, attention weights and the pooled [CLS] vector (default: the model config's, 0.1 in BERT's presets)" };
         var maxLength = new Option<int?>("--max-length") { Description = "Tokens per review including [CLS] and [SEP], up to 512 (default: 512 or the model's limit)" };
         var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long review; the rest from its end (default 128/510 of the length)" };
         var maxTrain = new Option<int>("--max-train") { Description = "Use at most N training texts (label-balanced, seeded; 0 = all)", DefaultValueFactory = _ => 0 };
@@ -42,7 +43,7 @@ public static class FinetuneCommand
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
             model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
-            weightDecay, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, threads,
+            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, threads,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -73,6 +74,11 @@ public static class FinetuneCommand
                 p.Initialize(seedValue);
                 start = new ModelFolder { Parameters = p, Vocabulary = v, LowerCase = !parse.GetValue(cased) };
                 origin = $"random weights, preset {parse.GetValue(preset) ?? "tiny"}";
+            }
+            if (parse.GetValue(dropout) is float dp)
+            {
+                if (!(dp >= 0f && dp < 1f)) throw new UserException($"--dropout: must be in [0, 1), got {dp}", CliRunner.ExitUsage);
+                (start.Config.HiddenDropoutProb, start.Config.AttentionProbsDropoutProb) = (dp, dp);
             }
             int max = MaxLength(parse.GetValue(maxLength), start.Config);
 

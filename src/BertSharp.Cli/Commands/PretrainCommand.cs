@@ -18,6 +18,7 @@ public static class PretrainCommand
         var imdbArchive = new Option<string?>("--imdb-archive") { Description = "With --corpus imdb: a local aclImdb_v1.tar.gz (read without extracting) or aclImdb folder" };
         var preset = new Option<string?>("--preset") { Description = "Model size: tiny (2x128), mini (4x256), small (4x512), medium (8x512), base (12x768) [default: tiny; for the sample without dropout]" };
         var config = new Option<string?>("--config") { Description = "A BERT config.json instead of --preset (its vocab_size is the vocabulary size to train)" };
+        var dropout = new Option<float?>("--dropout") { Description = "Dropout probability of hidden states and attention weights, replacing the preset's or config's [default: 0.1; 0 for the sample]" };
         var vocabSize = new Option<int?>("--vocab-size") { Description = "WordPiece vocabulary size to train [default: 2000 for the sample, 30522 otherwise]" };
         var cased = new Option<bool?>("--cased") { Description = "Keep case and accents [default: uncased]" };
         var seqLength = new Option<int?>("--seq-length") { Description = "Tokens per training sequence [default: 64 for the sample, 128 otherwise]" };
@@ -43,7 +44,7 @@ public static class PretrainCommand
         var command = new Command("pretrain", "Pretrain BERT (MLM + NSP) on a corpus: trains the vocabulary, tokenizes the corpus, makes the items "
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
-            corpus, format, imdbArchive, preset, config, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
+            corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
             steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, resume,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
@@ -57,7 +58,7 @@ public static class PretrainCommand
             var request = new PretrainRequest
             {
                 Corpus = parse.GetValue(corpus), Format = parse.GetValue(format), ImdbArchive = parse.GetValue(imdbArchive),
-                Preset = parse.GetValue(preset), ConfigPath = parse.GetValue(config), VocabSize = parse.GetValue(vocabSize),
+                Preset = parse.GetValue(preset), ConfigPath = parse.GetValue(config), Dropout = parse.GetValue(dropout), VocabSize = parse.GetValue(vocabSize),
                 Cased = parse.GetValue(cased), SeqLength = parse.GetValue(seqLength), BatchSize = parse.GetValue(batchSize),
                 GradAccum = parse.GetValue(gradAccum), LearningRate = parse.GetValue(lr), Warmup = parse.GetValue(warmup),
                 Schedule = parse.GetValue(schedule), Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),

@@ -113,9 +113,9 @@ public sealed class MetricsLog
         File.Move(path + ".tmp", path, overwrite: true);
     }
 
-    /// <summary>curves.svg: losses, MLM accuracy, NSP accuracy (chance 50%), learning rate. Training curves are
+    /// <summary>curves.svg: losses, MLM accuracy, NSP accuracy (with the majority-label level), learning rate. Training curves are
     /// smoothed (a running mean over ~2% of the steps) and drawn over their faint raw values.</summary>
-    public void WriteCurves(string title, double mlmChance)
+    public void WriteCurves(string title, double mlmChance, double nspChance = 0.5)
     {
         var train = Rows.Where(r => r.Split == "train").ToList();
         var val = Validation.ToList();
@@ -148,7 +148,7 @@ public sealed class MetricsLog
         mlm.Series.Add(new Series("train", Smooth(r => r.MlmAccuracy), blue, 2));
         mlm.Series.Add(new Series("validation", Val(r => r.MlmAccuracy), orange, 2, Markers: true));
 
-        var nsp = new Panel { Title = "NSP accuracy (is B the next segment?)", YRange = (0, 1), YFormat = "P0", Reference = (0.5, "chance 50%") };
+        var nsp = new Panel { Title = "NSP accuracy (is B the next segment?)", YRange = (0, 1), YFormat = "P0", Reference = (nspChance, $"majority label {nspChance:P1}") };
         nsp.Series.Add(new Series("train (raw)", Raw(r => r.NspAccuracy), blue, 1, Opacity: 0.25));
         nsp.Series.Add(new Series("train", Smooth(r => r.NspAccuracy), blue, 2));
         nsp.Series.Add(new Series("validation", Val(r => r.NspAccuracy), orange, 2, Markers: true));

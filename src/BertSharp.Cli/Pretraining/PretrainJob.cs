@@ -18,6 +18,7 @@ public sealed record PretrainRequest
     public string? ImdbArchive { get; init; }
     public string? Preset { get; init; }
     public string? ConfigPath { get; init; }
+    public float? Dropout { get; init; }
     public int? VocabSize { get; init; }
     public bool? Cased { get; init; }
     public int? SeqLength { get; init; }
@@ -153,15 +154,15 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         Err.WriteLine($"model: {(s.Preset is null ? "custom config" : s.Preset)} ({s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, "
             + $"{s.Model.NumAttentionHeads} heads, vocab {s.Model.VocabSize:N0}), {parameterCount:N0} parameters; {KernelParallel.ThreadCount} threads");
 
-        double mlmBaseline = UnigramBaseline(capped);
+        var baselines = ChanceBaselines(capped);
         var log = new MetricsLog(runDir, trainer.State.Step);
         string title = $"{Path.GetFileName(Path.GetFullPath(runDir))}: {(s.Preset is null ? "custom" : s.Preset)} BERT on "
             + (s.Corpus == SampleName ? "the bundled sample" : s.Corpus == "imdb" ? "IMDB" : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus)));
-        return Train(trainer, capped, s, runDir, log, title, mlmBaseline, batchesPerEpoch, parameterCount, vocab, m);
+        return Train(trainer, capped, s, runDir, log, title, baselines, batchesPerEpoch, parameterCount, vocab, m);
     }
 
     private int Train(Trainer trainer, CappedValidation data, RunSettings s, string runDir, MetricsLog log, string title,
-        double mlmBaseline, int batchesPerEpoch, long parameterCount, Vocabulary vocab, TokenizedCorpusManifest manifest)
+        Baselines baselines, int batchesPerEpoch, long parameterCount, Vocabulary vocab, TokenizedCorpusManifest manifest)
     {
         var state = trainer.State;
         long tokensPerStep = (long)s.BatchSize * s.SeqLength * s.GradAccum;
@@ -186,7 +187,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
                 Elapsed = elapsedBefore + session.Elapsed.TotalSeconds,
             };
             log.Add(row);
-            log.WriteCurves(title, mlmBaseline);
+            log.WriteCurves(title, baselines.MostFrequentToken, baselines.NspMajority);
             display.Evaluation(row, s.Steps);
             return row;
         }
@@ -229,7 +230,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             return 0;
         });
         log.FlushCsv();
-        log.WriteCurves(title, mlmBaseline);
+        log.WriteCurves(title, baselines.MostFrequentToken, baselines.NspMajority);
 
         string resumeHint = $"bertsharp pretrain --run-dir {runDir} --resume";
         if (interrupted)
@@ -242,12 +243,12 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         string final = lastSaved == state.Step && trainer.LastCheckpoint is { } last ? last : Save();
         double wall = elapsedBefore + session.Elapsed.TotalSeconds;
         var v = log.Validation.LastOrDefault();
-        WriteSummary(runDir, s, title, parameterCount, vocab, manifest, log, v, mlmBaseline, final, wall, state.Step - startStep);
+        WriteSummary(runDir, s, title, parameterCount, vocab, manifest, log, v, baselines, final, wall, state.Step - startStep);
         Out.WriteLine($"done: {s.Steps:N0} steps in {TrainingDisplay.Duration(wall)} of training");
         if (v is not null)
         {
-            Out.WriteLine($"validation MLM accuracy {v.MlmAccuracy:P1} (chance: {1.0 / vocab.Count:P2} uniform, {mlmBaseline:P1} always the most frequent token), "
-                + $"NSP accuracy {v.NspAccuracy:P1} (chance 50%), MLM perplexity {Math.Exp(v.MlmLoss):F2}");
+            Out.WriteLine($"validation MLM accuracy {v.MlmAccuracy:P1} (chance: {1.0 / vocab.Count:P2} uniform, {baselines.MostFrequentToken:P1} always the most frequent token), "
+                + $"NSP accuracy {v.NspAccuracy:P1} (chance: {baselines.NspMajority:P1} always the majority label), MLM perplexity {Math.Exp(v.MlmLoss):F2}");
         }
         Out.WriteLine($"run folder: {Path.GetFullPath(runDir)}  (summary.md, curves.svg, metrics.csv, checkpoints/)");
         Out.WriteLine($"final checkpoint: {final}");
@@ -259,7 +260,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
     }
 
     private void WriteSummary(string runDir, RunSettings s, string title, long parameterCount, Vocabulary vocab, TokenizedCorpusManifest manifest,
-        MetricsLog log, MetricRow? v, double mlmBaseline, string final, double wall, long stepsThisSession)
+        MetricsLog log, MetricRow? v, Baselines baselines, string final, double wall, long stepsThisSession)
     {
         var best = log.Validation.OrderBy(r => r.Loss).FirstOrDefault();
         var train = log.Rows.Where(r => r.Split == "train").ToList();
@@ -276,8 +277,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         if (v is not null)
         {
             sb.Append("| validation (final) | value | chance |\n|---|---|---|\n");
-            sb.Append($"| MLM accuracy | {v.MlmAccuracy:P1} | {1.0 / vocab.Count:P2} uniform, {mlmBaseline:P1} most frequent token |\n");
-            sb.Append($"| NSP accuracy | {v.NspAccuracy:P1} | 50% |\n");
+            sb.Append($"| MLM accuracy | {v.MlmAccuracy:P1} | {1.0 / vocab.Count:P2} uniform, {baselines.MostFrequentToken:P1} most frequent token |\n");
+            sb.Append($"| NSP accuracy | {v.NspAccuracy:P1} | {baselines.NspMajority:P1} majority label |\n");
             sb.Append($"| MLM loss / perplexity | {v.MlmLoss:F3} / {Math.Exp(v.MlmLoss):F2} | {Math.Log(vocab.Count):F3} / {vocab.Count:N0} uniform |\n");
             sb.Append($"| NSP loss | {v.NspLoss:F3} | {Math.Log(2):F3} |\n\n");
         }
@@ -286,12 +287,15 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         MetricsLog.WriteAtomic(Path.Combine(runDir, "summary.md"), sb.ToString());
     }
 
-    /// <summary>Share of the validation set's masked tokens that equal its most frequent one: the accuracy of a
-    /// model that ignores the context.</summary>
-    private static double UnigramBaseline(IPretrainingData data)
+    /// <summary>What a model that ignores its input scores on the validation set: MLM accuracy when always predicting
+    /// the most frequent masked token, NSP accuracy when always answering the majority label. NSP's is not 50% on
+    /// corpora where the forced-random rule (a document's last segment always gets a random B) tilts the labels.</summary>
+    internal readonly record struct Baselines(double MostFrequentToken, double NspMajority);
+
+    private static Baselines ChanceBaselines(IPretrainingData data)
     {
         var counts = new Dictionary<int, long>();
-        long total = 0;
+        long total = 0, pairs = 0, randomNext = 0;
         for (int i = 0; i < data.ValidationBatchCount; i++)
         {
             var b = data.ValidationBatch(i);
@@ -301,8 +305,12 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
                 counts[b.MaskedLmIds[k]] = counts.GetValueOrDefault(b.MaskedLmIds[k]) + 1;
                 total++;
             }
+            for (int k = 0; k < b.BatchSize; k++) randomNext += b.NextSentenceLabels[k];
+            pairs += b.BatchSize;
         }
-        return total == 0 ? 0 : (double)counts.Values.Max() / total;
+        double mlm = total == 0 ? 0 : (double)counts.Values.Max() / total;
+        double nsp = pairs == 0 ? 0.5 : Math.Max(randomNext, pairs - randomNext) / (double)pairs;
+        return new Baselines(mlm, nsp);
     }
 
     private Vocabulary TrainVocabulary(RunSettings s, string corpusPath, string vocabPath)
@@ -360,6 +368,11 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             // The sample's few minutes are ~10 passes over 1,000 short documents with fresh masks each time: too short
             // for dropout to pay off, so the sample trains without it (measured: higher validation accuracy).
             if (sample) (model.HiddenDropoutProb, model.AttentionProbsDropoutProb) = (0f, 0f);
+        }
+        if (q.Dropout is float p)
+        {
+            if (!(p >= 0f && p < 1f)) throw Usage($"--dropout: must be in [0, 1), got {p}");
+            (model.HiddenDropoutProb, model.AttentionProbsDropoutProb) = (p, p);
         }
         int seq = q.SeqLength ?? (sample ? 64 : 128);
         var s = new RunSettings
@@ -424,6 +437,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         }
         if (q.Corpus is not null && fresh.Corpus != s.Corpus && fresh.CorpusPath != s.CorpusPath) conflicts.Add($"--corpus {q.Corpus} (the run has {s.Corpus})");
         if (q.Preset is not null && q.Preset.ToLowerInvariant() != s.Preset) conflicts.Add($"--preset {q.Preset} (the run has {s.Preset ?? "a custom config"})");
+        if (q.Dropout is not null && (fresh.Model.HiddenDropoutProb != s.Model.HiddenDropoutProb || fresh.Model.AttentionProbsDropoutProb != s.Model.AttentionProbsDropoutProb))
+            conflicts.Add($"--dropout {q.Dropout} (the run has {s.Model.HiddenDropoutProb})");
         if (q.ConfigPath is not null)
         {
             fresh.Model.VocabSize = s.Model.VocabSize;

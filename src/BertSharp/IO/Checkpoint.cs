@@ -39,10 +39,13 @@ public static class Checkpoint
     public const string Prefix = "checkpoint-";
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    /// <summary>Names HF writes that we do not store: the tied decoder and the position-id buffer.</summary>
+    /// <summary>Names that are not part of the pretraining model and are skipped: HF's tied decoder and position-id
+    /// buffer, and the sequence classifier of a fine-tuned folder (which keeps the MLM and NSP heads, so fill-mask,
+    /// nsp and evaluate still work on it).</summary>
     private static readonly HashSet<string> IgnoredNames = new(StringComparer.Ordinal)
     {
         "cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "bert.embeddings.position_ids",
+        "classifier.weight", "classifier.bias",
     };
 
     public static string FolderName(long step) => $"{Prefix}{step}";

@@ -33,9 +33,16 @@ public class UseCommandTests : IDisposable
             text = i % 2 == 0 ? "it was wonderful, i loved every minute of it." : "it was boring, i want my time back.", label = i % 2,
         })));
         string ft = Path.Combine(_dir, "ft");
-        var f = Run("finetune", "--model", run, "--data", data, "--out", ft, "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--log-every", "0");
+        var f = Run("finetune", "--model", run, "--data", data, "--out", ft, "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--log-every", "0",
+            "--dropout", "0.2");
         Assert.True(f.Rc == 0, f.Err);
         Assert.Contains("fine-tuning from " + run, f.Err);
+        Assert.Contains("\"hidden_dropout_prob\": 0.2", File.ReadAllText(Path.Combine(ft, "config.json")));
+        // The fine-tuned folder still carries the MLM head: the pretraining commands read it and skip the classifier.
+        var m = Run("fill-mask", ft, "it was [MASK].", "--json");
+        Assert.True(m.Rc == 0, m.Err);
+        Assert.Contains("\"probability\"", m.Out);
+        Assert.True(Run("finetune", "--model", run, "--data", data, "--out", Path.Combine(_dir, "ft2"), "--dropout", "1").Rc == CliRunner.ExitUsage);
         var e = Run("embed", "--model", run, "--pooling", "cls", "it was wonderful");
         Assert.True(e.Rc == 0, e.Err);
         Assert.Equal(32, JsonDocument.Parse(e.Out).RootElement.GetProperty("embedding").GetArrayLength());
