@@ -3,8 +3,11 @@
 and parameter names, with the MLM head applied only at the masked positions (Google's gather) and the
 decoder tied to the word embeddings plus `cls.predictions.bias`.
 
-Run with Debian's python3-torch:  /usr/bin/python3 tools/reference/bert_reference.py
-Writes tests/BertSharp.Tests/Fixtures/bert_golden.safetensors and bert_golden.json.
+Run with Debian's python3-torch:  /usr/bin/python3 tools/reference/bert_reference.py [--large]
+Writes tests/BertSharp.Tests/Fixtures/bert_golden.safetensors and bert_golden.json. With --large:
+bert_golden_large.*, the shapes of real training where kernels take their blocked paths (sequence length
+128 with padding, head size 64, 20 masked positions per row), one step and no optimizer states, to keep
+the files small.
 
 Everything is computed in float64 from float32 starting weights, so the fixture is the exact answer
 our float32 implementation is compared against. Dropout is off. Choices BertSharp shares:
@@ -21,6 +24,7 @@ import json
 import math
 import os
 import struct
+import sys
 
 import torch
 import torch.nn as nn
@@ -47,6 +51,12 @@ CONFIG = {
 OPTIM = {"learning_rate": 1e-3, "warmup_steps": 2, "total_steps": 10, "beta1": 0.9, "beta2": 0.999,
          "epsilon": 1e-6, "weight_decay": 0.01, "max_grad_norm": 1.0, "steps": 3}
 B, T, P = 3, 16, 4  # batch, sequence length, max predictions per sequence
+LARGE = "--large" in sys.argv
+if LARGE:
+    CONFIG.update({"hidden_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 256,
+                   "max_position_embeddings": 128})
+    OPTIM["steps"] = 1
+    B, T, P = 2, 128, 20
 H = CONFIG["hidden_size"]
 NH = CONFIG["num_attention_heads"]
 V = CONFIG["vocab_size"]
@@ -248,7 +258,38 @@ class BertForPreTraining(nn.Module):
         return mlm_logits, nsp_logits, mlm_loss, nsp_loss
 
 
+def make_large_batch():
+    # Row 0 fills all 128 positions, row 1 has 97 real tokens and 31 of padding; 20 and 15 masked positions.
+    g = torch.Generator().manual_seed(8)
+    lengths, first, real = [128, 97], [61, 40], [20, 15]
+    input_ids = torch.zeros(B, T, dtype=torch.long)
+    token_type = torch.zeros(B, T, dtype=torch.long)
+    mask = torch.zeros(B, T, dtype=torch.long)
+    positions = torch.zeros(B, P, dtype=torch.long)
+    weights = torch.zeros(B, P, dtype=torch.float64)
+    ids = torch.zeros(B, P, dtype=torch.long)
+    for i, (n, a, r) in enumerate(zip(lengths, first, real)):
+        input_ids[i, :n] = torch.randint(5, V, (n,), generator=g)
+        input_ids[i, 0] = 2
+        input_ids[i, a - 1] = 3
+        input_ids[i, n - 1] = 3
+        token_type[i, a:n] = 1
+        mask[i, :n] = 1
+        candidates = [k for k in range(1, n - 1) if k != a - 1]
+        pick = sorted(candidates[j] for j in torch.randperm(len(candidates), generator=g)[:r].tolist())
+        positions[i, :r] = torch.tensor(pick)
+        weights[i, :r] = 1
+        ids[i, :r] = input_ids[i, pick]
+        input_ids[i, pick] = 4
+    nsp = torch.tensor([1, 0], dtype=torch.long)
+    return {"input_ids": input_ids, "token_type_ids": token_type, "attention_mask": mask,
+            "masked_lm_positions": positions, "masked_lm_ids": ids, "masked_lm_weights": weights,
+            "next_sentence_labels": nsp}
+
+
 def make_batch():
+    if LARGE:
+        return make_large_batch()
     g = torch.Generator().manual_seed(7)
     lengths = [16, 11, 7]
     first = [9, 5, 3]  # tokens in segment A including [CLS] and its [SEP]
@@ -366,17 +407,19 @@ def main():
         for group in opt.param_groups:
             group["lr"] = lr_at(t)
         opt.step()
-    for n, p in model.named_parameters():
-        tensors["step3/" + n] = ("F32", p)
+    if not LARGE:
+        for n, p in model.named_parameters():
+            tensors["step3/" + n] = ("F32", p)
 
-    write_safetensors(os.path.join(out_dir, "bert_golden.safetensors"), tensors)
+    stem = "bert_golden_large" if LARGE else "bert_golden"
+    write_safetensors(os.path.join(out_dir, stem + ".safetensors"), tensors)
     meta = {"config": CONFIG, "optimizer": OPTIM, "batch_size": B, "seq_length": T, "max_predictions": P,
             "attention_mask_value": -10000.0, "parameter_names": names,
             "mlm_loss": mlm_loss.item(), "nsp_loss": nsp_loss.item(), "total_loss": loss.item(),
             "losses_per_step": losses, "grad_norms_per_step": grad_norms,
             "learning_rates": [lr_at(t) for t in range(1, OPTIM["steps"] + 1)],
             "torch_version": torch.__version__}
-    with open(os.path.join(out_dir, "bert_golden.json"), "w") as f:
+    with open(os.path.join(out_dir, stem + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
     print(f"mlm {mlm_loss.item():.6f} nsp {nsp_loss.item():.6f} grad norms {grad_norms} losses {losses}")

@@ -247,7 +247,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         Out.WriteLine($"done: {s.Steps:N0} steps in {TrainingDisplay.Duration(wall)} of training");
         if (v is not null)
         {
-            Out.WriteLine($"validation MLM accuracy {v.MlmAccuracy:P1} (chance: {1.0 / vocab.Count:P2} uniform, {baselines.MostFrequentToken:P1} always the most frequent token), "
+            Out.WriteLine($"validation MLM accuracy {v.MlmAccuracy:P1} (chance: {1.0 / vocab.Count:P3} uniform, {baselines.MostFrequentToken:P1} always the most frequent token), "
                 + $"NSP accuracy {v.NspAccuracy:P1} (chance: {baselines.NspMajority:P1} always the majority label), MLM perplexity {Math.Exp(v.MlmLoss):F2}");
         }
         Out.WriteLine($"run folder: {Path.GetFullPath(runDir)}  (summary.md, curves.svg, metrics.csv, checkpoints/)");
@@ -277,7 +277,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         if (v is not null)
         {
             sb.Append("| validation (final) | value | chance |\n|---|---|---|\n");
-            sb.Append($"| MLM accuracy | {v.MlmAccuracy:P1} | {1.0 / vocab.Count:P2} uniform, {baselines.MostFrequentToken:P1} most frequent token |\n");
+            sb.Append($"| MLM accuracy | {v.MlmAccuracy:P1} | {1.0 / vocab.Count:P3} uniform, {baselines.MostFrequentToken:P1} most frequent token |\n");
             sb.Append($"| NSP accuracy | {v.NspAccuracy:P1} | {baselines.NspMajority:P1} majority label |\n");
             sb.Append($"| MLM loss / perplexity | {v.MlmLoss:F3} / {Math.Exp(v.MlmLoss):F2} | {Math.Log(vocab.Count):F3} / {vocab.Count:N0} uniform |\n");
             sb.Append($"| NSP loss | {v.NspLoss:F3} | {Math.Log(2):F3} |\n\n");
