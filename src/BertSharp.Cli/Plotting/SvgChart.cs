@@ -150,7 +150,7 @@ public static class SvgChart
         if (v == 0) return "0";
         double a = Math.Abs(step);
         if (a >= 1000 && Math.Abs(v) >= 10000) return (v / 1000).ToString("0.#", Inv) + "k";
-        if (a >= 1) return v.ToString("0", Inv);
+        if (a >= 1) return v.ToString(Math.Abs(step - Math.Round(step)) < 1e-9 ? "0" : "0.#", Inv); // a 2.5 step shows 7.5, not 8
         if (a < 1e-3) return v.ToString("0.0e0", Inv);
         int decimals = (int)Math.Ceiling(-Math.Log10(a) - 1e-9);
         if (Math.Abs(step * Math.Pow(10, decimals) - Math.Round(step * Math.Pow(10, decimals))) > 1e-6) decimals++;

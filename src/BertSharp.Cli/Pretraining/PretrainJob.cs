@@ -442,6 +442,9 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         if (q.ConfigPath is not null)
         {
             fresh.Model.VocabSize = s.Model.VocabSize;
+            // Without --dropout now, the run's own (perhaps --dropout-set) probabilities are not a contradiction.
+            if (q.Dropout is null)
+                (fresh.Model.HiddenDropoutProb, fresh.Model.AttentionProbsDropoutProb) = (s.Model.HiddenDropoutProb, s.Model.AttentionProbsDropoutProb);
             if (fresh.Model.ToJson() != s.Model.ToJson()) conflicts.Add($"--config {q.ConfigPath} (its model differs from the run's)");
         }
         Check("--seq-length", q.SeqLength, s.SeqLength);

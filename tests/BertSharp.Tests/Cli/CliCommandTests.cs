@@ -17,9 +17,11 @@ public class CliCommandTests
         using var dir = new TempDir();
         string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
 
-        var r = Run(TinyPretrain(corpus, config, run));
+        var r = Run([.. TinyPretrain(corpus, config, run), "--dropout", "0"]);
         Assert.True(r.Code == 0, r.Err + r.Out);
         Assert.Contains("validation MLM accuracy", r.Out);
+        Assert.Contains("always the majority label", r.Out); // NSP's chance level is measured, not assumed to be 50%
+        Assert.Contains("\"hidden_dropout_prob\": 0,", File.ReadAllText(Path.Combine(run, "run.json")));
         Assert.Contains("run folder: " + Path.GetFullPath(run), r.Out);
         foreach (var f in new[] { "run.json", "vocab.txt", "metrics.jsonl", "metrics.csv", "curves.svg", "summary.md",
                      "checkpoints/checkpoint-6/model.safetensors", "checkpoints/checkpoint-6/optimizer.safetensors",
@@ -39,6 +41,7 @@ public class CliCommandTests
         Assert.Equal("svg", svg.Root!.Name.LocalName);
         Assert.True(svg.Descendants().Count(e => e.Name.LocalName == "polyline") >= 6);
         Assert.Contains("NSP accuracy", File.ReadAllText(Path.Combine(run, "summary.md")));
+        Assert.Contains("majority label |", File.ReadAllText(Path.Combine(run, "summary.md")));
 
         // Rerunning a finished run keeps it and says so.
         var again = Run(TinyPretrain(corpus, config, run));
@@ -53,6 +56,7 @@ public class CliCommandTests
             Assert.Equal(6, doc.RootElement.GetProperty("step").GetInt64());
             double acc = doc.RootElement.GetProperty("nsp_accuracy").GetDouble();
             Assert.InRange(acc, 0, 1);
+            Assert.InRange(doc.RootElement.GetProperty("nsp_majority_label_accuracy").GetDouble(), 0.5, 1);
             Assert.True(doc.RootElement.GetProperty("masked_tokens").GetInt64() > 0);
         }
         var evalText = Run(["evaluate", Path.Combine(run, "checkpoints", "checkpoint-6"), "--corpus", corpus]);
@@ -155,6 +159,8 @@ public class CliCommandTests
             (["pretrain", "--steps", "5", "--epochs", "1"], CliRunner.ExitUsage, "--steps and --epochs"),
             (["pretrain", "--run-dir", dir["empty"], "--resume"], CliRunner.ExitBadInput, "no checkpoint to resume from"),
             (TinyPretrain(corpus, config, run, steps: 3, seq: 16), CliRunner.ExitConflict, "--seq-length 16 (the run has 32)"),
+            ([.. TinyPretrain(corpus, config, run, steps: 3), "--dropout", "0.3"], CliRunner.ExitConflict, "--dropout 0.3"),
+            (["pretrain", "--dropout", "1.5", "--run-dir", dir["r5"]], CliRunner.ExitUsage, "--dropout: must be in [0, 1)"),
             (["fill-mask", corrupt, "a [MASK] film."], CliRunner.ExitBadCheckpoint, "model.safetensors"),
             (["fill-mask", dir["nowhere"], "a [MASK] film."], CliRunner.ExitBadInput, "no such checkpoint or run folder"),
             (["fill-mask", dir["empty"], "a [MASK] film."], CliRunner.ExitBadCheckpoint, "not a checkpoint"),

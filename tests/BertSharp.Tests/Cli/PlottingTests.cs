@@ -33,6 +33,17 @@ public class PlottingTests
     }
 
     [Fact]
+    public void TickLabelsKeepTheHalfOfAStepOf2Point5()
+    {
+        var p = new Panel { Title = "loss" };
+        p.Series.Add(new Series("a", [(0, 0.5), (1000, 12.2)], "#000"));
+        var labels = XDocument.Parse(SvgChart.Render("t", [p])).Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value).ToList();
+        Assert.Contains("7.5", labels);
+        Assert.Contains("2.5", labels);
+        Assert.DoesNotContain("8", labels);
+    }
+
+    [Fact]
     public void SparklineAndTopK()
     {
         Assert.Equal("▁▅█", TrainingDisplay.Sparkline([0, 0.5, 1], 10)); // 0.5 of 7 steps rounds to 4 (to even)
