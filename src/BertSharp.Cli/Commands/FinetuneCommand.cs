@@ -77,8 +77,8 @@ public static class FinetuneCommand
             }
             if (parse.GetValue(dropout) is float dp)
             {
-                if (!(dp >= 0f && dp < 1f)) throw new UserException($"--dropout: must be in [0, 1), got {dp}", CliRunner.ExitUsage);
-                (start.Config.HiddenDropoutProb, start.Config.AttentionProbsDropoutProb) = (dp, dp);
+                try { start.Config.SetDropout(dp); }
+                catch (ArgumentException e) { throw new UserException($"--dropout: {e.Message}", CliRunner.ExitUsage); }
             }
             int max = MaxLength(parse.GetValue(maxLength), start.Config);
 

@@ -115,7 +115,7 @@ public sealed class MetricsLog
 
     /// <summary>curves.svg: losses, MLM accuracy, NSP accuracy (with the majority-label level), learning rate. Training curves are
     /// smoothed (a running mean over ~2% of the steps) and drawn over their faint raw values.</summary>
-    public void WriteCurves(string title, double mlmChance, double nspChance = 0.5)
+    public void WriteCurves(string title, double mlmChance, double nspChance)
     {
         var train = Rows.Where(r => r.Split == "train").ToList();
         var val = Validation.ToList();

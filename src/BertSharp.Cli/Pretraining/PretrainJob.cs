@@ -371,8 +371,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         }
         if (q.Dropout is float p)
         {
-            if (!(p >= 0f && p < 1f)) throw Usage($"--dropout: must be in [0, 1), got {p}");
-            (model.HiddenDropoutProb, model.AttentionProbsDropoutProb) = (p, p);
+            try { model.SetDropout(p); }
+            catch (ArgumentException e) { throw Usage($"--dropout: {e.Message}"); }
         }
         int seq = q.SeqLength ?? (sample ? 64 : 128);
         var s = new RunSettings

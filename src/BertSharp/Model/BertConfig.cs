@@ -59,6 +59,15 @@ public sealed class BertConfig
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is wrong.</summary>
+    private static bool IsDropout(float p) => p >= 0f && p < 1f;
+
+    /// <summary>Sets both dropout probabilities (hidden states and attention weights), as a `--dropout` option does.</summary>
+    public void SetDropout(float p)
+    {
+        if (!IsDropout(p)) throw new ArgumentException($"must be in [0, 1), got {p}");
+        (HiddenDropoutProb, AttentionProbsDropoutProb) = (p, p);
+    }
+
     public void Validate(string source = "config")
     {
         void Positive(int v, string field)
@@ -76,9 +85,9 @@ public sealed class BertConfig
             throw new ArgumentException($"{source}: hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         if (HiddenAct is not ("gelu" or "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast"))
             throw new ArgumentException($"{source}: hidden_act '{HiddenAct}' is not supported (gelu, gelu_new, gelu_pytorch_tanh)");
-        if (!(HiddenDropoutProb >= 0f && HiddenDropoutProb < 1f))
+        if (!IsDropout(HiddenDropoutProb))
             throw new ArgumentException($"{source}: hidden_dropout_prob must be in [0, 1), got {HiddenDropoutProb}");
-        if (!(AttentionProbsDropoutProb >= 0f && AttentionProbsDropoutProb < 1f))
+        if (!IsDropout(AttentionProbsDropoutProb))
             throw new ArgumentException($"{source}: attention_probs_dropout_prob must be in [0, 1), got {AttentionProbsDropoutProb}");
         if (!(LayerNormEps > 0f) || float.IsInfinity(LayerNormEps))
             throw new ArgumentException($"{source}: layer_norm_eps must be positive, got {LayerNormEps}");
