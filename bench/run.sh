@@ -6,8 +6,9 @@ suite=${1:-}
 [ -n "$suite" ] || { echo "usage: bench/run.sh <suite> [options]" >&2; exit 2; }
 shift
 case "$suite" in
-  gemm)
-    # OpenBLAS is loaded by the benchmark only, to compare against; never a dependency of the library.
+  gemm|train)
+    # OpenBLAS is loaded by the benchmark only, to compare against (gemm: directly; train: as PyTorch's BLAS,
+    # which is otherwise Debian's reference BLAS); never a dependency of the library.
     if ! ldconfig -p | grep -q 'libopenblas.so.0'; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null
     fi ;;

@@ -36,6 +36,12 @@ public static class PretrainCommand
         var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var runDir = new Option<string?>("--run-dir") { Description = "Run folder [default: runs/NAME]" };
         var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
+        var initFrom = new Option<string?>("--init-from")
+        {
+            Description = "Start from the weights of a checkpoint, run folder or HuggingFace BERT folder instead of random ones, with its "
+                + "config, vocabulary and casing (Google's init_checkpoint: phase 2 of a two-phase pretraining at a longer --seq-length, "
+                + "or more pretraining of a published BERT on your corpus); the optimiser and schedule start afresh",
+        };
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue the run in the run folder from its newest checkpoint (rerunning the same run folder does this too; "
@@ -45,7 +51,7 @@ public static class PretrainCommand
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
             corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
-            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, resume,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, resume,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -64,7 +70,7 @@ public static class PretrainCommand
                 Schedule = parse.GetValue(schedule), Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
                 EvalEvery = parse.GetValue(evalEvery), EvalBatches = parse.GetValue(evalBatches), CheckpointEvery = parse.GetValue(checkpointEvery),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
-                Resume = parse.GetValue(resume),
+                InitFrom = parse.GetValue(initFrom), Resume = parse.GetValue(resume),
             };
             return Task.FromResult(new PretrainJob(request, cancel).Run());
         });

@@ -36,6 +36,7 @@ public sealed record PretrainRequest
     public int Threads { get; init; }
     public string? RunDir { get; init; }
     public string? Name { get; init; }
+    public string? InitFrom { get; init; }
     public bool Resume { get; init; }
 }
 
@@ -81,6 +82,12 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         {
             vocab = Load(() => Vocabulary.Load(vocabPath));
             Err.WriteLine($"vocabulary: {vocabPath} ({vocab.Count:N0} tokens) kept");
+        }
+        else if (s.InitFrom is not null)
+        {
+            vocab = InitCheckpoint(s).Vocabulary;
+            vocab.Save(vocabPath);
+            Err.WriteLine($"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
         }
         else vocab = TrainVocabulary(s, corpusPath, vocabPath);
 
@@ -147,7 +154,13 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         else
         {
             var parameters = new BertParameters(s.Model);
-            parameters.Initialize(s.Seed);
+            if (s.InitFrom is null) parameters.Initialize(s.Seed);
+            else
+            {
+                // The same shapes (Resolve took the model from the checkpoint); only dropout may differ.
+                InitCheckpoint(s).Parameters.Values.CopyTo(parameters.Values, 0);
+                Err.WriteLine($"weights: from {s.InitFrom}");
+            }
             trainer = new Trainer(new BertForPreTraining(parameters), capped, options);
         }
         long parameterCount = trainer.Model.Parameters.Layout.ParameterCount;
@@ -313,6 +326,13 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         return new Baselines(mlm, nsp);
     }
 
+    private LoadedCheckpoint? _init;
+
+    /// <summary>The --init-from checkpoint, loaded once (for the settings, the vocabulary and the weights).</summary>
+    private LoadedCheckpoint InitCheckpoint(string path) => _init ??= CheckpointLoading.Load(path);
+
+    private LoadedCheckpoint InitCheckpoint(RunSettings s) => InitCheckpoint(s.InitFrom!);
+
     private Vocabulary TrainVocabulary(RunSettings s, string corpusPath, string vocabPath)
     {
         var options = new VocabularyTrainingOptions { VocabSize = s.VocabSize, MinFrequency = s.MinFrequency, LowerCase = s.LowerCase, Threads = q.Threads };
@@ -355,7 +375,15 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         string corpus = q.Corpus ?? SampleName;
         bool sample = corpus == SampleName;
         BertConfig model;
-        if (q.ConfigPath is not null)
+        LoadedCheckpoint? init = null;
+        if (q.InitFrom is not null)
+        {
+            if (q.Preset is not null || q.ConfigPath is not null || q.VocabSize is not null || q.Cased is not null)
+                throw Usage("--init-from: the model, vocabulary and casing come from the checkpoint; leave out --preset, --config, --vocab-size and --cased");
+            init = InitCheckpoint(q.InitFrom);
+            model = init.Config.Clone();
+        }
+        else if (q.ConfigPath is not null)
         {
             if (q.Preset is not null) throw Usage("--preset and --config: give one or the other");
             model = TextCommandSupport.Guard(() => BertConfig.Load(q.ConfigPath));
@@ -379,9 +407,9 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         {
             Corpus = corpus,
             CorpusFormat = q.Format ?? (sample ? "text-file" : "auto"),
-            LowerCase = !(q.Cased ?? false),
-            VocabSize = q.VocabSize ?? (q.ConfigPath is not null ? model.VocabSize : sample ? 2000 : 30522),
-            Preset = q.ConfigPath is null ? (q.Preset ?? "tiny").ToLowerInvariant() : null,
+            LowerCase = init?.LowerCase ?? !(q.Cased ?? false),
+            VocabSize = q.VocabSize ?? (q.ConfigPath is not null || init is not null ? model.VocabSize : sample ? 2000 : 30522),
+            Preset = init is not null ? init.Run?.Preset : q.ConfigPath is null ? (q.Preset ?? "tiny").ToLowerInvariant() : null,
             Model = model,
             SeqLength = seq,
             MaxPredictions = Math.Max(1, (int)Math.Ceiling(seq * 0.15)),
@@ -398,6 +426,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             Seed = q.Seed ?? 12345,
             ValidationFraction = sample ? 0.1 : corpus == "imdb" ? 0.05 : 0.05,
         };
+        s.InitFrom = init?.Folder;
         s.CorpusPath = sample ? SamplePath : corpus == "imdb" ? (q.ImdbArchive is null ? "" : Path.GetFullPath(q.ImdbArchive)) : Path.GetFullPath(corpus);
         return s;
     }
@@ -447,6 +476,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
                 (fresh.Model.HiddenDropoutProb, fresh.Model.AttentionProbsDropoutProb) = (s.Model.HiddenDropoutProb, s.Model.AttentionProbsDropoutProb);
             if (fresh.Model.ToJson() != s.Model.ToJson()) conflicts.Add($"--config {q.ConfigPath} (its model differs from the run's)");
         }
+        if (q.InitFrom is not null && Path.GetFullPath(CheckpointLoading.Resolve(q.InitFrom).Checkpoint) != s.InitFrom)
+            conflicts.Add($"--init-from {q.InitFrom} (the run has {s.InitFrom ?? "random initialisation"})");
         Check("--seq-length", q.SeqLength, s.SeqLength);
         Check("--batch-size", q.BatchSize, s.BatchSize);
         Check("--grad-accum", q.GradAccum, s.GradAccum);

@@ -37,6 +37,8 @@ public sealed class RunSettings
     [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; set; } = 3;
     [JsonPropertyName("seed")] public ulong Seed { get; set; } = 12345;
     [JsonPropertyName("validation_fraction")] public double ValidationFraction { get; set; }
+    /// <summary>The checkpoint whose weights the run started from (--init-from); null for random initialisation.</summary>
+    [JsonPropertyName("init_from")] public string? InitFrom { get; set; }
 
     public const string FileName = "run.json";
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };

@@ -102,6 +102,47 @@ public class CliCommandTests
     }
 
     [Fact]
+    public void InitFromStartsPhaseTwoFromPhaseOnesWeights()
+    {
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]);
+        var one = Run(TinyPretrain(corpus, config, dir["one"], seq: 16));
+        Assert.True(one.Code == 0, one.Err + one.Out);
+        string phase1 = Path.Combine(dir["one"], "checkpoints", "checkpoint-6");
+
+        // Phase 2 at a longer length, with a learning rate so small that its 2 updates leave the weights as they were.
+        string[] two = ["pretrain", "--corpus", corpus, "--init-from", dir["one"], "--run-dir", dir["two"], "--seq-length", "32",
+            "--batch-size", "4", "--steps", "2", "--warmup", "1", "--lr", "1e-12", "--eval-every", "1", "--eval-batches", "2", "--threads", "1"];
+        var r = Run(two);
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        Assert.Contains("weights: from " + phase1, r.Err);
+        Assert.Equal(File.ReadAllText(Path.Combine(dir["one"], "vocab.txt")), File.ReadAllText(Path.Combine(dir["two"], "vocab.txt")));
+        var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["two"], "run.json"))).RootElement;
+        Assert.Equal(phase1, settings.GetProperty("init_from").GetString());
+        Assert.Equal(32, settings.GetProperty("seq_length").GetInt32());
+        string phase2 = Path.Combine(dir["two"], "checkpoints", "checkpoint-2");
+        Assert.Equal(File.ReadAllText(Path.Combine(phase1, "config.json")), File.ReadAllText(Path.Combine(phase2, "config.json")));
+        var w1 = BertSharp.IO.Checkpoint.LoadParameters(phase1).Values;
+        var w2 = BertSharp.IO.Checkpoint.LoadParameters(phase2).Values;
+        var random = new BertSharp.Model.BertParameters(BertSharp.IO.Checkpoint.LoadParameters(phase1).Config);
+        random.Initialize(12345);
+        Assert.True(w1.Zip(w2).Max(p => Math.Abs(p.First - p.Second)) < 1e-6, "phase 2 did not start from phase 1's weights");
+        Assert.True(w1.Zip(random.Values).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "phase 1's weights are still the random ones");
+
+        // Rerunning continues (same --init-from is no contradiction); a different one, or a model option beside it, is refused.
+        Assert.Equal(0, Run(two).Code);
+        var other = Run([.. two.Select(a => a == dir["one"] ? Path.Combine(dir["one"], "checkpoints", "checkpoint-3") : a)]);
+        Assert.Equal(CliRunner.ExitConflict, other.Code);
+        Assert.Contains("--init-from", other.Err);
+        var withPreset = Run(["pretrain", "--corpus", corpus, "--init-from", dir["one"], "--preset", "mini", "--run-dir", dir["three"]]);
+        Assert.Equal(CliRunner.ExitUsage, withPreset.Code);
+        Assert.Contains("--init-from", withPreset.Err);
+        var missing = Run(["pretrain", "--corpus", corpus, "--init-from", dir["nowhere"], "--run-dir", dir["four"]]);
+        Assert.Equal(CliRunner.ExitBadInput, missing.Code);
+        Assert.Contains("nowhere", missing.Err);
+    }
+
+    [Fact]
     public void InterruptThenResumeEqualsAnUninterruptedRun()
     {
         using var dir = new TempDir();
