@@ -284,6 +284,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         sb.Append($"- vocabulary: {vocab.Count:N0} WordPiece tokens ({(s.LowerCase ? "uncased" : "cased")})\n");
         sb.Append($"- model: {s.Preset ?? "custom config"}: {s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, {s.Model.NumAttentionHeads} heads, "
             + $"intermediate {s.Model.IntermediateSize}, {parameterCount:N0} parameters\n");
+        if (s.InitFrom is not null) sb.Append($"- started from: `{s.InitFrom}` (--init-from)\n");
         sb.Append($"- training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} tokens (x{s.GradAccum} accumulation), peak lr {s.LearningRate:G3} ({s.Schedule}, "
             + $"{s.WarmupSteps} warm-up steps), seed {s.Seed}\n");
         sb.Append($"- time: {TrainingDisplay.Duration(wall)} of training, {tps:N0} tokens/s on average, {KernelParallel.ThreadCount} threads\n\n");

@@ -120,6 +120,7 @@ public class CliCommandTests
         var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["two"], "run.json"))).RootElement;
         Assert.Equal(phase1, settings.GetProperty("init_from").GetString());
         Assert.Equal(32, settings.GetProperty("seq_length").GetInt32());
+        Assert.Contains("started from: `" + phase1 + "`", File.ReadAllText(Path.Combine(dir["two"], "summary.md")));
         string phase2 = Path.Combine(dir["two"], "checkpoints", "checkpoint-2");
         Assert.Equal(File.ReadAllText(Path.Combine(phase1, "config.json")), File.ReadAllText(Path.Combine(phase2, "config.json")));
         var w1 = BertSharp.IO.Checkpoint.LoadParameters(phase1).Values;
