@@ -13,5 +13,8 @@ case "$suite" in
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null
     fi ;;
 esac
+# Debian's OpenBLAS 0.3.21 does not know AMD's AVX-512 cores (Zen 4/5) and falls back to its AVX2 (Haswell)
+# kernels, half as fast there; the baselines get OpenBLAS's AVX-512 kernels unless the caller chose a core.
+if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
 dotnet build -c Release bench/BertSharp.Bench -v q -nologo >/dev/null
 exec dotnet bench/BertSharp.Bench/bin/Release/net10.0/BertSharp.Bench.dll "$suite" "$@"

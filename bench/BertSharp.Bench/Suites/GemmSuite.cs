@@ -240,7 +240,7 @@ public sealed unsafe class GemmSuite : IBenchSuite
 
     /// <summary>Machine FMA peak: every thread runs a register-only loop of 12 independent FMA chains.
     /// Vector256 always; Vector512 too where accelerated (the peak is the faster of the two).</summary>
-    private static double FmaPeak(int threads, int reps)
+    internal static double FmaPeak(int threads, int reps)
     {
         double best = 0;
         foreach (bool wide in Vector512.IsHardwareAccelerated ? new[] { false, true } : new[] { false })
