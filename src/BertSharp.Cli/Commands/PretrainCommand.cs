@@ -38,7 +38,7 @@ public static class PretrainCommand
         var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
         var initFrom = new Option<string?>("--init-from")
         {
-            Description = "Start from the weights of a checkpoint, run folder or HuggingFace BERT folder instead of random ones, with its "
+            Description = "Start from the weights of a checkpoint or run folder (a published HuggingFace BERT: `import` it first) instead of random ones, with its "
                 + "config, vocabulary and casing (Google's init_checkpoint: phase 2 of a two-phase pretraining at a longer --seq-length, "
                 + "or more pretraining of a published BERT on your corpus); the optimiser and schedule start afresh",
         };
