@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.Intrinsics;
 using System.Text.Json;
 using BertSharp.Model;
 using BertSharp.Tensors;
@@ -328,7 +327,7 @@ public sealed class TrainSuite : IBenchSuite
         return x;
     }
 
-    // ---- FMA peak: 12 independent 256-bit FMA chains per thread, registers only ----
+    // ---- FMA peak ----
 
     // The same register-only peak as the GEMM suite: the faster of Vector256 and Vector512 FMA chains (on Zen 5 the
     // 512-bit units are full width, so a Vector256-only peak would be half the machine's and MFU would pass 100 %).

@@ -85,7 +85,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         }
         else if (s.InitFrom is not null)
         {
-            vocab = InitCheckpoint(s).Vocabulary;
+            vocab = InitCheckpoint(s.InitFrom).Vocabulary;
             vocab.Save(vocabPath);
             Err.WriteLine($"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
         }
@@ -158,7 +158,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             else
             {
                 // The same shapes (Resolve took the model from the checkpoint); only dropout may differ.
-                InitCheckpoint(s).Parameters.Values.CopyTo(parameters.Values, 0);
+                InitCheckpoint(s.InitFrom).Parameters.Values.CopyTo(parameters.Values, 0);
                 Err.WriteLine($"weights: from {s.InitFrom}");
             }
             trainer = new Trainer(new BertForPreTraining(parameters), capped, options);
@@ -327,12 +327,14 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         return new Baselines(mlm, nsp);
     }
 
-    private LoadedCheckpoint? _init;
+    private (string Path, LoadedCheckpoint Checkpoint)? _init;
 
-    /// <summary>The --init-from checkpoint, loaded once (for the settings, the vocabulary and the weights).</summary>
-    private LoadedCheckpoint InitCheckpoint(string path) => _init ??= CheckpointLoading.Load(path);
-
-    private LoadedCheckpoint InitCheckpoint(RunSettings s) => InitCheckpoint(s.InitFrom!);
+    /// <summary>The --init-from checkpoint, loaded once per path (for the settings, the vocabulary and the weights).</summary>
+    private LoadedCheckpoint InitCheckpoint(string path)
+    {
+        if (_init is not { } c || c.Path != path) _init = c = (path, CheckpointLoading.Load(path));
+        return c.Checkpoint;
+    }
 
     private Vocabulary TrainVocabulary(RunSettings s, string corpusPath, string vocabPath)
     {
@@ -477,7 +479,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
                 (fresh.Model.HiddenDropoutProb, fresh.Model.AttentionProbsDropoutProb) = (s.Model.HiddenDropoutProb, s.Model.AttentionProbsDropoutProb);
             if (fresh.Model.ToJson() != s.Model.ToJson()) conflicts.Add($"--config {q.ConfigPath} (its model differs from the run's)");
         }
-        if (q.InitFrom is not null && Path.GetFullPath(CheckpointLoading.Resolve(q.InitFrom).Checkpoint) != s.InitFrom)
+        if (q.InitFrom is not null && fresh.InitFrom != s.InitFrom)
             conflicts.Add($"--init-from {q.InitFrom} (the run has {s.InitFrom ?? "random initialisation"})");
         Check("--seq-length", q.SeqLength, s.SeqLength);
         Check("--batch-size", q.BatchSize, s.BatchSize);
