@@ -39,11 +39,12 @@ public static class FinetuneCommand
         var maxEval = new Option<int>("--max-eval") { Description = "Use at most N evaluation texts (0 = all)", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 42UL };
         var logEvery = new Option<int>("--log-every") { DefaultValueFactory = _ => 50 };
+        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch training texts of similar length (HF's group_by_length): far less padding, so much faster at long --max-length" };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
             model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
-            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, threads,
+            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, threads,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -113,6 +114,7 @@ public static class FinetuneCommand
                     Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), EvalBatchSize = parse.GetValue(evalBatch),
                     LearningRate = parse.GetValue(lr), WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay),
                     Seed = seedValue, LogEvery = parse.GetValue(logEvery), Log = s => CliConsole.Err.WriteLine(s),
+                    GroupByLength = parse.GetValue(groupByLength),
                 };
                 o.Validate();
                 return o;
@@ -131,7 +133,7 @@ public static class FinetuneCommand
                 origin, data = source, labels = corpus.Labels, train_examples = trainEx.Length, eval_examples = evalEx.Length,
                 max_length = max, head_tokens = parse.GetValue(headTokens) ?? HeadTailTruncation.DefaultHeadTokens(max), truncated_share = truncated,
                 epochs = options.Epochs, batch_size = options.BatchSize, learning_rate = options.LearningRate, warmup_ratio = options.WarmupRatio,
-                weight_decay = options.WeightDecay, seed = seedValue, threads = KernelParallel.ThreadCount,
+                weight_decay = options.WeightDecay, group_by_length = options.GroupByLength, seed = seedValue, threads = KernelParallel.ThreadCount,
                 config = new { start.Config.NumHiddenLayers, start.Config.HiddenSize, start.Config.NumAttentionHeads, start.Config.VocabSize },
                 history, final_eval_accuracy = history[^1].EvalAccuracy,
                 seconds = new { read = readSeconds, tokenize = tokenizeSeconds, train_and_eval = trainSeconds, total = total.Elapsed.TotalSeconds },

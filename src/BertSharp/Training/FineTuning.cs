@@ -174,6 +174,14 @@ public sealed class FineTuneOptions
     /// <summary>Log a training line every N updates (0: only per epoch).</summary>
     public int LogEvery { get; init; } = 50;
 
+    /// <summary>Batch texts of similar length (HF's <c>group_by_length</c>): the shuffled order is cut into
+    /// groups of <see cref="LengthGroupBatches"/> batches, each group sorted by length, and the batches are then
+    /// visited in a seeded random order. Padding (and its quadratic attention cost) mostly disappears.</summary>
+    public bool GroupByLength { get; init; }
+
+    /// <summary>Batches per length-sorted group (HF uses 50).</summary>
+    public int LengthGroupBatches { get; init; } = 50;
+
     public void Validate()
     {
         if (Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {Epochs}");
@@ -181,6 +189,7 @@ public sealed class FineTuneOptions
         if (!(LearningRate > 0) || double.IsInfinity(LearningRate)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
         if (!(WarmupRatio >= 0 && WarmupRatio < 1)) throw new ArgumentException($"warm-up ratio must be in [0, 1), got {WarmupRatio}");
         if (WeightDecay < 0) throw new ArgumentException($"weight decay must be >= 0, got {WeightDecay}");
+        if (LengthGroupBatches < 1) throw new ArgumentException($"length group must hold at least 1 batch, got {LengthGroupBatches}");
     }
 }
 
@@ -231,16 +240,10 @@ public sealed class FineTuner
         for (int epoch = 1; epoch <= _o.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            for (int i = 0; i < order.Length; i++) order[i] = i;
-            var rng = new SplitMix64(_o.Seed ^ (0x9E3779B97F4A7C15UL * (ulong)epoch));
-            for (int i = order.Length - 1; i > 0; i--)
-            {
-                int j = rng.NextInt(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
+            var batchStarts = EpochOrder(train, epoch, order);
             double lossSum = 0;
             long correct = 0, seen = 0;
-            for (int start = 0; start < order.Length; start += _o.BatchSize)
+            foreach (int start in batchStarts)
             {
                 cancel.ThrowIfCancellationRequested();
                 int count = Math.Min(_o.BatchSize, order.Length - start);
@@ -273,6 +276,45 @@ public sealed class FineTuner
         return History;
     }
 
+    /// <summary>
+    /// Fills <paramref name="order"/> with epoch <paramref name="epoch"/>'s seeded permutation of the training texts
+    /// and returns where each batch starts in it, in the order the batches are visited. Without length grouping the
+    /// batches are consecutive slices; with it, each group of batches is sorted longest first (ties by shuffled
+    /// position) and the batch order is shuffled again, so long and short batches are spread over the epoch.
+    /// </summary>
+    internal int[] EpochOrder(IReadOnlyList<LabelledExample> train, int epoch, int[] order)
+    {
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        var rng = new SplitMix64(_o.Seed ^ (0x9E3779B97F4A7C15UL * (ulong)epoch));
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = rng.NextInt(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        int batches = (order.Length + _o.BatchSize - 1) / _o.BatchSize;
+        var starts = new int[batches];
+        for (int k = 0; k < batches; k++) starts[k] = k * _o.BatchSize;
+        if (!_o.GroupByLength) return starts;
+
+        int group = _o.LengthGroupBatches * _o.BatchSize;
+        var keys = new long[Math.Min(group, order.Length)];
+        for (int g = 0; g < order.Length; g += group)
+        {
+            int n = Math.Min(group, order.Length - g);
+            // Key: length descending, then shuffled position: a total order, so the sort is deterministic.
+            for (int i = 0; i < n; i++) keys[i] = ((long)(int.MaxValue - train[order[g + i]].Tokens.Length) << 32) | (uint)i;
+            keys.AsSpan(0, n).Sort(order.AsSpan(g, n));
+        }
+        // Only whole batches move, so the final short batch stays the one at the end of the order.
+        int full = order.Length / _o.BatchSize;
+        for (int i = full - 1; i > 0; i--)
+        {
+            int j = rng.NextInt(i + 1);
+            (starts[i], starts[j]) = (starts[j], starts[i]);
+        }
+        return starts;
+    }
+
     /// <summary>Loss and accuracy over <paramref name="examples"/> (dropout off) and each example's predicted label.</summary>
     public EvalResult Evaluate(IReadOnlyList<LabelledExample> examples)
     {
@@ -282,10 +324,16 @@ public sealed class FineTuner
         double lossSum = 0;
         long correct = 0, count = 0;
         int labels = _model.Head!.NumLabels;
+        // Longest first, so batches hold texts of similar length and little padding (the scores do not depend
+        // on what a text is batched with: padded keys get exactly zero attention).
+        var byLength = new int[examples.Count];
+        for (int i = 0; i < byLength.Length; i++) byLength[i] = i;
+        Array.Sort(byLength, (x, y) => examples[y].Tokens.Length != examples[x].Tokens.Length
+            ? examples[y].Tokens.Length.CompareTo(examples[x].Tokens.Length) : x.CompareTo(y));
         for (int start = 0; start < examples.Count; start += _o.EvalBatchSize)
         {
             int b = Math.Min(_o.EvalBatchSize, examples.Count - start);
-            for (int i = 0; i < b; i++) index[i] = start + i;
+            for (int i = 0; i < b; i++) index[i] = byLength[start + i];
             int seq = _batcher.Fill(examples, index.AsSpan(0, b), b);
             int n = b * seq;
             bool labelled = true;
@@ -297,7 +345,7 @@ public sealed class FineTuner
             {
                 int best = 0;
                 for (int k = 1; k < labels; k++) if (logits[i * labels + k] > logits[i * labels + best]) best = k;
-                predictions[start + i] = best;
+                predictions[index[i]] = best;
             }
             lossSum += o.LossSum;
             correct += o.Correct;

@@ -140,8 +140,10 @@ public class ClassifierTests(ITestOutputHelper log)
         return list;
     }
 
-    [Fact]
-    public void Fine_tuning_learns_a_separable_task_and_reports_each_epoch()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Fine_tuning_learns_a_separable_task_and_reports_each_epoch(bool groupByLength)
     {
         var vocab = WordVocab();
         var config = new BertConfig
@@ -159,15 +161,70 @@ public class ClassifierTests(ITestOutputHelper log)
         var logs = new List<string>();
         var tuner = new FineTuner(model, vocab, 24, new FineTuneOptions
         {
-            Epochs = 4, BatchSize = 16, EvalBatchSize = 30, LearningRate = 3e-3, WarmupRatio = 0.1, Seed = 7, Log = logs.Add, LogEvery = 0,
+            // 6 epochs: this toy task sits on a 50 % plateau for 1-3 epochs depending on the batch order.
+            Epochs = 6, BatchSize = 16, EvalBatchSize = 30, LearningRate = 3e-3, WarmupRatio = 0.1, Seed = 7, Log = logs.Add, LogEvery = 0,
+            GroupByLength = groupByLength, LengthGroupBatches = 4,
         });
         var history = tuner.Train(train, eval);
         foreach (var l in logs) log.WriteLine(l);
-        Assert.Equal(4, history.Count);
-        Assert.Equal(FineTuner.TotalSteps(256, new FineTuneOptions { Epochs = 4, BatchSize = 16 }), history[^1].Step);
+        Assert.Equal(6, history.Count);
+        Assert.Equal(FineTuner.TotalSteps(256, new FineTuneOptions { Epochs = 6, BatchSize = 16 }), history[^1].Step);
         Assert.Equal(100, tuner.Evaluate(eval).Count); // the partial last batch (100 = 3×30 + 10) is scored too
         Assert.True(history[^1].EvalAccuracy >= 0.95, $"eval accuracy {history[^1].EvalAccuracy:P1}");
         Assert.True(history[^1].TrainLoss < history[0].TrainLoss);
+        // Evaluation batches texts by length; each prediction must still land on its own text, as scoring one by one.
+        var all = tuner.Evaluate(eval);
+        for (int i = 0; i < eval.Length; i++)
+            Assert.Equal(tuner.Evaluate([eval[i]]).Predictions[0], all.Predictions[i]);
+    }
+
+    private static FineTuner TinyTuner(Vocabulary vocab, FineTuneOptions options)
+    {
+        var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
+        var p = new BertParameters(config);
+        p.Initialize(1);
+        var head = new SequenceClassifierHead(["neg", "pos"], 16);
+        head.Initialize(2, 0.02f);
+        return new FineTuner(new BertForSequenceClassification(p, head), vocab, 20, options);
+    }
+
+    [Fact]
+    public void Length_grouping_visits_every_text_once_in_sorted_groups_and_cuts_padding()
+    {
+        var vocab = WordVocab();
+        var train = ClassificationEncoder.EncodeAll(SentimentTexts(203, 5), vocab, true, 20); // 12 full batches of 16 and one of 11
+        var options = new FineTuneOptions { BatchSize = 16, GroupByLength = true, LengthGroupBatches = 4, Seed = 9 };
+        var grouped = TinyTuner(vocab, options);
+        var plain = TinyTuner(vocab, new FineTuneOptions { BatchSize = 16, Seed = 9 });
+        var order = new int[train.Length];
+        var starts = grouped.EpochOrder(train, 1, order);
+
+        Assert.Equal(Enumerable.Range(0, train.Length), order.Order());                 // a permutation of the texts
+        Assert.Equal(Enumerable.Range(0, 13).Select(k => k * 16), starts.Order());      // every batch once
+        Assert.Equal(12 * 16, starts[^1]);                                              // the short batch stays last
+        Assert.NotEqual(Enumerable.Range(0, 13).Select(k => k * 16), starts);           // batch order shuffled
+        for (int g = 0; g < order.Length; g += 64)                                      // each group longest first
+            for (int i = g + 1; i < Math.Min(g + 64, order.Length); i++)
+                Assert.True(train[order[i - 1]].Tokens.Length >= train[order[i]].Tokens.Length, $"group at {g} unsorted at {i}");
+        Assert.Equal(starts, grouped.EpochOrder(train, 1, new int[train.Length]));     // deterministic
+        Assert.NotEqual(order, (int[])[.. order.Select((_, i) => i)]);
+
+        long Padded(FineTuner t)
+        {
+            var o = new int[train.Length];
+            long cells = 0;
+            foreach (int s in t.EpochOrder(train, 1, o))
+            {
+                int n = Math.Min(16, o.Length - s), longest = 0;
+                for (int i = 0; i < n; i++) longest = Math.Max(longest, train[o[s + i]].Tokens.Length);
+                cells += (long)n * longest;
+            }
+            return cells;
+        }
+        long real = train.Sum(e => (long)e.Tokens.Length);
+        long groupedCells = Padded(grouped), plainCells = Padded(plain);
+        log.WriteLine($"token cells: real {real}, grouped {groupedCells}, plain {plainCells}");
+        Assert.True(groupedCells - real < (plainCells - real) / 3, $"padding grouped {groupedCells - real} vs plain {plainCells - real}");
     }
 
     [Fact]
