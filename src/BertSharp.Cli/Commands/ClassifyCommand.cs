@@ -25,7 +25,7 @@ public static class ClassifyCommand
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
-            var inputs = ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file));
+            var inputs = ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "classify");
             var m = Load(parse.GetValue(model)!, requireClassifier: true);
             int max = MaxLength(parse.GetValue(maxLength), m.Config);
             if (parse.GetValue(batch) < 1) throw new UserException("--batch-size: must be >= 1", CliRunner.ExitUsage);

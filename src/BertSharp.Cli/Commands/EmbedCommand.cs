@@ -32,7 +32,7 @@ public static class EmbedCommand
             string mode = parse.GetValue(pooling)!;
             if (mode is not ("cls" or "mean" or "pooler")) throw new UserException($"--pooling: unknown pooling '{mode}' (cls, mean, pooler)", CliRunner.ExitUsage);
             if (parse.GetValue(batch) < 1) throw new UserException("--batch-size: must be >= 1", CliRunner.ExitUsage);
-            var inputs = ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file));
+            var inputs = ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "embed");
             var m = Load(parse.GetValue(model)!);
             int max = MaxLength(parse.GetValue(maxLength), m.Config);
             var encoder = new ClassificationEncoder(m.Vocabulary!, m.LowerCase, max);

@@ -23,7 +23,7 @@ public static class FillMaskCommand
         {
             int k = parse.GetValue(topK);
             if (k < 1) throw new UserException($"--top-k: must be at least 1, got {k}", CliRunner.ExitUsage);
-            var inputs = ModelInputs.ReadTexts(parse.GetValue(texts), parse.GetValue(file));
+            var inputs = ModelInputs.ReadTexts(parse.GetValue(texts), parse.GetValue(file), "fill-mask");
             var ckpt = CheckpointLoading.Load(parse.GetValue(model)!);
             var net = new BertForPreTraining(ckpt.Parameters);
             var encoder = new ModelInputs(ckpt);

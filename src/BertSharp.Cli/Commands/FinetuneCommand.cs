@@ -39,12 +39,17 @@ public static class FinetuneCommand
         var maxEval = new Option<int>("--max-eval") { Description = "Use at most N evaluation texts (0 = all)", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 42UL };
         var logEvery = new Option<int>("--log-every") { DefaultValueFactory = _ => 50 };
+        var copyPositions = new Option<int?>("--copy-positions")
+        {
+            Description = "The --model was pretrained at length N: positions N and beyond (never trained) start as copies of positions 0..N-1, "
+                + "position i taking i mod N (Longformer's initialisation), for fine-tuning at a longer --max-length",
+        };
         var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch training texts of similar length (HF's group_by_length): far less padding, so much faster at long --max-length" };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
             model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
-            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, threads,
+            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -63,11 +68,21 @@ public static class FinetuneCommand
                 start = Load(modelPath);
                 origin = parse.GetValue(randomInit) ? $"random weights, architecture and vocabulary of {modelPath}" : modelPath;
                 if (parse.GetValue(randomInit)) start.Parameters.Initialize(seedValue);
+                if (parse.GetValue(copyPositions) is int trained)
+                {
+                    if (parse.GetValue(randomInit)) throw new UserException("--copy-positions: not with --random-init (there are no trained positions to copy)", CliRunner.ExitUsage);
+                    int copied;
+                    try { copied = start.Parameters.CopyPositionEmbeddings(trained); }
+                    catch (ArgumentException e) { throw new UserException($"--copy-positions: {e.Message}", CliRunner.ExitUsage); }
+                    CliConsole.Err.WriteLine($"position embeddings: {copied} rows from {trained} on copied from positions 0-{trained - 1}");
+                    origin += $", positions from {trained} on copied from 0-{trained - 1}";
+                }
                 foreach (var note in start.Notes) CliConsole.Err.WriteLine($"note: {note}");
             }
             else
             {
                 if (parse.GetValue(randomInit)) throw new UserException("--random-init needs --model (whose architecture to copy)", CliRunner.ExitUsage);
+                if (parse.GetValue(copyPositions) is not null) throw new UserException("--copy-positions needs --model (a pretrained model)", CliRunner.ExitUsage);
                 string vocabPath = parse.GetValue(vocab) ?? throw new UserException("without --model, give --vocab and --preset", CliRunner.ExitUsage);
                 var v = Guard(() => Vocabulary.Load(vocabPath));
                 var config = Guard(() => BertConfig.FromPreset(parse.GetValue(preset) ?? "tiny", v.Count));
@@ -133,7 +148,7 @@ public static class FinetuneCommand
                 origin, data = source, labels = corpus.Labels, train_examples = trainEx.Length, eval_examples = evalEx.Length,
                 max_length = max, head_tokens = parse.GetValue(headTokens) ?? HeadTailTruncation.DefaultHeadTokens(max), truncated_share = truncated,
                 epochs = options.Epochs, batch_size = options.BatchSize, learning_rate = options.LearningRate, warmup_ratio = options.WarmupRatio,
-                weight_decay = options.WeightDecay, group_by_length = options.GroupByLength, seed = seedValue, threads = KernelParallel.ThreadCount,
+                weight_decay = options.WeightDecay, group_by_length = options.GroupByLength, copy_positions = parse.GetValue(copyPositions), seed = seedValue, threads = KernelParallel.ThreadCount,
                 config = new { start.Config.NumHiddenLayers, start.Config.HiddenSize, start.Config.NumAttentionHeads, start.Config.VocabSize },
                 history, final_eval_accuracy = history[^1].EvalAccuracy,
                 seconds = new { read = readSeconds, tokenize = tokenizeSeconds, train_and_eval = trainSeconds, total = total.Elapsed.TotalSeconds },

@@ -54,21 +54,12 @@ public sealed class ModelInputs(LoadedCheckpoint checkpoint)
     public BertBatch Batch() => new(1, Length, Positions.Length, Ids, Types, Mask, Positions, Labels, Weights, Nsp);
 
     /// <summary>The texts a command was given: its arguments, else the lines of --file (- for stdin), else stdin's lines.</summary>
-    public static List<string> ReadTexts(IReadOnlyList<string>? args, string? file)
+    public static List<string> ReadTexts(IReadOnlyList<string>? args, string? file, string command)
     {
-        if (args is { Count: > 0 })
-        {
-            if (file is not null) throw new UserException("give the text as arguments or with --file, not both", CliRunner.ExitUsage);
-            return args.ToList();
-        }
-        TextReader reader;
-        if (file is null or "-") reader = CliConsole.In;
-        else if (!File.Exists(file)) throw new UserException($"--file: {file}: no such file");
-        else reader = new StreamReader(file);
-        var lines = new List<string>();
-        using (file is null or "-" ? null : reader)
-            for (string? line; (line = reader.ReadLine()) != null;)
-                if (line.Trim().Length > 0) lines.Add(line);
+        var texts = UseCommandSupport.ReadTexts([.. args ?? []], file, command).Select(t => t.Text).ToList();
+        if (args is { Count: > 0 }) return texts;
+        // Blank lines carry nothing to guess or score here (fill-mask, nsp), so they are skipped.
+        var lines = texts.Where(t => t.Trim().Length > 0).ToList();
         if (lines.Count == 0) throw new UserException($"no input text ({(file is null or "-" ? "standard input" : file)} is empty)");
         return lines;
     }

@@ -21,6 +21,7 @@ public static class NspCommand
         command.SetAction((ParseResult parse) =>
         {
             var args = parse.GetValue(texts) ?? [];
+            UseCommandSupport.RejectOptionLike(args, "nsp");
             List<(string A, string B)> pairs;
             if (args.Length > 0)
             {
@@ -31,7 +32,7 @@ public static class NspCommand
             else
             {
                 pairs = [];
-                foreach (var line in ModelInputs.ReadTexts(null, parse.GetValue(file)))
+                foreach (var line in ModelInputs.ReadTexts(null, parse.GetValue(file), "nsp"))
                 {
                     int tab = line.IndexOf('\t');
                     if (tab < 0) throw new UserException($"nsp: expected A<TAB>B, got \"{FillMaskCommand.Shorten(line)}\"");

@@ -42,6 +42,11 @@ public static class PretrainCommand
                 + "config, vocabulary and casing (Google's init_checkpoint: phase 2 of a two-phase pretraining at a longer --seq-length, "
                 + "or more pretraining of a published BERT on your corpus); the optimiser and schedule start afresh",
         };
+        var copyPositions = new Option<int?>("--copy-positions")
+        {
+            Description = "With --init-from a model pretrained at length N: positions N and beyond (never trained) start as copies of "
+                + "positions 0..N-1, position i taking i mod N (Longformer's initialisation), before training at a longer --seq-length",
+        };
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue the run in the run folder from its newest checkpoint (rerunning the same run folder does this too; "
@@ -51,7 +56,7 @@ public static class PretrainCommand
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
             corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
-            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, resume,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, copyPositions, resume,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -70,7 +75,7 @@ public static class PretrainCommand
                 Schedule = parse.GetValue(schedule), Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
                 EvalEvery = parse.GetValue(evalEvery), EvalBatches = parse.GetValue(evalBatches), CheckpointEvery = parse.GetValue(checkpointEvery),
                 Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
-                InitFrom = parse.GetValue(initFrom), Resume = parse.GetValue(resume),
+                InitFrom = parse.GetValue(initFrom), CopyPositions = parse.GetValue(copyPositions), Resume = parse.GetValue(resume),
             };
             return Task.FromResult(new PretrainJob(request, cancel).Run());
         });

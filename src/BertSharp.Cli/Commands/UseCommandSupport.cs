@@ -58,11 +58,23 @@ internal static class UseCommandSupport
 
     public static void Guard(Action work) => Guard(() => { work(); return 0; });
 
+    private static readonly System.Text.RegularExpressions.Regex OptionLike = new(@"^--?[A-Za-z][A-Za-z0-9-]*(=.*)?$");
+
+    /// <summary>A variadic text argument receives every token the parser cannot match, so a misspelt or unsupported
+    /// option (say --threads) would silently become a text; anything shaped like an option is refused instead.</summary>
+    public static void RejectOptionLike(IEnumerable<string> args, string command)
+    {
+        foreach (var a in args)
+            if (OptionLike.IsMatch(a))
+                throw new UserException($"{a}: not an option of {command} (see bertsharp {command} --help); a text that starts with '-' can be given with --file", CliRunner.ExitUsage);
+    }
+
     /// <summary>The texts to process: the arguments, else the lines of <paramref name="file"/> ("-" = stdin), else stdin
     /// when it is redirected. Each item carries where it came from, for messages.</summary>
-    public static List<(string Where, string Text)> ReadTexts(string[] args, string? file)
+    public static List<(string Where, string Text)> ReadTexts(string[] args, string? file, string command)
     {
         var result = new List<(string, string)>();
+        RejectOptionLike(args, command);
         if (args.Length > 0 && file is not null) throw new UserException("give texts as arguments or with --file, not both", CliRunner.ExitUsage);
         for (int i = 0; i < args.Length; i++) result.Add(($"argument {i + 1}", args[i]));
         if (args.Length > 0) return result;

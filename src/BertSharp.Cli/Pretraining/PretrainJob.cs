@@ -37,6 +37,7 @@ public sealed record PretrainRequest
     public string? RunDir { get; init; }
     public string? Name { get; init; }
     public string? InitFrom { get; init; }
+    public int? CopyPositions { get; init; }
     public bool Resume { get; init; }
 }
 
@@ -160,6 +161,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
                 // The same shapes (Resolve took the model from the checkpoint); only dropout may differ.
                 InitCheckpoint(s.InitFrom).Parameters.Values.CopyTo(parameters.Values, 0);
                 Err.WriteLine($"weights: from {s.InitFrom}");
+                if (s.CopyPositions is int trained)
+                    Err.WriteLine($"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (--copy-positions)");
             }
             trainer = new Trainer(new BertForPreTraining(parameters), capped, options);
         }
@@ -285,6 +288,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         sb.Append($"- model: {s.Preset ?? "custom config"}: {s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, {s.Model.NumAttentionHeads} heads, "
             + $"intermediate {s.Model.IntermediateSize}, {parameterCount:N0} parameters\n");
         if (s.InitFrom is not null) sb.Append($"- started from: `{s.InitFrom}` (--init-from)\n");
+        if (s.CopyPositions is int cp) sb.Append($"- positions {cp} and beyond started as copies of positions 0-{cp - 1} (--copy-positions)\n");
         sb.Append($"- training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} tokens (x{s.GradAccum} accumulation), peak lr {s.LearningRate:G3} ({s.Schedule}, "
             + $"{s.WarmupSteps} warm-up steps), seed {s.Seed}\n");
         sb.Append($"- time: {TrainingDisplay.Duration(wall)} of training, {tps:N0} tokens/s on average, {KernelParallel.ThreadCount} threads\n\n");
@@ -385,7 +389,10 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
                 throw Usage("--init-from: the model, vocabulary and casing come from the checkpoint; leave out --preset, --config, --vocab-size and --cased");
             init = InitCheckpoint(q.InitFrom);
             model = init.Config.Clone();
+            if (q.CopyPositions is int cp && (cp < 1 || cp > model.MaxPositionEmbeddings))
+                throw Usage($"--copy-positions: must be between 1 and the model's max_position_embeddings ({model.MaxPositionEmbeddings}), got {cp}");
         }
+        else if (q.CopyPositions is not null) throw Usage("--copy-positions: only with --init-from (it rewrites a pretrained model's position table)");
         else if (q.ConfigPath is not null)
         {
             if (q.Preset is not null) throw Usage("--preset and --config: give one or the other");
@@ -430,6 +437,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             ValidationFraction = sample ? 0.1 : corpus == "imdb" ? 0.05 : 0.05,
         };
         s.InitFrom = init?.Folder;
+        s.CopyPositions = q.CopyPositions;
         s.CorpusPath = sample ? SamplePath : corpus == "imdb" ? (q.ImdbArchive is null ? "" : Path.GetFullPath(q.ImdbArchive)) : Path.GetFullPath(corpus);
         return s;
     }
@@ -481,6 +489,8 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
         }
         if (q.InitFrom is not null && fresh.InitFrom != s.InitFrom)
             conflicts.Add($"--init-from {q.InitFrom} (the run has {s.InitFrom ?? "random initialisation"})");
+        if (q.CopyPositions is not null && q.CopyPositions != s.CopyPositions)
+            conflicts.Add($"--copy-positions {q.CopyPositions} (the run has {(s.CopyPositions is int c ? c.ToString() : "none")})");
         Check("--seq-length", q.SeqLength, s.SeqLength);
         Check("--batch-size", q.BatchSize, s.BatchSize);
         Check("--grad-accum", q.GradAccum, s.GradAccum);

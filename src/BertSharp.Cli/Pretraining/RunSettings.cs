@@ -39,6 +39,8 @@ public sealed class RunSettings
     [JsonPropertyName("validation_fraction")] public double ValidationFraction { get; set; }
     /// <summary>The checkpoint whose weights the run started from (--init-from); null for random initialisation.</summary>
     [JsonPropertyName("init_from")] public string? InitFrom { get; set; }
+    /// <summary>With --init-from: positions from this length on started as copies of the first ones (--copy-positions).</summary>
+    [JsonPropertyName("copy_positions")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? CopyPositions { get; set; }
 
     public const string FileName = "run.json";
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };

@@ -131,6 +131,24 @@ public sealed class BertParameters
 
     public void ZeroGradients() => Array.Clear(Gradients);
 
+    /// <summary>
+    /// For a model pretrained at sequence length <paramref name="trained"/>: positions from <paramref name="trained"/>
+    /// on, which training never reached (they keep their random initialisation), become copies of the trained
+    /// ones, position i taking position i mod <paramref name="trained"/> (Longformer's initialisation when it
+    /// extended RoBERTa's table, Beltagy et al. 2020). Attention heads that learnt to use relative position then work
+    /// at once at the longer lengths, and training goes on from there. Returns the number of rows replaced.
+    /// </summary>
+    public int CopyPositionEmbeddings(int trained)
+    {
+        int max = Config.MaxPositionEmbeddings, h = Config.HiddenSize;
+        if (trained < 1 || trained > max)
+            throw new ArgumentException($"copy positions: the trained length {trained} must be between 1 and max_position_embeddings = {max}");
+        var table = Value("bert.embeddings.position_embeddings.weight");
+        for (int i = trained; i < max; i++)
+            table.Slice(i % trained * h, h).CopyTo(table.Slice(i * h, h));
+        return max - trained;
+    }
+
     /// <summary>BERT's initialisation: weights from a normal(0, initializer_range) truncated at two standard
     /// deviations (as TF's truncated_normal), LayerNorm gamma 1 and beta 0, biases 0. Deterministic for a seed
     /// on every platform and .NET version (our own generator, not System.Random).</summary>

@@ -141,6 +141,28 @@ public class CliCommandTests
         var missing = Run(["pretrain", "--corpus", corpus, "--init-from", dir["nowhere"], "--run-dir", dir["four"]]);
         Assert.Equal(CliRunner.ExitBadInput, missing.Code);
         Assert.Contains("nowhere", missing.Err);
+
+        // --copy-positions 16: the rows phase 1 never trained (16 on) start as copies of rows i mod 16; the rest as they were.
+        string[] copied = [.. two.Select(a => a == dir["two"] ? dir["five"] : a), "--copy-positions", "16"];
+        r = Run(copied);
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        Assert.Contains("copied from positions 0-15", r.Err);
+        Assert.Equal(16, JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["five"], "run.json"))).RootElement.GetProperty("copy_positions").GetInt32());
+        var before = BertSharp.IO.Checkpoint.LoadParameters(phase1);
+        var after = BertSharp.IO.Checkpoint.LoadParameters(Path.Combine(dir["five"], "checkpoints", "checkpoint-2"));
+        const string pos = "bert.embeddings.position_embeddings.weight";
+        int h = before.Config.HiddenSize, rows = before.Config.MaxPositionEmbeddings;
+        Assert.True(rows > 16);
+        for (int i = 0; i < rows; i++)
+        {
+            var expected = before.Value(pos).Slice(i % 16 * h, h).ToArray();
+            var actual = after.Value(pos).Slice(i * h, h).ToArray();
+            Assert.True(expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second)) < 1e-6, $"position {i}");
+        }
+        Assert.Equal(CliRunner.ExitConflict, Run([.. copied[..^1], "8"]).Code);
+        var noInit = Run(["pretrain", "--corpus", corpus, "--copy-positions", "16", "--run-dir", dir["six"]]);
+        Assert.Equal(CliRunner.ExitUsage, noInit.Code);
+        Assert.Contains("--copy-positions: only with --init-from", noInit.Err);
     }
 
     [Fact]
@@ -209,6 +231,9 @@ public class CliCommandTests
             (["fill-mask", run, "no mask here."], CliRunner.ExitBadInput, "no [MASK]"),
             (["fill-mask", run, "a [MASK] film.", "--top-k", "0"], CliRunner.ExitUsage, "--top-k"),
             (["nsp", run, "only one text"], CliRunner.ExitUsage, "exactly two texts"),
+            // An option the command does not have is refused, not taken for a text.
+            (["fill-mask", run, "a [MASK] film.", "--threads", "2"], CliRunner.ExitUsage, "--threads: not an option of fill-mask"),
+            (["nsp", run, "--bogus", "b"], CliRunner.ExitUsage, "--bogus: not an option of nsp"),
             (["evaluate", corrupt], CliRunner.ExitBadCheckpoint, "model.safetensors"),
             (["info", corrupt], CliRunner.ExitBadCheckpoint, "model.safetensors"),
         ];

@@ -68,4 +68,23 @@ public class ParameterLayoutTests
         Assert.Equal(6457827717110365317UL, r.NextUInt64());
         Assert.Equal(3203168211198807973UL, r.NextUInt64());
     }
+
+    [Fact]
+    public void Copied_positions_repeat_the_trained_rows_and_leave_the_rest()
+    {
+        var p = new BertParameters(new BertConfig { VocabSize = 20, HiddenSize = 8, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 16, MaxPositionEmbeddings = 40 });
+        p.Initialize(3);
+        var before = (float[])p.Values.Clone();
+        Assert.Equal(28, p.CopyPositionEmbeddings(12));
+        var table = p.Value("bert.embeddings.position_embeddings.weight").ToArray();
+        var original = before.AsSpan(p.Layout["bert.embeddings.position_embeddings.weight"].Offset, 40 * 8).ToArray();
+        for (int i = 0; i < 40; i++)
+            Assert.Equal(original.AsSpan(i % 12 * 8, 8).ToArray(), table.AsSpan(i * 8, 8).ToArray());
+        var entry = p.Layout["bert.embeddings.position_embeddings.weight"];
+        for (int i = 0; i < before.Length; i++)
+            if (i < entry.Offset || i >= entry.Offset + entry.Length) Assert.Equal(before[i], p.Values[i]);
+        Assert.Equal(0, p.CopyPositionEmbeddings(40));
+        Assert.Throws<ArgumentException>(() => p.CopyPositionEmbeddings(0));
+        Assert.Throws<ArgumentException>(() => p.CopyPositionEmbeddings(41));
+    }
 }

@@ -87,6 +87,9 @@ public class UseCommandTests : IDisposable
         Assert.Equal(CliRunner.ExitBadInput, r.Rc);
         r = Run("classify", "--model", Path.Combine(_dir, "hf-not-yet"), "--file", data + ".none");
         Assert.Equal(CliRunner.ExitBadInput, r.Rc);
+        r = Run("classify", "--model", ft, "--threads", "2", "a good movie"); // not an option of classify: refused, not classified
+        Assert.Equal(CliRunner.ExitUsage, r.Rc);
+        Assert.Contains("--threads: not an option of classify", r.Err);
         r = Run("classify", "--model", ft); // no text and an empty stdin
         Assert.Contains("no text", r.Err);
         Assert.Single(r.Err.Trim().Split('\n'));
