@@ -69,6 +69,22 @@ public class UseCommandTests : IDisposable
         Assert.Equal(58, results.GetProperty("train_examples").GetInt32()); // 64 minus the 10% held out
         Assert.Equal("BertForSequenceClassification", JsonDocument.Parse(File.ReadAllText(Path.Combine(ft, "config.json"))).RootElement.GetProperty("architectures")[0].GetString());
 
+        // Fine-tuning again from that model, with length-grouped batches and copied positions (16 on take 0-15).
+        string ft2 = Path.Combine(_dir, "ft2");
+        r = Run("finetune", "--model", ft, "--data", data, "--out", ft2, "--epochs", "1", "--batch-size", "16", "--lr", "1e-3",
+            "--max-length", "16", "--log-every", "0", "--group-by-length", "--copy-positions", "16");
+        Assert.True(r.Rc == 0, r.Err);
+        Assert.Contains("copied from positions 0-15", r.Err);
+        var results2 = JsonDocument.Parse(File.ReadAllText(Path.Combine(ft2, "finetune_results.json"))).RootElement;
+        Assert.True(results2.GetProperty("group_by_length").GetBoolean());
+        Assert.Equal(16, results2.GetProperty("copy_positions").GetInt32());
+        r = Run("finetune", "--model", ft, "--random-init", "--copy-positions", "16", "--data", data, "--out", Path.Combine(_dir, "ft3"));
+        Assert.Equal(CliRunner.ExitUsage, r.Rc);
+        Assert.Contains("--copy-positions: not with --random-init", r.Err);
+        r = Run("finetune", "--model", ft, "--copy-positions", "100000", "--data", data, "--out", Path.Combine(_dir, "ft4"));
+        Assert.Equal(CliRunner.ExitUsage, r.Rc);
+        Assert.Contains("--copy-positions", r.Err);
+
         r = Run("classify", "--model", ft, "--max-length", "16", "--json", "a good movie", "", string.Join(' ', Enumerable.Repeat("bad", 500)));
         Assert.Equal(0, r.Rc);
         var lines = r.Out.Trim().Split('\n');
