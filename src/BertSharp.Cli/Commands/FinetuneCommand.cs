@@ -44,7 +44,7 @@ public static class FinetuneCommand
             Description = "The --model was pretrained at length N: positions N and beyond (never trained) start as copies of positions 0..N-1, "
                 + "position i taking i mod N (Longformer's initialisation), for fine-tuning at a longer --max-length",
         };
-        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch training texts of similar length (HF's group_by_length): far less padding, so much faster at long --max-length" };
+        var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch training texts of similar length (like HF's group_by_length): far less padding, so much faster at long --max-length" };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {

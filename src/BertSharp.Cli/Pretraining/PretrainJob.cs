@@ -377,7 +377,9 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
     }
 
     /// <summary>Settings for a new run: the options given, the rest from the defaults (the sample's own for the sample).</summary>
-    private RunSettings Resolve()
+    /// <param name="rerun">for the comparison with an existing run.json: options that only make sense beside
+    /// --init-from (--copy-positions) are then compared, not refused</param>
+    private RunSettings Resolve(bool rerun = false)
     {
         string corpus = q.Corpus ?? SampleName;
         bool sample = corpus == SampleName;
@@ -392,7 +394,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             if (q.CopyPositions is int cp && (cp < 1 || cp > model.MaxPositionEmbeddings))
                 throw Usage($"--copy-positions: must be between 1 and the model's max_position_embeddings ({model.MaxPositionEmbeddings}), got {cp}");
         }
-        else if (q.CopyPositions is not null) throw Usage("--copy-positions: only with --init-from (it rewrites a pretrained model's position table)");
+        else if (q.CopyPositions is not null && !rerun) throw Usage("--copy-positions: only with --init-from (it rewrites a pretrained model's position table)");
         else if (q.ConfigPath is not null)
         {
             if (q.Preset is not null) throw Usage("--preset and --config: give one or the other");
@@ -469,7 +471,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
     /// <summary>A rerun of an existing run folder: every option given must agree with run.json.</summary>
     private void CheckAgainst(RunSettings s, string path)
     {
-        var fresh = Resolve();
+        var fresh = Resolve(rerun: true);
         var conflicts = new List<string>();
         void Check<T>(string option, T? given, T stored)
         {

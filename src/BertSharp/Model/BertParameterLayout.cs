@@ -142,7 +142,7 @@ public sealed class BertParameters
     {
         int max = Config.MaxPositionEmbeddings, h = Config.HiddenSize;
         if (trained < 1 || trained > max)
-            throw new ArgumentException($"copy positions: the trained length {trained} must be between 1 and max_position_embeddings = {max}");
+            throw new ArgumentException($"the trained length must be between 1 and the model's max_position_embeddings ({max}), got {trained}");
         var table = Value("bert.embeddings.position_embeddings.weight");
         for (int i = trained; i < max; i++)
             table.Slice(i % trained * h, h).CopyTo(table.Slice(i * h, h));

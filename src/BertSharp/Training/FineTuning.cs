@@ -174,9 +174,9 @@ public sealed class FineTuneOptions
     /// <summary>Log a training line every N updates (0: only per epoch).</summary>
     public int LogEvery { get; init; } = 50;
 
-    /// <summary>Batch texts of similar length (HF's <c>group_by_length</c>): the shuffled order is cut into
-    /// groups of <see cref="LengthGroupBatches"/> batches, each group sorted by length, and the batches are then
-    /// visited in a seeded random order. Padding (and its quadratic attention cost) mostly disappears.</summary>
+    /// <summary>Batch texts of similar length (like HF's <c>group_by_length</c>): the shuffled order is cut into
+    /// groups of <see cref="LengthGroupBatches"/> batches, each group sorted by length, and the full batches are then
+    /// visited in a seeded random order (HF keeps a group's batches in order). Padding (and its quadratic attention cost) mostly disappears.</summary>
     public bool GroupByLength { get; init; }
 
     /// <summary>Batches per length-sorted group (HF uses 50).</summary>

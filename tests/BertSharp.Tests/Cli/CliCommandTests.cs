@@ -160,6 +160,9 @@ public class CliCommandTests
             Assert.True(expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second)) < 1e-6, $"position {i}");
         }
         Assert.Equal(CliRunner.ExitConflict, Run([.. copied[..^1], "8"]).Code);
+        // A rerun of the run folder alone with the same --copy-positions continues (it is compared, not refused).
+        Assert.Equal(0, Run(["pretrain", "--run-dir", dir["five"], "--copy-positions", "16"]).Code);
+        Assert.Equal(CliRunner.ExitConflict, Run(["pretrain", "--run-dir", dir["two"], "--copy-positions", "16"]).Code);
         var noInit = Run(["pretrain", "--corpus", corpus, "--copy-positions", "16", "--run-dir", dir["six"]]);
         Assert.Equal(CliRunner.ExitUsage, noInit.Code);
         Assert.Contains("--copy-positions: only with --init-from", noInit.Err);

@@ -206,8 +206,20 @@ public class ClassifierTests(ITestOutputHelper log)
         for (int g = 0; g < order.Length; g += 64)                                      // each group longest first
             for (int i = g + 1; i < Math.Min(g + 64, order.Length); i++)
                 Assert.True(train[order[i - 1]].Tokens.Length >= train[order[i]].Tokens.Length, $"group at {g} unsorted at {i}");
-        Assert.Equal(starts, grouped.EpochOrder(train, 1, new int[train.Length]));     // deterministic
-        Assert.NotEqual(order, (int[])[.. order.Select((_, i) => i)]);
+        var again = new int[train.Length];
+        Assert.Equal(starts, grouped.EpochOrder(train, 1, again));                      // deterministic
+        Assert.Equal(order, again);
+        // Without grouping: the same seeded shuffle as before grouping existed, batches as consecutive slices.
+        var plainOrder = new int[train.Length];
+        Assert.Equal(Enumerable.Range(0, 13).Select(k => k * 16), plain.EpochOrder(train, 1, plainOrder));
+        var expected = Enumerable.Range(0, train.Length).ToArray();
+        var shuffle = new SplitMix64(9 ^ (0x9E3779B97F4A7C15UL * 1));
+        for (int i = expected.Length - 1; i > 0; i--)
+        {
+            int j = shuffle.NextInt(i + 1);
+            (expected[i], expected[j]) = (expected[j], expected[i]);
+        }
+        Assert.Equal(expected, plainOrder);
 
         long Padded(FineTuner t)
         {
