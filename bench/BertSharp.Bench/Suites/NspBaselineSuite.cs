@@ -32,10 +32,7 @@ public sealed class NspBaselineSuite : IBenchSuite
         int common = int.Parse(Arg(args, "--common") ?? "300");
 
         using var store = TokenizedCorpusStore.Open(corpusDir);
-        // The split pretrain uses: for IMDB, training reviews (with unsup) train and a share of the test reviews validates.
-        var split = root.GetProperty("corpus").GetString() == "imdb" && store.SplitNames.Contains("test/pos")
-            ? DocumentSplit.BySplitNames(store, ["train"], ["test"], validationFraction, seed)
-            : DocumentSplit.ByFraction(store, validationFraction, seed);
+        var split = DocumentSplit.ForPretraining(store, root.GetProperty("corpus").GetString() == "imdb", validationFraction, seed);
         var options = new PretrainingOptions { MaxSeqLength = seq, MaxPredictionsPerSeq = Math.Min(20, seq - 3), Seed = seed };
         var train = new PretrainingDataset(store, split.Train, options);
         var validation = new ValidationSet(new PretrainingDataset(store, split.Validation, options, "validation"));
@@ -63,11 +60,12 @@ public sealed class NspBaselineSuite : IBenchSuite
         }
         // Rule: IsNext iff shared >= k; pick k on the training sample.
         var trainShared = sample.Select(Shared).ToArray();
+        var trainRandom = sample.Select(x => x.Random).ToArray();
         int bestK = 0;
         double bestTrain = 0;
         for (int k = 0; k <= 20; k++)
         {
-            double acc = Accuracy(trainShared, sample.Select(s => s.Random).ToArray(), k);
+            double acc = Accuracy(trainShared, trainRandom, k);
             if (acc > bestTrain) (bestTrain, bestK) = (acc, k);
         }
         int m = Math.Min(evalItems, validation.Count);
@@ -91,19 +89,13 @@ public sealed class NspBaselineSuite : IBenchSuite
     }
 
     /// <summary>A and B of an item as token ids (no masking), trimmed as the batch writer trims them.</summary>
-    private static (int[] A, int[] B, bool Random) Segments(PretrainingDataset d, in PretrainingItem item, int[] buffer) =>
-        (Tokens(d, item.DocumentA, item.FirstA, item.EndA, item.TrimAFront, item.LengthA, buffer),
-         Tokens(d, item.DocumentB, item.FirstB, item.EndB, item.TrimBFront, item.LengthB, buffer), item.IsRandomNext);
-
-    private static int[] Tokens(PretrainingDataset d, int document, int first, int end, int skip, int length, int[] buffer)
+    private static (int[] A, int[] B, bool Random) Segments(PretrainingDataset d, in PretrainingItem item, int[] scratch)
     {
-        var list = new List<int>();
-        for (int s = first; s < end; s++)
-        {
-            int count = d.Corpus.CopySentence(document, d.SentenceIndexOf(s), buffer);
-            list.AddRange(buffer.AsSpan(0, count));
-        }
-        return list.Skip(skip).Take(length).ToArray();
+        var a = new int[item.LengthA];
+        var b = new int[item.LengthB];
+        d.CopyTokens(item.DocumentA, item.FirstA, item.TrimAFront, a, scratch);
+        d.CopyTokens(item.DocumentB, item.FirstB, item.TrimBFront, b, scratch);
+        return (a, b, item.IsRandomNext);
     }
 
     private static string? Arg(string[] args, string name)

@@ -60,9 +60,7 @@ public static class EvaluateCommand
                     string storeDir = Path.Combine(ckpt.RunFolder, "corpus");
                     var s = TextCommandSupport.Guard(() => TokenizedCorpusStore.Open(storeDir));
                     store = s;
-                    var split = TextCommandSupport.Guard(() => run.Corpus == "imdb" && s.SplitNames.Contains("test/pos")
-                        ? DocumentSplit.BySplitNames(s, ["train"], ["test"], run.ValidationFraction, run.Seed)
-                        : DocumentSplit.ByFraction(s, run.ValidationFraction, run.Seed));
+                    var split = TextCommandSupport.Guard(() => DocumentSplit.ForPretraining(s, run.Corpus == "imdb", run.ValidationFraction, run.Seed));
                     documents = split.Validation;
                     source = $"the run's validation documents ({documents.Length:N0})";
                 }

@@ -106,9 +106,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
 
         // Stage 3: items (made on the fly by the loader; here the split and the epoch length).
         using var store = Load(() => TokenizedCorpusStore.Open(storeDir));
-        var split = Load(() => s.Corpus == "imdb" && store.SplitNames.Contains("test/pos")
-            ? DocumentSplit.BySplitNames(store, ["train"], ["test"], s.ValidationFraction, s.Seed)
-            : DocumentSplit.ByFraction(store, s.ValidationFraction, s.Seed));
+        var split = Load(() => DocumentSplit.ForPretraining(store, s.Corpus == "imdb", s.ValidationFraction, s.Seed));
         if (split.Validation.Length < 2)
             throw new UserException($"{corpusPath}: too few documents to hold out a validation set ({split.Validation.Length} of {store.DocumentCount} at --validation-fraction {s.ValidationFraction})");
         s.Model.VocabSize = vocab.Count;

@@ -23,6 +23,16 @@ public sealed class DocumentSplit
         new(Enumerable.Range(0, corpus.DocumentCount).ToArray(), []);
 
     /// <summary>
+    /// The split <c>pretrain</c> uses (and <c>evaluate</c> and the benchmarks re-create): for an IMDB corpus that has
+    /// its test reviews, train/ (with unsup/) trains and a hashed share of test/ validates, so no test review is ever
+    /// pretrained on; otherwise a hashed share of all documents validates (<see cref="ByFraction"/>).
+    /// </summary>
+    public static DocumentSplit ForPretraining(ITokenizedCorpus corpus, bool imdb, double validationFraction, ulong seed) =>
+        imdb && corpus.SplitNames.Contains("test/pos")
+            ? BySplitNames(corpus, ["train"], ["test"], validationFraction, seed)
+            : ByFraction(corpus, validationFraction, seed);
+
+    /// <summary>
     /// Holds out about <paramref name="validationFraction"/> of the documents: document d validates when
     /// hash(seed, d) / 2^64 &lt; fraction. A pure function of (seed, d), so adding documents at the end
     /// never moves the earlier ones across.

@@ -299,12 +299,7 @@ public sealed class FineTuner
         int group = _o.LengthGroupBatches * _o.BatchSize;
         var keys = new long[Math.Min(group, order.Length)];
         for (int g = 0; g < order.Length; g += group)
-        {
-            int n = Math.Min(group, order.Length - g);
-            // Key: length descending, then shuffled position: a total order, so the sort is deterministic.
-            for (int i = 0; i < n; i++) keys[i] = ((long)(int.MaxValue - train[order[g + i]].Tokens.Length) << 32) | (uint)i;
-            keys.AsSpan(0, n).Sort(order.AsSpan(g, n));
-        }
+            SortLongestFirst(train, order.AsSpan(g, Math.Min(group, order.Length - g)), keys);
         // Only whole batches move, so the final short batch stays the one at the end of the order.
         int full = order.Length / _o.BatchSize;
         for (int i = full - 1; i > 0; i--)
@@ -315,12 +310,19 @@ public sealed class FineTuner
         return starts;
     }
 
+    /// <summary>Sorts texts (indices into <paramref name="examples"/>) longest first, ties in their current order:
+    /// the key is a total order, so the result is deterministic. <paramref name="keys"/>: scratch, at least as long.</summary>
+    private static void SortLongestFirst(IReadOnlyList<LabelledExample> examples, Span<int> texts, long[] keys)
+    {
+        for (int i = 0; i < texts.Length; i++) keys[i] = ((long)(int.MaxValue - examples[texts[i]].Tokens.Length) << 32) | (uint)i;
+        keys.AsSpan(0, texts.Length).Sort(texts);
+    }
+
     /// <summary>Loss and accuracy over <paramref name="examples"/> (dropout off) and each example's predicted label.</summary>
     public EvalResult Evaluate(IReadOnlyList<LabelledExample> examples)
     {
         _model.Reserve(_batcher.MaxBatch, _maxLength);
         var predictions = new int[examples.Count];
-        var index = new int[_o.EvalBatchSize];
         double lossSum = 0;
         long correct = 0, count = 0;
         int labels = _model.Head!.NumLabels;
@@ -328,13 +330,12 @@ public sealed class FineTuner
         // on what a text is batched with: padded keys get exactly zero attention).
         var byLength = new int[examples.Count];
         for (int i = 0; i < byLength.Length; i++) byLength[i] = i;
-        Array.Sort(byLength, (x, y) => examples[y].Tokens.Length != examples[x].Tokens.Length
-            ? examples[y].Tokens.Length.CompareTo(examples[x].Tokens.Length) : x.CompareTo(y));
+        SortLongestFirst(examples, byLength, new long[byLength.Length]);
         for (int start = 0; start < examples.Count; start += _o.EvalBatchSize)
         {
             int b = Math.Min(_o.EvalBatchSize, examples.Count - start);
-            for (int i = 0; i < b; i++) index[i] = byLength[start + i];
-            int seq = _batcher.Fill(examples, index.AsSpan(0, b), b);
+            var index = byLength.AsSpan(start, b);
+            int seq = _batcher.Fill(examples, index, b);
             int n = b * seq;
             bool labelled = true;
             for (int i = 0; i < b; i++) labelled &= _batcher.Labels[i] >= 0;
