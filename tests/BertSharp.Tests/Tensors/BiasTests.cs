@@ -8,7 +8,8 @@ public class BiasTests
     public static IEnumerable<object[]> Shapes()
     {
         foreach (int c in KT.AwkwardSizes) yield return new object[] { 3, c };
-        foreach (int r in KT.AwkwardSizes) yield return new object[] { r, 17 };
+        // (3, 17) is in the first loop already; xunit would skip the second copy with a warning.
+        foreach (int r in KT.AwkwardSizes) if (r != 3) yield return new object[] { r, 17 };
         yield return new object[] { 130, 130 };
         yield return new object[] { 700, 1030 };
     }
