@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
 # The documented IMDB mini pretraining (three phases, <= 60 min in all), then fine-tuning (a) and (b) side by side,
 # one thread each (docs/RESULTS.md). Build first: dotnet build -c Release src/BertSharp.Cli. Console output: console.log.
-set -euo pipefail
-cd "$(dirname "$0")/../../.."   # the repository root
-B="dotnet src/BertSharp.Cli/bin/Release/net10.0/BertSharp.Cli.dll"
-A=../shared/data/aclImdb_v1.tar.gz
+source "$(dirname "$0")/../common.sh"   # strict mode, repository root, B, A, t
 P="--corpus imdb --imdb-archive $A --dropout 0"
-t() { /usr/bin/time -f "$1: %e s wall, %U s user, %M KB peak" "${@:2}"; }
 date -u +"start %FT%TZ"
 t phase1 $B pretrain $P --preset mini --vocab-size 8192 --seq-length 32 --batch-size 128 --steps 800 --lr 1e-3 --warmup 100 --schedule constant --eval-every 200 --checkpoint-every 800 --name imdb-mini-p1
 date -u +"phase1 done %FT%TZ"

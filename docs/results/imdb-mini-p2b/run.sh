@@ -3,11 +3,8 @@
 # measure how NSP moves with twice phase 2's training instead of extrapolating. Another data seed (3), so it does not
 # repeat phase 2's sequences; its validation items are another share of test/, scored at update 0 too.
 # Usage: run.sh [BIN] (default src/BertSharp.Cli/bin/Release/net10.0). Console output: console.log beside it.
-set -euo pipefail
-cd "$(dirname "$0")/../../.."   # the repository root
-B="dotnet ${1:-src/BertSharp.Cli/bin/Release/net10.0}/BertSharp.Cli.dll"
-A=../shared/data/aclImdb_v1.tar.gz
-t() { /usr/bin/time -f "$1: %e s wall, %U s user, %M KB peak" "${@:2}"; }
+BIN=${1:-${BIN:-}}
+source "$(dirname "$0")/../common.sh"   # strict mode, repository root, B, A, t
 date -u +"start %FT%TZ"
 t phase2b $B pretrain --corpus imdb --imdb-archive $A --init-from runs/imdb-mini-p2 --dropout 0 --seed 3 \
     --seq-length 128 --batch-size 32 --steps 7000 --lr 5e-4 --warmup 100 --eval-every 500 --checkpoint-every 3500 \

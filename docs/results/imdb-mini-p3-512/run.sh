@@ -3,11 +3,8 @@
 # 128-511 started as copies of positions 0-127 (--copy-positions 128), dropout 0.1 (what fine-tuning uses), then
 # fine-tuning (a) from it exactly as docs/results/imdb-finetune-512/run.sh, with 2 threads (the machine to itself).
 # Usage: run.sh [BIN] (default src/BertSharp.Cli/bin/Release/net10.0). Console output: console.log beside it.
-set -euo pipefail
-cd "$(dirname "$0")/../../.."   # the repository root
-B="dotnet ${1:-src/BertSharp.Cli/bin/Release/net10.0}/BertSharp.Cli.dll"
-A=../shared/data/aclImdb_v1.tar.gz
-t() { /usr/bin/time -f "$1: %e s wall, %U s user, %M KB peak" "${@:2}"; }
+BIN=${1:-${BIN:-}}
+source "$(dirname "$0")/../common.sh"   # strict mode, repository root, B, A, t
 date -u +"start %FT%TZ"
 t phase3-512 $B pretrain --corpus imdb --imdb-archive $A --init-from runs/imdb-mini-p2 --copy-positions 128 --dropout 0.1 \
     --seq-length 512 --batch-size 8 --steps 1800 --lr 5e-4 --warmup 100 --eval-every 300 --eval-batches 100 --checkpoint-every 900 \
