@@ -19,6 +19,31 @@ public static class CliRunner
     public const int ExitDiverged = 6;
     public const int ExitInterrupted = 130;
 
+    /// <summary>The README's exit code for a library error: the one mapping from kinds to codes.</summary>
+    public static int ExitCode(BertSharpException e) => e switch
+    {
+        UserException u => u.ExitCode,
+        _ => e.Kind switch
+        {
+            ErrorKind.Usage => ExitUsage,
+            ErrorKind.BadInput => ExitBadInput,
+            ErrorKind.BadCheckpoint => ExitBadCheckpoint,
+            ErrorKind.Conflict => ExitConflict,
+            ErrorKind.Diverged => ExitDiverged,
+            _ => ExitFailure,
+        },
+    };
+
+    /// <summary>The kind of an exit code (for <see cref="UserException"/>).</summary>
+    public static ErrorKind Kind(int exitCode) => exitCode switch
+    {
+        ExitUsage => ErrorKind.Usage,
+        ExitBadCheckpoint => ErrorKind.BadCheckpoint,
+        ExitConflict => ErrorKind.Conflict,
+        ExitDiverged => ErrorKind.Diverged,
+        _ => ErrorKind.BadInput,
+    };
+
     /// <summary>The root command with every registered command.</summary>
     public static RootCommand CreateRoot()
     {
@@ -53,11 +78,11 @@ public static class CliRunner
             };
             return await parse.InvokeAsync(config, cancel);
         }
-        catch (UserException e)
+        catch (BertSharpException e)
         {
             stderr.WriteLine($"error: {e.Message}");
             if (verbose) stderr.WriteLine(e);
-            return e.ExitCode;
+            return ExitCode(e);
         }
         catch (OperationCanceledException)
         {
@@ -74,7 +99,8 @@ public static class CliRunner
 }
 
 /// <summary>An error caused by the user's input (a bad path, a malformed file): reported as one line.</summary>
-public sealed class UserException(string message, int exitCode = CliRunner.ExitBadInput) : Exception(message)
+public sealed class UserException(string message, int exitCode = CliRunner.ExitBadInput)
+    : BertSharpException(message, CliRunner.Kind(exitCode))
 {
     public int ExitCode { get; } = exitCode;
 }

@@ -81,21 +81,21 @@ public sealed class ItemsSuite : IBenchSuite
                           $"= {100 * timed.Waits.Sum() / stepMs.Sum():F4}% of the training time");
     }
 
-    private sealed class TimedData(BertSharp.Training.IPretrainingData inner) : BertSharp.Training.IPretrainingData
+    private sealed class TimedData(BertSharp.Data.ITrainingData inner) : BertSharp.Data.ITrainingData
     {
         public readonly List<double> Waits = new();
         private readonly Stopwatch _sw = new();
-        public BertSharp.Model.BertBatch NextTrainingBatch()
+        public BertSharp.Data.BertBatch NextTrainingBatch()
         {
             _sw.Restart();
             var b = inner.NextTrainingBatch();
             Waits.Add(_sw.Elapsed.TotalMilliseconds);
             return b;
         }
-        public BertSharp.Training.DataPosition Position => inner.Position;
-        public void Seek(BertSharp.Training.DataPosition position) => inner.Seek(position);
+        public BertSharp.Data.DataPosition Position => inner.Position;
+        public void Seek(BertSharp.Data.DataPosition position) => inner.Seek(position);
         public int ValidationBatchCount => inner.ValidationBatchCount;
-        public BertSharp.Model.BertBatch ValidationBatch(int index) => inner.ValidationBatch(index);
+        public BertSharp.Data.BertBatch ValidationBatch(int index) => inner.ValidationBatch(index);
     }
 
     internal static int Measure(ITokenizedCorpus corpus, string source, int seq, int batchSize, int reps, bool[]? continuation = null)
@@ -141,7 +141,7 @@ public sealed class ItemsSuite : IBenchSuite
 
         // One epoch on this thread: plan + shuffle + write every item into batches.
         var writer = new BatchWriter(ds);
-        var batch = new PretrainingBatch(batchSize, seq, options.MaxPredictionsPerSeq);
+        var batch = new BertBatch(batchSize, seq, options.MaxPredictionsPerSeq);
         var batchItems = new PretrainingItem[batchSize];
         var planMs = new List<double>();
         var epochMs = new List<double>();

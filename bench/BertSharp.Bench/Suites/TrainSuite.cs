@@ -1,3 +1,4 @@
+using BertSharp.Data;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -175,7 +176,7 @@ public sealed class TrainSuite : IBenchSuite
         void Step()
         {
             parameters.ZeroGradients();
-            model.Forward(new BertBatch(Batch, Seq, Predictions, ids, types, mask, positions, labels, weights, nsp),
+            model.Forward(BertBatch.Create(Batch, Seq, Predictions, ids, types, mask, positions, labels, weights, nsp),
                 new DropoutContext(true, 7, (ulong)step));
             model.Backward();
             long t = ModelProfiler.Begin();

@@ -78,7 +78,7 @@ public static class EvaluateCommand
                 }
                 var set = TextCommandSupport.Guard(() => new ValidationSet(new PretrainingDataset(store!, documents, options, "evaluation")));
                 var net = new BertForPreTraining(ckpt.Parameters);
-                var pb = new PretrainingBatch(batch, seq, options.MaxPredictionsPerSeq);
+                var pb = new BertBatch(batch, seq, options.MaxPredictionsPerSeq);
                 int batches = set.BatchCount(batch);
                 if (cap > 0) batches = Math.Min(batches, cap);
                 double mlm = 0, nsp = 0;
@@ -87,14 +87,10 @@ public static class EvaluateCommand
                 {
                     cancel.ThrowIfCancellationRequested();
                     set.Fill(pb, i);
-                    int t = pb.BatchSize * pb.SeqLength, p = pb.BatchSize * pb.MaxPredictions;
-                    var b = new BertBatch(pb.BatchSize, pb.SeqLength, pb.MaxPredictions, pb.InputIds.AsSpan(0, t), pb.TokenTypeIds.AsSpan(0, t),
-                        pb.AttentionMask.AsSpan(0, t), pb.MaskedLmPositions.AsSpan(0, p), pb.MaskedLmIds.AsSpan(0, p), pb.MaskedLmWeights.AsSpan(0, p),
-                        pb.NextSentenceLabels.AsSpan(0, pb.BatchSize));
-                    var o = net.Forward(b, DropoutContext.Off);
+                    var o = net.Forward(pb, DropoutContext.Off);
                     for (int k = 0; k < pb.BatchSize; k++) randomNext += pb.NextSentenceLabels[k];
-                    mlm += o.MlmLoss * o.MlmCount;
-                    nsp += o.NspLoss * o.NspCount;
+                    mlm += o.MlmLossSum;
+                    nsp += o.NspLossSum;
                     (mlmCorrect, mlmCount, nspCorrect, nspCount) = (mlmCorrect + o.MlmCorrect, mlmCount + o.MlmCount, nspCorrect + o.NspCorrect, nspCount + o.NspCount);
                 }
                 double mlmLoss = mlmCount > 0 ? mlm / mlmCount : double.NaN, nspLoss = nspCount > 0 ? nsp / nspCount : double.NaN;

@@ -51,7 +51,18 @@ public sealed class ModelInputs(LoadedCheckpoint checkpoint)
 
     public int MaskCount => Weights.Length > 0 && Weights[0] > 0 ? Positions.Length : 0;
 
-    public BertBatch Batch() => new(1, Length, Positions.Length, Ids, Types, Mask, Positions, Labels, Weights, Nsp);
+    /// <summary>The encoded text as a one-row batch.</summary>
+    public BertBatch Batch()
+    {
+        var b = new BertBatch(1, Length, Positions.Length);
+        Ids.CopyTo(b.InputIds, 0);
+        Types.CopyTo(b.TokenTypeIds, 0);
+        Mask.CopyTo(b.AttentionMask, 0);
+        Positions.CopyTo(b.MaskedLmPositions, 0);
+        Labels.CopyTo(b.MaskedLmIds, 0);
+        Weights.CopyTo(b.MaskedLmWeights, 0);
+        return b;
+    }
 
     /// <summary>The texts a command was given: its arguments, else the lines of --file (- for stdin), else stdin's lines.</summary>
     public static List<string> ReadTexts(IReadOnlyList<string>? args, string? file, string command)

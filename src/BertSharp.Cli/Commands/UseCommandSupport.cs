@@ -126,9 +126,7 @@ internal static class UseCommandSupport
             int b = Math.Min(batchSize, examples.Count - start);
             for (int i = 0; i < b; i++) index[i] = start + i;
             int seq = batcher.Fill(examples, index.AsSpan(0, b), b);
-            int n = b * seq;
-            model.Forward(b, seq, batcher.InputIds.AsSpan(0, n), batcher.TokenTypeIds.AsSpan(0, n), batcher.AttentionMask.AsSpan(0, n),
-                default, DropoutContext.Off);
+            model.Forward(batcher.Batch, DropoutContext.Off);
             onBatch(start, b, seq);
         }
     }

@@ -308,7 +308,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
     /// corpora where the forced-random rule (a document's last segment always gets a random B) tilts the labels.</summary>
     internal readonly record struct Baselines(double MostFrequentToken, double NspMajority);
 
-    private static Baselines ChanceBaselines(IPretrainingData data)
+    private static Baselines ChanceBaselines(ITrainingData data)
     {
         var counts = new Dictionary<int, long>();
         long total = 0, pairs = 0, randomNext = 0;
@@ -560,14 +560,4 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
     {
         public void Report(TokenizeProgress value) => report(value);
     }
-}
-
-/// <summary>The data with at most <c>maxBatches</c> validation batches, so evaluation stays cheap on large corpora.</summary>
-public sealed class CappedValidation(IPretrainingData inner, int maxBatches) : IPretrainingData
-{
-    public BertBatch NextTrainingBatch() => inner.NextTrainingBatch();
-    public DataPosition Position => inner.Position;
-    public void Seek(DataPosition position) => inner.Seek(position);
-    public int ValidationBatchCount => Math.Min(maxBatches, inner.ValidationBatchCount);
-    public BertBatch ValidationBatch(int index) => inner.ValidationBatch(index);
 }

@@ -1,7 +1,7 @@
 namespace BertSharp.Data;
 
 /// <summary>
-/// Writes planned items into a <see cref="PretrainingBatch"/>: tokens, segment ids, padding, and
+/// Writes planned items into a <see cref="BertBatch"/>: tokens, segment ids, padding, and
 /// Google's masked-LM predictions. Owns its scratch buffers, so one writer per thread; nothing is
 /// allocated per batch.
 /// </summary>
@@ -35,7 +35,7 @@ public sealed class BatchWriter
     /// <paramref name="copy"/>. With <paramref name="dynamicPadding"/> rows are padded to the longest
     /// sequence rounded up to a multiple of 8 (at most MaxSeqLength), else to MaxSeqLength.
     /// </summary>
-    public void Fill(PretrainingBatch batch, ReadOnlySpan<PretrainingItem> items, long copy, bool dynamicPadding)
+    public void Fill(BertBatch batch, ReadOnlySpan<PretrainingItem> items, long copy, bool dynamicPadding)
     {
         if (items.Length > batch.BatchCapacity)
             throw new ArgumentException($"batch: {items.Length} items exceed the capacity of {batch.BatchCapacity}");
@@ -48,8 +48,7 @@ public sealed class BatchWriter
             foreach (ref readonly var item in items) longest = Math.Max(longest, item.SequenceLength);
             seqLength = Math.Min(_options.MaxSeqLength, (longest + 7) & ~7);
         }
-        batch.BatchSize = items.Length;
-        batch.SeqLength = seqLength;
+        batch.SetShape(items.Length, seqLength);
         int maxPred = _options.MaxPredictionsPerSeq;
         for (int b = 0; b < items.Length; b++)
         {

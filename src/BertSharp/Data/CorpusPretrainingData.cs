@@ -1,6 +1,4 @@
-using BertSharp.Model;
 using BertSharp.Text;
-using BertSharp.Training;
 
 namespace BertSharp.Data;
 
@@ -10,11 +8,11 @@ namespace BertSharp.Data;
 /// <see cref="ValidationSet"/> of its validation documents. <see cref="Seek"/> restarts the loader at a
 /// saved position, so a resumed run reads the identical next batch.
 /// </summary>
-public sealed class CorpusPretrainingData : IPretrainingData, IDisposable
+public sealed class CorpusPretrainingData : ITrainingData, IDisposable
 {
     private readonly PretrainingDataset _train;
     private readonly ValidationSet? _validation;
-    private readonly PretrainingBatch _validationBatch;
+    private readonly BertBatch _validationBatch;
     private readonly int _batchSize, _prefetch;
     private readonly bool _dynamicPadding;
     private PretrainingLoader _loader;
@@ -27,7 +25,7 @@ public sealed class CorpusPretrainingData : IPretrainingData, IDisposable
             ? new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"))
             : null;
         (_batchSize, _dynamicPadding, _prefetch) = (batchSize, dynamicPadding, prefetch);
-        _validationBatch = new PretrainingBatch(batchSize, options.MaxSeqLength, options.MaxPredictionsPerSeq);
+        _validationBatch = new BertBatch(batchSize, options.MaxSeqLength, options.MaxPredictionsPerSeq);
         _loader = NewLoader(start);
     }
 
@@ -39,7 +37,7 @@ public sealed class CorpusPretrainingData : IPretrainingData, IDisposable
 
     public DataPosition Position => new(_loader.Position.Epoch, _loader.Position.Index);
 
-    public BertBatch NextTrainingBatch() => View(_loader.Next());
+    public BertBatch NextTrainingBatch() => _loader.Next();
 
     public void Seek(DataPosition position)
     {
@@ -53,22 +51,13 @@ public sealed class CorpusPretrainingData : IPretrainingData, IDisposable
     {
         if (_validation == null) throw new InvalidOperationException("validation: the split holds no validation documents");
         _validation.Fill(_validationBatch, index, _dynamicPadding);
-        return View(_validationBatch);
+        return _validationBatch;
     }
 
     private PretrainingLoader NewLoader(DataPosition p)
     {
         if (p.Index > int.MaxValue) throw new ArgumentException($"data position: index {p.Index} is beyond any epoch");
         return new PretrainingLoader(_train, _batchSize, _dynamicPadding, new LoaderPosition(p.Epoch, (int)p.Index), _prefetch);
-    }
-
-    private static BertBatch View(PretrainingBatch b)
-    {
-        int t = b.BatchSize * b.SeqLength, p = b.BatchSize * b.MaxPredictions;
-        return new BertBatch(b.BatchSize, b.SeqLength, b.MaxPredictions,
-            b.InputIds.AsSpan(0, t), b.TokenTypeIds.AsSpan(0, t), b.AttentionMask.AsSpan(0, t),
-            b.MaskedLmPositions.AsSpan(0, p), b.MaskedLmIds.AsSpan(0, p), b.MaskedLmWeights.AsSpan(0, p),
-            b.NextSentenceLabels.AsSpan(0, b.BatchSize));
     }
 
     public void Dispose() => _loader.Dispose();

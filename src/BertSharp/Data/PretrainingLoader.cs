@@ -7,7 +7,7 @@ public readonly record struct LoaderPosition(long Epoch, int Index);
 
 /// <summary>
 /// Training batches made ahead by one background thread into a small ring of reused
-/// <see cref="PretrainingBatch"/> objects, so the trainer only waits when the producer falls behind.
+/// <see cref="BertBatch"/> objects, so the trainer only waits when the producer falls behind.
 /// Epoch e uses copy <see cref="PretrainingOptions.CopyForEpoch"/>(e) of the items, in an order shuffled
 /// by (seed, e); batches never straddle two epochs.
 /// </summary>
@@ -16,7 +16,7 @@ public sealed class PretrainingLoader : IDisposable
     private readonly PretrainingDataset _dataset;
     private readonly int _batchSize;
     private readonly bool _dynamicPadding, _dropLast;
-    private readonly PretrainingBatch[] _ring;
+    private readonly BertBatch[] _ring;
     private readonly LoaderPosition[] _ringEnd; // position after each ring batch
     private readonly SemaphoreSlim _free, _ready;
     private readonly Thread _thread;
@@ -43,8 +43,8 @@ public sealed class PretrainingLoader : IDisposable
         _dropLast = dropLast;
         var o = dataset.Options;
         // prefetch ready batches plus the one the consumer holds.
-        _ring = new PretrainingBatch[prefetch + 1];
-        for (int i = 0; i < _ring.Length; i++) _ring[i] = new PretrainingBatch(batchSize, o.MaxSeqLength, o.MaxPredictionsPerSeq);
+        _ring = new BertBatch[prefetch + 1];
+        for (int i = 0; i < _ring.Length; i++) _ring[i] = new BertBatch(batchSize, o.MaxSeqLength, o.MaxPredictionsPerSeq);
         _ringEnd = new LoaderPosition[_ring.Length];
         _free = new SemaphoreSlim(prefetch, _ring.Length);
         _ready = new SemaphoreSlim(0, _ring.Length);
@@ -57,7 +57,7 @@ public sealed class PretrainingLoader : IDisposable
     public LoaderPosition Position { get; private set; }
 
     /// <summary>The next batch; valid until the following call (its arrays are reused).</summary>
-    public PretrainingBatch Next()
+    public BertBatch Next()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_holding)

@@ -26,7 +26,7 @@ public sealed class ValidationSet
     public int BatchCount(int batchSize) => (Count + batchSize - 1) / batchSize;
 
     /// <summary>Fills batch number <paramref name="index"/> (rows index*capacity onward; the last one may be partial).</summary>
-    public void Fill(PretrainingBatch batch, int index, bool dynamicPadding = false)
+    public void Fill(BertBatch batch, int index, bool dynamicPadding = false)
     {
         int start = index * batch.BatchCapacity;
         if (index < 0 || start >= Count)

@@ -1,3 +1,5 @@
+using BertSharp.Data;
+
 namespace BertSharp.Model;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace BertSharp.Model;
 /// Activations live in buffers allocated once per (batch, seq, predictions) shape; a step allocates nothing.
 /// Gradients are accumulated into <see cref="BertParameters.Gradients"/> (call ZeroGradients between updates).
 /// </summary>
-public sealed class BertForPreTraining
+public sealed class BertForPreTraining : ITrainableModel
 {
     public const float MaskValue = -10000f;
 
@@ -69,22 +71,22 @@ public sealed class BertForPreTraining
     /// <summary>[B·T, H] output of the last encoder layer.</summary>
     public Span<float> SequenceOutput => Encoder.Output;
 
-    public BertOutputs Forward(in BertBatch batch, in DropoutContext dropout)
+    public TaskMetrics Forward(BertBatch batch, in DropoutContext dropout)
     {
-        batch.Validate(Config);
+        batch.Validate(Config.VocabSize, Config.TypeVocabSize, Config.MaxPositionEmbeddings, predictions: true);
         EnsureShape(batch.BatchSize, batch.SeqLength, batch.MaxPredictions);
         _lastDropout = dropout;
         int n = batch.BatchSize * batch.SeqLength;
         var mask = _additiveMask.AsSpan(0, n);
         for (int i = 0; i < n; i++) mask[i] = batch.AttentionMask[i] != 0 ? 0f : MaskValue;
         long t = ModelProfiler.Begin();
-        Embeddings.Forward(batch.InputIds, batch.TokenTypeIds, dropout);
+        Embeddings.Forward(batch.InputIds.AsSpan(0, n), batch.TokenTypeIds.AsSpan(0, n), dropout);
         ModelProfiler.End(ProfileSection.EmbeddingsForward, t);
         Encoder.Forward(Embeddings.Output, mask, dropout);
         t = ModelProfiler.Begin();
         Pooler.Forward(Encoder.Output);
         ModelProfiler.End(ProfileSection.PoolerForward, t);
-        var o = new BertOutputs();
+        var o = new TaskMetrics();
         Heads.Forward(Encoder.Output, Pooler.Output, batch, ref o);
         return o;
     }

@@ -1,3 +1,5 @@
+using BertSharp.Data;
+
 namespace BertSharp.Model;
 
 /// <summary>
@@ -8,7 +10,7 @@ namespace BertSharp.Model;
 /// pretraining heads' tensors are carried along untouched. Without a <see cref="Head"/> only the encoder and pooler run
 /// (used by <c>embed</c>). Buffers are sized for a capacity, so any batch up to it allocates nothing.
 /// </summary>
-public sealed class BertForSequenceClassification
+public sealed class BertForSequenceClassification : ITrainableModel
 {
     public const int IgnoreLabel = -1;
     /// <summary>Dropout site of the pooled output (the encoder uses 0 and 1 + 3·layer + k).</summary>
@@ -88,22 +90,24 @@ public sealed class BertForSequenceClassification
     }
 
     /// <summary>
-    /// Forward pass over [batch, seq] row-major ids. <paramref name="labels"/> ([batch], or empty for inference)
-    /// gives the loss; a label of <see cref="IgnoreLabel"/> excludes its row.
+    /// Forward pass over the batch's ids. Rows whose <see cref="BertBatch.Labels"/> entry is not
+    /// <see cref="IgnoreLabel"/> give the loss and accuracy; with every label −1 (inference) only the logits are computed.
     /// </summary>
-    public ClassifierOutputs Forward(int batch, int seq, ReadOnlySpan<int> inputIds, ReadOnlySpan<int> tokenTypeIds,
-        ReadOnlySpan<int> attentionMask, ReadOnlySpan<int> labels, in DropoutContext dropout)
+    public TaskMetrics Forward(BertBatch input, in DropoutContext dropout)
     {
-        Validate(batch, seq, inputIds, tokenTypeIds, attentionMask, labels);
+        int batch = input.BatchSize, seq = input.SeqLength;
+        input.Validate(Config.VocabSize, Config.TypeVocabSize, Config.MaxPositionEmbeddings, predictions: false, Head?.NumLabels ?? 0);
         EnsureShape(batch, seq);
         _lastDropout = dropout;
         int n = batch * seq, h = Config.HiddenSize;
         var mask = _additiveMask.AsSpan(0, n);
-        for (int i = 0; i < n; i++) mask[i] = attentionMask[i] != 0 ? 0f : BertForPreTraining.MaskValue;
-        Embeddings.Forward(inputIds, tokenTypeIds, dropout);
+        var attention = input.AttentionMask.AsSpan(0, n);
+        for (int i = 0; i < n; i++) mask[i] = attention[i] != 0 ? 0f : BertForPreTraining.MaskValue;
+        Embeddings.Forward(input.InputIds.AsSpan(0, n), input.TokenTypeIds.AsSpan(0, n), dropout);
         Encoder.Forward(Embeddings.Output, mask, dropout);
         Pooler.Forward(Encoder.Output);
-        var o = new ClassifierOutputs();
+        var o = new TaskMetrics();
+        _count = 0;
         if (Head is null) return o;
 
         int l = Head.NumLabels;
@@ -113,10 +117,11 @@ public sealed class BertForSequenceClassification
         else Pooler.Output.CopyTo(dropped);
         var logits = _logits.AsSpan(0, batch * l);
         Dense.Forward(Backend, dropped, batch, h, l, Head.Weight, Head.Bias, logits);
-        if (labels.IsEmpty) return o;
-
         var targets = _targets.AsSpan(0, batch);
-        labels.CopyTo(targets);
+        input.Labels.AsSpan(0, batch).CopyTo(targets);
+        bool any = false;
+        foreach (int y in targets) any |= y != IgnoreLabel;
+        if (!any) return o;
         Backend.CrossEntropyForward(logits, batch, l, targets, IgnoreLabel, _losses.AsSpan(0, batch), _lse.AsSpan(0, batch), _argmax.AsSpan(0, batch));
         double loss = 0;
         int correct = 0;
@@ -129,9 +134,9 @@ public sealed class BertForSequenceClassification
             if (_argmax[i] == targets[i]) correct++;
         }
         o.Loss = _count > 0 ? loss / _count : 0;
-        o.LossSum = loss;
-        o.Correct = correct;
-        o.Count = _count;
+        o.LabelLossSum = loss;
+        o.LabelCorrect = correct;
+        o.LabelCount = _count;
         return o;
     }
 
@@ -154,35 +159,4 @@ public sealed class BertForSequenceClassification
         var dEmbeddings = Encoder.Backward(dSequence, Embeddings.Output, d);
         Embeddings.Backward(dEmbeddings, d);
     }
-
-    private void Validate(int batch, int seq, ReadOnlySpan<int> ids, ReadOnlySpan<int> types, ReadOnlySpan<int> mask, ReadOnlySpan<int> labels)
-    {
-        if (batch <= 0 || seq <= 0) throw new ArgumentException($"batch: sizes must be positive (batch {batch}, seq {seq})");
-        if (seq > Config.MaxPositionEmbeddings)
-            throw new ArgumentException($"batch: sequence length {seq} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
-        int n = batch * seq;
-        if (ids.Length != n || types.Length != n || mask.Length != n)
-            throw new ArgumentException($"batch: input_ids/token_type_ids/attention_mask have {ids.Length}/{types.Length}/{mask.Length} values, expected {n}");
-        for (int i = 0; i < n; i++)
-        {
-            if ((uint)ids[i] >= (uint)Config.VocabSize)
-                throw new ArgumentException($"batch: input_ids[{i}] = {ids[i]} is outside the vocabulary (vocab_size {Config.VocabSize})");
-            if ((uint)types[i] >= (uint)Config.TypeVocabSize)
-                throw new ArgumentException($"batch: token_type_ids[{i}] = {types[i]} is outside [0, {Config.TypeVocabSize})");
-        }
-        if (labels.IsEmpty) return;
-        if (Head is null) throw new ArgumentException("batch: labels given but the model has no classifier head");
-        if (labels.Length != batch) throw new ArgumentException($"batch: labels has {labels.Length} values, expected {batch}");
-        foreach (int y in labels)
-            if (y != IgnoreLabel && (uint)y >= (uint)Head.NumLabels)
-                throw new ArgumentException($"batch: label {y} is outside [0, {Head.NumLabels})");
-    }
-}
-
-/// <summary>Loss (mean over labelled rows), its sum, and the accuracy counts of one forward pass.</summary>
-public struct ClassifierOutputs
-{
-    public double Loss, LossSum;
-    public int Correct, Count;
-    public readonly double Accuracy => Count == 0 ? 0 : (double)Correct / Count;
 }

@@ -1,3 +1,4 @@
+using BertSharp.Tensors;
 namespace BertSharp.Model;
 
 /// <summary>One named tensor inside a flat buffer: its HuggingFace name, where it starts, its shape,

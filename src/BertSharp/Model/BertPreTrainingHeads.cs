@@ -1,3 +1,5 @@
+using BertSharp.Data;
+
 namespace BertSharp.Model;
 
 /// <summary>pooled = tanh(dense(hidden state of [CLS])).</summary>
@@ -130,7 +132,7 @@ public sealed class BertPreTrainingHeads
     public void SetShape(int batch, int maxPredictions) => (_batch, _m) = (batch, batch * maxPredictions);
 
     /// <summary>Computes both losses and the accuracy counts into <paramref name="o"/>.</summary>
-    public void Forward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, in BertBatch batch, ref BertOutputs o)
+    public void Forward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, BertBatch batch, ref TaskMetrics o)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, t = batch.SeqLength, p = batch.MaxPredictions, mh = m * h;
         var w = _p.Values;
@@ -168,28 +170,29 @@ public sealed class BertPreTrainingHeads
                     mlmLoss += _losses[i];
                     if (_argmax[i] == targets[i]) mlmCorrect++;
                 }
-            if (_mlmCount > 0) mlmLoss /= _mlmCount;
         }
         ModelProfiler.End(ProfileSection.MlmHeadForward, time);
         time = ModelProfiler.Begin();
 
         int b = _batch;
         Dense.Forward(_be, pooled, b, h, 2, w.AsSpan(_nw, 2 * h), w.AsSpan(_nb, 2), NspLogits);
-        batch.NextSentenceLabels.CopyTo(_nspTargets);
+        batch.NextSentenceLabels.AsSpan(0, b).CopyTo(_nspTargets);
         _be.CrossEntropyForward(NspLogits, b, 2, _nspTargets.AsSpan(0, b), Ignore, _nspLosses.AsSpan(0, b), _nspLse.AsSpan(0, b), _nspArgmax.AsSpan(0, b));
         double nspLoss = 0;
+        double mlmMean = _mlmCount > 0 ? mlmLoss / _mlmCount : 0;
         int nspCorrect = 0;
         for (int i = 0; i < b; i++)
         {
             nspLoss += _nspLosses[i];
             if (_nspArgmax[i] == _nspTargets[i]) nspCorrect++;
         }
+        double nspSum = nspLoss;
         nspLoss /= b;
         ModelProfiler.End(ProfileSection.NspHeadForward, time);
 
-        o.MlmLoss = mlmLoss;
-        o.NspLoss = nspLoss;
-        o.Loss = mlmLoss + nspLoss;
+        o.MlmLossSum = mlmLoss;
+        o.NspLossSum = nspSum;
+        o.Loss = mlmMean + nspLoss;
         o.MlmCorrect = mlmCorrect;
         o.MlmCount = _mlmCount;
         o.NspCorrect = nspCorrect;
@@ -228,15 +231,4 @@ public sealed class BertPreTrainingHeads
         ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return dPooled;
     }
-}
-
-/// <summary>Losses and accuracy counts of one forward pass.</summary>
-public struct BertOutputs
-{
-    public double Loss, MlmLoss, NspLoss;
-    public int MlmCorrect, MlmCount, NspCorrect, NspCount;
-
-    public readonly double MlmAccuracy => MlmCount == 0 ? 0 : (double)MlmCorrect / MlmCount;
-    public readonly double NspAccuracy => NspCount == 0 ? 0 : (double)NspCorrect / NspCount;
-    public readonly double MlmPerplexity => Math.Exp(MlmLoss);
 }

@@ -1,3 +1,4 @@
+using BertSharp.Tensors;
 namespace BertSharp.Model;
 
 /// <summary>

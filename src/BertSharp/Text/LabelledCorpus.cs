@@ -161,7 +161,7 @@ public sealed class LabelledCorpus
     private static List<(string Text, int Label)> Shuffle(List<(string Text, int Label)> items, ulong seed)
     {
         var list = new List<(string Text, int Label)>(items);
-        var rng = new Model.SplitMix64(seed);
+        var rng = new Tensors.SplitMix64(seed);
         for (int i = list.Count - 1; i > 0; i--)
         {
             int j = rng.NextInt(i + 1);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BertSharp.Data;
 using BertSharp.Model;
 using BertSharp.Tensors;
 using BertSharp.Text;
@@ -79,47 +80,42 @@ public sealed class ClassificationEncoder
     }
 }
 
-/// <summary>Fills [batch, seq] input arrays from examples: [CLS] tokens [SEP], padded with [PAD] to the longest in the batch.</summary>
+/// <summary>Fills a <see cref="BertBatch"/> from examples: [CLS] tokens [SEP], padded with [PAD] to the longest in the batch.</summary>
 public sealed class ClassificationBatcher
 {
     private readonly int _cls, _sep, _pad;
-    public int[] InputIds { get; }
-    public int[] TokenTypeIds { get; }
-    public int[] AttentionMask { get; }
-    public int[] Labels { get; }
-    public int MaxBatch { get; }
-    public int MaxLength { get; }
+    /// <summary>The batch <see cref="Fill"/> writes (reused).</summary>
+    public BertBatch Batch { get; }
+    public int MaxBatch => Batch.BatchCapacity;
+    public int MaxLength => Batch.MaxSeqLength;
 
     public ClassificationBatcher(Vocabulary vocab, int maxBatch, int maxLength)
     {
         (_cls, _sep, _pad) = (vocab.SpecialIds.Cls, vocab.SpecialIds.Sep, vocab.SpecialIds.Pad);
-        (MaxBatch, MaxLength) = (maxBatch, maxLength);
-        InputIds = new int[maxBatch * maxLength];
-        TokenTypeIds = new int[maxBatch * maxLength];
-        AttentionMask = new int[maxBatch * maxLength];
-        Labels = new int[maxBatch];
+        Batch = new BertBatch(maxBatch, maxLength);
     }
 
-    /// <summary>Lays out examples[order[start..start+count]]; returns the sequence length used.</summary>
+    /// <summary>Lays out examples[order[0..count]] into <see cref="Batch"/>; returns the sequence length used.</summary>
     public int Fill(IReadOnlyList<LabelledExample> examples, ReadOnlySpan<int> order, int count)
     {
         int seq = 2;
         for (int b = 0; b < count; b++) seq = Math.Max(seq, examples[order[b]].Tokens.Length + 2);
         if (seq > MaxLength) throw new ArgumentException($"an example has {seq} tokens, more than the batcher's {MaxLength}");
+        Batch.SetShape(count, seq);
         for (int b = 0; b < count; b++)
         {
             var ex = examples[order[b]];
-            var row = InputIds.AsSpan(b * seq, seq);
-            var mask = AttentionMask.AsSpan(b * seq, seq);
+            var row = Batch.InputIds.AsSpan(b * seq, seq);
+            var mask = Batch.AttentionMask.AsSpan(b * seq, seq);
             row[0] = _cls;
             ex.Tokens.CopyTo(row[1..]);
             row[ex.Tokens.Length + 1] = _sep;
             row[(ex.Tokens.Length + 2)..].Fill(_pad);
             mask[..(ex.Tokens.Length + 2)].Fill(1);
             mask[(ex.Tokens.Length + 2)..].Clear();
-            Labels[b] = ex.Label;
+            Batch.Labels[b] = ex.Label;
         }
-        TokenTypeIds.AsSpan(0, count * seq).Clear();
+        Batch.TokenTypeIds.AsSpan(0, count * seq).Clear();
         return seq;
     }
 }
@@ -247,22 +243,20 @@ public sealed class FineTuner
             {
                 cancel.ThrowIfCancellationRequested();
                 int count = Math.Min(_o.BatchSize, order.Length - start);
-                int seq = _batcher.Fill(train, order.AsSpan(start, count), count);
-                int n = count * seq;
+                _batcher.Fill(train, order.AsSpan(start, count), count);
                 _model.Parameters.ZeroGradients();
                 head.ZeroGradients();
                 var dropout = new DropoutContext(true, _o.Seed, (ulong)step);
-                var o = _model.Forward(count, seq, _batcher.InputIds.AsSpan(0, n), _batcher.TokenTypeIds.AsSpan(0, n),
-                    _batcher.AttentionMask.AsSpan(0, n), _batcher.Labels.AsSpan(0, count), dropout);
+                var o = _model.Forward(_batcher.Batch, dropout);
                 if (!double.IsFinite(o.Loss)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: loss is {o.Loss}");
                 _model.Backward();
                 double lr = schedule.At(step + 1);
                 double norm = Optimizer.Step(lr);
                 if (!double.IsFinite(norm)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: gradient norm is {norm}");
                 step++;
-                lossSum += o.LossSum;
-                correct += o.Correct;
-                seen += o.Count;
+                lossSum += o.LabelLossSum;
+                correct += o.LabelCorrect;
+                seen += o.LabelCount;
                 if (_o.LogEvery > 0 && step % _o.LogEvery == 0)
                     _o.Log?.Invoke($"epoch {epoch} step {step}/{total} loss {lossSum / seen:F4} acc {(double)correct / seen:P1} |g| {norm:F3} lr {lr:E2} ({clock.Elapsed.TotalSeconds:F0} s)");
             }
@@ -335,12 +329,8 @@ public sealed class FineTuner
         {
             int b = Math.Min(_o.EvalBatchSize, examples.Count - start);
             var index = byLength.AsSpan(start, b);
-            int seq = _batcher.Fill(examples, index, b);
-            int n = b * seq;
-            bool labelled = true;
-            for (int i = 0; i < b; i++) labelled &= _batcher.Labels[i] >= 0;
-            var o = _model.Forward(b, seq, _batcher.InputIds.AsSpan(0, n), _batcher.TokenTypeIds.AsSpan(0, n), _batcher.AttentionMask.AsSpan(0, n),
-                labelled ? _batcher.Labels.AsSpan(0, b) : default, DropoutContext.Off);
+            _batcher.Fill(examples, index, b);
+            var o = _model.Forward(_batcher.Batch, DropoutContext.Off);
             var logits = _model.Logits;
             for (int i = 0; i < b; i++)
             {
@@ -348,9 +338,9 @@ public sealed class FineTuner
                 for (int k = 1; k < labels; k++) if (logits[i * labels + k] > logits[i * labels + best]) best = k;
                 predictions[index[i]] = best;
             }
-            lossSum += o.LossSum;
-            correct += o.Correct;
-            count += o.Count;
+            lossSum += o.LabelLossSum;
+            correct += o.LabelCorrect;
+            count += o.LabelCount;
         }
         return new EvalResult(count > 0 ? lossSum / count : double.NaN, count > 0 ? (double)correct / count : double.NaN, (int)count, predictions);
     }

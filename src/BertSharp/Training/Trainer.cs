@@ -1,3 +1,4 @@
+using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
 
@@ -50,7 +51,7 @@ public readonly record struct StepResult(long Step, double Loss, double MlmLoss,
 /// </summary>
 public sealed class Trainer
 {
-    private readonly IPretrainingData _data;
+    private readonly ITrainingData _data;
     private readonly TrainerOptions _o;
 
     public BertForPreTraining Model { get; }
@@ -58,7 +59,7 @@ public sealed class Trainer
     public TrainerState State { get; }
     public string? LastCheckpoint { get; private set; }
 
-    public Trainer(BertForPreTraining model, IPretrainingData data, TrainerOptions options, TrainerState? resumeFrom = null)
+    public Trainer(BertForPreTraining model, ITrainingData data, TrainerOptions options, TrainerState? resumeFrom = null)
     {
         options.Validate();
         Model = model;
@@ -83,7 +84,7 @@ public sealed class Trainer
     }
 
     /// <summary>Continues a run from a checkpoint folder: parameters, AdamW moments, counters and data position.</summary>
-    public static Trainer Resume(string checkpointFolder, IPretrainingData data, TrainerOptions options, IComputeBackend? backend = null)
+    public static Trainer Resume(string checkpointFolder, ITrainingData data, TrainerOptions options, IComputeBackend? backend = null)
     {
         var parameters = Checkpoint.LoadParameters(checkpointFolder);
         var state = Checkpoint.LoadState(Path.Combine(checkpointFolder, "trainer_state.json"));
@@ -102,8 +103,7 @@ public sealed class Trainer
         var p = Model.Parameters;
         p.ZeroGradients();
         int accum = _o.GradientAccumulationSteps;
-        double loss = 0, mlm = 0, nsp = 0;
-        long mlmCorrect = 0, mlmCount = 0, nspCorrect = 0, nspCount = 0;
+        var sum = new TaskMetrics();
         for (int micro = 0; micro < accum; micro++)
         {
             var batch = _data.NextTrainingBatch();
@@ -113,10 +113,7 @@ public sealed class Trainer
             if (!double.IsFinite(o.Loss))
                 throw Diverged($"loss is {o.Loss} (MLM {o.MlmLoss}, NSP {o.NspLoss})");
             Model.Backward(1f / accum);
-            loss += o.Loss;
-            mlm += o.MlmLoss;
-            nsp += o.NspLoss;
-            (mlmCorrect, mlmCount, nspCorrect, nspCount) = (mlmCorrect + o.MlmCorrect, mlmCount + o.MlmCount, nspCorrect + o.NspCorrect, nspCount + o.NspCount);
+            sum.Add(o);
         }
         double lr = _o.Schedule.At(State.Step + 1);
         double norm = Optimizer.Step(lr);
@@ -125,8 +122,7 @@ public sealed class Trainer
         State.LearningRate = lr;
         var pos = _data.Position;
         (State.Epoch, State.DataPosition) = ((int)pos.Epoch, pos.Index);
-        return new StepResult(State.Step, loss / accum, mlm / accum, nsp / accum,
-            mlmCount == 0 ? 0 : (double)mlmCorrect / mlmCount, nspCount == 0 ? 0 : (double)nspCorrect / nspCount, norm, lr);
+        return new StepResult(State.Step, sum.Loss / accum, sum.MlmLoss, sum.NspLoss, sum.MlmAccuracy, sum.NspAccuracy, norm, lr);
     }
 
     private TrainingDivergedException Diverged(string what) =>
@@ -136,18 +132,11 @@ public sealed class Trainer
     /// <summary>Loss and accuracies over the validation batches, dropout off (weighted by real predictions).</summary>
     public MetricRecord Evaluate()
     {
-        double mlm = 0, nsp = 0;
-        long mlmCorrect = 0, mlmCount = 0, nspCorrect = 0, nspCount = 0;
+        var sum = new TaskMetrics();
         for (int i = 0; i < _data.ValidationBatchCount; i++)
-        {
-            var o = Model.Forward(_data.ValidationBatch(i), DropoutContext.Off);
-            mlm += o.MlmLoss * o.MlmCount;
-            nsp += o.NspLoss * o.NspCount;
-            (mlmCorrect, mlmCount, nspCorrect, nspCount) = (mlmCorrect + o.MlmCorrect, mlmCount + o.MlmCount, nspCorrect + o.NspCorrect, nspCount + o.NspCount);
-        }
-        double mlmLoss = mlmCount == 0 ? 0 : mlm / mlmCount, nspLoss = nspCount == 0 ? 0 : nsp / nspCount;
-        return new MetricRecord(State.Step, "validation", mlmLoss + nspLoss, mlmLoss, nspLoss,
-            mlmCount == 0 ? 0 : (double)mlmCorrect / mlmCount, nspCount == 0 ? 0 : (double)nspCorrect / nspCount, State.LearningRate);
+            sum.Add(Model.Forward(_data.ValidationBatch(i), DropoutContext.Off));
+        return new MetricRecord(State.Step, "validation", sum.MlmLoss + sum.NspLoss, sum.MlmLoss, sum.NspLoss,
+            sum.MlmAccuracy, sum.NspAccuracy, State.LearningRate);
     }
 
     public string SaveCheckpoint()

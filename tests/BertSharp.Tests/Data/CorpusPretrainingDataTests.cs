@@ -45,9 +45,9 @@ public class CorpusPretrainingDataTests : IDisposable
     public void BatchesAreValidForTheModel()
     {
         using var data = Data(dynamicPadding: true);
-        for (int i = 0; i < 30; i++) data.NextTrainingBatch().Validate(Tiny);
+        for (int i = 0; i < 30; i++) data.NextTrainingBatch().Validate(Tiny.VocabSize, Tiny.TypeVocabSize, Tiny.MaxPositionEmbeddings, predictions: true);
         Assert.True(data.ValidationBatchCount > 0);
-        for (int i = 0; i < data.ValidationBatchCount; i++) data.ValidationBatch(i).Validate(Tiny);
+        for (int i = 0; i < data.ValidationBatchCount; i++) data.ValidationBatch(i).Validate(Tiny.VocabSize, Tiny.TypeVocabSize, Tiny.MaxPositionEmbeddings, predictions: true);
     }
 
     [Fact]

@@ -57,7 +57,7 @@ internal static class DataFixtures
     }
 
     /// <summary>Row b of a batch with the masks undone (original ids restored from MaskedLmIds).</summary>
-    public static int[] UnmaskedRow(PretrainingBatch batch, int b, int length)
+    public static int[] UnmaskedRow(BertBatch batch, int b, int length)
     {
         var row = batch.InputIds.AsSpan(b * batch.SeqLength, length).ToArray();
         for (int k = 0; k < batch.MaxPredictions; k++)
@@ -70,12 +70,12 @@ internal static class DataFixtures
 
     /// <summary>All items of one copy, written batch by batch in plan order; calls back per row.</summary>
     public static void ForEachRow(PretrainingDataset ds, long copy, int batchSize, bool dynamicPadding,
-        Action<PretrainingBatch, int, PretrainingItem> check)
+        Action<BertBatch, int, PretrainingItem> check)
     {
         var items = new PretrainingItem[16];
         int count = ds.PlanCopy(copy, ref items);
         var writer = new BatchWriter(ds);
-        var batch = new PretrainingBatch(batchSize, ds.Options.MaxSeqLength, ds.Options.MaxPredictionsPerSeq);
+        var batch = new BertBatch(batchSize, ds.Options.MaxSeqLength, ds.Options.MaxPredictionsPerSeq);
         for (int start = 0; start < count; start += batchSize)
         {
             var span = items.AsSpan(start, Math.Min(batchSize, count - start));

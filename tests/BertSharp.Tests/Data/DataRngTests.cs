@@ -1,3 +1,4 @@
+using BertSharp.Tensors;
 using BertSharp.Data;
 
 namespace BertSharp.Tests.Data;

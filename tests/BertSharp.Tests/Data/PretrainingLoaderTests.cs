@@ -6,14 +6,14 @@ namespace BertSharp.Tests.Data;
 
 public class PretrainingLoaderTests
 {
-    private static PretrainingBatch Snapshot(PretrainingBatch b)
+    private static BertBatch Snapshot(BertBatch b)
     {
-        var copy = new PretrainingBatch(b.BatchCapacity, b.MaxSeqLength, b.MaxPredictions);
+        var copy = new BertBatch(b.BatchCapacity, b.MaxSeqLength, b.MaxPredictions);
         copy.CopyFrom(b);
         return copy;
     }
 
-    private static void AssertSame(PretrainingBatch x, PretrainingBatch y)
+    private static void AssertSame(BertBatch x, BertBatch y)
     {
         Assert.Equal(x.BatchSize, y.BatchSize);
         Assert.Equal(x.SeqLength, y.SeqLength);
@@ -27,15 +27,15 @@ public class PretrainingLoaderTests
         Assert.Equal(x.NextSentenceLabels.AsSpan(0, x.BatchSize).ToArray(), y.NextSentenceLabels.AsSpan(0, y.BatchSize).ToArray());
     }
 
-    private static bool Same(PretrainingBatch x, PretrainingBatch y) =>
+    private static bool Same(BertBatch x, BertBatch y) =>
         x.BatchSize == y.BatchSize && x.SeqLength == y.SeqLength
         && x.InputIds.AsSpan(0, x.BatchSize * x.SeqLength).SequenceEqual(y.InputIds.AsSpan(0, y.BatchSize * y.SeqLength))
         && x.MaskedLmPositions.AsSpan(0, x.BatchSize * x.MaxPredictions).SequenceEqual(y.MaskedLmPositions.AsSpan(0, y.BatchSize * y.MaxPredictions));
 
-    private static List<PretrainingBatch> Take(PretrainingDataset ds, int batchSize, int count, bool dynamic = false, LoaderPosition start = default, int prefetch = 3)
+    private static List<BertBatch> Take(PretrainingDataset ds, int batchSize, int count, bool dynamic = false, LoaderPosition start = default, int prefetch = 3)
     {
         using var loader = new PretrainingLoader(ds, batchSize, dynamic, start, prefetch);
-        var result = new List<PretrainingBatch>();
+        var result = new List<BertBatch>();
         for (int i = 0; i < count; i++) result.Add(Snapshot(loader.Next()));
         return result;
     }
@@ -76,7 +76,7 @@ public class PretrainingLoaderTests
         const int B = 16;
         var fromLoader = Take(ds, B, 30, dynamic: true);
         var writer = new BatchWriter(ds);
-        var expected = new PretrainingBatch(B, 64, 10);
+        var expected = new BertBatch(B, 64, 10);
         var items = new PretrainingItem[16];
         int produced = 0;
         for (long epoch = 0; produced < fromLoader.Count; epoch++)
@@ -101,7 +101,7 @@ public class PretrainingLoaderTests
         const int B = 32;
         using var loader = new PretrainingLoader(ds, B);
         var positions = new List<LoaderPosition> { loader.Position };
-        var batches = new List<PretrainingBatch>();
+        var batches = new List<BertBatch>();
         long firstEpochEnd = -1;
         for (int i = 0; i < 60; i++)
         {
@@ -146,7 +146,7 @@ public class PretrainingLoaderTests
         Assert.True(seen.Count > split.Train.Length * 9 / 10);
 
         var validation = new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"));
-        var vbatch = new PretrainingBatch(16, 32, 5);
+        var vbatch = new BertBatch(16, 32, 5);
         for (int i = 0; i < validation.BatchCount(16); i++)
         {
             validation.Fill(vbatch, i);
@@ -164,8 +164,8 @@ public class PretrainingLoaderTests
         var options = new PretrainingOptions { MaxSeqLength = 64, MaxPredictionsPerSeq = 10, Seed = 4 };
         var v1 = new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"));
         var v2 = new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"));
-        var x = new PretrainingBatch(8, 64, 10);
-        var y = new PretrainingBatch(8, 64, 10);
+        var x = new BertBatch(8, 64, 10);
+        var y = new BertBatch(8, 64, 10);
         int last = v1.BatchCount(8) - 1;
         foreach (int i in new[] { 0, last })
         {

@@ -1,3 +1,5 @@
+using BertSharp.Data;
+using BertSharp.Tensors;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
@@ -101,7 +103,7 @@ internal static class HfTestModel
         for (int i = 0; i < positions.Length; i++) positions[i] = i % T;
         var weights = Enumerable.Repeat(1f, B * T).ToArray();
         var model = new BertForPreTraining(p);
-        model.Forward(new BertBatch(B, T, T, ids, types, mask, positions, new int[B * T], weights, new int[B]), DropoutContext.Off);
+        model.Forward(BertBatch.Create(B, T, T, ids, types, mask, positions, new int[B * T], weights, new int[B]), DropoutContext.Off);
         return (model.Heads.MlmLogits.ToArray(), model.Heads.NspLogits.ToArray());
     }
 

@@ -1,3 +1,4 @@
+using BertSharp.Data;
 using BertSharp.Model;
 using BertSharp.Training;
 using Xunit.Abstractions;

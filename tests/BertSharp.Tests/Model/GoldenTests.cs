@@ -1,3 +1,4 @@
+using BertSharp.Data;
 using System.Text.Json;
 using BertSharp.IO;
 using BertSharp.Model;
@@ -41,7 +42,7 @@ public class GoldenTests(ITestOutputHelper log)
             Nsp = R.ReadInt32("next_sentence_labels");
         }
 
-        public BertBatch Batch => new(B, T, Pred, InputIds, TokenTypes, Mask, Positions, Ids, Weights, Nsp);
+        public BertBatch Batch => BertBatch.Create(B, T, Pred, InputIds, TokenTypes, Mask, Positions, Ids, Weights, Nsp);
         public double Get(string name) => Meta.GetProperty(name).GetDouble();
         public void Dispose() => R.Dispose();
     }

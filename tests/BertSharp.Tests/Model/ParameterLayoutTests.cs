@@ -1,3 +1,4 @@
+using BertSharp.Tensors;
 using BertSharp.Model;
 
 namespace BertSharp.Tests.Model;

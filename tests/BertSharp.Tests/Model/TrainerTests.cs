@@ -1,3 +1,4 @@
+using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;
@@ -202,10 +203,10 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
         var z = new int[32];
         var ones = Enumerable.Repeat(1, 32).ToArray();
         var e = Assert.Throws<ArgumentException>(() => model.Forward(
-            new BertBatch(2, 16, 1, ids, z, ones, new int[2], new int[2], new float[2], new int[2]), DropoutContext.Off));
+            BertBatch.Create(2, 16, 1, ids, z, ones, new int[2], new int[2], new float[2], new int[2]), DropoutContext.Off));
         Assert.Contains("input_ids[5] = 64 is outside the vocabulary", e.Message);
         e = Assert.Throws<ArgumentException>(() => model.Forward(
-            new BertBatch(2, 40, 1, new int[80], new int[80], new int[80], new int[2], new int[2], new float[2], new int[2]), DropoutContext.Off));
+            BertBatch.Create(2, 40, 1, new int[80], new int[80], new int[80], new int[2], new int[2], new float[2], new int[2]), DropoutContext.Off));
         Assert.Contains("exceeds max_position_embeddings 32", e.Message);
     }
 }
@@ -217,20 +218,19 @@ public class LoaderTrainingTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (BertSharp.Data.PretrainingDataset Train, BertSharp.Data.ValidationSet Validation) Datasets()
+    /// <summary>The corpus data source over a synthetic corpus, at most 2 validation batches.</summary>
+    private static (ITrainingData Data, IDisposable Owner) Data()
     {
         var corpus = BertSharp.Data.SyntheticCorpus.Create(120, 64, 6, 0.4, 8, 0.4, seed: 3, maxSentenceLength: 30);
         var split = BertSharp.Data.DocumentSplit.ByFraction(corpus, 0.2, 5);
         var o = new BertSharp.Data.PretrainingOptions { MaxSeqLength = 32, MaxPredictionsPerSeq = 5, DupeFactor = 1, Seed = 9 };
-        var train = new BertSharp.Data.PretrainingDataset(corpus, split.Train, o);
-        var val = new BertSharp.Data.PretrainingDataset(corpus, split.Validation, o, "validation");
-        return (train, new BertSharp.Data.ValidationSet(val));
+        var d = new CorpusPretrainingData(corpus, split, o, 4, dynamicPadding: true);
+        return (new CappedValidation(d, 2), d);
     }
 
     [Fact]
     public void Resumes_bit_exactly_through_the_real_loader_with_dynamic_padding()
     {
-        var (train, val) = Datasets();
         var options = new TrainerOptions
         {
             Schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-3, 2, 20),
@@ -238,24 +238,27 @@ public class LoaderTrainingTests : IDisposable
             Seed = 4,
             EvalEvery = 3,
         };
-        Trainer New(LoaderPretrainingData d)
+        Trainer New(ITrainingData d)
         {
             var p = new BertParameters(TrainerTests.TinyConfig());
             p.Initialize(6);
             return new Trainer(new BertForPreTraining(p), d, options);
         }
-        using var d1 = new LoaderPretrainingData(train, val, 4, dynamicPadding: true, maxValidationBatches: 2);
+        var (d1, ownd1) = Data();
+        using var _d1 = ownd1;
         var straight = New(d1);
         for (int i = 0; i < 8; i++) straight.TrainStep();
 
-        using var d2 = new LoaderPretrainingData(train, val, 4, dynamicPadding: true, maxValidationBatches: 2);
+        var (d2, ownd2) = Data();
+        using var _d2 = ownd2;
         var first = New(d2);
         first.Train(untilStep: 4); // evaluates at step 3 and saves at the end
         string folder = Checkpoint.Latest(options.OutputDir!)!;
         Assert.EndsWith("checkpoint-4", folder);
         Assert.Contains(first.State.History, r => r.Split == "validation" && r.Step == 3);
 
-        using var d3 = new LoaderPretrainingData(train, val, 4, dynamicPadding: true, maxValidationBatches: 2);
+        var (d3, ownd3) = Data();
+        using var _d3 = ownd3;
         var resumed = Trainer.Resume(folder, d3, options);
         for (int i = 0; i < 4; i++) resumed.TrainStep();
         Assert.Equal(straight.Model.Parameters.Values, resumed.Model.Parameters.Values);

@@ -1,3 +1,5 @@
+using BertSharp.Data;
+using BertSharp.Tensors;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tests.IO;
@@ -44,13 +46,13 @@ public class ClassifierTests(ITestOutputHelper log)
         Assert.Contains(BertForSequenceClassification.IgnoreLabel, labels);
 
         var model = new BertForSequenceClassification(p, head);
-        var o = model.Forward(4, 12, ids, types, mask, labels, DropoutContext.Off);
+        var o = model.Forward(BertBatch.CreateForClassification(4, 12, ids, types, mask, labels), DropoutContext.Off);
         double logitErr = RelativeError(model.Logits, r.ReadF32("logits"));
         float expectedLoss = r.ReadF32("loss")[0];
         log.WriteLine($"logits rel err {logitErr:E2}, loss {o.Loss} vs {expectedLoss}");
         Assert.True(logitErr <= 1e-5, $"logits relative error {logitErr:E2}");
         Assert.True(Math.Abs(o.Loss - expectedLoss) <= 1e-5 * expectedLoss, $"loss {o.Loss} vs {expectedLoss}");
-        Assert.Equal(3, o.Count);
+        Assert.Equal(3, o.LabelCount);
 
         p.ZeroGradients();
         head.ZeroGradients();
@@ -88,7 +90,7 @@ public class ClassifierTests(ITestOutputHelper log)
         var model = new BertForSequenceClassification(p, head);
         var (ids, types, mask) = HfTestModel.Inputs();
         int[] labels = [1, 0];
-        double Loss() => model.Forward(2, 8, ids, types, mask, labels, DropoutContext.Off).Loss;
+        double Loss() => model.Forward(BertBatch.CreateForClassification(2, 8, ids, types, mask, labels), DropoutContext.Off).Loss;
         Loss();
         head.ZeroGradients();
         model.Backward();

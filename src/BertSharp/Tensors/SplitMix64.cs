@@ -1,4 +1,4 @@
-namespace BertSharp.Model;
+namespace BertSharp.Tensors;
 
 /// <summary>
 /// A tiny, fully specified random generator (SplitMix64, Steele et al. 2014) whose whole state is one

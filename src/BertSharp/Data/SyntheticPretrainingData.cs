@@ -1,21 +1,6 @@
-using BertSharp.Model;
+using BertSharp.Tensors;
 
-namespace BertSharp.Training;
-
-/// <summary>Where a data source stands; saved in trainer_state.json so a resumed run reads the same next batch.</summary>
-public readonly record struct DataPosition(long Epoch, long Index);
-
-/// <summary>What the trainer needs from the data: training micro-batches in a resumable order and a fixed
-/// validation set. Batches are valid until the next call (their arrays are reused).</summary>
-public interface IPretrainingData
-{
-    BertBatch NextTrainingBatch();
-    DataPosition Position { get; }
-    /// <summary>Continue from a saved <see cref="Position"/>.</summary>
-    void Seek(DataPosition position);
-    int ValidationBatchCount { get; }
-    BertBatch ValidationBatch(int index);
-}
+namespace BertSharp.Data;
 
 /// <summary>
 /// Deterministic synthetic pretraining data with structure a model can learn: the non-special ids form
@@ -24,11 +9,12 @@ public interface IPretrainingData
 /// segment B keeps A's topic (IsNext, label 0) or takes another one (label 1).
 /// Batch i of epoch e is a pure function of (seed, e, i), so positions resume exactly. For tests and benchmarks.
 /// </summary>
-public sealed class SyntheticPretrainingData : IPretrainingData
+public sealed class SyntheticPretrainingData : ITrainingData
 {
     private const int Cls = 2, Sep = 3, MaskId = 4, FirstWord = 5;
     private readonly int _vocab, _batch, _seq, _pred, _batchesPerEpoch, _validationBatches;
     private readonly ulong _seed;
+    private readonly BertBatch _b;
     private readonly int[] _ids, _types, _mask, _positions, _labels, _nsp;
     private readonly float[] _weights;
     private readonly int[] _scratch;
@@ -42,13 +28,9 @@ public sealed class SyntheticPretrainingData : IPretrainingData
         (_vocab, _batch, _seq, _pred, _seed) = (vocabSize, batchSize, seqLength, maxPredictions, seed);
         _batchesPerEpoch = batchesPerEpoch;
         _validationBatches = validationBatches;
-        _ids = new int[batchSize * seqLength];
-        _types = new int[batchSize * seqLength];
-        _mask = new int[batchSize * seqLength];
-        _positions = new int[batchSize * maxPredictions];
-        _labels = new int[batchSize * maxPredictions];
-        _weights = new float[batchSize * maxPredictions];
-        _nsp = new int[batchSize];
+        _b = new BertBatch(batchSize, seqLength, maxPredictions);
+        (_ids, _types, _mask, _nsp) = (_b.InputIds, _b.TokenTypeIds, _b.AttentionMask, _b.NextSentenceLabels);
+        (_positions, _labels, _weights) = (_b.MaskedLmPositions, _b.MaskedLmIds, _b.MaskedLmWeights);
         _scratch = new int[seqLength];
     }
 
@@ -66,7 +48,7 @@ public sealed class SyntheticPretrainingData : IPretrainingData
     /// <summary>Validation batches use epoch −1, which training never reaches.</summary>
     public BertBatch ValidationBatch(int index) { Fill(-1, index); return View(); }
 
-    private BertBatch View() => new(_batch, _seq, _pred, _ids, _types, _mask, _positions, _labels, _weights, _nsp);
+    private BertBatch View() => _b;
 
     private void Fill(long epoch, long index)
     {

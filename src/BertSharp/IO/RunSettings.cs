@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using BertSharp.Model;
 
-namespace BertSharp.Cli.Pretraining;
+namespace BertSharp.IO;
 
 /// <summary>
 /// Everything a pretraining run was started with, resolved (defaults filled in): saved as
@@ -55,7 +55,7 @@ public sealed class RunSettings
 
     public static RunSettings Load(string path)
     {
-        if (!File.Exists(path)) throw new UserException($"{path}: run settings not found", CliRunner.ExitBadCheckpoint);
+        if (!File.Exists(path)) throw new BertSharpException($"{path}: run settings not found", ErrorKind.BadCheckpoint);
         try
         {
             var s = JsonSerializer.Deserialize<RunSettings>(File.ReadAllText(path))
@@ -65,7 +65,7 @@ public sealed class RunSettings
         }
         catch (Exception e) when (e is JsonException or ArgumentException)
         {
-            throw new UserException($"{path}: not a valid run.json ({e.Message})", CliRunner.ExitBadCheckpoint);
+            throw new BertSharpException($"{path}: not a valid run.json ({e.Message})", ErrorKind.BadCheckpoint);
         }
     }
 }

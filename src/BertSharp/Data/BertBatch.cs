@@ -1,0 +1,186 @@
+namespace BertSharp.Data;
+
+/// <summary>
+/// The one batch type: what the trainer hands to a model, for pretraining and for classification alike,
+/// in preallocated host arrays reused from batch to batch (the model copies them to its device).
+/// Token arrays are row-major (BatchSize, SeqLength) with row stride <see cref="SeqLength"/> — the padded
+/// length actually used, which may be shorter than <see cref="MaxSeqLength"/> (dynamic padding) — so only the
+/// first BatchSize · SeqLength entries are meaningful.
+/// Pretraining fills the prediction arrays, (BatchSize, MaxPredictions): padding entries have position 0, id 0,
+/// weight 0 (Google's convention), so a sparse MLM head gathers only the masked positions; and the NSP labels.
+/// Classification fills <see cref="Labels"/> (−1: a row without a label, left out of the loss).
+/// </summary>
+public sealed class BertBatch
+{
+    /// <param name="batchCapacity">most rows a batch holds</param>
+    /// <param name="maxSeqLength">longest row</param>
+    /// <param name="maxPredictions">MLM predictions per row (0 for a batch without MLM targets)</param>
+    public BertBatch(int batchCapacity, int maxSeqLength, int maxPredictions = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSeqLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPredictions, 0);
+        BatchCapacity = batchCapacity;
+        MaxSeqLength = maxSeqLength;
+        MaxPredictions = maxPredictions;
+        InputIds = new int[batchCapacity * maxSeqLength];
+        TokenTypeIds = new int[batchCapacity * maxSeqLength];
+        AttentionMask = new int[batchCapacity * maxSeqLength];
+        MaskedLmPositions = new int[batchCapacity * maxPredictions];
+        MaskedLmIds = new int[batchCapacity * maxPredictions];
+        MaskedLmWeights = new float[batchCapacity * maxPredictions];
+        NextSentenceLabels = new int[batchCapacity];
+        Labels = new int[batchCapacity];
+        (BatchSize, SeqLength) = (batchCapacity, maxSeqLength);
+    }
+
+    /// <summary>Rows this batch holds now (equals the capacity except for a final partial batch).</summary>
+    public int BatchSize { get; private set; }
+
+    /// <summary>Padded row length actually used (row stride of the token arrays).</summary>
+    public int SeqLength { get; private set; }
+
+    public int MaxPredictions { get; }
+    public int BatchCapacity { get; }
+    public int MaxSeqLength { get; }
+
+    /// <summary>Token ids (after masking, for pretraining); [PAD] beyond each sequence.</summary>
+    public int[] InputIds { get; }
+
+    /// <summary>0 for [CLS] A [SEP], 1 for B [SEP], 0 for padding.</summary>
+    public int[] TokenTypeIds { get; }
+
+    /// <summary>1 for real tokens, 0 for padding.</summary>
+    public int[] AttentionMask { get; }
+
+    /// <summary>Masked positions within the row, ascending; 0 for padding entries.</summary>
+    public int[] MaskedLmPositions { get; }
+
+    /// <summary>The original ids at the masked positions (the MLM targets); 0 for padding entries.</summary>
+    public int[] MaskedLmIds { get; }
+
+    /// <summary>1.0 for a real prediction, 0.0 for padding entries.</summary>
+    public float[] MaskedLmWeights { get; }
+
+    /// <summary>Google's convention: 0 = B is the real next segment (IsNext), 1 = B is from a random document.</summary>
+    public int[] NextSentenceLabels { get; }
+
+    /// <summary>Classification labels per row; −1 leaves a row out of the loss.</summary>
+    public int[] Labels { get; }
+
+    /// <summary>A pretraining batch holding copies of the given row-major arrays ([batch, seq] tokens,
+    /// [batch, predictions] MLM entries, [batch] NSP labels).</summary>
+    public static BertBatch Create(int batchSize, int seqLength, int maxPredictions, ReadOnlySpan<int> inputIds,
+        ReadOnlySpan<int> tokenTypeIds, ReadOnlySpan<int> attentionMask, ReadOnlySpan<int> maskedLmPositions,
+        ReadOnlySpan<int> maskedLmIds, ReadOnlySpan<float> maskedLmWeights, ReadOnlySpan<int> nextSentenceLabels)
+    {
+        var b = new BertBatch(batchSize, seqLength, maxPredictions);
+        int n = batchSize * seqLength, m = batchSize * maxPredictions;
+        Need(inputIds.Length, n, "input_ids");
+        Need(tokenTypeIds.Length, n, "token_type_ids");
+        Need(attentionMask.Length, n, "attention_mask");
+        Need(maskedLmPositions.Length, m, "masked_lm_positions");
+        Need(maskedLmIds.Length, m, "masked_lm_ids");
+        Need(maskedLmWeights.Length, m, "masked_lm_weights");
+        Need(nextSentenceLabels.Length, batchSize, "next_sentence_labels");
+        inputIds.CopyTo(b.InputIds);
+        tokenTypeIds.CopyTo(b.TokenTypeIds);
+        attentionMask.CopyTo(b.AttentionMask);
+        maskedLmPositions.CopyTo(b.MaskedLmPositions);
+        maskedLmIds.CopyTo(b.MaskedLmIds);
+        maskedLmWeights.CopyTo(b.MaskedLmWeights);
+        nextSentenceLabels.CopyTo(b.NextSentenceLabels);
+        return b;
+    }
+
+    /// <summary>A classification batch holding copies of the given row-major arrays ([batch, seq] tokens, [batch]
+    /// labels; empty labels: none, −1 each).</summary>
+    public static BertBatch CreateForClassification(int batchSize, int seqLength, ReadOnlySpan<int> inputIds,
+        ReadOnlySpan<int> tokenTypeIds, ReadOnlySpan<int> attentionMask, ReadOnlySpan<int> labels)
+    {
+        var b = new BertBatch(batchSize, seqLength);
+        int n = batchSize * seqLength;
+        Need(inputIds.Length, n, "input_ids");
+        Need(tokenTypeIds.Length, n, "token_type_ids");
+        Need(attentionMask.Length, n, "attention_mask");
+        inputIds.CopyTo(b.InputIds);
+        tokenTypeIds.CopyTo(b.TokenTypeIds);
+        attentionMask.CopyTo(b.AttentionMask);
+        if (labels.IsEmpty) b.Labels.AsSpan().Fill(-1);
+        else
+        {
+            Need(labels.Length, batchSize, "labels");
+            labels.CopyTo(b.Labels);
+        }
+        return b;
+    }
+
+    private static void Need(int have, int need, string name)
+    {
+        if (have != need) throw new ArgumentException($"batch: {name} has {have} values, expected {need}");
+    }
+
+    /// <summary>Sets the rows and the padded length in use (within the capacities).</summary>
+    public void SetShape(int batchSize, int seqLength)
+    {
+        if (batchSize < 1 || batchSize > BatchCapacity)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch: {batchSize} rows is outside 1..{BatchCapacity}");
+        if (seqLength < 1 || seqLength > MaxSeqLength)
+            throw new ArgumentOutOfRangeException(nameof(seqLength), $"batch: length {seqLength} is outside 1..{MaxSeqLength}");
+        (BatchSize, SeqLength) = (batchSize, seqLength);
+    }
+
+    /// <summary>Copies everything meaningful from another batch of the same capacities.</summary>
+    public void CopyFrom(BertBatch other)
+    {
+        if (other.BatchCapacity != BatchCapacity || other.MaxSeqLength != MaxSeqLength || other.MaxPredictions != MaxPredictions)
+            throw new ArgumentException("batch: capacities differ", nameof(other));
+        BatchSize = other.BatchSize;
+        SeqLength = other.SeqLength;
+        int tokens = BatchSize * SeqLength, preds = BatchSize * MaxPredictions;
+        other.InputIds.AsSpan(0, tokens).CopyTo(InputIds);
+        other.TokenTypeIds.AsSpan(0, tokens).CopyTo(TokenTypeIds);
+        other.AttentionMask.AsSpan(0, tokens).CopyTo(AttentionMask);
+        other.MaskedLmPositions.AsSpan(0, preds).CopyTo(MaskedLmPositions);
+        other.MaskedLmIds.AsSpan(0, preds).CopyTo(MaskedLmIds);
+        other.MaskedLmWeights.AsSpan(0, preds).CopyTo(MaskedLmWeights);
+        other.NextSentenceLabels.AsSpan(0, BatchSize).CopyTo(NextSentenceLabels);
+        other.Labels.AsSpan(0, BatchSize).CopyTo(Labels);
+    }
+
+    /// <summary>
+    /// Checks every value range, so that a bad batch is one clear error and not an out-of-range read deep in a
+    /// kernel. <paramref name="predictions"/>: check the MLM/NSP targets; <paramref name="numLabels"/> &gt; 0: check
+    /// the classification labels.
+    /// </summary>
+    public void Validate(int vocabSize, int typeVocabSize, int maxPositions, bool predictions, int numLabels = 0)
+    {
+        if (SeqLength > maxPositions)
+            throw new ArgumentException($"batch: sequence length {SeqLength} exceeds max_position_embeddings {maxPositions}");
+        int n = BatchSize * SeqLength, m = BatchSize * MaxPredictions;
+        for (int i = 0; i < n; i++)
+        {
+            if ((uint)InputIds[i] >= (uint)vocabSize)
+                throw new ArgumentException($"batch: input_ids[{i}] = {InputIds[i]} is outside the vocabulary (vocab_size {vocabSize})");
+            if ((uint)TokenTypeIds[i] >= (uint)typeVocabSize)
+                throw new ArgumentException($"batch: token_type_ids[{i}] = {TokenTypeIds[i]} is outside [0, {typeVocabSize})");
+        }
+        if (predictions)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                if ((uint)MaskedLmPositions[i] >= (uint)SeqLength)
+                    throw new ArgumentException($"batch: masked_lm_positions[{i}] = {MaskedLmPositions[i]} is outside [0, {SeqLength})");
+                if (MaskedLmWeights[i] > 0 && (uint)MaskedLmIds[i] >= (uint)vocabSize)
+                    throw new ArgumentException($"batch: masked_lm_ids[{i}] = {MaskedLmIds[i]} is outside the vocabulary (vocab_size {vocabSize})");
+            }
+            for (int i = 0; i < BatchSize; i++)
+                if ((uint)NextSentenceLabels[i] > 1)
+                    throw new ArgumentException($"batch: next_sentence_labels[{i}] = {NextSentenceLabels[i]} must be 0 or 1");
+        }
+        if (numLabels > 0)
+            for (int i = 0; i < BatchSize; i++)
+                if (Labels[i] < -1 || Labels[i] >= numLabels)
+                    throw new ArgumentException($"batch: labels[{i}] = {Labels[i]} is outside [0, {numLabels}) (or -1 for none)");
+    }
+}

@@ -1,0 +1,47 @@
+namespace BertSharp.Model;
+
+/// <summary>
+/// What one forward pass (or many, added up) measured: the loss that was optimised and, per objective, the
+/// sums and counts from which losses and accuracies average correctly over batches of any size. Pretraining
+/// fills the MLM and NSP parts, classification the label part.
+/// </summary>
+public struct TaskMetrics
+{
+    /// <summary>The objective of this pass (MLM + NSP means, or the classification mean); for sums of several
+    /// passes, the sum of their objectives.</summary>
+    public double Loss;
+    public double MlmLossSum, NspLossSum, LabelLossSum;
+    public long MlmCount, MlmCorrect, NspCount, NspCorrect, LabelCount, LabelCorrect;
+
+    public readonly double MlmLoss => MlmCount == 0 ? 0 : MlmLossSum / MlmCount;
+    public readonly double NspLoss => NspCount == 0 ? 0 : NspLossSum / NspCount;
+    public readonly double MlmAccuracy => MlmCount == 0 ? 0 : (double)MlmCorrect / MlmCount;
+    public readonly double NspAccuracy => NspCount == 0 ? 0 : (double)NspCorrect / NspCount;
+    public readonly double MlmPerplexity => Math.Exp(MlmLoss);
+    /// <summary>Mean classification loss over the labelled rows (NaN without any).</summary>
+    public readonly double LabelLoss => LabelCount == 0 ? double.NaN : LabelLossSum / LabelCount;
+    /// <summary>Classification accuracy over the labelled rows (NaN without any).</summary>
+    public readonly double LabelAccuracy => LabelCount == 0 ? double.NaN : (double)LabelCorrect / LabelCount;
+
+    /// <summary>Adds another pass's sums and counts (and objective).</summary>
+    public void Add(in TaskMetrics o)
+    {
+        Loss += o.Loss;
+        MlmLossSum += o.MlmLossSum; NspLossSum += o.NspLossSum; LabelLossSum += o.LabelLossSum;
+        MlmCount += o.MlmCount; MlmCorrect += o.MlmCorrect; NspCount += o.NspCount; NspCorrect += o.NspCorrect;
+        LabelCount += o.LabelCount; LabelCorrect += o.LabelCorrect;
+    }
+}
+
+/// <summary>A model the one training loop can train: a forward pass over a batch that returns what it measured,
+/// and the backward pass of that forward into the gradients of <see cref="Parameters"/>.</summary>
+public interface ITrainableModel
+{
+    BertParameters Parameters { get; }
+
+    /// <summary>Forward pass over <paramref name="batch"/>; training mode when <paramref name="dropout"/> is on.</summary>
+    TaskMetrics Forward(Data.BertBatch batch, in DropoutContext dropout);
+
+    /// <summary>Backward of the last <see cref="Forward"/>: adds d(loss·<paramref name="lossScale"/>)/dθ into the gradients.</summary>
+    void Backward(float lossScale = 1f);
+}
