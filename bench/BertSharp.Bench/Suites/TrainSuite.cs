@@ -168,7 +168,7 @@ public sealed class TrainSuite : IBenchSuite
         var parameters = new BertParameters(config);
         parameters.Initialize(1);
         var model = new BertForPreTraining(parameters);
-        var opt = new AdamWOptimizer(parameters);
+        var opt = new AdamWOptimizer(parameters, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
         var schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-4, 10, 10_000);
         var (ids, types, mask, positions, labels, weights, nsp) = RandomBatch();
 

@@ -38,10 +38,10 @@ public static class ClassifyCommand
                 else kept.Add((where, ex));
             }
             if (kept.Count == 0) throw new UserException("no text to classify: every input was empty");
-            var head = m.Classifier!;
-            var net = new BertForSequenceClassification(m.Parameters, head);
+            var labels = m.Labels!;
+            var net = new BertForSequenceClassification(m.Parameters);
             bool asJson = parse.GetValue(json);
-            var probs = new double[head.NumLabels];
+            var probs = new double[labels.Count];
             RunBatches(net, encoder, kept.Select(k => k.Example).ToList(), parse.GetValue(batch), (start, count, _) =>
             {
                 cancel.ThrowIfCancellationRequested();
@@ -49,20 +49,20 @@ public static class ClassifyCommand
                 for (int i = 0; i < count; i++)
                 {
                     var (where, ex) = kept[start + i];
-                    Softmax(logits.Slice(i * head.NumLabels, head.NumLabels), probs);
+                    Softmax(logits.Slice(i * labels.Count, labels.Count), probs);
                     int best = Array.IndexOf(probs, probs.Max());
                     if (asJson)
                     {
                         var all = new Dictionary<string, double>();
-                        for (int k = 0; k < probs.Length; k++) all[head.Labels[k]] = Math.Round(probs[k], 6);
+                        for (int k = 0; k < probs.Length; k++) all[labels[k]] = Math.Round(probs[k], 6);
                         CliConsole.Out.WriteLine(JsonSerializer.Serialize(new
                         {
-                            input = where, label = head.Labels[best], probability = Math.Round(probs[best], 6), probabilities = all,
+                            input = where, label = labels[best], probability = Math.Round(probs[best], 6), probabilities = all,
                             tokens = ex.OriginalTokens, truncated = ex.Truncated,
                         }));
                     }
                     else
-                        CliConsole.Out.WriteLine($"{head.Labels[best]}\t{probs[best].ToString("F4", CultureInfo.InvariantCulture)}"
+                        CliConsole.Out.WriteLine($"{labels[best]}\t{probs[best].ToString("F4", CultureInfo.InvariantCulture)}"
                             + (ex.Truncated ? $"\t(truncated: {ex.OriginalTokens} tokens, kept first {encoder.HeadTokens} and last {ex.Tokens.Length - Math.Min(encoder.HeadTokens, ex.Tokens.Length)})" : ""));
                 }
             });

@@ -50,7 +50,7 @@ public static class EmbedCommand
             TextWriter writer = tmp is null ? CliConsole.Out : new StreamWriter(tmp, false, new UTF8Encoding(false));
             try
             {
-                var net = new BertForSequenceClassification(m.Parameters, null);
+                var net = new BertForSequenceClassification(m.Parameters);
                 int h = m.Config.HiddenSize;
                 var vector = new float[h];
                 RunBatches(net, encoder, kept.Select(k => k.Example).ToList(), parse.GetValue(batch), (start, count, seq) =>

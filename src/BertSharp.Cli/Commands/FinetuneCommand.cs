@@ -119,9 +119,8 @@ public static class FinetuneCommand
                 + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
 
             // The model and the loop.
-            var head = new SequenceClassifierHead(corpus.Labels, start.Config.HiddenSize);
-            head.Initialize(seedValue + 1, start.Config.InitializerRange);
-            var net = new BertForSequenceClassification(start.Parameters, head);
+            var parameters = Guard(() => start.Parameters.WithClassifier(corpus.Labels, seedValue + 1));
+            var net = new BertForSequenceClassification(parameters);
             var options = Guard(() =>
             {
                 var o = new FineTuneOptions
@@ -141,7 +140,7 @@ public static class FinetuneCommand
             var history = tuner.Train(trainEx, evalEx, cancel);
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
-            var result = new ModelFolder { Parameters = start.Parameters, Vocabulary = start.Vocabulary, LowerCase = start.LowerCase, Classifier = head };
+            var result = new ModelFolder { Parameters = parameters, Vocabulary = start.Vocabulary, LowerCase = start.LowerCase };
             Guard(() => result.Save(output, overwrite: parse.GetValue(force)));
             var summary = new
             {

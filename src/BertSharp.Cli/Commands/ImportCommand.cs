@@ -23,7 +23,7 @@ public static class ImportCommand
             Guard(() => m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force)));
             var c = m.Config;
             CliConsole.Out.WriteLine($"imported {src} -> {parse.GetValue(outDir)}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, "
-                + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(m.Classifier is { } h ? $", classifier over {string.Join("/", h.Labels)}" : "")}, "
+                + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(m.Labels is { } h ? $", classifier over {string.Join("/", h)}" : "")}, "
                 + (m.LowerCase ? "uncased" : "cased"));
             return Task.FromResult(CliRunner.ExitOk);
         });

@@ -37,7 +37,7 @@ internal static class UseCommandSupport
                 lower = Guard(() => RunSettings.Load(Path.Combine(run, RunSettings.FileName)), CliRunner.ExitBadCheckpoint).LowerCase;
             if (lower is bool l) m.LowerCase = l;
         }
-        if (requireClassifier && m.Classifier is null)
+        if (requireClassifier && m.Labels is null)
             throw new UserException($"{folder}: has no classifier head (classifier.weight); fine-tune it first with `bertsharp finetune`", CliRunner.ExitBadCheckpoint);
         return m;
     }

@@ -61,7 +61,9 @@ public static class Checkpoint
         if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
         Directory.CreateDirectory(tmp);
 
-        parameters.Config.Save(Path.Combine(tmp, "config.json"));
+        // A classifier's labels go into config.json as HF writes them (id2label), so the checkpoint loads as one.
+        if (parameters.Labels is null) parameters.Config.Save(Path.Combine(tmp, "config.json"));
+        else WriteText(Path.Combine(tmp, "config.json"), new ModelFolder { Parameters = parameters }.ConfigJson());
         SaveModel(Path.Combine(tmp, "model.safetensors"), parameters);
         if (expAvg is not null && expAvgSq is not null)
         {
@@ -160,8 +162,9 @@ public static class Checkpoint
     public static BertParameters LoadParameters(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: checkpoint folder not found");
-        var config = BertConfig.Load(Path.Combine(folder, "config.json"));
-        var p = new BertParameters(config);
+        string configPath = Path.Combine(folder, "config.json");
+        var config = BertConfig.Load(configPath);
+        var p = new BertParameters(config, ModelFolder.ReadConfigExtras(File.ReadAllText(configPath), configPath));
         LoadModel(Path.Combine(folder, "model.safetensors"), p);
         return p;
     }

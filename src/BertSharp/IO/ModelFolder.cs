@@ -30,7 +30,8 @@ public sealed class ModelFolder
     public Vocabulary? Vocabulary { get; set; }
     /// <summary>The tokenizer's casing (HF's <c>do_lower_case</c>; true = uncased).</summary>
     public bool LowerCase { get; set; } = true;
-    public SequenceClassifierHead? Classifier { get; set; }
+    /// <summary>The classifier's labels (HF's <c>id2label</c>), or null when the model has no classifier head.</summary>
+    public IReadOnlyList<string>? Labels => Parameters.Labels;
     /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
     public List<string> Notes { get; } = new();
 
@@ -62,10 +63,10 @@ public sealed class ModelFolder
             }, weights);
         }
 
-        var parameters = new BertParameters(config);
+        var parameters = new BertParameters(config, HuggingFaceNames.ClassifierLabels(weights, config.HiddenSize, labels));
         parameters.Initialize(initSeed);
         var result = new ModelFolder { Parameters = parameters };
-        result.Classifier = HuggingFaceNames.ReadWeights(weights, parameters, labels, result.Notes);
+        HuggingFaceNames.ReadWeights(weights, parameters, result.Notes);
 
         string vocabPath = Path.Combine(folder, VocabFile);
         if (File.Exists(vocabPath))
@@ -86,7 +87,7 @@ public sealed class ModelFolder
     }
 
     /// <summary>Checks the HF fields we cannot honour and returns the labels of a classification config (null otherwise).</summary>
-    private static string[]? ReadConfigExtras(string json, string path)
+    internal static string[]? ReadConfigExtras(string json, string path)
     {
         JsonNode? root;
         try { root = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
@@ -184,19 +185,19 @@ public sealed class ModelFolder
     public string ConfigJson()
     {
         var o = (JsonObject)JsonNode.Parse(Config.ToJson())!;
-        o["architectures"] = new JsonArray(Classifier is null ? "BertForPreTraining" : "BertForSequenceClassification");
+        o["architectures"] = new JsonArray(Labels is null ? "BertForPreTraining" : "BertForSequenceClassification");
         o["position_embedding_type"] = "absolute";
         o["use_cache"] = true;
         o["classifier_dropout"] = null;
         o["torch_dtype"] = "float32";
-        if (Classifier is not null)
+        if (Labels is { } labels)
         {
             var id2label = new JsonObject();
             var label2id = new JsonObject();
-            for (int i = 0; i < Classifier.NumLabels; i++)
+            for (int i = 0; i < labels.Count; i++)
             {
-                id2label[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Classifier.Labels[i];
-                label2id[Classifier.Labels[i]] = i;
+                id2label[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = labels[i];
+                label2id[labels[i]] = i;
             }
             o["id2label"] = id2label;
             o["label2id"] = label2id;
@@ -239,11 +240,6 @@ public sealed class ModelFolder
         w.AddMetadata("format", "pt");
         foreach (var e in Parameters.Layout.Entries)
             w.AddF32(e.Name, Parameters.Values.AsMemory(e.Offset, e.Length), e.Shape);
-        if (Classifier is { } c)
-        {
-            w.AddF32(SequenceClassifierHead.WeightName, c.Weight, c.NumLabels, c.HiddenSize);
-            w.AddF32(SequenceClassifierHead.BiasName, c.Bias, c.NumLabels);
-        }
         w.Save(path);
     }
 
@@ -281,9 +277,29 @@ public static class HuggingFaceNames
         return n;
     }
 
+    /// <summary>The labels of the classifier head in <paramref name="path"/> (those of config.json, else LABEL_i), or
+    /// null when the file has no <c>classifier.*</c> tensors; checks the head's shape.</summary>
+    private const string ClassifierWeight = BertParameterLayout.ClassifierWeight, ClassifierBias = BertParameterLayout.ClassifierBias;
+
+    internal static string[]? ClassifierLabels(string path, int hiddenSize, string[]? labels)
+    {
+        using var r = new SafeTensorsReader(path);
+        bool hasW = r.Contains(ClassifierWeight), hasB = r.Contains(ClassifierBias);
+        if (hasW != hasB) throw new InvalidDataException($"{path}: has only one of classifier.weight and classifier.bias");
+        if (!hasW) return null;
+        var wInfo = r.Get(ClassifierWeight);
+        if (wInfo.Shape.Length != 2 || wInfo.Shape[1] != hiddenSize || wInfo.Shape[0] < 2 || wInfo.Shape[0] > 1_000_000)
+            throw new InvalidDataException($"{path}: tensor '{ClassifierWeight}' has shape [{string.Join(", ", wInfo.Shape)}], expected [labels, {hiddenSize}]");
+        int numLabels = (int)wInfo.Shape[0];
+        labels ??= Enumerable.Range(0, numLabels).Select(i => $"LABEL_{i}").ToArray();
+        if (labels.Length != numLabels)
+            throw new InvalidDataException($"{path}: the classifier has {numLabels} outputs but config.json names {labels.Length} labels");
+        return labels;
+    }
+
     /// <summary>Reads <paramref name="path"/> into <paramref name="parameters"/> (already initialised, so tensors the
-    /// file may lack keep their initial values) and returns the classifier head if the file has one.</summary>
-    internal static SequenceClassifierHead? ReadWeights(string path, BertParameters parameters, string[]? labels, List<string> notes)
+    /// file may lack keep their initial values; a classifier head is read when the layout has one).</summary>
+    internal static void ReadWeights(string path, BertParameters parameters, List<string> notes)
     {
         using var r = new SafeTensorsReader(path);
         var layout = parameters.Layout;
@@ -296,7 +312,7 @@ public static class HuggingFaceNames
             if (n != fileName) renamed++;
             if (!byName.TryAdd(n, fileName))
                 throw new InvalidDataException($"{path}: tensors '{byName[n]}' and '{fileName}' are the same parameter ({n})");
-            if (!layout.TryGet(n, out _) && n is not (DecoderWeight or DecoderBias or SequenceClassifierHead.WeightName or SequenceClassifierHead.BiasName))
+            if (!layout.TryGet(n, out _) && n is not (DecoderWeight or DecoderBias))
                 throw new InvalidDataException($"{path}: unexpected tensor '{fileName}' (not part of a BERT for pretraining or sequence classification)");
         }
         if (renamed > 0) notes.Add($"renamed {renamed} tensor(s) to HF BertForPreTraining names (bert. prefix, LayerNorm gamma/beta)");
@@ -337,20 +353,6 @@ public static class HuggingFaceNames
             RequireEqual(r, path, dbias, bias.Shape, parameters.Values.AsSpan(bias.Offset, bias.Length), "cls.predictions.bias", notes);
         }
 
-        bool hasW = byName.TryGetValue(SequenceClassifierHead.WeightName, out var cw), hasB = byName.TryGetValue(SequenceClassifierHead.BiasName, out var cb);
-        if (hasW != hasB) throw new InvalidDataException($"{path}: has only one of classifier.weight and classifier.bias");
-        if (!hasW) return null;
-        var wInfo = r.Get(cw!);
-        if (wInfo.Shape.Length != 2 || wInfo.Shape[1] != parameters.Config.HiddenSize || wInfo.Shape[0] < 2 || wInfo.Shape[0] > 1_000_000)
-            throw new InvalidDataException($"{path}: tensor '{cw}' has shape [{string.Join(", ", wInfo.Shape)}], expected [labels, {parameters.Config.HiddenSize}]");
-        int numLabels = (int)wInfo.Shape[0];
-        labels ??= Enumerable.Range(0, numLabels).Select(i => $"LABEL_{i}").ToArray();
-        if (labels.Length != numLabels)
-            throw new InvalidDataException($"{path}: the classifier has {numLabels} outputs but config.json names {labels.Length} labels");
-        var head = new SequenceClassifierHead(labels, parameters.Config.HiddenSize);
-        ReadInto(r, path, cw!, [numLabels, parameters.Config.HiddenSize], head.Weight, notes);
-        ReadInto(r, path, cb!, [numLabels], head.Bias, notes);
-        return head;
     }
 
     private static void ReadInto(SafeTensorsReader r, string path, string name, int[] shape, Span<float> dst, List<string> notes)

@@ -25,6 +25,8 @@ public sealed class BertForPreTraining : ITrainableModel
     public BertEncoder Encoder { get; }
     public BertPooler Pooler { get; }
     public BertPreTrainingHeads Heads { get; }
+    /// <summary>Trains the trunk and the MLM/NSP heads (a classifier head, if the parameters have one, stays as it is).</summary>
+    public ParameterGroups TrainedGroups => ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads;
 
     public BertForPreTraining(BertParameters parameters, IComputeBackend? backend = null)
     {

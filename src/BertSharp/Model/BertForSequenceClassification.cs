@@ -7,8 +7,9 @@ namespace BertSharp.Model;
 ///   embeddings → encoder → pooler ([CLS], tanh) → dropout → classifier (linear, <c>classifier.weight/bias</c>) → logits
 /// loss = mean cross-entropy over the rows whose label is not <see cref="IgnoreLabel"/> (padding rows of a partial batch).
 /// The encoder and pooler are the pretraining model's layers over the same <see cref="BertParameters"/>; the
-/// pretraining heads' tensors are carried along untouched. Without a <see cref="Head"/> only the encoder and pooler run
-/// (used by <c>embed</c>). Buffers are sized for a capacity, so any batch up to it allocates nothing.
+/// pretraining heads' tensors are carried along untouched (and not trained). The classifier head,
+/// <c>classifier.weight</c> [labels, H] and <c>classifier.bias</c>, lives in the same flat buffer; parameters without
+/// one (<see cref="BertParameters.Labels"/> null) run only the encoder and pooler (used by <c>embed</c>). Buffers are sized for a capacity, so any batch up to it allocates nothing.
 /// </summary>
 public sealed class BertForSequenceClassification : ITrainableModel
 {
@@ -25,19 +26,27 @@ public sealed class BertForSequenceClassification : ITrainableModel
 
     public BertConfig Config { get; }
     public BertParameters Parameters { get; }
-    public SequenceClassifierHead? Head { get; }
+    /// <summary>Number of labels (0: no classifier head).</summary>
+    public int NumLabels { get; }
+    /// <summary>Trains the trunk and the classifier head; the pretraining heads stay as they are.</summary>
+    public ParameterGroups TrainedGroups => ParameterGroups.Encoder | ParameterGroups.Classifier;
     public IComputeBackend Backend { get; }
     public BertEmbeddings Embeddings { get; }
     public BertEncoder Encoder { get; }
     public BertPooler Pooler { get; }
 
-    public BertForSequenceClassification(BertParameters parameters, SequenceClassifierHead? head, IComputeBackend? backend = null)
+    private readonly int _w, _b;
+
+    public BertForSequenceClassification(BertParameters parameters, IComputeBackend? backend = null)
     {
-        if (head is not null && head.HiddenSize != parameters.Config.HiddenSize)
-            throw new ArgumentException($"classifier: hidden size {head.HiddenSize} does not match the model's {parameters.Config.HiddenSize}");
         Parameters = parameters;
         Config = parameters.Config;
-        Head = head;
+        NumLabels = parameters.Layout.NumLabels;
+        if (NumLabels > 0)
+        {
+            _w = parameters.Layout[BertParameterLayout.ClassifierWeight].Offset;
+            _b = parameters.Layout[BertParameterLayout.ClassifierBias].Offset;
+        }
         Backend = backend ?? CpuBackend.Instance;
         Embeddings = new BertEmbeddings(Config, parameters, Backend);
         Encoder = new BertEncoder(Config, parameters, Backend, _scratch);
@@ -51,7 +60,7 @@ public sealed class BertForSequenceClassification : ITrainableModel
     /// <summary>[B, H]: tanh pooler output (before the classifier's dropout).</summary>
     public Span<float> PooledOutput => Pooler.Output;
     /// <summary>[B, labels] logits of the last forward pass.</summary>
-    public Span<float> Logits => _logits.AsSpan(0, _batch * (Head?.NumLabels ?? 0));
+    public Span<float> Logits => _logits.AsSpan(0, _batch * NumLabels);
 
     /// <summary>Allocates every buffer for batches up to <paramref name="maxBatch"/> × <paramref name="maxSeq"/>
     /// (a no-op when the buffers already hold that much).</summary>
@@ -61,7 +70,7 @@ public sealed class BertForSequenceClassification : ITrainableModel
         if (maxBatch <= 0 || maxSeq <= 0) throw new ArgumentException($"batch {maxBatch} x {maxSeq}: sizes must be positive");
         if (maxSeq > Config.MaxPositionEmbeddings)
             throw new ArgumentException($"sequence length {maxSeq} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
-        int h = Config.HiddenSize, l = Head?.NumLabels ?? 0;
+        int h = Config.HiddenSize, l = NumLabels;
         _scratch.Allocate(Config, maxBatch, maxSeq);
         Embeddings.Allocate(maxBatch, maxSeq);
         Encoder.Allocate(maxBatch, maxSeq);
@@ -96,7 +105,7 @@ public sealed class BertForSequenceClassification : ITrainableModel
     public TaskMetrics Forward(BertBatch input, in DropoutContext dropout)
     {
         int batch = input.BatchSize, seq = input.SeqLength;
-        input.Validate(Config.VocabSize, Config.TypeVocabSize, Config.MaxPositionEmbeddings, predictions: false, Head?.NumLabels ?? 0);
+        input.Validate(Config.VocabSize, Config.TypeVocabSize, Config.MaxPositionEmbeddings, predictions: false, NumLabels);
         EnsureShape(batch, seq);
         _lastDropout = dropout;
         int n = batch * seq, h = Config.HiddenSize;
@@ -108,15 +117,15 @@ public sealed class BertForSequenceClassification : ITrainableModel
         Pooler.Forward(Encoder.Output);
         var o = new TaskMetrics();
         _count = 0;
-        if (Head is null) return o;
+        if (NumLabels == 0) return o;
 
-        int l = Head.NumLabels;
+        int l = NumLabels;
         var dropped = _dropped.AsSpan(0, batch * h);
         float p = dropout.P(Config.HiddenDropoutProb);
         if (p > 0) Backend.DropoutForward(Pooler.Output, dropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite);
         else Pooler.Output.CopyTo(dropped);
         var logits = _logits.AsSpan(0, batch * l);
-        Dense.Forward(Backend, dropped, batch, h, l, Head.Weight, Head.Bias, logits);
+        Dense.Forward(Backend, dropped, batch, h, l, Parameters.Values.AsSpan(_w, l * h), Parameters.Values.AsSpan(_b, l), logits);
         var targets = _targets.AsSpan(0, batch);
         input.Labels.AsSpan(0, batch).CopyTo(targets);
         bool any = false;
@@ -143,14 +152,15 @@ public sealed class BertForSequenceClassification : ITrainableModel
     /// <summary>Backward of the last labelled <see cref="Forward"/>: adds d(loss·lossScale)/dθ into the encoder's and the head's gradients.</summary>
     public void Backward(float lossScale = 1f)
     {
-        if (_batch < 0 || Head is null) throw new InvalidOperationException("Backward needs a labelled Forward with a classifier head");
+        if (_batch < 0 || NumLabels == 0) throw new InvalidOperationException("Backward needs a labelled Forward with a classifier head");
         if (_count == 0) return; // nothing labelled in this batch
         var d = _lastDropout;
-        int batch = _batch, h = Config.HiddenSize, l = Head.NumLabels;
+        int batch = _batch, h = Config.HiddenSize, l = NumLabels;
         var logits = _logits.AsSpan(0, batch * l);
         Backend.CrossEntropyBackward(logits, _lse.AsSpan(0, batch), _targets.AsSpan(0, batch), IgnoreLabel, batch, l, lossScale / _count, logits);
         var dDropped = _dDropped.AsSpan(0, batch * h);
-        Dense.Backward(Backend, logits, _dropped.AsSpan(0, batch * h), batch, h, l, Head.Weight, Head.WeightGradient, Head.BiasGradient, dDropped, accumulateDx: false);
+        Dense.Backward(Backend, logits, _dropped.AsSpan(0, batch * h), batch, h, l, Parameters.Values.AsSpan(_w, l * h),
+            Parameters.Gradients.AsSpan(_w, l * h), Parameters.Gradients.AsSpan(_b, l), dDropped, accumulateDx: false);
         float p = d.P(Config.HiddenDropoutProb);
         if (p > 0) Backend.DropoutBackward(dDropped, dDropped, p, d.Seed, d.Step, ClassifierDropoutSite);
         var dSequence = _dSequence.AsSpan(0, batch * _seq * h);

@@ -1,94 +1,152 @@
 using BertSharp.Tensors;
 namespace BertSharp.Model;
 
-/// <summary>One named tensor inside a flat buffer: its HuggingFace name, where it starts, its shape,
-/// and whether AdamW decays it (biases and LayerNorm parameters are not decayed).</summary>
-public sealed record ParameterInfo(string Name, int Offset, int[] Shape, bool Decay)
+/// <summary>Which part of the model a parameter belongs to. A task trains the groups it uses; the others are
+/// neither updated nor decayed (a fine-tuned classifier carries the pretraining heads along untouched).</summary>
+[Flags]
+public enum ParameterGroups
+{
+    None = 0,
+    /// <summary>The trunk, HF's BertModel: <c>bert.embeddings.*</c>, <c>bert.encoder.*</c>, <c>bert.pooler.*</c>.</summary>
+    Encoder = 1,
+    /// <summary>The MLM and NSP heads, <c>cls.*</c> (the MLM decoder is tied to the word embeddings).</summary>
+    PreTrainingHeads = 2,
+    /// <summary>The sequence-classification head, <c>classifier.*</c>.</summary>
+    Classifier = 4,
+    All = Encoder | PreTrainingHeads | Classifier,
+}
+
+/// <summary>One named tensor inside a flat buffer: its HuggingFace name, where it starts, its shape, whether
+/// AdamW decays it (biases and LayerNorm parameters are not decayed), and its group.</summary>
+public sealed record ParameterInfo(string Name, int Offset, int[] Shape, bool Decay, ParameterGroups Group)
 {
     public int Length { get; } = Shape.Aggregate(1, (a, b) => a * b);
 }
 
+/// <summary>A contiguous run of the flat buffer whose tensors share a group and a decay flag.</summary>
+public readonly record struct ParameterRegion(ParameterGroups Group, bool Decay, int Offset, int Length);
+
 /// <summary>
-/// Where every parameter of <c>BertForPreTraining</c> lives in one flat float buffer (llm.c style). The
-/// same layout indexes the gradients and both AdamW moments. All decayed tensors come first and all
-/// non-decayed ones after <see cref="DecayLength"/>, so the optimiser is two kernel calls. The query, key
-/// and value weights are adjacent ([3H, H]) and so are their biases ([3H]), so Q, K and V are one GEMM.
-/// Every tensor starts on a 64-byte boundary; the gaps stay zero in every buffer.
+/// Where every parameter lives in one flat float buffer (llm.c style). The same layout indexes the gradients
+/// and both AdamW moments. The buffer holds, in this order, the decayed tensors of the trunk and the pretraining
+/// heads, their non-decayed tensors, then (when the model has one) the classifier's weight and bias; so
+/// pretraining updates two contiguous runs and a task's optimiser step is one kernel call per
+/// <see cref="Regions"/> run. The query, key and value weights are adjacent ([3H, H]) and so are their biases
+/// ([3H]), so Q, K and V are one GEMM. Every tensor starts on a 64-byte boundary; the gaps stay zero.
 /// The MLM decoder is tied to <c>bert.embeddings.word_embeddings.weight</c> and has no entry of its own.
 /// </summary>
 public sealed class BertParameterLayout
 {
+    public const string ClassifierWeight = "classifier.weight", ClassifierBias = "classifier.bias";
     private const int Align = 16; // floats
     private readonly Dictionary<string, ParameterInfo> _byName = new(StringComparer.Ordinal);
     private readonly List<ParameterInfo> _entries = new();
+    private readonly List<ParameterRegion> _regions = new();
     private int _next;
 
     public BertConfig Config { get; }
+    /// <summary>Every tensor, in a fixed order (the order <see cref="BertParameters.Initialize"/> draws them in).</summary>
     public IReadOnlyList<ParameterInfo> Entries => _entries;
+    /// <summary>Contiguous runs of one group and decay flag, in buffer order.</summary>
+    public IReadOnlyList<ParameterRegion> Regions => _regions;
     /// <summary>Floats in the buffer (including alignment gaps).</summary>
     public int Length { get; private set; }
-    /// <summary>[0, DecayLength) holds the decayed tensors, [DecayLength, Length) the others.</summary>
-    public int DecayLength { get; private set; }
+    /// <summary>The classifier's label names (HF's <c>id2label</c>); null when the model has no classifier head.</summary>
+    public IReadOnlyList<string>? Labels { get; }
+    public int NumLabels => Labels?.Count ?? 0;
     /// <summary>Number of real parameters (without gaps).</summary>
     public long ParameterCount => _entries.Sum(e => (long)e.Length);
 
-    public BertParameterLayout(BertConfig config)
+    /// <param name="labels">the classifier's labels (at least 2, distinct), or null for no classifier head</param>
+    public BertParameterLayout(BertConfig config, IReadOnlyList<string>? labels = null)
     {
+        if (labels is not null)
+        {
+            if (labels.Count < 2) throw new ArgumentException($"classifier: needs at least 2 labels, got {labels.Count}");
+            if (labels.Distinct(StringComparer.Ordinal).Count() != labels.Count)
+                throw new ArgumentException($"classifier: duplicate label names ({string.Join(", ", labels)})");
+            Labels = labels.ToArray();
+        }
         Config = config;
         int h = config.HiddenSize, inter = config.IntermediateSize;
+        const ParameterGroups E = ParameterGroups.Encoder, C = ParameterGroups.PreTrainingHeads;
         // Decayed: embeddings and weight matrices.
-        Add("bert.embeddings.word_embeddings.weight", true, config.VocabSize, h);
-        Add("bert.embeddings.position_embeddings.weight", true, config.MaxPositionEmbeddings, h);
-        Add("bert.embeddings.token_type_embeddings.weight", true, config.TypeVocabSize, h);
+        Add("bert.embeddings.word_embeddings.weight", true, E, config.VocabSize, h);
+        Add("bert.embeddings.position_embeddings.weight", true, E, config.MaxPositionEmbeddings, h);
+        Add("bert.embeddings.token_type_embeddings.weight", true, E, config.TypeVocabSize, h);
         for (int i = 0; i < config.NumHiddenLayers; i++)
         {
             string p = $"bert.encoder.layer.{i}.";
-            Put(p + "attention.self.query.weight", true, [h, h], pad: false);
-            Put(p + "attention.self.key.weight", true, [h, h], pad: false);
-            Add(p + "attention.self.value.weight", true, h, h);
-            Add(p + "attention.output.dense.weight", true, h, h);
-            Add(p + "intermediate.dense.weight", true, inter, h);
-            Add(p + "output.dense.weight", true, h, inter);
+            Put(p + "attention.self.query.weight", true, E, [h, h], pad: false);
+            Put(p + "attention.self.key.weight", true, E, [h, h], pad: false);
+            Add(p + "attention.self.value.weight", true, E, h, h);
+            Add(p + "attention.output.dense.weight", true, E, h, h);
+            Add(p + "intermediate.dense.weight", true, E, inter, h);
+            Add(p + "output.dense.weight", true, E, h, inter);
         }
-        Add("bert.pooler.dense.weight", true, h, h);
-        Add("cls.predictions.transform.dense.weight", true, h, h);
-        Add("cls.seq_relationship.weight", true, 2, h);
-        DecayLength = _next;
+        Add("bert.pooler.dense.weight", true, E, h, h);
+        Add("cls.predictions.transform.dense.weight", true, C, h, h);
+        Add("cls.seq_relationship.weight", true, C, 2, h);
         // Not decayed: biases and LayerNorm.
-        Add("bert.embeddings.LayerNorm.weight", false, h);
-        Add("bert.embeddings.LayerNorm.bias", false, h);
+        Add("bert.embeddings.LayerNorm.weight", false, E, h);
+        Add("bert.embeddings.LayerNorm.bias", false, E, h);
         for (int i = 0; i < config.NumHiddenLayers; i++)
         {
             string p = $"bert.encoder.layer.{i}.";
-            Put(p + "attention.self.query.bias", false, [h], pad: false);
-            Put(p + "attention.self.key.bias", false, [h], pad: false);
-            Add(p + "attention.self.value.bias", false, h);
-            Add(p + "attention.output.dense.bias", false, h);
-            Add(p + "attention.output.LayerNorm.weight", false, h);
-            Add(p + "attention.output.LayerNorm.bias", false, h);
-            Add(p + "intermediate.dense.bias", false, inter);
-            Add(p + "output.dense.bias", false, h);
-            Add(p + "output.LayerNorm.weight", false, h);
-            Add(p + "output.LayerNorm.bias", false, h);
+            Put(p + "attention.self.query.bias", false, E, [h], pad: false);
+            Put(p + "attention.self.key.bias", false, E, [h], pad: false);
+            Add(p + "attention.self.value.bias", false, E, h);
+            Add(p + "attention.output.dense.bias", false, E, h);
+            Add(p + "attention.output.LayerNorm.weight", false, E, h);
+            Add(p + "attention.output.LayerNorm.bias", false, E, h);
+            Add(p + "intermediate.dense.bias", false, E, inter);
+            Add(p + "output.dense.bias", false, E, h);
+            Add(p + "output.LayerNorm.weight", false, E, h);
+            Add(p + "output.LayerNorm.bias", false, E, h);
         }
-        Add("bert.pooler.dense.bias", false, h);
-        Add("cls.predictions.bias", false, config.VocabSize);
-        Add("cls.predictions.transform.dense.bias", false, h);
-        Add("cls.predictions.transform.LayerNorm.weight", false, h);
-        Add("cls.predictions.transform.LayerNorm.bias", false, h);
-        Add("cls.seq_relationship.bias", false, 2);
+        Add("bert.pooler.dense.bias", false, E, h);
+        Add("cls.predictions.bias", false, C, config.VocabSize);
+        Add("cls.predictions.transform.dense.bias", false, C, h);
+        Add("cls.predictions.transform.LayerNorm.weight", false, C, h);
+        Add("cls.predictions.transform.LayerNorm.bias", false, C, h);
+        Add("cls.seq_relationship.bias", false, C, 2);
+        if (Labels is not null)
+        {
+            Add(ClassifierWeight, true, ParameterGroups.Classifier, Labels.Count, h);
+            Add(ClassifierBias, false, ParameterGroups.Classifier, Labels.Count);
+        }
         Length = _next;
     }
 
-    private void Add(string name, bool decay, params int[] shape) => Put(name, decay, shape, pad: true);
-
-    private void Put(string name, bool decay, int[] shape, bool pad)
+    /// <summary>The runs of <see cref="Regions"/> in <paramref name="groups"/>, adjacent runs merged when
+    /// <paramref name="byDecay"/> is false or their decay flags agree.</summary>
+    public List<ParameterRegion> RegionsOf(ParameterGroups groups, bool byDecay)
     {
-        var info = new ParameterInfo(name, _next, shape, decay);
+        var result = new List<ParameterRegion>();
+        foreach (var r in _regions)
+        {
+            if ((r.Group & groups) == 0) continue;
+            if (result.Count > 0 && result[^1] is var last && last.Offset + last.Length == r.Offset && (!byDecay || last.Decay == r.Decay))
+                result[^1] = last with { Group = last.Group | r.Group, Length = last.Length + r.Length };
+            else result.Add(r);
+        }
+        return result;
+    }
+
+    private void Add(string name, bool decay, ParameterGroups group, params int[] shape) => Put(name, decay, group, shape, pad: true);
+
+    private void Put(string name, bool decay, ParameterGroups group, int[] shape, bool pad)
+    {
+        int start = _next;
+        var info = new ParameterInfo(name, start, shape, decay, group);
         _entries.Add(info);
         _byName.Add(name, info);
         _next += info.Length;
         if (pad) _next = (_next + Align - 1) / Align * Align;
+        // Extend the last run or start a new one (a run includes the alignment gaps after its tensors).
+        if (_regions.Count > 0 && _regions[^1] is var last && last.Group == group && last.Decay == decay)
+            _regions[^1] = last with { Length = _next - last.Offset };
+        else _regions.Add(new ParameterRegion(group, decay, start, _next - start));
     }
 
     public ParameterInfo this[string name] =>
@@ -96,7 +154,7 @@ public sealed class BertParameterLayout
 
     public bool TryGet(string name, out ParameterInfo info) => _byName.TryGetValue(name, out info!);
 
-    /// <summary>Exact parameter count of a config (the tied decoder counted once), without building a layout.</summary>
+    /// <summary>Exact parameter count of a config's pretraining model (the tied decoder counted once), without building a layout.</summary>
     public static long CountParameters(BertConfig c)
     {
         long h = c.HiddenSize, inter = c.IntermediateSize;
@@ -117,12 +175,34 @@ public sealed class BertParameters
     public float[] Values { get; }
     public float[] Gradients { get; }
 
-    public BertParameters(BertConfig config)
+    /// <param name="labels">a classifier head's labels, or null for none</param>
+    public BertParameters(BertConfig config, IReadOnlyList<string>? labels = null)
     {
         config.Validate();
-        Layout = new BertParameterLayout(config);
+        Layout = new BertParameterLayout(config, labels);
         Values = GC.AllocateArray<float>(Layout.Length, pinned: true);
         Gradients = GC.AllocateArray<float>(Layout.Length, pinned: true);
+    }
+
+    /// <summary>The classifier's labels, or null without a classifier head.</summary>
+    public IReadOnlyList<string>? Labels => Layout.Labels;
+
+    /// <summary>
+    /// These parameters with a new classifier head over <paramref name="labels"/> (replacing any it had):
+    /// every other tensor copied, the head initialised as BERT does (truncated normal, std initializer_range,
+    /// bias 0) from <paramref name="seed"/>; <paramref name="std"/> overrides the standard deviation.
+    /// </summary>
+    public BertParameters WithClassifier(IReadOnlyList<string> labels, ulong seed, float? std = null)
+    {
+        var p = new BertParameters(Config, labels);
+        foreach (var e in Layout.Entries)
+            if (e.Group != ParameterGroups.Classifier)
+                Values.AsSpan(e.Offset, e.Length).CopyTo(p.Values.AsSpan(p.Layout[e.Name].Offset, e.Length));
+        var rng = new SplitMix64(seed);
+        var w = p.Value(BertParameterLayout.ClassifierWeight);
+        float sd = std ?? Config.InitializerRange;
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(sd * rng.NextTruncatedNormal(2.0));
+        return p;
     }
 
     public BertConfig Config => Layout.Config;

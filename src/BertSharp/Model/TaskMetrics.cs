@@ -39,6 +39,9 @@ public interface ITrainableModel
 {
     BertParameters Parameters { get; }
 
+    /// <summary>The parameter groups this task trains; the optimiser updates (and decays) only these.</summary>
+    ParameterGroups TrainedGroups { get; }
+
     /// <summary>Forward pass over <paramref name="batch"/>; training mode when <paramref name="dropout"/> is on.</summary>
     TaskMetrics Forward(Data.BertBatch batch, in DropoutContext dropout);
 

@@ -120,41 +120,6 @@ public sealed class ClassificationBatcher
     }
 }
 
-/// <summary>AdamW (torch.optim.AdamW order, bias-corrected) over the encoder's flat buffer and the classifier head,
-/// with one global gradient-norm clip across both. Biases and LayerNorm are not decayed (the layout's split).
-/// The pretraining heads' tensors receive zero gradients, so AdamW leaves them unchanged but for weight decay.</summary>
-public sealed class FineTuneOptimizer
-{
-    private readonly BertParameters _p;
-    private readonly SequenceClassifierHead _head;
-    private readonly AdamWOptimizer _encoder;
-    private readonly float[] _hm, _hv, _bm, _bv;
-
-    public FineTuneOptimizer(BertParameters parameters, SequenceClassifierHead head, float weightDecay = 0.01f, double maxGradNorm = 1.0)
-    {
-        _p = parameters;
-        _head = head;
-        _encoder = new AdamWOptimizer(parameters) { WeightDecay = weightDecay, MaxGradNorm = maxGradNorm };
-        (_hm, _hv) = (new float[head.Weight.Length], new float[head.Weight.Length]);
-        (_bm, _bv) = (new float[head.Bias.Length], new float[head.Bias.Length]);
-    }
-
-    public int StepCount => _encoder.StepCount;
-
-    public double GradientNorm() => Math.Sqrt(Reduce.SumOfSquares(_p.Gradients) + Reduce.SumOfSquares(_head.WeightGradient) + Reduce.SumOfSquares(_head.BiasGradient));
-
-    /// <summary>One update; returns the gradient norm before clipping (non-finite: nothing is changed).</summary>
-    public double Step(double learningRate)
-    {
-        double norm = GradientNorm();
-        if (!double.IsFinite(norm)) return norm;
-        var hp = _encoder.Update(learningRate, _encoder.ClipScale(norm));
-        AdamW.Step(_head.Weight, _head.WeightGradient, _hm, _hv, hp);
-        AdamW.Step(_head.Bias, _head.BiasGradient, _bm, _bv, hp with { WeightDecay = 0f });
-        return norm;
-    }
-}
-
 public sealed class FineTuneOptions
 {
     public int Epochs { get; init; } = 3;
@@ -206,18 +171,18 @@ public sealed class FineTuner
     private readonly ClassificationBatcher _batcher;
     private readonly int _maxLength;
 
-    public FineTuneOptimizer Optimizer { get; }
+    public AdamWOptimizer Optimizer { get; }
     public List<EpochResult> History { get; } = new();
 
     public FineTuner(BertForSequenceClassification model, Vocabulary vocab, int maxLength, FineTuneOptions options)
     {
         options.Validate();
-        if (model.Head is null) throw new ArgumentException("fine-tuning needs a model with a classifier head");
+        if (model.NumLabels == 0) throw new ArgumentException("fine-tuning needs a model with a classifier head");
         _model = model;
         _o = options;
         _maxLength = maxLength;
         _batcher = new ClassificationBatcher(vocab, Math.Max(options.BatchSize, options.EvalBatchSize), maxLength);
-        Optimizer = new FineTuneOptimizer(model.Parameters, model.Head, options.WeightDecay, options.MaxGradNorm);
+        Optimizer = new AdamWOptimizer(model) { WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm };
     }
 
     public static int TotalSteps(int examples, FineTuneOptions o) => (examples + o.BatchSize - 1) / o.BatchSize * o.Epochs;
@@ -231,7 +196,6 @@ public sealed class FineTuner
         if (warmup >= total) schedule = schedule with { WarmupSteps = total - 1 };
         _model.Reserve(_batcher.MaxBatch, _maxLength);
         var order = new int[train.Count];
-        var head = _model.Head!;
         long step = 0;
         for (int epoch = 1; epoch <= _o.Epochs; epoch++)
         {
@@ -245,7 +209,6 @@ public sealed class FineTuner
                 int count = Math.Min(_o.BatchSize, order.Length - start);
                 _batcher.Fill(train, order.AsSpan(start, count), count);
                 _model.Parameters.ZeroGradients();
-                head.ZeroGradients();
                 var dropout = new DropoutContext(true, _o.Seed, (ulong)step);
                 var o = _model.Forward(_batcher.Batch, dropout);
                 if (!double.IsFinite(o.Loss)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: loss is {o.Loss}");
@@ -319,7 +282,7 @@ public sealed class FineTuner
         var predictions = new int[examples.Count];
         double lossSum = 0;
         long correct = 0, count = 0;
-        int labels = _model.Head!.NumLabels;
+        int labels = _model.NumLabels;
         // Longest first, so batches hold texts of similar length and little padding (the scores do not depend
         // on what a text is batched with: padded keys get exactly zero attention).
         var byLength = new int[examples.Count];

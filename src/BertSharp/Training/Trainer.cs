@@ -65,7 +65,7 @@ public sealed class Trainer
         Model = model;
         _data = data;
         _o = options;
-        Optimizer = new AdamWOptimizer(model.Parameters, model.Backend)
+        Optimizer = new AdamWOptimizer(model, model.Backend)
         {
             Beta1 = options.Beta1, Beta2 = options.Beta2, Epsilon = options.Epsilon,
             WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm,

@@ -77,14 +77,12 @@ internal static class HfTestModel
                 var v = p.Values.AsSpan(e.Offset, e.Length);
                 for (int i = 0; i < v.Length; i++) v[i] += (float)(0.2 * rng.NextGaussian());
             }
-        var m = new ModelFolder { Parameters = p, Vocabulary = Vocab(), LowerCase = true };
         if (withClassifier)
         {
-            m.Classifier = new SequenceClassifierHead(["neg", "pos", "mixed"], p.Config.HiddenSize);
-            m.Classifier.Initialize(5, 0.3f);
-            m.Classifier.Bias[1] = 0.25f;
+            p = p.WithClassifier(["neg", "pos", "mixed"], 5, 0.3f);
+            p.Value(BertParameterLayout.ClassifierBias)[1] = 0.25f;
         }
-        return m;
+        return new ModelFolder { Parameters = p, Vocabulary = Vocab(), LowerCase = true };
     }
 
     public static (int[] Ids, int[] Types, int[] Mask) Inputs()
@@ -234,9 +232,9 @@ public class HuggingFaceTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(original.Parameters.Values, imported.Parameters.Values);
         if (withClassifier)
         {
-            Assert.Equal(["neg", "pos", "mixed"], imported.Classifier!.Labels);
-            Assert.Equal(original.Classifier!.Weight, imported.Classifier.Weight);
-            Assert.Equal(original.Classifier.Bias, imported.Classifier.Bias);
+            Assert.Equal(["neg", "pos", "mixed"], imported.Labels!);
+            Assert.Equal(original.Parameters.Value(BertParameterLayout.ClassifierWeight).ToArray(), imported.Parameters.Value(BertParameterLayout.ClassifierWeight).ToArray());
+            Assert.Equal(original.Parameters.Value(BertParameterLayout.ClassifierBias).ToArray(), imported.Parameters.Value(BertParameterLayout.ClassifierBias).ToArray());
         }
         // The exported folder of a pretraining model is also our checkpoint format.
         if (!withClassifier) Assert.Equal(original.Parameters.Values, Checkpoint.LoadParameters(a).Values);

@@ -14,7 +14,7 @@ public class AllocationTests(ITestOutputHelper log)
         var p = new BertParameters(TrainerTests.TinyConfig());
         p.Initialize(2);
         var model = new BertForPreTraining(p);
-        var opt = new AdamWOptimizer(p);
+        var opt = new AdamWOptimizer(p, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
         var data = new SyntheticPretrainingData(64, 4, 16, 3, 5, batchesPerEpoch: 1000);
         long step = 0;
         void Step(long[] bytes)

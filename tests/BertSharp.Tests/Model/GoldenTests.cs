@@ -103,7 +103,7 @@ public class GoldenTests(ITestOutputHelper log)
         var opt = g.Meta.GetProperty("optimizer");
         var schedule = new LearningRateSchedule(ScheduleKind.Linear, opt.GetProperty("learning_rate").GetDouble(),
             opt.GetProperty("warmup_steps").GetInt32(), opt.GetProperty("total_steps").GetInt32());
-        var adam = new AdamWOptimizer(g.P)
+        var adam = new AdamWOptimizer(g.P, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads)
         {
             Beta1 = (float)opt.GetProperty("beta1").GetDouble(), Beta2 = (float)opt.GetProperty("beta2").GetDouble(),
             Epsilon = (float)opt.GetProperty("epsilon").GetDouble(), WeightDecay = (float)opt.GetProperty("weight_decay").GetDouble(),

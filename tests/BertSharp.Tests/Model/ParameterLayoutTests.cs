@@ -18,7 +18,11 @@ public class ParameterLayoutTests
         var sorted = layout.Entries.OrderBy(e => e.Offset).ToList();
         for (int i = 1; i < sorted.Count; i++)
             Assert.True(sorted[i].Offset >= sorted[i - 1].Offset + sorted[i - 1].Length, sorted[i].Name);
-        Assert.All(layout.Entries, e => Assert.Equal(e.Decay, e.Offset < layout.DecayLength));
+        // Pretraining trains one decayed run and one non-decayed run; each tensor lies inside the run of its flag.
+        var runs = layout.RegionsOf(ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads, byDecay: true);
+        Assert.Equal(2, runs.Count);
+        Assert.True(runs[0].Decay && !runs[1].Decay);
+        Assert.All(layout.Entries, e => Assert.Equal(e.Decay, e.Offset < runs[0].Offset + runs[0].Length));
         Assert.All(layout.Entries, e => Assert.Equal(!(e.Name.EndsWith(".bias") || e.Name.Contains("LayerNorm")), e.Decay));
         Assert.Equal(BertParameterLayout.CountParameters(layout.Config), layout.ParameterCount);
         // Q, K, V weights adjacent so that one GEMM computes all three.

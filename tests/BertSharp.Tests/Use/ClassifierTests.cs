@@ -35,17 +35,14 @@ public class ClassifierTests(ITestOutputHelper log)
             VocabSize = 99, HiddenSize = 32, NumHiddenLayers = 2, NumAttentionHeads = 4, IntermediateSize = 37,
             MaxPositionEmbeddings = 64, HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0,
         };
-        var p = new BertParameters(config);
+        var p = new BertParameters(config, ["a", "b", "c"]);
         foreach (var e in p.Layout.Entries)
             if (r.Contains("param/" + e.Name)) r.ReadF32("param/" + e.Name, p.Values.AsSpan(e.Offset, e.Length), e.Shape);
             else Assert.StartsWith("cls.", e.Name); // the pretraining heads are not part of the classifier
-        var head = new SequenceClassifierHead(["a", "b", "c"], 32);
-        r.ReadF32("param/classifier.weight", head.Weight, [3, 32]);
-        r.ReadF32("param/classifier.bias", head.Bias, [3]);
         int[] ids = r.ReadInt32("input_ids"), types = r.ReadInt32("token_type_ids"), mask = r.ReadInt32("attention_mask"), labels = r.ReadInt32("labels");
         Assert.Contains(BertForSequenceClassification.IgnoreLabel, labels);
 
-        var model = new BertForSequenceClassification(p, head);
+        var model = new BertForSequenceClassification(p);
         var o = model.Forward(BertBatch.CreateForClassification(4, 12, ids, types, mask, labels), DropoutContext.Off);
         double logitErr = RelativeError(model.Logits, r.ReadF32("logits"));
         float expectedLoss = r.ReadF32("loss")[0];
@@ -55,7 +52,6 @@ public class ClassifierTests(ITestOutputHelper log)
         Assert.Equal(3, o.LabelCount);
 
         p.ZeroGradients();
-        head.ZeroGradients();
         model.Backward();
         double worst = 0;
         foreach (var e in p.Layout.Entries)
@@ -70,8 +66,8 @@ public class ClassifierTests(ITestOutputHelper log)
             worst = Math.Max(worst, err);
             Assert.True(err <= 1e-4, $"gradient of {e.Name}: relative error {err:E2}");
         }
-        double wErr = RelativeError(head.WeightGradient, r.ReadF32("grad/classifier.weight"));
-        double bErr = RelativeError(head.BiasGradient, r.ReadF32("grad/classifier.bias"));
+        double wErr = RelativeError(p.Gradient("classifier.weight"), r.ReadF32("grad/classifier.weight"));
+        double bErr = RelativeError(p.Gradient("classifier.bias"), r.ReadF32("grad/classifier.bias"));
         log.WriteLine($"worst encoder gradient rel err {worst:E2}; classifier weight {wErr:E2}, bias {bErr:E2}");
         Assert.True(wErr <= 1e-5 && bErr <= 1e-5, $"classifier gradients: weight {wErr:E2}, bias {bErr:E2}");
     }
@@ -85,25 +81,24 @@ public class ClassifierTests(ITestOutputHelper log)
         config.HiddenDropoutProb = config.AttentionProbsDropoutProb = 0;
         var p = new BertParameters(config);
         p.Initialize(3);
-        var head = new SequenceClassifierHead(["x", "y"], config.HiddenSize);
-        head.Initialize(4, 0.5f);
-        var model = new BertForSequenceClassification(p, head);
+        p = p.WithClassifier(["x", "y"], 4, 0.5f);
+        var model = new BertForSequenceClassification(p);
         var (ids, types, mask) = HfTestModel.Inputs();
         int[] labels = [1, 0];
         double Loss() => model.Forward(BertBatch.CreateForClassification(2, 8, ids, types, mask, labels), DropoutContext.Off).Loss;
         Loss();
-        head.ZeroGradients();
+        p.ZeroGradients();
         model.Backward();
-        var analytic = head.WeightGradient.Concat(head.BiasGradient).ToArray();
-        var values = new[] { head.Weight, head.Bias };
+        var analytic = p.Gradient("classifier.weight").ToArray().Concat(p.Gradient("classifier.bias").ToArray()).ToArray();
         int k = 0;
-        foreach (var arr in values)
-            for (int i = 0; i < arr.Length; i++, k++)
+        foreach (var name in new[] { "classifier.weight", "classifier.bias" })
+            for (int i = 0; i < p.Layout[name].Length; i++, k++)
             {
-                float keep = arr[i], h = 1e-2f;
-                arr[i] = keep + h; double up = Loss();
-                arr[i] = keep - h; double down = Loss();
-                arr[i] = keep;
+                int at = p.Layout[name].Offset + i;
+                float keep = p.Values[at], h = 1e-2f;
+                p.Values[at] = keep + h; double up = Loss();
+                p.Values[at] = keep - h; double down = Loss();
+                p.Values[at] = keep;
                 double numeric = (up - down) / (2 * h);
                 Assert.True(Math.Abs(numeric - analytic[k]) <= 2e-3 + 0.02 * Math.Abs(numeric), $"param {k}: analytic {analytic[k]} numeric {numeric}");
             }
@@ -155,9 +150,8 @@ public class ClassifierTests(ITestOutputHelper log)
         };
         var p = new BertParameters(config);
         p.Initialize(1);
-        var head = new SequenceClassifierHead(["neg", "pos"], config.HiddenSize);
-        head.Initialize(2, config.InitializerRange);
-        var model = new BertForSequenceClassification(p, head);
+        p = p.WithClassifier(["neg", "pos"], 2);
+        var model = new BertForSequenceClassification(p);
         var train = ClassificationEncoder.EncodeAll(SentimentTexts(256, 1), vocab, true, 24);
         var eval = ClassificationEncoder.EncodeAll(SentimentTexts(100, 2), vocab, true, 24);
         var logs = new List<string>();
@@ -185,9 +179,7 @@ public class ClassifierTests(ITestOutputHelper log)
         var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
         var p = new BertParameters(config);
         p.Initialize(1);
-        var head = new SequenceClassifierHead(["neg", "pos"], 16);
-        head.Initialize(2, 0.02f);
-        return new FineTuner(new BertForSequenceClassification(p, head), vocab, 20, options);
+        return new FineTuner(new BertForSequenceClassification(p.WithClassifier(["neg", "pos"], 2)), vocab, 20, options);
     }
 
     [Fact]
@@ -242,6 +234,27 @@ public class ClassifierTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Fine_tuning_neither_updates_nor_decays_the_pretraining_heads()
+    {
+        var vocab = WordVocab();
+        var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
+        var p = new BertParameters(config);
+        p.Initialize(1);
+        p = p.WithClassifier(["neg", "pos"], 2);
+        var before = p.Values.ToArray();
+        var train = ClassificationEncoder.EncodeAll(SentimentTexts(40, 3), vocab, true, 20);
+        new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3, WeightDecay = 0.5f })
+            .Train(train, []);
+        foreach (var e in p.Layout.Entries)
+        {
+            bool same = p.Values.AsSpan(e.Offset, e.Length).SequenceEqual(before.AsSpan(e.Offset, e.Length));
+            // Trunk and classifier train; the MLM/NSP heads are carried along bit for bit (no update, no decay).
+            if (e.Group == ParameterGroups.PreTrainingHeads) Assert.True(same, e.Name);
+            else if (e.Name is "bert.encoder.layer.0.attention.self.query.weight" or "classifier.weight") Assert.False(same, e.Name);
+        }
+    }
+
+    [Fact]
     public void Same_seed_gives_bit_identical_fine_tuning()
     {
         var vocab = WordVocab();
@@ -250,12 +263,11 @@ public class ClassifierTests(ITestOutputHelper log)
             var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
             var p = new BertParameters(config);
             p.Initialize(1);
-            var head = new SequenceClassifierHead(["neg", "pos"], 16);
-            head.Initialize(2, 0.02f);
+            p = p.WithClassifier(["neg", "pos"], 2);
             var train = ClassificationEncoder.EncodeAll(SentimentTexts(40, 3), vocab, true, 20);
-            new FineTuner(new BertForSequenceClassification(p, head), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3 })
+            new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3 })
                 .Train(train, []);
-            return p.Values.Concat(head.Weight).ToArray();
+            return p.Values;
         }
         Assert.Equal(Run(), Run());
     }
