@@ -18,6 +18,7 @@ public static class CommandRegistry
         yield return Commands.FinetuneCommand.Create();
         yield return Commands.ClassifyCommand.Create();
         yield return Commands.EmbedCommand.Create();
+        yield return Commands.LogitsCommand.Create();
         yield return Commands.ExportCommand.Create();
         yield return Commands.ImportCommand.Create();
     }
