@@ -34,6 +34,22 @@ public static class CliRunner
         },
     };
 
+    /// <summary>
+    /// The exit code of any exception that ends a command: the one place errors become codes. A
+    /// <see cref="BertSharpException"/> by its kind; .NET's own exceptions for unreadable input (a missing, unreadable or
+    /// malformed file, a failed download, an argument the library refused) are bad input, as the library code that
+    /// still throws them names the file or value in the message; anything else is a bug.
+    /// </summary>
+    public static int ExitCode(Exception e) => e switch
+    {
+        BertSharpException b => ExitCode(b),
+        FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or InvalidDataException
+            or UnauthorizedAccessException or HttpRequestException => ExitBadInput,
+        ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException) => ExitBadInput,
+        IOException when e.GetType() == typeof(IOException) => ExitBadInput,
+        _ => ExitFailure,
+    };
+
     /// <summary>The kind of an exit code (for <see cref="UserException"/>).</summary>
     public static ErrorKind Kind(int exitCode) => exitCode switch
     {
@@ -78,12 +94,6 @@ public static class CliRunner
             };
             return await parse.InvokeAsync(config, cancel);
         }
-        catch (BertSharpException e)
-        {
-            stderr.WriteLine($"error: {e.Message}");
-            if (verbose) stderr.WriteLine(e);
-            return ExitCode(e);
-        }
         catch (OperationCanceledException)
         {
             stderr.WriteLine("interrupted");
@@ -91,9 +101,11 @@ public static class CliRunner
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            int code = ExitCode(e);
+            // A bug keeps its type in the message; the user's errors are one plain line.
+            stderr.WriteLine(code == ExitFailure ? $"error: {e.GetType().Name}: {e.Message}" : $"error: {e.Message}");
             if (verbose) stderr.WriteLine(e);
-            return ExitFailure;
+            return code;
         }
     }
 }

@@ -1,13 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using BertSharp.Model;
-using BertSharp.Training;
-using static BertSharp.Cli.Commands.UseCommandSupport;
+using BertSharp.IO;
+using BertSharp.Pipelines;
 
 namespace BertSharp.Cli.Commands;
 
-/// <summary><c>bertsharp classify</c>: label and probability for each text, with a fine-tuned model.</summary>
+/// <summary><c>bertsharp classify</c>: label and probability for each text, with a fine-tuned model (<see cref="ClassificationPipeline"/>).</summary>
 public static class ClassifyCommand
 {
     public static Command Create()
@@ -25,57 +24,33 @@ public static class ClassifyCommand
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
-            var inputs = ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "classify");
-            var m = Load(parse.GetValue(model)!, requireClassifier: true);
-            int max = MaxLength(parse.GetValue(maxLength), m.Config);
-            if (parse.GetValue(batch) < 1) throw new UserException("--batch-size: must be >= 1", CliRunner.ExitUsage);
-            var encoder = Guard(() => new ClassificationEncoder(m.Vocabulary!, m.LowerCase, max, parse.GetValue(headTokens)));
-            var kept = new List<(string Where, LabelledExample Example)>();
-            foreach (var (where, text) in inputs)
+            var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "classify");
+            var loaded = PretrainedModel.Load(parse.GetValue(model)!);
+            int max = UseCommandSupport.MaxLength(parse.GetValue(maxLength), loaded.Config);
+            if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
+            var classify = new ClassificationPipeline(loaded, max, parse.GetValue(headTokens), parse.GetValue(batch));
+            var results = classify.Run(inputs.Select(t => t.Text).ToList(), cancel);
+            if (results.All(r => r.Label is null)) throw new BertSharpException("no text to classify: every input was empty");
+            for (int i = 0; i < results.Count; i++)
             {
-                var ex = encoder.Encode(text);
-                if (ex.Tokens.Length == 0) CliConsole.Err.WriteLine($"warning: {where}: empty text (no tokens), skipped");
-                else kept.Add((where, ex));
-            }
-            if (kept.Count == 0) throw new UserException("no text to classify: every input was empty");
-            var labels = m.Labels!;
-            var net = new BertForSequenceClassification(m.Parameters);
-            bool asJson = parse.GetValue(json);
-            var probs = new double[labels.Count];
-            RunBatches(net, encoder, kept.Select(k => k.Example).ToList(), parse.GetValue(batch), (start, count, _) =>
-            {
-                cancel.ThrowIfCancellationRequested();
-                var logits = net.Logits;
-                for (int i = 0; i < count; i++)
+                var (where, r) = (inputs[i].Where, results[i]);
+                if (r.Label is null) { CliConsole.Err.WriteLine($"warning: {where}: empty text (no tokens), skipped"); continue; }
+                if (parse.GetValue(json))
                 {
-                    var (where, ex) = kept[start + i];
-                    Softmax(logits.Slice(i * labels.Count, labels.Count), probs);
-                    int best = Array.IndexOf(probs, probs.Max());
-                    if (asJson)
+                    var all = new Dictionary<string, double>();
+                    for (int k = 0; k < r.Probabilities.Count; k++) all[loaded.Labels![k]] = Math.Round(r.Probabilities[k], 6);
+                    CliConsole.Out.WriteLine(JsonSerializer.Serialize(new
                     {
-                        var all = new Dictionary<string, double>();
-                        for (int k = 0; k < probs.Length; k++) all[labels[k]] = Math.Round(probs[k], 6);
-                        CliConsole.Out.WriteLine(JsonSerializer.Serialize(new
-                        {
-                            input = where, label = labels[best], probability = Math.Round(probs[best], 6), probabilities = all,
-                            tokens = ex.OriginalTokens, truncated = ex.Truncated,
-                        }));
-                    }
-                    else
-                        CliConsole.Out.WriteLine($"{labels[best]}\t{probs[best].ToString("F4", CultureInfo.InvariantCulture)}"
-                            + (ex.Truncated ? $"\t(truncated: {ex.OriginalTokens} tokens, kept first {encoder.HeadTokens} and last {ex.Tokens.Length - Math.Min(encoder.HeadTokens, ex.Tokens.Length)})" : ""));
+                        input = where, label = r.Label, probability = Math.Round(r.Probability, 6), probabilities = all,
+                        tokens = r.Tokens, truncated = r.Truncated,
+                    }));
                 }
-            });
+                else
+                    CliConsole.Out.WriteLine($"{r.Label}\t{r.Probability.ToString("F4", CultureInfo.InvariantCulture)}"
+                        + (r.Truncated ? $"\t(truncated: {r.Tokens} tokens, kept first {classify.HeadTokens} and last {r.KeptTokens - Math.Min(classify.HeadTokens, r.KeptTokens)})" : ""));
+            }
             return Task.FromResult(CliRunner.ExitOk);
         });
         return command;
-    }
-
-    private static void Softmax(ReadOnlySpan<float> logits, double[] p)
-    {
-        double max = double.NegativeInfinity, sum = 0;
-        foreach (var x in logits) max = Math.Max(max, x);
-        for (int i = 0; i < logits.Length; i++) sum += p[i] = Math.Exp(logits[i] - max);
-        for (int i = 0; i < logits.Length; i++) p[i] /= sum;
     }
 }

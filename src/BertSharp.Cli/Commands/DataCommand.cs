@@ -44,16 +44,16 @@ public static class DataCommand
             string? archivePath = parse.GetValue(archive);
             string shaValue = parse.GetValue(sha)!;
             if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out var uri) || (uri.Scheme != "https" && uri.Scheme != "http"))
-                throw new UserException($"--url: not an http(s) address: {parse.GetValue(url)}", CliRunner.ExitUsage);
+                throw new BertSharpException($"--url: not an http(s) address: {parse.GetValue(url)}", ErrorKind.Usage);
             string? expected = shaValue == "none" ? null : shaValue;
             if (expected != null && (expected.Length != 64 || !expected.All(Uri.IsHexDigit)))
-                throw new UserException($"--sha256: expected 64 hex digits or 'none', got '{shaValue}'", CliRunner.ExitUsage);
+                throw new BertSharpException($"--sha256: expected 64 hex digits or 'none', got '{shaValue}'", ErrorKind.Usage);
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
-            string root = Guard(() => WithProgress("imdb", update =>
+            string root = WithProgress("imdb", update =>
                 ImdbDataset.AcquireAsync(parse.GetValue(outDir)!, archivePath, uri, expected, http,
                     new Progress<DownloadProgress>(p => update($"{Mb(p.Received)}{(p.Total is long t ? $" of {Mb(t)}" : "")}",
                         p.Total is long total && total > 0 ? (double)p.Received / total : null)),
-                    message => Console.Error.WriteLine(message), cancel).GetAwaiter().GetResult()));
+                    message => Console.Error.WriteLine(message), cancel).GetAwaiter().GetResult());
             int reviews = 0;
             foreach (var split in ImdbCorpusReader.Splits)
             {

@@ -1,13 +1,12 @@
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
-using BertSharp.Model;
-using BertSharp.Training;
-using static BertSharp.Cli.Commands.UseCommandSupport;
+using BertSharp.IO;
+using BertSharp.Pipelines;
 
 namespace BertSharp.Cli.Commands;
 
-/// <summary><c>bertsharp embed</c>: one vector per text to JSON Lines, for downstream use.</summary>
+/// <summary><c>bertsharp embed</c>: one vector per text to JSON Lines (<see cref="EmbeddingPipeline"/>).</summary>
 public static class EmbedCommand
 {
     public static Command Create()
@@ -30,65 +29,39 @@ public static class EmbedCommand
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
             string mode = parse.GetValue(pooling)!;
-            if (mode is not ("cls" or "mean" or "pooler")) throw new UserException($"--pooling: unknown pooling '{mode}' (cls, mean, pooler)", CliRunner.ExitUsage);
-            if (parse.GetValue(batch) < 1) throw new UserException("--batch-size: must be >= 1", CliRunner.ExitUsage);
-            var inputs = ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "embed");
-            var m = Load(parse.GetValue(model)!);
-            int max = MaxLength(parse.GetValue(maxLength), m.Config);
-            var encoder = new ClassificationEncoder(m.Vocabulary!, m.LowerCase, max);
-            var kept = new List<(string Where, string Text, LabelledExample Example)>();
-            foreach (var (where, text) in inputs)
+            var kind = mode switch
             {
-                var ex = encoder.Encode(text);
-                if (ex.Tokens.Length == 0) CliConsole.Err.WriteLine($"warning: {where}: empty text (no tokens), skipped");
-                else kept.Add((where, text, ex));
-            }
-            if (kept.Count == 0) throw new UserException("no text to embed: every input was empty");
-
+                "cls" => Pooling.Cls, "mean" => Pooling.Mean, "pooler" => Pooling.Pooler,
+                _ => throw new BertSharpException($"--pooling: unknown pooling '{mode}' (cls, mean, pooler)", ErrorKind.Usage),
+            };
+            if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
+            var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "embed");
+            var loaded = PretrainedModel.Load(parse.GetValue(model)!);
+            int max = UseCommandSupport.MaxLength(parse.GetValue(maxLength), loaded.Config);
+            var embed = new EmbeddingPipeline(loaded, kind, max, parse.GetValue(batch));
+            var results = embed.Run(inputs.Select(t => t.Text).ToList(), cancel);
+            for (int i = 0; i < results.Count; i++)
+                if (results[i].Vector is null) CliConsole.Err.WriteLine($"warning: {inputs[i].Where}: empty text (no tokens), skipped");
+            int written = results.Count(r => r.Vector is not null);
+            if (written == 0) throw new BertSharpException("no text to embed: every input was empty");
             string? path = parse.GetValue(outFile);
             string? tmp = path is null ? null : path + ".tmp";
-            TextWriter writer = tmp is null ? CliConsole.Out : new StreamWriter(tmp, false, new UTF8Encoding(false));
-            try
+            using (var writer = tmp is null ? null : new StreamWriter(tmp, false, new UTF8Encoding(false)))
             {
-                var net = new BertForSequenceClassification(m.Parameters);
-                int h = m.Config.HiddenSize;
-                var vector = new float[h];
-                RunBatches(net, encoder, kept.Select(k => k.Example).ToList(), parse.GetValue(batch), (start, count, seq) =>
+                var w = writer ?? CliConsole.Out;
+                for (int i = 0; i < results.Count; i++)
                 {
-                    cancel.ThrowIfCancellationRequested();
-                    for (int i = 0; i < count; i++)
+                    if (results[i].Vector is not { } v) continue;
+                    w.WriteLine(JsonSerializer.Serialize(new
                     {
-                        var (where, text, ex) = kept[start + i];
-                        if (mode == "pooler") net.PooledOutput.Slice(i * h, h).CopyTo(vector);
-                        else if (mode == "cls") net.SequenceOutput.Slice(i * seq * h, h).CopyTo(vector);
-                        else
-                        {
-                            int real = ex.Tokens.Length + 2; // [CLS] text [SEP], as HF's mean pooling over attention_mask
-                            Array.Clear(vector);
-                            for (int t = 0; t < real; t++)
-                            {
-                                var row = net.SequenceOutput.Slice((i * seq + t) * h, h);
-                                for (int k = 0; k < h; k++) vector[k] += row[k];
-                            }
-                            for (int k = 0; k < h; k++) vector[k] /= real;
-                        }
-                        writer.WriteLine(JsonSerializer.Serialize(new
-                        {
-                            input = where, text, pooling = mode, tokens = ex.OriginalTokens, truncated = ex.Truncated, embedding = vector,
-                        }));
-                    }
-                });
+                        input = inputs[i].Where, text = inputs[i].Text, pooling = mode, tokens = results[i].Tokens, truncated = results[i].Truncated, embedding = v,
+                    }));
+                }
             }
-            catch
-            {
-                if (tmp is not null) { writer.Dispose(); File.Delete(tmp); }
-                throw;
-            }
-            if (tmp is not null) writer.Dispose();
             if (path is not null)
             {
                 File.Move(tmp!, path, overwrite: true);
-                CliConsole.Err.WriteLine($"wrote {kept.Count} {mode} vectors of {m.Config.HiddenSize} floats to {path}");
+                CliConsole.Err.WriteLine($"wrote {written} {mode} vectors of {embed.Dimensions} floats to {path}");
             }
             return Task.FromResult(CliRunner.ExitOk);
         });

@@ -1,5 +1,6 @@
 using System.CommandLine;
-using static BertSharp.Cli.Commands.UseCommandSupport;
+using BertSharp.IO;
+using BertSharp.Text;
 
 namespace BertSharp.Cli.Commands;
 
@@ -24,18 +25,13 @@ public static class ExportCommand
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
             string mode = parse.GetValue(casing)!;
-            if (mode is not ("auto" or "cased" or "uncased")) throw new UserException($"--casing: unknown value '{mode}' (auto, cased, uncased)", CliRunner.ExitUsage);
-            var (folder, _) = ResolveModelFolder(parse.GetValue(model)!);
-            BertSharp.IO.ModelFolder m;
-            if (parse.GetValue(vocab) is { } v)
-            {
-                m = Guard(() => BertSharp.IO.ModelFolder.Load(folder, requireVocab: false), CliRunner.ExitBadCheckpoint);
-                m.Vocabulary = Guard(() => BertSharp.Text.Vocabulary.Load(v));
-            }
-            else m = Load(parse.GetValue(model)!);
+            if (mode is not ("auto" or "cased" or "uncased")) throw new BertSharpException($"--casing: unknown value '{mode}' (auto, cased, uncased)", ErrorKind.Usage);
+            var given = parse.GetValue(vocab) is { } v ? Vocabulary.Load(v) : null;
+            var loaded = PretrainedModel.Load(parse.GetValue(model)!, given);
+            var m = loaded.ToModelFolder();
             if (mode != "auto") m.LowerCase = mode == "uncased";
-            Guard(() => m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force)));
-            CliConsole.Out.WriteLine($"exported {folder} -> {parse.GetValue(outDir)} ({m.Config.Architectures[0]}, {m.Parameters.Layout.ParameterCount:N0} parameters, "
+            m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
+            CliConsole.Out.WriteLine($"exported {loaded.Folder} -> {parse.GetValue(outDir)} ({m.Config.Architectures[0]}, {m.Parameters.Layout.ParameterCount:N0} parameters, "
                 + $"{m.Vocabulary!.Count:N0} tokens, {(m.LowerCase ? "uncased" : "cased")})");
             return Task.FromResult(CliRunner.ExitOk);
         });

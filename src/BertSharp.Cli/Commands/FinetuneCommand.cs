@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
+using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using static BertSharp.Cli.Commands.UseCommandSupport;
+using BertSharp.IO;
 
 namespace BertSharp.Cli.Commands;
 
@@ -18,12 +18,13 @@ public static class ImportCommand
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
             string src = parse.GetValue(from)!;
-            var m = Guard(() => BertSharp.IO.ModelFolder.Load(src));
-            foreach (var note in m.Notes) CliConsole.Err.WriteLine($"note: {note}");
-            Guard(() => m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force)));
+            var loaded = PretrainedModel.Load(src);
+            CommandInputs.PrintNotes(loaded);
+            var m = loaded.ToModelFolder();
+            m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
             var c = m.Config;
             CliConsole.Out.WriteLine($"imported {src} -> {parse.GetValue(outDir)}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, "
-                + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(m.Labels is { } h ? $", classifier over {string.Join("/", h)}" : "")}, "
+                + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(loaded.Labels is { } labels ? $", classifier over {string.Join("/", labels)}" : "")}, "
                 + (m.LowerCase ? "uncased" : "cased"));
             return Task.FromResult(CliRunner.ExitOk);
         });

@@ -29,9 +29,9 @@ public static class InfoCommand
                 o.WriteLine($"SGEMM: {Gemm.KernelDescription}");
                 return 0;
             }
-            if (Directory.Exists(p) && CheckpointLoading.IsRunFolder(p) && !CheckpointLoading.IsCheckpoint(p))
+            if (Directory.Exists(p) && PretrainedModel.IsRunFolder(p) && !PretrainedModel.IsCheckpoint(p))
                 return ShowRun(p);
-            ShowCheckpoint(CheckpointLoading.Load(p));
+            ShowCheckpoint(PretrainedModel.Load(p));
             return 0;
         });
         return command;
@@ -47,7 +47,7 @@ public static class InfoCommand
         o.WriteLine($"model: {s.Preset ?? "custom config"}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, intermediate {c.IntermediateSize}, "
             + $"vocab {c.VocabSize:N0}, {Model.BertParameterLayout.CountParameters(c):N0} parameters");
         o.WriteLine($"training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} (x{s.GradAccum}), lr {s.LearningRate:G3} {s.Schedule}, warm-up {s.WarmupSteps}, seed {s.Seed}");
-        var checkpoints = Checkpoint.List(Path.Combine(dir, CheckpointLoading.CheckpointsFolder));
+        var checkpoints = Checkpoint.List(Path.Combine(dir, PretrainedModel.CheckpointsFolder));
         o.WriteLine(checkpoints.Count == 0 ? "checkpoints: none yet"
             : $"checkpoints: {string.Join(", ", checkpoints.Select(x => x.Step.ToString("N0")))} (newest: {checkpoints[^1].Path})");
         long done = checkpoints.Count > 0 ? checkpoints[^1].Step : 0;
@@ -65,7 +65,7 @@ public static class InfoCommand
         return 0;
     }
 
-    private static void ShowCheckpoint(LoadedCheckpoint ck)
+    private static void ShowCheckpoint(PretrainedModel ck)
     {
         var o = CliConsole.Out;
         var c = ck.Config;

@@ -22,13 +22,13 @@ public static class TokenizeCommand
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
-            var vocab = Guard(() => Vocabulary.Load(parse.GetValue(vocabPath)!));
+            var vocab = Vocabulary.Load(parse.GetValue(vocabPath)!);
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
             var options = new TokenizeOptions { LowerCase = !parse.GetValue(cased), Threads = parse.GetValue(threads) };
             var clock = Stopwatch.StartNew();
-            var result = Guard(() => WithProgress("tokenizing", update =>
+            var result = WithProgress("tokenizing", update =>
                 CorpusTokenizer.Build(reader, vocab, parse.GetValue(vocabPath)!, parse.GetValue(outDir)!, options,
-                    new InlineProgress(p => update($"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel)));
+                    new InlineProgress(p => update($"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
             var m = result.Manifest;
             if (result.Reused)
                 Console.Error.WriteLine($"{parse.GetValue(outDir)}: already built from the same corpus, vocabulary and settings; kept");

@@ -43,19 +43,19 @@ public static class TokenizerCommand
                 WordLevel = parse.GetValue(wordLevel),
                 Threads = parse.GetValue(threads),
             };
-            if (options.VocabSize < 6) throw new UserException($"--vocab-size: {options.VocabSize} leaves no room after the 5 special tokens", CliRunner.ExitUsage);
-            if (options.MinFrequency < 1) throw new UserException("--min-frequency: must be at least 1", CliRunner.ExitUsage);
-            if (options.LimitAlphabet < 1) throw new UserException("--limit-alphabet: must be at least 1", CliRunner.ExitUsage);
+            if (options.VocabSize < 6) throw new BertSharpException($"--vocab-size: {options.VocabSize} leaves no room after the 5 special tokens", ErrorKind.Usage);
+            if (options.MinFrequency < 1) throw new BertSharpException("--min-frequency: must be at least 1", ErrorKind.Usage);
+            if (options.LimitAlphabet < 1) throw new BertSharpException("--limit-alphabet: must be at least 1", ErrorKind.Usage);
             string output = parse.GetValue(outPath)!;
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
             var clock = Stopwatch.StartNew();
-            var counts = Guard(() => WithProgress("counting words", update =>
-                WordPieceTrainer.CountWords(Progress(reader, update), options.LowerCase, options.Threads)));
+            var counts = WithProgress("counting words", update =>
+                WordPieceTrainer.CountWords(Progress(reader, update), options.LowerCase, options.Threads));
             ReportReadStats(reader.Stats);
-            if (counts.Words.Length == 0) throw new UserException($"{reader.Path}: the corpus has no text");
+            if (counts.Words.Length == 0) throw new BertSharpException($"{reader.Path}: the corpus has no text");
             Console.Error.WriteLine($"counted {counts.TotalWords:N0} words ({counts.Words.Length:N0} distinct) in {reader.Stats.Documents:N0} documents, {clock.Elapsed.TotalSeconds:F1} s");
-            var vocab = Guard(() => WordPieceTrainer.Train(counts, options));
-            Guard(() => { vocab.Save(output); return 0; });
+            var vocab = WordPieceTrainer.Train(counts, options);
+            vocab.Save(output);
             if (vocab.Count < options.VocabSize)
                 Console.Error.WriteLine($"warning: only {vocab.Count:N0} tokens (asked for {options.VocabSize:N0}): nothing more occurs at least {options.MinFrequency} times");
             Console.WriteLine($"wrote {output}: {vocab.Count:N0} tokens ({(options.WordLevel ? "word-level" : "WordPiece")}, {(options.LowerCase ? "uncased" : "cased")}), {clock.Elapsed.TotalSeconds:F1} s");
@@ -89,10 +89,10 @@ public static class TokenizerCommand
         };
         command.SetAction((ParseResult parse) =>
         {
-            var vocab = Guard(() => Vocabulary.Load(parse.GetValue(vocabPath)!));
+            var vocab = Vocabulary.Load(parse.GetValue(vocabPath)!);
             var tokenizer = new BertTokenizer(vocab, lowerCase: !parse.GetValue(cased));
             string file = parse.GetValue(input)!;
-            if (file != "-" && !File.Exists(file)) throw new UserException($"{file}: no such file");
+            if (file != "-" && !File.Exists(file)) throw new BertSharpException($"{file}: no such file");
             using var reader = file == "-"
                 ? new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false, false))
                 : new StreamReader(file, new UTF8Encoding(false, false));

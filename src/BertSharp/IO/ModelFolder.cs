@@ -225,6 +225,20 @@ public sealed class ModelFolder
         return o.ToJsonString(Indented) + "\n";
     }
 
+    /// <summary>Writes a minimal tokenizer_config.json into a checkpoint folder (casing and the length trained at), as HF reads it.</summary>
+    public static void WriteTokenizerConfig(string folder, bool lowerCase, int maxLength)
+    {
+        string path = Path.Combine(folder, TokenizerConfigFile);
+        var json = new JsonObject
+        {
+            ["tokenizer_class"] = "BertTokenizer",
+            ["do_lower_case"] = lowerCase,
+            ["model_max_length"] = maxLength,
+        };
+        File.WriteAllText(path + ".tmp", json.ToJsonString(Indented) + "\n");
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
     public static string SpecialTokensJson() => new JsonObject
     {
         ["unk_token"] = Text.Vocabulary.Unk,

@@ -49,7 +49,7 @@ public class PlottingTests
         Assert.Equal("▁▅█", TrainingDisplay.Sparkline([0, 0.5, 1], 10)); // 0.5 of 7 steps rounds to 4 (to even)
         Assert.Equal("█▁", TrainingDisplay.Sparkline([4, 4, 1, 1], 2));
         Assert.Equal("", TrainingDisplay.Sparkline([], 10));
-        Assert.Equal([3, 1, 0], FillMaskCommand.TopK([0.2f, 0.3f, 0.1f, 0.4f], 3));
-        Assert.Equal([1, 2], FillMaskCommand.TopK([0f, 1f, 1f, 0.5f], 2)); // ties: lower id first
+        Assert.Equal([3, 1, 0], BertSharp.Pipelines.Probabilities.TopK([0.2f, 0.3f, 0.1f, 0.4f], 3));
+        Assert.Equal([1, 2], BertSharp.Pipelines.Probabilities.TopK([0f, 1f, 1f, 0.5f], 2)); // ties: lower id first
     }
 }

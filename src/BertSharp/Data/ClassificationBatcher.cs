@@ -1,0 +1,43 @@
+using BertSharp.Text;
+
+namespace BertSharp.Data;
+
+/// <summary>Fills a <see cref="BertBatch"/> from examples: [CLS] tokens [SEP], padded with [PAD] to the longest in the batch.</summary>
+public sealed class ClassificationBatcher
+{
+    private readonly int _cls, _sep, _pad;
+    /// <summary>The batch <see cref="Fill"/> writes (reused).</summary>
+    public BertBatch Batch { get; }
+    public int MaxBatch => Batch.BatchCapacity;
+    public int MaxLength => Batch.MaxSeqLength;
+
+    public ClassificationBatcher(Vocabulary vocab, int maxBatch, int maxLength)
+    {
+        (_cls, _sep, _pad) = (vocab.SpecialIds.Cls, vocab.SpecialIds.Sep, vocab.SpecialIds.Pad);
+        Batch = new BertBatch(maxBatch, maxLength);
+    }
+
+    /// <summary>Lays out examples[order[0..count]] into <see cref="Batch"/>; returns the sequence length used.</summary>
+    public int Fill(IReadOnlyList<LabelledExample> examples, ReadOnlySpan<int> order, int count)
+    {
+        int seq = 2;
+        for (int b = 0; b < count; b++) seq = Math.Max(seq, examples[order[b]].Tokens.Length + 2);
+        if (seq > MaxLength) throw new ArgumentException($"an example has {seq} tokens, more than the batcher's {MaxLength}");
+        Batch.SetShape(count, seq);
+        for (int b = 0; b < count; b++)
+        {
+            var ex = examples[order[b]];
+            var row = Batch.InputIds.AsSpan(b * seq, seq);
+            var mask = Batch.AttentionMask.AsSpan(b * seq, seq);
+            row[0] = _cls;
+            ex.Tokens.CopyTo(row[1..]);
+            row[ex.Tokens.Length + 1] = _sep;
+            row[(ex.Tokens.Length + 2)..].Fill(_pad);
+            mask[..(ex.Tokens.Length + 2)].Fill(1);
+            mask[(ex.Tokens.Length + 2)..].Clear();
+            Batch.Labels[b] = ex.Label;
+        }
+        Batch.TokenTypeIds.AsSpan(0, count * seq).Clear();
+        return seq;
+    }
+}
