@@ -157,7 +157,7 @@ public sealed class PretrainJob(PretrainRequest q, CancellationToken cancel)
             else
             {
                 // The same shapes (Resolve took the model from the checkpoint); only dropout may differ.
-                InitCheckpoint(s.InitFrom).Parameters.Values.CopyTo(parameters.Values, 0);
+                parameters.CopyFrom(InitCheckpoint(s.InitFrom).Parameters.ToArray());
                 Err.WriteLine($"weights: from {s.InitFrom}");
                 if (s.CopyPositions is int trained)
                     Err.WriteLine($"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (--copy-positions)");

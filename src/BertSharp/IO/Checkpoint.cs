@@ -1,3 +1,4 @@
+using BertSharp.Tensors;
 using System.Text.Json;
 using BertSharp.Model;
 
@@ -52,7 +53,7 @@ public static class Checkpoint
 
     /// <summary>Writes <c>checkpoint-STEP</c> under <paramref name="outputDir"/> and keeps only the newest
     /// <paramref name="keepLast"/> (0 keeps all). Returns the folder.</summary>
-    public static string Save(string outputDir, BertParameters parameters, float[]? expAvg, float[]? expAvgSq,
+    public static string Save(string outputDir, BertParameters parameters, DeviceTensor? expAvg, DeviceTensor? expAvgSq,
         TrainerState state, IReadOnlyList<string>? vocab, int keepLast = 0)
     {
         Directory.CreateDirectory(outputDir);
@@ -67,11 +68,14 @@ public static class Checkpoint
         SaveModel(Path.Combine(tmp, "model.safetensors"), parameters);
         if (expAvg is not null && expAvgSq is not null)
         {
+            var (m, v) = (new float[parameters.Layout.Length], new float[parameters.Layout.Length]);
+            parameters.Device.CopyToHost<float>(expAvg, m);
+            parameters.Device.CopyToHost<float>(expAvgSq, v);
             var w = new SafeTensorsWriter();
             foreach (var e in parameters.Layout.Entries)
             {
-                w.AddF32("exp_avg/" + e.Name, expAvg.AsMemory(e.Offset, e.Length), e.Shape);
-                w.AddF32("exp_avg_sq/" + e.Name, expAvgSq.AsMemory(e.Offset, e.Length), e.Shape);
+                w.AddF32("exp_avg/" + e.Name, m.AsMemory(e.Offset, e.Length), e.Shape);
+                w.AddF32("exp_avg_sq/" + e.Name, v.AsMemory(e.Offset, e.Length), e.Shape);
             }
             w.Save(Path.Combine(tmp, "optimizer.safetensors"));
         }
@@ -94,8 +98,9 @@ public static class Checkpoint
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", "pt");
+        var values = parameters.ToArray();
         foreach (var e in parameters.Layout.Entries)
-            w.AddF32(e.Name, parameters.Values.AsMemory(e.Offset, e.Length), e.Shape);
+            w.AddF32(e.Name, values.AsMemory(e.Offset, e.Length), e.Shape);
         w.Save(path);
     }
 
@@ -123,28 +128,35 @@ public static class Checkpoint
     public static void LoadModel(string path, BertParameters parameters)
     {
         using var r = new SafeTensorsReader(path);
+        var values = new float[parameters.Layout.Length];
         foreach (var e in parameters.Layout.Entries)
         {
             if (!r.Contains(e.Name)) throw new InvalidDataException($"{path}: missing tensor '{e.Name}'");
-            r.ReadF32(e.Name, parameters.Values.AsSpan(e.Offset, e.Length), e.Shape);
+            r.ReadF32(e.Name, values.AsSpan(e.Offset, e.Length), e.Shape);
         }
         foreach (var name in r.Tensors.Keys)
             if (!parameters.Layout.TryGet(name, out _) && !IgnoredNames.Contains(name))
                 throw new InvalidDataException($"{path}: unexpected tensor '{name}' (not part of this BERT configuration)");
+        parameters.CopyFrom(values);
     }
 
-    public static void LoadOptimizer(string path, BertParameterLayout layout, float[] expAvg, float[] expAvgSq)
+    /// <summary>Reads the AdamW moments of optimizer.safetensors into <paramref name="expAvg"/> and <paramref name="expAvgSq"/>
+    /// (device tensors of the layout's length).</summary>
+    public static void LoadOptimizer(string path, BertParameterLayout layout, DeviceTensor expAvg, DeviceTensor expAvgSq)
     {
         using var r = new SafeTensorsReader(path);
+        var (m, v) = (new float[layout.Length], new float[layout.Length]);
         foreach (var e in layout.Entries)
         {
-            foreach (var (prefix, buf) in new[] { ("exp_avg/", expAvg), ("exp_avg_sq/", expAvgSq) })
+            foreach (var (prefix, buf) in new[] { ("exp_avg/", m), ("exp_avg_sq/", v) })
             {
                 string n = prefix + e.Name;
                 if (!r.Contains(n)) throw new InvalidDataException($"{path}: missing tensor '{n}'");
                 r.ReadF32(n, buf.AsSpan(e.Offset, e.Length), e.Shape);
             }
         }
+        expAvg.Device.CopyToDevice<float>(m, expAvg);
+        expAvgSq.Device.CopyToDevice<float>(v, expAvgSq);
     }
 
     public static TrainerState LoadState(string path)
@@ -158,13 +170,13 @@ public static class Checkpoint
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid trainer_state.json ({e.Message})"); }
     }
 
-    /// <summary>Loads config + model from a checkpoint folder.</summary>
-    public static BertParameters LoadParameters(string folder)
+    /// <summary>Loads config + model from a checkpoint folder onto <paramref name="device"/> (the CPU when null).</summary>
+    public static BertParameters LoadParameters(string folder, Device? device = null)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: checkpoint folder not found");
         string configPath = Path.Combine(folder, "config.json");
         var config = BertConfig.Load(configPath);
-        var p = new BertParameters(config, ModelFolder.ReadConfigExtras(File.ReadAllText(configPath), configPath));
+        var p = new BertParameters(config, ModelFolder.ReadConfigExtras(File.ReadAllText(configPath), configPath), device);
         LoadModel(Path.Combine(folder, "model.safetensors"), p);
         return p;
     }

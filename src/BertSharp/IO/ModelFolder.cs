@@ -252,8 +252,9 @@ public sealed class ModelFolder
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", "pt");
+        var values = Parameters.ToArray();
         foreach (var e in Parameters.Layout.Entries)
-            w.AddF32(e.Name, Parameters.Values.AsMemory(e.Offset, e.Length), e.Shape);
+            w.AddF32(e.Name, values.AsMemory(e.Offset, e.Length), e.Shape);
         w.Save(path);
     }
 
@@ -331,17 +332,19 @@ public static class HuggingFaceNames
         }
         if (renamed > 0) notes.Add($"renamed {renamed} tensor(s) to HF BertForPreTraining names (bert. prefix, LayerNorm gamma/beta)");
 
+        // Read on the host into a copy of the (initialised) values, then one copy to the device.
+        var values = parameters.ToArray();
         var initialised = new List<string>();
         foreach (var e in layout.Entries)
         {
             if (byName.TryGetValue(e.Name, out var fileName))
             {
-                ReadInto(r, path, fileName, e.Shape, parameters.Values.AsSpan(e.Offset, e.Length), notes);
+                ReadInto(r, path, fileName, e.Shape, values.AsSpan(e.Offset, e.Length), notes);
                 continue;
             }
             if (e.Name == "cls.predictions.bias" && byName.TryGetValue(DecoderBias, out var db))
             {
-                ReadInto(r, path, db, e.Shape, parameters.Values.AsSpan(e.Offset, e.Length), notes);
+                ReadInto(r, path, db, e.Shape, values.AsSpan(e.Offset, e.Length), notes);
                 byName.Remove(DecoderBias);
                 continue;
             }
@@ -359,13 +362,14 @@ public static class HuggingFaceNames
         if (byName.TryGetValue(DecoderWeight, out var dw))
         {
             var word = layout["bert.embeddings.word_embeddings.weight"];
-            RequireEqual(r, path, dw, word.Shape, parameters.Values.AsSpan(word.Offset, word.Length), "bert.embeddings.word_embeddings.weight", notes);
+            RequireEqual(r, path, dw, word.Shape, values.AsSpan(word.Offset, word.Length), "bert.embeddings.word_embeddings.weight", notes);
         }
         if (byName.TryGetValue(DecoderBias, out var dbias))
         {
             var bias = layout["cls.predictions.bias"];
-            RequireEqual(r, path, dbias, bias.Shape, parameters.Values.AsSpan(bias.Offset, bias.Length), "cls.predictions.bias", notes);
+            RequireEqual(r, path, dbias, bias.Shape, values.AsSpan(bias.Offset, bias.Length), "cls.predictions.bias", notes);
         }
+        parameters.CopyFrom(values);
 
     }
 

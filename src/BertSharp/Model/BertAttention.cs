@@ -1,3 +1,5 @@
+using BertSharp.Tensors;
+
 namespace BertSharp.Model;
 
 /// <summary>
@@ -11,21 +13,23 @@ public sealed class BertSelfAttention
 {
     private readonly BertConfig _c;
     private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
+    private readonly Device _d;
     private readonly EncoderScratch _s;
     private readonly int _w, _b;
     private readonly uint _site;
     private int _batch, _seq;
-    private float[] _qkv = [], _probs = [], _probsDropped = [], _context = [];
+    private DeviceTensor _qkv = null!;                           // [B·T, 3H]
+    private DeviceTensor _probs = null!, _probsDropped = null!;  // [B, NH, T, T]
+    private DeviceTensor _context = null!;                       // [B·T, H]
 
     /// <summary>[B·T, H]: the heads' context vectors, per token (current shape).</summary>
-    public Span<float> Context => _context.AsSpan(0, _batch * _seq * _c.HiddenSize);
+    public TensorView Context => _context.Prefix(_batch * _seq * _c.HiddenSize);
 
-    public BertSelfAttention(BertConfig config, BertParameters parameters, IComputeBackend backend, EncoderScratch scratch, int layer)
+    public BertSelfAttention(BertConfig config, BertParameters parameters, EncoderScratch scratch, int layer)
     {
         _c = config;
         _p = parameters;
-        _be = backend;
+        _d = parameters.Device;
         _s = scratch;
         _w = parameters.Layout[$"bert.encoder.layer.{layer}.attention.self.query.weight"].Offset;
         _b = parameters.Layout[$"bert.encoder.layer.{layer}.attention.self.query.bias"].Offset;
@@ -35,38 +39,41 @@ public sealed class BertSelfAttention
     public void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq, h = _c.HiddenSize;
-        _qkv = new float[3 * n * h];
-        _probs = new float[maxBatch * _c.NumAttentionHeads * maxSeq * maxSeq];
+        _qkv = _d.Reallocate(_qkv, DType.Float32, n, 3 * h);
+        _probs = _d.Reallocate(_probs, DType.Float32, maxBatch, _c.NumAttentionHeads, maxSeq, maxSeq);
         // Dropped probabilities are kept separately only when dropout can be on (backward needs both).
-        _probsDropped = _c.AttentionProbsDropoutProb > 0 ? new float[_probs.Length] : _probs;
-        _context = new float[n * h];
+        if (_c.AttentionProbsDropoutProb > 0) _probsDropped = _d.Reallocate(_probsDropped, DType.Float32, _probs.Shape);
+        else _probsDropped = _probs;
+        _context = _d.Reallocate(_context, DType.Float32, n, h);
     }
 
     public void SetShape(int batch, int seq) => (_batch, _seq) = (batch, seq);
 
-    public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
+    /// <summary>x [B·T, H]; additiveMask [B, T].</summary>
+    public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
     {
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
         int h3 = 3 * h, tt = t * t;
         long row3 = (long)t * h3, nhtt = (long)nh * tt;
         var w = _p.Values;
-        Dense.Forward(_be, x, n, h, h3, w.AsSpan(_w, h3 * h), w.AsSpan(_b, h3), _qkv);
-        var q = _qkv.AsSpan(0, n * h3);
-        var k = _qkv.AsSpan(h, n * h3 - h);
-        var v = _qkv.AsSpan(2 * h, n * h3 - 2 * h);
-        var probs = _probs.AsSpan(0, _batch * nh * tt);
+        var qkv = _qkv.Prefix(n * h3);
+        Dense.Forward(_d, x, n, h, h3, w.View(_w, h3 * h), w.View(_b, h3), qkv);
+        var q = qkv;
+        var k = qkv.Slice(h);
+        var v = qkv.Slice(2 * h);
+        var probs = _probs.Prefix(_batch * nh * tt);
         // scores[b, hd] = Q[b, :, hd]·K[b, :, hd]ᵀ  (T×D times D×T)
-        _be.SgemmBatched2D(false, true, t, t, hd, 1f, q, h3, row3, hd, k, h3, row3, hd, 0f, probs, t, nhtt, tt, _batch, nh);
-        _be.SoftmaxForward(probs, probs, _batch, nh * t, t, 1f / MathF.Sqrt(hd), additiveMask);
+        _d.SgemmBatched2D(false, true, t, t, hd, 1f, q, h3, row3, hd, k, h3, row3, hd, 0f, probs, t, nhtt, tt, _batch, nh);
+        _d.SoftmaxForward(probs, probs, _batch, nh * t, t, 1f / MathF.Sqrt(hd), additiveMask);
         float p = d.P(_c.AttentionProbsDropoutProb);
-        var pd = p > 0 ? _probsDropped.AsSpan(0, probs.Length) : probs;
-        if (p > 0) _be.DropoutForward(probs, pd, p, d.Seed, d.Step, _site);
+        var pd = p > 0 ? _probsDropped.Prefix(probs.Length) : probs;
+        if (p > 0) _d.DropoutForward(probs, pd, p, d.Seed, d.Step, _site);
         // context[b, :, hd] = probs[b, hd]·V[b, :, hd], written into its head's columns of [B, T, H]
-        _be.SgemmBatched2D(false, false, t, hd, t, 1f, pd, t, nhtt, tt, v, h3, row3, hd, 0f, Context, h, (long)t * h, hd, _batch, nh);
+        _d.SgemmBatched2D(false, false, t, hd, t, 1f, pd, t, nhtt, tt, v, h3, row3, hd, 0f, Context, h, (long)t * h, hd, _batch, nh);
     }
 
-    /// <summary>From d(context) to the parameter gradients, adding d(x) into <paramref name="dx"/>.</summary>
-    public void Backward(ReadOnlySpan<float> dContext, ReadOnlySpan<float> x, Span<float> dx, in DropoutContext d)
+    /// <summary>From d(context) [B·T, H] to the parameter gradients, adding d(x) into <paramref name="dx"/>.</summary>
+    public void Backward(TensorView dContext, TensorView x, TensorView dx, in DropoutContext d)
     {
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
         int h3 = 3 * h, tt = t * t, bh = _batch * nh;
@@ -74,25 +81,27 @@ public sealed class BertSelfAttention
         var w = _p.Values;
         var g = _p.Gradients;
         float p = d.P(_c.AttentionProbsDropoutProb);
-        var probs = _probs.AsSpan(0, bh * tt);
-        var pd = p > 0 ? _probsDropped.AsSpan(0, bh * tt) : probs;
-        var q = _qkv.AsSpan(0, n * h3);
-        var k = _qkv.AsSpan(h, n * h3 - h);
-        var v = _qkv.AsSpan(2 * h, n * h3 - 2 * h);
-        var dq = _s.DQkv.AsSpan(0, n * h3);
-        var dk = _s.DQkv.AsSpan(h, n * h3 - h);
-        var dv = _s.DQkv.AsSpan(2 * h, n * h3 - 2 * h);
-        var dProbs = _s.DProbs.AsSpan(0, bh * tt);
+        var probs = _probs.Prefix(bh * tt);
+        var pd = p > 0 ? _probsDropped.Prefix(bh * tt) : probs;
+        var qkv = _qkv.Prefix(n * h3);
+        var q = qkv;
+        var k = qkv.Slice(h);
+        var v = qkv.Slice(2 * h);
+        var dqkv = _s.DQkv.Prefix(n * h3);
+        var dq = dqkv;
+        var dk = dqkv.Slice(h);
+        var dv = dqkv.Slice(2 * h);
+        var dProbs = _s.DProbs.Prefix(bh * tt);
 
         // d(probs') = dctx·Vᵀ;  dV = probs'ᵀ·dctx
-        _be.SgemmBatched2D(false, true, t, t, hd, 1f, dContext, h, row, hd, v, h3, row3, hd, 0f, dProbs, t, nhtt, tt, _batch, nh);
-        _be.SgemmBatched2D(true, false, t, hd, t, 1f, pd, t, nhtt, tt, dContext, h, row, hd, 0f, dv, h3, row3, hd, _batch, nh);
-        if (p > 0) _be.DropoutBackward(dProbs, dProbs, p, d.Seed, d.Step, _site);
-        _be.SoftmaxBackward(probs, dProbs, dProbs, bh * t, t, 1f / MathF.Sqrt(hd));
+        _d.SgemmBatched2D(false, true, t, t, hd, 1f, dContext, h, row, hd, v, h3, row3, hd, 0f, dProbs, t, nhtt, tt, _batch, nh);
+        _d.SgemmBatched2D(true, false, t, hd, t, 1f, pd, t, nhtt, tt, dContext, h, row, hd, 0f, dv, h3, row3, hd, _batch, nh);
+        if (p > 0) _d.DropoutBackward(dProbs, dProbs, p, d.Seed, d.Step, _site);
+        _d.SoftmaxBackward(probs, dProbs, dProbs, bh * t, t, 1f / MathF.Sqrt(hd));
         // dQ = dscores·K;  dK = dscoresᵀ·Q  (the 1/sqrt(D) scale is inside the softmax backward)
-        _be.SgemmBatched2D(false, false, t, hd, t, 1f, dProbs, t, nhtt, tt, k, h3, row3, hd, 0f, dq, h3, row3, hd, _batch, nh);
-        _be.SgemmBatched2D(true, false, t, hd, t, 1f, dProbs, t, nhtt, tt, q, h3, row3, hd, 0f, dk, h3, row3, hd, _batch, nh);
-        Dense.Backward(_be, _s.DQkv.AsSpan(0, n * h3), x, n, h, h3, w.AsSpan(_w, h3 * h), g.AsSpan(_w, h3 * h), g.AsSpan(_b, h3), dx, accumulateDx: true);
+        _d.SgemmBatched2D(false, false, t, hd, t, 1f, dProbs, t, nhtt, tt, k, h3, row3, hd, 0f, dq, h3, row3, hd, _batch, nh);
+        _d.SgemmBatched2D(true, false, t, hd, t, 1f, dProbs, t, nhtt, tt, q, h3, row3, hd, 0f, dk, h3, row3, hd, _batch, nh);
+        Dense.Backward(_d, dqkv, x, n, h, h3, w.View(_w, h3 * h), g.View(_w, h3 * h), g.View(_b, h3), dx, accumulateDx: true);
     }
 }
 
@@ -103,22 +112,22 @@ public abstract class ResidualOutput
 {
     private readonly BertConfig _c;
     private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
+    private readonly Device _d;
     private readonly EncoderScratch _s;
     private readonly int _w, _b, _gamma, _beta, _nIn;
     private readonly uint _site;
     private int _n;
-    private float[] _preLn = [], _mean = [], _rstd = [], _output = [];
+    private DeviceTensor _preLn = null!, _output = null!;  // [B·T, H]
+    private DeviceTensor _mean = null!, _rstd = null!;     // [B·T]
 
     /// <summary>[B·T, H]: LayerNorm(dropout(dense(input)) + residual) (current shape).</summary>
-    public Span<float> Output => _output.AsSpan(0, _n * _c.HiddenSize);
+    public TensorView Output => _output.Prefix(_n * _c.HiddenSize);
 
-    protected ResidualOutput(BertConfig config, BertParameters parameters, IComputeBackend backend, EncoderScratch scratch,
-        string prefix, int nIn, uint site)
+    protected ResidualOutput(BertConfig config, BertParameters parameters, EncoderScratch scratch, string prefix, int nIn, uint site)
     {
         _c = config;
         _p = parameters;
-        _be = backend;
+        _d = parameters.Device;
         _s = scratch;
         _nIn = nIn;
         _site = site;
@@ -132,49 +141,51 @@ public abstract class ResidualOutput
     public void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq;
-        _preLn = new float[n * _c.HiddenSize];
-        _output = new float[n * _c.HiddenSize];
-        _mean = new float[n];
-        _rstd = new float[n];
+        _preLn = _d.Reallocate(_preLn, DType.Float32, n, _c.HiddenSize);
+        _output = _d.Reallocate(_output, DType.Float32, n, _c.HiddenSize);
+        _mean = _d.Reallocate(_mean, DType.Float32, n);
+        _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }
 
     public void SetShape(int batch, int seq) => _n = batch * seq;
 
-    public void Forward(ReadOnlySpan<float> input, ReadOnlySpan<float> residual, in DropoutContext d)
+    /// <summary>input [B·T, nIn], residual [B·T, H].</summary>
+    public void Forward(TensorView input, TensorView residual, in DropoutContext d)
     {
         int h = _c.HiddenSize;
         var w = _p.Values;
-        var preLn = _preLn.AsSpan(0, _n * h);
-        Dense.Forward(_be, input, _n, _nIn, h, w.AsSpan(_w, h * _nIn), w.AsSpan(_b, h), preLn);
+        var preLn = _preLn.Prefix(_n * h);
+        Dense.Forward(_d, input, _n, _nIn, h, w.View(_w, h * _nIn), w.View(_b, h), preLn);
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _be.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site);
-        _be.Add(preLn, residual[..preLn.Length]);
-        _be.LayerNormForward(preLn, _n, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, Output, _mean, _rstd);
+        if (p > 0) _d.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site);
+        _d.Add(preLn, residual.Slice(0, preLn.Length));
+        _d.LayerNormForward(preLn, _n, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, Output, _mean.Prefix(_n), _rstd.Prefix(_n));
     }
 
     /// <summary>dInput = d(dense input) (overwritten); dResidual = d(residual) (overwritten).</summary>
-    public void Backward(ReadOnlySpan<float> dOutput, ReadOnlySpan<float> input, Span<float> dInput, Span<float> dResidual, in DropoutContext d)
+    public void Backward(TensorView dOutput, TensorView input, TensorView dInput, TensorView dResidual, in DropoutContext d)
     {
         int h = _c.HiddenSize;
         var w = _p.Values;
         var g = _p.Gradients;
-        _be.LayerNormBackward(dOutput, _preLn, _mean, _rstd, w.AsSpan(_gamma, h), _n, h, dResidual, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));
+        dResidual = dResidual.Slice(0, _n * h);
+        _d.LayerNormBackward(dOutput, _preLn.Prefix(_n * h), _mean.Prefix(_n), _rstd.Prefix(_n), w.View(_gamma, h), _n, h, dResidual,
+            g.View(_gamma, h), g.View(_beta, h));
         float p = d.P(_c.HiddenDropoutProb);
-        dResidual = dResidual[..(_n * h)];
-        Span<float> dDense = dResidual;
+        var dDense = dResidual;
         if (p > 0)
         {
-            dDense = _s.DDense.AsSpan(0, _n * h);
-            _be.DropoutBackward(dResidual, dDense, p, d.Seed, d.Step, _site);
+            dDense = _s.DDense.Prefix(_n * h);
+            _d.DropoutBackward(dResidual, dDense, p, d.Seed, d.Step, _site);
         }
-        Dense.Backward(_be, dDense, input, _n, _nIn, h, w.AsSpan(_w, h * _nIn), g.AsSpan(_w, h * _nIn), g.AsSpan(_b, h), dInput, accumulateDx: false);
+        Dense.Backward(_d, dDense, input, _n, _nIn, h, w.View(_w, h * _nIn), g.View(_w, h * _nIn), g.View(_b, h), dInput, accumulateDx: false);
     }
 }
 
 /// <summary>Attention output projection: dense(H→H), dropout, residual, LayerNorm.</summary>
-public sealed class BertSelfOutput(BertConfig c, BertParameters p, IComputeBackend be, EncoderScratch s, int layer)
-    : ResidualOutput(c, p, be, s, $"bert.encoder.layer.{layer}.attention.output.", c.HiddenSize, (uint)(2 + 3 * layer));
+public sealed class BertSelfOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
+    : ResidualOutput(c, p, s, $"bert.encoder.layer.{layer}.attention.output.", c.HiddenSize, (uint)(2 + 3 * layer));
 
 /// <summary>Feed-forward output: dense(I→H), dropout, residual, LayerNorm.</summary>
-public sealed class BertOutput(BertConfig c, BertParameters p, IComputeBackend be, EncoderScratch s, int layer)
-    : ResidualOutput(c, p, be, s, $"bert.encoder.layer.{layer}.output.", c.IntermediateSize, (uint)(3 + 3 * layer));
+public sealed class BertOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
+    : ResidualOutput(c, p, s, $"bert.encoder.layer.{layer}.output.", c.IntermediateSize, (uint)(3 + 3 * layer));

@@ -1,31 +1,33 @@
+using BertSharp.Tensors;
+
 namespace BertSharp.Model;
 
 /// <summary>
 /// Token + segment + position embeddings, LayerNorm, dropout (what tutorials call "JointEmbedding").
 /// forward:  sum = word[ids] + token_type[tt] + position[t];  ln = LN(sum);  out = dropout(ln)
-/// Buffers hold a capacity shape; <see cref="SetShape"/> picks the current (batch, seq) inside it.
+/// Buffers hold a capacity shape on the device; <see cref="SetShape"/> picks the current (batch, seq) inside it.
 /// </summary>
 public sealed class BertEmbeddings
 {
     public const uint DropoutSite = 0;
     private readonly BertConfig _c;
     private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
+    private readonly Device _d;
     private readonly int _word, _pos, _type, _gamma, _beta;
     private int _n;
-    private int[] _positionIds = [];
-    private float[] _sum = [], _dSum = [], _mean = [], _rstd = [];
-    private int[] _inputIds = [], _tokenTypeIds = [];
-    private float[] _output = [];
+    private DeviceTensor _positionIds = null!;                    // [B·T] Int32: t of each token
+    private DeviceTensor _sum = null!, _dSum = null!, _output = null!; // [B·T, H]
+    private DeviceTensor _mean = null!, _rstd = null!;            // [B·T]
+    private TensorView _inputIds, _tokenTypeIds;                  // the batch's ids on the device, kept for backward
 
     /// <summary>[B·T, H]: the encoder's input (current shape).</summary>
-    public Span<float> Output => _output.AsSpan(0, _n * _c.HiddenSize);
+    public TensorView Output => _output.Prefix(_n * _c.HiddenSize);
 
-    public BertEmbeddings(BertConfig config, BertParameters parameters, IComputeBackend backend)
+    public BertEmbeddings(BertConfig config, BertParameters parameters)
     {
         _c = config;
         _p = parameters;
-        _be = backend;
+        _d = parameters.Device;
         var l = parameters.Layout;
         _word = l["bert.embeddings.word_embeddings.weight"].Offset;
         _pos = l["bert.embeddings.position_embeddings.weight"].Offset;
@@ -37,53 +39,50 @@ public sealed class BertEmbeddings
     public void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq, h = _c.HiddenSize;
-        _positionIds = new int[n];
-        _sum = new float[n * h];
-        _dSum = new float[n * h];
-        _output = new float[n * h];
-        _mean = new float[n];
-        _rstd = new float[n];
-        _inputIds = new int[n];
-        _tokenTypeIds = new int[n];
+        _positionIds = _d.Reallocate(_positionIds, DType.Int32, n);
+        _sum = _d.Reallocate(_sum, DType.Float32, n, h);
+        _dSum = _d.Reallocate(_dSum, DType.Float32, n, h);
+        _output = _d.Reallocate(_output, DType.Float32, n, h);
+        _mean = _d.Reallocate(_mean, DType.Float32, n);
+        _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }
 
     public void SetShape(int batch, int seq)
     {
         _n = batch * seq;
-        for (int i = 0; i < _n; i++) _positionIds[i] = i % seq;
+        _d.Iota(_positionIds.Prefix(_n), period: seq, stride: 0);
     }
 
-    public void Forward(ReadOnlySpan<int> inputIds, ReadOnlySpan<int> tokenTypeIds, in DropoutContext d)
+    /// <summary><paramref name="inputIds"/>, <paramref name="tokenTypeIds"/>: [B·T] Int32 on the device, valid until backward.</summary>
+    public void Forward(TensorView inputIds, TensorView tokenTypeIds, in DropoutContext d)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, nh = _n * h;
         var w = _p.Values;
-        var sum = _sum.AsSpan(0, nh);
+        var sum = _sum.Prefix(nh);
         var output = Output;
-        // Keep the ids: backward scatters into the same rows.
-        inputIds.CopyTo(_inputIds);
-        tokenTypeIds.CopyTo(_tokenTypeIds);
-        _be.EmbeddingForward(inputIds, w.AsSpan(_word, v * h), h, sum, accumulate: false);
-        _be.EmbeddingForward(tokenTypeIds, w.AsSpan(_type, _c.TypeVocabSize * h), h, sum, accumulate: true);
-        _be.EmbeddingForward(_positionIds.AsSpan(0, _n), w.AsSpan(_pos, _c.MaxPositionEmbeddings * h), h, sum, accumulate: true);
-        _be.LayerNormForward(sum, _n, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, output, _mean, _rstd);
+        (_inputIds, _tokenTypeIds) = (inputIds, tokenTypeIds);
+        _d.EmbeddingForward(inputIds, w.View(_word, v * h), h, sum, accumulate: false);
+        _d.EmbeddingForward(tokenTypeIds, w.View(_type, _c.TypeVocabSize * h), h, sum, accumulate: true);
+        _d.EmbeddingForward(_positionIds.Prefix(_n), w.View(_pos, _c.MaxPositionEmbeddings * h), h, sum, accumulate: true);
+        _d.LayerNormForward(sum, _n, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, output, _mean.Prefix(_n), _rstd.Prefix(_n));
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _be.DropoutForward(output, output, p, d.Seed, d.Step, DropoutSite);
+        if (p > 0) _d.DropoutForward(output, output, p, d.Seed, d.Step, DropoutSite);
     }
 
-    /// <summary><paramref name="dOutput"/> is used as scratch (overwritten).</summary>
-    public void Backward(Span<float> dOutput, in DropoutContext d)
+    /// <summary><paramref name="dOutput"/> [B·T, H] is used as scratch (overwritten).</summary>
+    public void Backward(TensorView dOutput, in DropoutContext d)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, nh = _n * h;
         var w = _p.Values;
         var g = _p.Gradients;
-        var dSum = _dSum.AsSpan(0, nh);
-        dOutput = dOutput[..nh];
+        var dSum = _dSum.Prefix(nh);
+        dOutput = dOutput.Slice(0, nh);
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _be.DropoutBackward(dOutput, dOutput, p, d.Seed, d.Step, DropoutSite);
-        _be.LayerNormBackward(dOutput, _sum, _mean, _rstd, w.AsSpan(_gamma, h), _n, h, dSum, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));
+        if (p > 0) _d.DropoutBackward(dOutput, dOutput, p, d.Seed, d.Step, DropoutSite);
+        _d.LayerNormBackward(dOutput, _sum.Prefix(nh), _mean.Prefix(_n), _rstd.Prefix(_n), w.View(_gamma, h), _n, h, dSum, g.View(_gamma, h), g.View(_beta, h));
         // d(sum) goes to each of the three tables' rows.
-        _be.EmbeddingBackward(_inputIds.AsSpan(0, _n), dSum, h, g.AsSpan(_word, v * h));
-        _be.EmbeddingBackward(_tokenTypeIds.AsSpan(0, _n), dSum, h, g.AsSpan(_type, _c.TypeVocabSize * h));
-        _be.EmbeddingBackward(_positionIds.AsSpan(0, _n), dSum, h, g.AsSpan(_pos, _c.MaxPositionEmbeddings * h));
+        _d.EmbeddingBackward(_inputIds, dSum, h, g.View(_word, v * h));
+        _d.EmbeddingBackward(_tokenTypeIds, dSum, h, g.View(_type, _c.TypeVocabSize * h));
+        _d.EmbeddingBackward(_positionIds.Prefix(_n), dSum, h, g.View(_pos, _c.MaxPositionEmbeddings * h));
     }
 }

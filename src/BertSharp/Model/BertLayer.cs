@@ -1,3 +1,5 @@
+using BertSharp.Tensors;
+
 namespace BertSharp.Model;
 
 /// <summary>Feed-forward expansion: dense(H→I) then GELU.</summary>
@@ -5,47 +7,48 @@ public sealed class BertIntermediate
 {
     private readonly BertConfig _c;
     private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
+    private readonly Device _d;
     private readonly int _w, _b;
     private int _n;
-    private float[] _pre = [], _output = [];
+    private DeviceTensor _pre = null!, _output = null!; // [B·T, I]
 
     /// <summary>[B·T, I]: GELU(dense(input)) (current shape).</summary>
-    public Span<float> Output => _output.AsSpan(0, _n * _c.IntermediateSize);
+    public TensorView Output => _output.Prefix(_n * _c.IntermediateSize);
 
-    public BertIntermediate(BertConfig config, BertParameters parameters, IComputeBackend backend, int layer)
+    public BertIntermediate(BertConfig config, BertParameters parameters, int layer)
     {
         _c = config;
         _p = parameters;
-        _be = backend;
+        _d = parameters.Device;
         _w = parameters.Layout[$"bert.encoder.layer.{layer}.intermediate.dense.weight"].Offset;
         _b = parameters.Layout[$"bert.encoder.layer.{layer}.intermediate.dense.bias"].Offset;
     }
 
     public void Allocate(int maxBatch, int maxSeq)
     {
-        _pre = new float[maxBatch * maxSeq * _c.IntermediateSize];
-        _output = new float[_pre.Length];
+        _pre = _d.Reallocate(_pre, DType.Float32, maxBatch * maxSeq, _c.IntermediateSize);
+        _output = _d.Reallocate(_output, DType.Float32, maxBatch * maxSeq, _c.IntermediateSize);
     }
 
     public void SetShape(int batch, int seq) => _n = batch * seq;
 
-    public void Forward(ReadOnlySpan<float> input)
+    /// <summary>input [B·T, H].</summary>
+    public void Forward(TensorView input)
     {
         int h = _c.HiddenSize, i = _c.IntermediateSize;
-        var pre = _pre.AsSpan(0, _n * i);
-        Dense.Forward(_be, input, _n, h, i, _p.Values.AsSpan(_w, i * h), _p.Values.AsSpan(_b, i), pre);
-        _be.Gelu(pre, Output, _c.UsesTanhGelu);
+        var pre = _pre.Prefix(_n * i);
+        Dense.Forward(_d, input, _n, h, i, _p.Values.View(_w, i * h), _p.Values.View(_b, i), pre);
+        _d.Gelu(pre, Output, _c.UsesTanhGelu);
     }
 
-    /// <summary><paramref name="dOutput"/> is overwritten (scratch); d(input) is added into <paramref name="dInput"/>.</summary>
-    public void Backward(Span<float> dOutput, ReadOnlySpan<float> input, Span<float> dInput)
+    /// <summary><paramref name="dOutput"/> [B·T, I] is overwritten (scratch); d(input) is added into <paramref name="dInput"/>.</summary>
+    public void Backward(TensorView dOutput, TensorView input, TensorView dInput)
     {
         int h = _c.HiddenSize, i = _c.IntermediateSize;
-        dOutput = dOutput[..(_n * i)];
-        _be.GeluBackward(_pre.AsSpan(0, _n * i), dOutput, dOutput, _c.UsesTanhGelu);
-        Dense.Backward(_be, dOutput, input, _n, h, i, _p.Values.AsSpan(_w, i * h), _p.Gradients.AsSpan(_w, i * h),
-            _p.Gradients.AsSpan(_b, i), dInput, accumulateDx: true);
+        dOutput = dOutput.Slice(0, _n * i);
+        _d.GeluBackward(_pre.Prefix(_n * i), dOutput, dOutput, _c.UsesTanhGelu);
+        Dense.Backward(_d, dOutput, input, _n, h, i, _p.Values.View(_w, i * h), _p.Gradients.View(_w, i * h),
+            _p.Gradients.View(_b, i), dInput, accumulateDx: true);
     }
 }
 
@@ -58,16 +61,17 @@ public sealed class BertLayer
     public BertIntermediate Intermediate { get; }
     public BertOutput Output { get; }
 
-    public BertLayer(BertConfig c, BertParameters p, IComputeBackend be, EncoderScratch s, int layer)
+    public BertLayer(BertConfig c, BertParameters p, EncoderScratch s, int layer)
     {
         _s = s;
-        Attention = new BertSelfAttention(c, p, be, s, layer);
-        AttentionOutput = new BertSelfOutput(c, p, be, s, layer);
-        Intermediate = new BertIntermediate(c, p, be, layer);
-        Output = new BertOutput(c, p, be, s, layer);
+        Attention = new BertSelfAttention(c, p, s, layer);
+        AttentionOutput = new BertSelfOutput(c, p, s, layer);
+        Intermediate = new BertIntermediate(c, p, layer);
+        Output = new BertOutput(c, p, s, layer);
     }
 
-    public Span<float> Hidden => Output.Output;
+    /// <summary>[B·T, H]: the block's output.</summary>
+    public TensorView Hidden => Output.Output;
 
     public void Allocate(int maxBatch, int maxSeq)
     {
@@ -85,7 +89,7 @@ public sealed class BertLayer
         Output.SetShape(batch, seq);
     }
 
-    public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
+    public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
     {
         long t = ModelProfiler.Begin();
         Attention.Forward(x, additiveMask, d);
@@ -102,12 +106,12 @@ public sealed class BertLayer
     }
 
     /// <summary>dHidden → dx (overwritten). Every parameter gradient of the block is accumulated.</summary>
-    public void Backward(ReadOnlySpan<float> dHidden, ReadOnlySpan<float> x, Span<float> dx, in DropoutContext d)
+    public void Backward(TensorView dHidden, TensorView x, TensorView dx, in DropoutContext d)
     {
         int nh = dx.Length;
-        var dMid = _s.DMid.AsSpan(0, nh);
-        var dInter = _s.DInter.AsSpan(0, Intermediate.Output.Length);
-        dx = dx[..nh];
+        var dMid = _s.DMid.Prefix(nh);
+        var dInter = _s.DInter.Prefix(Intermediate.Output.Length);
+        var dCtx = _s.DCtx.Prefix(nh);
         long t = ModelProfiler.Begin();
         Output.Backward(dHidden, Intermediate.Output, dInter, dMid, d);          // dMid = residual part
         ModelProfiler.End(ProfileSection.OutputBackward, t);
@@ -115,10 +119,10 @@ public sealed class BertLayer
         Intermediate.Backward(dInter, AttentionOutput.Output, dMid);             // dMid += FFN part
         ModelProfiler.End(ProfileSection.IntermediateBackward, t);
         t = ModelProfiler.Begin();
-        AttentionOutput.Backward(dMid, Attention.Context, _s.DCtx.AsSpan(0, nh), dx, d); // dx = residual part
+        AttentionOutput.Backward(dMid, Attention.Context, dCtx, dx, d);          // dx = residual part
         ModelProfiler.End(ProfileSection.AttentionOutputBackward, t);
         t = ModelProfiler.Begin();
-        Attention.Backward(_s.DCtx.AsSpan(0, nh), x, dx, d);                     // dx += attention part
+        Attention.Backward(dCtx, x, dx, d);                                      // dx += attention part
         ModelProfiler.End(ProfileSection.AttentionBackward, t);
     }
 }
@@ -129,15 +133,15 @@ public sealed class BertEncoder
     private readonly EncoderScratch _s;
     public BertLayer[] Layers { get; }
 
-    public BertEncoder(BertConfig c, BertParameters p, IComputeBackend be, EncoderScratch s)
+    public BertEncoder(BertConfig c, BertParameters p, EncoderScratch s)
     {
         _s = s;
         Layers = new BertLayer[c.NumHiddenLayers];
-        for (int i = 0; i < Layers.Length; i++) Layers[i] = new BertLayer(c, p, be, s, i);
+        for (int i = 0; i < Layers.Length; i++) Layers[i] = new BertLayer(c, p, s, i);
     }
 
     /// <summary>[B·T, H]: the last layer's output (sequence_output).</summary>
-    public Span<float> Output => Layers[^1].Hidden;
+    public TensorView Output => Layers[^1].Hidden;
 
     public void Allocate(int maxBatch, int maxSeq)
     {
@@ -149,9 +153,9 @@ public sealed class BertEncoder
         foreach (var l in Layers) l.SetShape(batch, seq);
     }
 
-    public void Forward(ReadOnlySpan<float> x, ReadOnlySpan<float> additiveMask, in DropoutContext d)
+    public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
     {
-        ReadOnlySpan<float> input = x;
+        var input = x;
         foreach (var l in Layers)
         {
             l.Forward(input, additiveMask, d);
@@ -160,15 +164,15 @@ public sealed class BertEncoder
     }
 
     /// <summary>From d(sequence_output) to d(embedding output), returned in a scratch buffer.</summary>
-    public Span<float> Backward(ReadOnlySpan<float> dOutput, ReadOnlySpan<float> x, in DropoutContext d)
+    public TensorView Backward(TensorView dOutput, TensorView x, in DropoutContext d)
     {
         int len = x.Length;
-        ReadOnlySpan<float> dy = dOutput;
-        Span<float> dx = default;
+        var dy = dOutput;
+        TensorView dx = default;
         for (int i = Layers.Length - 1; i >= 0; i--)
         {
             // Ping-pong between the two scratch buffers (layer i reads dy and writes dx).
-            dx = (((Layers.Length - 1 - i) & 1) == 0 ? _s.DHidden0 : _s.DHidden1).AsSpan(0, len);
+            dx = (((Layers.Length - 1 - i) & 1) == 0 ? _s.DHidden0 : _s.DHidden1).Prefix(len);
             Layers[i].Backward(dy, i == 0 ? x : Layers[i - 1].Hidden, dx, d);
             dy = dx;
         }

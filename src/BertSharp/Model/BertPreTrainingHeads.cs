@@ -1,95 +1,44 @@
-using BertSharp.Data;
+using BertSharp.Tensors;
 
 namespace BertSharp.Model;
-
-/// <summary>pooled = tanh(dense(hidden state of [CLS])).</summary>
-public sealed class BertPooler
-{
-    private readonly BertConfig _c;
-    private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
-    private readonly int _w, _b;
-    private int _batch;
-    private int[] _clsRows = [];
-    private float[] _cls = [], _dCls = [], _output = [];
-
-    /// <summary>[B, H] (current shape).</summary>
-    public Span<float> Output => _output.AsSpan(0, _batch * _c.HiddenSize);
-
-    public BertPooler(BertConfig c, BertParameters p, IComputeBackend be)
-    {
-        _c = c;
-        _p = p;
-        _be = be;
-        _w = p.Layout["bert.pooler.dense.weight"].Offset;
-        _b = p.Layout["bert.pooler.dense.bias"].Offset;
-    }
-
-    public void Allocate(int maxBatch)
-    {
-        _clsRows = new int[maxBatch];
-        _cls = new float[maxBatch * _c.HiddenSize];
-        _dCls = new float[maxBatch * _c.HiddenSize];
-        _output = new float[maxBatch * _c.HiddenSize];
-    }
-
-    public void SetShape(int batch, int seq)
-    {
-        _batch = batch;
-        for (int b = 0; b < batch; b++) _clsRows[b] = b * seq;
-    }
-
-    public void Forward(ReadOnlySpan<float> sequence)
-    {
-        int h = _c.HiddenSize;
-        var output = Output;
-        _be.EmbeddingForward(_clsRows.AsSpan(0, _batch), sequence, h, _cls, accumulate: false); // gather row 0 of each sequence
-        Dense.Forward(_be, _cls, _batch, h, h, _p.Values.AsSpan(_w, h * h), _p.Values.AsSpan(_b, h), output);
-        _be.Tanh(output, output);
-    }
-
-    /// <summary><paramref name="dOutput"/> is overwritten; d(sequence) is added into the [CLS] rows of <paramref name="dSequence"/>.</summary>
-    public void Backward(Span<float> dOutput, Span<float> dSequence)
-    {
-        int h = _c.HiddenSize;
-        dOutput = dOutput[..(_batch * h)];
-        _be.TanhBackward(Output, dOutput, dOutput);
-        Dense.Backward(_be, dOutput, _cls, _batch, h, h, _p.Values.AsSpan(_w, h * h), _p.Gradients.AsSpan(_w, h * h),
-            _p.Gradients.AsSpan(_b, h), _dCls, accumulateDx: false);
-        _be.EmbeddingBackward(_clsRows.AsSpan(0, _batch), _dCls.AsSpan(0, _batch * h), h, dSequence); // scatter-add back to the [CLS] rows
-    }
-}
 
 /// <summary>
 /// The two pretraining heads. MLM (Google's gather): only the B·P masked positions are taken from the
 /// sequence output, transformed (dense, GELU, LayerNorm) and scored against the tied word embeddings plus
 /// <c>cls.predictions.bias</c>; loss = mean cross-entropy over the real (weight &gt; 0) entries. NSP: a 2-way
-/// linear on the pooled output, mean cross-entropy.
+/// linear on the pooled output, mean cross-entropy. Losses and accuracy counts are reduced on the device and
+/// read back as three floats per head.
 /// </summary>
 public sealed class BertPreTrainingHeads
 {
     private const int Ignore = -1;
     private readonly BertConfig _c;
     private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
+    private readonly Device _d;
     private readonly int _word, _bias, _tw, _tb, _gamma, _beta, _nw, _nb;
-    private int _batch, _m;
-    private int[] _rows = [], _targets = [], _argmax = [], _nspArgmax = [], _nspTargets = [];
-    private float[] _gathered = [], _tPre = [], _tAct = [], _mean = [], _rstd = [], _transformed = [];
-    private float[] _lse = [], _losses = [], _nspLse = [], _nspLosses = [], _dTransformed = [], _dAct = [], _dGathered = [];
-    private float[] _dNsp = [], _dPooled = [], _mlmLogits = [], _nspLogits = [], _ceScratch = [];
-    private int _mlmCount;
+    private readonly float[] _hostStats = new float[6];
+    private int _batch, _m, _mlmCount;
+    // MLM, [B·P] or [B·P, H] or [B·P, V]
+    private DeviceTensor _rows = null!, _targets = null!, _argmax = null!;                        // Int32
+    private DeviceTensor _gathered = null!, _tPre = null!, _tAct = null!, _transformed = null!;   // [B·P, H]
+    private DeviceTensor _mean = null!, _rstd = null!, _lse = null!, _losses = null!;             // [B·P]
+    private DeviceTensor _dTransformed = null!, _dAct = null!, _dGathered = null!;                // [B·P, H]
+    private DeviceTensor _mlmLogits = null!, _ceScratch = null!;                                  // [B·P, V], partials
+    // NSP, [B] or [B, 2] or [B, H]
+    private DeviceTensor _nspLogits = null!, _dNsp = null!, _nspLse = null!, _nspLosses = null!, _nspArgmax = null!, _dPooled = null!;
+    private TensorView _nspTargets;                                                                // the batch's NSP labels, kept for backward
+    private DeviceTensor _stats = null!;                                                           // [6]: MLM then NSP statistics
 
-    /// <summary>[B·P, V] logits of the masked positions (overwritten by their gradient in backward).</summary>
-    public Span<float> MlmLogits => _mlmLogits.AsSpan(0, _m * _c.VocabSize);
+    /// <summary>[B·P, V] logits of the masked positions, bias included (overwritten by their gradient in backward).</summary>
+    public TensorView MlmLogits => _mlmLogits.Prefix(_m * _c.VocabSize);
     /// <summary>[B, 2].</summary>
-    public Span<float> NspLogits => _nspLogits.AsSpan(0, _batch * 2);
+    public TensorView NspLogits => _nspLogits.Prefix(_batch * 2);
 
-    public BertPreTrainingHeads(BertConfig c, BertParameters p, IComputeBackend be)
+    public BertPreTrainingHeads(BertConfig c, BertParameters p)
     {
         _c = c;
         _p = p;
-        _be = be;
+        _d = p.Device;
         var l = p.Layout;
         _word = l["bert.embeddings.word_embeddings.weight"].Offset;
         _bias = l["cls.predictions.bias"].Offset;
@@ -104,104 +53,86 @@ public sealed class BertPreTrainingHeads
     public void Allocate(int maxBatch, int maxPredictions)
     {
         int h = _c.HiddenSize, m = maxBatch * maxPredictions;
-        _rows = new int[m];
-        _targets = new int[m];
-        _argmax = new int[m];
-        _gathered = new float[m * h];
-        _tPre = new float[m * h];
-        _tAct = new float[m * h];
-        _transformed = new float[m * h];
-        _mean = new float[m];
-        _rstd = new float[m];
-        _mlmLogits = new float[checked(m * _c.VocabSize)];
-        _ceScratch = new float[checked((int)_be.BiasCrossEntropyScratch(m, _c.VocabSize))];
-        _lse = new float[m];
-        _losses = new float[m];
-        _dTransformed = new float[m * h];
-        _dAct = new float[m * h];
-        _dGathered = new float[m * h];
-        _nspLogits = new float[maxBatch * 2];
-        _nspLse = new float[maxBatch];
-        _nspLosses = new float[maxBatch];
-        _nspArgmax = new int[maxBatch];
-        _nspTargets = new int[maxBatch];
-        _dNsp = new float[maxBatch * 2];
-        _dPooled = new float[maxBatch * h];
+        _rows = _d.Reallocate(_rows, DType.Int32, m);
+        _targets = _d.Reallocate(_targets, DType.Int32, m);
+        _argmax = _d.Reallocate(_argmax, DType.Int32, m);
+        _gathered = _d.Reallocate(_gathered, DType.Float32, m, h);
+        _tPre = _d.Reallocate(_tPre, DType.Float32, m, h);
+        _tAct = _d.Reallocate(_tAct, DType.Float32, m, h);
+        _transformed = _d.Reallocate(_transformed, DType.Float32, m, h);
+        _mean = _d.Reallocate(_mean, DType.Float32, m);
+        _rstd = _d.Reallocate(_rstd, DType.Float32, m);
+        _mlmLogits = _d.Reallocate(_mlmLogits, DType.Float32, m, _c.VocabSize);
+        _ceScratch = _d.Reallocate(_ceScratch, DType.Float32, _d.BiasCrossEntropyScratch(m, _c.VocabSize));
+        _lse = _d.Reallocate(_lse, DType.Float32, m);
+        _losses = _d.Reallocate(_losses, DType.Float32, m);
+        _dTransformed = _d.Reallocate(_dTransformed, DType.Float32, m, h);
+        _dAct = _d.Reallocate(_dAct, DType.Float32, m, h);
+        _dGathered = _d.Reallocate(_dGathered, DType.Float32, m, h);
+        _nspLogits = _d.Reallocate(_nspLogits, DType.Float32, maxBatch, 2);
+        _nspLse = _d.Reallocate(_nspLse, DType.Float32, maxBatch);
+        _nspLosses = _d.Reallocate(_nspLosses, DType.Float32, maxBatch);
+        _nspArgmax = _d.Reallocate(_nspArgmax, DType.Int32, maxBatch);
+        _dNsp = _d.Reallocate(_dNsp, DType.Float32, maxBatch, 2);
+        _dPooled = _d.Reallocate(_dPooled, DType.Float32, maxBatch, h);
+        _stats ??= _d.Allocate(DType.Float32, 6);
     }
 
     public void SetShape(int batch, int maxPredictions) => (_batch, _m) = (batch, batch * maxPredictions);
 
-    /// <summary>Computes both losses and the accuracy counts into <paramref name="o"/>.</summary>
-    public void Forward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, BertBatch batch, ref TaskMetrics o)
+    /// <summary>Computes both losses and the accuracy counts into <paramref name="o"/> (one read-back of six floats).</summary>
+    /// <param name="sequence">[B·T, H]</param>
+    /// <param name="pooled">[B, H]</param>
+    /// <param name="inputs">the batch on the device (masked positions, ids, weights, NSP labels)</param>
+    public void Forward(TensorView sequence, TensorView pooled, DeviceBatch inputs, ref TaskMetrics o)
     {
-        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, t = batch.SeqLength, p = batch.MaxPredictions, mh = m * h;
+        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var w = _p.Values;
-        var rows = _rows.AsSpan(0, m);
-        var targets = _targets.AsSpan(0, m);
-        _mlmCount = 0;
-        for (int i = 0; i < m; i++)
-        {
-            rows[i] = i / p * t + batch.MaskedLmPositions[i];
-            bool real = batch.MaskedLmWeights[i] > 0;
-            targets[i] = real ? batch.MaskedLmIds[i] : Ignore;
-            if (real) _mlmCount++;
-        }
-        double mlmLoss = 0;
-        int mlmCorrect = 0;
         long time = ModelProfiler.Begin();
         if (m > 0)
         {
-            var gathered = _gathered.AsSpan(0, mh);
-            var tPre = _tPre.AsSpan(0, mh);
-            var tAct = _tAct.AsSpan(0, mh);
-            var transformed = _transformed.AsSpan(0, mh);
+            var rows = _rows.Prefix(m);
+            var targets = _targets.Prefix(m);
+            var gathered = _gathered.Prefix(mh);
+            var tPre = _tPre.Prefix(mh);
+            var tAct = _tAct.Prefix(mh);
+            var transformed = _transformed.Prefix(mh);
             var logits = MlmLogits;
-            _be.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
-            Dense.Forward(_be, gathered, m, h, h, w.AsSpan(_tw, h * h), w.AsSpan(_tb, h), tPre);
-            _be.Gelu(tPre, tAct, _c.UsesTanhGelu);
-            _be.LayerNormForward(tAct, m, h, w.AsSpan(_gamma, h), w.AsSpan(_beta, h), _c.LayerNormEps, transformed, _mean, _rstd);
+            _d.MaskedLmTargets(inputs.MaskedLmPositions.Prefix(m), inputs.MaskedLmIds.Prefix(m), inputs.MaskedLmWeights.Prefix(m),
+                inputs.MaxPredictions, inputs.SeqLength, Ignore, rows, targets);
+            _d.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
+            Dense.Forward(_d, gathered, m, h, h, w.View(_tw, h * h), w.View(_tb, h), tPre);
+            _d.Gelu(tPre, tAct, _c.UsesTanhGelu);
+            _d.LayerNormForward(tAct, m, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, transformed, _mean.Prefix(m), _rstd.Prefix(m));
             // Decoder tied to the word embeddings: logits = transformed · Eᵀ + bias.
-            _be.Sgemm(false, true, m, v, h, 1f, transformed, h, w.AsSpan(_word, v * h), h, 0f, logits, v);
+            _d.Sgemm(false, true, m, v, h, 1f, transformed, h, w.View(_word, v * h), h, 0f, logits, v);
             // + cls.predictions.bias and the cross-entropy, in one pass over the logits.
-            _be.BiasCrossEntropyForward(logits, w.AsSpan(_bias, v), m, v, targets, Ignore, _losses.AsSpan(0, m), _lse.AsSpan(0, m), _argmax.AsSpan(0, m));
-            for (int i = 0; i < m; i++)
-                if (targets[i] != Ignore)
-                {
-                    mlmLoss += _losses[i];
-                    if (_argmax[i] == targets[i]) mlmCorrect++;
-                }
+            _d.BiasCrossEntropyForward(logits, w.View(_bias, v), m, v, targets, Ignore, _losses.Prefix(m), _lse.Prefix(m), _argmax.Prefix(m));
+            _d.LossStatistics(_losses.Prefix(m), _argmax.Prefix(m), targets, Ignore, _stats.View(0, 3));
         }
+        else _d.Zero(_stats.View(0, 3));
         ModelProfiler.End(ProfileSection.MlmHeadForward, time);
         time = ModelProfiler.Begin();
-
-        int b = _batch;
-        Dense.Forward(_be, pooled, b, h, 2, w.AsSpan(_nw, 2 * h), w.AsSpan(_nb, 2), NspLogits);
-        batch.NextSentenceLabels.AsSpan(0, b).CopyTo(_nspTargets);
-        _be.CrossEntropyForward(NspLogits, b, 2, _nspTargets.AsSpan(0, b), Ignore, _nspLosses.AsSpan(0, b), _nspLse.AsSpan(0, b), _nspArgmax.AsSpan(0, b));
-        double nspLoss = 0;
-        double mlmMean = _mlmCount > 0 ? mlmLoss / _mlmCount : 0;
-        int nspCorrect = 0;
-        for (int i = 0; i < b; i++)
-        {
-            nspLoss += _nspLosses[i];
-            if (_nspArgmax[i] == _nspTargets[i]) nspCorrect++;
-        }
-        double nspSum = nspLoss;
-        nspLoss /= b;
+        var nspTargets = _nspTargets = inputs.NextSentenceLabels.Prefix(b);
+        Dense.Forward(_d, pooled, b, h, 2, w.View(_nw, 2 * h), w.View(_nb, 2), NspLogits);
+        _d.CrossEntropyForward(NspLogits, b, 2, nspTargets, Ignore, _nspLosses.Prefix(b), _nspLse.Prefix(b), _nspArgmax.Prefix(b));
+        _d.LossStatistics(_nspLosses.Prefix(b), _nspArgmax.Prefix(b), nspTargets, Ignore, _stats.View(3, 3));
+        _d.CopyToHost<float>(_stats, _hostStats);
         ModelProfiler.End(ProfileSection.NspHeadForward, time);
 
-        o.MlmLossSum = mlmLoss;
-        o.NspLossSum = nspSum;
-        o.Loss = mlmMean + nspLoss;
-        o.MlmCorrect = mlmCorrect;
+        _mlmCount = (int)_hostStats[2];
+        o.MlmLossSum = _hostStats[0];
+        o.MlmCorrect = (long)_hostStats[1];
         o.MlmCount = _mlmCount;
-        o.NspCorrect = nspCorrect;
+        o.NspLossSum = _hostStats[3];
+        o.NspCorrect = (long)_hostStats[4];
         o.NspCount = b;
+        o.Loss = o.MlmLoss + o.NspLoss;
     }
 
     /// <summary>Gradients of (MLM loss + NSP loss)·<paramref name="lossScale"/>: parameters accumulated, d(sequence)
     /// added into <paramref name="dSequence"/>, d(pooled) returned (a scratch buffer).</summary>
-    public Span<float> Backward(ReadOnlySpan<float> sequence, ReadOnlySpan<float> pooled, Span<float> dSequence, float lossScale)
+    public TensorView Backward(TensorView pooled, TensorView dSequence, float lossScale)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var w = _p.Values;
@@ -209,25 +140,26 @@ public sealed class BertPreTrainingHeads
         long time = ModelProfiler.Begin();
         if (m > 0 && _mlmCount > 0)
         {
-            var logits = MlmLogits;
-            var dLogits = logits; // in place: the logits are not needed after this
-            var dAct = _dAct.AsSpan(0, mh);
-            var dTransformed = _dTransformed.AsSpan(0, mh);
-            _be.BiasCrossEntropyBackward(dLogits, _lse.AsSpan(0, m), _targets.AsSpan(0, m), Ignore, m, v, lossScale / _mlmCount,
-                g.AsSpan(_bias, v), _ceScratch);
-            _be.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed, h, 1f, g.AsSpan(_word, v * h), h);
-            _be.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.AsSpan(_word, v * h), h, 0f, dTransformed, h);
-            _be.LayerNormBackward(dTransformed, _tAct, _mean, _rstd, w.AsSpan(_gamma, h), m, h, dAct, g.AsSpan(_gamma, h), g.AsSpan(_beta, h));
-            _be.GeluBackward(_tPre.AsSpan(0, mh), dAct, dAct, _c.UsesTanhGelu);
-            Dense.Backward(_be, dAct, _gathered, m, h, h, w.AsSpan(_tw, h * h), g.AsSpan(_tw, h * h), g.AsSpan(_tb, h), _dGathered.AsSpan(0, mh), accumulateDx: false);
-            _be.EmbeddingBackward(_rows.AsSpan(0, m), _dGathered.AsSpan(0, mh), h, dSequence); // scatter-add to the masked rows
+            var dLogits = MlmLogits; // in place: the logits are not needed after this
+            var dAct = _dAct.Prefix(mh);
+            var dTransformed = _dTransformed.Prefix(mh);
+            _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, lossScale / _mlmCount,
+                g.View(_bias, v), _ceScratch);
+            _d.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed.Prefix(mh), h, 1f, g.View(_word, v * h), h);
+            _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.View(_word, v * h), h, 0f, dTransformed, h);
+            _d.LayerNormBackward(dTransformed, _tAct.Prefix(mh), _mean.Prefix(m), _rstd.Prefix(m), w.View(_gamma, h), m, h, dAct,
+                g.View(_gamma, h), g.View(_beta, h));
+            _d.GeluBackward(_tPre.Prefix(mh), dAct, dAct, _c.UsesTanhGelu);
+            Dense.Backward(_d, dAct, _gathered.Prefix(mh), m, h, h, w.View(_tw, h * h), g.View(_tw, h * h), g.View(_tb, h),
+                _dGathered.Prefix(mh), accumulateDx: false);
+            _d.EmbeddingBackward(_rows.Prefix(m), _dGathered.Prefix(mh), h, dSequence); // scatter-add to the masked rows
         }
         ModelProfiler.End(ProfileSection.MlmHeadBackward, time);
         time = ModelProfiler.Begin();
-        var dNsp = _dNsp.AsSpan(0, b * 2);
-        var dPooled = _dPooled.AsSpan(0, b * h);
-        _be.CrossEntropyBackward(NspLogits, _nspLse.AsSpan(0, b), _nspTargets.AsSpan(0, b), Ignore, b, 2, lossScale / b, dNsp);
-        Dense.Backward(_be, dNsp, pooled, b, h, 2, w.AsSpan(_nw, 2 * h), g.AsSpan(_nw, 2 * h), g.AsSpan(_nb, 2), dPooled, accumulateDx: false);
+        var dNsp = _dNsp.Prefix(b * 2);
+        var dPooled = _dPooled.Prefix(b * h);
+        _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / b, dNsp);
+        Dense.Backward(_d, dNsp, pooled, b, h, 2, w.View(_nw, 2 * h), g.View(_nw, 2 * h), g.View(_nb, 2), dPooled, accumulateDx: false);
         ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return dPooled;
     }

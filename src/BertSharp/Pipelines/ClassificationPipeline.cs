@@ -62,8 +62,8 @@ public sealed class ClassificationPipeline
         int labels = _labels.Count;
         _batches.Run(examples, (start, count, _) =>
         {
-            var logits = _batches.Net.Logits;
-            for (int i = 0; i < count; i++) result[start + i] = Probabilities.SoftmaxDouble(logits.Slice(i * labels, labels));
+            var logits = _batches.Net.Device.ToArray(_batches.Net.Logits);
+            for (int i = 0; i < count; i++) result[start + i] = Probabilities.SoftmaxDouble(logits.AsSpan(i * labels, labels));
         }, cancel);
         return result;
     }

@@ -53,17 +53,19 @@ public sealed class EmbeddingPipeline
         var net = _batches.Net;
         _batches.Run(examples, (start, count, seq) =>
         {
+            // One copy of the batch's outputs to the host.
+            var outputs = net.Device.ToArray(Pooling == Pooling.Pooler ? net.PooledOutput : net.SequenceOutput);
             for (int i = 0; i < count; i++)
             {
                 var vector = result[start + i] = new float[h];
-                if (Pooling == Pooling.Pooler) net.PooledOutput.Slice(i * h, h).CopyTo(vector);
-                else if (Pooling == Pooling.Cls) net.SequenceOutput.Slice(i * seq * h, h).CopyTo(vector);
+                if (Pooling == Pooling.Pooler) outputs.AsSpan(i * h, h).CopyTo(vector);
+                else if (Pooling == Pooling.Cls) outputs.AsSpan(i * seq * h, h).CopyTo(vector);
                 else
                 {
                     int real = examples[start + i].Tokens.Length + 2; // [CLS] text [SEP]
                     for (int t = 0; t < real; t++)
                     {
-                        var row = net.SequenceOutput.Slice((i * seq + t) * h, h);
+                        var row = outputs.AsSpan((i * seq + t) * h, h);
                         for (int k = 0; k < h; k++) vector[k] += row[k];
                     }
                     for (int k = 0; k < h; k++) vector[k] /= real;

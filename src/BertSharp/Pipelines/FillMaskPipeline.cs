@@ -57,7 +57,7 @@ public sealed class FillMaskPipeline
     {
         _net.Forward(_inputs.Batch(), DropoutContext.Off);
         int v = Model.Config.VocabSize;
-        var result = _net.Heads.MlmLogits[..(_inputs.MaskCount * v)].ToArray();
+        var result = _net.Device.ToArray(_net.Heads.MlmLogits.Slice(0, _inputs.MaskCount * v));
         for (int m = 0; m < _inputs.MaskCount; m++) Probabilities.Softmax(result.AsSpan(m * v, v));
         return result;
     }

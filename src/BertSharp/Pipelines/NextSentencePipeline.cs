@@ -37,7 +37,7 @@ public sealed class NextSentencePipeline
     private float[] NspProbabilities()
     {
         _net.Forward(_inputs.Batch(), DropoutContext.Off);
-        var p = _net.Heads.NspLogits[..2].ToArray();
+        var p = _net.Device.ToArray(_net.Heads.NspLogits.Slice(0, 2));
         Probabilities.Softmax(p);
         return p;
     }

@@ -237,7 +237,8 @@ public sealed class PreTrainingLogits
         // added once, by the fused bias + cross-entropy kernel, which adds it to every row, weight-0 rows included.
         for (int i = 0; i < n; i++) batch.MaskedLmPositions[i] = i % batch.SeqLength;
         _model.Forward(batch, DropoutContext.Off);
-        return new PreTrainingLogitsResult(batch.BatchSize, batch.SeqLength, c.VocabSize, _model.Heads.MlmLogits.ToArray(), _model.Heads.NspLogits.ToArray());
+        return new PreTrainingLogitsResult(batch.BatchSize, batch.SeqLength, c.VocabSize, 
+            _model.Device.ToArray(_model.Heads.MlmLogits), _model.Device.ToArray(_model.Heads.NspLogits));
     }
 
     /// <summary>The checked ids in a batch with one prediction slot per position (NSP labels 0: unused).</summary>

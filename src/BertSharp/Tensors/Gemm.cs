@@ -401,4 +401,58 @@ public static unsafe class Gemm
         for (int jr = 0; jr < nb; jr += nr, dst += nr * kc)
             GemmPacking.Transpose(g.B + (j0 + jr) * g.Ldb + p0, g.Ldb, Math.Min(nr, nb - jr), kc, dst, nr);
     }
+
+    /// <summary>
+    /// outer × inner independent GEMMs C = alpha·op(A)·op(B) + beta·C where matrix (o, i) of each operand starts at
+    /// o·strideOuter + i·strideInner (attention: outer = batch, inner = heads, reading Q, K, V in place).
+    /// </summary>
+    public static void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, long strideAOuter, long strideAInner,
+        ReadOnlySpan<float> b, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+    {
+        long lenA = Extent(transA ? k : m, transA ? m : k, lda), lenB = Extent(transB ? n : k, transB ? k : n, ldb), lenC = Extent(m, n, ldc);
+        long lastA = (outer - 1) * strideAOuter + (inner - 1) * strideAInner + lenA;
+        long lastB = (outer - 1) * strideBOuter + (inner - 1) * strideBInner + lenB;
+        long lastC = (outer - 1) * strideCOuter + (inner - 1) * strideCInner + lenC;
+        if (outer <= 0 || inner <= 0) return;
+        if (a.Length < lastA || b.Length < lastB || c.Length < lastC)
+            throw new ArgumentException($"batched GEMM: operands too short (a {a.Length} < {lastA}, b {b.Length} < {lastB} or c {c.Length} < {lastC})");
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var body = new Batched2DBody
+            {
+                TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                A = pa, Lda = lda, SAo = strideAOuter, SAi = strideAInner, LenA = (int)lenA,
+                B = pb, Ldb = ldb, SBo = strideBOuter, SBi = strideBInner, LenB = (int)lenB,
+                C = pc, Ldc = ldc, SCo = strideCOuter, SCi = strideCInner, LenC = (int)lenC, Inner = inner,
+            };
+            // Each matrix runs whole on one thread (nested kernel calls run inline), so the result does not
+            // depend on the thread count.
+            KernelParallel.For(outer * inner, 1, ref body);
+        }
+    }
+
+    private static long Extent(int rows, int cols, int ld) => rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
+
+    private unsafe struct Batched2DBody : IRangeBody
+    {
+        public bool TransA, TransB;
+        public int M, N, K, Lda, Ldb, Ldc, LenA, LenB, LenC, Inner;
+        public float Alpha, Beta;
+        public float* A, B, C;
+        public long SAo, SAi, SBo, SBi, SCo, SCi;
+
+        public void Invoke(int start, int end)
+        {
+            for (int idx = start; idx < end; idx++)
+            {
+                int o = idx / Inner, i = idx % Inner;
+                Sgemm(TransA, TransB, M, N, K, Alpha,
+                    new ReadOnlySpan<float>(A + o * SAo + i * SAi, LenA), Lda,
+                    new ReadOnlySpan<float>(B + o * SBo + i * SBi, LenB), Ldb, Beta,
+                    new Span<float>(C + o * SCo + i * SCi, LenC), Ldc);
+            }
+        }
+    }
 }

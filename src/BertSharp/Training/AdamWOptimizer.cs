@@ -13,11 +13,13 @@ namespace BertSharp.Training;
 public sealed class AdamWOptimizer
 {
     private readonly BertParameters _p;
-    private readonly IComputeBackend _be;
+    private readonly Device _d;
     private readonly ParameterRegion[] _updates, _norm;
 
-    public float[] ExpAvg { get; }
-    public float[] ExpAvgSq { get; }
+    /// <summary>First moments, [Layout.Length] on the parameters' device.</summary>
+    public DeviceTensor ExpAvg { get; }
+    /// <summary>Second moments, [Layout.Length] on the parameters' device.</summary>
+    public DeviceTensor ExpAvgSq { get; }
     /// <summary>The groups this optimiser updates.</summary>
     public ParameterGroups Groups { get; }
     public float Beta1 { get; init; } = 0.9f;
@@ -30,26 +32,26 @@ public sealed class AdamWOptimizer
     public int StepCount { get; set; }
 
     /// <param name="groups">the groups to train (a model's <see cref="ITrainableModel.TrainedGroups"/>)</param>
-    public AdamWOptimizer(BertParameters parameters, ParameterGroups groups, IComputeBackend? backend = null)
+    public AdamWOptimizer(BertParameters parameters, ParameterGroups groups)
     {
         _p = parameters;
-        _be = backend ?? CpuBackend.Instance;
+        _d = parameters.Device;
         Groups = groups;
         _updates = [.. parameters.Layout.RegionsOf(groups, byDecay: true)];
         _norm = [.. parameters.Layout.RegionsOf(groups, byDecay: false)];
         if (_updates.Length == 0) throw new ArgumentException($"optimizer: the model has no parameters in the groups {groups}");
-        ExpAvg = GC.AllocateArray<float>(parameters.Layout.Length, pinned: true);
-        ExpAvgSq = GC.AllocateArray<float>(parameters.Layout.Length, pinned: true);
+        ExpAvg = _d.Allocate(DType.Float32, parameters.Layout.Length);
+        ExpAvgSq = _d.Allocate(DType.Float32, parameters.Layout.Length);
     }
 
     /// <summary>An optimiser for what <paramref name="model"/> trains.</summary>
-    public AdamWOptimizer(ITrainableModel model, IComputeBackend? backend = null) : this(model.Parameters, model.TrainedGroups, backend) { }
+    public AdamWOptimizer(ITrainableModel model) : this(model.Parameters, model.TrainedGroups) { }
 
     /// <summary>Global L2 norm of the trained gradients (before clipping), in a fixed reduction order.</summary>
     public double GradientNorm()
     {
         double sum = 0;
-        foreach (var r in _norm) sum += _be.SumOfSquares(_p.Gradients.AsSpan(r.Offset, r.Length));
+        foreach (var r in _norm) sum += _d.SumOfSquares(_p.Gradients.View(r.Offset, r.Length));
         return Math.Sqrt(sum);
     }
 
@@ -71,7 +73,7 @@ public sealed class AdamWOptimizer
         StepCount++;
         var hp = new AdamWParams((float)learningRate, Beta1, Beta2, Epsilon, WeightDecay, StepCount, clipScale);
         foreach (var r in _updates)
-            _be.AdamWStep(_p.Values.AsSpan(r.Offset, r.Length), _p.Gradients.AsSpan(r.Offset, r.Length),
-                ExpAvg.AsSpan(r.Offset, r.Length), ExpAvgSq.AsSpan(r.Offset, r.Length), r.Decay ? hp : hp with { WeightDecay = 0f });
+            _d.AdamWStep(_p.Values.View(r.Offset, r.Length), _p.Gradients.View(r.Offset, r.Length),
+                ExpAvg.View(r.Offset, r.Length), ExpAvgSq.View(r.Offset, r.Length), r.Decay ? hp : hp with { WeightDecay = 0f });
     }
 }

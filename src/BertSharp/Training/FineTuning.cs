@@ -180,7 +180,7 @@ public sealed class FineTuner
             var index = byLength.AsSpan(start, b);
             _batcher.Fill(examples, index, b);
             var o = _model.Forward(_batcher.Batch, DropoutContext.Off);
-            var logits = _model.Logits;
+            var logits = _model.Device.ToArray(_model.Logits);
             for (int i = 0; i < b; i++)
             {
                 int best = 0;

@@ -1,6 +1,7 @@
 using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
+using BertSharp.Tensors;
 
 namespace BertSharp.Training;
 
@@ -65,7 +66,7 @@ public sealed class Trainer
         Model = model;
         _data = data;
         _o = options;
-        Optimizer = new AdamWOptimizer(model, model.Backend)
+        Optimizer = new AdamWOptimizer(model)
         {
             Beta1 = options.Beta1, Beta2 = options.Beta2, Epsilon = options.Epsilon,
             WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm,
@@ -84,11 +85,11 @@ public sealed class Trainer
     }
 
     /// <summary>Continues a run from a checkpoint folder: parameters, AdamW moments, counters and data position.</summary>
-    public static Trainer Resume(string checkpointFolder, ITrainingData data, TrainerOptions options, IComputeBackend? backend = null)
+    public static Trainer Resume(string checkpointFolder, ITrainingData data, TrainerOptions options, Device? device = null)
     {
-        var parameters = Checkpoint.LoadParameters(checkpointFolder);
+        var parameters = Checkpoint.LoadParameters(checkpointFolder, device);
         var state = Checkpoint.LoadState(Path.Combine(checkpointFolder, "trainer_state.json"));
-        var model = new BertForPreTraining(parameters, backend);
+        var model = new BertForPreTraining(parameters);
         var t = new Trainer(model, data, options, state);
         Checkpoint.LoadOptimizer(Path.Combine(checkpointFolder, "optimizer.safetensors"), parameters.Layout, t.Optimizer.ExpAvg, t.Optimizer.ExpAvgSq);
         t.LastCheckpoint = checkpointFolder;

@@ -123,12 +123,12 @@ public class CliCommandTests
         Assert.Contains("started from: `" + phase1 + "`", File.ReadAllText(Path.Combine(dir["two"], "summary.md")));
         string phase2 = Path.Combine(dir["two"], "checkpoints", "checkpoint-2");
         Assert.Equal(File.ReadAllText(Path.Combine(phase1, "config.json")), File.ReadAllText(Path.Combine(phase2, "config.json")));
-        var w1 = BertSharp.IO.Checkpoint.LoadParameters(phase1).Values;
-        var w2 = BertSharp.IO.Checkpoint.LoadParameters(phase2).Values;
+        var w1 = BertSharp.IO.Checkpoint.LoadParameters(phase1).ToArray();
+        var w2 = BertSharp.IO.Checkpoint.LoadParameters(phase2).ToArray();
         var random = new BertSharp.Model.BertParameters(BertSharp.IO.Checkpoint.LoadParameters(phase1).Config);
         random.Initialize(12345);
         Assert.True(w1.Zip(w2).Max(p => Math.Abs(p.First - p.Second)) < 1e-6, "phase 2 did not start from phase 1's weights");
-        Assert.True(w1.Zip(random.Values).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "phase 1's weights are still the random ones");
+        Assert.True(w1.Zip(random.Values.ToArray()).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "phase 1's weights are still the random ones");
 
         // Rerunning continues (same --init-from is no contradiction); a different one, or a model option beside it, is refused.
         Assert.Equal(0, Run(two).Code);

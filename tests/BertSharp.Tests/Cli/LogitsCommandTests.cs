@@ -166,7 +166,7 @@ public sealed class LogitsCommandTests(ITestOutputHelper log) : IDisposable
 
         // d(logit[·, ·, j]) / d(cls.predictions.bias[j]) = 1 at every position, padded ones included: the bias is in
         // the logits, once. Other columns and NSP do not move.
-        p.Value("cls.predictions.bias")[17] += 1f;
+        p.Value("cls.predictions.bias").AsSpan()[17] += 1f;
         var shifted = new PreTrainingLogits(p).Compute(inputs);
         for (int b = 0; b < 2; b++)
             for (int t = 0; t < 8; t++)
@@ -238,7 +238,7 @@ public sealed class LogitsCommandTests(ITestOutputHelper log) : IDisposable
     public void Non_finite_logits_are_refused_before_anything_is_written()
     {
         var p = HfTestModel.Build().Parameters;
-        p.Value("cls.predictions.bias")[3] = float.NaN;
+        p.Value("cls.predictions.bias").AsSpan()[3] = float.NaN;
         var result = new PreTrainingLogits(p).Compute(PreTrainingInputs.Create([[2, 9, 3]]));
         using var stream = new MemoryStream();
         var e = Assert.Throws<BertSharpException>(() => result.WriteJson(stream));

@@ -69,7 +69,7 @@ public class CorpusPretrainingDataTests : IDisposable
         var resumed = Trainer.Resume(folder, resumedData, Options());
         for (int i = 0; i < 5; i++) resumed.TrainStep();
 
-        Assert.Equal(straight.Model.Parameters.Values, resumed.Model.Parameters.Values);
+        Assert.Equal(straight.Model.Parameters.Values.ToArray(), resumed.Model.Parameters.Values.ToArray());
         Assert.Equal(straight.State.DataPosition, resumed.State.DataPosition);
         var a = straight.Evaluate();
         var b = resumed.Evaluate();

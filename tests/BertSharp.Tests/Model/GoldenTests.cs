@@ -72,13 +72,13 @@ public class GoldenTests(ITestOutputHelper log)
         var model = new BertForPreTraining(g.P);
         var o = model.Forward(g.Batch, DropoutContext.Off);
 
-        double embErr = RelativeError(model.Embeddings.Output, g.R.ReadF32("embedding_output"));
-        double seqErr = RelativeError(model.SequenceOutput, g.R.ReadF32("sequence_output"));
+        double embErr = RelativeError(model.Bert.Embeddings.Output.AsSpan(), g.R.ReadF32("embedding_output"));
+        double seqErr = RelativeError(model.SequenceOutput.AsSpan(), g.R.ReadF32("sequence_output"));
         log.WriteLine($"embedding output rel err {embErr:E2}, sequence output {seqErr:E2}");
         Assert.True(embErr <= 1e-5, $"embedding output relative error {embErr:E2}");
         Assert.True(seqErr <= 1e-5, $"sequence output relative error {seqErr:E2}");
-        double mlmErr = RelativeError(model.Heads.MlmLogits, g.R.ReadF32("mlm_logits"));
-        double nspErr = RelativeError(model.Heads.NspLogits, g.R.ReadF32("nsp_logits"));
+        double mlmErr = RelativeError(model.Heads.MlmLogits.AsSpan(), g.R.ReadF32("mlm_logits"));
+        double nspErr = RelativeError(model.Heads.NspLogits.AsSpan(), g.R.ReadF32("nsp_logits"));
         log.WriteLine($"logits rel err: mlm {mlmErr:E2} nsp {nspErr:E2}; loss {o.Loss} vs {g.Get("total_loss")}");
         Assert.True(mlmErr <= 1e-5, $"MLM logits relative error {mlmErr:E2}");
         Assert.True(nspErr <= 1e-5, $"NSP logits relative error {nspErr:E2}");
@@ -142,9 +142,9 @@ public class GoldenTests(ITestOutputHelper log)
         using var g = new Golden("bert_golden_large");
         var model = new BertForPreTraining(g.P);
         var o = model.Forward(g.Batch, DropoutContext.Off);
-        double seqErr = RelativeError(model.SequenceOutput, g.R.ReadF32("sequence_output"));
-        double mlmErr = RelativeError(model.Heads.MlmLogits, g.R.ReadF32("mlm_logits"));
-        double nspErr = RelativeError(model.Heads.NspLogits, g.R.ReadF32("nsp_logits"));
+        double seqErr = RelativeError(model.SequenceOutput.AsSpan(), g.R.ReadF32("sequence_output"));
+        double mlmErr = RelativeError(model.Heads.MlmLogits.AsSpan(), g.R.ReadF32("mlm_logits"));
+        double nspErr = RelativeError(model.Heads.NspLogits.AsSpan(), g.R.ReadF32("nsp_logits"));
         log.WriteLine($"sequence output {seqErr:E2}, mlm logits {mlmErr:E2}, nsp logits {nspErr:E2}; loss {o.Loss} vs {g.Get("total_loss")}");
         Assert.True(seqErr <= 1e-5, $"sequence output relative error {seqErr:E2}");
         Assert.True(mlmErr <= 1e-5, $"MLM logits relative error {mlmErr:E2}");

@@ -48,7 +48,7 @@ public class PipelineTests(PipelineFixture f) : IClassFixture<PipelineFixture>
 
         var ck = PretrainedModel.Load(checkpoint); // a checkpoint inside a run finds its run
         Assert.Equal(run.RunFolder, ck.RunFolder);
-        Assert.Equal(run.Parameters.Values, ck.Parameters.Values);
+        Assert.Equal(run.Parameters.Values.ToArray(), ck.Parameters.Values.ToArray());
 
         var hf = PretrainedModel.Load(f.Classifier);
         Assert.Null(hf.RunFolder);

@@ -44,7 +44,7 @@ public class ClassifierTests(ITestOutputHelper log)
 
         var model = new BertForSequenceClassification(p);
         var o = model.Forward(BertBatch.CreateForClassification(4, 12, ids, types, mask, labels), DropoutContext.Off);
-        double logitErr = RelativeError(model.Logits, r.ReadF32("logits"));
+        double logitErr = RelativeError(model.Logits.AsSpan(), r.ReadF32("logits"));
         float expectedLoss = r.ReadF32("loss")[0];
         log.WriteLine($"logits rel err {logitErr:E2}, loss {o.Loss} vs {expectedLoss}");
         Assert.True(logitErr <= 1e-5, $"logits relative error {logitErr:E2}");
@@ -66,8 +66,8 @@ public class ClassifierTests(ITestOutputHelper log)
             worst = Math.Max(worst, err);
             Assert.True(err <= 1e-4, $"gradient of {e.Name}: relative error {err:E2}");
         }
-        double wErr = RelativeError(p.Gradient("classifier.weight"), r.ReadF32("grad/classifier.weight"));
-        double bErr = RelativeError(p.Gradient("classifier.bias"), r.ReadF32("grad/classifier.bias"));
+        double wErr = RelativeError(p.Gradient("classifier.weight").AsSpan(), r.ReadF32("grad/classifier.weight"));
+        double bErr = RelativeError(p.Gradient("classifier.bias").AsSpan(), r.ReadF32("grad/classifier.bias"));
         log.WriteLine($"worst encoder gradient rel err {worst:E2}; classifier weight {wErr:E2}, bias {bErr:E2}");
         Assert.True(wErr <= 1e-5 && bErr <= 1e-5, $"classifier gradients: weight {wErr:E2}, bias {bErr:E2}");
     }
@@ -95,10 +95,10 @@ public class ClassifierTests(ITestOutputHelper log)
             for (int i = 0; i < p.Layout[name].Length; i++, k++)
             {
                 int at = p.Layout[name].Offset + i;
-                float keep = p.Values[at], h = 1e-2f;
-                p.Values[at] = keep + h; double up = Loss();
-                p.Values[at] = keep - h; double down = Loss();
-                p.Values[at] = keep;
+                float keep = p.Values.AsSpan()[at], h = 1e-2f;
+                p.Values.AsSpan()[at] = keep + h; double up = Loss();
+                p.Values.AsSpan()[at] = keep - h; double down = Loss();
+                p.Values.AsSpan()[at] = keep;
                 double numeric = (up - down) / (2 * h);
                 Assert.True(Math.Abs(numeric - analytic[k]) <= 2e-3 + 0.02 * Math.Abs(numeric), $"param {k}: analytic {analytic[k]} numeric {numeric}");
             }
@@ -267,7 +267,7 @@ public class ClassifierTests(ITestOutputHelper log)
             var train = ClassificationEncoder.EncodeAll(SentimentTexts(40, 3), vocab, true, 20);
             new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3 })
                 .Train(train, []);
-            return p.Values;
+            return p.Values.ToArray();
         }
         Assert.Equal(Run(), Run());
     }

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using BertSharp.Tensors;
 
-namespace BertSharp.Model;
+namespace BertSharp.Tensors;
 
 /// <summary>
 /// The MLM output layer's bias, softmax cross-entropy and their backward fused into one pass each over the

@@ -1,0 +1,157 @@
+using BertSharp.Tensors;
+
+namespace BertSharp.Model;
+
+/// <summary>
+/// The model's parameters and their gradients: two flat buffers on a <see cref="Tensors.Device"/> sharing
+/// <see cref="BertParameterLayout"/> (llm.c's design). Views are named after HuggingFace's tensors; the host
+/// reads and writes them only through explicit copies (<see cref="ToArray"/>, <see cref="Read"/>,
+/// <see cref="Write"/>, <see cref="CopyFrom"/>), which is how checkpoints and initialisation reach them.
+/// </summary>
+public sealed class BertParameters : IDisposable
+{
+    public BertParameterLayout Layout { get; }
+    public Device Device { get; }
+    /// <summary>[Layout.Length] Float32: every parameter.</summary>
+    public DeviceTensor Values { get; }
+    /// <summary>[Layout.Length] Float32: their gradients (accumulated by backward passes).</summary>
+    public DeviceTensor Gradients { get; }
+
+    /// <param name="labels">a classifier head's labels, or null for none</param>
+    /// <param name="device">where the buffers live (the CPU when null)</param>
+    public BertParameters(BertConfig config, IReadOnlyList<string>? labels = null, Device? device = null)
+    {
+        config.Validate();
+        Layout = new BertParameterLayout(config, labels);
+        Device = device ?? Device.Cpu;
+        Values = Device.Allocate(DType.Float32, Layout.Length);
+        Gradients = Device.Allocate(DType.Float32, Layout.Length);
+    }
+
+    public BertConfig Config => Layout.Config;
+
+    /// <summary>The classifier's labels, or null without a classifier head.</summary>
+    public IReadOnlyList<string>? Labels => Layout.Labels;
+
+    /// <summary>The tensor <paramref name="name"/> (HF's name) in <see cref="Values"/>.</summary>
+    public TensorView Value(string name) { var e = Layout[name]; return Values.View(e.Offset, e.Length); }
+    /// <summary>Its gradient in <see cref="Gradients"/>.</summary>
+    public TensorView Gradient(string name) { var e = Layout[name]; return Gradients.View(e.Offset, e.Length); }
+
+    /// <summary>Every value, copied to the host (layout order, gaps included).</summary>
+    public float[] ToArray()
+    {
+        var a = new float[Layout.Length];
+        Device.CopyToHost<float>(Values, a);
+        return a;
+    }
+
+    /// <summary>Every gradient, copied to the host.</summary>
+    public float[] GradientsToArray()
+    {
+        var a = new float[Layout.Length];
+        Device.CopyToHost<float>(Gradients, a);
+        return a;
+    }
+
+    /// <summary>Replaces every value with <paramref name="values"/> (a host copy in layout order, as <see cref="ToArray"/> gives).</summary>
+    public void CopyFrom(ReadOnlySpan<float> values) => Device.CopyToDevice(values, Values);
+
+    /// <summary>The tensor <paramref name="name"/>, copied to the host.</summary>
+    public float[] Read(string name)
+    {
+        var v = Value(name);
+        var a = new float[v.Length];
+        Device.CopyToHost<float>(v, a);
+        return a;
+    }
+
+    /// <summary>The gradient of <paramref name="name"/>, copied to the host.</summary>
+    public float[] ReadGradient(string name)
+    {
+        var v = Gradient(name);
+        var a = new float[v.Length];
+        Device.CopyToHost<float>(v, a);
+        return a;
+    }
+
+    /// <summary>Replaces the tensor <paramref name="name"/> with <paramref name="values"/>.</summary>
+    public void Write(string name, ReadOnlySpan<float> values) => Device.CopyToDevice(values, Value(name));
+
+    public void ZeroGradients() => Device.Zero(Gradients);
+
+    /// <summary>A copy of these parameters (values only) on <paramref name="device"/>.</summary>
+    public BertParameters To(Device device)
+    {
+        var p = new BertParameters(Config, Labels, device);
+        p.CopyFrom(ToArray());
+        return p;
+    }
+
+    /// <summary>
+    /// These parameters with a new classifier head over <paramref name="labels"/> (replacing any it had), on the
+    /// same device: every other tensor copied, the head initialised as BERT does (truncated normal, std
+    /// initializer_range, bias 0) from <paramref name="seed"/>; <paramref name="std"/> overrides the standard deviation.
+    /// </summary>
+    public BertParameters WithClassifier(IReadOnlyList<string> labels, ulong seed, float? std = null)
+    {
+        var p = new BertParameters(Config, labels, Device);
+        var src = ToArray();
+        var dst = new float[p.Layout.Length];
+        foreach (var e in Layout.Entries)
+            if (e.Group != ParameterGroups.Classifier)
+                src.AsSpan(e.Offset, e.Length).CopyTo(dst.AsSpan(p.Layout[e.Name].Offset, e.Length));
+        var rng = new SplitMix64(seed);
+        float sd = std ?? Config.InitializerRange;
+        var w = p.Layout[BertParameterLayout.ClassifierWeight];
+        for (int i = 0; i < w.Length; i++) dst[w.Offset + i] = (float)(sd * rng.NextTruncatedNormal(2.0));
+        p.CopyFrom(dst);
+        return p;
+    }
+
+    /// <summary>
+    /// For a model pretrained at sequence length <paramref name="trained"/>: positions from <paramref name="trained"/>
+    /// on, which training never reached (they keep their random initialisation), become copies of the trained
+    /// ones, position i taking position i mod <paramref name="trained"/> (Longformer's initialisation when it
+    /// extended RoBERTa's table, Beltagy et al. 2020). Attention heads that learnt to use relative position then work
+    /// at once at the longer lengths, and training goes on from there. Returns the number of rows replaced.
+    /// </summary>
+    public int CopyPositionEmbeddings(int trained)
+    {
+        int max = Config.MaxPositionEmbeddings, h = Config.HiddenSize;
+        if (trained < 1 || trained > max)
+            throw new ArgumentException($"the trained length must be between 1 and the model's max_position_embeddings ({max}), got {trained}");
+        const string name = "bert.embeddings.position_embeddings.weight";
+        var table = Read(name);
+        for (int i = trained; i < max; i++)
+            table.AsSpan(i % trained * h, h).CopyTo(table.AsSpan(i * h, h));
+        Write(name, table);
+        return max - trained;
+    }
+
+    /// <summary>BERT's initialisation: weights from a normal(0, initializer_range) truncated at two standard
+    /// deviations (as TF's truncated_normal), LayerNorm gamma 1 and beta 0, biases 0. Deterministic for a seed
+    /// on every platform and .NET version (our own generator, not System.Random), drawn on the host in
+    /// <see cref="BertParameterLayout.Entries"/> order and copied to the device.</summary>
+    public void Initialize(ulong seed)
+    {
+        var values = new float[Layout.Length];
+        var rng = new SplitMix64(seed);
+        float std = Config.InitializerRange;
+        foreach (var e in Layout.Entries)
+        {
+            var v = values.AsSpan(e.Offset, e.Length);
+            if (e.Name.EndsWith("LayerNorm.weight", StringComparison.Ordinal)) v.Fill(1f);
+            else if (e.Shape.Length == 2)
+                for (int i = 0; i < v.Length; i++) v[i] = (float)(std * rng.NextTruncatedNormal(2.0));
+            // biases and LayerNorm beta stay 0
+        }
+        CopyFrom(values);
+    }
+
+    public void Dispose()
+    {
+        Values.Dispose();
+        Gradients.Dispose();
+    }
+}

@@ -1,0 +1,61 @@
+using BertSharp.Data;
+using BertSharp.Tensors;
+
+namespace BertSharp.Model;
+
+/// <summary>
+/// A <see cref="BertBatch"/> on the model's device: the host batch is copied in once per forward pass (the only
+/// host → device traffic of a step besides nothing), and the layers read the ids, masks and targets from here.
+/// Capacity buffers; the current shape uses their prefix.
+/// </summary>
+public sealed class DeviceBatch
+{
+    private readonly Device _d;
+
+    public DeviceBatch(Device device) => _d = device;
+
+    public int BatchSize { get; private set; }
+    public int SeqLength { get; private set; }
+    public int MaxPredictions { get; private set; }
+
+    public DeviceTensor InputIds { get; private set; } = null!;          // [B·T] Int32
+    public DeviceTensor TokenTypeIds { get; private set; } = null!;      // [B·T] Int32
+    public DeviceTensor AttentionMask { get; private set; } = null!;     // [B·T] Int32
+    public DeviceTensor MaskedLmPositions { get; private set; } = null!; // [B·P] Int32
+    public DeviceTensor MaskedLmIds { get; private set; } = null!;       // [B·P] Int32
+    public DeviceTensor MaskedLmWeights { get; private set; } = null!;   // [B·P] Float32
+    public DeviceTensor NextSentenceLabels { get; private set; } = null!; // [B] Int32
+    public DeviceTensor Labels { get; private set; } = null!;            // [B] Int32
+
+    public void Allocate(int maxBatch, int maxSeq, int maxPredictions)
+    {
+        int n = maxBatch * maxSeq, m = maxBatch * maxPredictions;
+        InputIds = _d.Reallocate(InputIds, DType.Int32, n);
+        TokenTypeIds = _d.Reallocate(TokenTypeIds, DType.Int32, n);
+        AttentionMask = _d.Reallocate(AttentionMask, DType.Int32, n);
+        MaskedLmPositions = _d.Reallocate(MaskedLmPositions, DType.Int32, m);
+        MaskedLmIds = _d.Reallocate(MaskedLmIds, DType.Int32, m);
+        MaskedLmWeights = _d.Reallocate(MaskedLmWeights, DType.Float32, m);
+        NextSentenceLabels = _d.Reallocate(NextSentenceLabels, DType.Int32, maxBatch);
+        Labels = _d.Reallocate(Labels, DType.Int32, maxBatch);
+    }
+
+    /// <summary>Copies the meaningful prefix of <paramref name="b"/> in (the prediction arrays only when
+    /// <paramref name="predictions"/>, the labels only when <paramref name="labels"/>).</summary>
+    public void Upload(BertBatch b, bool predictions, bool labels)
+    {
+        int n = b.BatchSize * b.SeqLength, m = b.BatchSize * b.MaxPredictions;
+        (BatchSize, SeqLength, MaxPredictions) = (b.BatchSize, b.SeqLength, predictions ? b.MaxPredictions : 0);
+        _d.CopyToDevice<int>(b.InputIds.AsSpan(0, n), InputIds.Prefix(n));
+        _d.CopyToDevice<int>(b.TokenTypeIds.AsSpan(0, n), TokenTypeIds.Prefix(n));
+        _d.CopyToDevice<int>(b.AttentionMask.AsSpan(0, n), AttentionMask.Prefix(n));
+        if (predictions)
+        {
+            _d.CopyToDevice<int>(b.MaskedLmPositions.AsSpan(0, m), MaskedLmPositions.Prefix(m));
+            _d.CopyToDevice<int>(b.MaskedLmIds.AsSpan(0, m), MaskedLmIds.Prefix(m));
+            _d.CopyToDevice<float>(b.MaskedLmWeights.AsSpan(0, m), MaskedLmWeights.Prefix(m));
+            _d.CopyToDevice<int>(b.NextSentenceLabels.AsSpan(0, b.BatchSize), NextSentenceLabels.Prefix(b.BatchSize));
+        }
+        if (labels) _d.CopyToDevice<int>(b.Labels.AsSpan(0, b.BatchSize), Labels.Prefix(b.BatchSize));
+    }
+}

@@ -1,0 +1,246 @@
+using System.Runtime.InteropServices;
+
+namespace BertSharp.Tensors;
+
+/// <summary>
+/// The CPU device: tensors are pinned host arrays and every kernel is the static kernel of this folder
+/// (AVX-512/AVX2 with a portable fallback, multi-threaded through <see cref="KernelParallel"/>, bitwise identical
+/// for any thread count). Calls run synchronously, so copies and reductions never wait.
+/// </summary>
+public sealed class CpuDevice : Device
+{
+    public static CpuDevice Instance { get; } = new();
+
+    private CpuDevice() { }
+
+    public override string Name => "cpu";
+
+    /// <summary>The host memory behind a CPU tensor's Float32 view (the CPU device's memory is host memory; code
+    /// that must run on any device copies with <see cref="Device.CopyToHost{T}"/> instead).</summary>
+    public static Span<float> Floats(TensorView v) => ((CpuTensor)v.Tensor).Float32("view").AsSpan(v.Offset, v.Length);
+
+    /// <summary>The host memory behind a CPU tensor's Int32 view.</summary>
+    public static Span<int> Ints(TensorView v) => ((CpuTensor)v.Tensor).Int32("view").AsSpan(v.Offset, v.Length);
+
+    private static Span<float> F(TensorView v, string name) => v.Tensor is CpuTensor t
+        ? t.Float32(name).AsSpan(v.Offset, v.Length)
+        : throw new ArgumentException($"{name}: a tensor of {v.Tensor.Device.Name}, not of the CPU device");
+
+    private static Span<int> I(TensorView v, string name) => v.Tensor is CpuTensor t
+        ? t.Int32(name).AsSpan(v.Offset, v.Length)
+        : throw new ArgumentException($"{name}: a tensor of {v.Tensor.Device.Name}, not of the CPU device");
+
+    public override DeviceTensor Allocate(DType type, params int[] shape) => new CpuTensor(this, type, shape);
+
+    public override void CopyToDevice<T>(ReadOnlySpan<T> source, TensorView destination)
+    {
+        var dst = Bytes(destination, typeof(T), "destination");
+        var src = MemoryMarshal.AsBytes(source);
+        if (src.Length != dst.Length)
+            throw new ArgumentException($"copy to device: {source.Length} host elements for a view of {destination.Length}");
+        src.CopyTo(dst);
+    }
+
+    public override void CopyToHost<T>(TensorView source, Span<T> destination)
+    {
+        var src = Bytes(source, typeof(T), "source");
+        var dst = MemoryMarshal.AsBytes(destination);
+        if (src.Length != dst.Length)
+            throw new ArgumentException($"copy to host: a view of {source.Length} elements into {destination.Length} host elements");
+        src.CopyTo(dst);
+    }
+
+    public override void Copy(TensorView source, TensorView destination)
+    {
+        if (source.Type != destination.Type || source.Length != destination.Length)
+            throw new ArgumentException($"copy: {source} into {destination} (type and length must agree)");
+        Bytes(source, null, "source").CopyTo(Bytes(destination, null, "destination"));
+    }
+
+    public override void Zero(TensorView x) => Bytes(x, null, "x").Clear();
+
+    public override void Synchronize() { }
+
+    private static Span<byte> Bytes(TensorView v, Type? element, string name)
+    {
+        if (v.Tensor is not CpuTensor t) throw new ArgumentException($"{name}: a tensor of {v.Tensor.Device.Name}, not of the CPU device");
+        switch (t.Type)
+        {
+            case DType.Float32 when element is null || element == typeof(float):
+                return MemoryMarshal.AsBytes(t.Float32(name).AsSpan(v.Offset, v.Length));
+            case DType.Int32 when element is null || element == typeof(int):
+                return MemoryMarshal.AsBytes(t.Int32(name).AsSpan(v.Offset, v.Length));
+            case DType.BFloat16 when element is null || element == typeof(ushort):
+                return MemoryMarshal.AsBytes(((ushort[])t.Data).AsSpan(v.Offset, v.Length));
+            default:
+                throw new ArgumentException($"{name}: a {t.Type} tensor does not hold {element?.Name} elements");
+        }
+    }
+
+    public override void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
+        TensorView b, int ldb, float beta, TensorView c, int ldc)
+        => Gemm.Sgemm(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
+
+    public override unsafe void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        TensorView a, int lda, long strideAOuter, long strideAInner,
+        TensorView b, int ldb, long strideBOuter, long strideBInner,
+        float beta, TensorView c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+        => Gemm.SgemmBatched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
+            F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
+
+    public override void BiasAdd(TensorView y, int rows, int cols, TensorView bias) => Tensors.Bias.Add(F(y, "y"), rows, cols, F(bias, "bias"));
+    public override void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias) => Tensors.Bias.Backward(F(dy, "dy"), rows, cols, F(dbias, "dbias"));
+
+    public override void Gelu(TensorView x, TensorView y, bool tanhApproximation)
+    {
+        if (tanhApproximation) Activations.GeluTanh(F(x, "x"), F(y, "y"));
+        else Activations.Gelu(F(x, "x"), F(y, "y"));
+    }
+
+    public override void GeluBackward(TensorView x, TensorView dy, TensorView dx, bool tanhApproximation)
+    {
+        if (tanhApproximation) Activations.GeluTanhBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
+        else Activations.GeluBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
+    }
+
+    public override void Tanh(TensorView x, TensorView y) => Activations.Tanh(F(x, "x"), F(y, "y"));
+    public override void TanhBackward(TensorView y, TensorView dy, TensorView dx) => Activations.TanhBackward(F(y, "y"), F(dy, "dy"), F(dx, "dx"));
+
+    public override void Add(TensorView y, TensorView x)
+    {
+        var ys = F(y, "y");
+        System.Numerics.Tensors.TensorPrimitives.Add(ys, F(x, "x"), ys);
+    }
+
+    public override void LayerNormForward(TensorView x, int rows, int cols, TensorView gamma, TensorView beta, float eps,
+        TensorView y, TensorView mean, TensorView rstd)
+        => LayerNorm.Forward(F(x, "x"), rows, cols, F(gamma, "gamma"), F(beta, "beta"), eps, F(y, "y"), F(mean, "mean"), F(rstd, "rstd"));
+
+    public override void LayerNormBackward(TensorView dy, TensorView x, TensorView mean, TensorView rstd, TensorView gamma,
+        int rows, int cols, TensorView dx, TensorView dgamma, TensorView dbeta)
+        => LayerNorm.Backward(F(dy, "dy"), F(x, "x"), F(mean, "mean"), F(rstd, "rstd"), F(gamma, "gamma"), rows, cols,
+            F(dx, "dx"), F(dgamma, "dgamma"), F(dbeta, "dbeta"));
+
+    public override void SoftmaxForward(TensorView x, TensorView y, int batch, int rowsPerBatch, int cols, float scale, TensorView mask)
+        => Softmax.Forward(F(x, "x"), F(y, "y"), batch, rowsPerBatch, cols, scale, mask.Tensor is null ? default : F(mask, "mask"));
+
+    public override void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale)
+        => Softmax.Backward(F(y, "y"), F(dy, "dy"), F(dx, "dx"), rows, cols, scale);
+
+    public override void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site)
+        => Dropout.Forward(F(x, "x"), F(y, "y"), p, seed, step, site);
+
+    public override void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site)
+        => Dropout.Backward(F(dy, "dy"), F(dx, "dx"), p, seed, step, site);
+
+    public override void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate)
+        => Embedding.Forward(I(ids, "ids"), F(table, "table"), dim, F(output, "output"), accumulate);
+
+    public override void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable)
+        => Embedding.Backward(I(ids, "ids"), F(doutput, "doutput"), dim, F(dtable, "dtable"));
+
+    public override void CrossEntropyForward(TensorView logits, int rows, int cols, TensorView targets, int ignoreIndex,
+        TensorView losses, TensorView logSumExp, TensorView argmax)
+        => CrossEntropy.Forward(F(logits, "logits"), rows, cols, I(targets, "targets"), ignoreIndex, F(losses, "losses"),
+            F(logSumExp, "logSumExp"), I(argmax, "argmax"));
+
+    public override void CrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
+        int rows, int cols, float scale, TensorView dlogits)
+        => CrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols, scale,
+            F(dlogits, "dlogits"));
+
+    public override void BiasCrossEntropyForward(TensorView logits, TensorView bias, int rows, int cols, TensorView targets,
+        int ignoreIndex, TensorView losses, TensorView logSumExp, TensorView argmax)
+        => LogitsCrossEntropy.Forward(F(logits, "logits"), F(bias, "bias"), rows, cols, I(targets, "targets"), ignoreIndex,
+            F(losses, "losses"), F(logSumExp, "logSumExp"), I(argmax, "argmax"));
+
+    public override void BiasCrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
+        int rows, int cols, float scale, TensorView dbias, TensorView scratch)
+        => LogitsCrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols,
+            scale, F(dbias, "dbias"), F(scratch, "scratch"));
+
+    public override int BiasCrossEntropyScratch(int rows, int cols) => checked((int)LogitsCrossEntropy.PartialsLength(rows, cols));
+
+    public override void AdamWStep(TensorView param, TensorView grad, TensorView m, TensorView v, in AdamWParams hp)
+        => AdamW.Step(F(param, "param"), F(grad, "grad"), F(m, "m"), F(v, "v"), hp);
+
+    public override double SumOfSquares(TensorView x) => Reduce.SumOfSquares(F(x, "x"));
+
+    public override void AttentionMask(TensorView mask, TensorView additive, float maskValue)
+    {
+        var m = I(mask, "mask");
+        var a = F(additive, "additive");
+        Check.SameLength(a.Length, m.Length, nameof(additive), nameof(mask));
+        for (int i = 0; i < m.Length; i++) a[i] = m[i] != 0 ? 0f : maskValue;
+    }
+
+    public override void Iota(TensorView output, int period, int stride)
+    {
+        if (period < 1) throw new ArgumentOutOfRangeException(nameof(period), period, "period must be >= 1");
+        var o = I(output, "output");
+        for (int i = 0; i < o.Length; i++) o[i] = i / period * stride + i % period;
+    }
+
+    public override void MaskedLmTargets(TensorView positions, TensorView ids, TensorView weights, int predictionsPerRow,
+        int seqLength, int ignoreIndex, TensorView rows, TensorView targets)
+    {
+        var pos = I(positions, "positions");
+        var id = I(ids, "ids");
+        var w = F(weights, "weights");
+        var r = I(rows, "rows");
+        var t = I(targets, "targets");
+        int m = pos.Length;
+        Check.SameLength(id.Length, m, nameof(ids), nameof(positions));
+        Check.SameLength(w.Length, m, nameof(weights), nameof(positions));
+        Check.SameLength(r.Length, m, nameof(rows), nameof(positions));
+        Check.SameLength(t.Length, m, nameof(targets), nameof(positions));
+        for (int i = 0; i < m; i++)
+        {
+            r[i] = i / predictionsPerRow * seqLength + pos[i];
+            t[i] = w[i] > 0 ? id[i] : ignoreIndex;
+        }
+    }
+
+    public override void LossStatistics(TensorView losses, TensorView argmax, TensorView targets, int ignoreIndex, TensorView stats)
+    {
+        var l = F(losses, "losses");
+        var a = I(argmax, "argmax");
+        var t = I(targets, "targets");
+        var s = F(stats, "stats");
+        Check.SameLength(a.Length, l.Length, nameof(argmax), nameof(losses));
+        Check.SameLength(t.Length, l.Length, nameof(targets), nameof(losses));
+        Check.Count(s.Length, 3, nameof(stats), "floats");
+        double sum = 0;
+        int correct = 0, count = 0;
+        for (int i = 0; i < l.Length; i++)
+        {
+            if (t[i] == ignoreIndex) continue;
+            sum += l[i];
+            count++;
+            if (a[i] == t[i]) correct++;
+        }
+        (s[0], s[1], s[2]) = ((float)sum, correct, count);
+    }
+
+    private sealed class CpuTensor : DeviceTensor
+    {
+        public readonly Array Data;
+
+        public CpuTensor(CpuDevice device, DType type, int[] shape) : base(device, type, shape)
+        {
+            // Pinned: the kernels take raw pointers and the arrays live as long as the model.
+            Data = type switch
+            {
+                DType.Float32 => GC.AllocateArray<float>(Length, pinned: true),
+                DType.Int32 => GC.AllocateArray<int>(Length, pinned: true),
+                DType.BFloat16 => GC.AllocateArray<ushort>(Length, pinned: true),
+                _ => throw new ArgumentException($"tensor: unknown element type {type}"),
+            };
+        }
+
+        public float[] Float32(string name) => Data as float[] ?? throw new ArgumentException($"{name}: a {Type} tensor where Float32 is needed");
+        public int[] Int32(string name) => Data as int[] ?? throw new ArgumentException($"{name}: a {Type} tensor where Int32 is needed");
+
+        public override void Dispose() { }
+    }
+}

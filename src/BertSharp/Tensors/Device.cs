@@ -1,0 +1,148 @@
+namespace BertSharp.Tensors;
+
+/// <summary>
+/// The compute core: allocates tensors, runs every kernel the model needs on them, and copies explicitly
+/// between host and device (a batch in, losses and metrics out, parameters to and from checkpoints). Layers
+/// hold <see cref="DeviceTensor"/>s and call only these methods, so one model code runs on any device.
+/// <para>Semantics are those of the CPU kernels (<c>Tensors/README.md</c>): forward outputs and activation
+/// gradients are overwritten, parameter gradients accumulated (+=); views of one call must not overlap unless a
+/// kernel says they may alias. A device may run kernels asynchronously in issue order (one stream): every method
+/// that returns a value to the host (<see cref="SumOfSquares"/>, <see cref="CopyToHost{T}"/>) waits for the work
+/// before it; <see cref="CopyToDevice{T}"/> may return before the copy lands only if it took its own copy of the
+/// source. docs/ARCHITECTURE.md says how a CUDA device implements this surface.</para>
+/// </summary>
+public abstract class Device : IDisposable
+{
+    /// <summary>The CPU device: our AVX-512/AVX2 kernels over pinned host arrays.</summary>
+    public static Device Cpu => CpuDevice.Instance;
+
+    /// <summary>"cpu", "cuda:0", ...</summary>
+    public abstract string Name { get; }
+
+    // ---- memory ----
+
+    /// <summary>A zero-filled tensor of <paramref name="shape"/> (a scalar: no dimensions).</summary>
+    public abstract DeviceTensor Allocate(DType type, params int[] shape);
+
+    /// <summary>Disposes <paramref name="old"/> (if any) and allocates a replacement: how layers grow their buffers.</summary>
+    public DeviceTensor Reallocate(DeviceTensor? old, DType type, params int[] shape)
+    {
+        old?.Dispose();
+        return Allocate(type, shape);
+    }
+
+    /// <summary>Host → device: <paramref name="source"/> into <paramref name="destination"/> (same length and element type).</summary>
+    public abstract void CopyToDevice<T>(ReadOnlySpan<T> source, TensorView destination) where T : unmanaged;
+
+    /// <summary>Device → host: waits for the work that writes <paramref name="source"/>, then copies it.</summary>
+    public abstract void CopyToHost<T>(TensorView source, Span<T> destination) where T : unmanaged;
+
+    /// <summary>A Float32 view copied into a new host array (for results read once, not for a training step).</summary>
+    public float[] ToArray(TensorView source)
+    {
+        var a = new float[source.Length];
+        CopyToHost<float>(source, a);
+        return a;
+    }
+
+    /// <summary>Device → device copy of equal-length views.</summary>
+    public abstract void Copy(TensorView source, TensorView destination);
+
+    /// <summary>Sets every element to zero.</summary>
+    public abstract void Zero(TensorView x);
+
+    /// <summary>Waits until every kernel issued so far has finished.</summary>
+    public abstract void Synchronize();
+
+    public virtual void Dispose() { }
+
+    // ---- matrix products ----
+
+    /// <summary>C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions (Gemm.Sgemm's contract).</summary>
+    public abstract void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
+        TensorView b, int ldb, float beta, TensorView c, int ldc);
+
+    /// <summary>
+    /// outer × inner independent GEMMs where matrix (o, i) of each operand starts at o·strideOuter + i·strideInner.
+    /// Attention uses it with outer = batch and inner = heads, so Q, K, V are read straight from the [B, T, 3H]
+    /// projection (head h at column h·D) and the context written straight into [B, T, H], without permutes.
+    /// </summary>
+    public abstract void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        TensorView a, int lda, long strideAOuter, long strideAInner,
+        TensorView b, int ldb, long strideBOuter, long strideBInner,
+        float beta, TensorView c, int ldc, long strideCOuter, long strideCInner, int outer, int inner);
+
+    // ---- element-wise and row-wise kernels ----
+
+    /// <summary>y[r, c] += bias[c] over rows × cols.</summary>
+    public abstract void BiasAdd(TensorView y, int rows, int cols, TensorView bias);
+    /// <summary>dbias[c] += Σr dy[r, c].</summary>
+    public abstract void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias);
+    /// <summary>GELU (erf form, or the tanh approximation); y may alias x.</summary>
+    public abstract void Gelu(TensorView x, TensorView y, bool tanhApproximation);
+    /// <summary>dx = GELU'(x)·dy; dx may alias dy.</summary>
+    public abstract void GeluBackward(TensorView x, TensorView dy, TensorView dx, bool tanhApproximation);
+    public abstract void Tanh(TensorView x, TensorView y);
+    /// <summary>dx = (1 − y²)·dy from the output y.</summary>
+    public abstract void TanhBackward(TensorView y, TensorView dy, TensorView dx);
+    /// <summary>y += x.</summary>
+    public abstract void Add(TensorView y, TensorView x);
+
+    public abstract void LayerNormForward(TensorView x, int rows, int cols, TensorView gamma, TensorView beta, float eps,
+        TensorView y, TensorView mean, TensorView rstd);
+    public abstract void LayerNormBackward(TensorView dy, TensorView x, TensorView mean, TensorView rstd, TensorView gamma,
+        int rows, int cols, TensorView dx, TensorView dgamma, TensorView dbeta);
+
+    /// <summary>y = softmax(scale·x + mask[b, :]) per row; rows grouped batch × rowsPerBatch; mask [batch, cols] additive.</summary>
+    public abstract void SoftmaxForward(TensorView x, TensorView y, int batch, int rowsPerBatch, int cols, float scale, TensorView mask);
+    public abstract void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale);
+
+    /// <summary>Inverted dropout whose mask bit of element i is a pure function of (seed, step, site, i): the
+    /// same counter-based generator on every device, so backward recomputes it and devices agree bit for bit.</summary>
+    public abstract void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site);
+    public abstract void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site);
+
+    /// <summary>output[i, :] (=, or += when accumulating) table[ids[i], :]; ids Int32.</summary>
+    public abstract void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate);
+    /// <summary>dtable[ids[i], :] += doutput[i, :] (deterministic order).</summary>
+    public abstract void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable);
+
+    /// <summary>Per row: losses = logsumexp − logit[target] (0 when ignored), logSumExp, argmax (Int32).</summary>
+    public abstract void CrossEntropyForward(TensorView logits, int rows, int cols, TensorView targets, int ignoreIndex,
+        TensorView losses, TensorView logSumExp, TensorView argmax);
+    public abstract void CrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
+        int rows, int cols, float scale, TensorView dlogits);
+    /// <summary>Output-layer bias + softmax cross-entropy in one pass: logits += bias (in place), then as CrossEntropyForward.</summary>
+    public abstract void BiasCrossEntropyForward(TensorView logits, TensorView bias, int rows, int cols, TensorView targets,
+        int ignoreIndex, TensorView losses, TensorView logSumExp, TensorView argmax);
+    /// <summary>Its backward in one pass: logits become d(logits) in place; dbias += column sums.
+    /// <paramref name="scratch"/> holds <see cref="BiasCrossEntropyScratch"/> floats.</summary>
+    public abstract void BiasCrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
+        int rows, int cols, float scale, TensorView dbias, TensorView scratch);
+    public abstract int BiasCrossEntropyScratch(int rows, int cols);
+
+    // ---- optimiser and reductions ----
+
+    /// <summary>Fused AdamW over one run of the flat buffers (torch.optim.AdamW's order).</summary>
+    public abstract void AdamWStep(TensorView param, TensorView grad, TensorView m, TensorView v, in AdamWParams hp);
+    /// <summary>Σx² in double, the same bits for any thread count; returns to the host (a synchronisation point).</summary>
+    public abstract double SumOfSquares(TensorView x);
+
+    // ---- the model's index and bookkeeping kernels (what would otherwise be host loops) ----
+
+    /// <summary>additive[i] = mask[i] != 0 ? 0 : maskValue (the attention mask from a batch's 0/1 Int32 mask).</summary>
+    public abstract void AttentionMask(TensorView mask, TensorView additive, float maskValue);
+
+    /// <summary>output[i] = (i / period)·stride + i mod period (Int32): position ids (period T, stride 0), the [CLS]
+    /// row of each sequence (period 1, stride T).</summary>
+    public abstract void Iota(TensorView output, int period, int stride);
+
+    /// <summary>For the B·P prediction slots: rows[i] = (i / P)·T + positions[i] (the row of the sequence output to
+    /// gather) and targets[i] = weights[i] &gt; 0 ? ids[i] : ignoreIndex.</summary>
+    public abstract void MaskedLmTargets(TensorView positions, TensorView ids, TensorView weights, int predictionsPerRow,
+        int seqLength, int ignoreIndex, TensorView rows, TensorView targets);
+
+    /// <summary>Over the rows whose target is not <paramref name="ignoreIndex"/>: stats[0] = Σ loss (summed in double),
+    /// stats[1] = how many have argmax == target, stats[2] = how many there are (Float32 stats, 3 elements).</summary>
+    public abstract void LossStatistics(TensorView losses, TensorView argmax, TensorView targets, int ignoreIndex, TensorView stats);
+}
