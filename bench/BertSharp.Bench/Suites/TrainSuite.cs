@@ -171,13 +171,13 @@ public sealed class TrainSuite : IBenchSuite
         var opt = new AdamWOptimizer(parameters, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
         var schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-4, 10, 10_000);
         var (ids, types, mask, positions, labels, weights, nsp) = RandomBatch();
+        var batch = BertBatch.Create(Batch, Seq, Predictions, ids, types, mask, positions, labels, weights, nsp);
 
         long step = 0;
         void Step()
         {
             parameters.ZeroGradients();
-            model.Forward(BertBatch.Create(Batch, Seq, Predictions, ids, types, mask, positions, labels, weights, nsp),
-                new DropoutContext(true, 7, (ulong)step));
+            model.Forward(batch, new DropoutContext(true, 7, (ulong)step));
             model.Backward();
             long t = ModelProfiler.Begin();
             opt.Step(schedule.At(++step));
