@@ -1,0 +1,62 @@
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+
+namespace BertSharp.Tests;
+
+/// <summary>The folder rule of docs/ARCHITECTURE.md, checked on the sources: each folder of the library uses only
+/// the folders below it, so there are no import cycles and the compute core knows nothing of models or files.</summary>
+public class ArchitectureTests
+{
+    /// <summary>Who may use whom (besides itself and the root namespace's BertSharpException).</summary>
+    private static readonly Dictionary<string, string[]> Allowed = new()
+    {
+        ["Tensors"] = [],
+        ["Text"] = [],
+        ["Data"] = ["Tensors", "Text"],
+        ["Model"] = ["Tensors", "Data"],
+        ["IO"] = ["Tensors", "Text", "Data", "Model"],
+        ["Training"] = ["Tensors", "Text", "Data", "Model", "IO"],
+        ["Pipelines"] = ["Tensors", "Text", "Data", "Model", "IO"],
+    };
+
+    private static string Library([CallerFilePath] string here = "")
+        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "src", "BertSharp"));
+
+    [Fact]
+    public void Each_folder_uses_only_the_folders_below_it()
+    {
+        var folders = Directory.GetDirectories(Library()).Select(Path.GetFileName).Where(f => f is not ("bin" or "obj")).ToList();
+        Assert.Equal(Allowed.Keys.Order(), folders.Order()!); // a new folder needs a place in the rule
+        var reference = new Regex(@"\bBertSharp\.(Tensors|Text|Data|Model|IO|Training|Pipelines)\b");
+        var violations = new List<string>();
+        foreach (var folder in Allowed.Keys)
+            foreach (var file in Directory.EnumerateFiles(Path.Combine(Library(), folder), "*.cs", SearchOption.AllDirectories))
+            {
+                var text = File.ReadAllText(file);
+                foreach (Match m in reference.Matches(text))
+                {
+                    string used = m.Groups[1].Value;
+                    if (used != folder && !Allowed[folder].Contains(used)) violations.Add($"{folder}/{Path.GetFileName(file)} uses {used}");
+                }
+            }
+        Assert.Empty(violations.Distinct());
+    }
+
+    [Fact]
+    public void Model_layers_hold_device_tensors_not_arrays()
+    {
+        // The layers hand the device handles; host arrays in Model/ would be memory the device does not own.
+        var violations = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(Library(), "Model"), "*.cs"))
+        {
+            string name = Path.GetFileName(file);
+            foreach (var (line, i) in File.ReadLines(file).Select((l, i) => (l, i + 1)))
+                if (Regex.IsMatch(line, @"\bnew (float|int)\[") || Regex.IsMatch(line, @"\b(Span|ReadOnlySpan)<(float|int)>"))
+                    violations.Add($"{name}:{i}: {line.Trim()}");
+        }
+        // Allowed: host-side bookkeeping that is not a layer's activation (initialisation, the copy of a few read-back floats).
+        violations.RemoveAll(v => v.StartsWith("BertParameters.cs:") || v.Contains("_hostStats") || v.StartsWith("BertParameterLayout.cs:")
+                                  || v.StartsWith("DeviceBatch.cs:"));
+        Assert.Empty(violations);
+    }
+}
