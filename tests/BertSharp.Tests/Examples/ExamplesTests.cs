@@ -1,0 +1,51 @@
+using System.Reflection;
+using BertSharp.Tests.IO;
+
+namespace BertSharp.Tests.Examples;
+
+[CollectionDefinition("Examples", DisableParallelization = true)]
+public class ExamplesCollection;
+
+/// <summary>
+/// The programs in examples/ run as a user runs them (their entry point, with arguments), on tiny data, with
+/// their console output captured. They redirect Console, so they run alone.
+/// </summary>
+[Collection("Examples")]
+public class ExamplesTests : IDisposable
+{
+    private readonly string _dir = Model.ModelTestFiles.NewTempDir();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Runs example <paramref name="name"/>'s Main with <paramref name="args"/>; returns what it printed.</summary>
+    internal static string Run(string name, params string[] args)
+    {
+        var entry = Assembly.Load("BertSharp.Examples." + name).EntryPoint ?? throw new InvalidOperationException($"{name}: no entry point");
+        var output = new StringWriter();
+        var before = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            var result = entry.Invoke(null, entry.GetParameters().Length == 0 ? null : [args]);
+            if (result is Task t) t.GetAwaiter().GetResult();
+            if (result is Task<int> ti) Assert.Equal(0, ti.Result);
+            if (result is int code) Assert.Equal(0, code);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            throw new InvalidOperationException($"example {name} failed: {e.InnerException.Message}\n{output}", e.InnerException);
+        }
+        finally { Console.SetOut(before); }
+        return output.ToString();
+    }
+
+    [Fact]
+    public void FillMask_prints_the_top_tokens_of_every_mask()
+    {
+        string model = Path.Combine(_dir, "model");
+        HfTestModel.Build().Save(model);
+        string text = Run("FillMask", model, "the [MASK] was [MASK] .");
+        Assert.Equal(2, text.Split('\n').Count(l => l.StartsWith("[MASK] at token", StringComparison.Ordinal)));
+        Assert.Equal(10, text.Split('\n').Count(l => l.StartsWith("  ", StringComparison.Ordinal) && l.TrimEnd().EndsWith('%')));
+    }
+}
