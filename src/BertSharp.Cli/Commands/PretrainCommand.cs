@@ -83,11 +83,7 @@ public static class PretrainCommand
             };
             var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };
             // The one call site of the model loader for --init-from.
-            var run = PretrainingRun.Open(request, path =>
-            {
-                var c = CheckpointLoading.Load(path);
-                return new InitCheckpoint(c.Folder, c.Parameters, c.Vocabulary, c.LowerCase, c.Run?.Preset);
-            });
+            var run = PretrainingRun.Open(request);
             run.Threads = threadCount;
             run.Progress = display;
             run.Callbacks = [display];

@@ -102,18 +102,6 @@ public static class Checkpoint
         return final;
     }
 
-    /// <summary>Writes HF's tokenizer_config.json (class, casing, longest input) into a checkpoint folder.</summary>
-    public static void WriteTokenizerConfig(string folder, bool lowerCase, int maxLength)
-    {
-        var json = new System.Text.Json.Nodes.JsonObject
-        {
-            ["tokenizer_class"] = "BertTokenizer",
-            ["do_lower_case"] = lowerCase,
-            ["model_max_length"] = maxLength,
-        };
-        WriteText(Path.Combine(folder, "tokenizer_config.json"), json.ToJsonString(JsonOptions) + "\n");
-    }
-
     private static void WriteText(string path, string text)
     {
         File.WriteAllText(path + ".tmp", text);

@@ -164,7 +164,7 @@ public sealed record PretrainingRequest
     /// <param name="samplePath">where the bundled sample corpus is</param>
     /// <param name="rerun">for the comparison with an existing run.json: options that only make sense beside
     /// --init-from (--copy-positions) are then compared, not refused</param>
-    internal RunSettings Resolve(InitCheckpoint? init, string samplePath, bool rerun = false)
+    internal RunSettings Resolve(PretrainedModel? init, string samplePath, bool rerun = false)
     {
         if (Steps is not null && Epochs is not null) throw Usage("--steps and --epochs: give one or the other");
         if (ImdbArchive is not null && Corpus is not "imdb") throw Usage("--imdb-archive: only with --corpus imdb");
@@ -208,7 +208,7 @@ public sealed record PretrainingRequest
             LowerCase = init?.LowerCase ?? !(Cased ?? false),
             VocabSize = VocabSize ?? (Model is not null || ConfigPath is not null || init is not null ? model.VocabSize : sample ? 2000 : 30522),
             MinFrequency = MinFrequency ?? 2,
-            Preset = init is not null ? init.Preset : Model is not null ? Preset : ConfigPath is null ? (Preset ?? "tiny").ToLowerInvariant() : null,
+            Preset = init is not null ? init.Run?.Preset : Model is not null ? Preset : ConfigPath is null ? (Preset ?? "tiny").ToLowerInvariant() : null,
             Model = model,
             SeqLength = seq,
             MaxPredictions = Math.Max(1, (int)Math.Ceiling(seq * 0.15)),
@@ -261,7 +261,7 @@ public sealed record PretrainingRequest
 
     /// <summary>A rerun of an existing run folder: every setting given must agree with its run.json (<paramref name="s"/>);
     /// the intervals (evaluation, checkpoints, validation batches) may change and are applied to <paramref name="s"/>.</summary>
-    internal void CheckAgainst(RunSettings s, string path, InitCheckpoint? init, string samplePath)
+    internal void CheckAgainst(RunSettings s, string path, PretrainedModel? init, string samplePath)
     {
         var fresh = Resolve(init, samplePath, rerun: true);
         var conflicts = new List<string>();

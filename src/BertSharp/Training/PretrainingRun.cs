@@ -24,21 +24,20 @@ public sealed class PretrainingRun
     public const string CheckpointsFolder = "checkpoints";
 
     private readonly bool _existing;
-    private InitCheckpoint? _init;
+    private PretrainedModel? _init;
 
-    private PretrainingRun(string runDir, RunSettings settings, bool existing, InitCheckpoint? init, Func<string, InitCheckpoint>? loadInit)
+    private PretrainingRun(string runDir, RunSettings settings, bool existing, PretrainedModel? init)
     {
         RunDir = runDir;
         Settings = settings;
         _existing = existing;
         _init = init;
-        LoadInit = loadInit;
     }
 
     /// <summary>A run with these settings in <paramref name="runDir"/>: a new run if the folder has no run.json
     /// (settings with 0 steps, -1 warm-up or 0 intervals get their defaults once the data is known), else the
     /// existing run, whose run.json must hold the same settings (<see cref="ErrorKind.Conflict"/> otherwise).</summary>
-    public PretrainingRun(string runDir, RunSettings settings) : this(runDir, settings, false, null, null)
+    public PretrainingRun(string runDir, RunSettings settings) : this(runDir, settings, false, null)
     {
         string path = Path.Combine(runDir, RunSettings.FileName);
         if (File.Exists(path))
@@ -58,8 +57,6 @@ public sealed class PretrainingRun
     public string RunDir { get; }
     /// <summary>The settings (run.json) the run is driven by.</summary>
     public RunSettings Settings { get; }
-    /// <summary>Reads an --init-from checkpoint (folder, weights, vocabulary, casing).</summary>
-    public Func<string, InitCheckpoint>? LoadInit { get; set; }
     /// <summary>Worker threads for counting and tokenizing (0: one per core); results do not depend on it.</summary>
     public int Threads { get; set; }
     /// <summary>Log lines and progress of the stages.</summary>
@@ -74,8 +71,7 @@ public sealed class PretrainingRun
     /// <see cref="PretrainingRequest.ConfigPath"/> repeats that run: its settings fill in what is not given.
     /// </summary>
     /// <param name="request">the options as given</param>
-    /// <param name="loadInit">reads an --init-from checkpoint (needed when the request or run has one)</param>
-    public static PretrainingRun Open(PretrainingRequest request, Func<string, InitCheckpoint>? loadInit = null)
+    public static PretrainingRun Open(PretrainingRequest request)
     {
         var q = request;
         if (q.ConfigPath is not null && File.Exists(q.ConfigPath) && PretrainingRequest.IsRunSettingsFile(q.ConfigPath))
@@ -88,12 +84,12 @@ public sealed class PretrainingRun
         bool existing = File.Exists(settingsPath);
         if (q.Resume && (!existing || Checkpoint.Latest(Path.Combine(runDir, CheckpointsFolder)) is null))
             throw new BertSharpException($"--resume: {runDir} holds no checkpoint to resume from", ErrorKind.BadInput);
-        InitCheckpoint? init = null;
+        PretrainedModel? init = null;
         if (q.InitFrom is not null)
         {
             if (q.Preset is not null || q.ConfigPath is not null || q.VocabSize is not null || q.Cased is not null)
                 throw new BertSharpException("--init-from: the model, vocabulary and casing come from the checkpoint; leave out --preset, --config, --vocab-size and --cased", ErrorKind.Usage);
-            init = (loadInit ?? throw new InvalidOperationException("--init-from needs a checkpoint loader"))(q.InitFrom);
+            init = PretrainedModel.Load(q.InitFrom);
         }
         RunSettings s;
         if (existing)
@@ -106,7 +102,7 @@ public sealed class PretrainingRun
             s = q.Resolve(init, SamplePath);
             PretrainingRequest.Validate(s);
         }
-        var run = new PretrainingRun(runDir, s, existing, init, loadInit);
+        var run = new PretrainingRun(runDir, s, existing, init);
         // Intervals given for an existing run are kept in its run.json (they may change between sessions).
         if (existing && (q.EvalEvery is not null || q.CheckpointEvery is not null)) run.IntervalsChanged = true;
         return run;
@@ -116,9 +112,9 @@ public sealed class PretrainingRun
 
     private void Log(string stage, string message) => Progress?.Report(new PretrainingProgress(stage, message, null, false));
 
-    private InitCheckpoint Init(string path) =>
+    private PretrainedModel Init(string path) =>
         _init is { } c && (c.Folder == path || Path.GetFullPath(c.Folder) == Path.GetFullPath(path)) ? c
-            : _init = (LoadInit ?? throw new InvalidOperationException("--init-from needs a checkpoint loader"))(path);
+            : _init = PretrainedModel.Load(path);
 
     /// <summary>Runs the stages not done yet and trains to the run's end (or until <paramref name="cancel"/>: then a
     /// checkpoint is written and the result says <see cref="PretrainingResult.Interrupted"/>).</summary>
@@ -194,7 +190,7 @@ public sealed class PretrainingRun
             EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
             Best = BestModelCriterion.LowestLoss,
             EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
-            WriteCheckpointFiles = folder => Checkpoint.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
+            WriteCheckpointFiles = folder => ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
         };
         var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
         var baselines = ChanceBaselines(capped);
@@ -238,7 +234,8 @@ public sealed class PretrainingRun
         else
         {
             // The same shapes (the settings took the model from the checkpoint); only dropout may differ.
-            parameters.CopyFrom(Init(s.InitFrom).Parameters.ToArray());
+            // A fine-tuned checkpoint's classifier sits after the pretraining tensors: the prefix is the model.
+            parameters.CopyFrom(Init(s.InitFrom).Parameters.ToArray().AsSpan(0, parameters.Layout.Length));
             Log("model", $"weights: from {s.InitFrom}");
             if (s.CopyPositions is int trained)
                 Log("model", $"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (--copy-positions)");
