@@ -47,18 +47,25 @@ public static class FinetuneCommand
         };
         var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch training texts of similar length (like HF's group_by_length): far less padding, so much faster at long --max-length" };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: one per core)", DefaultValueFactory = _ => 0 };
+        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted fine-tuning from --out's newest checkpoint (give the same options again)" };
+        var patience = new Option<int>("--early-stopping") { Description = "Stop after N epochs without a better evaluation accuracy (0: never)", DefaultValueFactory = _ => 0 };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
             model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
-            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads,
+            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads, resume, patience,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
             var total = Stopwatch.StartNew();
             if (parse.GetValue(threads) > 0) KernelParallel.ThreadCount = parse.GetValue(threads);
             string output = parse.GetValue(outDir)!;
-            if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !parse.GetValue(force))
+            string checkpoints = Path.Combine(output, "checkpoints");
+            string? resumeFrom = parse.GetValue(resume)
+                ? BertSharp.IO.Checkpoint.Latest(checkpoints) ?? throw new UserException($"--resume: {output} holds no checkpoint to resume from")
+                : null;
+            if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !parse.GetValue(force))
                 throw new UserException($"{output}: already exists and is not empty (use --force to replace it)");
+            if (resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
             ulong seedValue = parse.GetValue(seed);
 
             // The starting model.
@@ -129,7 +136,8 @@ public static class FinetuneCommand
                     Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), EvalBatchSize = parse.GetValue(evalBatch),
                     LearningRate = parse.GetValue(lr), WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay),
                     Seed = seedValue, LogEvery = parse.GetValue(logEvery), Log = s => CliConsole.Err.WriteLine(s),
-                    GroupByLength = parse.GetValue(groupByLength),
+                    GroupByLength = parse.GetValue(groupByLength), CheckpointDir = checkpoints, ResumeFrom = resumeFrom,
+                    EarlyStoppingPatience = parse.GetValue(patience),
                 };
                 o.Validate();
                 return o;
@@ -140,9 +148,21 @@ public static class FinetuneCommand
             clock.Restart();
             var history = tuner.Train(trainEx, evalEx, cancel);
             double trainSeconds = clock.Elapsed.TotalSeconds;
+            var report = tuner.Report!;
+            if (report.Interrupted)
+            {
+                CliConsole.Out.WriteLine($"interrupted at step {report.Step:N0} of {report.TotalSteps:N0}; checkpoint: {report.FinalCheckpoint}");
+                CliConsole.Out.WriteLine("resume with: the same finetune command and --resume");
+                return Task.FromResult(CliRunner.ExitInterrupted);
+            }
 
+            // The model folder replaces --out; its checkpoints (for the best epoch and resuming) are carried over.
+            string kept = output.TrimEnd('/', '\\') + ".checkpoints-" + Environment.ProcessId;
+            if (Directory.Exists(checkpoints)) Directory.Move(checkpoints, kept);
             var result = new ModelFolder { Parameters = parameters, Vocabulary = start.Vocabulary, LowerCase = start.LowerCase };
-            Guard(() => result.Save(output, overwrite: parse.GetValue(force)));
+            Guard(() => result.Save(output, overwrite: true));
+            if (Directory.Exists(kept)) Directory.Move(kept, checkpoints);
+            if (history.Count == 0) throw new UserException($"{output}: the run had already finished; nothing was trained");
             var summary = new
             {
                 origin, data = source, labels = corpus.Labels, train_examples = trainEx.Length, eval_examples = evalEx.Length,
@@ -151,6 +171,8 @@ public static class FinetuneCommand
                 weight_decay = options.WeightDecay, group_by_length = options.GroupByLength, copy_positions = parse.GetValue(copyPositions), seed = seedValue, threads = KernelParallel.ThreadCount,
                 config = new { start.Config.NumHiddenLayers, start.Config.HiddenSize, start.Config.NumAttentionHeads, start.Config.VocabSize },
                 history, final_eval_accuracy = history[^1].EvalAccuracy,
+                best_epoch = report.BestStep is long bs ? (int?)(bs / ((trainEx.Length + options.BatchSize - 1) / options.BatchSize)) : null, best_eval_accuracy = report.BestValue,
+                best_checkpoint = report.BestCheckpoint, early_stopped = report.EarlyStopped,
                 seconds = new { read = readSeconds, tokenize = tokenizeSeconds, train_and_eval = trainSeconds, total = total.Elapsed.TotalSeconds },
             };
             File.WriteAllText(Path.Combine(output, "finetune_results.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");

@@ -1,9 +1,12 @@
 using System.CommandLine;
 using BertSharp.Cli.Pretraining;
+using BertSharp.Tensors;
+using BertSharp.Training;
 
 namespace BertSharp.Cli.Commands;
 
-/// <summary><c>bertsharp pretrain</c>: from raw text to a trained model in one command (see <see cref="PretrainJob"/>).</summary>
+/// <summary><c>bertsharp pretrain</c>: from raw text to a trained model in one command: the options become a
+/// <see cref="PretrainingRequest"/>, the library's <see cref="PretrainingRun"/> does the work, and this renders it.</summary>
 public static class PretrainCommand
 {
     public static Command Create()
@@ -17,7 +20,11 @@ public static class PretrainCommand
         var format = new Option<string?>("--format") { Description = "How to read --corpus: auto, imdb, text-folder, text-file, jsonl [default: auto]" };
         var imdbArchive = new Option<string?>("--imdb-archive") { Description = "With --corpus imdb: a local aclImdb_v1.tar.gz (read without extracting) or aclImdb folder" };
         var preset = new Option<string?>("--preset") { Description = "Model size: tiny (2x128), mini (4x256), small (4x512), medium (8x512), base (12x768) [default: tiny; for the sample without dropout]" };
-        var config = new Option<string?>("--config") { Description = "A BERT config.json instead of --preset (its vocab_size is the vocabulary size to train)" };
+        var config = new Option<string?>("--config")
+        {
+            Description = "A BERT config.json instead of --preset (its vocab_size is the vocabulary size to train), or another run's run.json to "
+                + "repeat that run in a new folder (runs/NAME-repeat unless --name or --run-dir): options given beside it override its settings",
+        };
         var dropout = new Option<float?>("--dropout") { Description = "Dropout probability of hidden states and attention weights, replacing the preset's or config's [default: 0.1; 0 for the sample]" };
         var vocabSize = new Option<int?>("--vocab-size") { Description = "WordPiece vocabulary size to train [default: 2000 for the sample, 30522 otherwise]" };
         var cased = new Option<bool?>("--cased") { Description = "Keep case and accents [default: uncased]" };
@@ -60,13 +67,10 @@ public static class PretrainCommand
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
-            if (parse.GetValue(steps) is not null && parse.GetValue(epochs) is not null)
-                throw new UserException("--steps and --epochs: give one or the other", CliRunner.ExitUsage);
-            if (parse.GetValue(runDir) is not null && parse.GetValue(name) is not null)
-                throw new UserException("--run-dir and --name: give one or the other", CliRunner.ExitUsage);
-            if (parse.GetValue(imdbArchive) is not null && parse.GetValue(corpus) is not "imdb")
-                throw new UserException("--imdb-archive: only with --corpus imdb", CliRunner.ExitUsage);
-            var request = new PretrainRequest
+            int threadCount = parse.GetValue(threads);
+            if (threadCount < 0) throw new UserException("--threads: must be 0 (one per core) or more", CliRunner.ExitUsage);
+            if (threadCount > 0) KernelParallel.ThreadCount = threadCount;
+            var request = new PretrainingRequest
             {
                 Corpus = parse.GetValue(corpus), Format = parse.GetValue(format), ImdbArchive = parse.GetValue(imdbArchive),
                 Preset = parse.GetValue(preset), ConfigPath = parse.GetValue(config), Dropout = parse.GetValue(dropout), VocabSize = parse.GetValue(vocabSize),
@@ -74,11 +78,44 @@ public static class PretrainCommand
                 GradAccum = parse.GetValue(gradAccum), LearningRate = parse.GetValue(lr), Warmup = parse.GetValue(warmup),
                 Schedule = parse.GetValue(schedule), Steps = parse.GetValue(steps), Epochs = parse.GetValue(epochs),
                 EvalEvery = parse.GetValue(evalEvery), EvalBatches = parse.GetValue(evalBatches), CheckpointEvery = parse.GetValue(checkpointEvery),
-                Seed = parse.GetValue(seed), Threads = parse.GetValue(threads), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
+                Seed = parse.GetValue(seed), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
                 InitFrom = parse.GetValue(initFrom), CopyPositions = parse.GetValue(copyPositions), Resume = parse.GetValue(resume),
             };
-            return Task.FromResult(new PretrainJob(request, cancel).Run());
+            var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };
+            // The one call site of the model loader for --init-from.
+            var run = PretrainingRun.Open(request);
+            run.Threads = threadCount;
+            run.Progress = display;
+            run.Callbacks = [display];
+            return Task.FromResult(Render(display.Run(() => run.Run(cancel))));
         });
         return command;
+    }
+
+    private static int Render(PretrainingResult r)
+    {
+        var o = CliConsole.Out;
+        var s = r.Settings;
+        string runDir = r.RunDir;
+        if (r.Interrupted)
+        {
+            o.WriteLine($"interrupted at step {r.Step:N0} of {s.Steps:N0}; checkpoint: {r.FinalCheckpoint}");
+            o.WriteLine($"resume with: bertsharp pretrain --run-dir {runDir} --resume   (dotnet run -c Release --project src/BertSharp.Cli -- pretrain --run-dir {runDir} --resume)");
+            return CliRunner.ExitInterrupted;
+        }
+        o.WriteLine($"done: {s.Steps:N0} steps in {TrainingDisplay.Duration(r.TrainingSeconds)} of training");
+        if (r.LastValidation is { } v)
+        {
+            o.WriteLine($"validation MLM accuracy {v.MlmAccuracy:P1} (chance: {1.0 / r.VocabularySize:P3} uniform, {r.Baselines.MostFrequentToken:P1} always the most frequent token), "
+                + $"NSP accuracy {v.NspAccuracy:P1} (chance: {r.Baselines.NspMajority:P1} always the majority label), MLM perplexity {Math.Exp(v.MlmLoss):F2}");
+        }
+        bool sample = s.Corpus == PretrainingRequest.SampleName;
+        o.WriteLine($"run folder: {Path.GetFullPath(runDir)}  (summary.md, curves.svg, metrics.csv, checkpoints/)");
+        o.WriteLine($"final checkpoint: {r.FinalCheckpoint}");
+        o.WriteLine($"try it: bertsharp fill-mask {runDir} \"{(sample ? "highly recommended, ten out of [MASK]." : "a text with a [MASK] in it.")}\"");
+        if (sample)
+            o.WriteLine("next, on IMDB: dotnet run -c Release --project src/BertSharp.Cli -- pretrain --corpus imdb --imdb-archive PATH/aclImdb_v1.tar.gz --preset mini"
+                + "   (no --imdb-archive: downloads it into data/)");
+        return CliRunner.ExitOk;
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using BertSharp.Training;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
@@ -8,14 +9,15 @@ namespace BertSharp.Cli.Pretraining;
 
 /// <summary>What the display shows after a step.</summary>
 public readonly record struct TrainingStatus(long Step, long TotalSteps, double Epoch, double Loss, double MlmAccuracy,
-    double NspAccuracy, double LearningRate, double TokensPerSecond, double ElapsedSeconds, MetricRow? LastValidation);
+    double NspAccuracy, double LearningRate, double TokensPerSecond, double ElapsedSeconds, EvaluationReport? LastValidation);
 
 /// <summary>
 /// Training progress: on a terminal a live Spectre panel (progress bar with ETA, latest loss, accuracies,
 /// learning rate, tokens/s and a sparkline of the loss); otherwise one plain line every
-/// <see cref="PlainInterval"/> and one per evaluation, so logs of long runs stay readable.
+/// <see cref="PlainInterval"/> and one per evaluation, so logs of long runs stay readable. It is a trainer
+/// callback; the stages before training report through it too (<see cref="Report"/>).
 /// </summary>
-public sealed class TrainingDisplay
+public sealed class TrainingDisplay : ITrainerCallback, IProgress<PretrainingProgress>
 {
     public static readonly TimeSpan PlainInterval = TimeSpan.FromSeconds(15);
     private readonly bool _live;
@@ -23,8 +25,17 @@ public sealed class TrainingDisplay
     private readonly List<double> _losses = [];
     private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
     private LiveDisplayContext? _ctx;
+    private readonly Stopwatch _session = Stopwatch.StartNew();
+    private readonly Stopwatch _sinceProgress = Stopwatch.StartNew();
+    private readonly Queue<(long Tokens, double Seconds)> _recent = new();
+    private long _recentTokens, _firstStep = -1;
+    private double _recentSeconds;
     private TrainingStatus? _last;
-    private MetricRow? _lastValidation;
+    private EvaluationReport? _lastValidation;
+    private double? _lastProgress;
+
+    /// <summary>Called after every step with its number (tests cancel from here).</summary>
+    public Action<long>? AfterStep { get; init; }
 
     public TrainingDisplay(bool live, TextWriter log) => (_live, _log) = (live, log);
 
@@ -42,7 +53,41 @@ public sealed class TrainingDisplay
         return result;
     }
 
-    public void Step(in TrainingStatus s)
+    /// <inheritdoc/>
+    public void OnStep(in StepReport r)
+    {
+        if (_firstStep < 0) { _firstStep = r.Step - 1; _session.Restart(); }
+        _recent.Enqueue((r.Tokens, r.Seconds));
+        (_recentTokens, _recentSeconds) = (_recentTokens + r.Tokens, _recentSeconds + r.Seconds);
+        if (_recent.Count > 20)
+        {
+            var (t, sec) = _recent.Dequeue();
+            (_recentTokens, _recentSeconds) = (_recentTokens - t, _recentSeconds - sec);
+        }
+        Step(new TrainingStatus(r.Step, r.TotalSteps, r.Epoch, r.Loss, r.MlmAccuracy, r.NspAccuracy, r.LearningRate,
+            _recentTokens / Math.Max(_recentSeconds, 1e-9), _session.Elapsed.TotalSeconds, null));
+        AfterStep?.Invoke(r.Step);
+    }
+
+    /// <inheritdoc/>
+    public void OnEvaluation(EvaluationReport e) => Evaluation(e, _last?.TotalSteps ?? 0);
+
+    /// <summary>A stage's line (kept) or progress (a plain line at most every few seconds; the live panel's text on a terminal).</summary>
+    public void Report(PretrainingProgress p)
+    {
+        if (!p.Transient)
+        {
+            Note(p.Message);
+            return;
+        }
+        if (_sinceProgress.Elapsed.TotalSeconds - (_lastProgress ?? -10) < 5) return;
+        _lastProgress = _sinceProgress.Elapsed.TotalSeconds;
+        string text = p.Fraction is double f ? $"{p.Stage}: {p.Message} ({f:P0})" : $"{p.Stage}: {p.Message}";
+        if (_ctx is { } ctx && _last is null) ctx.UpdateTarget(new Spectre.Console.Text(text));
+        else if (_ctx is null) _log.WriteLine(text);
+    }
+
+    private void Step(in TrainingStatus s)
     {
         _losses.Add(s.Loss);
         _last = s;
@@ -58,7 +103,7 @@ public sealed class TrainingDisplay
         }
     }
 
-    public void Evaluation(MetricRow v, long totalSteps)
+    private void Evaluation(EvaluationReport v, long totalSteps)
     {
         string line = $"eval  step {v.Step}/{totalSteps}: loss {v.Loss:F4} (mlm {v.MlmLoss:F4}, nsp {v.NspLoss:F4}), "
             + $"MLM accuracy {v.MlmAccuracy:P1}, NSP accuracy {v.NspAccuracy:P1}, MLM perplexity {Math.Exp(v.MlmLoss):F2}";
@@ -73,18 +118,16 @@ public sealed class TrainingDisplay
         else AnsiConsole.MarkupLine(Markup.Escape(message));
     }
 
-    private static string Line(in TrainingStatus s) =>
+    private string Line(in TrainingStatus s) =>
         $"step {s.Step}/{s.TotalSteps} (epoch {s.Epoch:F2}): loss {s.Loss:F4}, MLM acc {s.MlmAccuracy:P1}, NSP acc {s.NspAccuracy:P1}, "
         + $"lr {s.LearningRate:E2}, {s.TokensPerSecond:N0} tokens/s, {Duration(s.ElapsedSeconds)} elapsed, ETA {Duration(Eta(s))}";
 
-    private static double Eta(in TrainingStatus s) =>
-        s.Step <= 0 ? 0 : s.ElapsedSeconds / s.Step * (s.TotalSteps - s.Step);
+    // This session's pace (a resumed run's earlier sessions are not in the session clock).
+    private double Eta(in TrainingStatus s) =>
+        s.Step - _firstStep <= 0 ? 0 : s.ElapsedSeconds / (s.Step - _firstStep) * (s.TotalSteps - s.Step);
 
-    public static string Duration(double seconds)
-    {
-        var t = TimeSpan.FromSeconds(Math.Max(0, seconds));
-        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{t.Minutes}:{t.Seconds:00}";
-    }
+    /// <summary>h:mm:ss (or m:ss under an hour).</summary>
+    public static string Duration(double seconds) => RunSummary.Duration(seconds);
 
     private IRenderable Render(in TrainingStatus s)
     {

@@ -1,12 +1,16 @@
 using BertSharp.Tensors;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using BertSharp.Model;
 
 namespace BertSharp.IO;
 
-/// <summary>One entry of the metric history kept in trainer_state.json.</summary>
+/// <summary>One entry of the metric history kept in trainer_state.json (an evaluation; classification fills the
+/// label figures, which pretraining leaves out).</summary>
 public sealed record MetricRecord(long Step, string Split, double Loss, double MlmLoss, double NspLoss,
-    double MlmAccuracy, double NspAccuracy, double LearningRate);
+    double MlmAccuracy, double NspAccuracy, double LearningRate,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? LabelLoss = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? LabelAccuracy = null);
 
 /// <summary>Everything besides the tensors that a run needs to continue exactly where it stopped.</summary>
 public sealed class TrainerState
@@ -27,6 +31,14 @@ public sealed class TrainerState
     /// <summary>Where the data loader stands (items consumed in the current epoch), -1 when unknown.</summary>
     public long DataPosition { get; set; } = -1;
     public List<MetricRecord> History { get; set; } = new();
+    /// <summary>The best-model criterion's name (e.g. <c>loss</c>, <c>label_accuracy</c>); null without tracking.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? BestMetric { get; set; }
+    /// <summary>Step of the best evaluation so far.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? BestStep { get; set; }
+    /// <summary>Its value of <see cref="BestMetric"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? BestValue { get; set; }
+    /// <summary>Evaluations since the best one (early stopping's counter).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int EvaluationsSinceBest { get; set; }
 }
 
 /// <summary>
@@ -52,9 +64,10 @@ public static class Checkpoint
     public static string FolderName(long step) => $"{Prefix}{step}";
 
     /// <summary>Writes <c>checkpoint-STEP</c> under <paramref name="outputDir"/> and keeps only the newest
-    /// <paramref name="keepLast"/> (0 keeps all). Returns the folder.</summary>
+    /// <paramref name="keepLast"/> (0 keeps all) besides <paramref name="keepStep"/>'s. <paramref name="writeExtras"/>
+    /// adds files to the folder before it is put in place. Returns the folder.</summary>
     public static string Save(string outputDir, BertParameters parameters, DeviceTensor? expAvg, DeviceTensor? expAvgSq,
-        TrainerState state, IReadOnlyList<string>? vocab, int keepLast = 0)
+        TrainerState state, IReadOnlyList<string>? vocab, int keepLast = 0, long? keepStep = null, Action<string>? writeExtras = null)
     {
         Directory.CreateDirectory(outputDir);
         string final = Path.Combine(outputDir, FolderName(state.Step));
@@ -81,10 +94,11 @@ public static class Checkpoint
         }
         if (vocab is not null) WriteText(Path.Combine(tmp, "vocab.txt"), string.Join("\n", vocab) + "\n");
         WriteText(Path.Combine(tmp, "trainer_state.json"), JsonSerializer.Serialize(state, JsonOptions) + "\n");
+        writeExtras?.Invoke(tmp);
 
         if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
         Directory.Move(tmp, final);
-        if (keepLast > 0) Prune(outputDir, keepLast);
+        if (keepLast > 0) Prune(outputDir, keepLast, keepStep);
         return final;
     }
 
@@ -117,10 +131,11 @@ public static class Checkpoint
 
     public static string? Latest(string outputDir) => List(outputDir) is { Count: > 0 } l ? l[^1].Path : null;
 
-    private static void Prune(string outputDir, int keepLast)
+    private static void Prune(string outputDir, int keepLast, long? keepStep)
     {
         var all = List(outputDir);
-        for (int i = 0; i < all.Count - keepLast; i++) Directory.Delete(all[i].Path, recursive: true);
+        for (int i = 0; i < all.Count - keepLast; i++)
+            if (all[i].Step != keepStep) Directory.Delete(all[i].Path, recursive: true);
     }
 
     /// <summary>Reads model.safetensors into <paramref name="parameters"/>: every parameter must be present,

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BertSharp.IO;
 using BertSharp.Data;
 using BertSharp.Model;
 using BertSharp.Tensors;
@@ -17,6 +18,7 @@ public sealed class FineTuneOptions
     public float WeightDecay { get; init; } = 0.01f;
     public double MaxGradNorm { get; init; } = 1.0;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Progress lines (a training line every <see cref="LogEvery"/> updates and one per epoch).</summary>
     public Action<string>? Log { get; init; }
     /// <summary>Log a training line every N updates (0: only per epoch).</summary>
     public int LogEvery { get; init; } = 50;
@@ -29,6 +31,17 @@ public sealed class FineTuneOptions
     /// <summary>Batches per length-sorted group (HF uses 50).</summary>
     public int LengthGroupBatches { get; init; } = 50;
 
+    /// <summary>Where checkpoints go (<c>checkpoint-STEP</c>: weights with the classifier, AdamW moments, trainer state); null: none.</summary>
+    public string? CheckpointDir { get; init; }
+    /// <summary>Also checkpoint every N updates (0: at each epoch's best and at the end only).</summary>
+    public int CheckpointEvery { get; init; }
+    /// <summary>Continue from this checkpoint (of the same model, data and options): bit-identical to an uninterrupted run.</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Stop after this many epochs without a better validation accuracy (0: never).</summary>
+    public int EarlyStoppingPatience { get; init; }
+    /// <summary>More callbacks of the trainer (a display, metrics files).</summary>
+    public IReadOnlyList<ITrainerCallback> Callbacks { get; init; } = [];
+
     public void Validate()
     {
         if (Epochs < 1) throw new ArgumentException($"epochs must be >= 1, got {Epochs}");
@@ -37,160 +50,132 @@ public sealed class FineTuneOptions
         if (!(WarmupRatio >= 0 && WarmupRatio < 1)) throw new ArgumentException($"warm-up ratio must be in [0, 1), got {WarmupRatio}");
         if (WeightDecay < 0) throw new ArgumentException($"weight decay must be >= 0, got {WeightDecay}");
         if (LengthGroupBatches < 1) throw new ArgumentException($"length group must hold at least 1 batch, got {LengthGroupBatches}");
+        if (CheckpointEvery < 0 || EarlyStoppingPatience < 0) throw new ArgumentException($"checkpoint interval and patience must be >= 0, got {CheckpointEvery} and {EarlyStoppingPatience}");
     }
 }
 
+/// <summary>One epoch of fine-tuning: the mean training loss and accuracy over its updates, the evaluation after it.</summary>
 public sealed record EpochResult(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double EvalLoss, double EvalAccuracy,
     double TrainSeconds, double EvalSeconds);
 
+/// <summary>Loss and accuracy over examples, and each example's predicted label id.</summary>
 public sealed record EvalResult(double Loss, double Accuracy, int Count, int[] Predictions);
 
 /// <summary>
-/// The fine-tuning loop: each epoch visits the training examples in a fresh seeded order, in batches padded to
-/// their longest member (buffers are reserved once for the largest shape, so steps allocate nothing), one clipped
-/// AdamW update per batch at a linear warm-up/decay rate; the evaluation set is scored after every epoch.
+/// Fine-tuning with the one <see cref="Trainer"/>: epochs over the training examples in fresh seeded orders
+/// (<see cref="ClassificationTrainingData"/>), one clipped AdamW update per batch at a linear warm-up/decay rate, the
+/// evaluation set scored after every epoch, the best epoch by validation accuracy tracked (and checkpointed with
+/// <see cref="FineTuneOptions.CheckpointDir"/>), early stopping and resuming as the trainer does them.
 /// </summary>
 public sealed class FineTuner
 {
     private readonly BertForSequenceClassification _model;
+    private readonly Vocabulary _vocab;
     private readonly FineTuneOptions _o;
-    private readonly ClassificationBatcher _batcher;
     private readonly int _maxLength;
 
-    public AdamWOptimizer Optimizer { get; }
-    public List<EpochResult> History { get; } = new();
-
+    /// <param name="model">a model with a classifier head</param>
+    /// <param name="vocab">the model's vocabulary</param>
+    /// <param name="maxLength">longest row ([CLS] and [SEP] included)</param>
+    /// <param name="options">how to fine-tune</param>
     public FineTuner(BertForSequenceClassification model, Vocabulary vocab, int maxLength, FineTuneOptions options)
     {
         options.Validate();
         if (model.NumLabels == 0) throw new ArgumentException("fine-tuning needs a model with a classifier head");
-        _model = model;
-        _o = options;
-        _maxLength = maxLength;
-        _batcher = new ClassificationBatcher(vocab, Math.Max(options.BatchSize, options.EvalBatchSize), maxLength);
-        Optimizer = new AdamWOptimizer(model) { WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm };
+        (_model, _vocab, _o, _maxLength) = (model, vocab, options, maxLength);
     }
 
+    /// <summary>The trainer of the last <see cref="Train"/> (its optimiser, state and checkpoints).</summary>
+    public Trainer? Trainer { get; private set; }
+    /// <summary>What the last <see cref="Train"/> did (interrupted, stopped early, best epoch, checkpoints).</summary>
+    public TrainingReport? Report { get; private set; }
+    /// <summary>One entry per epoch finished by this fine-tuner.</summary>
+    public List<EpochResult> History { get; } = new();
+
+    /// <summary>Updates of a whole fine-tuning run over <paramref name="examples"/> training examples.</summary>
     public static int TotalSteps(int examples, FineTuneOptions o) => (examples + o.BatchSize - 1) / o.BatchSize * o.Epochs;
 
+    /// <summary>Fine-tunes on <paramref name="train"/>, evaluating on <paramref name="eval"/> after each epoch. Cancelling
+    /// stops after the current update (with a checkpoint when <see cref="FineTuneOptions.CheckpointDir"/> is set; see <see cref="Report"/>).</summary>
     public List<EpochResult> Train(IReadOnlyList<LabelledExample> train, IReadOnlyList<LabelledExample> eval, CancellationToken cancel = default)
     {
-        if (train.Count == 0) throw new ArgumentException("fine-tuning: no training examples");
+        var data = new ClassificationTrainingData(_vocab, train, eval, _o.BatchSize, _o.EvalBatchSize, _maxLength, _o.Seed, _o.GroupByLength, _o.LengthGroupBatches);
         int total = TotalSteps(train.Count, _o);
         int warmup = (int)Math.Round(_o.WarmupRatio * total);
         var schedule = new LearningRateSchedule(ScheduleKind.Linear, _o.LearningRate, warmup, total);
         if (warmup >= total) schedule = schedule with { WarmupSteps = total - 1 };
-        _model.Reserve(_batcher.MaxBatch, _maxLength);
-        var order = new int[train.Count];
-        long step = 0;
-        for (int epoch = 1; epoch <= _o.Epochs; epoch++)
+        int perEpoch = data.BatchesPerEpoch;
+        var options = new TrainerOptions
         {
-            var clock = Stopwatch.StartNew();
-            var batchStarts = EpochOrder(train, epoch, order);
-            double lossSum = 0;
-            long correct = 0, seen = 0;
-            foreach (int start in batchStarts)
-            {
-                cancel.ThrowIfCancellationRequested();
-                int count = Math.Min(_o.BatchSize, order.Length - start);
-                _batcher.Fill(train, order.AsSpan(start, count), count);
-                _model.Parameters.ZeroGradients();
-                var dropout = new DropoutContext(true, _o.Seed, (ulong)step);
-                var o = _model.Forward(_batcher.Batch, dropout);
-                if (!double.IsFinite(o.Loss)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: loss is {o.Loss}");
-                _model.Backward();
-                double lr = schedule.At(step + 1);
-                double norm = Optimizer.Step(lr);
-                if (!double.IsFinite(norm)) throw new TrainingDivergedException($"fine-tuning stopped at step {step + 1}: gradient norm is {norm}");
-                step++;
-                lossSum += o.LabelLossSum;
-                correct += o.LabelCorrect;
-                seen += o.LabelCount;
-                if (_o.LogEvery > 0 && step % _o.LogEvery == 0)
-                    _o.Log?.Invoke($"epoch {epoch} step {step}/{total} loss {lossSum / seen:F4} acc {(double)correct / seen:P1} |g| {norm:F3} lr {lr:E2} ({clock.Elapsed.TotalSeconds:F0} s)");
-            }
-            double trainSeconds = clock.Elapsed.TotalSeconds;
-            clock.Restart();
-            var e = eval.Count > 0 ? Evaluate(eval) : new EvalResult(double.NaN, double.NaN, 0, []);
-            var r = new EpochResult(epoch, step, lossSum / seen, (double)correct / seen, e.Loss, e.Accuracy, trainSeconds, clock.Elapsed.TotalSeconds);
-            History.Add(r);
-            _o.Log?.Invoke($"epoch {epoch}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | eval loss {r.EvalLoss:F4} acc {r.EvalAccuracy:P2} ({e.Count} examples) | {r.TrainSeconds:F0} s train, {r.EvalSeconds:F0} s eval");
-        }
+            Schedule = schedule, WeightDecay = _o.WeightDecay, MaxGradNorm = _o.MaxGradNorm, Seed = _o.Seed,
+            EvalEvery = perEpoch, SaveEvery = _o.CheckpointEvery, OutputDir = _o.CheckpointDir, KeepLast = 2, Vocab = _vocab.Tokens,
+            Best = BestModelCriterion.HighestLabelAccuracy, SaveBest = _o.CheckpointDir is not null && eval.Count > 0,
+            EarlyStoppingPatience = _o.EarlyStoppingPatience,
+            EpochOf = p => p.Epoch + (double)p.Index / perEpoch,
+        };
+        // Buffers for the largest shape up front, so no step allocates.
+        _model.Reserve(Math.Max(_o.BatchSize, _o.EvalBatchSize), _maxLength);
+        var trainer = _o.ResumeFrom is { } from ? Training.Trainer.Resume(from, _model, data, options) : new Trainer(_model, data, options);
+        trainer.Callbacks.Add(new EpochRecorder(this, perEpoch, total, eval.Count));
+        trainer.Callbacks.AddRange(_o.Callbacks);
+        Trainer = trainer;
+        Report = trainer.Train(cancel: cancel);
         return History;
     }
 
-    /// <summary>
-    /// Fills <paramref name="order"/> with epoch <paramref name="epoch"/>'s seeded permutation of the training texts
-    /// and returns where each batch starts in it, in the order the batches are visited. Without length grouping the
-    /// batches are consecutive slices; with it, each group of batches is sorted longest first (ties by shuffled
-    /// position) and the batch order is shuffled again, so long and short batches are spread over the epoch.
-    /// </summary>
-    internal int[] EpochOrder(IReadOnlyList<LabelledExample> train, int epoch, int[] order)
+    /// <summary>Turns the trainer's reports into <see cref="EpochResult"/>s and log lines.</summary>
+    private sealed class EpochRecorder(FineTuner owner, int perEpoch, int total, int evalCount) : ITrainerCallback
     {
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        var rng = new SplitMix64(_o.Seed ^ (0x9E3779B97F4A7C15UL * (ulong)epoch));
-        for (int i = order.Length - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (order[i], order[j]) = (order[j], order[i]);
-        }
-        int batches = (order.Length + _o.BatchSize - 1) / _o.BatchSize;
-        var starts = new int[batches];
-        for (int k = 0; k < batches; k++) starts[k] = k * _o.BatchSize;
-        if (!_o.GroupByLength) return starts;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private double _lossSum;
+        private long _correct, _seen;
 
-        int group = _o.LengthGroupBatches * _o.BatchSize;
-        var keys = new long[Math.Min(group, order.Length)];
-        for (int g = 0; g < order.Length; g += group)
-            SortLongestFirst(train, order.AsSpan(g, Math.Min(group, order.Length - g)), keys);
-        // Only whole batches move, so the final short batch stays the one at the end of the order.
-        int full = order.Length / _o.BatchSize;
-        for (int i = full - 1; i > 0; i--)
+        public void OnStep(in StepReport r)
         {
-            int j = rng.NextInt(i + 1);
-            (starts[i], starts[j]) = (starts[j], starts[i]);
+            _lossSum += r.Metrics.LabelLossSum;
+            _correct += r.Metrics.LabelCorrect;
+            _seen += r.Metrics.LabelCount;
+            int epoch = (int)((r.Step - 1) / perEpoch) + 1;
+            var o = owner._o;
+            if (o.LogEvery > 0 && r.Step % o.LogEvery == 0)
+                o.Log?.Invoke($"epoch {epoch} step {r.Step}/{total} loss {_lossSum / _seen:F4} acc {(double)_correct / _seen:P1} |g| {r.GradNorm:F3} lr {r.LearningRate:E2} ({_clock.Elapsed.TotalSeconds:F0} s)");
         }
-        return starts;
-    }
 
-    /// <summary>Sorts texts (indices into <paramref name="examples"/>) longest first, ties in their current order:
-    /// the key is a total order, so the result is deterministic. <paramref name="keys"/>: scratch, at least as long.</summary>
-    private static void SortLongestFirst(IReadOnlyList<LabelledExample> examples, Span<int> texts, long[] keys)
-    {
-        for (int i = 0; i < texts.Length; i++) keys[i] = ((long)(int.MaxValue - examples[texts[i]].Tokens.Length) << 32) | (uint)i;
-        keys.AsSpan(0, texts.Length).Sort(texts);
+        public void OnEvaluation(EvaluationReport e)
+        {
+            if (e.Step == 0 || e.Step % perEpoch != 0) return;
+            double trainSeconds = _clock.Elapsed.TotalSeconds - e.Seconds;
+            var r = new EpochResult((int)(e.Step / perEpoch), e.Step, _lossSum / _seen, (double)_correct / _seen,
+                evalCount > 0 ? e.LabelLoss : double.NaN, evalCount > 0 ? e.LabelAccuracy : double.NaN, trainSeconds, e.Seconds);
+            owner.History.Add(r);
+            owner._o.Log?.Invoke($"epoch {r.Epoch}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | eval loss {r.EvalLoss:F4} acc {r.EvalAccuracy:P2} ({evalCount} examples) | {r.TrainSeconds:F0} s train, {r.EvalSeconds:F0} s eval");
+            (_lossSum, _correct, _seen) = (0, 0, 0);
+            _clock.Restart();
+        }
     }
 
     /// <summary>Loss and accuracy over <paramref name="examples"/> (dropout off) and each example's predicted label.</summary>
     public EvalResult Evaluate(IReadOnlyList<LabelledExample> examples)
     {
-        _model.Reserve(_batcher.MaxBatch, _maxLength);
+        var data = new ClassificationTrainingData(_vocab, examples.Count > 0 ? examples : [new LabelledExample([], -1, 0)], examples,
+            1, _o.EvalBatchSize, _maxLength, _o.Seed);
+        _model.Reserve(Math.Max(_o.BatchSize, _o.EvalBatchSize), _maxLength);
         var predictions = new int[examples.Count];
-        double lossSum = 0;
-        long correct = 0, count = 0;
+        var sum = new TaskMetrics();
         int labels = _model.NumLabels;
-        // Longest first, so batches hold texts of similar length and little padding (the scores do not depend
-        // on what a text is batched with: padded keys get exactly zero attention).
-        var byLength = new int[examples.Count];
-        for (int i = 0; i < byLength.Length; i++) byLength[i] = i;
-        SortLongestFirst(examples, byLength, new long[byLength.Length]);
-        for (int start = 0; start < examples.Count; start += _o.EvalBatchSize)
+        var order = data.ValidationOrder;
+        for (int v = 0, start = 0; v < data.ValidationBatchCount; v++, start += _o.EvalBatchSize)
         {
-            int b = Math.Min(_o.EvalBatchSize, examples.Count - start);
-            var index = byLength.AsSpan(start, b);
-            _batcher.Fill(examples, index, b);
-            var o = _model.Forward(_batcher.Batch, DropoutContext.Off);
+            var batch = data.ValidationBatch(v);
+            sum.Add(_model.Forward(batch, DropoutContext.Off));
             var logits = _model.Device.ToArray(_model.Logits);
-            for (int i = 0; i < b; i++)
+            for (int i = 0; i < batch.BatchSize; i++)
             {
                 int best = 0;
                 for (int k = 1; k < labels; k++) if (logits[i * labels + k] > logits[i * labels + best]) best = k;
-                predictions[index[i]] = best;
+                predictions[order[start + i]] = best;
             }
-            lossSum += o.LabelLossSum;
-            correct += o.LabelCorrect;
-            count += o.LabelCount;
         }
-        return new EvalResult(count > 0 ? lossSum / count : double.NaN, count > 0 ? (double)correct / count : double.NaN, (int)count, predictions);
+        return new EvalResult(sum.LabelLoss, sum.LabelAccuracy, (int)sum.LabelCount, predictions);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
@@ -5,72 +6,43 @@ using BertSharp.Tensors;
 
 namespace BertSharp.Training;
 
-public sealed class TrainerOptions
-{
-    public LearningRateSchedule Schedule { get; init; } = new(ScheduleKind.Linear, 1e-4, 100, 10_000);
-    /// <summary>Micro-batches per optimiser update (effective batch = batch × this).</summary>
-    public int GradientAccumulationSteps { get; init; } = 1;
-    public float WeightDecay { get; init; } = 0.01f;
-    public float Beta1 { get; init; } = 0.9f;
-    public float Beta2 { get; init; } = 0.999f;
-    public float Epsilon { get; init; } = 1e-6f;
-    public double MaxGradNorm { get; init; } = 1.0;
-    /// <summary>Seed of the dropout masks (counter-based: seed + micro-step + site).</summary>
-    public ulong Seed { get; init; } = 12345;
-    /// <summary>Evaluate every N updates (0: never during <see cref="Trainer.Train"/>).</summary>
-    public int EvalEvery { get; init; }
-    /// <summary>Save a checkpoint every N updates (0: only at the end).</summary>
-    public int SaveEvery { get; init; }
-    public int KeepLast { get; init; } = 3;
-    public string? OutputDir { get; init; }
-    public IReadOnlyList<string>? Vocab { get; init; }
-    public Action<string>? Log { get; init; }
-
-    public void Validate()
-    {
-        Schedule.Validate();
-        if (GradientAccumulationSteps < 1) throw new ArgumentException($"gradient accumulation steps must be >= 1, got {GradientAccumulationSteps}");
-        if (MaxGradNorm < 0 || double.IsNaN(MaxGradNorm)) throw new ArgumentException($"max grad norm must be >= 0, got {MaxGradNorm}");
-        if (WeightDecay < 0) throw new ArgumentException($"weight decay must be >= 0, got {WeightDecay}");
-    }
-}
-
-/// <summary>The run stopped because the loss or the gradient norm stopped being finite.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
-
-/// <summary>Result of one optimiser update (averages over its micro-batches).</summary>
-public readonly record struct StepResult(long Step, double Loss, double MlmLoss, double NspLoss, double MlmAccuracy,
-    double NspAccuracy, double GradNorm, double LearningRate);
-
 /// <summary>
-/// The pretraining loop (nanoGPT-style, linear and explicit): per update, accumulate the gradients of
-/// <see cref="TrainerOptions.GradientAccumulationSteps"/> micro-batches (each scaled by 1/steps), clip the global
-/// norm, AdamW at the scheduled rate; evaluate and checkpoint every N updates. A non-finite loss or gradient
-/// norm stops the run before the update is applied, so the last checkpoint on disk stays the last good one.
-/// Everything a resumed run needs (parameters, moments, step counters, dropout seed, data position) is in the
-/// checkpoint, and since dropout masks are counter-based, a resumed run is bit-identical to an uninterrupted one.
+/// The one training loop, for pretraining and fine-tuning alike (nanoGPT-style, linear and explicit): per update,
+/// accumulate the gradients of <see cref="TrainerOptions.GradientAccumulationSteps"/> micro-batches (each scaled by
+/// 1/steps), clip the global norm, AdamW at the scheduled rate; evaluate, track the best model, checkpoint and stop
+/// early as configured, telling <see cref="TrainerOptions.Callbacks"/> about each. A non-finite loss or gradient norm
+/// stops the run before the update is applied, so the last checkpoint on disk stays the last good one.
+/// Everything a resumed run needs (parameters, moments, step counters, dropout seed, data position, best model) is in
+/// the checkpoint, and since dropout masks are counter-based, a resumed run is bit-identical to an uninterrupted one.
+/// A step allocates nothing (beyond what the callbacks do).
 /// </summary>
 public sealed class Trainer
 {
     private readonly ITrainingData _data;
     private readonly TrainerOptions _o;
 
-    public BertForPreTraining Model { get; }
+    /// <summary>The model being trained.</summary>
+    public ITrainableModel Model { get; }
+    /// <summary>AdamW over <see cref="ITrainableModel.Parameters"/>.</summary>
     public AdamWOptimizer Optimizer { get; }
+    /// <summary>Counters, schedule, data position, best model and evaluation history (trainer_state.json).</summary>
     public TrainerState State { get; }
+    /// <summary>Told about every step, evaluation, checkpoint and the end of <see cref="Train"/>, in order.</summary>
+    public List<ITrainerCallback> Callbacks { get; } = [];
+    /// <summary>The newest checkpoint this trainer wrote or resumed from.</summary>
     public string? LastCheckpoint { get; private set; }
 
-    public Trainer(BertForPreTraining model, ITrainingData data, TrainerOptions options, TrainerState? resumeFrom = null)
+    /// <param name="model">what to train</param>
+    /// <param name="data">training batches and validation batches</param>
+    /// <param name="options">how to train</param>
+    /// <param name="resumeFrom">the state of a checkpoint to continue from (the data is moved to its position)</param>
+    public Trainer(ITrainableModel model, ITrainingData data, TrainerOptions options, TrainerState? resumeFrom = null)
     {
         options.Validate();
         Model = model;
         _data = data;
         _o = options;
-        Optimizer = new AdamWOptimizer(model)
-        {
-            Beta1 = options.Beta1, Beta2 = options.Beta2, Epsilon = options.Epsilon,
-            WeightDecay = options.WeightDecay, MaxGradNorm = options.MaxGradNorm,
-        };
+        Optimizer = CreateOptimizer(model, options);
         State = resumeFrom ?? new TrainerState
         {
             Seed = options.Seed,
@@ -80,41 +52,59 @@ public sealed class Trainer
             TotalSteps = options.Schedule.TotalSteps,
         };
         State.RngStates["dropout_seed"] = State.Seed;
+        if (options.Best is { } best) State.BestMetric = best.Name;
         Optimizer.StepCount = (int)State.Step;
         if (resumeFrom is not null) _data.Seek(new DataPosition(resumeFrom.Epoch, resumeFrom.DataPosition));
     }
 
-    /// <summary>Continues a run from a checkpoint folder: parameters, AdamW moments, counters and data position.</summary>
+    /// <summary>The one place the optimiser is made: one AdamW over the parameter groups the model's task trains.</summary>
+    private static AdamWOptimizer CreateOptimizer(ITrainableModel model, TrainerOptions o) =>
+        new(model)
+        {
+            Beta1 = o.Beta1, Beta2 = o.Beta2, Epsilon = o.Epsilon, WeightDecay = o.WeightDecay, MaxGradNorm = o.MaxGradNorm,
+        };
+
+    /// <summary>Continues a pretraining run from a checkpoint folder: parameters, AdamW moments, counters and data position.</summary>
     public static Trainer Resume(string checkpointFolder, ITrainingData data, TrainerOptions options, Device? device = null)
     {
-        var parameters = Checkpoint.LoadParameters(checkpointFolder, device);
+        var model = new BertForPreTraining(Checkpoint.LoadParameters(checkpointFolder, device));
+        return Resume(checkpointFolder, model, data, options);
+    }
+
+    /// <summary>Continues a run of <paramref name="model"/> (of the checkpoint's shape) from a checkpoint folder: its
+    /// weights are read into the model's parameters, then the AdamW moments, counters and data position.</summary>
+    public static Trainer Resume(string checkpointFolder, ITrainableModel model, ITrainingData data, TrainerOptions options)
+    {
+        if (!Directory.Exists(checkpointFolder)) throw new DirectoryNotFoundException($"{checkpointFolder}: checkpoint folder not found");
+        Checkpoint.LoadModel(Path.Combine(checkpointFolder, "model.safetensors"), model.Parameters);
         var state = Checkpoint.LoadState(Path.Combine(checkpointFolder, "trainer_state.json"));
-        var model = new BertForPreTraining(parameters);
         var t = new Trainer(model, data, options, state);
-        Checkpoint.LoadOptimizer(Path.Combine(checkpointFolder, "optimizer.safetensors"), parameters.Layout, t.Optimizer.ExpAvg, t.Optimizer.ExpAvgSq);
+        Checkpoint.LoadOptimizer(Path.Combine(checkpointFolder, "optimizer.safetensors"), model.Parameters.Layout, t.Optimizer.ExpAvg, t.Optimizer.ExpAvgSq);
         t.LastCheckpoint = checkpointFolder;
         return t;
     }
 
-    private ulong DropoutSeed => State.Seed;
-
-    /// <summary>One optimiser update.</summary>
-    public StepResult TrainStep()
+    /// <summary>One optimiser update; tells the callbacks.</summary>
+    /// <exception cref="TrainingDivergedException">the loss or gradient norm is not finite (nothing was updated)</exception>
+    public StepReport TrainStep()
     {
+        long t0 = Stopwatch.GetTimestamp();
         var p = Model.Parameters;
         p.ZeroGradients();
         int accum = _o.GradientAccumulationSteps;
         var sum = new TaskMetrics();
+        long tokens = 0;
         for (int micro = 0; micro < accum; micro++)
         {
             var batch = _data.NextTrainingBatch();
-            var d = new DropoutContext(true, DropoutSeed, (ulong)State.MicroStep);
+            var d = new DropoutContext(true, State.Seed, (ulong)State.MicroStep);
             var o = Model.Forward(batch, d);
             State.MicroStep++;
             if (!double.IsFinite(o.Loss))
-                throw Diverged($"loss is {o.Loss} (MLM {o.MlmLoss}, NSP {o.NspLoss})");
+                throw Diverged(o.MlmCount + o.NspCount > 0 ? $"loss is {o.Loss} (MLM {o.MlmLoss}, NSP {o.NspLoss})" : $"loss is {o.Loss}");
             Model.Backward(1f / accum);
             sum.Add(o);
+            tokens += (long)batch.BatchSize * batch.SeqLength;
         }
         double lr = _o.Schedule.At(State.Step + 1);
         double norm = Optimizer.Step(lr);
@@ -123,47 +113,98 @@ public sealed class Trainer
         State.LearningRate = lr;
         var pos = _data.Position;
         (State.Epoch, State.DataPosition) = ((int)pos.Epoch, pos.Index);
-        return new StepResult(State.Step, sum.Loss / accum, sum.MlmLoss, sum.NspLoss, sum.MlmAccuracy, sum.NspAccuracy, norm, lr);
+        var report = new StepReport(State.Step, _o.Schedule.TotalSteps, sum, sum.Loss / accum, norm, lr, tokens,
+            Stopwatch.GetElapsedTime(t0).TotalSeconds, pos, EpochOf(pos));
+        for (int i = 0; i < Callbacks.Count; i++) Callbacks[i].OnStep(in report);
+        return report;
     }
+
+    private double EpochOf(DataPosition p) => _o.EpochOf?.Invoke(p) ?? p.Epoch;
 
     private TrainingDivergedException Diverged(string what) =>
         new($"training stopped at step {State.Step + 1}: {what}; parameters were not updated" +
             (LastCheckpoint is null ? " (no checkpoint written yet)" : $"; last good checkpoint: {LastCheckpoint}"));
 
-    /// <summary>Loss and accuracies over the validation batches, dropout off (weighted by real predictions).</summary>
-    public MetricRecord Evaluate()
+    /// <summary>Loss and accuracies over the validation batches, dropout off (weighted by real predictions or labels).
+    /// Only computes: <see cref="Train"/> records evaluations, tracks the best and tells the callbacks.</summary>
+    public EvaluationReport Evaluate()
     {
+        long t0 = Stopwatch.GetTimestamp();
         var sum = new TaskMetrics();
         for (int i = 0; i < _data.ValidationBatchCount; i++)
             sum.Add(Model.Forward(_data.ValidationBatch(i), DropoutContext.Off));
-        return new MetricRecord(State.Step, "validation", sum.MlmLoss + sum.NspLoss, sum.MlmLoss, sum.NspLoss,
-            sum.MlmAccuracy, sum.NspAccuracy, State.LearningRate);
+        return new EvaluationReport(State.Step, EpochOf(new DataPosition(State.Epoch, State.DataPosition)), sum, State.LearningRate, Stopwatch.GetElapsedTime(t0).TotalSeconds);
     }
 
-    public string SaveCheckpoint()
+    /// <summary>Evaluates, records the evaluation in the history, updates the best model (saving it when asked) and tells the callbacks.</summary>
+    private EvaluationReport EvaluateAndTrack()
+    {
+        var e = Evaluate();
+        if (_o.Best is { } best)
+        {
+            double value = e.Value(best.Metric);
+            if (best.Improves(value, State.BestValue))
+            {
+                (State.BestStep, State.BestValue, State.EvaluationsSinceBest) = (e.Step, value, 0);
+                e = e with { IsBest = true };
+            }
+            else State.EvaluationsSinceBest++;
+        }
+        bool labels = e.Metrics.LabelCount > 0;
+        State.History.Add(new MetricRecord(e.Step, "validation", e.Loss, e.MlmLoss, e.NspLoss, e.MlmAccuracy, e.NspAccuracy, e.LearningRate,
+            labels ? e.LabelLoss : null, labels ? e.LabelAccuracy : null));
+        foreach (var c in Callbacks) c.OnEvaluation(e);
+        if (e.IsBest && _o.SaveBest && _o.OutputDir is not null) Save(CheckpointReason.Best);
+        return e;
+    }
+
+    /// <summary>Writes a checkpoint at the current step (needs <see cref="TrainerOptions.OutputDir"/>).</summary>
+    public string SaveCheckpoint() => Save(CheckpointReason.Requested);
+
+    private string Save(CheckpointReason reason)
     {
         if (_o.OutputDir is null) throw new InvalidOperationException("no output directory set for checkpoints");
-        LastCheckpoint = Checkpoint.Save(_o.OutputDir, Model.Parameters, Optimizer.ExpAvg, Optimizer.ExpAvgSq, State, _o.Vocab, _o.KeepLast);
+        LastCheckpoint = Checkpoint.Save(_o.OutputDir, Model.Parameters, Optimizer.ExpAvg, Optimizer.ExpAvgSq, State, _o.Vocab, _o.KeepLast,
+            _o.SaveBest ? State.BestStep : null, _o.WriteCheckpointFiles);
+        var report = new CheckpointReport(State.Step, LastCheckpoint, reason);
+        foreach (var c in Callbacks) c.OnCheckpoint(report);
         return LastCheckpoint;
     }
 
-    /// <summary>Runs updates until <paramref name="untilStep"/> (or the schedule's total), evaluating and saving as configured.</summary>
-    public void Train(long? untilStep = null)
+    private bool SavedAtThisStep => LastCheckpoint is not null && Path.GetFileName(LastCheckpoint) == Checkpoint.FolderName(State.Step);
+
+    /// <summary>
+    /// Runs updates until <paramref name="untilStep"/> (default: the schedule's total), evaluating every
+    /// <see cref="TrainerOptions.EvalEvery"/> updates and after the last, checkpointing every
+    /// <see cref="TrainerOptions.SaveEvery"/> and at the end. Cancelling <paramref name="cancel"/> stops after the
+    /// current update and writes a checkpoint (the report says <see cref="TrainingReport.Interrupted"/>); so does
+    /// early stopping (<see cref="TrainingReport.EarlyStopped"/>). A run already at its end returns at once.
+    /// </summary>
+    public TrainingReport Train(long? untilStep = null, CancellationToken cancel = default)
     {
         long end = untilStep ?? _o.Schedule.TotalSteps;
+        long start = State.Step;
+        long t0 = Stopwatch.GetTimestamp();
+        bool interrupted = false, early = false;
+        EvaluationReport? last = null;
+        if (_o.EvaluateAtStart && State.Step == 0 && State.Step < end && !State.History.Exists(h => h.Step == 0 && h.Split == "validation"))
+            last = EvaluateAndTrack();
         while (State.Step < end)
         {
-            var r = TrainStep();
-            State.History.Add(new MetricRecord(r.Step, "train", r.Loss, r.MlmLoss, r.NspLoss, r.MlmAccuracy, r.NspAccuracy, r.LearningRate));
-            _o.Log?.Invoke($"step {r.Step} loss {r.Loss:F4} (mlm {r.MlmLoss:F4} nsp {r.NspLoss:F4}) mlm_acc {r.MlmAccuracy:P1} nsp_acc {r.NspAccuracy:P1} |g| {r.GradNorm:F3} lr {r.LearningRate:E2}");
-            if (_o.EvalEvery > 0 && r.Step % _o.EvalEvery == 0)
-            {
-                var e = Evaluate();
-                State.History.Add(e);
-                _o.Log?.Invoke($"eval step {e.Step}: loss {e.Loss:F4} mlm_acc {e.MlmAccuracy:P1} nsp_acc {e.NspAccuracy:P1} mlm_ppl {Math.Exp(e.MlmLoss):F2}");
-            }
-            if (_o.OutputDir is not null && _o.SaveEvery > 0 && r.Step % _o.SaveEvery == 0) SaveCheckpoint();
+            if (cancel.IsCancellationRequested) { interrupted = true; break; }
+            TrainStep();
+            long step = State.Step;
+            if (_o.EvalEvery > 0 && (step % _o.EvalEvery == 0 || step == end)) last = EvaluateAndTrack();
+            if (_o.OutputDir is not null && _o.SaveEvery > 0 && step % _o.SaveEvery == 0 && step < end && !SavedAtThisStep)
+                Save(CheckpointReason.Periodic);
+            if (_o.EarlyStoppingPatience > 0 && State.EvaluationsSinceBest >= _o.EarlyStoppingPatience) { early = true; break; }
         }
-        if (_o.OutputDir is not null && (LastCheckpoint is null || Path.GetFileName(LastCheckpoint) != Checkpoint.FolderName(State.Step))) SaveCheckpoint();
+        if (_o.OutputDir is not null && !SavedAtThisStep) Save(interrupted ? CheckpointReason.Interrupted : CheckpointReason.Final);
+        string? bestFolder = _o.SaveBest && State.BestStep is long b && _o.OutputDir is not null
+            && Directory.Exists(Path.Combine(_o.OutputDir, Checkpoint.FolderName(b))) ? Path.Combine(_o.OutputDir, Checkpoint.FolderName(b)) : null;
+        var report = new TrainingReport(start, State.Step, end, interrupted, early, _o.OutputDir is null ? null : LastCheckpoint, last,
+            State.BestStep, State.BestValue, bestFolder, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        foreach (var c in Callbacks) c.OnEnd(report);
+        return report;
     }
 }

@@ -1,6 +1,6 @@
 using System.Xml.Linq;
 using BertSharp.Cli.Commands;
-using BertSharp.Cli.Plotting;
+using BertSharp.IO;
 using BertSharp.Cli.Pretraining;
 
 namespace BertSharp.Tests.Cli;

@@ -174,13 +174,9 @@ public class ClassifierTests(ITestOutputHelper log)
             Assert.Equal(tuner.Evaluate([eval[i]]).Predictions[0], all.Predictions[i]);
     }
 
-    private static FineTuner TinyTuner(Vocabulary vocab, FineTuneOptions options)
-    {
-        var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
-        var p = new BertParameters(config);
-        p.Initialize(1);
-        return new FineTuner(new BertForSequenceClassification(p.WithClassifier(["neg", "pos"], 2)), vocab, 20, options);
-    }
+    /// <summary>The fine-tuning data source (the epoch orders) as FineTuner makes it from these options.</summary>
+    private static ClassificationTrainingData TinyData(Vocabulary vocab, IReadOnlyList<LabelledExample> train, FineTuneOptions options) =>
+        new(vocab, train, [], options.BatchSize, options.EvalBatchSize, 20, options.Seed, options.GroupByLength, options.LengthGroupBatches);
 
     [Fact]
     public void Length_grouping_visits_every_text_once_in_sorted_groups_and_cuts_padding()
@@ -188,10 +184,10 @@ public class ClassifierTests(ITestOutputHelper log)
         var vocab = WordVocab();
         var train = ClassificationEncoder.EncodeAll(SentimentTexts(203, 5), vocab, true, 20); // 12 full batches of 16 and one of 11
         var options = new FineTuneOptions { BatchSize = 16, GroupByLength = true, LengthGroupBatches = 4, Seed = 9 };
-        var grouped = TinyTuner(vocab, options);
-        var plain = TinyTuner(vocab, new FineTuneOptions { BatchSize = 16, Seed = 9 });
+        var grouped = TinyData(vocab, train, options);
+        var plain = TinyData(vocab, train, new FineTuneOptions { BatchSize = 16, Seed = 9 });
         var order = new int[train.Length];
-        var starts = grouped.EpochOrder(train, 1, order);
+        var starts = grouped.EpochOrder(1, order);
 
         Assert.Equal(Enumerable.Range(0, train.Length), order.Order());                 // a permutation of the texts
         Assert.Equal(Enumerable.Range(0, 13).Select(k => k * 16), starts.Order());      // every batch once
@@ -201,11 +197,11 @@ public class ClassifierTests(ITestOutputHelper log)
             for (int i = g + 1; i < Math.Min(g + 64, order.Length); i++)
                 Assert.True(train[order[i - 1]].Tokens.Length >= train[order[i]].Tokens.Length, $"group at {g} unsorted at {i}");
         var again = new int[train.Length];
-        Assert.Equal(starts, grouped.EpochOrder(train, 1, again));                      // deterministic
+        Assert.Equal(starts, grouped.EpochOrder(1, again));                      // deterministic
         Assert.Equal(order, again);
         // Without grouping: the same seeded shuffle as before grouping existed, batches as consecutive slices.
         var plainOrder = new int[train.Length];
-        Assert.Equal(Enumerable.Range(0, 13).Select(k => k * 16), plain.EpochOrder(train, 1, plainOrder));
+        Assert.Equal(Enumerable.Range(0, 13).Select(k => k * 16), plain.EpochOrder(1, plainOrder));
         var expected = Enumerable.Range(0, train.Length).ToArray();
         var shuffle = new SplitMix64(9 ^ (0x9E3779B97F4A7C15UL * 1));
         for (int i = expected.Length - 1; i > 0; i--)
@@ -215,11 +211,11 @@ public class ClassifierTests(ITestOutputHelper log)
         }
         Assert.Equal(expected, plainOrder);
 
-        long Padded(FineTuner t)
+        long Padded(ClassificationTrainingData t)
         {
             var o = new int[train.Length];
             long cells = 0;
-            foreach (int s in t.EpochOrder(train, 1, o))
+            foreach (int s in t.EpochOrder(1, o))
             {
                 int n = Math.Min(16, o.Length - s), longest = 0;
                 for (int i = 0; i < n; i++) longest = Math.Max(longest, train[o[s + i]].Tokens.Length);

@@ -2,26 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using BertSharp.Cli.Plotting;
 
-namespace BertSharp.Cli.Pretraining;
-
-/// <summary>One line of metrics.jsonl: a training step ("train") or an evaluation ("validation").</summary>
-public sealed record MetricRow
-{
-    [JsonPropertyName("split")] public string Split { get; init; } = "train";
-    [JsonPropertyName("step")] public long Step { get; init; }
-    [JsonPropertyName("epoch")] public double Epoch { get; init; }
-    [JsonPropertyName("lr")] public double LearningRate { get; init; }
-    [JsonPropertyName("loss")] public double Loss { get; init; }
-    [JsonPropertyName("mlm_loss")] public double MlmLoss { get; init; }
-    [JsonPropertyName("nsp_loss")] public double NspLoss { get; init; }
-    [JsonPropertyName("mlm_acc")] public double MlmAccuracy { get; init; }
-    [JsonPropertyName("nsp_acc")] public double NspAccuracy { get; init; }
-    [JsonPropertyName("grad_norm")] public double? GradNorm { get; init; }
-    [JsonPropertyName("tokens_per_s")] public double? TokensPerSecond { get; init; }
-    [JsonPropertyName("elapsed_s")] public double Elapsed { get; init; }
-}
+namespace BertSharp.IO;
 
 /// <summary>
 /// metrics.jsonl (every row) and metrics.csv (one row per step, validation columns filled at evaluations),

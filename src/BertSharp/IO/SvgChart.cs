@@ -1,24 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace BertSharp.Cli.Plotting;
-
-/// <summary>One line on a chart: (x, y) points in order, drawn as a polyline, optionally with dots.</summary>
-public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, string Color,
-    double Width = 1.5, bool Markers = false, string? Dash = null, double Opacity = 1.0);
-
-/// <summary>One panel: a title, axis labels, the series and an optional horizontal reference line.</summary>
-public sealed class Panel
-{
-    public required string Title { get; init; }
-    public string XLabel { get; init; } = "step";
-    public List<Series> Series { get; } = [];
-    public (double Y, string Label)? Reference { get; init; }
-    /// <summary>Fixed y range (e.g. 0..1 for accuracies); null: from the data.</summary>
-    public (double Min, double Max)? YRange { get; init; }
-    /// <summary>Format of y tick labels: "P0" for percentages, null for plain numbers.</summary>
-    public string? YFormat { get; init; }
-}
+namespace BertSharp.IO;
 
 /// <summary>
 /// A small SVG plotter for training curves: a grid of panels with "nice" ticks, gridlines, a legend and

@@ -1,0 +1,14 @@
+namespace BertSharp.IO;
+
+/// <summary>One panel: a title, axis labels, the series and an optional horizontal reference line.</summary>
+public sealed class Panel
+{
+    public required string Title { get; init; }
+    public string XLabel { get; init; } = "step";
+    public List<Series> Series { get; } = [];
+    public (double Y, string Label)? Reference { get; init; }
+    /// <summary>Fixed y range (e.g. 0..1 for accuracies); null: from the data.</summary>
+    public (double Min, double Max)? YRange { get; init; }
+    /// <summary>Format of y tick labels: "P0" for percentages, null for plain numbers.</summary>
+    public string? YFormat { get; init; }
+}

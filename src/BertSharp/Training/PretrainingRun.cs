@@ -1,0 +1,363 @@
+using System.Diagnostics;
+using System.Text.Json;
+using BertSharp.Data;
+using BertSharp.IO;
+using BertSharp.Model;
+using BertSharp.Tensors;
+using BertSharp.Text;
+
+namespace BertSharp.Training;
+
+/// <summary>
+/// A pretraining run in a run folder: every stage that is not done yet — vocabulary (vocab.txt), tokenized store
+/// (corpus/), items (made on the fly from the split) — then training with the <see cref="Trainer"/>, with what is
+/// needed to continue (run.json, checkpoints/) and to look at the run (metrics.jsonl, metrics.csv, curves.svg,
+/// summary.md). Rerunning the same folder continues the run.
+/// <code>
+/// var run = PretrainingRun.Open(new PretrainingRequest { Corpus = "reviews.txt", Preset = "mini", Steps = 500 });
+/// var result = run.Run();
+/// </code>
+/// </summary>
+public sealed class PretrainingRun
+{
+    /// <summary>Where the run keeps its checkpoints.</summary>
+    public const string CheckpointsFolder = "checkpoints";
+
+    private readonly bool _existing;
+    private PretrainedModel? _init;
+
+    private PretrainingRun(string runDir, RunSettings settings, bool existing, PretrainedModel? init)
+    {
+        RunDir = runDir;
+        Settings = settings;
+        _existing = existing;
+        _init = init;
+    }
+
+    /// <summary>A run with these settings in <paramref name="runDir"/>: a new run if the folder has no run.json
+    /// (settings with 0 steps, -1 warm-up or 0 intervals get their defaults once the data is known), else the
+    /// existing run, whose run.json must hold the same settings (<see cref="ErrorKind.Conflict"/> otherwise).</summary>
+    public PretrainingRun(string runDir, RunSettings settings) : this(runDir, settings, false, null)
+    {
+        string path = Path.Combine(runDir, RunSettings.FileName);
+        if (File.Exists(path))
+        {
+            var stored = RunSettings.Load(path);
+            if (stored.ToJson() != settings.ToJson())
+                throw new BertSharpException($"{path}: the settings contradict this run; use another run folder", ErrorKind.Conflict);
+            _existing = true;
+        }
+        PretrainingRequest.Validate(settings);
+    }
+
+    /// <summary>The bundled sample corpus (copied beside the application).</summary>
+    public static string SamplePath { get; set; } = Path.Combine(AppContext.BaseDirectory, "Sample", "reviews.txt");
+
+    /// <summary>The run folder.</summary>
+    public string RunDir { get; }
+    /// <summary>The settings (run.json) the run is driven by.</summary>
+    public RunSettings Settings { get; }
+    /// <summary>Worker threads for counting and tokenizing (0: one per core); results do not depend on it.</summary>
+    public int Threads { get; set; }
+    /// <summary>Log lines and progress of the stages.</summary>
+    public IProgress<PretrainingProgress>? Progress { get; set; }
+    /// <summary>Told about the training (besides the run folder's own metrics files).</summary>
+    public IReadOnlyList<ITrainerCallback> Callbacks { get; set; } = [];
+
+    /// <summary>
+    /// The run a request describes: its folder (given, or runs/NAME), and its settings — a new run's from the
+    /// options and defaults, an existing run's from its run.json, which the options given must agree with
+    /// (<see cref="ErrorKind.Conflict"/>; only the evaluation and checkpoint intervals may change). A run.json as
+    /// <see cref="PretrainingRequest.ConfigPath"/> repeats that run: its settings fill in what is not given.
+    /// </summary>
+    /// <param name="request">the options as given</param>
+    public static PretrainingRun Open(PretrainingRequest request)
+    {
+        var q = request;
+        if (q.ConfigPath is not null && File.Exists(q.ConfigPath) && PretrainingRequest.IsRunSettingsFile(q.ConfigPath))
+        {
+            if (q.Preset is not null) throw new BertSharpException("--preset and --config: give one or the other", ErrorKind.Usage);
+            q = (q with { ConfigPath = null, RepeatOf = q.ConfigPath }).WithRunSettings(RunSettings.Load(q.ConfigPath));
+        }
+        string runDir = q.ResolveRunDir();
+        string settingsPath = Path.Combine(runDir, RunSettings.FileName);
+        bool existing = File.Exists(settingsPath);
+        if (q.Resume && (!existing || Checkpoint.Latest(Path.Combine(runDir, CheckpointsFolder)) is null))
+            throw new BertSharpException($"--resume: {runDir} holds no checkpoint to resume from", ErrorKind.BadInput);
+        PretrainedModel? init = null;
+        if (q.InitFrom is not null)
+        {
+            if (q.Preset is not null || q.ConfigPath is not null || q.VocabSize is not null || q.Cased is not null)
+                throw new BertSharpException("--init-from: the model, vocabulary and casing come from the checkpoint; leave out --preset, --config, --vocab-size and --cased", ErrorKind.Usage);
+            init = PretrainedModel.Load(q.InitFrom);
+        }
+        RunSettings s;
+        if (existing)
+        {
+            s = RunSettings.Load(settingsPath);
+            q.CheckAgainst(s, settingsPath, init, SamplePath);
+        }
+        else
+        {
+            s = q.Resolve(init, SamplePath);
+            PretrainingRequest.Validate(s);
+        }
+        var run = new PretrainingRun(runDir, s, existing, init);
+        // Intervals given for an existing run are kept in its run.json (they may change between sessions).
+        if (existing && (q.EvalEvery is not null || q.CheckpointEvery is not null)) run.IntervalsChanged = true;
+        return run;
+    }
+
+    private bool IntervalsChanged { get; set; }
+
+    private void Log(string stage, string message) => Progress?.Report(new PretrainingProgress(stage, message, null, false));
+
+    private PretrainedModel Init(string path) =>
+        _init is { } c && (c.Folder == path || Path.GetFullPath(c.Folder) == Path.GetFullPath(path)) ? c
+            : _init = PretrainedModel.Load(path);
+
+    /// <summary>Runs the stages not done yet and trains to the run's end (or until <paramref name="cancel"/>: then a
+    /// checkpoint is written and the result says <see cref="PretrainingResult.Interrupted"/>).</summary>
+    public PretrainingResult Run(CancellationToken cancel = default)
+    {
+        var s = Settings;
+        string settingsPath = Path.Combine(RunDir, RunSettings.FileName);
+        string checkpoints = Path.Combine(RunDir, CheckpointsFolder);
+        Directory.CreateDirectory(RunDir);
+        string corpusPath = ResolveCorpusPath(cancel);
+
+        // Stage 1: vocabulary.
+        string vocabPath = Path.Combine(RunDir, "vocab.txt");
+        Vocabulary vocab;
+        if (File.Exists(vocabPath))
+        {
+            vocab = BadInput(() => Vocabulary.Load(vocabPath));
+            Log("vocabulary", $"vocabulary: {vocabPath} ({vocab.Count:N0} tokens) kept");
+        }
+        else if (s.InitFrom is not null)
+        {
+            vocab = Init(s.InitFrom).Vocabulary;
+            vocab.Save(vocabPath);
+            Log("vocabulary", $"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
+        }
+        else vocab = TrainVocabulary(corpusPath, vocabPath, cancel);
+
+        // Stage 2: tokenized corpus.
+        string storeDir = Path.Combine(RunDir, "corpus");
+        var reader = OpenCorpus(corpusPath);
+        var clock = Stopwatch.StartNew();
+        var built = BadInput(() => CorpusTokenizer.Build(reader, vocab, vocabPath, storeDir, new TokenizeOptions { LowerCase = s.LowerCase, Threads = Threads },
+            new Reporter<TokenizeProgress>(p => Report("tokenizing", $"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
+        var m = built.Manifest;
+        Log("tokenizing", built.Reused
+            ? $"tokenized corpus: {storeDir} kept ({m.Documents:N0} documents, {m.Tokens:N0} tokens)"
+            : $"tokenized corpus: {m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens in {clock.Elapsed.TotalSeconds:F1} s -> {storeDir}");
+
+        // Stage 3: items (made on the fly by the loader; here the split and the epoch length).
+        using var store = BadInput(() => TokenizedCorpusStore.Open(storeDir));
+        var split = BadInput(() => DocumentSplit.ForPretraining(store, s.Corpus == "imdb", s.ValidationFraction, s.Seed));
+        if (split.Validation.Length < 2)
+            throw new BertSharpException($"{corpusPath}: too few documents to hold out a validation set ({split.Validation.Length} of {store.DocumentCount} at --validation-fraction {s.ValidationFraction})");
+        s.Model.VocabSize = vocab.Count;
+        var itemOptions = new PretrainingOptions
+        {
+            MaxSeqLength = s.SeqLength, MaxPredictionsPerSeq = s.MaxPredictions, MaskedLmProb = s.MaskedLmProb,
+            Seed = s.Seed, MaxPositionEmbeddings = s.Model.MaxPositionEmbeddings, SpecialTokens = vocab.SpecialIds,
+        };
+        using var data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize));
+        int batchesPerEpoch = data.BatchesPerEpoch(0);
+        if (batchesPerEpoch < 1)
+            throw new BertSharpException($"{corpusPath}: one epoch holds fewer items than one batch of {s.BatchSize}; use a smaller --batch-size or a larger corpus");
+        if (s.Steps <= 0) s.Steps = Math.Max(1, (int)Math.Ceiling((s.Epochs ?? 1.0) * batchesPerEpoch / s.GradAccum));
+        if (s.WarmupSteps < 0) s.WarmupSteps = Math.Min(s.Corpus == PretrainingRequest.SampleName ? 60 : 10_000, s.Steps / 10);
+        if (s.EvalEvery <= 0) s.EvalEvery = Math.Max(1, s.Steps / 20);
+        if (s.CheckpointEvery <= 0) s.CheckpointEvery = Math.Max(s.EvalEvery, Math.Min(1000, s.Steps / 4));
+        if (!_existing || IntervalsChanged) s.Save(settingsPath);
+        var capped = new CappedValidation(data, s.EvalBatches);
+        Log("items", $"items: {split.Train.Length:N0} training / {split.Validation.Length:N0} validation documents, "
+            + $"{batchesPerEpoch:N0} batches of {s.BatchSize} x {s.SeqLength} per epoch, validation {capped.ValidationBatchCount} batches");
+
+        // Stage 4: training.
+        string title = $"{Path.GetFileName(Path.GetFullPath(RunDir))}: {s.Preset ?? "custom"} BERT on "
+            + (s.Corpus == PretrainingRequest.SampleName ? "the bundled sample" : s.Corpus == "imdb" ? "IMDB" : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus)));
+        // DataPosition counts items (-1 before the first batch); an epoch holds about batchesPerEpoch x batch size of them.
+        double itemsPerEpoch = Math.Max(1, (double)batchesPerEpoch * s.BatchSize);
+        var options = new TrainerOptions
+        {
+            Schedule = new LearningRateSchedule(LearningRateSchedule.ParseKind(s.Schedule), s.LearningRate, s.WarmupSteps, s.Steps),
+            GradientAccumulationSteps = s.GradAccum, WeightDecay = s.WeightDecay, Seed = s.Seed,
+            OutputDir = checkpoints, Vocab = vocab.Tokens, KeepLast = s.KeepCheckpoints,
+            EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
+            Best = BestModelCriterion.LowestLoss,
+            EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
+            WriteCheckpointFiles = folder => ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
+        };
+        var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
+        var baselines = ChanceBaselines(capped);
+        var log = new MetricsLog(RunDir, trainer.State.Step);
+        var logger = new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);
+        trainer.Callbacks.Add(logger);
+        trainer.Callbacks.AddRange(Callbacks);
+        long parameterCount = trainer.Model.Parameters.Layout.ParameterCount;
+        Log("model", $"model: {s.Preset ?? "custom config"} ({s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, "
+            + $"{s.Model.NumAttentionHeads} heads, vocab {s.Model.VocabSize:N0}), {parameterCount:N0} parameters; {KernelParallel.ThreadCount} threads");
+
+        bool finishedBefore = trainer.State.Step >= s.Steps;
+        var report = trainer.Train(s.Steps, cancel);
+        double wall = logger.Elapsed;
+        var last = log.Validation.LastOrDefault();
+        var result = new PretrainingResult(RunDir, s, report, finishedBefore, report.FinalCheckpoint ?? trainer.LastCheckpoint!, last,
+            baselines, vocab.Count, parameterCount, wall, title);
+        if (!report.Interrupted) RunSummary.Write(result, m, log, KernelParallel.ThreadCount);
+        return result;
+    }
+
+    private Trainer CreateTrainer(ITrainingData data, TrainerOptions options, string checkpoints, string settingsPath)
+    {
+        var s = Settings;
+        string? latest = Checkpoint.Latest(checkpoints);
+        if (latest is not null)
+        {
+            var config = BadCheckpoint(() => BertConfig.Load(Path.Combine(latest, "config.json")), latest);
+            if (config.ToJson() != s.Model.ToJson())
+                throw new BertSharpException($"{latest}/config.json contradicts {settingsPath} (the model differs); use another --name", ErrorKind.Conflict);
+            var trainer = BadCheckpoint(() => Trainer.Resume(latest, data, options), latest);
+            if (trainer.State.TotalSteps != s.Steps || Math.Abs(trainer.State.PeakLearningRate - s.LearningRate) > 1e-12 * s.LearningRate)
+                throw new BertSharpException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another --name", ErrorKind.Conflict);
+            Log("training", trainer.State.Step >= s.Steps
+                ? $"{RunDir}: already finished ({latest}); nothing left to train"
+                : $"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})");
+            return trainer;
+        }
+        var parameters = new BertParameters(s.Model);
+        if (s.InitFrom is null) parameters.Initialize(s.Seed);
+        else
+        {
+            // The same shapes (the settings took the model from the checkpoint); only dropout may differ.
+            // A fine-tuned checkpoint's classifier sits after the pretraining tensors: the prefix is the model.
+            parameters.CopyFrom(Init(s.InitFrom).Parameters.ToArray().AsSpan(0, parameters.Layout.Length));
+            Log("model", $"weights: from {s.InitFrom}");
+            if (s.CopyPositions is int trained)
+                Log("model", $"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (--copy-positions)");
+        }
+        return new Trainer(new BertForPreTraining(parameters), data, options);
+    }
+
+    private Vocabulary TrainVocabulary(string corpusPath, string vocabPath, CancellationToken cancel)
+    {
+        var s = Settings;
+        var options = new VocabularyTrainingOptions { VocabSize = s.VocabSize, MinFrequency = s.MinFrequency, LowerCase = s.LowerCase, Threads = Threads };
+        var reader = OpenCorpus(corpusPath);
+        var clock = Stopwatch.StartNew();
+        var counts = BadInput(() => WordPieceTrainer.CountWords(Documents(reader, cancel), options.LowerCase, options.Threads, cancel));
+        foreach (var w in reader.Stats.Warnings) Log("vocabulary", $"warning: {w}");
+        if (reader.Stats.InvalidUtf8 > 0)
+            Log("vocabulary", $"warning: {reader.Stats.InvalidUtf8:N0} invalid UTF-8 sequence(s) replaced by U+FFFD (dropped by the tokenizer)");
+        if (counts.Words.Length == 0) throw new BertSharpException($"{corpusPath}: the corpus has no text");
+        var vocab = BadInput(() => WordPieceTrainer.Train(counts, options));
+        vocab.Save(vocabPath);
+        Log("vocabulary", $"vocabulary: {vocab.Count:N0} WordPiece tokens from {counts.TotalWords:N0} words in {clock.Elapsed.TotalSeconds:F1} s -> {vocabPath}"
+            + (vocab.Count < s.VocabSize ? $" (asked for {s.VocabSize:N0}; nothing more occurs {s.MinFrequency}+ times)" : ""));
+        return vocab;
+    }
+
+    private IEnumerable<CorpusDocument> Documents(CorpusReader reader, CancellationToken cancel)
+    {
+        long n = 0;
+        foreach (var d in reader.ReadDocuments(cancel))
+        {
+            if ((++n & 1023) == 0) Report("counting words", $"{n:N0} documents", null);
+            yield return d;
+        }
+    }
+
+    private void Report(string stage, string message, double? fraction) => Progress?.Report(new PretrainingProgress(stage, message, fraction, true));
+
+    private CorpusReader OpenCorpus(string path)
+    {
+        var format = Settings.CorpusFormat switch
+        {
+            "imdb" => CorpusFormat.Imdb,
+            "text-folder" => CorpusFormat.TextFolder,
+            "text-file" => CorpusFormat.TextFile,
+            "jsonl" => CorpusFormat.JsonLines,
+            _ => CorpusFormat.Auto,
+        };
+        return BadInput(() => CorpusReader.Open(path, format));
+    }
+
+    private string ResolveCorpusPath(CancellationToken cancel)
+    {
+        var s = Settings;
+        if (s.Corpus == PretrainingRequest.SampleName)
+        {
+            if (!File.Exists(SamplePath)) throw new BertSharpException($"{SamplePath}: the bundled sample corpus is missing from the build output");
+            return SamplePath;
+        }
+        if (s.Corpus != "imdb") return s.CorpusPath;
+        if (!string.IsNullOrEmpty(s.CorpusPath))
+        {
+            if (!File.Exists(s.CorpusPath) && !Directory.Exists(s.CorpusPath))
+                throw new BertSharpException($"--imdb-archive: {s.CorpusPath}: no such file or folder", ErrorKind.BadInput);
+            return s.CorpusPath;
+        }
+        // No archive given: an extracted copy in data/, else download it there.
+        if (ImdbCorpusReader.FindImdbRoot("data") is { } root) return Path.GetFullPath(root);
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+        string got = BadInput(() => ImdbDataset.AcquireAsync("data", null, new Uri(ImdbDataset.Url), ImdbDataset.Sha256, http,
+            new Reporter<DownloadProgress>(p => Report("imdb", $"{p.Received / 1e6:F1} MB{(p.Total is long t ? $" of {t / 1e6:F1} MB" : "")}",
+                p.Total is long total && total > 0 ? (double)p.Received / total : null)),
+            message => Log("imdb", message), cancel).GetAwaiter().GetResult());
+        return Path.GetFullPath(got);
+    }
+
+    /// <summary>What a model that ignores its input scores on the validation set: MLM accuracy when always predicting
+    /// the most frequent masked token, NSP accuracy when always answering the majority label. NSP's is not 50% on
+    /// corpora where the forced-random rule (a document's last segment always gets a random B) tilts the labels.</summary>
+    public static ChanceBaselines ChanceBaselines(ITrainingData data)
+    {
+        var counts = new Dictionary<int, long>();
+        long total = 0, pairs = 0, randomNext = 0;
+        for (int i = 0; i < data.ValidationBatchCount; i++)
+        {
+            var b = data.ValidationBatch(i);
+            for (int k = 0; k < b.MaskedLmIds.Length; k++)
+            {
+                if (b.MaskedLmWeights[k] <= 0) continue;
+                counts[b.MaskedLmIds[k]] = counts.GetValueOrDefault(b.MaskedLmIds[k]) + 1;
+                total++;
+            }
+            for (int k = 0; k < b.BatchSize; k++) randomNext += b.NextSentenceLabels[k];
+            pairs += b.BatchSize;
+        }
+        double mlm = total == 0 ? 0 : (double)counts.Values.Max() / total;
+        double nsp = pairs == 0 ? 0.5 : Math.Max(randomNext, pairs - randomNext) / (double)pairs;
+        return new ChanceBaselines(mlm, nsp);
+    }
+
+    private static T BadInput<T>(Func<T> work)
+    {
+        try { return work(); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
+                                      or HttpRequestException or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException))
+        {
+            throw new BertSharpException(e.Message, ErrorKind.BadInput);
+        }
+        catch (IOException e) when (e.GetType() == typeof(IOException)) { throw new BertSharpException(e.Message, ErrorKind.BadInput); }
+    }
+
+    private static T BadCheckpoint<T>(Func<T> work, string folder)
+    {
+        try { return work(); }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or FileNotFoundException or DirectoryNotFoundException
+                                      or EndOfStreamException or IOException or JsonException)
+        {
+            throw new BertSharpException(e.Message.Contains(folder) ? e.Message : $"{folder}: {e.Message}", ErrorKind.BadCheckpoint);
+        }
+    }
+
+    private sealed class Reporter<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
