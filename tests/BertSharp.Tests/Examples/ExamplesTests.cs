@@ -39,6 +39,26 @@ public class ExamplesTests : IDisposable
         return output.ToString();
     }
 
+    private static string SampleCorpus([System.Runtime.CompilerServices.CallerFilePath] string here = "")
+        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "..", "src", "BertSharp.Cli", "Sample", "reviews.txt"));
+
+    [Fact]
+    public void Pretrain_prints_the_loss_through_its_callback_and_its_run_fills_masks()
+    {
+        string run = Path.Combine(_dir, "run");
+        string text = Run("Pretrain", SampleCorpus(), run);
+        var losses = text.Split('\n').Where(l => l.StartsWith("step ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["step 10", "step 20", "step 30", "step 40", "step 50"], losses.Select(l => l[..l.IndexOf(':')]));
+        double first = double.Parse(losses[0].Split("loss ")[1], System.Globalization.CultureInfo.InvariantCulture);
+        double last = double.Parse(losses[^1].Split("loss ")[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(last < first, $"loss {first} -> {last}");
+        Assert.Equal(3, text.Split('\n').Count(l => l.StartsWith("validation at step", StringComparison.Ordinal))); // 0, 25, 50
+        Assert.Contains("checkpoint-50", text);
+        // The run folder is what the fill-mask example reads.
+        string filled = Run("FillMask", run, "this movie was [MASK] .");
+        Assert.Single(filled.Split('\n'), l => l.StartsWith("[MASK] at token", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void FillMask_prints_the_top_tokens_of_every_mask()
     {
