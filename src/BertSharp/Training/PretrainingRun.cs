@@ -321,7 +321,8 @@ public sealed class PretrainingRun
         for (int i = 0; i < data.ValidationBatchCount; i++)
         {
             var b = data.ValidationBatch(i);
-            for (int k = 0; k < b.MaskedLmIds.Length; k++)
+            // Only the batch's own rows: a partial last batch leaves the previous batch's entries beyond them.
+            for (int k = 0; k < b.BatchSize * b.MaxPredictions; k++)
             {
                 if (b.MaskedLmWeights[k] <= 0) continue;
                 counts[b.MaskedLmIds[k]] = counts.GetValueOrDefault(b.MaskedLmIds[k]) + 1;
