@@ -43,10 +43,7 @@ public static class CliRunner
     public static int ExitCode(Exception e) => e switch
     {
         BertSharpException b => ExitCode(b),
-        FileNotFoundException or DirectoryNotFoundException or EndOfStreamException or InvalidDataException
-            or UnauthorizedAccessException or HttpRequestException => ExitBadInput,
-        ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException) => ExitBadInput,
-        IOException when e.GetType() == typeof(IOException) => ExitBadInput,
+        _ when BertSharpException.IsInputProblem(e) => ExitBadInput,
         _ => ExitFailure,
     };
 

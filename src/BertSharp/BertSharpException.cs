@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace BertSharp;
 
 /// <summary>What kind of problem a <see cref="BertSharpException"/> reports. The command line maps each kind to
@@ -23,5 +25,32 @@ public enum ErrorKind
 public class BertSharpException(string message, ErrorKind kind = ErrorKind.BadInput, Exception? inner = null)
     : Exception(message, inner)
 {
+    /// <summary>What kind of problem this is (the command line's exit code follows from it).</summary>
     public ErrorKind Kind { get; } = kind;
+
+    /// <summary>
+    /// True for the .NET exceptions that report a problem with the caller's files or values rather than a bug: a
+    /// missing, unreadable, truncated or malformed file, a refused download, an invalid argument value. The one rule
+    /// the library (<see cref="Guard{T}"/>) and the command line use to tell input problems from bugs.
+    /// </summary>
+    public static bool IsInputProblem(Exception e) => e is FileNotFoundException or DirectoryNotFoundException
+        or EndOfStreamException or InvalidDataException or UnauthorizedAccessException or JsonException
+        or System.Net.Http.HttpRequestException
+        or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException)
+        || e.GetType() == typeof(IOException);
+
+    /// <summary>
+    /// Runs <paramref name="work"/>, turning an input problem (<see cref="IsInputProblem"/>) into a
+    /// <see cref="BertSharpException"/> of <paramref name="kind"/> whose message names <paramref name="source"/>
+    /// (a file or folder) when the original message does not. Anything else propagates unchanged.
+    /// </summary>
+    public static T Guard<T>(Func<T> work, ErrorKind kind = ErrorKind.BadInput, string? source = null)
+    {
+        try { return work(); }
+        catch (Exception e) when (e is not BertSharpException && IsInputProblem(e))
+        {
+            string message = source is null || e.Message.Contains(source, StringComparison.Ordinal) ? e.Message : $"{source}: {e.Message}";
+            throw new BertSharpException(message, kind, e);
+        }
+    }
 }

@@ -50,7 +50,11 @@ public sealed class TrainerState
 public static class Checkpoint
 {
     public const string Prefix = "checkpoint-";
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    // A non-finite figure in the history (a diverged evaluation) is written as "NaN"/"Infinity", not a crash.
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>Names that are not part of the pretraining model and are skipped: HF's tied decoder and position-id
     /// buffer, and the sequence classifier of a fine-tuned folder (which keeps the MLM and NSP heads, so fill-mask,
@@ -81,14 +85,13 @@ public static class Checkpoint
         SaveModel(Path.Combine(tmp, "model.safetensors"), parameters);
         if (expAvg is not null && expAvgSq is not null)
         {
-            var (m, v) = (new float[parameters.Layout.Length], new float[parameters.Layout.Length]);
-            parameters.Device.CopyToHost<float>(expAvg, m);
-            parameters.Device.CopyToHost<float>(expAvgSq, v);
+            var m = HostCopy(parameters.Device, expAvg);
+            var v = HostCopy(parameters.Device, expAvgSq);
             var w = new SafeTensorsWriter();
             foreach (var e in parameters.Layout.Entries)
             {
-                w.AddF32("exp_avg/" + e.Name, m.AsMemory(e.Offset, e.Length), e.Shape);
-                w.AddF32("exp_avg_sq/" + e.Name, v.AsMemory(e.Offset, e.Length), e.Shape);
+                w.AddF32("exp_avg/" + e.Name, m.Slice(e.Offset, e.Length), e.Shape);
+                w.AddF32("exp_avg_sq/" + e.Name, v.Slice(e.Offset, e.Length), e.Shape);
             }
             w.Save(Path.Combine(tmp, "optimizer.safetensors"));
         }
@@ -108,13 +111,20 @@ public static class Checkpoint
         File.Move(path + ".tmp", path, overwrite: true);
     }
 
+    /// <summary>The host memory of <paramref name="t"/> (no copy on the CPU device), else a host copy.</summary>
+    private static Memory<float> HostCopy(Device device, TensorView t)
+    {
+        if (device.TryGetHostMemory(t, out var memory)) return memory;
+        return device.ToArray(t);
+    }
+
     public static void SaveModel(string path, BertParameters parameters)
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", "pt");
-        var values = parameters.ToArray();
+        var values = HostCopy(parameters.Device, parameters.Values);
         foreach (var e in parameters.Layout.Entries)
-            w.AddF32(e.Name, values.AsMemory(e.Offset, e.Length), e.Shape);
+            w.AddF32(e.Name, values.Slice(e.Offset, e.Length), e.Shape);
         w.Save(path);
     }
 
@@ -143,16 +153,18 @@ public static class Checkpoint
     public static void LoadModel(string path, BertParameters parameters)
     {
         using var r = new SafeTensorsReader(path);
-        var values = new float[parameters.Layout.Length];
+        // Straight into the parameters when they are host memory, else through one host buffer.
+        bool direct = parameters.Device.TryGetHostMemory(parameters.Values, out var values);
+        if (!direct) values = new float[parameters.Layout.Length];
         foreach (var e in parameters.Layout.Entries)
         {
             if (!r.Contains(e.Name)) throw new InvalidDataException($"{path}: missing tensor '{e.Name}'");
-            r.ReadF32(e.Name, values.AsSpan(e.Offset, e.Length), e.Shape);
+            r.ReadF32(e.Name, values.Span.Slice(e.Offset, e.Length), e.Shape);
         }
         foreach (var name in r.Tensors.Keys)
             if (!parameters.Layout.TryGet(name, out _) && !IgnoredNames.Contains(name))
                 throw new InvalidDataException($"{path}: unexpected tensor '{name}' (not part of this BERT configuration)");
-        parameters.CopyFrom(values);
+        if (!direct) parameters.CopyFrom(values.Span);
     }
 
     /// <summary>Reads the AdamW moments of optimizer.safetensors into <paramref name="expAvg"/> and <paramref name="expAvgSq"/>
@@ -160,18 +172,20 @@ public static class Checkpoint
     public static void LoadOptimizer(string path, BertParameterLayout layout, DeviceTensor expAvg, DeviceTensor expAvgSq)
     {
         using var r = new SafeTensorsReader(path);
-        var (m, v) = (new float[layout.Length], new float[layout.Length]);
+        bool direct = expAvg.Device.TryGetHostMemory(expAvg, out var m) & expAvgSq.Device.TryGetHostMemory(expAvgSq, out var v);
+        if (!direct) (m, v) = (new float[layout.Length], new float[layout.Length]);
         foreach (var e in layout.Entries)
         {
             foreach (var (prefix, buf) in new[] { ("exp_avg/", m), ("exp_avg_sq/", v) })
             {
                 string n = prefix + e.Name;
                 if (!r.Contains(n)) throw new InvalidDataException($"{path}: missing tensor '{n}'");
-                r.ReadF32(n, buf.AsSpan(e.Offset, e.Length), e.Shape);
+                r.ReadF32(n, buf.Span.Slice(e.Offset, e.Length), e.Shape);
             }
         }
-        expAvg.Device.CopyToDevice<float>(m, expAvg);
-        expAvgSq.Device.CopyToDevice<float>(v, expAvgSq);
+        if (direct) return;
+        expAvg.Device.CopyToDevice<float>(m.Span, expAvg);
+        expAvgSq.Device.CopyToDevice<float>(v.Span, expAvgSq);
     }
 
     public static TrainerState LoadState(string path)
@@ -179,11 +193,14 @@ public static class Checkpoint
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: trainer state not found", path);
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path))
+            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), JsonOptions)
                    ?? throw new InvalidDataException($"{path}: empty trainer state");
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid trainer_state.json ({e.Message})"); }
     }
+
+    /// <summary>A classifier's labels from a checkpoint's config.json (HF's id2label), or null for a model without one.</summary>
+    public static IReadOnlyList<string>? ReadLabels(string configPath) => ModelFolder.ReadConfigExtras(File.ReadAllText(configPath), configPath);
 
     /// <summary>Loads config + model from a checkpoint folder onto <paramref name="device"/> (the CPU when null).</summary>
     public static BertParameters LoadParameters(string folder, Device? device = null)
@@ -191,7 +208,7 @@ public static class Checkpoint
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: checkpoint folder not found");
         string configPath = Path.Combine(folder, "config.json");
         var config = BertConfig.Load(configPath);
-        var p = new BertParameters(config, ModelFolder.ReadConfigExtras(File.ReadAllText(configPath), configPath), device);
+        var p = new BertParameters(config, ReadLabels(configPath), device);
         LoadModel(Path.Combine(folder, "model.safetensors"), p);
         return p;
     }

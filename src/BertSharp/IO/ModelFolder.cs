@@ -252,9 +252,9 @@ public sealed class ModelFolder
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", "pt");
-        var values = Parameters.ToArray();
+        Memory<float> values = Parameters.Device.TryGetHostMemory(Parameters.Values, out var host) ? host : Parameters.ToArray();
         foreach (var e in Parameters.Layout.Entries)
-            w.AddF32(e.Name, values.AsMemory(e.Offset, e.Length), e.Shape);
+            w.AddF32(e.Name, values.Slice(e.Offset, e.Length), e.Shape);
         w.Save(path);
     }
 

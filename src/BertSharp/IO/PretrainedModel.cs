@@ -92,10 +92,9 @@ public sealed class PretrainedModel
             var state = File.Exists(statePath) ? Checkpoint.LoadState(statePath) : null;
             return new PretrainedModel(folder, runFolder, run, m, vocab, lowerCase, tokenizer?.MaxLength, state);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException
-                                      or JsonException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is not BertSharpException && (BertSharpException.IsInputProblem(e) || e is IOException))
         {
-            // IOException covers FileNotFound, DirectoryNotFound and EndOfStream (a truncated file).
+            // Any I/O failure while reading a model is the model folder's problem (a truncated or unreadable file).
             throw new BertSharpException(e.Message.Contains(folder, StringComparison.Ordinal) ? e.Message : $"{folder}: {e.Message}",
                 ErrorKind.BadCheckpoint, e);
         }

@@ -5,7 +5,7 @@ namespace BertSharp.Model;
 
 /// <summary>
 /// A <see cref="BertBatch"/> on the model's device: the host batch is copied in once per forward pass (the only
-/// host → device traffic of a step besides nothing), and the layers read the ids, masks and targets from here.
+/// host → device traffic of a training step), and the layers read the ids, masks and targets from here.
 /// Capacity buffers; the current shape uses their prefix.
 /// </summary>
 public sealed class DeviceBatch

@@ -213,8 +213,7 @@ public sealed record PreTrainingLogitsResult(int BatchSize, int SeqLength, int V
 /// </summary>
 public sealed class PreTrainingLogits
 {
-    // Compute is this file's one contact with the model's internals (the heads' logits buffers, spans today):
-    // they are being replaced by device buffers, and then only Compute changes.
+    // Compute is this file's one contact with the model: the heads' logits buffers, copied to the host.
     private readonly BertForPreTraining _model;
 
     /// <summary>A calculator over <paramref name="parameters"/> (read, never changed; the config is theirs).</summary>

@@ -22,6 +22,12 @@ public sealed class CpuDevice : Device
     /// <summary>The host memory behind a CPU tensor's Int32 view.</summary>
     public static Span<int> Ints(TensorView v) => ((CpuTensor)v.Tensor).Int32("view").AsSpan(v.Offset, v.Length);
 
+    public override bool TryGetHostMemory(TensorView view, out Memory<float> memory)
+    {
+        memory = ((CpuTensor)view.Tensor).Float32("view").AsMemory(view.Offset, view.Length);
+        return true;
+    }
+
     private static Span<float> F(TensorView v, string name) => v.Tensor is CpuTensor t
         ? t.Float32(name).AsSpan(v.Offset, v.Length)
         : throw new ArgumentException($"{name}: a tensor of {v.Tensor.Device.Name}, not of the CPU device");

@@ -37,6 +37,16 @@ public abstract class Device : IDisposable
     /// <summary>Device → host: waits for the work that writes <paramref name="source"/>, then copies it.</summary>
     public abstract void CopyToHost<T>(TensorView source, Span<T> destination) where T : unmanaged;
 
+    /// <summary>
+    /// The host memory behind a Float32 view when the device's memory is host memory (the CPU device), so that
+    /// large transfers (checkpoints) need no extra copy; false on a device with memory of its own (copy instead).
+    /// </summary>
+    public virtual bool TryGetHostMemory(TensorView view, out Memory<float> memory)
+    {
+        memory = default;
+        return false;
+    }
+
     /// <summary>A Float32 view copied into a new host array (for results read once, not for a training step).</summary>
     public float[] ToArray(TensorView source)
     {

@@ -312,13 +312,5 @@ public sealed record PretrainingRequest
 
     private static BertSharpException Usage(string message) => new(message, ErrorKind.Usage);
 
-    private static T Guard<T>(Func<T> work)
-    {
-        try { return work(); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or UnauthorizedAccessException
-                                      or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException))
-        {
-            throw new BertSharpException(e.Message, ErrorKind.BadInput);
-        }
-    }
+    private static T Guard<T>(Func<T> work) => BertSharpException.Guard(work);
 }

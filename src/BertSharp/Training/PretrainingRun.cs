@@ -336,26 +336,9 @@ public sealed class PretrainingRun
         return new ChanceBaselines(mlm, nsp);
     }
 
-    private static T BadInput<T>(Func<T> work)
-    {
-        try { return work(); }
-        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
-                                      or HttpRequestException or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException))
-        {
-            throw new BertSharpException(e.Message, ErrorKind.BadInput);
-        }
-        catch (IOException e) when (e.GetType() == typeof(IOException)) { throw new BertSharpException(e.Message, ErrorKind.BadInput); }
-    }
+    private static T BadInput<T>(Func<T> work) => BertSharpException.Guard(work);
 
-    private static T BadCheckpoint<T>(Func<T> work, string folder)
-    {
-        try { return work(); }
-        catch (Exception e) when (e is InvalidDataException or ArgumentException or FileNotFoundException or DirectoryNotFoundException
-                                      or EndOfStreamException or IOException or JsonException)
-        {
-            throw new BertSharpException(e.Message.Contains(folder) ? e.Message : $"{folder}: {e.Message}", ErrorKind.BadCheckpoint);
-        }
-    }
+    private static T BadCheckpoint<T>(Func<T> work, string folder) => BertSharpException.Guard(work, ErrorKind.BadCheckpoint, folder);
 
     private sealed class Reporter<T>(Action<T> report) : IProgress<T>
     {

@@ -52,7 +52,13 @@ public sealed class Trainer
             TotalSteps = options.Schedule.TotalSteps,
         };
         State.RngStates["dropout_seed"] = State.Seed;
-        if (options.Best is { } best) State.BestMetric = best.Name;
+        if (options.Best is { } best)
+        {
+            // A resumed run judged by another metric starts its best-model record afresh (values are not comparable).
+            if (State.BestMetric is not null && State.BestMetric != best.Name)
+                (State.BestStep, State.BestValue, State.EvaluationsSinceBest) = (null, null, 0);
+            State.BestMetric = best.Name;
+        }
         Optimizer.StepCount = (int)State.Step;
         if (resumeFrom is not null) _data.Seek(new DataPosition(resumeFrom.Epoch, resumeFrom.DataPosition));
     }
@@ -67,7 +73,9 @@ public sealed class Trainer
     /// <summary>Continues a pretraining run from a checkpoint folder: parameters, AdamW moments, counters and data position.</summary>
     public static Trainer Resume(string checkpointFolder, ITrainingData data, TrainerOptions options, Device? device = null)
     {
-        var model = new BertForPreTraining(Checkpoint.LoadParameters(checkpointFolder, device));
+        // The shape from config.json; Resume below reads the weights (once).
+        string configPath = Path.Combine(checkpointFolder, "config.json");
+        var model = new BertForPreTraining(new BertParameters(BertConfig.Load(configPath), Checkpoint.ReadLabels(configPath), device));
         return Resume(checkpointFolder, model, data, options);
     }
 
@@ -187,14 +195,16 @@ public sealed class Trainer
         long t0 = Stopwatch.GetTimestamp();
         bool interrupted = false, early = false;
         EvaluationReport? last = null;
-        if (_o.EvaluateAtStart && State.Step == 0 && State.Step < end && !State.History.Exists(h => h.Step == 0 && h.Split == "validation"))
+        // Without validation batches there is nothing to evaluate (and no figure to record or compare).
+        bool evaluate = _data.ValidationBatchCount > 0;
+        if (evaluate && _o.EvaluateAtStart && State.Step == 0 && State.Step < end && !State.History.Exists(h => h.Step == 0 && h.Split == "validation"))
             last = EvaluateAndTrack();
         while (State.Step < end)
         {
             if (cancel.IsCancellationRequested) { interrupted = true; break; }
             TrainStep();
             long step = State.Step;
-            if (_o.EvalEvery > 0 && (step % _o.EvalEvery == 0 || step == end)) last = EvaluateAndTrack();
+            if (evaluate && _o.EvalEvery > 0 && (step % _o.EvalEvery == 0 || step == end)) last = EvaluateAndTrack();
             if (_o.OutputDir is not null && _o.SaveEvery > 0 && step % _o.SaveEvery == 0 && step < end && !SavedAtThisStep)
                 Save(CheckpointReason.Periodic);
             if (_o.EarlyStoppingPatience > 0 && State.EvaluationsSinceBest >= _o.EarlyStoppingPatience) { early = true; break; }

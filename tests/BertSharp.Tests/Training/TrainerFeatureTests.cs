@@ -257,3 +257,39 @@ public class ChanceBaselineTests
         Assert.Equal(2.0 / 3, c.NspMajority, 12);         // 2 random of 3 pairs
     }
 }
+
+[Collection("KernelThreads")]
+public class TrainerEdgeCaseTests : IDisposable
+{
+    private readonly string _dir = ModelTestFiles.NewTempDir();
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Found in review: with no validation batches an evaluation had NaN figures, the history could not be
+    /// written, and every checkpoint failed.</summary>
+    [Fact]
+    public void Training_without_validation_batches_skips_evaluation_and_still_checkpoints()
+    {
+        var p = new BertParameters(TrainerTests.TinyConfig());
+        p.Initialize(1);
+        var t = new Trainer(new BertForPreTraining(p), new SyntheticPretrainingData(64, 4, 16, 3, 9, batchesPerEpoch: 7, validationBatches: 0),
+            new TrainerOptions { Schedule = new(ScheduleKind.Linear, 1e-3, 1, 4), EvalEvery = 2, OutputDir = Path.Combine(_dir, "nv"), Seed = 3 });
+        var report = t.Train();
+        Assert.Equal(4, report.Step);
+        Assert.DoesNotContain(t.State.History, h => h.Split == "validation");
+        Assert.NotNull(Checkpoint.Latest(Path.Combine(_dir, "nv")));
+    }
+
+    [Fact]
+    public void A_non_finite_figure_in_the_history_is_written_and_read_back()
+    {
+        string dir = Path.Combine(_dir, "nan");
+        var p = new BertParameters(TrainerTests.TinyConfig());
+        p.Initialize(1);
+        var state = new TrainerState { Step = 1 };
+        state.History.Add(new MetricRecord(1, "validation", double.NaN, double.PositiveInfinity, 0, 0, 0, 1e-3));
+        string folder = Checkpoint.Save(dir, p, null, null, state, null, 1);
+        var back = Checkpoint.LoadState(Path.Combine(folder, "trainer_state.json"));
+        Assert.True(double.IsNaN(back.History[0].Loss));
+        Assert.True(double.IsPositiveInfinity(back.History[0].MlmLoss));
+    }
+}
