@@ -30,6 +30,9 @@ public sealed class PretrainingDataset
     /// <summary>Longest sentence in tokens (sizes the copy buffer).</summary>
     public int MaxSentenceLength { get; }
 
+    /// <summary>Indexes the sentences of <paramref name="documents"/> for NSP/MLM items; validates <paramref name="options"/> against the corpus (<see cref="ArgumentException"/>).</summary>
+    /// <param name="corpus">the tokenized corpus</param>
+    /// <param name="options">sequence length, masking and seed</param>
     /// <param name="documents">corpus documents of this side (from <see cref="DocumentSplit"/>)</param>
     /// <param name="sideName">"training" or "validation": named in error messages</param>
     public PretrainingDataset(ITokenizedCorpus corpus, IReadOnlyList<int> documents, PretrainingOptions options, string sideName = "training")
