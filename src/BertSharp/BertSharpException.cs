@@ -23,5 +23,6 @@ public enum ErrorKind
 public class BertSharpException(string message, ErrorKind kind = ErrorKind.BadInput, Exception? inner = null)
     : Exception(message, inner)
 {
+    /// <summary>What went wrong, in the classes the CLI maps to exit codes.</summary>
     public ErrorKind Kind { get; } = kind;
 }

@@ -18,13 +18,17 @@ public sealed class PretrainingDataset
     private readonly int[] _sentenceIndex;  // its index within its corpus document
     private readonly int[] _positionOfDocument; // corpus document -> position here, -1 when not on this side
 
+    /// <summary>How items are cut and masked.</summary>
     public PretrainingOptions Options { get; }
+    /// <summary>The tokenized corpus the sentences come from.</summary>
     public ITokenizedCorpus Corpus => _corpus;
 
     /// <summary>Documents on this side that have at least one token (empty ones are dropped, as Google does).</summary>
     public int DocumentCount => _documents.Length;
 
+    /// <summary>Non-empty sentences on this side (the size of the sentence table).</summary>
     public int SentenceCount => _sentenceLength.Length;
+    /// <summary>Tokens in those sentences.</summary>
     public long TokenCount { get; }
 
     /// <summary>Longest sentence in tokens (sizes the copy buffer).</summary>
@@ -83,6 +87,7 @@ public sealed class PretrainingDataset
         MaxSentenceLength = maxSentence;
     }
 
+    /// <summary>Tokens of a table sentence.</summary>
     /// <summary>The corpus sentence index of a table sentence (as referenced by <see cref="PretrainingItem"/>).</summary>
     public int SentenceIndexOf(int tableSentence) => _sentenceIndex[tableSentence];
 
@@ -93,6 +98,7 @@ public sealed class PretrainingDataset
     {
         int p = _positionOfDocument[corpusDocument];
         if (p < 0) throw new ArgumentException($"document {corpusDocument} is not on this side of the split");
+        /// <summary>True when the corpus document is on this side (and not empty).</summary>
         return (_docStart[p], _docStart[p + 1]);
     }
 

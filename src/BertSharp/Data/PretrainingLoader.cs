@@ -120,6 +120,7 @@ public sealed class PretrainingLoader : IDisposable
             Volatile.Write(ref _failure, e);
             _stop.Cancel(); // wakes a consumer blocked in Next()
         }
+    /// <summary>Stops and joins the background thread; a batch handed out earlier stays readable.</summary>
     }
 
     public void Dispose()
