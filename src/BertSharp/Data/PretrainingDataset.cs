@@ -87,10 +87,10 @@ public sealed class PretrainingDataset
         MaxSentenceLength = maxSentence;
     }
 
-    /// <summary>Tokens of a table sentence.</summary>
     /// <summary>The corpus sentence index of a table sentence (as referenced by <see cref="PretrainingItem"/>).</summary>
     public int SentenceIndexOf(int tableSentence) => _sentenceIndex[tableSentence];
 
+    /// <summary>Tokens of a table sentence.</summary>
     public int SentenceLengthOf(int tableSentence) => _sentenceLength[tableSentence];
 
     /// <summary>Table sentences [first, end) of a corpus document on this side.</summary>
@@ -98,10 +98,10 @@ public sealed class PretrainingDataset
     {
         int p = _positionOfDocument[corpusDocument];
         if (p < 0) throw new ArgumentException($"document {corpusDocument} is not on this side of the split");
-        /// <summary>True when the corpus document is on this side (and not empty).</summary>
         return (_docStart[p], _docStart[p + 1]);
     }
 
+    /// <summary>True when the corpus document is on this side (and not empty).</summary>
     public bool Contains(int corpusDocument) =>
         (uint)corpusDocument < (uint)_positionOfDocument.Length && _positionOfDocument[corpusDocument] >= 0;
 

@@ -120,9 +120,9 @@ public sealed class PretrainingLoader : IDisposable
             Volatile.Write(ref _failure, e);
             _stop.Cancel(); // wakes a consumer blocked in Next()
         }
-    /// <summary>Stops and joins the background thread; a batch handed out earlier stays readable.</summary>
     }
 
+    /// <summary>Stops the background thread and waits for it to end.</summary>
     public void Dispose()
     {
         if (_disposed) return;

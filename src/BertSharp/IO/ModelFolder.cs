@@ -306,7 +306,6 @@ public static class HuggingFaceNames
 
     /// <summary>The labels of the classifier head in <paramref name="path"/> (those of config.json, else LABEL_i), or
     /// null when the file has no <c>classifier.*</c> tensors; checks the head's shape.</summary>
-
     internal static string[]? ClassifierLabels(string path, int hiddenSize, string[]? labels)
     {
         using var r = new SafeTensorsReader(path);
