@@ -57,7 +57,7 @@ public sealed class RunSettings
     [JsonPropertyName("eval_batches")] public int EvalBatches { get; set; }
     /// <summary>Updates between checkpoints.</summary>
     [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; set; }
-    /// <summary>Checkpoints kept (older ones are deleted; the best one is kept too).</summary>
+    /// <summary>Newest checkpoints kept; older ones are deleted.</summary>
     [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; set; } = 3;
     /// <summary>Seed of initialisation, data order, masking and dropout.</summary>
     [JsonPropertyName("seed")] public ulong Seed { get; set; } = 12345;

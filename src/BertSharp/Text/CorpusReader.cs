@@ -89,11 +89,11 @@ public sealed class CorpusReadStats
 {
     /// <summary>Documents read.</summary>
     public long Documents;
-    /// <summary>Bytes of raw text read.</summary>
+    /// <summary>Bytes of input read (files or archive entries).</summary>
     public long Bytes;
     /// <summary>Invalid UTF-8 sequences, each replaced by U+FFFD (which the basic tokenizer drops).</summary>
     public long InvalidUtf8;
-    /// <summary>Things to tell the user (cut lines, long documents, skipped entries), one line each.</summary>
+    /// <summary>Things to tell the user (long lines read in pieces, long documents split), one line each.</summary>
     public List<string> Warnings { get; } = [];
 }
 
