@@ -15,6 +15,8 @@ public sealed class BatchWriter
     private readonly int[] _groupStart, _groupLength; // masking candidates: whole words or single tokens
     private readonly int[] _chosen;          // positions to predict
 
+    /// <summary>A writer for items of <paramref name="dataset"/> (its options decide masking); allocates its scratch
+    /// once.</summary>
     public BatchWriter(PretrainingDataset dataset)
     {
         _dataset = dataset;

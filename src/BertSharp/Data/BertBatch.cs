@@ -40,8 +40,11 @@ public sealed class BertBatch
     /// <summary>Padded row length actually used (row stride of the token arrays).</summary>
     public int SeqLength { get; private set; }
 
+    /// <summary>P: masked positions each row can hold (the stride of the MaskedLm arrays).</summary>
     public int MaxPredictions { get; }
+    /// <summary>Rows the arrays hold (the largest <see cref="BatchSize"/>).</summary>
     public int BatchCapacity { get; }
+    /// <summary>Longest row the arrays hold (the largest <see cref="SeqLength"/>).</summary>
     public int MaxSeqLength { get; }
 
     /// <summary>Token ids (after masking, for pretraining); [PAD] beyond each sequence.</summary>

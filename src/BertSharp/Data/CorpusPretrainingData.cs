@@ -17,6 +17,10 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
     private readonly bool _dynamicPadding;
     private PretrainingLoader _loader;
 
+    /// <summary>Builds both sides of <paramref name="split"/> and starts the training loader at <paramref
+    /// name="start"/> (beginning of epoch 0 by default). <paramref name="dynamicPadding"/> pads each batch to its
+    /// longest row rounded up to 8; <paramref name="prefetch"/> batches are kept ready ahead. Invalid options throw
+    /// <see cref="ArgumentException"/>.</summary>
     public CorpusPretrainingData(ITokenizedCorpus corpus, DocumentSplit split, PretrainingOptions options, int batchSize,
         bool dynamicPadding = false, DataPosition start = default, int prefetch = 3)
     {
@@ -29,24 +33,31 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
         _loader = NewLoader(start);
     }
 
+    /// <summary>The training side's items.</summary>
     public PretrainingDataset Training => _train;
+    /// <summary>The fixed validation items; null when the split has no validation documents.</summary>
     public ValidationSet? Validation => _validation;
 
     /// <summary>Training batches in epoch <paramref name="epoch"/> (for a schedule's step count).</summary>
     public int BatchesPerEpoch(long epoch = 0) => _train.BatchCount(epoch, _batchSize);
 
+    /// <inheritdoc/>
     public DataPosition Position => new(_loader.Position.Epoch, _loader.Position.Index);
 
+    /// <inheritdoc/>
     public BertBatch NextTrainingBatch() => _loader.Next();
 
+    /// <inheritdoc/>
     public void Seek(DataPosition position)
     {
         _loader.Dispose();
         _loader = NewLoader(position);
     }
 
+    /// <inheritdoc/>
     public int ValidationBatchCount => _validation?.BatchCount(_batchSize) ?? 0;
 
+    /// <inheritdoc/>
     public BertBatch ValidationBatch(int index)
     {
         if (_validation == null) throw new InvalidOperationException("validation: the split holds no validation documents");
@@ -60,5 +71,6 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
         return new PretrainingLoader(_train, _batchSize, _dynamicPadding, new LoaderPosition(p.Epoch, (int)p.Index), _prefetch);
     }
 
+    /// <summary>Stops the background loader.</summary>
     public void Dispose() => _loader.Dispose();
 }

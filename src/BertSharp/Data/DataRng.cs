@@ -55,6 +55,7 @@ public struct DataRng
         _s3 = Mix(seed + Gamma);
     }
 
+    /// <summary>The next 64 uniformly random bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong NextUInt64()
     {

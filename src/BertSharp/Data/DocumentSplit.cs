@@ -9,7 +9,9 @@ namespace BertSharp.Data;
 /// </summary>
 public sealed class DocumentSplit
 {
+    /// <summary>Corpus document indices that train.</summary>
     public int[] Train { get; }
+    /// <summary>Corpus document indices that validate (may be empty).</summary>
     public int[] Validation { get; }
 
     private DocumentSplit(int[] train, int[] validation)

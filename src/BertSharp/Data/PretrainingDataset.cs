@@ -18,18 +18,25 @@ public sealed class PretrainingDataset
     private readonly int[] _sentenceIndex;  // its index within its corpus document
     private readonly int[] _positionOfDocument; // corpus document -> position here, -1 when not on this side
 
+    /// <summary>How items are cut and masked.</summary>
     public PretrainingOptions Options { get; }
+    /// <summary>The tokenized corpus the sentences come from.</summary>
     public ITokenizedCorpus Corpus => _corpus;
 
     /// <summary>Documents on this side that have at least one token (empty ones are dropped, as Google does).</summary>
     public int DocumentCount => _documents.Length;
 
+    /// <summary>Non-empty sentences on this side (the size of the sentence table).</summary>
     public int SentenceCount => _sentenceLength.Length;
+    /// <summary>Tokens in those sentences.</summary>
     public long TokenCount { get; }
 
     /// <summary>Longest sentence in tokens (sizes the copy buffer).</summary>
     public int MaxSentenceLength { get; }
 
+    /// <summary>Indexes the sentences of <paramref name="documents"/> for NSP/MLM items; validates <paramref name="options"/> against the corpus (<see cref="ArgumentException"/>).</summary>
+    /// <param name="corpus">the tokenized corpus</param>
+    /// <param name="options">sequence length, masking and seed</param>
     /// <param name="documents">corpus documents of this side (from <see cref="DocumentSplit"/>)</param>
     /// <param name="sideName">"training" or "validation": named in error messages</param>
     public PretrainingDataset(ITokenizedCorpus corpus, IReadOnlyList<int> documents, PretrainingOptions options, string sideName = "training")
@@ -83,6 +90,7 @@ public sealed class PretrainingDataset
     /// <summary>The corpus sentence index of a table sentence (as referenced by <see cref="PretrainingItem"/>).</summary>
     public int SentenceIndexOf(int tableSentence) => _sentenceIndex[tableSentence];
 
+    /// <summary>Tokens of a table sentence.</summary>
     public int SentenceLengthOf(int tableSentence) => _sentenceLength[tableSentence];
 
     /// <summary>Table sentences [first, end) of a corpus document on this side.</summary>
@@ -93,6 +101,7 @@ public sealed class PretrainingDataset
         return (_docStart[p], _docStart[p + 1]);
     }
 
+    /// <summary>True when the corpus document is on this side (and not empty).</summary>
     public bool Contains(int corpusDocument) =>
         (uint)corpusDocument < (uint)_positionOfDocument.Length && _positionOfDocument[corpusDocument] >= 0;
 

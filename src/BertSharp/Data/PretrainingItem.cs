@@ -10,7 +10,10 @@ namespace BertSharp.Data;
 /// </summary>
 public struct PretrainingItem
 {
+    /// <summary>Segment A: its document, table sentences [FirstA, EndA), tokens trimmed from its front and back, and
+    /// its length in tokens after trimming.</summary>
     public int DocumentA, FirstA, EndA, TrimAFront, TrimABack, LengthA;
+    /// <summary>Segment B, likewise.</summary>
     public int DocumentB, FirstB, EndB, TrimBFront, TrimBBack, LengthB;
 
     /// <summary>Index of this item among those its (copy, DocumentA) produced: keys its masking stream.</summary>

@@ -26,6 +26,8 @@ public sealed class PretrainingLoader : IDisposable
     private bool _holding; // the consumer holds _ring[_consumerSlot] until its next call
     private bool _disposed;
 
+    /// <summary>Starts the background thread that writes batches of <paramref name="dataset"/> ahead of the trainer.</summary>
+    /// <param name="dataset">the items to batch</param>
     /// <param name="batchSize">rows per batch</param>
     /// <param name="dynamicPadding">pad each batch to its longest sequence rounded up to a multiple of 8</param>
     /// <param name="start">where to begin (a saved <see cref="Position"/> to resume)</param>
@@ -120,6 +122,7 @@ public sealed class PretrainingLoader : IDisposable
         }
     }
 
+    /// <summary>Stops the background thread and waits for it to end.</summary>
     public void Dispose()
     {
         if (_disposed) return;

@@ -4,7 +4,13 @@ namespace BertSharp.Data;
 
 /// <summary>Static masking: Google's <c>dupe_factor</c> fixed copies, epoch e reusing copy e mod DupeFactor.
 /// Dynamic masking (RoBERTa): fresh pairs and masks every epoch.</summary>
-public enum MaskingMode { Static, Dynamic }
+public enum MaskingMode
+{
+    /// <summary>DupeFactor fixed copies of the pairs and masks, reused cyclically across epochs.</summary>
+    Static,
+    /// <summary>New pairs and masks every epoch.</summary>
+    Dynamic,
+}
 
 /// <summary>
 /// How pretraining items are cut and masked. Defaults are Google's <c>create_pretraining_data.py</c>
@@ -15,9 +21,13 @@ public sealed record PretrainingOptions
     /// <summary>Smallest supported <see cref="MaxSeqLength"/>: [CLS] A [SEP] B [SEP] with room for a few tokens.</summary>
     public const int MinSeqLength = 8;
 
+    /// <summary>Tokens per row, [CLS] and both [SEP]s included (at least <see cref="MinSeqLength"/>).</summary>
     public int MaxSeqLength { get; init; } = 128;
+    /// <summary>Most masked positions per row (P).</summary>
     public int MaxPredictionsPerSeq { get; init; } = 20;
+    /// <summary>Fraction of a row's tokens to predict (rounded, at most <see cref="MaxPredictionsPerSeq"/>).</summary>
     public double MaskedLmProb { get; init; } = 0.15;
+    /// <summary>Probability of cutting a shorter target length, so the model also sees short sequences.</summary>
     public double ShortSeqProb { get; init; } = 0.1;
 
     /// <summary>Mask all pieces of a word together (Google's <c>do_whole_word_mask</c>); needs
@@ -28,16 +38,19 @@ public sealed record PretrainingOptions
     /// "##" piece that continues the previous word. Length = vocabulary size.</summary>
     public bool[]? ContinuationPieces { get; init; }
 
+    /// <summary>Static (Google's fixed copies) or dynamic (fresh each epoch) masking.</summary>
     public MaskingMode Masking { get; init; } = MaskingMode.Dynamic;
 
     /// <summary>Number of fixed copies for static masking (Google's flag default is 10).</summary>
     public int DupeFactor { get; init; } = 10;
 
+    /// <summary>Seed of pairs and masks: the same seed and corpus give the same items.</summary>
     public ulong Seed { get; init; } = 12345;
 
     /// <summary>The model's position table size; <see cref="MaxSeqLength"/> may not exceed it.</summary>
     public int MaxPositionEmbeddings { get; init; } = 512;
 
+    /// <summary>Ids of [PAD], [UNK], [CLS], [SEP] and [MASK] in the vocabulary.</summary>
     public SpecialTokenIds SpecialTokens { get; init; } = SpecialTokenIds.Default;
 
     /// <summary>Throws a one-line <see cref="ArgumentException"/> naming the option and the problem.</summary>

@@ -20,6 +20,10 @@ public sealed class SyntheticPretrainingData : ITrainingData
     private readonly int[] _scratch;
     private long _epoch, _index;
 
+    /// <summary>Batches of <paramref name="batchSize"/> rows of exactly <paramref name="seqLength"/> tokens with
+    /// <paramref name="maxPredictions"/> masked positions each; <paramref name="batchesPerEpoch"/> per epoch and
+    /// <paramref name="validationBatches"/> for validation. Throws <see cref="ArgumentException"/> when the vocabulary
+    /// has fewer than 13 ids or rows are shorter than 8.</summary>
     public SyntheticPretrainingData(int vocabSize, int batchSize, int seqLength, int maxPredictions, ulong seed,
         int batchesPerEpoch = 1000, int validationBatches = 2)
     {
@@ -34,10 +38,14 @@ public sealed class SyntheticPretrainingData : ITrainingData
         _scratch = new int[seqLength];
     }
 
+    /// <inheritdoc/>
     public DataPosition Position => new(_epoch, _index);
+    /// <inheritdoc/>
     public void Seek(DataPosition position) => (_epoch, _index) = (position.Epoch, position.Index);
+    /// <inheritdoc/>
     public int ValidationBatchCount => _validationBatches;
 
+    /// <inheritdoc/>
     public BertBatch NextTrainingBatch()
     {
         Fill(_epoch, _index);

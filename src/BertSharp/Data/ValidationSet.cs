@@ -10,6 +10,7 @@ public sealed class ValidationSet
     private readonly PretrainingItem[] _items;
     private readonly BatchWriter _writer;
 
+    /// <summary>Plans copy 0 of <paramref name="dataset"/>'s documents (same masks every time).</summary>
     public ValidationSet(PretrainingDataset dataset)
     {
         var items = new PretrainingItem[Math.Max(16, dataset.DocumentCount * 2)];
@@ -19,10 +20,15 @@ public sealed class ValidationSet
         Dataset = dataset;
     }
 
+    /// <summary>The validation side's dataset.</summary>
     public PretrainingDataset Dataset { get; }
+    /// <summary>Number of validation items (rows).</summary>
     public int Count { get; }
+    /// <summary>The planned items, in order.</summary>
     public ReadOnlySpan<PretrainingItem> Items => _items.AsSpan(0, Count);
 
+    /// <summary>Batches of <paramref name="batchSize"/> rows needed to cover every item (the last may be
+    /// partial).</summary>
     public int BatchCount(int batchSize) => (Count + batchSize - 1) / batchSize;
 
     /// <summary>Fills batch number <paramref name="index"/> (rows index*capacity onward; the last one may be partial).</summary>

@@ -17,19 +17,27 @@ public sealed class TrainerState
 {
     /// <summary>Optimiser updates done.</summary>
     public long Step { get; set; }
+    /// <summary>Epochs of the training data completed.</summary>
     public int Epoch { get; set; }
     /// <summary>Micro-batches consumed (the dropout counter and the data position derive from it).</summary>
     public long MicroStep { get; set; }
+    /// <summary>The learning rate of the last update.</summary>
     public double LearningRate { get; set; }
+    /// <summary>The schedule's kind (<c>linear</c>, <c>cosine</c>, <c>constant</c>).</summary>
     public string Schedule { get; set; } = "linear";
+    /// <summary>The schedule's peak learning rate.</summary>
     public double PeakLearningRate { get; set; }
+    /// <summary>The schedule's warmup updates.</summary>
     public int WarmupSteps { get; set; }
+    /// <summary>The schedule's total updates.</summary>
     public int TotalSteps { get; set; }
+    /// <summary>The run's seed (dropout masks and data order derive from it).</summary>
     public ulong Seed { get; set; }
     /// <summary>Named generator states (data order, masking, ...), each a SplitMix64 state.</summary>
     public Dictionary<string, ulong> RngStates { get; set; } = new();
     /// <summary>Where the data loader stands (items consumed in the current epoch), -1 when unknown.</summary>
     public long DataPosition { get; set; } = -1;
+    /// <summary>Every evaluation so far, oldest first.</summary>
     public List<MetricRecord> History { get; set; } = new();
     /// <summary>The best-model criterion's name (e.g. <c>loss</c>, <c>label_accuracy</c>); null without tracking.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? BestMetric { get; set; }
@@ -49,6 +57,7 @@ public sealed class TrainerState
 /// </summary>
 public static class Checkpoint
 {
+    /// <summary>Checkpoint folders are named <c>checkpoint-STEP</c>.</summary>
     public const string Prefix = "checkpoint-";
     // A non-finite figure in the history (a diverged evaluation) is written as "NaN"/"Infinity", not a crash.
     private static readonly JsonSerializerOptions JsonOptions = new()
@@ -65,6 +74,7 @@ public static class Checkpoint
         "classifier.weight", "classifier.bias",
     };
 
+    /// <c>checkpoint-STEP</c> for <paramref name="step"/>.
     public static string FolderName(long step) => $"{Prefix}{step}";
 
     /// <summary>Writes <c>checkpoint-STEP</c> under <paramref name="outputDir"/> and keeps only the newest
@@ -118,6 +128,8 @@ public static class Checkpoint
         return device.ToArray(t);
     }
 
+    /// <summary>Writes every tensor of <paramref name="parameters"/> (copied to the host) as float32 safetensors under
+    /// its HF name, atomically (temporary file, then rename).</summary>
     public static void SaveModel(string path, BertParameters parameters)
     {
         var w = new SafeTensorsWriter();
@@ -139,6 +151,8 @@ public static class Checkpoint
         return result;
     }
 
+    /// <summary>The completed checkpoint folder with the highest step under <paramref name="outputDir"/>, or null when
+    /// there is none.</summary>
     public static string? Latest(string outputDir) => List(outputDir) is { Count: > 0 } l ? l[^1].Path : null;
 
     private static void Prune(string outputDir, int keepLast, long? keepStep)
@@ -188,6 +202,8 @@ public static class Checkpoint
         expAvgSq.Device.CopyToDevice<float>(v.Span, expAvgSq);
     }
 
+    /// <summary>Reads a trainer_state.json: <see cref="FileNotFoundException"/> when missing, <see
+    /// cref="InvalidDataException"/> when not valid JSON of that shape.</summary>
     public static TrainerState LoadState(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: trainer state not found", path);

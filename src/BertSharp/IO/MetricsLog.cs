@@ -12,6 +12,7 @@ namespace BertSharp.IO;
 /// </summary>
 public sealed class MetricsLog
 {
+    /// <summary>File names inside the run folder.</summary>
     public const string JsonlName = "metrics.jsonl", CsvName = "metrics.csv", CurvesName = "curves.svg";
     private const string CsvHeader = "step,epoch,lr,loss,mlm_loss,nsp_loss,mlm_acc,nsp_acc,grad_norm,tokens_per_s,elapsed_s,"
         + "val_loss,val_mlm_loss,val_nsp_loss,val_mlm_acc,val_nsp_acc,val_mlm_perplexity";
@@ -19,8 +20,11 @@ public sealed class MetricsLog
     private readonly string _dir;
     private MetricRow? _pendingTrain; // the step's CSV row waits for a possible evaluation at the same step
 
+    /// <summary>Every row so far (those kept from before a resume included), in order.</summary>
     public List<MetricRow> Rows { get; } = [];
 
+    /// <summary>Opens the log of <paramref name="runDir"/>: keeps the existing rows up to <paramref
+    /// name="keepUpToStep"/> (a torn last line is dropped) and rewrites both files with them.</summary>
     public MetricsLog(string runDir, long keepUpToStep)
     {
         _dir = runDir;
@@ -38,9 +42,13 @@ public sealed class MetricsLog
         Rewrite();
     }
 
+    /// <see cref="MetricRow.Elapsed"/> of the last row (0 when empty): where a resumed run's clock continues.
     public double LastElapsed => Rows.Count > 0 ? Rows[^1].Elapsed : 0;
+    /// <summary>The evaluation rows.</summary>
     public IEnumerable<MetricRow> Validation => Rows.Where(r => r.Split == "validation");
 
+    /// <summary>Appends <paramref name="row"/> to metrics.jsonl at once; its CSV line waits for a possible evaluation
+    /// at the same step (<see cref="FlushCsv"/>).</summary>
     public void Add(MetricRow row)
     {
         Rows.Add(row);
@@ -89,6 +97,8 @@ public sealed class MetricsLog
             N(v?.Loss), N(v?.MlmLoss), N(v?.NspLoss), N(v?.MlmAccuracy), N(v?.NspAccuracy), N(v is null ? null : Math.Exp(v.MlmLoss))) + "\n";
     }
 
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> through a temporary file and a rename, so
+    /// readers never see half a file.</summary>
     public static void WriteAtomic(string path, string text)
     {
         File.WriteAllText(path + ".tmp", text);

@@ -23,10 +23,14 @@ namespace BertSharp.IO;
 /// </summary>
 public sealed class ModelFolder
 {
+    /// <summary>File names of the model folder.</summary>
     public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", VocabFile = "vocab.txt";
+    /// <summary>File names of the tokenizer's settings.</summary>
     public const string TokenizerConfigFile = "tokenizer_config.json", SpecialTokensFile = "special_tokens_map.json";
 
+    /// <summary>Parameters (and config) of the model.</summary>
     public required BertParameters Parameters { get; init; }
+    /// <summary>The WordPiece vocabulary (vocab.txt); null when the folder has none.</summary>
     public Vocabulary? Vocabulary { get; set; }
     /// <summary>The tokenizer's casing (HF's <c>do_lower_case</c>; true = uncased).</summary>
     public bool LowerCase { get; set; } = true;
@@ -35,6 +39,7 @@ public sealed class ModelFolder
     /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
     public List<string> Notes { get; } = new();
 
+    /// <summary>The model's hyper-parameters.</summary>
     public BertConfig Config => Parameters.Config;
 
     /// <summary>Reads a model folder: ours, one exported by HF's <c>save_pretrained</c>, or a published BERT.
@@ -206,6 +211,7 @@ public sealed class ModelFolder
         return o.ToJsonString(Indented) + "\n";
     }
 
+    /// <summary>tokenizer_config.json for HF's BertTokenizer: casing, special tokens, maximum length.</summary>
     public string TokenizerConfigJson()
     {
         var o = new JsonObject
@@ -239,6 +245,7 @@ public sealed class ModelFolder
         File.Move(path + ".tmp", path, overwrite: true);
     }
 
+    /// <summary>special_tokens_map.json: BERT's five special tokens.</summary>
     public static string SpecialTokensJson() => new JsonObject
     {
         ["unk_token"] = Text.Vocabulary.Unk,
@@ -278,6 +285,9 @@ public static class HuggingFaceNames
 {
     private const string DecoderWeight = "cls.predictions.decoder.weight", DecoderBias = "cls.predictions.decoder.bias";
 
+    /// <summary>Our (HF BertForPreTraining) name of a published tensor name: adds the <c>bert.</c> prefix to bare
+    /// BertModel names and renames LayerNorm <c>gamma</c>/<c>beta</c> to <c>weight</c>/<c>bias</c>; other names are
+    /// returned unchanged.</summary>
     public static string Normalize(string name)
     {
         string n = name;
@@ -292,10 +302,10 @@ public static class HuggingFaceNames
         return n;
     }
 
-    /// <summary>The labels of the classifier head in <paramref name="path"/> (those of config.json, else LABEL_i), or
-    /// null when the file has no <c>classifier.*</c> tensors; checks the head's shape.</summary>
     private const string ClassifierWeight = BertParameterLayout.ClassifierWeight, ClassifierBias = BertParameterLayout.ClassifierBias;
 
+    /// <summary>The labels of the classifier head in <paramref name="path"/> (those of config.json, else LABEL_i), or
+    /// null when the file has no <c>classifier.*</c> tensors; checks the head's shape.</summary>
     internal static string[]? ClassifierLabels(string path, int hiddenSize, string[]? labels)
     {
         using var r = new SafeTensorsReader(path);

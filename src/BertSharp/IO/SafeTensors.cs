@@ -9,6 +9,7 @@ namespace BertSharp.IO;
 /// section (right after the header).</summary>
 public sealed record SafeTensorInfo(string Name, string Dtype, long[] Shape, long Begin, long End)
 {
+    /// <summary>Product of the shape (1 for a scalar).</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
@@ -28,10 +29,15 @@ public sealed class SafeTensorsReader : IDisposable
     private readonly long _dataStart;
     private readonly Dictionary<string, SafeTensorInfo> _tensors = new(StringComparer.Ordinal);
 
+    /// <summary>The file read.</summary>
     public string Path { get; }
+    /// <summary>Every tensor's entry, by name.</summary>
     public IReadOnlyDictionary<string, SafeTensorInfo> Tensors => _tensors;
+    /// <summary>The header's <c>__metadata__</c> (empty when absent).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>Bytes per element of a safetensors dtype (<c>F32</c>, <c>BF16</c>, ...); 0 for an unknown
+    /// one.</summary>
     public static int DtypeSize(string dtype) => dtype switch
     {
         "F64" or "I64" or "U64" => 8,
@@ -41,6 +47,8 @@ public sealed class SafeTensorsReader : IDisposable
         _ => 0,
     };
 
+    /// <summary>Opens <paramref name="path"/> and checks its whole header; <see cref="FileNotFoundException"/> or <see
+    /// cref="InvalidDataException"/> otherwise.</summary>
     public SafeTensorsReader(string path)
     {
         Path = path;
@@ -138,8 +146,11 @@ public sealed class SafeTensorsReader : IDisposable
         return new SafeTensorInfo(name, dtype, shape, begin, end);
     }
 
+    /// <summary>True when the file holds a tensor of that name.</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
+    /// <summary>The entry of tensor <paramref name="name"/>; <see cref="InvalidDataException"/> when the file has
+    /// none.</summary>
     public SafeTensorInfo Get(string name) =>
         _tensors.TryGetValue(name, out var t) ? t : throw new InvalidDataException($"{Path}: missing tensor '{name}'");
 
@@ -173,6 +184,7 @@ public sealed class SafeTensorsReader : IDisposable
             throw new InvalidDataException($"{Path}: tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], expected [{string.Join(", ", expected.ToArray())}]");
     }
 
+    /// <summary>Reads a float32 tensor into a new array.</summary>
     public float[] ReadF32(string name)
     {
         var t = Get(name);
@@ -199,6 +211,7 @@ public sealed class SafeTensorsReader : IDisposable
         return result;
     }
 
+    /// <summary>Closes the file.</summary>
     public void Dispose() => _stream.Dispose();
 }
 
@@ -212,8 +225,12 @@ public sealed class SafeTensorsWriter
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _metadata = new(StringComparer.Ordinal);
 
+    /// <summary>Sets a <c>__metadata__</c> entry (HF expects <c>format</c> = <c>pt</c>).</summary>
     public void AddMetadata(string key, string value) => _metadata[key] = value;
 
+    /// <summary>Adds a float32 tensor of <paramref name="shape"/> (not copied: <paramref name="data"/> must stay
+    /// unchanged until <see cref="Save"/>). <see cref="ArgumentException"/> when the shape does not match the length or
+    /// the name was added before.</summary>
     public void AddF32(string name, ReadOnlyMemory<float> data, params int[] shape)
     {
         long count = shape.Aggregate(1L, (a, b) => a * b);
@@ -222,6 +239,7 @@ public sealed class SafeTensorsWriter
         _items.Add((name, "F32", shape.Select(s => (long)s).ToArray(), data, null));
     }
 
+    /// <summary>Adds an int64 tensor of <paramref name="shape"/>, as <see cref="AddF32"/>.</summary>
     public void AddI64(string name, long[] data, params int[] shape)
     {
         long count = shape.Aggregate(1L, (a, b) => a * b);
@@ -230,6 +248,7 @@ public sealed class SafeTensorsWriter
         _items.Add((name, "I64", shape.Select(s => (long)s).ToArray(), default, data));
     }
 
+    /// <summary>Writes header and data to <paramref name="path"/> through a temporary file and a rename.</summary>
     public void Save(string path)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");

@@ -11,6 +11,8 @@ public static class SvgChart
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
+    /// <summary>The SVG document: <paramref name="title"/> above <paramref name="panels"/> laid out <paramref
+    /// name="columns"/> per row, each <paramref name="panelWidth"/> × <paramref name="panelHeight"/> pixels.</summary>
     public static string Render(string title, IReadOnlyList<Panel> panels, int columns = 2, int panelWidth = 560, int panelHeight = 340)
     {
         int rows = (panels.Count + columns - 1) / columns;

@@ -25,7 +25,7 @@ public sealed class BertSelfAttention
     /// <summary>[B·T, H]: the heads' context vectors, per token (current shape).</summary>
     public TensorView Context => _context.Prefix(_batch * _seq * _c.HiddenSize);
 
-    public BertSelfAttention(BertConfig config, BertParameters parameters, EncoderScratch scratch, int layer)
+    internal BertSelfAttention(BertConfig config, BertParameters parameters, EncoderScratch scratch, int layer)
     {
         _c = config;
         _p = parameters;
@@ -36,7 +36,7 @@ public sealed class BertSelfAttention
         _site = (uint)(1 + 3 * layer);
     }
 
-    public void Allocate(int maxBatch, int maxSeq)
+    internal void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq, h = _c.HiddenSize;
         _qkv = _d.Reallocate(_qkv, DType.Float32, n, 3 * h);
@@ -47,7 +47,7 @@ public sealed class BertSelfAttention
         _context = _d.Reallocate(_context, DType.Float32, n, h);
     }
 
-    public void SetShape(int batch, int seq) => (_batch, _seq) = (batch, seq);
+    internal void SetShape(int batch, int seq) => (_batch, _seq) = (batch, seq);
 
     /// <summary>x [B·T, H]; additiveMask [B, T].</summary>
     public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
@@ -123,7 +123,7 @@ public abstract class ResidualOutput
     /// <summary>[B·T, H]: LayerNorm(dropout(dense(input)) + residual) (current shape).</summary>
     public TensorView Output => _output.Prefix(_n * _c.HiddenSize);
 
-    protected ResidualOutput(BertConfig config, BertParameters parameters, EncoderScratch scratch, string prefix, int nIn, uint site)
+    private protected ResidualOutput(BertConfig config, BertParameters parameters, EncoderScratch scratch, string prefix, int nIn, uint site)
     {
         _c = config;
         _p = parameters;
@@ -138,7 +138,7 @@ public abstract class ResidualOutput
         _beta = l[prefix + "LayerNorm.bias"].Offset;
     }
 
-    public void Allocate(int maxBatch, int maxSeq)
+    internal void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq;
         _preLn = _d.Reallocate(_preLn, DType.Float32, n, _c.HiddenSize);
@@ -147,7 +147,7 @@ public abstract class ResidualOutput
         _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }
 
-    public void SetShape(int batch, int seq) => _n = batch * seq;
+    internal void SetShape(int batch, int seq) => _n = batch * seq;
 
     /// <summary>input [B·T, nIn], residual [B·T, H].</summary>
     public void Forward(TensorView input, TensorView residual, in DropoutContext d)
@@ -183,9 +183,15 @@ public abstract class ResidualOutput
 }
 
 /// <summary>Attention output projection: dense(H→H), dropout, residual, LayerNorm.</summary>
-public sealed class BertSelfOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
-    : ResidualOutput(c, p, s, $"bert.encoder.layer.{layer}.attention.output.", c.HiddenSize, (uint)(2 + 3 * layer));
+public sealed class BertSelfOutput : ResidualOutput
+{
+    internal BertSelfOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
+        : base(c, p, s, $"bert.encoder.layer.{layer}.attention.output.", c.HiddenSize, (uint)(2 + 3 * layer)) { }
+}
 
 /// <summary>Feed-forward output: dense(I→H), dropout, residual, LayerNorm.</summary>
-public sealed class BertOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
-    : ResidualOutput(c, p, s, $"bert.encoder.layer.{layer}.output.", c.IntermediateSize, (uint)(3 + 3 * layer));
+public sealed class BertOutput : ResidualOutput
+{
+    internal BertOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
+        : base(c, p, s, $"bert.encoder.layer.{layer}.output.", c.IntermediateSize, (uint)(3 + 3 * layer)) { }
+}

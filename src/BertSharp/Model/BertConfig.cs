@@ -9,23 +9,38 @@ namespace BertSharp.Model;
 /// </summary>
 public sealed class BertConfig
 {
+    /// <summary>Token ids are in [0, vocab_size).</summary>
     [JsonPropertyName("vocab_size")] public int VocabSize { get; set; } = 30522;
+    /// <summary>H: the width of every hidden state.</summary>
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; set; } = 768;
+    /// <summary>L: transformer layers in the encoder.</summary>
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; set; } = 12;
+    /// <summary>NH: attention heads per layer (H must be a multiple of it).</summary>
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; set; } = 12;
+    /// <summary>I: width of the feed-forward expansion (4H in Google's presets).</summary>
     [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; set; } = 3072;
     /// <summary><c>gelu</c> = exact erf form (HF's default); <c>gelu_new</c>/<c>gelu_pytorch_tanh</c> = tanh form (Google's).</summary>
     [JsonPropertyName("hidden_act")] public string HiddenAct { get; set; } = "gelu";
+    /// <summary>Dropout of the embeddings' and every dense layer's output, in [0, 1).</summary>
     [JsonPropertyName("hidden_dropout_prob")] public float HiddenDropoutProb { get; set; } = 0.1f;
+    /// <summary>Dropout of the attention probabilities, in [0, 1).</summary>
     [JsonPropertyName("attention_probs_dropout_prob")] public float AttentionProbsDropoutProb { get; set; } = 0.1f;
+    /// <summary>Longest sequence the position embeddings cover.</summary>
     [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; set; } = 512;
+    /// <summary>Segment ids are in [0, type_vocab_size) (2: sentence A and B).</summary>
     [JsonPropertyName("type_vocab_size")] public int TypeVocabSize { get; set; } = 2;
+    /// <summary>ε added to the variance in every LayerNorm.</summary>
     [JsonPropertyName("layer_norm_eps")] public float LayerNormEps { get; set; } = 1e-12f;
+    /// <summary>Standard deviation of the truncated-normal initial weights.</summary>
     [JsonPropertyName("initializer_range")] public float InitializerRange { get; set; } = 0.02f;
+    /// <summary>Id of [PAD] (written for HuggingFace; padding is masked by the attention mask, not by this id).</summary>
     [JsonPropertyName("pad_token_id")] public int PadTokenId { get; set; }
+    /// <summary>Always <c>bert</c> (HuggingFace reads it to pick the model class).</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; set; } = "bert";
+    /// <summary>HuggingFace's model classes for this checkpoint, written as is.</summary>
     [JsonPropertyName("architectures")] public string[] Architectures { get; set; } = ["BertForPreTraining"];
 
+    /// <summary>D = H / NH, the width of one attention head.</summary>
     [JsonIgnore] public int HeadSize => HiddenSize / NumAttentionHeads;
 
     /// <summary>True for the tanh approximation of GELU.</summary>
@@ -58,7 +73,6 @@ public sealed class BertConfig
         return c;
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is wrong.</summary>
     private static bool IsDropout(float p) => p >= 0f && p < 1f;
 
     /// <summary>Sets both dropout probabilities (hidden states and attention weights), as a `--dropout` option does.</summary>
@@ -68,6 +82,8 @@ public sealed class BertConfig
         (HiddenDropoutProb, AttentionProbsDropoutProb) = (p, p);
     }
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first field that is wrong (prefixed by <paramref name="source"/>,
+    /// e.g. the file's path).</summary>
     public void Validate(string source = "config")
     {
         void Positive(int v, string field)
@@ -109,6 +125,7 @@ public sealed class BertConfig
         NumberHandling = JsonNumberHandling.AllowReadingFromString,
     };
 
+    /// <summary>Indented HF-style config.json text.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, WriteOptions);
 
     /// <summary>Parses HF-style JSON (unknown fields ignored) and validates it.</summary>
@@ -122,6 +139,7 @@ public sealed class BertConfig
         return c;
     }
 
+    /// <summary>Reads and validates a config.json: <see cref="FileNotFoundException"/> when missing, <see cref="ArgumentException"/> when invalid.</summary>
     public static BertConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config file not found", path);
@@ -136,5 +154,6 @@ public sealed class BertConfig
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>A deep copy (through JSON).</summary>
     public BertConfig Clone() => FromJson(ToJson());
 }

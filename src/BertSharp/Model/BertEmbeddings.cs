@@ -9,6 +9,8 @@ namespace BertSharp.Model;
 /// </summary>
 public sealed class BertEmbeddings
 {
+    /// <summary>Dropout site of the embeddings' output (encoder layer l uses 1 + 3·l, 2 + 3·l and 3 + 3·l): part of the
+    /// counter that draws the mask.</summary>
     public const uint DropoutSite = 0;
     private readonly BertConfig _c;
     private readonly BertParameters _p;
@@ -23,7 +25,7 @@ public sealed class BertEmbeddings
     /// <summary>[B·T, H]: the encoder's input (current shape).</summary>
     public TensorView Output => _output.Prefix(_n * _c.HiddenSize);
 
-    public BertEmbeddings(BertConfig config, BertParameters parameters)
+    internal BertEmbeddings(BertConfig config, BertParameters parameters)
     {
         _c = config;
         _p = parameters;
@@ -36,7 +38,7 @@ public sealed class BertEmbeddings
         _beta = l["bert.embeddings.LayerNorm.bias"].Offset;
     }
 
-    public void Allocate(int maxBatch, int maxSeq)
+    internal void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq, h = _c.HiddenSize;
         _positionIds = _d.Reallocate(_positionIds, DType.Int32, n);
@@ -47,7 +49,7 @@ public sealed class BertEmbeddings
         _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }
 
-    public void SetShape(int batch, int seq)
+    internal void SetShape(int batch, int seq)
     {
         _n = batch * seq;
         _d.Iota(_positionIds.Prefix(_n), period: seq, stride: 0);

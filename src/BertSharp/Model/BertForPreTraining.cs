@@ -16,15 +16,23 @@ public sealed class BertForPreTraining : ITrainableModel
     private DropoutContext _lastDropout;
     private bool _forwarded;
 
+    /// <summary>The model's hyper-parameters (those of <see cref="Parameters"/>).</summary>
     public BertConfig Config { get; }
+    /// <summary>Parameters and gradients, shared with <see cref="Bert"/>; backward passes accumulate into the
+    /// gradients.</summary>
     public BertParameters Parameters { get; }
+    /// <summary>The device every buffer lives on (the parameters').</summary>
     public Device Device { get; }
     /// <summary>The trunk (embeddings, encoder, pooler).</summary>
     public BertModel Bert { get; }
+    /// <summary>The MLM and NSP heads; their logits of the last forward pass are <see
+    /// cref="BertPreTrainingHeads.MlmLogits"/> and <see cref="BertPreTrainingHeads.NspLogits"/>.</summary>
     public BertPreTrainingHeads Heads { get; }
     /// <summary>Trains the trunk and the MLM/NSP heads (a classifier head, if the parameters have one, stays as it is).</summary>
     public ParameterGroups TrainedGroups => ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads;
 
+    /// <summary>A pretraining model over <paramref name="parameters"/> (not copied: training updates them in place).
+    /// Buffers are allocated at the first <see cref="Forward"/> or <see cref="Reserve"/>.</summary>
     public BertForPreTraining(BertParameters parameters)
     {
         Parameters = parameters;
@@ -49,6 +57,10 @@ public sealed class BertForPreTraining : ITrainableModel
     /// <summary>[B·T, H] output of the last encoder layer.</summary>
     public TensorView SequenceOutput => Bert.SequenceOutput;
 
+    /// <summary>Forward pass over <paramref name="batch"/> (its MLM and NSP targets included, validated on the host
+    /// first: <see cref="ArgumentException"/> on a malformed batch): the MLM and NSP losses and accuracy counts, and
+    /// <see cref="TaskMetrics.Loss"/> = MLM mean + NSP mean. Training mode when <paramref name="dropout"/> is on; grows
+    /// the buffers if the batch is larger than any before.</summary>
     public TaskMetrics Forward(BertBatch batch, in DropoutContext dropout)
     {
         Reserve(batch.BatchSize, batch.SeqLength, batch.MaxPredictions);

@@ -13,6 +13,7 @@ namespace BertSharp.Model;
 /// </summary>
 public sealed class BertForSequenceClassification : ITrainableModel
 {
+    /// <summary>Label of a row that counts in neither loss nor accuracy (padding rows, inference).</summary>
     public const int IgnoreLabel = -1;
     /// <summary>Dropout site of the pooled output (the encoder uses 0 and 1 + 3·layer + k).</summary>
     public const uint ClassifierDropoutSite = 0x4000_0000;
@@ -26,8 +27,12 @@ public sealed class BertForSequenceClassification : ITrainableModel
     private DeviceTensor _logits = null!;                                          // [B, labels]
     private DeviceTensor _lse = null!, _losses = null!, _argmax = null!, _stats = null!; // [B], [B], [B] Int32, [3]
 
+    /// <summary>The model's hyper-parameters (those of <see cref="Parameters"/>).</summary>
     public BertConfig Config { get; }
+    /// <summary>Parameters (trunk, pretraining heads, classifier) and gradients; backward passes accumulate into the
+    /// gradients.</summary>
     public BertParameters Parameters { get; }
+    /// <summary>The device every buffer lives on (the parameters').</summary>
     public Device Device { get; }
     /// <summary>The trunk (embeddings, encoder, pooler).</summary>
     public BertModel Bert { get; }
@@ -36,6 +41,9 @@ public sealed class BertForSequenceClassification : ITrainableModel
     /// <summary>Trains the trunk and the classifier head; the pretraining heads stay as they are.</summary>
     public ParameterGroups TrainedGroups => ParameterGroups.Encoder | ParameterGroups.Classifier;
 
+    /// <summary>A classifier over <paramref name="parameters"/> (not copied); its labels are <see
+    /// cref="BertParameters.Labels"/>. Buffers are allocated at the first <see cref="Forward"/> or <see
+    /// cref="Reserve"/>.</summary>
     public BertForSequenceClassification(BertParameters parameters)
     {
         Parameters = parameters;
@@ -50,7 +58,9 @@ public sealed class BertForSequenceClassification : ITrainableModel
         }
     }
 
+    /// <summary>Batch size B of the last forward pass.</summary>
     public int BatchSize => Bert.BatchSize;
+    /// <summary>Sequence length T of the last forward pass.</summary>
     public int SeqLength => Bert.SeqLength;
     /// <summary>[B·T, H]: last encoder layer.</summary>
     public TensorView SequenceOutput => Bert.SequenceOutput;

@@ -15,7 +15,7 @@ public sealed class BertIntermediate
     /// <summary>[B·T, I]: GELU(dense(input)) (current shape).</summary>
     public TensorView Output => _output.Prefix(_n * _c.IntermediateSize);
 
-    public BertIntermediate(BertConfig config, BertParameters parameters, int layer)
+    internal BertIntermediate(BertConfig config, BertParameters parameters, int layer)
     {
         _c = config;
         _p = parameters;
@@ -24,13 +24,13 @@ public sealed class BertIntermediate
         _b = parameters.Layout[$"bert.encoder.layer.{layer}.intermediate.dense.bias"].Offset;
     }
 
-    public void Allocate(int maxBatch, int maxSeq)
+    internal void Allocate(int maxBatch, int maxSeq)
     {
         _pre = _d.Reallocate(_pre, DType.Float32, maxBatch * maxSeq, _c.IntermediateSize);
         _output = _d.Reallocate(_output, DType.Float32, maxBatch * maxSeq, _c.IntermediateSize);
     }
 
-    public void SetShape(int batch, int seq) => _n = batch * seq;
+    internal void SetShape(int batch, int seq) => _n = batch * seq;
 
     /// <summary>input [B·T, H].</summary>
     public void Forward(TensorView input)
@@ -56,12 +56,17 @@ public sealed class BertIntermediate
 public sealed class BertLayer
 {
     private readonly EncoderScratch _s;
+    /// <summary>Multi-head self-attention.</summary>
     public BertSelfAttention Attention { get; }
+    /// <summary>Attention output projection with residual and LayerNorm.</summary>
     public BertSelfOutput AttentionOutput { get; }
+    /// <summary>Feed-forward expansion (dense H→I, GELU).</summary>
     public BertIntermediate Intermediate { get; }
+    /// <summary>Feed-forward output (dense I→H) with residual and LayerNorm; its output is <see
+    /// cref="Hidden"/>.</summary>
     public BertOutput Output { get; }
 
-    public BertLayer(BertConfig c, BertParameters p, EncoderScratch s, int layer)
+    internal BertLayer(BertConfig c, BertParameters p, EncoderScratch s, int layer)
     {
         _s = s;
         Attention = new BertSelfAttention(c, p, s, layer);
@@ -73,7 +78,7 @@ public sealed class BertLayer
     /// <summary>[B·T, H]: the block's output.</summary>
     public TensorView Hidden => Output.Output;
 
-    public void Allocate(int maxBatch, int maxSeq)
+    internal void Allocate(int maxBatch, int maxSeq)
     {
         Attention.Allocate(maxBatch, maxSeq);
         AttentionOutput.Allocate(maxBatch, maxSeq);
@@ -81,7 +86,7 @@ public sealed class BertLayer
         Output.Allocate(maxBatch, maxSeq);
     }
 
-    public void SetShape(int batch, int seq)
+    internal void SetShape(int batch, int seq)
     {
         Attention.SetShape(batch, seq);
         AttentionOutput.SetShape(batch, seq);
@@ -89,6 +94,8 @@ public sealed class BertLayer
         Output.SetShape(batch, seq);
     }
 
+    /// <summary>x [B·T, H] (the previous layer's output), additiveMask [B, T]: runs the block; the result is <see
+    /// cref="Hidden"/>.</summary>
     public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
     {
         long t = ModelProfiler.Begin();
@@ -131,9 +138,10 @@ public sealed class BertLayer
 public sealed class BertEncoder
 {
     private readonly EncoderScratch _s;
+    /// <summary>The layers, first to last (<see cref="BertConfig.NumHiddenLayers"/> of them).</summary>
     public BertLayer[] Layers { get; }
 
-    public BertEncoder(BertConfig c, BertParameters p, EncoderScratch s)
+    internal BertEncoder(BertConfig c, BertParameters p, EncoderScratch s)
     {
         _s = s;
         Layers = new BertLayer[c.NumHiddenLayers];
@@ -143,16 +151,18 @@ public sealed class BertEncoder
     /// <summary>[B·T, H]: the last layer's output (sequence_output).</summary>
     public TensorView Output => Layers[^1].Hidden;
 
-    public void Allocate(int maxBatch, int maxSeq)
+    internal void Allocate(int maxBatch, int maxSeq)
     {
         foreach (var l in Layers) l.Allocate(maxBatch, maxSeq);
     }
 
-    public void SetShape(int batch, int seq)
+    internal void SetShape(int batch, int seq)
     {
         foreach (var l in Layers) l.SetShape(batch, seq);
     }
 
+    /// <summary>x [B·T, H] (the embeddings' output), additiveMask [B, T]: runs every layer; the result is <see
+    /// cref="Output"/>.</summary>
     public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
     {
         var input = x;

@@ -20,15 +20,23 @@ public sealed class BertModel
     private DeviceTensor _additiveMask = null!; // [B, T]
     private DeviceTensor _dSequence = null!;    // [B·T, H]
 
+    /// <summary>The model's hyper-parameters (those of <see cref="Parameters"/>).</summary>
     public BertConfig Config { get; }
+    /// <summary>Parameters and gradients; <see cref="Backward"/> accumulates into the gradients.</summary>
     public BertParameters Parameters { get; }
+    /// <summary>The device every buffer lives on (the parameters').</summary>
     public Device Device { get; }
+    /// <summary>Token + segment + position embeddings, LayerNorm and dropout.</summary>
     public BertEmbeddings Embeddings { get; }
+    /// <summary>The stack of transformer layers.</summary>
     public BertEncoder Encoder { get; }
+    /// <summary>tanh(dense([CLS] row of the sequence output)).</summary>
     public BertPooler Pooler { get; }
     /// <summary>The current batch on the device.</summary>
     public DeviceBatch Inputs { get; }
 
+    /// <summary>The trunk over <paramref name="parameters"/> (not copied). No buffer is allocated until <see
+    /// cref="Reserve"/> or the first <see cref="Forward"/>.</summary>
     public BertModel(BertParameters parameters)
     {
         Parameters = parameters;
@@ -40,8 +48,11 @@ public sealed class BertModel
         Inputs = new DeviceBatch(Device);
     }
 
+    /// <summary>Batch size B of the last forward pass (−1 before the first one).</summary>
     public int BatchSize => _batch;
+    /// <summary>Sequence length T of the last forward pass (−1 before the first one).</summary>
     public int SeqLength => _seq;
+    /// <summary>Masked positions per row P the buffers hold (0 until a batch with predictions is reserved).</summary>
     public int MaxPredictions => Math.Max(0, _capPred);
     /// <summary>[B·T, H]: the last encoder layer's output (sequence_output).</summary>
     public TensorView SequenceOutput => Encoder.Output;

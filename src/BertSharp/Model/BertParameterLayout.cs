@@ -6,6 +6,7 @@ namespace BertSharp.Model;
 [Flags]
 public enum ParameterGroups
 {
+    /// <summary>No group.</summary>
     None = 0,
     /// <summary>The trunk, HF's BertModel: <c>bert.embeddings.*</c>, <c>bert.encoder.*</c>, <c>bert.pooler.*</c>.</summary>
     Encoder = 1,
@@ -13,6 +14,7 @@ public enum ParameterGroups
     PreTrainingHeads = 2,
     /// <summary>The sequence-classification head, <c>classifier.*</c>.</summary>
     Classifier = 4,
+    /// <summary>Every group.</summary>
     All = Encoder | PreTrainingHeads | Classifier,
 }
 
@@ -20,6 +22,7 @@ public enum ParameterGroups
 /// AdamW decays it (biases and LayerNorm parameters are not decayed), and its group.</summary>
 public sealed record ParameterInfo(string Name, int Offset, int[] Shape, bool Decay, ParameterGroups Group)
 {
+    /// <summary>Elements in the tensor (the product of <see cref="Shape"/>).</summary>
     public int Length { get; } = Shape.Aggregate(1, (a, b) => a * b);
 }
 
@@ -37,6 +40,7 @@ public readonly record struct ParameterRegion(ParameterGroups Group, bool Decay,
 /// </summary>
 public sealed class BertParameterLayout
 {
+    /// <summary>HF names of the classifier head's weight [labels, H] and bias [labels].</summary>
     public const string ClassifierWeight = "classifier.weight", ClassifierBias = "classifier.bias";
     private const int Align = 16; // floats
     private readonly Dictionary<string, ParameterInfo> _byName = new(StringComparer.Ordinal);
@@ -44,6 +48,7 @@ public sealed class BertParameterLayout
     private readonly List<ParameterRegion> _regions = new();
     private int _next;
 
+    /// <summary>The hyper-parameters the layout was built for.</summary>
     public BertConfig Config { get; }
     /// <summary>Every tensor, in a fixed order (the order <see cref="BertParameters.Initialize"/> draws them in).</summary>
     public IReadOnlyList<ParameterInfo> Entries => _entries;
@@ -53,10 +58,13 @@ public sealed class BertParameterLayout
     public int Length { get; private set; }
     /// <summary>The classifier's label names (HF's <c>id2label</c>); null when the model has no classifier head.</summary>
     public IReadOnlyList<string>? Labels { get; }
+    /// <summary>Number of classifier labels (0 without a classifier head).</summary>
     public int NumLabels => Labels?.Count ?? 0;
     /// <summary>Number of real parameters (without gaps).</summary>
     public long ParameterCount => _entries.Sum(e => (long)e.Length);
 
+    /// <summary>Lays out every tensor of <paramref name="config"/>'s model (trunk, pretraining heads, optional classifier).</summary>
+    /// <param name="config">the hyper-parameters</param>
     /// <param name="labels">the classifier's labels (at least 2, distinct), or null for no classifier head</param>
     public BertParameterLayout(BertConfig config, IReadOnlyList<string>? labels = null)
     {
@@ -149,9 +157,12 @@ public sealed class BertParameterLayout
         else _regions.Add(new ParameterRegion(group, decay, start, _next - start));
     }
 
+    /// <summary>The tensor named <paramref name="name"/> (HF's name, e.g. <c>bert.pooler.dense.weight</c>); throws <see
+    /// cref="KeyNotFoundException"/> when there is none.</summary>
     public ParameterInfo this[string name] =>
         _byName.TryGetValue(name, out var info) ? info : throw new KeyNotFoundException($"no parameter named '{name}'");
 
+    /// <summary>Looks up a tensor by HF name without throwing; false when the layout has none of that name.</summary>
     public bool TryGet(string name, out ParameterInfo info) => _byName.TryGetValue(name, out info!);
 
     /// <summary>Exact parameter count of a config's pretraining model (the tied decoder counted once), without building a layout.</summary>

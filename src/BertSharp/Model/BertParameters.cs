@@ -10,13 +10,18 @@ namespace BertSharp.Model;
 /// </summary>
 public sealed class BertParameters : IDisposable
 {
+    /// <summary>Where each named tensor lives in <see cref="Values"/> and <see cref="Gradients"/>.</summary>
     public BertParameterLayout Layout { get; }
+    /// <summary>The device both buffers live on.</summary>
     public Device Device { get; }
     /// <summary>[Layout.Length] Float32: every parameter.</summary>
     public DeviceTensor Values { get; }
     /// <summary>[Layout.Length] Float32: their gradients (accumulated by backward passes).</summary>
     public DeviceTensor Gradients { get; }
 
+    /// <summary>Zero-filled parameters and gradients for <paramref name="config"/> (validated first: <see cref="ArgumentException"/>); call
+    /// <see cref="Initialize"/> or copy a checkpoint in.</summary>
+    /// <param name="config">the hyper-parameters</param>
     /// <param name="labels">a classifier head's labels, or null for none</param>
     /// <param name="device">where the buffers live (the CPU when null)</param>
     public BertParameters(BertConfig config, IReadOnlyList<string>? labels = null, Device? device = null)
@@ -28,6 +33,7 @@ public sealed class BertParameters : IDisposable
         Gradients = Device.Allocate(DType.Float32, Layout.Length);
     }
 
+    /// <summary>The hyper-parameters (the layout's).</summary>
     public BertConfig Config => Layout.Config;
 
     /// <summary>The classifier's labels, or null without a classifier head.</summary>
@@ -78,6 +84,7 @@ public sealed class BertParameters : IDisposable
     /// <summary>Replaces the tensor <paramref name="name"/> with <paramref name="values"/>.</summary>
     public void Write(string name, ReadOnlySpan<float> values) => Device.CopyToDevice(values, Value(name));
 
+    /// <summary>Sets every gradient to zero (between optimiser updates; backward passes accumulate).</summary>
     public void ZeroGradients() => Device.Zero(Gradients);
 
     /// <summary>A copy of these parameters (values only) on <paramref name="device"/>.</summary>
@@ -149,6 +156,7 @@ public sealed class BertParameters : IDisposable
         CopyFrom(values);
     }
 
+    /// <summary>Frees both buffers on the device.</summary>
     public void Dispose()
     {
         Values.Dispose();

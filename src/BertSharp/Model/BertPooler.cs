@@ -16,7 +16,7 @@ public sealed class BertPooler
     /// <summary>[B, H] (current shape).</summary>
     public TensorView Output => _output.Prefix(_batch * _c.HiddenSize);
 
-    public BertPooler(BertConfig c, BertParameters p)
+    internal BertPooler(BertConfig c, BertParameters p)
     {
         _c = c;
         _p = p;
@@ -25,7 +25,7 @@ public sealed class BertPooler
         _b = p.Layout["bert.pooler.dense.bias"].Offset;
     }
 
-    public void Allocate(int maxBatch)
+    internal void Allocate(int maxBatch)
     {
         _clsRows = _d.Reallocate(_clsRows, DType.Int32, maxBatch);
         _cls = _d.Reallocate(_cls, DType.Float32, maxBatch, _c.HiddenSize);
@@ -33,7 +33,7 @@ public sealed class BertPooler
         _output = _d.Reallocate(_output, DType.Float32, maxBatch, _c.HiddenSize);
     }
 
-    public void SetShape(int batch, int seq)
+    internal void SetShape(int batch, int seq)
     {
         _batch = batch;
         _d.Iota(_clsRows.Prefix(batch), period: 1, stride: seq);

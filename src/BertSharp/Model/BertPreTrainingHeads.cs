@@ -34,7 +34,7 @@ public sealed class BertPreTrainingHeads
     /// <summary>[B, 2].</summary>
     public TensorView NspLogits => _nspLogits.Prefix(_batch * 2);
 
-    public BertPreTrainingHeads(BertConfig c, BertParameters p)
+    internal BertPreTrainingHeads(BertConfig c, BertParameters p)
     {
         _c = c;
         _p = p;
@@ -50,7 +50,7 @@ public sealed class BertPreTrainingHeads
         _nb = l["cls.seq_relationship.bias"].Offset;
     }
 
-    public void Allocate(int maxBatch, int maxPredictions)
+    internal void Allocate(int maxBatch, int maxPredictions)
     {
         int h = _c.HiddenSize, m = maxBatch * maxPredictions;
         _rows = _d.Reallocate(_rows, DType.Int32, m);
@@ -78,12 +78,13 @@ public sealed class BertPreTrainingHeads
         _stats ??= _d.Allocate(DType.Float32, 6);
     }
 
-    public void SetShape(int batch, int maxPredictions) => (_batch, _m) = (batch, batch * maxPredictions);
+    internal void SetShape(int batch, int maxPredictions) => (_batch, _m) = (batch, batch * maxPredictions);
 
     /// <summary>Computes both losses and the accuracy counts into <paramref name="o"/> (one read-back of six floats).</summary>
     /// <param name="sequence">[B·T, H]</param>
     /// <param name="pooled">[B, H]</param>
     /// <param name="inputs">the batch on the device (masked positions, ids, weights, NSP labels)</param>
+    /// <param name="o">receives the MLM and NSP sums, counts and <see cref="TaskMetrics.Loss"/> (fields assigned, not added)</param>
     public void Forward(TensorView sequence, TensorView pooled, DeviceBatch inputs, ref TaskMetrics o)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;

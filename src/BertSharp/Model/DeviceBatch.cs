@@ -12,21 +12,36 @@ public sealed class DeviceBatch
 {
     private readonly Device _d;
 
+    /// <summary>An empty batch on <paramref name="device"/>; <see cref="Allocate"/> before the first <see
+    /// cref="Upload"/>.</summary>
     public DeviceBatch(Device device) => _d = device;
 
+    /// <summary>B of the last upload.</summary>
     public int BatchSize { get; private set; }
+    /// <summary>T of the last upload.</summary>
     public int SeqLength { get; private set; }
+    /// <summary>P of the last upload (0 when its predictions did not travel).</summary>
     public int MaxPredictions { get; private set; }
 
+    /// <summary>[B·T] Int32: token ids.</summary>
     public DeviceTensor InputIds { get; private set; } = null!;          // [B·T] Int32
+    /// <summary>[B·T] Int32: segment ids (0 for A, 1 for B).</summary>
     public DeviceTensor TokenTypeIds { get; private set; } = null!;      // [B·T] Int32
+    /// <summary>[B·T] Int32: 1 for real tokens, 0 for padding.</summary>
     public DeviceTensor AttentionMask { get; private set; } = null!;     // [B·T] Int32
+    /// <summary>[B·P] Int32: positions (within the row) of the masked tokens.</summary>
     public DeviceTensor MaskedLmPositions { get; private set; } = null!; // [B·P] Int32
+    /// <summary>[B·P] Int32: the original ids at those positions.</summary>
     public DeviceTensor MaskedLmIds { get; private set; } = null!;       // [B·P] Int32
+    /// <summary>[B·P] Float32: 1 for real predictions, 0 for padding entries.</summary>
     public DeviceTensor MaskedLmWeights { get; private set; } = null!;   // [B·P] Float32
+    /// <summary>[B] Int32: 0 when segment B follows A, 1 when it is random.</summary>
     public DeviceTensor NextSentenceLabels { get; private set; } = null!; // [B] Int32
+    /// <summary>[B] Int32: classification labels (−1: ignored).</summary>
     public DeviceTensor Labels { get; private set; } = null!;            // [B] Int32
 
+    /// <summary>(Re)allocates every buffer for batches up to <paramref name="maxBatch"/> × <paramref name="maxSeq"/>
+    /// with <paramref name="maxPredictions"/> per row; previous contents are lost.</summary>
     public void Allocate(int maxBatch, int maxSeq, int maxPredictions)
     {
         int n = maxBatch * maxSeq, m = maxBatch * maxPredictions;

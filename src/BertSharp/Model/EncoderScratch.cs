@@ -4,7 +4,7 @@ namespace BertSharp.Model;
 
 /// <summary>Buffers the encoder layers use one at a time (every backward intermediate), allocated once per
 /// capacity shape on the model's device and shared by all layers.</summary>
-public sealed class EncoderScratch
+internal sealed class EncoderScratch
 {
     public DeviceTensor DQkv = null!;     // [B·T, 3H]
     public DeviceTensor DProbs = null!;   // [B, NH, T, T]

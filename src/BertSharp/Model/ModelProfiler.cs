@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace BertSharp.Model;
 
 /// <summary>Parts of a training step timed by <see cref="ModelProfiler"/>.</summary>
-public enum ProfileSection
+internal enum ProfileSection
 {
     EmbeddingsForward, AttentionForward, AttentionOutputForward, IntermediateForward, OutputForward,
     PoolerForward, MlmHeadForward, NspHeadForward,
@@ -15,7 +15,7 @@ public enum ProfileSection
 /// Opt-in wall-clock time per part of the step (summed over layers), for the benchmark's per-layer table.
 /// Off by default: then <see cref="Begin"/> returns 0 and <see cref="End"/> does nothing, so the cost is a branch.
 /// </summary>
-public static class ModelProfiler
+internal static class ModelProfiler
 {
     private static readonly long[] Ticks = new long[Enum.GetValues<ProfileSection>().Length];
     public static bool Enabled { get; set; }

@@ -10,13 +10,21 @@ public struct TaskMetrics
     /// <summary>The objective of this pass (MLM + NSP means, or the classification mean); for sums of several
     /// passes, the sum of their objectives.</summary>
     public double Loss;
+    /// <summary>Sums of the per-row losses of each objective (divide by the counts for means).</summary>
     public double MlmLossSum, NspLossSum, LabelLossSum;
+    /// <summary>Counts of predictions (real masked tokens, NSP pairs, labelled rows) and of correct ones (argmax =
+    /// target) per objective.</summary>
     public long MlmCount, MlmCorrect, NspCount, NspCorrect, LabelCount, LabelCorrect;
 
+    /// <summary>Mean MLM loss per masked token (0 without any).</summary>
     public readonly double MlmLoss => MlmCount == 0 ? 0 : MlmLossSum / MlmCount;
+    /// <summary>Mean NSP loss per pair (0 without any).</summary>
     public readonly double NspLoss => NspCount == 0 ? 0 : NspLossSum / NspCount;
+    /// <summary>Fraction of masked tokens predicted right (0 without any).</summary>
     public readonly double MlmAccuracy => MlmCount == 0 ? 0 : (double)MlmCorrect / MlmCount;
+    /// <summary>Fraction of NSP pairs predicted right (0 without any).</summary>
     public readonly double NspAccuracy => NspCount == 0 ? 0 : (double)NspCorrect / NspCount;
+    /// <summary>exp(<see cref="MlmLoss"/>).</summary>
     public readonly double MlmPerplexity => Math.Exp(MlmLoss);
     /// <summary>Mean classification loss over the labelled rows (NaN without any).</summary>
     public readonly double LabelLoss => LabelCount == 0 ? double.NaN : LabelLossSum / LabelCount;
@@ -37,6 +45,7 @@ public struct TaskMetrics
 /// and the backward pass of that forward into the gradients of <see cref="Parameters"/>.</summary>
 public interface ITrainableModel
 {
+    /// <summary>The parameters (and gradients) the model trains; the optimiser's buffers share their layout.</summary>
     BertParameters Parameters { get; }
 
     /// <summary>The parameter groups this task trains; the optimiser updates (and decays) only these.</summary>

@@ -45,6 +45,7 @@ public static unsafe class Activations
         }
     }
 
+    /// <summary>dx = dy·d/dx of <see cref="GeluTanh"/> at x. dx may alias dy.</summary>
     public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         Check.SameLength(dy.Length, x.Length, nameof(dy), nameof(x));

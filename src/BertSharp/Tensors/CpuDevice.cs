@@ -9,10 +9,13 @@ namespace BertSharp.Tensors;
 /// </summary>
 public sealed class CpuDevice : Device
 {
+    /// <summary>The one CPU device (what <see cref="Device.Cpu"/> returns); kernels run synchronously on <see
+    /// cref="KernelParallel"/>'s threads.</summary>
     public static CpuDevice Instance { get; } = new();
 
     private CpuDevice() { }
 
+    /// <inheritdoc/>
     public override string Name => "cpu";
 
     /// <summary>The host memory behind a CPU tensor's Float32 view (the CPU device's memory is host memory; code
@@ -36,8 +39,10 @@ public sealed class CpuDevice : Device
         ? t.Int32(name).AsSpan(v.Offset, v.Length)
         : throw new ArgumentException($"{name}: a tensor of {v.Tensor.Device.Name}, not of the CPU device");
 
+    /// <inheritdoc/>
     public override DeviceTensor Allocate(DType type, params int[] shape) => new CpuTensor(this, type, shape);
 
+    /// <inheritdoc/>
     public override void CopyToDevice<T>(ReadOnlySpan<T> source, TensorView destination)
     {
         var dst = Bytes(destination, typeof(T), "destination");
@@ -47,6 +52,7 @@ public sealed class CpuDevice : Device
         src.CopyTo(dst);
     }
 
+    /// <inheritdoc/>
     public override void CopyToHost<T>(TensorView source, Span<T> destination)
     {
         var src = Bytes(source, typeof(T), "source");
@@ -56,6 +62,7 @@ public sealed class CpuDevice : Device
         src.CopyTo(dst);
     }
 
+    /// <inheritdoc/>
     public override void Copy(TensorView source, TensorView destination)
     {
         if (source.Type != destination.Type || source.Length != destination.Length)
@@ -63,8 +70,10 @@ public sealed class CpuDevice : Device
         Bytes(source, null, "source").CopyTo(Bytes(destination, null, "destination"));
     }
 
+    /// <inheritdoc/>
     public override void Zero(TensorView x) => Bytes(x, null, "x").Clear();
 
+    /// <inheritdoc/>
     public override void Synchronize() { }
 
     private static Span<byte> Bytes(TensorView v, Type? element, string name)
@@ -83,10 +92,12 @@ public sealed class CpuDevice : Device
         }
     }
 
+    /// <inheritdoc/>
     public override void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
         TensorView b, int ldb, float beta, TensorView c, int ldc)
         => Gemm.Sgemm(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
 
+    /// <inheritdoc/>
     public override unsafe void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
         TensorView a, int lda, long strideAOuter, long strideAInner,
         TensorView b, int ldb, long strideBOuter, long strideBInner,
@@ -94,84 +105,107 @@ public sealed class CpuDevice : Device
         => Gemm.SgemmBatched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
             F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
 
+    /// <inheritdoc/>
     public override void BiasAdd(TensorView y, int rows, int cols, TensorView bias) => Tensors.Bias.Add(F(y, "y"), rows, cols, F(bias, "bias"));
+    /// <inheritdoc/>
     public override void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias) => Tensors.Bias.Backward(F(dy, "dy"), rows, cols, F(dbias, "dbias"));
 
+    /// <inheritdoc/>
     public override void Gelu(TensorView x, TensorView y, bool tanhApproximation)
     {
         if (tanhApproximation) Activations.GeluTanh(F(x, "x"), F(y, "y"));
         else Activations.Gelu(F(x, "x"), F(y, "y"));
     }
 
+    /// <inheritdoc/>
     public override void GeluBackward(TensorView x, TensorView dy, TensorView dx, bool tanhApproximation)
     {
         if (tanhApproximation) Activations.GeluTanhBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
         else Activations.GeluBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
     }
 
+    /// <inheritdoc/>
     public override void Tanh(TensorView x, TensorView y) => Activations.Tanh(F(x, "x"), F(y, "y"));
+    /// <inheritdoc/>
     public override void TanhBackward(TensorView y, TensorView dy, TensorView dx) => Activations.TanhBackward(F(y, "y"), F(dy, "dy"), F(dx, "dx"));
 
+    /// <inheritdoc/>
     public override void Add(TensorView y, TensorView x)
     {
         var ys = F(y, "y");
         System.Numerics.Tensors.TensorPrimitives.Add(ys, F(x, "x"), ys);
     }
 
+    /// <inheritdoc/>
     public override void LayerNormForward(TensorView x, int rows, int cols, TensorView gamma, TensorView beta, float eps,
         TensorView y, TensorView mean, TensorView rstd)
         => LayerNorm.Forward(F(x, "x"), rows, cols, F(gamma, "gamma"), F(beta, "beta"), eps, F(y, "y"), F(mean, "mean"), F(rstd, "rstd"));
 
+    /// <inheritdoc/>
     public override void LayerNormBackward(TensorView dy, TensorView x, TensorView mean, TensorView rstd, TensorView gamma,
         int rows, int cols, TensorView dx, TensorView dgamma, TensorView dbeta)
         => LayerNorm.Backward(F(dy, "dy"), F(x, "x"), F(mean, "mean"), F(rstd, "rstd"), F(gamma, "gamma"), rows, cols,
             F(dx, "dx"), F(dgamma, "dgamma"), F(dbeta, "dbeta"));
 
+    /// <inheritdoc/>
     public override void SoftmaxForward(TensorView x, TensorView y, int batch, int rowsPerBatch, int cols, float scale, TensorView mask)
         => Softmax.Forward(F(x, "x"), F(y, "y"), batch, rowsPerBatch, cols, scale, mask.Tensor is null ? default : F(mask, "mask"));
 
+    /// <inheritdoc/>
     public override void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale)
         => Softmax.Backward(F(y, "y"), F(dy, "dy"), F(dx, "dx"), rows, cols, scale);
 
+    /// <inheritdoc/>
     public override void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site)
         => Dropout.Forward(F(x, "x"), F(y, "y"), p, seed, step, site);
 
+    /// <inheritdoc/>
     public override void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site)
         => Dropout.Backward(F(dy, "dy"), F(dx, "dx"), p, seed, step, site);
 
+    /// <inheritdoc/>
     public override void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate)
         => Embedding.Forward(I(ids, "ids"), F(table, "table"), dim, F(output, "output"), accumulate);
 
+    /// <inheritdoc/>
     public override void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable)
         => Embedding.Backward(I(ids, "ids"), F(doutput, "doutput"), dim, F(dtable, "dtable"));
 
+    /// <inheritdoc/>
     public override void CrossEntropyForward(TensorView logits, int rows, int cols, TensorView targets, int ignoreIndex,
         TensorView losses, TensorView logSumExp, TensorView argmax)
         => CrossEntropy.Forward(F(logits, "logits"), rows, cols, I(targets, "targets"), ignoreIndex, F(losses, "losses"),
             F(logSumExp, "logSumExp"), I(argmax, "argmax"));
 
+    /// <inheritdoc/>
     public override void CrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dlogits)
         => CrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols, scale,
             F(dlogits, "dlogits"));
 
+    /// <inheritdoc/>
     public override void BiasCrossEntropyForward(TensorView logits, TensorView bias, int rows, int cols, TensorView targets,
         int ignoreIndex, TensorView losses, TensorView logSumExp, TensorView argmax)
         => LogitsCrossEntropy.Forward(F(logits, "logits"), F(bias, "bias"), rows, cols, I(targets, "targets"), ignoreIndex,
             F(losses, "losses"), F(logSumExp, "logSumExp"), I(argmax, "argmax"));
 
+    /// <inheritdoc/>
     public override void BiasCrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dbias, TensorView scratch)
         => LogitsCrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols,
             scale, F(dbias, "dbias"), F(scratch, "scratch"));
 
+    /// <inheritdoc/>
     public override int BiasCrossEntropyScratch(int rows, int cols) => checked((int)LogitsCrossEntropy.PartialsLength(rows, cols));
 
+    /// <inheritdoc/>
     public override void AdamWStep(TensorView param, TensorView grad, TensorView m, TensorView v, in AdamWParams hp)
         => AdamW.Step(F(param, "param"), F(grad, "grad"), F(m, "m"), F(v, "v"), hp);
 
+    /// <inheritdoc/>
     public override double SumOfSquares(TensorView x) => Reduce.SumOfSquares(F(x, "x"));
 
+    /// <inheritdoc/>
     public override void AttentionMask(TensorView mask, TensorView additive, float maskValue)
     {
         var m = I(mask, "mask");
@@ -180,6 +214,7 @@ public sealed class CpuDevice : Device
         for (int i = 0; i < m.Length; i++) a[i] = m[i] != 0 ? 0f : maskValue;
     }
 
+    /// <inheritdoc/>
     public override void Iota(TensorView output, int period, int stride)
     {
         if (period < 1) throw new ArgumentOutOfRangeException(nameof(period), period, "period must be >= 1");
@@ -187,6 +222,7 @@ public sealed class CpuDevice : Device
         for (int i = 0; i < o.Length; i++) o[i] = i / period * stride + i % period;
     }
 
+    /// <inheritdoc/>
     public override void MaskedLmTargets(TensorView positions, TensorView ids, TensorView weights, int predictionsPerRow,
         int seqLength, int ignoreIndex, TensorView rows, TensorView targets)
     {
@@ -207,6 +243,7 @@ public sealed class CpuDevice : Device
         }
     }
 
+    /// <inheritdoc/>
     public override void LossStatistics(TensorView losses, TensorView argmax, TensorView targets, int ignoreIndex, TensorView stats)
     {
         var l = F(losses, "losses");

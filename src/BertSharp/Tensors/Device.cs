@@ -64,6 +64,8 @@ public abstract class Device : IDisposable
     /// <summary>Waits until every kernel issued so far has finished.</summary>
     public abstract void Synchronize();
 
+    /// <summary>Releases what the device itself holds (streams, library handles; nothing on the CPU). Tensors are freed
+    /// by their own <see cref="DeviceTensor.Dispose"/>.</summary>
     public virtual void Dispose() { }
 
     // ---- matrix products ----
@@ -92,24 +94,33 @@ public abstract class Device : IDisposable
     public abstract void Gelu(TensorView x, TensorView y, bool tanhApproximation);
     /// <summary>dx = GELU'(x)·dy; dx may alias dy.</summary>
     public abstract void GeluBackward(TensorView x, TensorView dy, TensorView dx, bool tanhApproximation);
+    /// <summary>y = tanh(x) element-wise (the pooler's activation); y may alias x.</summary>
     public abstract void Tanh(TensorView x, TensorView y);
     /// <summary>dx = (1 − y²)·dy from the output y.</summary>
     public abstract void TanhBackward(TensorView y, TensorView dy, TensorView dx);
     /// <summary>y += x.</summary>
     public abstract void Add(TensorView y, TensorView x);
 
+    /// <summary>LayerNorm over the last dimension of x [rows, cols]: y = (x − mean)·rstd·gamma + beta (biased
+    /// variance). y [rows, cols] is overwritten; mean and rstd [rows] are saved for <see
+    /// cref="LayerNormBackward"/>.</summary>
     public abstract void LayerNormForward(TensorView x, int rows, int cols, TensorView gamma, TensorView beta, float eps,
         TensorView y, TensorView mean, TensorView rstd);
+    /// <summary>LayerNorm's backward from the forward's x, mean and rstd: dx [rows, cols] is overwritten; dgamma and
+    /// dbeta [cols] are accumulated.</summary>
     public abstract void LayerNormBackward(TensorView dy, TensorView x, TensorView mean, TensorView rstd, TensorView gamma,
         int rows, int cols, TensorView dx, TensorView dgamma, TensorView dbeta);
 
     /// <summary>y = softmax(scale·x + mask[b, :]) per row; rows grouped batch × rowsPerBatch; mask [batch, cols] additive.</summary>
     public abstract void SoftmaxForward(TensorView x, TensorView y, int batch, int rowsPerBatch, int cols, float scale, TensorView mask);
+    /// <summary>dx = scale·y ⊙ (dy − Σ dy⊙y) per row of the forward output y [rows, cols]; dx may alias dy.</summary>
     public abstract void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale);
 
     /// <summary>Inverted dropout whose mask bit of element i is a pure function of (seed, step, site, i): the
     /// same counter-based generator on every device, so backward recomputes it and devices agree bit for bit.</summary>
     public abstract void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site);
+    /// <summary>dx = dy ⊙ mask / (1 − p), the mask recomputed from the forward's (seed, step, site); dx may alias
+    /// dy.</summary>
     public abstract void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site);
 
     /// <summary>output[i, :] (=, or += when accumulating) table[ids[i], :]; ids Int32.</summary>
@@ -120,6 +131,8 @@ public abstract class Device : IDisposable
     /// <summary>Per row: losses = logsumexp − logit[target] (0 when ignored), logSumExp, argmax (Int32).</summary>
     public abstract void CrossEntropyForward(TensorView logits, int rows, int cols, TensorView targets, int ignoreIndex,
         TensorView losses, TensorView logSumExp, TensorView argmax);
+    /// <summary>dlogits [rows, cols] = scale·(softmax(row) − onehot(target)), from the forward's logSumExp; zero rows
+    /// where the target is <paramref name="ignoreIndex"/>. Overwritten; may alias logits.</summary>
     public abstract void CrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dlogits);
     /// <summary>Output-layer bias + softmax cross-entropy in one pass: logits += bias (in place), then as CrossEntropyForward.</summary>
@@ -129,6 +142,8 @@ public abstract class Device : IDisposable
     /// <paramref name="scratch"/> holds <see cref="BiasCrossEntropyScratch"/> floats.</summary>
     public abstract void BiasCrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dbias, TensorView scratch);
+    /// <summary>Floats of scratch <see cref="BiasCrossEntropyBackward"/> needs for rows × cols logits (the
+    /// bias-gradient partials).</summary>
     public abstract int BiasCrossEntropyScratch(int rows, int cols);
 
     // ---- optimiser and reductions ----

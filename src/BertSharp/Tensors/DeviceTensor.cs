@@ -4,8 +4,11 @@ namespace BertSharp.Tensors;
 /// products in bfloat16, float32 master weights); the CPU device stores it but has no kernels for it yet.</summary>
 public enum DType
 {
+    /// <summary>32-bit IEEE float: activations, parameters, gradients, moments.</summary>
     Float32,
+    /// <summary>32-bit signed integer: token ids, masks, labels, argmax results.</summary>
     Int32,
+    /// <summary>bfloat16 (float32's exponent, 7-bit mantissa), 2 bytes per element.</summary>
     BFloat16,
 }
 
@@ -16,6 +19,9 @@ public enum DType
 /// </summary>
 public abstract class DeviceTensor : IDisposable
 {
+    /// <summary>Checks <paramref name="shape"/> for a device's <see cref="Device.Allocate"/>: throws <see
+    /// cref="ArgumentOutOfRangeException"/> on a negative dimension and <see cref="ArgumentException"/> beyond <see
+    /// cref="Array.MaxLength"/> elements.</summary>
     protected DeviceTensor(Device device, DType type, int[] shape)
     {
         long n = 1;
@@ -28,8 +34,11 @@ public abstract class DeviceTensor : IDisposable
         (Device, Type, Shape, Length) = (device, type, shape, (int)n);
     }
 
+    /// <summary>The device that owns the memory; only its kernels and copies may use the tensor.</summary>
     public Device Device { get; }
+    /// <summary>Element type of every element.</summary>
     public DType Type { get; }
+    /// <summary>Dimensions given at allocation (row-major; do not modify).</summary>
     public int[] Shape { get; }
     /// <summary>Elements in the tensor (the product of <see cref="Shape"/>).</summary>
     public int Length { get; }
@@ -45,6 +54,7 @@ public abstract class DeviceTensor : IDisposable
     /// <summary>The first <paramref name="length"/> elements (a smaller shape inside a capacity buffer).</summary>
     public TensorView Prefix(int length) => View(0, length);
 
+    /// <summary>A view of the whole tensor, so a tensor can be passed where a kernel takes a view.</summary>
     public static implicit operator TensorView(DeviceTensor t) => new(t, 0, t.Length);
 
     /// <summary>Frees the device memory (the CPU device leaves its array to the garbage collector).</summary>
@@ -55,12 +65,17 @@ public abstract class DeviceTensor : IDisposable
 /// it is valid while its tensor is.</summary>
 public readonly struct TensorView
 {
+    /// <summary>The tensor viewed.</summary>
     public readonly DeviceTensor Tensor;
+    /// <summary>First element (in elements, not bytes) within <see cref="Tensor"/>, and the number of
+    /// elements.</summary>
     public readonly int Offset, Length;
 
     internal TensorView(DeviceTensor tensor, int offset, int length) => (Tensor, Offset, Length) = (tensor, offset, length);
 
+    /// <summary>The tensor's element type.</summary>
     public DType Type => Tensor.Type;
+    /// <summary>True when the view holds no elements.</summary>
     public bool IsEmpty => Length == 0;
 
     /// <summary>Elements [offset, offset + length) of this view.</summary>
@@ -74,5 +89,6 @@ public readonly struct TensorView
     /// <summary>Elements from <paramref name="offset"/> to the end of this view.</summary>
     public TensorView Slice(int offset) => Slice(offset, Length - offset);
 
+    /// <summary>For diagnostics: element type, range and device, e.g. <c>Float32[0..768) of cpu</c>.</summary>
     public override string ToString() => $"{Type}[{Offset}..{Offset + Length}) of {Tensor.Device.Name}";
 }

@@ -11,6 +11,8 @@ namespace BertSharp.Tensors;
 /// backward recomputes it, and any thread split gives the same result.</summary>
 public static unsafe class Dropout
 {
+    /// <summary>y = x ⊙ mask / (1 − p), where element i is kept iff <see cref="IsKept"/>(i, p, seed, step, site). y may
+    /// alias x; p must be in [0, 1] (p = 0 copies).</summary>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site)
     {
         Check.SameLength(y.Length, x.Length, nameof(y), nameof(x));

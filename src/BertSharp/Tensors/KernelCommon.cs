@@ -199,7 +199,7 @@ internal static unsafe class VMath
     private const double InvSqrt2Pi = 0.398942280401432678;
 
     /// <summary>The standard normal CDF Φ(x), relative error a few 1e-7 over the whole range.
-    /// |x| < 1: Φ = 1/2 + φ-series (Taylor of ∫φ, alternating, no cancellation). |x| ≥ 1:
+    /// |x| &lt; 1: Φ = 1/2 + φ-series (Taylor of ∫φ, alternating, no cancellation). |x| ≥ 1:
     /// Φ(−|x|) = erfc(|x|/√2)/2 from the classic Chebyshev fit erfc(z) ≈ t·exp(−z² + P(t)),
     /// t = 1/(1 + z/2), relative error below 1.2e-7, with −z² = −x²/2 kept exact as a hi/lo pair;
     /// erfc keeps full relative accuracy in the far tail, which GELU needs.</summary>
@@ -288,7 +288,7 @@ internal static unsafe class VMath
         return Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256<float>.One), near, far);
     }
 
-    /// <summary>tanh(x), a few 1e-8 relative: odd Taylor polynomial for |x| < 0.5, else
+    /// <summary>tanh(x), a few 1e-8 relative: odd Taylor polynomial for |x| &lt; 0.5, else
     /// sign(x)·(1 − 2/(1 + e^{2|x|})), which saturates cleanly to ±1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Tanh(Vector256<float> x)

@@ -6,6 +6,7 @@ namespace BertSharp.Tensors;
 /// the call is devirtualised and nothing is allocated.</summary>
 public interface IRangeBody
 {
+    /// <summary>Processes the work items [<paramref name="start"/>, <paramref name="end"/>).</summary>
     void Invoke(int start, int end);
 }
 

@@ -7,6 +7,8 @@ namespace BertSharp.Tensors;
 /// parameter gradients are reduced in fixed row chunks combined in index order.</summary>
 public static unsafe class LayerNorm
 {
+    /// <summary>y [rows, cols] is overwritten; mean and rstd [rows] receive each row's statistics for <see
+    /// cref="Backward"/>.</summary>
     public static void Forward(ReadOnlySpan<float> x, int rows, int cols, ReadOnlySpan<float> gamma,
         ReadOnlySpan<float> beta, float eps, Span<float> y, Span<float> mean, Span<float> rstd)
     {

@@ -8,6 +8,7 @@ public static unsafe class Reduce
 {
     private const int Chunk = 16384;
 
+    /// <summary>Σx² accumulated in double over fixed chunks, the same bits for any thread count.</summary>
     public static double SumOfSquares(ReadOnlySpan<float> x)
     {
         if (x.IsEmpty) return 0;
@@ -23,6 +24,7 @@ public static unsafe class Reduce
         return s;
     }
 
+    /// <summary>√Σx², e.g. the global gradient norm before clipping.</summary>
     public static double L2Norm(ReadOnlySpan<float> x) => Math.Sqrt(SumOfSquares(x));
 
     private struct Body : IRangeBody

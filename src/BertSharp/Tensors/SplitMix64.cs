@@ -7,10 +7,13 @@ namespace BertSharp.Tensors;
 /// </summary>
 public struct SplitMix64
 {
+    /// <summary>The whole generator state: save it and assign it back to continue the same sequence.</summary>
     public ulong State;
 
+    /// <summary>A generator whose state starts at <paramref name="seed"/> (any value, 0 included).</summary>
     public SplitMix64(ulong seed) => State = seed;
 
+    /// <summary>The next 64 uniformly random bits; advances <see cref="State"/>.</summary>
     public ulong NextUInt64()
     {
         ulong z = State += 0x9E3779B97F4A7C15UL;

@@ -8,16 +8,20 @@ public sealed class WordList
     private int[] _starts = new int[256];
     private int[] _lengths = new int[256];
 
+    /// <summary>Words in the list.</summary>
     public int Count { get; private set; }
 
+    /// <summary>Word <paramref name="index"/> (valid until the list changes).</summary>
     public ReadOnlySpan<char> this[int index] => _chars.AsSpan(_starts[index], _lengths[index]);
 
+    /// <summary>Empties the list, keeping its buffers.</summary>
     public void Clear()
     {
         Count = 0;
         _length = 0;
     }
 
+    /// <summary>Appends a copy of <paramref name="word"/>.</summary>
     public void Add(ReadOnlySpan<char> word)
     {
         if (_length + word.Length > _chars.Length)
@@ -34,6 +38,7 @@ public sealed class WordList
         Count++;
     }
 
+    /// <summary>The words as strings.</summary>
     public List<string> ToList()
     {
         var list = new List<string>(Count);
@@ -55,6 +60,7 @@ public sealed class BasicTokenizer
     private char[] _word = new char[256];
     private readonly List<char> _folded = new(64);
 
+    /// <paramref name="lowerCase"/>: uncased BERT (lower-case, strip accents). <paramref name="neverSplit"/>: tokens kept whole wherever they occur (BERT's special tokens when null).
     public BasicTokenizer(bool lowerCase = true, IEnumerable<string>? neverSplit = null)
     {
         LowerCase = lowerCase;
@@ -62,8 +68,10 @@ public sealed class BasicTokenizer
             .OrderByDescending(s => s.Length).ThenBy(s => s, StringComparer.Ordinal).ToArray();
     }
 
+    /// <summary>True when the tokenizer lower-cases and strips accents.</summary>
     public bool LowerCase { get; }
 
+    /// <summary>The words of <paramref name="text"/>, punctuation split off.</summary>
     public List<string> Tokenize(string text)
     {
         var words = new WordList();

@@ -15,6 +15,7 @@ public sealed class CorpusDocument
     private readonly Encoding? _encoding;
     [ThreadStatic] private static char[]? t_decoded;
 
+    /// <summary>A document held as a string.</summary>
     public CorpusDocument(string rawText, TextKind kind, DocumentInfo info, string name)
     {
         _text = rawText;
@@ -33,15 +34,19 @@ public sealed class CorpusDocument
         Name = name;
     }
 
+    /// <summary>How its raw text marks lines and paragraphs (what cleaning does with newlines).</summary>
     public TextKind Kind { get; }
+    /// <summary>Its split, label and rating.</summary>
     public DocumentInfo Info { get; }
     /// <summary>File or archive entry (plus line number for multi-document files), for messages.</summary>
     public string Name { get; }
     /// <summary>Size of the raw text in chars (or UTF-8 bytes): what batching and progress count.</summary>
     public int Length => _text?.Length ?? _utf8!.Length;
 
+    /// <summary>The raw text (decoded on each call when held as bytes).</summary>
     public string RawText => _text ?? _encoding!.GetString(_utf8!);
 
+    /// <summary>The cleaned text, one paragraph per line (see <see cref="TextCleaner"/>).</summary>
     public string CleanText()
     {
         char[] buffer = [];
@@ -63,6 +68,7 @@ public sealed class CorpusDocument
     }
 }
 
+/// <summary>Layouts of a corpus on disk that <see cref="CorpusReader.Open"/> reads.</summary>
 public enum CorpusFormat
 {
     /// <summary>Chosen from the path: an IMDB archive or folder, a .jsonl file, a folder of .txt files, or a text file.</summary>
@@ -81,10 +87,13 @@ public enum CorpusFormat
 /// <summary>What reading found that the user should know: counts, replaced bytes, warnings.</summary>
 public sealed class CorpusReadStats
 {
+    /// <summary>Documents read.</summary>
     public long Documents;
+    /// <summary>Bytes of input read (files or archive entries).</summary>
     public long Bytes;
     /// <summary>Invalid UTF-8 sequences, each replaced by U+FFFD (which the basic tokenizer drops).</summary>
     public long InvalidUtf8;
+    /// <summary>Things to tell the user (long lines read in pieces, long documents split), one line each.</summary>
     public List<string> Warnings { get; } = [];
 }
 
@@ -96,23 +105,34 @@ public sealed class CorpusReadStats
 /// </summary>
 public abstract class CorpusReader
 {
+    /// <summary>Longer lines are cut into pieces of this many chars.</summary>
     public const int MaxLineChars = 1 << 18;
+    /// <summary>Longer documents are cut into several of at most this many chars.</summary>
     public const int MaxDocumentChars = 1 << 20;
 
+    /// <summary>A reader of <paramref name="path"/> (made absolute).</summary>
     protected CorpusReader(string path, CorpusFormat format)
     {
         Path = System.IO.Path.GetFullPath(path);
         Format = format;
     }
 
+    /// <summary>Full path of the corpus file or folder.</summary>
     public string Path { get; }
+    /// <summary>The layout this reader reads.</summary>
     public CorpusFormat Format { get; }
+    /// <summary>Names of the splits documents belong to (<see cref="DocumentInfo.Split"/> indexes them); <c>all</c>
+    /// when the format has none.</summary>
     public virtual IReadOnlyList<string> SplitNames => ["all"];
+    /// <summary>Counts and warnings of the current (or last) enumeration, reset when <see cref="ReadDocuments"/>
+    /// starts.</summary>
     public CorpusReadStats Stats { get; private set; } = new();
 
     /// <summary>Identifies the input for cache checks: format, path, and size + modification time of the files.</summary>
     public abstract string Fingerprint();
 
+    /// <summary>Streams the documents in a fixed order, one at a time; <see cref="Stats"/> counts them as they go.
+    /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancel"/> fires.</summary>
     public IEnumerable<CorpusDocument> ReadDocuments(CancellationToken cancel = default)
     {
         Stats = new CorpusReadStats();
@@ -125,8 +145,12 @@ public abstract class CorpusReader
         }
     }
 
+    /// <summary>The format's own enumeration, wrapped by <see cref="ReadDocuments"/>.</summary>
     protected abstract IEnumerable<CorpusDocument> Read(CancellationToken cancel);
 
+    /// <summary>A reader for <paramref name="path"/>; <see cref="CorpusFormat.Auto"/> picks the format from the path.
+    /// Throws <see cref="FileNotFoundException"/> when nothing is there and <see cref="ArgumentException"/> when the
+    /// format cannot read a file (or folder).</summary>
     public static CorpusReader Open(string path, CorpusFormat format = CorpusFormat.Auto)
     {
         bool isDir = Directory.Exists(path), isFile = File.Exists(path);
@@ -159,6 +183,7 @@ public abstract class CorpusReader
             Stats.Warnings.Add($"{file}:{line}: document longer than {MaxDocumentChars:N0} characters; split into several (further cuts in this file not reported)");
     }
 
+    /// <summary>"full path|length|last write ticks" of a file, for <see cref="Fingerprint"/>.</summary>
     protected static string FileFingerprint(string file)
     {
         var fi = new FileInfo(file);
@@ -261,9 +286,12 @@ public abstract class CorpusReader
 /// <summary>IMDB (Maas et al. 2011): train/test × pos/neg and train/unsup, star rating from "ID_RATING.txt".</summary>
 public sealed class ImdbCorpusReader : CorpusReader
 {
+    /// <summary>IMDB's splits, in the order <see cref="DocumentInfo.Split"/> indexes them.</summary>
     public static readonly string[] Splits = ["train/pos", "train/neg", "train/unsup", "test/pos", "test/neg"];
     private readonly bool _archive;
 
+    /// <summary>A reader of the archive (aclImdb_v1.tar.gz) or folder at <paramref name="path"/>; <see
+    /// cref="InvalidDataException"/> when a folder is not IMDB's.</summary>
     public ImdbCorpusReader(string path) : base(path, CorpusFormat.Imdb)
     {
         _archive = File.Exists(path);
@@ -271,6 +299,7 @@ public sealed class ImdbCorpusReader : CorpusReader
             throw new InvalidDataException($"{path}: not an IMDB folder (no train/ and test/ folders with pos/ and neg/ inside)");
     }
 
+    /// <inheritdoc/>
     public override IReadOnlyList<string> SplitNames => Splits;
 
     /// <summary>The aclImdb folder itself, or the one inside <paramref name="dir"/>; null if neither.</summary>
@@ -299,6 +328,7 @@ public sealed class ImdbCorpusReader : CorpusReader
         return true;
     }
 
+    /// <inheritdoc/>
     public override string Fingerprint()
     {
         if (_archive) return "imdb-archive|" + FileFingerprint(Path);
@@ -314,6 +344,7 @@ public sealed class ImdbCorpusReader : CorpusReader
         return $"imdb-folder|{root}|{count}|{bytes}|{latest}";
     }
 
+    /// <inheritdoc/>
     protected override IEnumerable<CorpusDocument> Read(CancellationToken cancel) =>
         _archive ? ReadArchive() : ReadFolder();
 
@@ -374,6 +405,7 @@ public sealed class TextFolderCorpusReader(string path) : CorpusReader(path, Cor
     private List<string> Files() =>
         Directory.EnumerateFiles(Path, "*.txt", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
 
+    /// <inheritdoc/>
     public override string Fingerprint()
     {
         var sb = new StringBuilder("folder|" + Path);
@@ -388,6 +420,7 @@ public sealed class TextFolderCorpusReader(string path) : CorpusReader(path, Cor
         return sb.Append($"|{count}|{bytes}|{latest}").ToString();
     }
 
+    /// <inheritdoc/>
     protected override IEnumerable<CorpusDocument> Read(CancellationToken cancel)
     {
         var info = new DocumentInfo(0, -1, 0);
@@ -413,8 +446,10 @@ public sealed class TextFolderCorpusReader(string path) : CorpusReader(path, Cor
 /// <summary>One text file, documents separated by blank lines, every line a hard boundary (Google's format).</summary>
 public sealed class TextFileCorpusReader(string path) : CorpusReader(path, CorpusFormat.TextFile)
 {
+    /// <inheritdoc/>
     public override string Fingerprint() => "textfile|" + FileFingerprint(Path);
 
+    /// <inheritdoc/>
     protected override IEnumerable<CorpusDocument> Read(CancellationToken cancel)
     {
         var info = new DocumentInfo(0, -1, 0);
@@ -445,8 +480,10 @@ public sealed class TextFileCorpusReader(string path) : CorpusReader(path, Corpu
 /// <summary>JSON Lines: one object per line with a string field "text"; blank lines are skipped.</summary>
 public sealed class JsonLinesCorpusReader(string path) : CorpusReader(path, CorpusFormat.JsonLines)
 {
+    /// <inheritdoc/>
     public override string Fingerprint() => "jsonl|" + FileFingerprint(Path);
 
+    /// <inheritdoc/>
     protected override IEnumerable<CorpusDocument> Read(CancellationToken cancel)
     {
         var info = new DocumentInfo(0, -1, 0);

@@ -6,6 +6,9 @@ using System.Security.Cryptography;
 
 namespace BertSharp.Text;
 
+/// <summary>Progress of a download.</summary>
+/// <param name="Received">bytes on disk so far (a resumed part included)</param>
+/// <param name="Total">the file's size, when the server says</param>
 public readonly record struct DownloadProgress(long Received, long? Total);
 
 /// <summary>
@@ -15,6 +18,10 @@ public readonly record struct DownloadProgress(long Received, long? Total);
 /// </summary>
 public static class FileDownloader
 {
+    /// <summary>Downloads <paramref name="url"/> to <paramref name="destination"/> (kept as is if it exists and matches
+    /// <paramref name="expectedSha256"/>; no check when that is null), retrying up to <paramref name="maxAttempts"/>
+    /// times. Throws <see cref="IOException"/> when interrupted (run again to resume) and <see
+    /// cref="InvalidDataException"/> on a checksum mismatch.</summary>
     public static async Task DownloadAsync(HttpClient http, Uri url, string destination, string? expectedSha256,
         IProgress<DownloadProgress>? progress = null, int maxAttempts = 3, CancellationToken cancel = default)
     {
@@ -81,12 +88,15 @@ public static class FileDownloader
         progress?.Report(new DownloadProgress(received, total));
     }
 
+    /// <summary>SHA-256 of a file, lower-case hex.</summary>
     public static string Sha256Of(string path)
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
         return Convert.ToHexStringLower(SHA256.HashData(fs));
     }
 
+    /// <summary>True when the file's SHA-256 equals <paramref name="expected"/> (hex, any case); <paramref
+    /// name="actual"/> receives the computed one.</summary>
     public static bool HashMatches(string path, string expected, out string actual)
     {
         actual = Sha256Of(path);
@@ -103,7 +113,9 @@ public static class FileDownloader
 /// </summary>
 public static class SafeTarExtractor
 {
+    /// <summary>Largest single file extracted (256 MiB).</summary>
     public const long DefaultMaxEntryBytes = 256L << 20;
+    /// <summary>Largest total extracted (4 GiB).</summary>
     public const long DefaultMaxTotalBytes = 4L << 30;
 
     /// <summary>Extracts into <paramref name="targetDir"/>, which must not exist yet; returns the number of files.</summary>
@@ -206,8 +218,11 @@ public static class SafeTarExtractor
 /// <summary>Getting IMDB onto disk: from a local archive or folder, or downloaded from its official address.</summary>
 public static class ImdbDataset
 {
+    /// <summary>Official address of the archive.</summary>
     public const string Url = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz";
+    /// <summary>Its SHA-256.</summary>
     public const string Sha256 = "086c0f6cff7fbe97c0cb9ad18e8c39c75a9644cef53ae760c23c6da498e0485f";
+    /// <summary>Its file name.</summary>
     public const string ArchiveName = "aclImdb_v1.tar.gz";
 
     /// <summary>

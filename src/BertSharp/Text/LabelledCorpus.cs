@@ -11,10 +11,14 @@ namespace BertSharp.Text;
 /// </summary>
 public sealed class LabelledCorpus
 {
+    /// <summary>Label names; a label id indexes this list.</summary>
     public required IReadOnlyList<string> Labels { get; init; }
+    /// <summary>Training texts with their label ids.</summary>
     public List<(string Text, int Label)> Train { get; } = new();
+    /// <summary>Test texts with their label ids (empty when the source has no test split).</summary>
     public List<(string Text, int Label)> Test { get; } = new();
 
+    /// <summary>IMDB's labels: 0 = neg, 1 = pos.</summary>
     public static readonly string[] ImdbLabels = ["neg", "pos"];
 
     /// <summary>Chooses the reader from the path: an IMDB archive/folder, a .jsonl file, or a folder of label subfolders.</summary>
@@ -31,6 +35,8 @@ public sealed class LabelledCorpus
         return ReadFolder(path, labels);
     }
 
+    /// <summary>The labelled IMDB reviews (train and test; train/unsup skipped) from the archive or folder at <paramref
+    /// name="path"/>.</summary>
     public static LabelledCorpus ReadImdb(string path)
     {
         var corpus = new LabelledCorpus { Labels = ImdbLabels };

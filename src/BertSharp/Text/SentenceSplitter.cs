@@ -41,6 +41,7 @@ public static class SentenceSplitter
         }
     }
 
+    /// <summary>The sentences of cleaned <paramref name="text"/>, in order, trimmed and non-empty.</summary>
     public static List<string> Split(string text)
     {
         var ranges = new List<Range>();

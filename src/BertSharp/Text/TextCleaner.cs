@@ -20,6 +20,8 @@ public enum TextKind
 /// </summary>
 public static class TextCleaner
 {
+    /// <summary>The cleaned text of <paramref name="raw"/> (see the class): one paragraph per line, whitespace
+    /// collapsed.</summary>
     public static string Clean(string raw, TextKind kind)
     {
         char[] buffer = [];

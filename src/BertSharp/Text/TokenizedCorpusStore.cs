@@ -8,11 +8,15 @@ namespace BertSharp.Text;
 /// <summary>Counts for one split (or the whole corpus) in a manifest.</summary>
 public sealed class SplitCounts
 {
+    /// <summary>Non-empty documents.</summary>
     public long Documents { get; set; }
+    /// <summary>Sentences (all non-empty).</summary>
     public long Sentences { get; set; }
+    /// <summary>WordPiece tokens.</summary>
     public long Tokens { get; set; }
     /// <summary>Basic-tokenizer words (before WordPiece), for tokens-per-word.</summary>
     public long Words { get; set; }
+    /// <summary>Tokens that came out as [UNK].</summary>
     public long UnkTokens { get; set; }
 
     internal void Add(SplitCounts o)
@@ -29,31 +33,54 @@ public sealed class SplitCounts
 /// so a folder without it is an unfinished build.</summary>
 public sealed class TokenizedCorpusManifest
 {
+    /// <summary>The format version this code writes and reads; a store of another version is rebuilt.</summary>
     public const int CurrentFormatVersion = 1;
+    /// <summary>The format version of this store.</summary>
     public int FormatVersion { get; set; } = CurrentFormatVersion;
     /// <summary>SHA-256 of everything that determines the content (input fingerprint, vocabulary, settings).</summary>
     public string BuildKey { get; set; } = "";
+    /// <summary>Path of the corpus it was built from.</summary>
     public string Source { get; set; } = "";
+    /// <summary>The reader's <see cref="CorpusFormat"/>, as a name.</summary>
     public string SourceFormat { get; set; } = "";
+    /// <summary>The reader's fingerprint of the input (sizes and times, see <see
+    /// cref="CorpusReader.Fingerprint"/>).</summary>
     public string SourceFingerprint { get; set; } = "";
+    /// <summary>Full path of the vocab.txt used.</summary>
     public string VocabularyPath { get; set; } = "";
+    /// <summary>SHA-256 of that vocabulary.</summary>
     public string VocabularySha256 { get; set; } = "";
+    /// <summary>Vocabulary size (ids are below it).</summary>
     public int VocabSize { get; set; }
+    /// <summary>Ids of [PAD], [UNK], [CLS], [SEP], [MASK], in that order.</summary>
     public int[] SpecialTokenIds { get; set; } = [];
+    /// <summary>Whether the text was lower-cased (uncased tokenizer).</summary>
     public bool LowerCase { get; set; }
+    /// <summary>WordPiece's limit: longer words become [UNK].</summary>
     public int MaxInputCharsPerWord { get; set; }
+    /// <see cref="CorpusTokenizer.Version"/> of the code that built the store.
     public string TokenizerVersion { get; set; } = "";
     /// <summary>2 (uint16) when every id fits, else 4 (int32); little-endian.</summary>
     public int IdBytes { get; set; }
+    /// <summary>Non-empty documents stored.</summary>
     public long Documents { get; set; }
+    /// <summary>Sentences stored.</summary>
     public long Sentences { get; set; }
+    /// <summary>Tokens stored.</summary>
     public long Tokens { get; set; }
+    /// <summary>Basic-tokenizer words (before WordPiece).</summary>
     public long Words { get; set; }
+    /// <summary>Tokens that came out as [UNK].</summary>
     public long UnkTokens { get; set; }
+    /// <summary>Documents without any token, left out.</summary>
     public long EmptyDocumentsDropped { get; set; }
+    /// <summary>Invalid UTF-8 sequences the reader replaced.</summary>
     public long InvalidUtf8 { get; set; }
+    /// <summary>Names of the documents' splits (<see cref="ITokenizedCorpus.SplitNames"/>).</summary>
     public string[] SplitNames { get; set; } = [];
+    /// <summary>Counts per split, in the order of <see cref="SplitNames"/>.</summary>
     public SplitCounts[] Splits { get; set; } = [];
+    /// <summary>When the store was completed.</summary>
     public DateTime CreatedUtc { get; set; }
 
     internal static readonly JsonSerializerOptions Json = new()
@@ -63,6 +90,7 @@ public sealed class TokenizedCorpusManifest
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
+    /// <summary>Reads a manifest; <see cref="InvalidDataException"/> when it is not valid JSON of this shape.</summary>
     public static TokenizedCorpusManifest Load(string path)
     {
         try
@@ -76,6 +104,7 @@ public sealed class TokenizedCorpusManifest
         }
     }
 
+    /// <summary>Writes the manifest atomically (temporary file, then rename).</summary>
     public void Save(string path)
     {
         var tmp = path + ".tmp";
@@ -92,7 +121,9 @@ public sealed class TokenizedCorpusManifest
 /// </summary>
 public static class TokenizedCorpusFiles
 {
+    /// <summary>File names inside a store's folder.</summary>
     public const string Tokens = "tokens.bin", Sentences = "sentences.bin", Documents = "documents.bin", Manifest = "manifest.json";
+    /// <summary>Size of one record of documents.bin.</summary>
     public const int DocumentRecordBytes = 16;
 }
 
@@ -118,6 +149,8 @@ public sealed class TokenizedCorpusWriter : IDisposable
     private long _tokenCount, _sentenceCount, _documentCount;
     private bool _completed;
 
+    /// <summary>Starts a store in <paramref name="dir"/> (created if needed; an old manifest there is deleted first).
+    /// Ids are stored as uint16 when <paramref name="vocabSize"/> ≤ 65536, else int32.</summary>
     public TokenizedCorpusWriter(string dir, int vocabSize)
     {
         _dir = Path.GetFullPath(dir);
@@ -131,9 +164,13 @@ public sealed class TokenizedCorpusWriter : IDisposable
         _documents = Open(TokenizedCorpusFiles.Documents);
     }
 
+    /// <summary>Bytes per stored id: 2 or 4.</summary>
     public int IdBytes => _idBytes;
+    /// <summary>Tokens written so far.</summary>
     public long TokenCount => _tokenCount;
+    /// <summary>Sentences written so far.</summary>
     public long SentenceCount => _sentenceCount;
+    /// <summary>Documents written so far.</summary>
     public long DocumentCount => _documentCount;
 
     private BufferedStream Open(string name) =>
@@ -225,6 +262,7 @@ public sealed class TokenizedCorpusWriter : IDisposable
         _completed = true;
     }
 
+    /// <summary>Without <see cref="Complete"/>: closes and deletes the temporary files. After it: nothing.</summary>
     public void Dispose()
     {
         if (_completed) return;
@@ -259,13 +297,21 @@ public sealed unsafe class TokenizedCorpusStore : ITokenizedCorpus, IDisposable
         _docs = (DocumentRecord*)_documents.Pointer;
     }
 
+    /// <summary>Full path of the store's folder.</summary>
     public string Directory { get; }
+    /// <summary>The store's manifest.</summary>
     public TokenizedCorpusManifest Manifest { get; }
+    /// <summary>Tokens in the whole store.</summary>
     public long TokenCount => Manifest.Tokens;
+    /// <summary>Sentences in the whole store.</summary>
     public long TotalSentences => Manifest.Sentences;
+    /// <inheritdoc/>
     public int DocumentCount => (int)Manifest.Documents;
+    /// <inheritdoc/>
     public int VocabSize => Manifest.VocabSize;
+    /// <inheritdoc/>
     public IReadOnlyList<string> SplitNames => Manifest.SplitNames;
+    /// <summary>Ids of the special tokens in the store's vocabulary.</summary>
     public SpecialTokenIds SpecialTokenIds =>
         new(Manifest.SpecialTokenIds[0], Manifest.SpecialTokenIds[1], Manifest.SpecialTokenIds[2], Manifest.SpecialTokenIds[3], Manifest.SpecialTokenIds[4]);
 
@@ -301,6 +347,8 @@ public sealed unsafe class TokenizedCorpusStore : ITokenizedCorpus, IDisposable
         return null;
     }
 
+    /// <summary>Opens (memory-maps) the store in <paramref name="dir"/>; <see cref="InvalidDataException"/> when it is
+    /// unfinished or its files do not match the manifest.</summary>
     public static TokenizedCorpusStore Open(string dir)
     {
         var path = Path.Combine(dir, TokenizedCorpusFiles.Manifest);
@@ -317,6 +365,7 @@ public sealed unsafe class TokenizedCorpusStore : ITokenizedCorpus, IDisposable
         return _docs[document].FirstSentence;
     }
 
+    /// <inheritdoc/>
     public int SentenceCount(int document)
     {
         long first = FirstSentence(document);
@@ -331,12 +380,14 @@ public sealed unsafe class TokenizedCorpusStore : ITokenizedCorpus, IDisposable
         return first + sentence;
     }
 
+    /// <inheritdoc/>
     public int SentenceLength(int document, int sentence)
     {
         long s = SentenceIndex(document, sentence);
         return (int)(_sentenceStarts[s + 1] - _sentenceStarts[s]);
     }
 
+    /// <inheritdoc/>
     public int CopySentence(int document, int sentence, Span<int> destination)
     {
         long s = SentenceIndex(document, sentence);
@@ -352,6 +403,7 @@ public sealed unsafe class TokenizedCorpusStore : ITokenizedCorpus, IDisposable
         return length;
     }
 
+    /// <inheritdoc/>
     public DocumentInfo GetDocumentInfo(int document)
     {
         FirstSentence(document);
@@ -359,6 +411,7 @@ public sealed unsafe class TokenizedCorpusStore : ITokenizedCorpus, IDisposable
         return new DocumentInfo(r.Split, r.Label, r.Rating);
     }
 
+    /// <summary>Unmaps the files; the store must not be read afterwards.</summary>
     public void Dispose()
     {
         _tokens.Dispose();

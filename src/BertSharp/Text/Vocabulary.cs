@@ -11,7 +11,9 @@ namespace BertSharp.Text;
 /// </summary>
 public sealed class Vocabulary
 {
+    /// <summary>BERT's special tokens.</summary>
     public const string Pad = "[PAD]", Unk = "[UNK]", Cls = "[CLS]", Sep = "[SEP]", Mask = "[MASK]";
+    /// <summary>Marks a piece that continues a word.</summary>
     public const string ContinuationPrefix = "##";
 
     /// <summary>The special tokens in the order our trained vocabularies list them.</summary>
@@ -47,15 +49,21 @@ public sealed class Vocabulary
         Sha256 = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", tokens))));
     }
 
+    /// <summary>Number of tokens (ids are 0..Count − 1).</summary>
     public int Count => _tokens.Length;
+    /// <summary>Ids of the five special tokens in this vocabulary.</summary>
     public SpecialTokenIds SpecialIds { get; }
     /// <summary>Longest token in UTF-16 chars (bounds the WordPiece longest-match search).</summary>
     public int MaxTokenChars { get; }
     /// <summary>SHA-256 (hex) of the tokens joined by newlines: identifies the vocabulary in manifests.</summary>
     public string Sha256 { get; }
+    /// <summary>The tokens, indexed by id.</summary>
     public IReadOnlyList<string> Tokens => _tokens;
+    /// <summary>The token of <paramref name="id"/>.</summary>
     public string this[int id] => _tokens[id];
 
+    /// <summary>A vocabulary of <paramref name="tokens"/> in id order; <see cref="InvalidDataException"/> naming
+    /// <paramref name="source"/> when a special token is missing.</summary>
     public static Vocabulary FromTokens(IEnumerable<string> tokens, string source = "vocabulary") =>
         new(tokens.ToArray(), source);
 
@@ -97,10 +105,12 @@ public sealed class Vocabulary
         File.Move(tmp, full, overwrite: true);
     }
 
+    /// <summary>The id of <paramref name="token"/>; false when the vocabulary does not hold it.</summary>
     public bool TryGetId(ReadOnlySpan<char> token, out int id) => _idsBySpan.TryGetValue(token, out id);
 
     /// <summary>The id of <c>"##" + piece</c>.</summary>
     public bool TryGetContinuationId(ReadOnlySpan<char> piece, out int id) => _continuationsBySpan.TryGetValue(piece, out id);
 
+    /// <summary>The id of <paramref name="token"/>, or [UNK]'s.</summary>
     public int GetIdOrUnk(ReadOnlySpan<char> token) => _idsBySpan.TryGetValue(token, out int id) ? id : SpecialIds.Unk;
 }

@@ -11,6 +11,8 @@ public sealed class WordPieceTokenizer
     /// our vocabularies with cut at 100, and a 101..200-char "word" is a URL or a run of one character.</summary>
     public const int DefaultMaxInputCharsPerWord = 100;
 
+    /// <summary>A WordPiece encoder over <paramref name="vocabulary"/>; words of more than <paramref
+    /// name="maxInputCharsPerWord"/> code points become [UNK].</summary>
     public WordPieceTokenizer(Vocabulary vocabulary, int maxInputCharsPerWord = DefaultMaxInputCharsPerWord)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxInputCharsPerWord, 1);
@@ -18,7 +20,9 @@ public sealed class WordPieceTokenizer
         MaxInputCharsPerWord = maxInputCharsPerWord;
     }
 
+    /// <summary>The vocabulary pieces come from.</summary>
     public Vocabulary Vocabulary { get; }
+    /// <summary>Longest word (in code points) that is split into pieces; longer ones become [UNK].</summary>
     public int MaxInputCharsPerWord { get; }
 
     /// <summary>Appends the ids of one word (a basic-tokenizer output) to <paramref name="ids"/>; returns
@@ -86,6 +90,8 @@ public sealed class BertTokenizer
     private int[] _cacheIds = new int[1 << 16];
     private int _cacheIdCount;
 
+    /// <summary>A tokenizer over <paramref name="vocabulary"/>; <paramref name="lowerCase"/> for uncased models (HF's
+    /// <c>do_lower_case</c>).</summary>
     public BertTokenizer(Vocabulary vocabulary, bool lowerCase = true,
         int maxInputCharsPerWord = WordPieceTokenizer.DefaultMaxInputCharsPerWord)
     {
@@ -94,11 +100,14 @@ public sealed class BertTokenizer
         _wordPiece = new WordPieceTokenizer(vocabulary, maxInputCharsPerWord);
     }
 
+    /// <summary>The vocabulary ids come from.</summary>
     public Vocabulary Vocabulary { get; }
+    /// <summary>True for an uncased tokenizer.</summary>
     public bool LowerCase => _basic.LowerCase;
+    /// <summary>Longest word (in code points) that is split into pieces.</summary>
     public int MaxInputCharsPerWord => _wordPiece.MaxInputCharsPerWord;
 
-    /// <summary>Words seen by the last <see cref="Encode"/> call (basic-tokenizer words).</summary>
+    /// <summary>Words seen by the last <see cref="Encode(ReadOnlySpan{char}, List{int})"/> call (basic-tokenizer words).</summary>
     public int LastWordCount { get; private set; }
 
     /// <summary>Appends the ids of <paramref name="text"/> to <paramref name="ids"/>; returns the count appended.</summary>
@@ -150,6 +159,7 @@ public sealed class BertTokenizer
         _cacheIdCount += pieces.Count;
     }
 
+    /// <summary>The ids of <paramref name="text"/> (no [CLS]/[SEP] added).</summary>
     public List<int> Encode(string text)
     {
         var ids = new List<int>();

@@ -22,15 +22,21 @@ public sealed class AdamWOptimizer
     public DeviceTensor ExpAvgSq { get; }
     /// <summary>The groups this optimiser updates.</summary>
     public ParameterGroups Groups { get; }
+    /// <summary>Decay rate of the first moments (BERT: 0.9).</summary>
     public float Beta1 { get; init; } = 0.9f;
+    /// <summary>Decay rate of the second moments (BERT: 0.999).</summary>
     public float Beta2 { get; init; } = 0.999f;
+    /// <summary>Added to √v in the denominator (BERT: 1e-6).</summary>
     public float Epsilon { get; init; } = 1e-6f;
+    /// <summary>Decoupled weight decay of the decayed runs, multiplied by the learning rate (BERT: 0.01).</summary>
     public float WeightDecay { get; init; } = 0.01f;
     /// <summary>0 or less disables clipping.</summary>
     public double MaxGradNorm { get; init; } = 1.0;
     /// <summary>Updates done so far (AdamW's t).</summary>
     public int StepCount { get; set; }
 
+    /// <summary>Allocates zeroed moments on the parameters' device and plans one update per run of <paramref name="groups"/>.</summary>
+    /// <param name="parameters">the parameters to update in place (their gradients are read)</param>
     /// <param name="groups">the groups to train (a model's <see cref="ITrainableModel.TrainedGroups"/>)</param>
     public AdamWOptimizer(BertParameters parameters, ParameterGroups groups)
     {

@@ -1,6 +1,15 @@
 namespace BertSharp.Training;
 
-public enum ScheduleKind { Linear, Cosine, Constant }
+/// <summary>What the learning rate does after warmup (see <see cref="LearningRateSchedule"/>).</summary>
+public enum ScheduleKind
+{
+    /// <summary>Decays linearly to 0 at the last update (BERT's schedule).</summary>
+    Linear,
+    /// <summary>Follows half a cosine down to 0 at the last update.</summary>
+    Cosine,
+    /// <summary>Stays at the peak.</summary>
+    Constant,
+}
 
 /// <summary>
 /// Learning rate for update t (1-based: the first optimiser step is t = 1). Every kind warms up linearly,
@@ -10,6 +19,8 @@ public enum ScheduleKind { Linear, Cosine, Constant }
 /// </summary>
 public readonly record struct LearningRateSchedule(ScheduleKind Kind, double PeakLearningRate, int WarmupSteps, int TotalSteps)
 {
+    /// <summary>Throws <see cref="ArgumentException"/> unless the peak is positive and finite, warmup ≥ 0, total &gt; 0 and
+    /// (except for <see cref="ScheduleKind.Constant"/>) warmup &lt; total.</summary>
     public void Validate()
     {
         if (!(PeakLearningRate > 0) || double.IsInfinity(PeakLearningRate))
@@ -20,6 +31,7 @@ public readonly record struct LearningRateSchedule(ScheduleKind Kind, double Pea
             throw new ArgumentException($"warm-up steps ({WarmupSteps}) must be fewer than total steps ({TotalSteps})");
     }
 
+    /// <summary><c>linear</c>, <c>cosine</c> or <c>constant</c> (any case); <see cref="ArgumentException"/> for anything else.</summary>
     public static ScheduleKind ParseKind(string name) => name.ToLowerInvariant() switch
     {
         "linear" => ScheduleKind.Linear,
@@ -28,6 +40,7 @@ public readonly record struct LearningRateSchedule(ScheduleKind Kind, double Pea
         _ => throw new ArgumentException($"schedule: unknown learning-rate schedule '{name}' (linear, cosine, constant)"),
     };
 
+    /// <summary>The learning rate of update <paramref name="t"/> (1-based); 0 at t = 0, and 0 past the end for the decaying kinds.</summary>
     public double At(long t)
     {
         if (t <= WarmupSteps) return PeakLearningRate * t / Math.Max(1, WarmupSteps);

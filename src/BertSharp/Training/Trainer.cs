@@ -10,7 +10,7 @@ namespace BertSharp.Training;
 /// The one training loop, for pretraining and fine-tuning alike (nanoGPT-style, linear and explicit): per update,
 /// accumulate the gradients of <see cref="TrainerOptions.GradientAccumulationSteps"/> micro-batches (each scaled by
 /// 1/steps), clip the global norm, AdamW at the scheduled rate; evaluate, track the best model, checkpoint and stop
-/// early as configured, telling <see cref="TrainerOptions.Callbacks"/> about each. A non-finite loss or gradient norm
+/// early as configured, telling <see cref="Callbacks"/> about each. A non-finite loss or gradient norm
 /// stops the run before the update is applied, so the last checkpoint on disk stays the last good one.
 /// Everything a resumed run needs (parameters, moments, step counters, dropout seed, data position, best model) is in
 /// the checkpoint, and since dropout masks are counter-based, a resumed run is bit-identical to an uninterrupted one.
