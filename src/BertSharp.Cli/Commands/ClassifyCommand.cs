@@ -26,7 +26,7 @@ public static class ClassifyCommand
         {
             var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "classify");
             var loaded = PretrainedModel.Load(parse.GetValue(model)!);
-            int max = UseCommandSupport.MaxLength(parse.GetValue(maxLength), loaded.Config);
+            int max = CommandInputs.MaxLength(parse.GetValue(maxLength), loaded.Config);
             if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
             var classify = new ClassificationPipeline(loaded, max, parse.GetValue(headTokens), parse.GetValue(batch));
             var results = classify.Run(inputs.Select(t => t.Text).ToList(), cancel);

@@ -71,4 +71,8 @@ internal static class CommandInputs
     {
         foreach (var note in model.Notes) CliConsole.Err.WriteLine($"note: {note}");
     }
+
+    /// <summary>Tokens per input for classify and embed: the one rule of the library's fine-tuning
+    /// (512 or the model's position table, whichever is smaller; a usage error outside [3, max_position_embeddings]).</summary>
+    public static int MaxLength(int? requested, Model.BertConfig config) => Training.FineTuningRun.MaxLengthFor(requested, config);
 }

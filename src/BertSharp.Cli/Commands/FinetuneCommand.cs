@@ -1,17 +1,11 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
-using BertSharp.Data;
-using BertSharp.IO;
-using BertSharp.Model;
 using BertSharp.Tensors;
-using BertSharp.Text;
 using BertSharp.Training;
-using static BertSharp.Cli.Commands.UseCommandSupport;
 
 namespace BertSharp.Cli.Commands;
 
-/// <summary><c>bertsharp finetune</c>: BertForSequenceClassification on IMDB (default) or any labelled folder / JSON Lines.</summary>
+/// <summary><c>bertsharp finetune</c>: BertForSequenceClassification on IMDB (default) or any labelled folder / JSON Lines.
+/// The options become a <see cref="FineTuningRequest"/>, the library's <see cref="FineTuningRun"/> does the work, and this renders it.</summary>
 public static class FinetuneCommand
 {
     public static Command Create()
@@ -56,137 +50,42 @@ public static class FinetuneCommand
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
-            var total = Stopwatch.StartNew();
-            if (parse.GetValue(threads) > 0) KernelParallel.ThreadCount = parse.GetValue(threads);
-            string output = parse.GetValue(outDir)!;
-            string checkpoints = Path.Combine(output, "checkpoints");
-            string? resumeFrom = parse.GetValue(resume)
-                ? BertSharp.IO.Checkpoint.Latest(checkpoints) ?? throw new UserException($"--resume: {output} holds no checkpoint to resume from")
-                : null;
-            if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !parse.GetValue(force))
-                throw new UserException($"{output}: already exists and is not empty (use --force to replace it)");
-            if (resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
-            ulong seedValue = parse.GetValue(seed);
-
-            // The starting model.
-            ModelFolder start;
-            string origin;
-            if (parse.GetValue(model) is { } modelPath)
+            int threadCount = parse.GetValue(threads);
+            if (threadCount > 0) KernelParallel.ThreadCount = threadCount;
+            var request = new FineTuningRequest
             {
-                start = Load(modelPath);
-                origin = parse.GetValue(randomInit) ? $"random weights, architecture and vocabulary of {modelPath}" : modelPath;
-                if (parse.GetValue(randomInit)) start.Parameters.Initialize(seedValue);
-                if (parse.GetValue(copyPositions) is int trained)
-                {
-                    if (parse.GetValue(randomInit)) throw new UserException("--copy-positions: not with --random-init (there are no trained positions to copy)", CliRunner.ExitUsage);
-                    int copied;
-                    try { copied = start.Parameters.CopyPositionEmbeddings(trained); }
-                    catch (ArgumentException e) { throw new UserException($"--copy-positions: {e.Message}", CliRunner.ExitUsage); }
-                    CliConsole.Err.WriteLine($"position embeddings: {copied} rows from {trained} on copied from positions 0-{trained - 1}");
-                    origin += $", positions from {trained} on copied from 0-{trained - 1}";
-                }
-                foreach (var note in start.Notes) CliConsole.Err.WriteLine($"note: {note}");
-            }
-            else
-            {
-                if (parse.GetValue(randomInit)) throw new UserException("--random-init needs --model (whose architecture to copy)", CliRunner.ExitUsage);
-                if (parse.GetValue(copyPositions) is not null) throw new UserException("--copy-positions needs --model (a pretrained model)", CliRunner.ExitUsage);
-                string vocabPath = parse.GetValue(vocab) ?? throw new UserException("without --model, give --vocab and --preset", CliRunner.ExitUsage);
-                var v = Guard(() => Vocabulary.Load(vocabPath));
-                var config = Guard(() => BertConfig.FromPreset(parse.GetValue(preset) ?? "tiny", v.Count));
-                var p = new BertParameters(config);
-                p.Initialize(seedValue);
-                start = new ModelFolder { Parameters = p, Vocabulary = v, LowerCase = !parse.GetValue(cased) };
-                origin = $"random weights, preset {parse.GetValue(preset) ?? "tiny"}";
-            }
-            if (parse.GetValue(dropout) is float dp)
-            {
-                try { start.Config.SetDropout(dp); }
-                catch (ArgumentException e) { throw new UserException($"--dropout: {e.Message}", CliRunner.ExitUsage); }
-            }
-            int max = MaxLength(parse.GetValue(maxLength), start.Config);
-
-            // The data.
-            var clock = Stopwatch.StartNew();
-            string source = parse.GetValue(data) ?? parse.GetValue(imdb) ?? DefaultImdb();
-            CliConsole.Err.WriteLine($"reading {source} ...");
-            var corpus = Guard(() => parse.GetValue(data) is null ? LabelledCorpus.ReadImdb(source) : LabelledCorpus.Open(source));
-            var train = corpus.Train;
-            var eval = corpus.Test;
-            if (parse.GetValue(evalData) is { } ev) eval = Guard(() => LabelledCorpus.Open(ev, corpus.Labels)).Train;
-            else if (eval.Count == 0) (train, eval) = LabelledCorpus.HoldOut(train, parse.GetValue(evalFraction), seedValue);
-            train = LabelledCorpus.Subsample(train, parse.GetValue(maxTrain), seedValue);
-            eval = LabelledCorpus.Subsample(eval, parse.GetValue(maxEval), seedValue + 7);
-            double readSeconds = clock.Elapsed.TotalSeconds;
-            clock.Restart();
-            var trainEx = Guard(() => ClassificationEncoder.EncodeAll(train, start.Vocabulary!, start.LowerCase, max, parse.GetValue(headTokens)));
-            var evalEx = ClassificationEncoder.EncodeAll(eval, start.Vocabulary!, start.LowerCase, max, parse.GetValue(headTokens));
-            double tokenizeSeconds = clock.Elapsed.TotalSeconds;
-            double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
-            CliConsole.Err.WriteLine($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
-                + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
-
-            // The model and the loop.
-            var parameters = Guard(() => start.Parameters.WithClassifier(corpus.Labels, seedValue + 1));
-            var net = new BertForSequenceClassification(parameters);
-            var options = Guard(() =>
-            {
-                var o = new FineTuneOptions
-                {
-                    Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), EvalBatchSize = parse.GetValue(evalBatch),
-                    LearningRate = parse.GetValue(lr), WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay),
-                    Seed = seedValue, LogEvery = parse.GetValue(logEvery), Log = s => CliConsole.Err.WriteLine(s),
-                    GroupByLength = parse.GetValue(groupByLength), CheckpointDir = checkpoints, ResumeFrom = resumeFrom,
-                    EarlyStoppingPatience = parse.GetValue(patience),
-                };
-                o.Validate();
-                return o;
-            });
-            CliConsole.Err.WriteLine($"fine-tuning from {origin}: {start.Config.NumHiddenLayers} layers, hidden {start.Config.HiddenSize}, "
-                + $"{FineTuner.TotalSteps(trainEx.Length, options)} updates of {options.BatchSize}, lr {options.LearningRate:G3}, {KernelParallel.ThreadCount} threads");
-            var tuner = new FineTuner(net, start.Vocabulary!, max, options);
-            clock.Restart();
-            var history = tuner.Train(trainEx, evalEx, cancel);
-            double trainSeconds = clock.Elapsed.TotalSeconds;
-            var report = tuner.Report!;
-            if (report.Interrupted)
-            {
-                CliConsole.Out.WriteLine($"interrupted at step {report.Step:N0} of {report.TotalSteps:N0}; checkpoint: {report.FinalCheckpoint}");
-                CliConsole.Out.WriteLine("resume with: the same finetune command and --resume");
-                return Task.FromResult(CliRunner.ExitInterrupted);
-            }
-
-            // The model folder replaces --out; its checkpoints (for the best epoch and resuming) are carried over.
-            string kept = output.TrimEnd('/', '\\') + ".checkpoints-" + Environment.ProcessId;
-            if (Directory.Exists(checkpoints)) Directory.Move(checkpoints, kept);
-            var result = new ModelFolder { Parameters = parameters, Vocabulary = start.Vocabulary, LowerCase = start.LowerCase };
-            Guard(() => result.Save(output, overwrite: true));
-            if (Directory.Exists(kept)) Directory.Move(kept, checkpoints);
-            if (history.Count == 0) throw new UserException($"{output}: the run had already finished; nothing was trained");
-            var summary = new
-            {
-                origin, data = source, labels = corpus.Labels, train_examples = trainEx.Length, eval_examples = evalEx.Length,
-                max_length = max, head_tokens = parse.GetValue(headTokens) ?? HeadTailTruncation.DefaultHeadTokens(max), truncated_share = truncated,
-                epochs = options.Epochs, batch_size = options.BatchSize, learning_rate = options.LearningRate, warmup_ratio = options.WarmupRatio,
-                weight_decay = options.WeightDecay, group_by_length = options.GroupByLength, copy_positions = parse.GetValue(copyPositions), seed = seedValue, threads = KernelParallel.ThreadCount,
-                config = new { start.Config.NumHiddenLayers, start.Config.HiddenSize, start.Config.NumAttentionHeads, start.Config.VocabSize },
-                history, final_eval_accuracy = history[^1].EvalAccuracy,
-                best_epoch = report.BestStep is long bs ? (int?)(bs / ((trainEx.Length + options.BatchSize - 1) / options.BatchSize)) : null, best_eval_accuracy = report.BestValue,
-                best_checkpoint = report.BestCheckpoint, early_stopped = report.EarlyStopped,
-                seconds = new { read = readSeconds, tokenize = tokenizeSeconds, train_and_eval = trainSeconds, total = total.Elapsed.TotalSeconds },
+                OutputDir = parse.GetValue(outDir)!, Force = parse.GetValue(force), Resume = parse.GetValue(resume),
+                Model = parse.GetValue(model), RandomInit = parse.GetValue(randomInit), Preset = parse.GetValue(preset), VocabPath = parse.GetValue(vocab),
+                Cased = parse.GetValue(cased), CopyPositions = parse.GetValue(copyPositions), Dropout = parse.GetValue(dropout),
+                Data = parse.GetValue(data), ImdbArchive = parse.GetValue(imdb), EvalData = parse.GetValue(evalData), EvalFraction = parse.GetValue(evalFraction),
+                MaxTrain = parse.GetValue(maxTrain), MaxEval = parse.GetValue(maxEval), MaxLength = parse.GetValue(maxLength), HeadTokens = parse.GetValue(headTokens),
+                Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batch), EvalBatchSize = parse.GetValue(evalBatch), LearningRate = parse.GetValue(lr),
+                WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay), Seed = parse.GetValue(seed),
+                GroupByLength = parse.GetValue(groupByLength), EarlyStoppingPatience = parse.GetValue(patience), LogEvery = parse.GetValue(logEvery),
             };
-            File.WriteAllText(Path.Combine(output, "finetune_results.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            CliConsole.Out.WriteLine($"eval accuracy {history[^1].EvalAccuracy:P2} on {evalEx.Length:N0} texts after {options.Epochs} epoch(s); "
-                + $"{trainSeconds:F0} s training+eval, {total.Elapsed.TotalSeconds:F0} s total; model in {output}");
-            return Task.FromResult(CliRunner.ExitOk);
+            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err) };
+            return Task.FromResult(Render(run.Run(cancel)));
         });
         return command;
     }
 
-    private static string DefaultImdb()
+    private static int Render(FineTuningResult r)
     {
-        foreach (var p in new[] { "data/aclImdb", "data/aclImdb_v1.tar.gz" })
-            if (Directory.Exists(p) || File.Exists(p)) return p;
-        throw new UserException("no IMDB data: pass --imdb-archive PATH (aclImdb_v1.tar.gz) or --data, or run `bertsharp data imdb --out data` first");
+        var o = CliConsole.Out;
+        if (r.Interrupted)
+        {
+            o.WriteLine($"interrupted at step {r.Step:N0} of {r.TotalSteps:N0}; checkpoint: {r.Training.FinalCheckpoint}");
+            o.WriteLine("resume with: the same finetune command and --resume");
+            return CliRunner.ExitInterrupted;
+        }
+        o.WriteLine($"eval accuracy {r.FinalEvalAccuracy:P2} on {r.EvalExamples:N0} texts after {r.History[^1].Epoch} epoch(s); "
+            + $"{r.Seconds.TrainAndEval:F0} s training+eval, {r.Seconds.Total:F0} s total; model in {r.OutputDir}");
+        return CliRunner.ExitOk;
+    }
+
+    /// <summary>Progress lines straight to the console, in order.</summary>
+    private sealed class Lines(TextWriter to) : IProgress<string>
+    {
+        public void Report(string line) => to.WriteLine(line);
     }
 }

@@ -68,4 +68,24 @@ public class ExamplesTests : IDisposable
         Assert.Equal(2, text.Split('\n').Count(l => l.StartsWith("[MASK] at token", StringComparison.Ordinal)));
         Assert.Equal(10, text.Split('\n').Count(l => l.StartsWith("  ", StringComparison.Ordinal) && l.TrimEnd().EndsWith('%')));
     }
+
+    [Fact]
+    public void FineTune_trains_a_classifier_and_classifies_texts_with_it()
+    {
+        string model = Path.Combine(_dir, "model"), data = Path.Combine(_dir, "reviews.jsonl"), output = Path.Combine(_dir, "cls");
+        HfTestModel.Build().Save(model);
+        File.WriteAllLines(data, Enumerable.Range(0, 40).Select(i => System.Text.Json.JsonSerializer.Serialize(new
+        {
+            text = i % 2 == 0 ? $"w5 w6 w{7 + i % 9} w8" : $"w20 w21 w{22 + i % 9} w23", label = i % 2 == 0 ? "pos" : "neg",
+        })));
+        string text = Run("FineTune", model, data, output, "16");
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Count(l => l.StartsWith("epoch ", StringComparison.Ordinal) && l.Contains("eval accuracy", StringComparison.Ordinal)));
+        // The two texts, each with a label of the data and its probability.
+        var classified = lines.Where(l => l.StartsWith("pos ", StringComparison.Ordinal) || l.StartsWith("neg ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, classified.Count);
+        Assert.All(classified, l => Assert.Contains("%", l));
+        Assert.True(File.Exists(Path.Combine(output, "finetune_results.json")));
+        Assert.Equal(["neg", "pos"], BertSharp.IO.PretrainedModel.Load(output).Labels);
+    }
 }

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Text.Json;
+using BertSharp.Data;
+using BertSharp.IO;
+using BertSharp.Model;
+using BertSharp.Tensors;
+using BertSharp.Text;
+
+namespace BertSharp.Training;
+
+/// <summary>
+/// Fine-tuning a sequence classifier, start to end: the starting model (loaded, or random weights), the labelled
+/// data (read, split, subsampled, tokenized head + tail), a classifier head in the flat parameter buffer, training
+/// with the <see cref="FineTuner"/> (the one <see cref="Trainer"/>: evaluation each epoch, best epoch, checkpoints,
+/// early stopping, resuming), then the model saved as a HuggingFace BertForSequenceClassification folder with
+/// finetune_results.json beside it.
+/// <code>
+/// var result = new FineTuningRun(new FineTuningRequest { Model = "runs/sample", Data = "reviews.jsonl", OutputDir = "runs/cls" }).Run();
+/// var classify = new ClassificationPipeline(PretrainedModel.Load(result.OutputDir));
+/// </code>
+/// Every problem with the request, the model or the data is a <see cref="BertSharpException"/> whose
+/// <see cref="BertSharpException.Kind"/> says what is wrong.
+/// </summary>
+/// <param name="request">what to fine-tune, on what, and how</param>
+public sealed class FineTuningRun(FineTuningRequest request)
+{
+    /// <summary>The summary written beside the model.</summary>
+    public const string ResultsFile = "finetune_results.json";
+    /// <summary>Where the run keeps its checkpoints, in the output folder.</summary>
+    public const string CheckpointsFolder = "checkpoints";
+    /// <summary>Where IMDB is looked for when neither <see cref="FineTuningRequest.Data"/> nor <see cref="FineTuningRequest.ImdbArchive"/> is given.</summary>
+    public static readonly IReadOnlyList<string> DefaultImdbPaths = ["data/aclImdb", "data/aclImdb_v1.tar.gz"];
+
+    /// <summary>The request the run carries out.</summary>
+    public FineTuningRequest Request { get; } = request;
+    /// <summary>Progress lines: the data and model read, a training line every <see cref="FineTuningRequest.LogEvery"/> updates, one per epoch.</summary>
+    public IProgress<string>? Progress { get; set; }
+    /// <summary>Told about the training (besides the run's own epoch records).</summary>
+    public IReadOnlyList<ITrainerCallback> Callbacks { get; set; } = [];
+
+    private void Log(string line) => Progress?.Report(line);
+
+    /// <summary>Fine-tunes as requested. Cancelling stops after the current update with a checkpoint in the output
+    /// folder (the result says <see cref="FineTuningResult.Interrupted"/>; no model is saved then).</summary>
+    public FineTuningResult Run(CancellationToken cancel = default)
+    {
+        var q = Request;
+        var total = Stopwatch.StartNew();
+        string output = q.OutputDir;
+        string checkpoints = Path.Combine(output, CheckpointsFolder);
+        string? resumeFrom = q.Resume
+            ? Checkpoint.Latest(checkpoints) ?? throw new BertSharpException($"--resume: {output} holds no checkpoint to resume from")
+            : null;
+        if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !q.Force)
+            throw new BertSharpException($"{output}: already exists and is not empty (use --force to replace it)");
+        if (resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+
+        var (start, origin) = StartingModel();
+        if (q.Dropout is float dp)
+        {
+            try { start.Config.SetDropout(dp); }
+            catch (ArgumentException e) { throw Usage($"--dropout: {e.Message}"); }
+        }
+        int max = MaxLengthFor(q.MaxLength, start.Config);
+
+        // The data.
+        var clock = Stopwatch.StartNew();
+        string source = q.Data ?? q.ImdbArchive ?? DefaultImdb();
+        Log($"reading {source} ...");
+        var corpus = BadInput(() => q.Data is null ? LabelledCorpus.ReadImdb(source) : LabelledCorpus.Open(source));
+        var train = corpus.Train;
+        var eval = corpus.Test;
+        if (q.EvalData is { } ev) eval = BadInput(() => LabelledCorpus.Open(ev, corpus.Labels)).Train;
+        else if (eval.Count == 0) (train, eval) = LabelledCorpus.HoldOut(train, q.EvalFraction, q.Seed);
+        train = LabelledCorpus.Subsample(train, q.MaxTrain, q.Seed);
+        eval = LabelledCorpus.Subsample(eval, q.MaxEval, q.Seed + 7);
+        double readSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        var vocab = start.Vocabulary!;
+        var trainEx = BadInput(() => ClassificationEncoder.EncodeAll(train, vocab, start.LowerCase, max, q.HeadTokens));
+        var evalEx = ClassificationEncoder.EncodeAll(eval, vocab, start.LowerCase, max, q.HeadTokens);
+        double tokenizeSeconds = clock.Elapsed.TotalSeconds;
+        double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
+        Log($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
+            + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
+
+        // The model and the loop.
+        var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
+        var options = BadInput(() =>
+        {
+            var o = new FineTuneOptions
+            {
+                Epochs = q.Epochs, BatchSize = q.BatchSize, EvalBatchSize = q.EvalBatchSize, LearningRate = q.LearningRate,
+                WarmupRatio = q.WarmupRatio, WeightDecay = q.WeightDecay, Seed = q.Seed, LogEvery = q.LogEvery, Log = Log,
+                GroupByLength = q.GroupByLength, CheckpointDir = checkpoints, ResumeFrom = resumeFrom,
+                EarlyStoppingPatience = q.EarlyStoppingPatience, Callbacks = Callbacks,
+            };
+            o.Validate();
+            return o;
+        });
+        Log($"fine-tuning from {origin}: {start.Config.NumHiddenLayers} layers, hidden {start.Config.HiddenSize}, "
+            + $"{FineTuner.TotalSteps(trainEx.Length, options)} updates of {options.BatchSize}, lr {options.LearningRate:G3}, {KernelParallel.ThreadCount} threads");
+        var tuner = new FineTuner(new BertForSequenceClassification(parameters), vocab, max, options);
+        clock.Restart();
+        var history = BadInput(() => tuner.Train(trainEx, evalEx, cancel));
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        var report = tuner.Report!;
+        int perEpoch = (trainEx.Length + options.BatchSize - 1) / options.BatchSize;
+        int? bestEpoch = report.BestStep is long bs ? (int)(bs / perEpoch) : null;
+        int headTokens = q.HeadTokens ?? HeadTailTruncation.DefaultHeadTokens(max);
+        FineTuningResult Result() => new(output, origin, source, corpus.Labels, trainEx.Length, evalEx.Length, max, headTokens, truncated,
+            history, report, bestEpoch, new FineTuningSeconds(readSeconds, tokenizeSeconds, trainSeconds, total.Elapsed.TotalSeconds));
+        if (report.Interrupted) return Result();
+
+        // The model folder replaces the output folder; its checkpoints (for the best epoch and resuming) are carried over.
+        string kept = output.TrimEnd('/', '\\') + ".checkpoints-" + Environment.ProcessId;
+        if (Directory.Exists(checkpoints)) Directory.Move(checkpoints, kept);
+        var folder = new ModelFolder { Parameters = parameters, Vocabulary = vocab, LowerCase = start.LowerCase };
+        BadInput(() => { folder.Save(output, overwrite: true); return 0; });
+        if (Directory.Exists(kept)) Directory.Move(kept, checkpoints);
+        if (history.Count == 0) throw new BertSharpException($"{output}: the run had already finished; nothing was trained");
+        var result = Result();
+        WriteResults(result, start.Config, options, q.CopyPositions);
+        return result;
+    }
+
+    /// <summary>The weights to start from, and where they came from in words.</summary>
+    private (ModelFolder Start, string Origin) StartingModel()
+    {
+        var q = Request;
+        if (q.Model is { } modelPath)
+        {
+            var model = PretrainedModel.Load(modelPath);
+            var start = model.ToModelFolder();
+            string origin = q.RandomInit ? $"random weights, architecture and vocabulary of {modelPath}" : modelPath;
+            if (q.RandomInit) start.Parameters.Initialize(q.Seed);
+            if (q.CopyPositions is int trained)
+            {
+                if (q.RandomInit) throw Usage("--copy-positions: not with --random-init (there are no trained positions to copy)");
+                int copied;
+                try { copied = start.Parameters.CopyPositionEmbeddings(trained); }
+                catch (ArgumentException e) { throw Usage($"--copy-positions: {e.Message}"); }
+                Log($"position embeddings: {copied} rows from {trained} on copied from positions 0-{trained - 1}");
+                origin += $", positions from {trained} on copied from 0-{trained - 1}";
+            }
+            foreach (var note in model.Notes) Log($"note: {note}");
+            return (start, origin);
+        }
+        if (q.RandomInit) throw Usage("--random-init needs --model (whose architecture to copy)");
+        if (q.CopyPositions is not null) throw Usage("--copy-positions needs --model (a pretrained model)");
+        string vocabPath = q.VocabPath ?? throw Usage("without --model, give --vocab and --preset");
+        var vocab = BadInput(() => Vocabulary.Load(vocabPath));
+        var config = BadInput(() => BertConfig.FromPreset(q.Preset ?? "tiny", vocab.Count));
+        var p = new BertParameters(config);
+        p.Initialize(q.Seed);
+        return (new ModelFolder { Parameters = p, Vocabulary = vocab, LowerCase = !q.Cased }, $"random weights, preset {q.Preset ?? "tiny"}");
+    }
+
+    /// <summary>Tokens per input: <paramref name="requested"/>, else 512 or the model's position table, whichever is smaller;
+    /// <see cref="ErrorKind.Usage"/> outside [3, max_position_embeddings].</summary>
+    public static int MaxLengthFor(int? requested, BertConfig config)
+    {
+        int max = requested ?? Math.Min(512, config.MaxPositionEmbeddings);
+        if (max < 3 || max > config.MaxPositionEmbeddings)
+            throw Usage($"--max-length: must be in [3, {config.MaxPositionEmbeddings}] for this model (max_position_embeddings), got {max}");
+        return max;
+    }
+
+    /// <summary>The IMDB archive or folder in data/ (<see cref="DefaultImdbPaths"/>); <see cref="ErrorKind.BadInput"/> when there is none.</summary>
+    public static string DefaultImdb()
+    {
+        foreach (var p in DefaultImdbPaths)
+            if (Directory.Exists(p) || File.Exists(p)) return p;
+        throw new BertSharpException("no IMDB data: pass --imdb-archive PATH (aclImdb_v1.tar.gz) or --data, or run `bertsharp data imdb --out data` first");
+    }
+
+    private static void WriteResults(FineTuningResult r, BertConfig config, FineTuneOptions o, int? copyPositions)
+    {
+        var t = r.Training;
+        var summary = new
+        {
+            origin = r.Origin, data = r.DataSource, labels = r.Labels, train_examples = r.TrainExamples, eval_examples = r.EvalExamples,
+            max_length = r.MaxLength, head_tokens = r.HeadTokens, truncated_share = r.TruncatedShare,
+            epochs = o.Epochs, batch_size = o.BatchSize, learning_rate = o.LearningRate, warmup_ratio = o.WarmupRatio,
+            weight_decay = o.WeightDecay, group_by_length = o.GroupByLength, copy_positions = copyPositions, seed = o.Seed, threads = KernelParallel.ThreadCount,
+            config = new { config.NumHiddenLayers, config.HiddenSize, config.NumAttentionHeads, config.VocabSize },
+            history = r.History, final_eval_accuracy = r.FinalEvalAccuracy,
+            best_epoch = r.BestEpoch, best_eval_accuracy = t.BestValue, best_checkpoint = t.BestCheckpoint, early_stopped = t.EarlyStopped,
+            seconds = new { read = r.Seconds.Read, tokenize = r.Seconds.Tokenize, train_and_eval = r.Seconds.TrainAndEval, total = r.Seconds.Total },
+        };
+        File.WriteAllText(r.ResultsPath, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+    }
+
+    private static BertSharpException Usage(string message) => new(message, ErrorKind.Usage);
+
+    /// <summary>Unreadable input (a missing or malformed file, a value the library refused) as <see cref="ErrorKind.BadInput"/>.</summary>
+    private static T BadInput<T>(Func<T> work)
+    {
+        try { return work(); }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or EndOfStreamException
+                                      or UnauthorizedAccessException or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException))
+        {
+            throw new BertSharpException(e.Message, ErrorKind.BadInput, e);
+        }
+        catch (IOException e) when (e.GetType() == typeof(IOException)) { throw new BertSharpException(e.Message, ErrorKind.BadInput, e); }
+    }
+}
