@@ -8,9 +8,13 @@ public sealed class ClassificationBatcher
     private readonly int _cls, _sep, _pad;
     /// <summary>The batch <see cref="Fill"/> writes (reused).</summary>
     public BertBatch Batch { get; }
+    /// <summary>Most texts per batch.</summary>
     public int MaxBatch => Batch.BatchCapacity;
+    /// <summary>Longest row, [CLS] and [SEP] included.</summary>
     public int MaxLength => Batch.MaxSeqLength;
 
+    /// <summary>A batcher writing <paramref name="vocab"/>'s [CLS], [SEP] and [PAD] around texts, for up to
+    /// <paramref name="maxBatch"/> texts of at most <paramref name="maxLength"/> tokens each (specials included).</summary>
     public ClassificationBatcher(Vocabulary vocab, int maxBatch, int maxLength)
     {
         (_cls, _sep, _pad) = (vocab.SpecialIds.Cls, vocab.SpecialIds.Sep, vocab.SpecialIds.Pad);

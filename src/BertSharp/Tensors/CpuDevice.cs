@@ -25,6 +25,7 @@ public sealed class CpuDevice : Device
     /// <summary>The host memory behind a CPU tensor's Int32 view.</summary>
     public static Span<int> Ints(TensorView v) => ((CpuTensor)v.Tensor).Int32("view").AsSpan(v.Offset, v.Length);
 
+    /// <inheritdoc/>
     public override bool TryGetHostMemory(TensorView view, out Memory<float> memory)
     {
         memory = ((CpuTensor)view.Tensor).Float32("view").AsMemory(view.Offset, view.Length);
