@@ -152,6 +152,29 @@ public sealed class BertBatch
     }
 
     /// <summary>
+    /// Makes this batch rows [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>) of
+    /// <paramref name="source"/> (same padded length and predictions per row): a data-parallel rank's slice of the
+    /// global batch. The capacities must hold <paramref name="count"/> rows of the source's length.
+    /// </summary>
+    public void CopyRowsFrom(BertBatch source, int first, int count)
+    {
+        if (first < 0 || count < 1 || first > source.BatchSize - count)
+            throw new ArgumentOutOfRangeException(nameof(count), $"batch: rows [{first}, {first} + {count}) are outside the source's {source.BatchSize}");
+        if (source.MaxPredictions != MaxPredictions)
+            throw new ArgumentException($"batch: {source.MaxPredictions} predictions per row where this batch holds {MaxPredictions}");
+        int t = source.SeqLength, p = MaxPredictions;
+        SetShape(count, t);
+        source.InputIds.AsSpan(first * t, count * t).CopyTo(InputIds);
+        source.TokenTypeIds.AsSpan(first * t, count * t).CopyTo(TokenTypeIds);
+        source.AttentionMask.AsSpan(first * t, count * t).CopyTo(AttentionMask);
+        source.MaskedLmPositions.AsSpan(first * p, count * p).CopyTo(MaskedLmPositions);
+        source.MaskedLmIds.AsSpan(first * p, count * p).CopyTo(MaskedLmIds);
+        source.MaskedLmWeights.AsSpan(first * p, count * p).CopyTo(MaskedLmWeights);
+        source.NextSentenceLabels.AsSpan(first, count).CopyTo(NextSentenceLabels);
+        source.Labels.AsSpan(first, count).CopyTo(Labels);
+    }
+
+    /// <summary>
     /// Checks every value range, so that a bad batch is one clear error and not an out-of-range read deep in a
     /// kernel. <paramref name="predictions"/>: check the MLM/NSP targets; <paramref name="numLabels"/> &gt; 0: check
     /// the classification labels.

@@ -67,7 +67,7 @@ public sealed class BertSelfAttention
         _d.SoftmaxForward(probs, probs, _batch, nh * t, t, 1f / MathF.Sqrt(hd), additiveMask);
         float p = d.P(_c.AttentionProbsDropoutProb);
         var pd = p > 0 ? _probsDropped.Prefix(probs.Length) : probs;
-        if (p > 0) _d.DropoutForward(probs, pd, p, d.Seed, d.Step, _site);
+        if (p > 0) _d.DropoutForward(probs, pd, p, d.Seed, d.Step, _site, d.Offset((long)nh * tt));
         // context[b, :, hd] = probs[b, hd]·V[b, :, hd], written into its head's columns of [B, T, H]
         _d.SgemmBatched2D(false, false, t, hd, t, 1f, pd, t, nhtt, tt, v, h3, row3, hd, 0f, Context, h, (long)t * h, hd, _batch, nh);
     }
@@ -96,7 +96,7 @@ public sealed class BertSelfAttention
         // d(probs') = dctx·Vᵀ;  dV = probs'ᵀ·dctx
         _d.SgemmBatched2D(false, true, t, t, hd, 1f, dContext, h, row, hd, v, h3, row3, hd, 0f, dProbs, t, nhtt, tt, _batch, nh);
         _d.SgemmBatched2D(true, false, t, hd, t, 1f, pd, t, nhtt, tt, dContext, h, row, hd, 0f, dv, h3, row3, hd, _batch, nh);
-        if (p > 0) _d.DropoutBackward(dProbs, dProbs, p, d.Seed, d.Step, _site);
+        if (p > 0) _d.DropoutBackward(dProbs, dProbs, p, d.Seed, d.Step, _site, d.Offset((long)nh * tt));
         _d.SoftmaxBackward(probs, dProbs, dProbs, bh * t, t, 1f / MathF.Sqrt(hd));
         // dQ = dscores·K;  dK = dscoresᵀ·Q  (the 1/sqrt(D) scale is inside the softmax backward)
         _d.SgemmBatched2D(false, false, t, hd, t, 1f, dProbs, t, nhtt, tt, k, h3, row3, hd, 0f, dq, h3, row3, hd, _batch, nh);
@@ -116,7 +116,7 @@ public abstract class ResidualOutput
     private readonly EncoderScratch _s;
     private readonly int _w, _b, _gamma, _beta, _nIn;
     private readonly uint _site;
-    private int _n;
+    private int _n, _seq;
     private DeviceTensor _preLn = null!, _output = null!;  // [B·T, H]
     private DeviceTensor _mean = null!, _rstd = null!;     // [B·T]
 
@@ -147,7 +147,7 @@ public abstract class ResidualOutput
         _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }
 
-    internal void SetShape(int batch, int seq) => _n = batch * seq;
+    internal void SetShape(int batch, int seq) => (_n, _seq) = (batch * seq, seq);
 
     /// <summary>input [B·T, nIn], residual [B·T, H].</summary>
     public void Forward(TensorView input, TensorView residual, in DropoutContext d)
@@ -157,7 +157,7 @@ public abstract class ResidualOutput
         var preLn = _preLn.Prefix(_n * h);
         Dense.Forward(_d, input, _n, _nIn, h, w.View(_w, h * _nIn), w.View(_b, h), preLn);
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _d.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site);
+        if (p > 0) _d.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site, d.Offset((long)_seq * h));
         _d.Add(preLn, residual.Slice(0, preLn.Length));
         _d.LayerNormForward(preLn, _n, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, Output, _mean.Prefix(_n), _rstd.Prefix(_n));
     }
@@ -176,7 +176,7 @@ public abstract class ResidualOutput
         if (p > 0)
         {
             dDense = _s.DDense.Prefix(_n * h);
-            _d.DropoutBackward(dResidual, dDense, p, d.Seed, d.Step, _site);
+            _d.DropoutBackward(dResidual, dDense, p, d.Seed, d.Step, _site, d.Offset((long)_seq * h));
         }
         Dense.Backward(_d, dDense, input, _n, _nIn, h, w.View(_w, h * _nIn), g.View(_w, h * _nIn), g.View(_b, h), dInput, accumulateDx: false);
     }

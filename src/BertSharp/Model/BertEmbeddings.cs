@@ -16,7 +16,7 @@ public sealed class BertEmbeddings
     private readonly BertParameters _p;
     private readonly Device _d;
     private readonly int _word, _pos, _type, _gamma, _beta;
-    private int _n;
+    private int _n, _seq;
     private DeviceTensor _positionIds = null!;                    // [B·T] Int32: t of each token
     private DeviceTensor _sum = null!, _dSum = null!, _output = null!; // [B·T, H]
     private DeviceTensor _mean = null!, _rstd = null!;            // [B·T]
@@ -51,7 +51,7 @@ public sealed class BertEmbeddings
 
     internal void SetShape(int batch, int seq)
     {
-        _n = batch * seq;
+        (_n, _seq) = (batch * seq, seq);
         _d.Iota(_positionIds.Prefix(_n), period: seq, stride: 0);
     }
 
@@ -68,7 +68,7 @@ public sealed class BertEmbeddings
         _d.EmbeddingForward(_positionIds.Prefix(_n), w.View(_pos, _c.MaxPositionEmbeddings * h), h, sum, accumulate: true);
         _d.LayerNormForward(sum, _n, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, output, _mean.Prefix(_n), _rstd.Prefix(_n));
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _d.DropoutForward(output, output, p, d.Seed, d.Step, DropoutSite);
+        if (p > 0) _d.DropoutForward(output, output, p, d.Seed, d.Step, DropoutSite, d.Offset((long)_seq * h));
     }
 
     /// <summary><paramref name="dOutput"/> [B·T, H] is used as scratch (overwritten).</summary>
@@ -80,7 +80,7 @@ public sealed class BertEmbeddings
         var dSum = _dSum.Prefix(nh);
         dOutput = dOutput.Slice(0, nh);
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _d.DropoutBackward(dOutput, dOutput, p, d.Seed, d.Step, DropoutSite);
+        if (p > 0) _d.DropoutBackward(dOutput, dOutput, p, d.Seed, d.Step, DropoutSite, d.Offset((long)_seq * h));
         _d.LayerNormBackward(dOutput, _sum.Prefix(nh), _mean.Prefix(_n), _rstd.Prefix(_n), w.View(_gamma, h), _n, h, dSum, g.View(_gamma, h), g.View(_beta, h));
         // d(sum) goes to each of the three tables' rows.
         _d.EmbeddingBackward(_inputIds, dSum, h, g.View(_word, v * h));

@@ -14,6 +14,7 @@ public sealed class BertForPreTraining : ITrainableModel
 {
     private int _predictions = -1, _headBatch = -1, _capPred = -1, _capBatch;
     private DropoutContext _lastDropout;
+    private TaskMetrics _last;
     private bool _forwarded;
 
     /// <summary>The model's hyper-parameters (those of <see cref="Parameters"/>).</summary>
@@ -74,16 +75,20 @@ public sealed class BertForPreTraining : ITrainableModel
         _forwarded = true;
         var o = new TaskMetrics();
         Heads.Forward(Bert.SequenceOutput, Bert.PooledOutput, Bert.Inputs, ref o);
+        _last = o;
         return o;
     }
 
     /// <summary>Backward of the last <see cref="Forward"/>: adds d((MLM + NSP loss)·lossScale)/dθ into the gradients.
     /// lossScale is 1/accumulation steps when micro-batches are accumulated.</summary>
-    public void Backward(float lossScale = 1f)
+    public void Backward(float lossScale = 1f) => Backward(lossScale, _last);
+
+    /// <inheritdoc/>
+    public void Backward(float lossScale, in TaskMetrics totals)
     {
         if (!_forwarded) throw new InvalidOperationException("Backward called before Forward");
         var dSequence = Bert.BeginBackward();
-        var dPooled = Heads.Backward(Bert.PooledOutput, dSequence, lossScale);
+        var dPooled = Heads.Backward(Bert.PooledOutput, dSequence, lossScale, totals.MlmCount, totals.NspCount);
         Bert.Backward(dPooled, _lastDropout);
     }
 }

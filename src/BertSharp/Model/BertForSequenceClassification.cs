@@ -106,7 +106,7 @@ public sealed class BertForSequenceClassification : ITrainableModel
         int h = Config.HiddenSize, l = NumLabels;
         var dropped = _dropped.Prefix(batch * h);
         float p = dropout.P(Config.HiddenDropoutProb);
-        if (p > 0) d.DropoutForward(Bert.PooledOutput, dropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite);
+        if (p > 0) d.DropoutForward(Bert.PooledOutput, dropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite, dropout.Offset(h));
         else d.Copy(Bert.PooledOutput, dropped);
         var logits = Logits;
         var w = Parameters.Values;
@@ -124,7 +124,10 @@ public sealed class BertForSequenceClassification : ITrainableModel
     }
 
     /// <summary>Backward of the last labelled <see cref="Forward"/>: adds d(loss·lossScale)/dθ into the trunk's and the head's gradients.</summary>
-    public void Backward(float lossScale = 1f)
+    public void Backward(float lossScale = 1f) => Backward(lossScale, new TaskMetrics { LabelCount = _count });
+
+    /// <inheritdoc/>
+    public void Backward(float lossScale, in TaskMetrics totals)
     {
         if (!_forwarded || NumLabels == 0) throw new InvalidOperationException("Backward needs a labelled Forward with a classifier head");
         if (_count == 0) return; // nothing labelled in this batch
@@ -132,13 +135,13 @@ public sealed class BertForSequenceClassification : ITrainableModel
         var dropout = _lastDropout;
         int batch = Bert.BatchSize, h = Config.HiddenSize, l = NumLabels;
         var logits = Logits;
-        d.CrossEntropyBackward(logits, _lse.Prefix(batch), Bert.Inputs.Labels.Prefix(batch), IgnoreLabel, batch, l, lossScale / _count, logits);
+        d.CrossEntropyBackward(logits, _lse.Prefix(batch), Bert.Inputs.Labels.Prefix(batch), IgnoreLabel, batch, l, lossScale / totals.LabelCount, logits);
         var dDropped = _dDropped.Prefix(batch * h);
         var w = Parameters.Values;
         var g = Parameters.Gradients;
         Dense.Backward(d, logits, _dropped.Prefix(batch * h), batch, h, l, w.View(_w, l * h), g.View(_w, l * h), g.View(_b, l), dDropped, accumulateDx: false);
         float p = dropout.P(Config.HiddenDropoutProb);
-        if (p > 0) d.DropoutBackward(dDropped, dDropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite);
+        if (p > 0) d.DropoutBackward(dDropped, dDropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite, dropout.Offset(h));
         Bert.BeginBackward();
         Bert.Backward(dDropped, dropout);
     }

@@ -142,18 +142,29 @@ public sealed class BertParameters : IDisposable
     /// <see cref="BertParameterLayout.Entries"/> order and copied to the device.</summary>
     public void Initialize(ulong seed)
     {
-        var values = new float[Layout.Length];
+        // Straight into the buffer when it is host memory (no second copy of the model at start-up); else tensor by
+        // tensor through one host buffer.
+        bool direct = Device.TryGetHostMemory(Values, out var host);
+        if (direct) host.Span.Clear();
+        else Device.Zero(Values);
         var rng = new SplitMix64(seed);
         float std = Config.InitializerRange;
+        float[] buffer = [];
         foreach (var e in Layout.Entries)
         {
-            var v = values.AsSpan(e.Offset, e.Length);
-            if (e.Name.EndsWith("LayerNorm.weight", StringComparison.Ordinal)) v.Fill(1f);
-            else if (e.Shape.Length == 2)
-                for (int i = 0; i < v.Length; i++) v[i] = (float)(std * rng.NextTruncatedNormal(2.0));
-            // biases and LayerNorm beta stay 0
+            bool gamma = e.Name.EndsWith("LayerNorm.weight", StringComparison.Ordinal);
+            if (!gamma && e.Shape.Length != 2) continue; // biases and LayerNorm beta stay 0
+            Span<float> v;
+            if (direct) v = host.Span.Slice(e.Offset, e.Length);
+            else
+            {
+                if (buffer.Length < e.Length) buffer = new float[e.Length];
+                v = buffer.AsSpan(0, e.Length);
+            }
+            if (gamma) v.Fill(1f);
+            else for (int i = 0; i < v.Length; i++) v[i] = (float)(std * rng.NextTruncatedNormal(2.0));
+            if (!direct) Device.CopyToDevice<float>(v, Value(e.Name));
         }
-        CopyFrom(values);
     }
 
     /// <summary>Frees both buffers on the device.</summary>

@@ -133,7 +133,12 @@ public sealed class BertPreTrainingHeads
 
     /// <summary>Gradients of (MLM loss + NSP loss)·<paramref name="lossScale"/>: parameters accumulated, d(sequence)
     /// added into <paramref name="dSequence"/>, d(pooled) returned (a scratch buffer).</summary>
-    public TensorView Backward(TensorView pooled, TensorView dSequence, float lossScale)
+    /// <param name="pooled">[B, H] the pooler's output of the forward pass</param>
+    /// <param name="dSequence">[B·T, H] d(sequence output), added into</param>
+    /// <param name="lossScale">factor on the loss (1/accumulation steps)</param>
+    /// <param name="mlmCount">masked positions the MLM mean is taken over (this batch's, or the global batch's)</param>
+    /// <param name="nspCount">sequences the NSP mean is taken over</param>
+    public TensorView Backward(TensorView pooled, TensorView dSequence, float lossScale, long mlmCount, long nspCount)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var w = _p.Values;
@@ -144,7 +149,7 @@ public sealed class BertPreTrainingHeads
             var dLogits = MlmLogits; // in place: the logits are not needed after this
             var dAct = _dAct.Prefix(mh);
             var dTransformed = _dTransformed.Prefix(mh);
-            _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, lossScale / _mlmCount,
+            _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, lossScale / mlmCount,
                 g.View(_bias, v), _ceScratch);
             _d.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed.Prefix(mh), h, 1f, g.View(_word, v * h), h);
             _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.View(_word, v * h), h, 0f, dTransformed, h);
@@ -159,7 +164,7 @@ public sealed class BertPreTrainingHeads
         time = ModelProfiler.Begin();
         var dNsp = _dNsp.Prefix(b * 2);
         var dPooled = _dPooled.Prefix(b * h);
-        _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / b, dNsp);
+        _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / nspCount, dNsp);
         Dense.Backward(_d, dNsp, pooled, b, h, 2, w.View(_nw, 2 * h), g.View(_nw, 2 * h), g.View(_nb, 2), dPooled, accumulateDx: false);
         ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return dPooled;

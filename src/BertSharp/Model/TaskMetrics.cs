@@ -31,6 +31,10 @@ public struct TaskMetrics
     /// <summary>Classification accuracy over the labelled rows (NaN without any).</summary>
     public readonly double LabelAccuracy => LabelCount == 0 ? double.NaN : (double)LabelCorrect / LabelCount;
 
+    /// <summary>The objective these sums give: MLM + NSP means for pretraining figures, the label mean otherwise (0 without
+    /// labels). Equals <see cref="Loss"/> for one forward pass; for sums over data-parallel slices, the global batch's.</summary>
+    public readonly double Objective => MlmCount > 0 || NspCount > 0 ? MlmLoss + NspLoss : LabelCount > 0 ? LabelLossSum / LabelCount : 0;
+
     /// <summary>Adds another pass's sums and counts (and objective).</summary>
     public void Add(in TaskMetrics o)
     {
@@ -56,4 +60,11 @@ public interface ITrainableModel
 
     /// <summary>Backward of the last <see cref="Forward"/>: adds d(loss·<paramref name="lossScale"/>)/dθ into the gradients.</summary>
     void Backward(float lossScale = 1f);
+
+    /// <summary>
+    /// Backward of the last <see cref="Forward"/> with each mean loss taken over the counts of <paramref name="totals"/>
+    /// (MlmCount, NspCount, LabelCount) instead of this batch's own: a data-parallel rank's slice then contributes
+    /// exactly its share of the global batch's gradient, and the ranks' gradients add up to it.
+    /// </summary>
+    void Backward(float lossScale, in TaskMetrics totals);
 }

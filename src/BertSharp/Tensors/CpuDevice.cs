@@ -157,12 +157,12 @@ public sealed class CpuDevice : Device
         => Softmax.Backward(F(y, "y"), F(dy, "dy"), F(dx, "dx"), rows, cols, scale);
 
     /// <inheritdoc/>
-    public override void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site)
-        => Dropout.Forward(F(x, "x"), F(y, "y"), p, seed, step, site);
+    public override void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site, long offset = 0)
+        => Dropout.Forward(F(x, "x"), F(y, "y"), p, seed, step, site, offset);
 
     /// <inheritdoc/>
-    public override void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site)
-        => Dropout.Backward(F(dy, "dy"), F(dx, "dx"), p, seed, step, site);
+    public override void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site, long offset = 0)
+        => Dropout.Backward(F(dy, "dy"), F(dx, "dx"), p, seed, step, site, offset);
 
     /// <inheritdoc/>
     public override void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate)

@@ -116,12 +116,13 @@ public abstract class Device : IDisposable
     /// <summary>dx = scale·y ⊙ (dy − Σ dy⊙y) per row of the forward output y [rows, cols]; dx may alias dy.</summary>
     public abstract void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale);
 
-    /// <summary>Inverted dropout whose mask bit of element i is a pure function of (seed, step, site, i): the
-    /// same counter-based generator on every device, so backward recomputes it and devices agree bit for bit.</summary>
-    public abstract void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site);
-    /// <summary>dx = dy ⊙ mask / (1 − p), the mask recomputed from the forward's (seed, step, site); dx may alias
-    /// dy.</summary>
-    public abstract void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site);
+    /// <summary>Inverted dropout whose mask bit of element i is a pure function of (seed, step, site, offset + i): the
+    /// same counter-based generator on every device, so backward recomputes it and devices agree bit for bit.
+    /// <paramref name="offset"/> places the view in the global batch (a data-parallel rank's first row × the row's size).</summary>
+    public abstract void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site, long offset = 0);
+    /// <summary>dx = dy ⊙ mask / (1 − p), the mask recomputed from the forward's (seed, step, site, offset); dx may
+    /// alias dy.</summary>
+    public abstract void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site, long offset = 0);
 
     /// <summary>output[i, :] (=, or += when accumulating) table[ids[i], :]; ids Int32.</summary>
     public abstract void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate);

@@ -11,21 +11,22 @@ namespace BertSharp.Tensors;
 /// backward recomputes it, and any thread split gives the same result.</summary>
 public static unsafe class Dropout
 {
-    /// <summary>y = x ⊙ mask / (1 − p), where element i is kept iff <see cref="IsKept"/>(i, p, seed, step, site). y may
-    /// alias x; p must be in [0, 1] (p = 0 copies).</summary>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site)
+    /// <summary>y = x ⊙ mask / (1 − p), where element i is kept iff <see cref="IsKept"/>(offset + i, p, seed, step, site).
+    /// y may alias x; p must be in [0, 1] (p = 0 copies). <paramref name="offset"/> numbers x's elements within a larger
+    /// tensor (a data-parallel rank's rows of the global batch), so that every slice draws the global tensor's mask.</summary>
+    public static void Forward(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site, long offset = 0)
     {
         Check.SameLength(y.Length, x.Length, nameof(y), nameof(x));
         CheckP(p);
-        Apply(x, y, p, seed, step, site);
+        Apply(x, y, p, seed, step, site, offset);
     }
 
     /// <summary>dx = dy ⊙ mask / (1 − p), with the forward's mask recomputed. dx may alias dy.</summary>
-    public static void Backward(ReadOnlySpan<float> dy, Span<float> dx, float p, ulong seed, ulong step, uint site)
+    public static void Backward(ReadOnlySpan<float> dy, Span<float> dx, float p, ulong seed, ulong step, uint site, long offset = 0)
     {
         Check.SameLength(dx.Length, dy.Length, nameof(dx), nameof(dy));
         CheckP(p);
-        Apply(dy, dx, p, seed, step, site);
+        Apply(dy, dx, p, seed, step, site, offset);
     }
 
     /// <summary>Whether element <paramref name="index"/> is kept (for tests and tools).</summary>
@@ -45,18 +46,33 @@ public static unsafe class Dropout
         if (!(p >= 0f && p <= 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, $"p: dropout probability must be in [0, 1], got {p}");
     }
 
-    private static void Apply(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site)
+    private static void Apply(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site, long offset)
     {
+        if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset, "offset must be non-negative");
         if (p == 0f)
         {
             x.CopyTo(y); // CopyTo handles overlap (y aliasing x)
+            return;
+        }
+        float scale = p == 1f ? 0f : 1f / (1f - p);
+        if ((offset & 3) != 0)
+        {
+            // A slice that starts inside a Philox block (rare: a row size not a multiple of 4): element by element.
+            for (int i = 0; i < x.Length; i++)
+            {
+                long index = offset + i;
+                Philox((uint)(index >> 2), site, (uint)step, (uint)(step >> 32), (uint)seed, (uint)(seed >> 32),
+                    out uint w0, out uint w1, out uint w2, out uint w3);
+                uint w = (index & 3) switch { 0 => w0, 1 => w1, 2 => w2, _ => w3 };
+                y[i] = x[i] * (ToUniform(w) >= p ? scale : 0f);
+            }
             return;
         }
         fixed (float* px = x, py = y)
         {
             var body = new Body
             {
-                X = px, Y = py, N = x.Length, P = p, Scale = p == 1f ? 0f : 1f / (1f - p),
+                X = px, Y = py, N = x.Length, P = p, Scale = scale, BlockBase = (uint)(offset >> 2),
                 Site = site, StepLo = (uint)step, StepHi = (uint)(step >> 32), K0 = (uint)seed, K1 = (uint)(seed >> 32),
             };
             KernelLoop.For((x.Length + 3) / 4, 4096, ref body);
@@ -69,6 +85,8 @@ public static unsafe class Dropout
         public int N;
         public float P, Scale;
         public uint Site, StepLo, StepHi, K0, K1;
+        /// <summary>Philox block of element 0 (offset / 4).</summary>
+        public uint BlockBase;
 
         public void Invoke(int start, int end)
         {
@@ -82,7 +100,7 @@ public static unsafe class Dropout
                 var sv = Vector256.Create(scale);
                 for (; b + 8 <= end && (long)(b + 8) * 4 <= N; b += 8)
                 {
-                    Philox8(Vector256.Create((uint)b) + Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7),
+                    Philox8(Vector256.Create((uint)b + BlockBase) + Vector256.Create(0u, 1, 2, 3, 4, 5, 6, 7),
                         out var w0, out var w1, out var w2, out var w3);
                     // Transpose 4×8 words so element 4j + k (word k of block j) lands in order.
                     var t0 = Avx.UnpackLow(w0.AsSingle(), w1.AsSingle()); var t1 = Avx.UnpackLow(w2.AsSingle(), w3.AsSingle());
@@ -98,7 +116,7 @@ public static unsafe class Dropout
             }
             for (; b < end; b++)
             {
-                Philox((uint)b, Site, StepLo, StepHi, K0, K1, out uint w0, out uint w1, out uint w2, out uint w3);
+                Philox((uint)b + BlockBase, Site, StepLo, StepHi, K0, K1, out uint w0, out uint w1, out uint w2, out uint w3);
                 int i = b * 4;
                 if (i + 4 <= N)
                 {

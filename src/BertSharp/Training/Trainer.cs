@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using BertSharp.Data;
+using BertSharp.Distributed;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;
@@ -15,11 +16,19 @@ namespace BertSharp.Training;
 /// Everything a resumed run needs (parameters, moments, step counters, dropout seed, data position, best model) is in
 /// the checkpoint, and since dropout masks are counter-based, a resumed run is bit-identical to an uninterrupted one.
 /// A step allocates nothing (beyond what the callbacks do).
+/// <para>Data parallel (<see cref="TrainerOptions.Communicator"/> of several ranks): every rank reads the same global
+/// batches and runs its own slice of rows; the statistics are summed first, so that each slice's backward takes its
+/// share of the global batch's mean losses, then the gradients are summed and every rank applies the same update.
+/// The run consumes exactly the items of a single-process run and, dropout included, computes the same update up
+/// to the order of the sums. Validation batches are shared out among the ranks. Rank 0 alone writes checkpoints.</para>
 /// </summary>
 public sealed class Trainer
 {
     private readonly ITrainingData _data;
     private readonly TrainerOptions _o;
+    private readonly ICommunicator _comm;
+    private BertBatch? _slice;                             // this rank's rows of the global batch (data parallel)
+    private readonly double[] _stats = new double[9];      // a micro-batch's sums and counts, summed over the ranks
 
     /// <summary>The model being trained.</summary>
     public ITrainableModel Model { get; }
@@ -42,6 +51,8 @@ public sealed class Trainer
         Model = model;
         _data = data;
         _o = options;
+        _comm = options.Communicator ?? SingleProcess.Instance;
+        if (_comm.Size > 1) _slice = new BertBatch(1, 1); // sized for the first global batch seen
         Optimizer = CreateOptimizer(model, options);
         State = resumeFrom ?? new TrainerState
         {
@@ -62,6 +73,9 @@ public sealed class Trainer
         Optimizer.StepCount = (int)State.Step;
         if (resumeFrom is not null) _data.Seek(new DataPosition(resumeFrom.Epoch, resumeFrom.DataPosition));
     }
+
+    /// <summary>This process's rank and the number of ranks (1 without data parallelism).</summary>
+    public (int Rank, int Size) Ranks => (_comm.Rank, _comm.Size);
 
     /// <summary>The one place the optimiser is made: one AdamW over the parameter groups the model's task trains.</summary>
     private static AdamWOptimizer CreateOptimizer(ITrainableModel model, TrainerOptions o) =>
@@ -105,15 +119,19 @@ public sealed class Trainer
         for (int micro = 0; micro < accum; micro++)
         {
             var batch = _data.NextTrainingBatch();
-            var d = new DropoutContext(true, State.Seed, (ulong)State.MicroStep);
-            var o = Model.Forward(batch, d);
+            var (local, first) = Slice(batch);
+            var d = new DropoutContext(true, State.Seed, (ulong)State.MicroStep, first);
+            var o = local is null ? new TaskMetrics() : Model.Forward(local, d);
             State.MicroStep++;
+            if (_comm.Size > 1) o = AllReduce(o);
             if (!double.IsFinite(o.Loss))
                 throw Diverged(o.MlmCount + o.NspCount > 0 ? $"loss is {o.Loss} (MLM {o.MlmLoss}, NSP {o.NspLoss})" : $"loss is {o.Loss}");
-            Model.Backward(1f / accum);
+            // Each slice's mean losses are taken over the global counts: the ranks' gradients then add up to the global one.
+            if (local is not null) Model.Backward(1f / accum, o);
             sum.Add(o);
             tokens += (long)batch.BatchSize * batch.SeqLength;
         }
+        if (_comm.Size > 1) _comm.AllReduceSum(p.Gradients);
         double lr = _o.Schedule.At(State.Step + 1);
         double norm = Optimizer.Step(lr);
         if (!double.IsFinite(norm)) throw Diverged($"gradient norm is {norm}");
@@ -125,6 +143,35 @@ public sealed class Trainer
             Stopwatch.GetElapsedTime(t0).TotalSeconds, pos, EpochOf(pos));
         for (int i = 0; i < Callbacks.Count; i++) Callbacks[i].OnStep(in report);
         return report;
+    }
+
+    /// <summary>This rank's rows of a global batch and the first one's index (the whole batch for one rank; null
+    /// when the batch has fewer rows than there are ranks and none fall to this one).</summary>
+    private (BertBatch? Local, int First) Slice(BertBatch global)
+    {
+        if (_comm.Size == 1) return (global, 0);
+        int b = global.BatchSize, first = (int)((long)b * _comm.Rank / _comm.Size), end = (int)((long)b * (_comm.Rank + 1) / _comm.Size);
+        if (end == first) return (null, first);
+        if (_slice is null || _slice.BatchCapacity < end - first || _slice.MaxSeqLength < global.SeqLength || _slice.MaxPredictions != global.MaxPredictions)
+            _slice = new BertBatch(Math.Max(end - first, (global.BatchCapacity + _comm.Size - 1) / _comm.Size), global.MaxSeqLength, global.MaxPredictions);
+        _slice.CopyRowsFrom(global, first, end - first);
+        return (_slice, first);
+    }
+
+    /// <summary>The sums and counts of every rank's slice, and the global batch's objective from them.</summary>
+    private TaskMetrics AllReduce(in TaskMetrics o)
+    {
+        var s = _stats;
+        (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]) =
+            (o.MlmLossSum, o.MlmCount, o.MlmCorrect, o.NspLossSum, o.NspCount, o.NspCorrect, o.LabelLossSum, o.LabelCount, o.LabelCorrect);
+        _comm.AllReduceSum(s);
+        var g = new TaskMetrics
+        {
+            MlmLossSum = s[0], MlmCount = (long)s[1], MlmCorrect = (long)s[2], NspLossSum = s[3], NspCount = (long)s[4],
+            NspCorrect = (long)s[5], LabelLossSum = s[6], LabelCount = (long)s[7], LabelCorrect = (long)s[8],
+        };
+        g.Loss = g.Objective;
+        return g;
     }
 
     private double EpochOf(DataPosition p) => _o.EpochOf?.Invoke(p) ?? p.Epoch;
@@ -139,8 +186,10 @@ public sealed class Trainer
     {
         long t0 = Stopwatch.GetTimestamp();
         var sum = new TaskMetrics();
-        for (int i = 0; i < _data.ValidationBatchCount; i++)
+        // Data parallel: batch i is evaluated by rank i mod size; the sums are added up over the ranks.
+        for (int i = _comm.Rank; i < _data.ValidationBatchCount; i += _comm.Size)
             sum.Add(Model.Forward(_data.ValidationBatch(i), DropoutContext.Off));
+        if (_comm.Size > 1) sum = AllReduce(sum);
         return new EvaluationReport(State.Step, EpochOf(new DataPosition(State.Epoch, State.DataPosition)), sum, State.LearningRate, Stopwatch.GetElapsedTime(t0).TotalSeconds);
     }
 
@@ -172,7 +221,9 @@ public sealed class Trainer
     private string Save(CheckpointReason reason)
     {
         if (_o.OutputDir is null) throw new InvalidOperationException("no output directory set for checkpoints");
-        LastCheckpoint = Checkpoint.Save(_o.OutputDir, Model.Parameters, Optimizer.ExpAvg, Optimizer.ExpAvgSq, State, _o.Vocab, _o.KeepLast,
+        // Data parallel: every rank holds the same parameters and state; rank 0 alone writes them.
+        if (_comm.Rank != 0) LastCheckpoint = Path.Combine(_o.OutputDir, Checkpoint.FolderName(State.Step));
+        else LastCheckpoint = Checkpoint.Save(_o.OutputDir, Model.Parameters, Optimizer.ExpAvg, Optimizer.ExpAvgSq, State, _o.Vocab, _o.KeepLast,
             _o.SaveBest ? State.BestStep : null, _o.WriteCheckpointFiles);
         var report = new CheckpointReport(State.Step, LastCheckpoint, reason);
         foreach (var c in Callbacks) c.OnCheckpoint(report);

@@ -10,6 +10,9 @@ public sealed class TrainerOptions
     public LearningRateSchedule Schedule { get; init; } = new(ScheduleKind.Linear, 1e-4, 100, 10_000);
     /// <summary>Micro-batches per optimiser update (effective batch = batch × this).</summary>
     public int GradientAccumulationSteps { get; init; } = 1;
+    /// <summary>The ranks of a data-parallel run (null: one process). Batch sizes stay global: each rank trains on its
+    /// slice of every batch.</summary>
+    public Distributed.ICommunicator? Communicator { get; init; }
     /// <summary>AdamW's decoupled weight decay (biases and LayerNorm are never decayed).</summary>
     public float WeightDecay { get; init; } = 0.01f;
     /// <summary>AdamW's β1.</summary>
