@@ -2,8 +2,8 @@ using System.CommandLine;
 
 namespace BertSharp.Cli;
 
-/// <summary>Runs the command tree with BertSharp's error conventions: a <see cref="UserException"/>
-/// prints one line to stderr and returns its exit code; anything else prints one line too, with the
+/// <summary>Runs the command tree with BertSharp's error conventions: every error prints one line to stderr and
+/// returns the exit code of <see cref="ExitCode(Exception)"/> (a <see cref="BertSharpException"/> by its kind), with the
 /// stack trace only under --verbose.</summary>
 public static class CliRunner
 {
@@ -20,18 +20,14 @@ public static class CliRunner
     public const int ExitInterrupted = 130;
 
     /// <summary>The README's exit code for a library error: the one mapping from kinds to codes.</summary>
-    public static int ExitCode(BertSharpException e) => e switch
+    public static int ExitCode(BertSharpException e) => e.Kind switch
     {
-        UserException u => u.ExitCode,
-        _ => e.Kind switch
-        {
-            ErrorKind.Usage => ExitUsage,
-            ErrorKind.BadInput => ExitBadInput,
-            ErrorKind.BadCheckpoint => ExitBadCheckpoint,
-            ErrorKind.Conflict => ExitConflict,
-            ErrorKind.Diverged => ExitDiverged,
-            _ => ExitFailure,
-        },
+        ErrorKind.Usage => ExitUsage,
+        ErrorKind.BadInput => ExitBadInput,
+        ErrorKind.BadCheckpoint => ExitBadCheckpoint,
+        ErrorKind.Conflict => ExitConflict,
+        ErrorKind.Diverged => ExitDiverged,
+        _ => ExitFailure,
     };
 
     /// <summary>
@@ -45,16 +41,6 @@ public static class CliRunner
         BertSharpException b => ExitCode(b),
         _ when BertSharpException.IsInputProblem(e) => ExitBadInput,
         _ => ExitFailure,
-    };
-
-    /// <summary>The kind of an exit code (for <see cref="UserException"/>).</summary>
-    public static ErrorKind Kind(int exitCode) => exitCode switch
-    {
-        ExitUsage => ErrorKind.Usage,
-        ExitBadCheckpoint => ErrorKind.BadCheckpoint,
-        ExitConflict => ErrorKind.Conflict,
-        ExitDiverged => ErrorKind.Diverged,
-        _ => ErrorKind.BadInput,
     };
 
     /// <summary>The root command with every registered command.</summary>
@@ -105,11 +91,4 @@ public static class CliRunner
             return code;
         }
     }
-}
-
-/// <summary>An error caused by the user's input (a bad path, a malformed file): reported as one line.</summary>
-public sealed class UserException(string message, int exitCode = CliRunner.ExitBadInput)
-    : BertSharpException(message, CliRunner.Kind(exitCode))
-{
-    public int ExitCode { get; } = exitCode;
 }

@@ -53,7 +53,7 @@ public static class DataCommand
                 ImdbDataset.AcquireAsync(parse.GetValue(outDir)!, archivePath, uri, expected, http,
                     new Progress<DownloadProgress>(p => update($"{Mb(p.Received)}{(p.Total is long t ? $" of {Mb(t)}" : "")}",
                         p.Total is long total && total > 0 ? (double)p.Received / total : null)),
-                    message => Console.Error.WriteLine(message), cancel).GetAwaiter().GetResult());
+                    message => CliConsole.Err.WriteLine(message), cancel).GetAwaiter().GetResult());
             int reviews = 0;
             foreach (var split in ImdbCorpusReader.Splits)
             {

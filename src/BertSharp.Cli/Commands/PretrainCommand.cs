@@ -68,7 +68,7 @@ public static class PretrainCommand
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
             int threadCount = parse.GetValue(threads);
-            if (threadCount < 0) throw new UserException("--threads: must be 0 (one per core) or more", CliRunner.ExitUsage);
+            if (threadCount < 0) throw new BertSharpException("--threads: must be 0 (one per core) or more", ErrorKind.Usage);
             if (threadCount > 0) KernelParallel.ThreadCount = threadCount;
             var request = new PretrainingRequest
             {

@@ -44,23 +44,18 @@ internal static class TextCommandSupport
 
     public static CorpusReader OpenCorpus(string path, string format) => CorpusReader.Open(path, ParseFormat(format));
 
-    /// <summary>Pass-through kept for PretrainJob until its rewrite: CliRunner maps every error to its exit code now.</summary>
-    public static T Guard<T>(Func<T> work) => work();
-
     public static void ReportReadStats(CorpusReadStats stats)
     {
-        foreach (var w in stats.Warnings) Console.Error.WriteLine($"warning: {w}");
+        foreach (var w in stats.Warnings) CliConsole.Err.WriteLine($"warning: {w}");
         if (stats.InvalidUtf8 > 0)
-            Console.Error.WriteLine($"warning: {stats.InvalidUtf8:N0} invalid UTF-8 sequence(s) replaced by U+FFFD (dropped by the tokenizer)");
+            CliConsole.Err.WriteLine($"warning: {stats.InvalidUtf8:N0} invalid UTF-8 sequence(s) replaced by U+FFFD (dropped by the tokenizer)");
     }
-
-    public static bool IsTerminal => !Console.IsErrorRedirected && !Console.IsOutputRedirected;
 
     /// <summary>Runs <paramref name="work"/> with a progress display it updates through the callback it is given
     /// (a status text and, when known, the fraction done).</summary>
     public static T WithProgress<T>(string title, Func<Action<string, double?>, T> work)
     {
-        if (!IsTerminal)
+        if (!CliConsole.IsTerminal)
         {
             var clock = Stopwatch.StartNew();
             double last = 0;
@@ -71,7 +66,7 @@ internal static class TextCommandSupport
                 {
                     if (clock.Elapsed.TotalSeconds - last < 5) return;
                     last = clock.Elapsed.TotalSeconds;
-                    Console.Error.WriteLine(fraction is double f ? $"{title}: {text} ({f:P0})" : $"{title}: {text}");
+                    CliConsole.Err.WriteLine(fraction is double f ? $"{title}: {text} ({f:P0})" : $"{title}: {text}");
                 }
             });
         }

@@ -31,12 +31,12 @@ public static class TokenizeCommand
                     new InlineProgress(p => update($"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
             var m = result.Manifest;
             if (result.Reused)
-                Console.Error.WriteLine($"{parse.GetValue(outDir)}: already built from the same corpus, vocabulary and settings; kept");
+                CliConsole.Err.WriteLine($"{parse.GetValue(outDir)}: already built from the same corpus, vocabulary and settings; kept");
             else ReportReadStats(result.ReadStats!);
             Console.WriteLine($"{m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens ({m.IdBytes * 8}-bit ids)"
                 + $", {(m.Words > 0 ? (double)m.Tokens / m.Words : 0):F3} tokens/word, [UNK] {(m.Tokens > 0 ? 100.0 * m.UnkTokens / m.Tokens : 0):F3}%"
                 + (result.Reused ? "" : $", {clock.Elapsed.TotalSeconds:F1} s"));
-            if (m.EmptyDocumentsDropped > 0) Console.Error.WriteLine($"note: {m.EmptyDocumentsDropped:N0} document(s) without text dropped");
+            if (m.EmptyDocumentsDropped > 0) CliConsole.Err.WriteLine($"note: {m.EmptyDocumentsDropped:N0} document(s) without text dropped");
             return Task.FromResult(CliRunner.ExitOk);
         });
         return command;

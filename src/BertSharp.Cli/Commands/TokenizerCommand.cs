@@ -53,11 +53,11 @@ public static class TokenizerCommand
                 WordPieceTrainer.CountWords(Progress(reader, update), options.LowerCase, options.Threads));
             ReportReadStats(reader.Stats);
             if (counts.Words.Length == 0) throw new BertSharpException($"{reader.Path}: the corpus has no text");
-            Console.Error.WriteLine($"counted {counts.TotalWords:N0} words ({counts.Words.Length:N0} distinct) in {reader.Stats.Documents:N0} documents, {clock.Elapsed.TotalSeconds:F1} s");
+            CliConsole.Err.WriteLine($"counted {counts.TotalWords:N0} words ({counts.Words.Length:N0} distinct) in {reader.Stats.Documents:N0} documents, {clock.Elapsed.TotalSeconds:F1} s");
             var vocab = WordPieceTrainer.Train(counts, options);
             vocab.Save(output);
             if (vocab.Count < options.VocabSize)
-                Console.Error.WriteLine($"warning: only {vocab.Count:N0} tokens (asked for {options.VocabSize:N0}): nothing more occurs at least {options.MinFrequency} times");
+                CliConsole.Err.WriteLine($"warning: only {vocab.Count:N0} tokens (asked for {options.VocabSize:N0}): nothing more occurs at least {options.MinFrequency} times");
             Console.WriteLine($"wrote {output}: {vocab.Count:N0} tokens ({(options.WordLevel ? "word-level" : "WordPiece")}, {(options.LowerCase ? "uncased" : "cased")}), {clock.Elapsed.TotalSeconds:F1} s");
             return CliRunner.ExitOk;
         });

@@ -27,7 +27,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
     /// <summary>The summary written beside the model.</summary>
     public const string ResultsFile = "finetune_results.json";
     /// <summary>Where the run keeps its checkpoints, in the output folder.</summary>
-    public const string CheckpointsFolder = "checkpoints";
+    public const string CheckpointsFolder = PretrainedModel.CheckpointsFolder;
     /// <summary>Where IMDB is looked for when neither <see cref="FineTuningRequest.Data"/> nor <see cref="FineTuningRequest.ImdbArchive"/> is given.</summary>
     public static readonly IReadOnlyList<string> DefaultImdbPaths = ["data/aclImdb", "data/aclImdb_v1.tar.gz"];
 

@@ -21,7 +21,7 @@ namespace BertSharp.Training;
 public sealed class PretrainingRun
 {
     /// <summary>Where the run keeps its checkpoints.</summary>
-    public const string CheckpointsFolder = "checkpoints";
+    public const string CheckpointsFolder = PretrainedModel.CheckpointsFolder;
 
     private readonly bool _existing;
     private PretrainedModel? _init;
