@@ -105,6 +105,40 @@ public class DataParallelTests
     }
 
     [Fact]
+    public void Ranks_fine_tune_a_classifier_as_one_process_even_with_a_short_last_batch()
+    {
+        // 21 texts in batches of 8: the epoch's last batch has 5 rows (3 ranks: slices of 1, 2, 2).
+        var vocab = BertSharp.Tests.Use.ClassifierTests.WordVocab();
+        var texts = ClassificationEncoder.EncodeAll(BertSharp.Tests.Use.ClassifierTests.SentimentTexts(21, 3), vocab, true, 20);
+        var validation = ClassificationEncoder.EncodeAll(BertSharp.Tests.Use.ClassifierTests.SentimentTexts(10, 4), vocab, true, 20);
+        Trainer New(ICommunicator? comm)
+        {
+            var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
+            var p = new BertParameters(config);
+            p.Initialize(1);
+            var model = new BertForSequenceClassification(p.WithClassifier(["neg", "pos"], 2));
+            var data = new ClassificationTrainingData(vocab, texts, validation, 8, 4, 20, seed: 5);
+            return new Trainer(model, data, new TrainerOptions { Schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-3, 1, 9), Seed = 8, Communicator = comm });
+        }
+        var single = New(null);
+        var expected = Enumerable.Range(0, 6).Select(_ => single.TrainStep()).ToList();
+        var singleEval = single.Evaluate();
+        var runs = OnRanks(3, comm =>
+        {
+            var t = New(comm);
+            return (Steps: Enumerable.Range(0, 6).Select(_ => t.TrainStep()).ToList(), Eval: t.Evaluate(), Params: t.Model.Parameters.ToArray());
+        });
+        for (int s = 0; s < 6; s++)
+        {
+            Assert.Equal(expected[s].Metrics.LabelCount, runs[0].Steps[s].Metrics.LabelCount);
+            Assert.True(Math.Abs(runs[0].Steps[s].Loss - expected[s].Loss) <= 1e-5 * expected[s].Loss, $"step {s + 1}: {runs[0].Steps[s].Loss} vs {expected[s].Loss}");
+        }
+        Assert.Equal(singleEval.Metrics.LabelCorrect, runs[2].Eval.Metrics.LabelCorrect);
+        double rel = RelativeDifference(runs[1].Params, single.Model.Parameters.ToArray());
+        Assert.True(rel <= 1e-5, $"parameters differ by {rel:E2}");
+    }
+
+    [Fact]
     public void Rank_slices_draw_the_global_batchs_dropout_masks()
     {
         // Without the row offset each slice would reuse rows 0.. of the global mask: the update would differ by far

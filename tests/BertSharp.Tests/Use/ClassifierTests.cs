@@ -118,7 +118,7 @@ public class ClassifierTests(ITestOutputHelper log)
         Assert.Equal(Enumerable.Range(0, head).Concat(Enumerable.Range(tokens - tail, tail)), kept);
     }
 
-    private static Vocabulary WordVocab() => Vocabulary.FromTokens(Vocabulary.DefaultSpecialTokens
+    internal static Vocabulary WordVocab() => Vocabulary.FromTokens(Vocabulary.DefaultSpecialTokens
         .Concat(["good", "great", "fine", "bad", "awful", "poor", "the", "movie", "was", "plot", "acting", "and", "a", "i", "it"]));
 
     /// <summary>Reviews whose sentiment is carried by one word among filler, in random positions.</summary>
