@@ -78,17 +78,12 @@ public sealed class BertBatch
         ReadOnlySpan<int> maskedLmIds, ReadOnlySpan<float> maskedLmWeights, ReadOnlySpan<int> nextSentenceLabels)
     {
         var b = new BertBatch(batchSize, seqLength, maxPredictions);
-        int n = batchSize * seqLength, m = batchSize * maxPredictions;
-        Need(inputIds.Length, n, "input_ids");
-        Need(tokenTypeIds.Length, n, "token_type_ids");
-        Need(attentionMask.Length, n, "attention_mask");
+        int m = batchSize * maxPredictions;
+        b.CopyTokens(inputIds, tokenTypeIds, attentionMask);
         Need(maskedLmPositions.Length, m, "masked_lm_positions");
         Need(maskedLmIds.Length, m, "masked_lm_ids");
         Need(maskedLmWeights.Length, m, "masked_lm_weights");
         Need(nextSentenceLabels.Length, batchSize, "next_sentence_labels");
-        inputIds.CopyTo(b.InputIds);
-        tokenTypeIds.CopyTo(b.TokenTypeIds);
-        attentionMask.CopyTo(b.AttentionMask);
         maskedLmPositions.CopyTo(b.MaskedLmPositions);
         maskedLmIds.CopyTo(b.MaskedLmIds);
         maskedLmWeights.CopyTo(b.MaskedLmWeights);
@@ -102,13 +97,7 @@ public sealed class BertBatch
         ReadOnlySpan<int> tokenTypeIds, ReadOnlySpan<int> attentionMask, ReadOnlySpan<int> labels)
     {
         var b = new BertBatch(batchSize, seqLength);
-        int n = batchSize * seqLength;
-        Need(inputIds.Length, n, "input_ids");
-        Need(tokenTypeIds.Length, n, "token_type_ids");
-        Need(attentionMask.Length, n, "attention_mask");
-        inputIds.CopyTo(b.InputIds);
-        tokenTypeIds.CopyTo(b.TokenTypeIds);
-        attentionMask.CopyTo(b.AttentionMask);
+        b.CopyTokens(inputIds, tokenTypeIds, attentionMask);
         if (labels.IsEmpty) b.Labels.AsSpan().Fill(-1);
         else
         {
@@ -116,6 +105,18 @@ public sealed class BertBatch
             labels.CopyTo(b.Labels);
         }
         return b;
+    }
+
+    /// <summary>Copies the three [batch, seq] token arrays in, checking their lengths.</summary>
+    private void CopyTokens(ReadOnlySpan<int> inputIds, ReadOnlySpan<int> tokenTypeIds, ReadOnlySpan<int> attentionMask)
+    {
+        int n = BatchSize * SeqLength;
+        Need(inputIds.Length, n, "input_ids");
+        Need(tokenTypeIds.Length, n, "token_type_ids");
+        Need(attentionMask.Length, n, "attention_mask");
+        inputIds.CopyTo(InputIds);
+        tokenTypeIds.CopyTo(TokenTypeIds);
+        attentionMask.CopyTo(AttentionMask);
     }
 
     private static void Need(int have, int need, string name)
