@@ -75,11 +75,14 @@ public static class CliRunner
                 Output = CliConsole.Out,
                 Error = CliConsole.Err,
             };
-            return await parse.InvokeAsync(config, cancel);
+            int result = await parse.InvokeAsync(config, cancel);
+            CliWorld.End(result);
+            return result;
         }
         catch (OperationCanceledException)
         {
             stderr.WriteLine("interrupted");
+            CliWorld.End(ExitInterrupted);
             return ExitInterrupted;
         }
         catch (Exception e)
@@ -88,6 +91,9 @@ public static class CliRunner
             // A bug keeps its type in the message; the user's errors are one plain line.
             stderr.WriteLine(code == ExitFailure ? $"error: {e.GetType().Name}: {e.Message}" : $"error: {e.Message}");
             if (verbose) stderr.WriteLine(e);
+            stderr.Flush();
+            // Under mpirun: an error on any rank ends the whole job with this code (the other ranks may be waiting in a collective).
+            CliWorld.End(code);
             return code;
         }
     }

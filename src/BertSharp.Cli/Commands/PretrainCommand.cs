@@ -40,7 +40,7 @@ public static class PretrainCommand
         var evalBatches = new Option<int?>("--eval-batches") { Description = "At most this many validation batches per evaluation [default: 50]" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a checkpoint every N updates (and always at the end) [default: 500 for the sample, steps/4 (at most 1000) otherwise]" };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order, masking and dropout [default: 12345]" };
-        var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core; under mpirun, the cores of the node shared by its ranks)", DefaultValueFactory = _ => 0 };
         var runDir = new Option<string?>("--run-dir") { Description = "Run folder [default: runs/NAME]" };
         var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
         var initFrom = new Option<string?>("--init-from")
@@ -69,7 +69,8 @@ public static class PretrainCommand
         {
             int threadCount = parse.GetValue(threads);
             if (threadCount < 0) throw new BertSharpException("--threads: must be 0 (one per core) or more", ErrorKind.Usage);
-            if (threadCount > 0) KernelParallel.ThreadCount = threadCount;
+            // Under mpirun: MPI_COMM_WORLD, and the node's cores shared by its ranks unless --threads says otherwise.
+            var world = CliWorld.Start(threadCount);
             var request = new PretrainingRequest
             {
                 Corpus = parse.GetValue(corpus), Format = parse.GetValue(format), ImdbArchive = parse.GetValue(imdbArchive),
@@ -81,10 +82,13 @@ public static class PretrainCommand
                 Seed = parse.GetValue(seed), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
                 InitFrom = parse.GetValue(initFrom), CopyPositions = parse.GetValue(copyPositions), Resume = parse.GetValue(resume),
             };
-            var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };
             // The one call site of the model loader for --init-from.
             var run = PretrainingRun.Open(request);
             run.Threads = threadCount;
+            run.Communicator = world;
+            // Data parallel: rank 0 alone prints (and writes the run folder); the others print nothing but errors.
+            if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
+            var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };
             run.Progress = display;
             run.Callbacks = [display];
             return Task.FromResult(Render(display.Run(() => run.Run(cancel))));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using BertSharp.Data;
+using BertSharp.Distributed;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;
@@ -63,6 +64,12 @@ public sealed class PretrainingRun
     public IProgress<PretrainingProgress>? Progress { get; set; }
     /// <summary>Told about the training (besides the run folder's own metrics files).</summary>
     public IReadOnlyList<ITrainerCallback> Callbacks { get; set; } = [];
+    /// <summary>The ranks of a data-parallel run (<see cref="MpiLaunch.Detect"/>); every rank runs the same
+    /// <see cref="Run"/>. Rank 0 alone builds the stages and writes the run folder (the others wait, then read them)
+    /// and reports <see cref="Progress"/>.</summary>
+    public ICommunicator Communicator { get; set; } = SingleProcess.Instance;
+
+    private bool Lead => Communicator.Rank == 0;
 
     /// <summary>
     /// The run a request describes: its folder (given, or runs/NAME), and its settings — a new run's from the
@@ -110,7 +117,10 @@ public sealed class PretrainingRun
 
     private bool IntervalsChanged { get; set; }
 
-    private void Log(string stage, string message) => Progress?.Report(new PretrainingProgress(stage, message, null, false));
+    private void Log(string stage, string message)
+    {
+        if (Lead) Progress?.Report(new PretrainingProgress(stage, message, null, false));
+    }
 
     private PretrainedModel Init(string path) =>
         _init is { } c && (c.Folder == path || Path.GetFullPath(c.Folder) == Path.GetFullPath(path)) ? c
@@ -123,35 +133,29 @@ public sealed class PretrainingRun
         var s = Settings;
         string settingsPath = Path.Combine(RunDir, RunSettings.FileName);
         string checkpoints = Path.Combine(RunDir, CheckpointsFolder);
-        Directory.CreateDirectory(RunDir);
-        string corpusPath = ResolveCorpusPath(cancel);
-
-        // Stage 1: vocabulary.
+        var comm = Communicator;
+        // Data parallel: every rank has read run.json (Open) before rank 0 writes anything; rank 0 alone builds the
+        // vocabulary and the tokenized store, the others wait for it and then read them.
+        comm.Barrier();
         string vocabPath = Path.Combine(RunDir, "vocab.txt");
-        Vocabulary vocab;
-        if (File.Exists(vocabPath))
-        {
-            vocab = BadInput(() => Vocabulary.Load(vocabPath));
-            Log("vocabulary", $"vocabulary: {vocabPath} ({vocab.Count:N0} tokens) kept");
-        }
-        else if (s.InitFrom is not null)
-        {
-            vocab = Init(s.InitFrom).Vocabulary;
-            vocab.Save(vocabPath);
-            Log("vocabulary", $"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
-        }
-        else vocab = TrainVocabulary(corpusPath, vocabPath, cancel);
-
-        // Stage 2: tokenized corpus.
         string storeDir = Path.Combine(RunDir, "corpus");
-        var reader = OpenCorpus(corpusPath);
-        var clock = Stopwatch.StartNew();
-        var built = BadInput(() => CorpusTokenizer.Build(reader, vocab, vocabPath, storeDir, new TokenizeOptions { LowerCase = s.LowerCase, Threads = Threads },
-            new Reporter<TokenizeProgress>(p => Report("tokenizing", $"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
-        var m = built.Manifest;
-        Log("tokenizing", built.Reused
-            ? $"tokenized corpus: {storeDir} kept ({m.Documents:N0} documents, {m.Tokens:N0} tokens)"
-            : $"tokenized corpus: {m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens in {clock.Elapsed.TotalSeconds:F1} s -> {storeDir}");
+        string corpusPath;
+        Vocabulary vocab;
+        TokenizedCorpusManifest? m = null;
+        if (Lead)
+        {
+            Directory.CreateDirectory(RunDir);
+            corpusPath = ResolveCorpusPath(cancel);
+            vocab = BuildVocabulary(corpusPath, vocabPath, cancel);
+            m = BuildStore(corpusPath, vocab, vocabPath, storeDir, cancel);
+        }
+        else (corpusPath, vocab) = ("", null!);
+        comm.Barrier();
+        if (!Lead)
+        {
+            corpusPath = ResolveCorpusPath(cancel);
+            vocab = BadInput(() => Vocabulary.Load(vocabPath));
+        }
 
         // Stage 3: items (made on the fly by the loader; here the split and the epoch length).
         using var store = BadInput(() => TokenizedCorpusStore.Open(storeDir));
@@ -172,7 +176,7 @@ public sealed class PretrainingRun
         if (s.WarmupSteps < 0) s.WarmupSteps = Math.Min(s.Corpus == PretrainingRequest.SampleName ? 60 : 10_000, s.Steps / 10);
         if (s.EvalEvery <= 0) s.EvalEvery = Math.Max(1, s.Steps / 20);
         if (s.CheckpointEvery <= 0) s.CheckpointEvery = Math.Max(s.EvalEvery, Math.Min(1000, s.Steps / 4));
-        if (!_existing || IntervalsChanged) s.Save(settingsPath);
+        if (Lead && (!_existing || IntervalsChanged)) s.Save(settingsPath);
         var capped = new CappedValidation(data, s.EvalBatches);
         Log("items", $"items: {split.Train.Length:N0} training / {split.Validation.Length:N0} validation documents, "
             + $"{batchesPerEpoch:N0} batches of {s.BatchSize} x {s.SeqLength} per epoch, validation {capped.ValidationBatchCount} batches");
@@ -191,25 +195,61 @@ public sealed class PretrainingRun
             Best = BestModelCriterion.LowestLoss,
             EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
             WriteCheckpointFiles = folder => ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
+            Communicator = comm,
         };
         var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
         var baselines = ChanceBaselines(capped);
-        var log = new MetricsLog(RunDir, trainer.State.Step);
-        var logger = new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);
-        trainer.Callbacks.Add(logger);
+        // Rank 0 alone writes the metrics files and curves (its figures are those of the whole global batch).
+        var log = Lead ? new MetricsLog(RunDir, trainer.State.Step) : null;
+        var logger = log is null ? null : new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);
+        if (logger is not null) trainer.Callbacks.Add(logger);
         trainer.Callbacks.AddRange(Callbacks);
         long parameterCount = trainer.Model.Parameters.Layout.ParameterCount;
         Log("model", $"model: {s.Preset ?? "custom config"} ({s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, "
-            + $"{s.Model.NumAttentionHeads} heads, vocab {s.Model.VocabSize:N0}), {parameterCount:N0} parameters; {KernelParallel.ThreadCount} threads");
+            + $"{s.Model.NumAttentionHeads} heads, vocab {s.Model.VocabSize:N0}), {parameterCount:N0} parameters; {KernelParallel.ThreadCount} threads"
+            + (comm.Size > 1 ? $" per rank x {comm.Size} ranks ({comm.Description}), {s.BatchSize / comm.Size}-{(s.BatchSize + comm.Size - 1) / comm.Size} rows of each batch per rank" : ""));
 
         bool finishedBefore = trainer.State.Step >= s.Steps;
         var report = trainer.Train(s.Steps, cancel);
-        double wall = logger.Elapsed;
-        var last = log.Validation.LastOrDefault();
+        double wall = logger?.Elapsed ?? report.Seconds;
+        var last = log?.Validation.LastOrDefault();
         var result = new PretrainingResult(RunDir, s, report, finishedBefore, report.FinalCheckpoint ?? trainer.LastCheckpoint!, last,
             baselines, vocab.Count, parameterCount, wall, title);
-        if (!report.Interrupted) RunSummary.Write(result, m, log, KernelParallel.ThreadCount);
+        if (!report.Interrupted && log is not null) RunSummary.Write(result, m!, log, KernelParallel.ThreadCount);
         return result;
+    }
+
+    private Vocabulary BuildVocabulary(string corpusPath, string vocabPath, CancellationToken cancel)
+    {
+        var s = Settings;
+        Vocabulary vocab;
+        if (File.Exists(vocabPath))
+        {
+            vocab = BadInput(() => Vocabulary.Load(vocabPath));
+            Log("vocabulary", $"vocabulary: {vocabPath} ({vocab.Count:N0} tokens) kept");
+        }
+        else if (s.InitFrom is not null)
+        {
+            vocab = Init(s.InitFrom).Vocabulary;
+            vocab.Save(vocabPath);
+            Log("vocabulary", $"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
+        }
+        else vocab = TrainVocabulary(corpusPath, vocabPath, cancel);
+        return vocab;
+    }
+
+    private TokenizedCorpusManifest BuildStore(string corpusPath, Vocabulary vocab, string vocabPath, string storeDir, CancellationToken cancel)
+    {
+        var s = Settings;
+        var reader = OpenCorpus(corpusPath);
+        var clock = Stopwatch.StartNew();
+        var built = BadInput(() => CorpusTokenizer.Build(reader, vocab, vocabPath, storeDir, new TokenizeOptions { LowerCase = s.LowerCase, Threads = Threads },
+            new Reporter<TokenizeProgress>(p => Report("tokenizing", $"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
+        var m = built.Manifest;
+        Log("tokenizing", built.Reused
+            ? $"tokenized corpus: {storeDir} kept ({m.Documents:N0} documents, {m.Tokens:N0} tokens)"
+            : $"tokenized corpus: {m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens in {clock.Elapsed.TotalSeconds:F1} s -> {storeDir}");
+        return m;
     }
 
     private Trainer CreateTrainer(ITrainingData data, TrainerOptions options, string checkpoints, string settingsPath)
@@ -271,7 +311,10 @@ public sealed class PretrainingRun
         }
     }
 
-    private void Report(string stage, string message, double? fraction) => Progress?.Report(new PretrainingProgress(stage, message, fraction, true));
+    private void Report(string stage, string message, double? fraction)
+    {
+        if (Lead) Progress?.Report(new PretrainingProgress(stage, message, fraction, true));
+    }
 
     private CorpusReader OpenCorpus(string path)
     {

@@ -29,6 +29,7 @@ public sealed class Trainer
     private readonly ICommunicator _comm;
     private BertBatch? _slice;                             // this rank's rows of the global batch (data parallel)
     private readonly double[] _stats = new double[9];      // a micro-batch's sums and counts, summed over the ranks
+    private readonly double[] _flag = new double[1];       // "stop": any rank's cancellation, summed over the ranks
 
     /// <summary>The model being trained.</summary>
     public ITrainableModel Model { get; }
@@ -230,6 +231,16 @@ public sealed class Trainer
         return LastCheckpoint;
     }
 
+    /// <summary>Whether to stop before the next update. Data parallel: agreed by all ranks (any rank's request stops
+    /// every rank at the same step), since a signal reaches the processes at different moments.</summary>
+    private bool Cancelled(CancellationToken cancel)
+    {
+        if (_comm.Size == 1) return cancel.IsCancellationRequested;
+        _flag[0] = cancel.IsCancellationRequested ? 1 : 0;
+        _comm.AllReduceSum(_flag);
+        return _flag[0] > 0;
+    }
+
     private bool SavedAtThisStep => LastCheckpoint is not null && Path.GetFileName(LastCheckpoint) == Checkpoint.FolderName(State.Step);
 
     /// <summary>
@@ -252,7 +263,7 @@ public sealed class Trainer
             last = EvaluateAndTrack();
         while (State.Step < end)
         {
-            if (cancel.IsCancellationRequested) { interrupted = true; break; }
+            if (Cancelled(cancel)) { interrupted = true; break; }
             TrainStep();
             long step = State.Step;
             if (evaluate && _o.EvalEvery > 0 && (step % _o.EvalEvery == 0 || step == end)) last = EvaluateAndTrack();
