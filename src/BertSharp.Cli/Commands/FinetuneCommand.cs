@@ -51,7 +51,8 @@ public static class FinetuneCommand
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
             int threadCount = parse.GetValue(threads);
-            if (threadCount > 0) KernelParallel.ThreadCount = threadCount;
+            // Under mpirun: MPI_COMM_WORLD, and the node's cores shared by its ranks unless --threads says otherwise.
+            var world = CliWorld.Start(threadCount);
             var request = new FineTuningRequest
             {
                 OutputDir = parse.GetValue(outDir)!, Force = parse.GetValue(force), Resume = parse.GetValue(resume),
@@ -63,7 +64,9 @@ public static class FinetuneCommand
                 WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay), Seed = parse.GetValue(seed),
                 GroupByLength = parse.GetValue(groupByLength), EarlyStoppingPatience = parse.GetValue(patience), LogEvery = parse.GetValue(logEvery),
             };
-            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err) };
+            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world };
+            // Data parallel: rank 0 alone prints and writes; the others print nothing but errors.
+            if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
             return Task.FromResult(Render(run.Run(cancel)));
         });
         return command;

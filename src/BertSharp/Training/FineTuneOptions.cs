@@ -41,6 +41,8 @@ public sealed class FineTuneOptions
     public string? ResumeFrom { get; init; }
     /// <summary>Stop after this many epochs without a better validation accuracy (0: never).</summary>
     public int EarlyStoppingPatience { get; init; }
+    /// <summary>The ranks of a data-parallel run (null: one process); <see cref="BatchSize"/> stays global.</summary>
+    public Distributed.ICommunicator? Communicator { get; init; }
     /// <summary>More callbacks of the trainer (a display, metrics files).</summary>
     public IReadOnlyList<ITrainerCallback> Callbacks { get; init; } = [];
 

@@ -56,7 +56,7 @@ public sealed class FineTuner
             Schedule = schedule, WeightDecay = _o.WeightDecay, MaxGradNorm = _o.MaxGradNorm, Seed = _o.Seed,
             EvalEvery = perEpoch, SaveEvery = _o.CheckpointEvery, OutputDir = _o.CheckpointDir, KeepLast = 2, Vocab = _vocab.Tokens,
             Best = BestModelCriterion.HighestLabelAccuracy, SaveBest = _o.CheckpointDir is not null && eval.Count > 0,
-            EarlyStoppingPatience = _o.EarlyStoppingPatience,
+            EarlyStoppingPatience = _o.EarlyStoppingPatience, Communicator = _o.Communicator,
             EpochOf = p => p.Epoch + (double)p.Index / perEpoch,
         };
         // Buffers for the largest shape up front, so no step allocates.

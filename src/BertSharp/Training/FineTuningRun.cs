@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using BertSharp.Data;
+using BertSharp.Distributed;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;
@@ -38,7 +39,16 @@ public sealed class FineTuningRun(FineTuningRequest request)
     /// <summary>Told about the training (besides the run's own epoch records).</summary>
     public IReadOnlyList<ITrainerCallback> Callbacks { get; set; } = [];
 
-    private void Log(string line) => Progress?.Report(line);
+    /// <summary>The ranks of a data-parallel run (<see cref="MpiLaunch.Detect"/>); every rank runs the same <see cref="Run"/>.
+    /// Rank 0 alone writes (checkpoints, the model folder, the results) and reports <see cref="Progress"/>.</summary>
+    public ICommunicator Communicator { get; set; } = SingleProcess.Instance;
+
+    private bool Lead => Communicator.Rank == 0;
+
+    private void Log(string line)
+    {
+        if (Lead) Progress?.Report(line);
+    }
 
     /// <summary>Fine-tunes as requested. Cancelling stops after the current update with a checkpoint in the output
     /// folder (the result says <see cref="FineTuningResult.Interrupted"/>; no model is saved then).</summary>
@@ -53,7 +63,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
             : null;
         if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !q.Force)
             throw new BertSharpException($"{output}: already exists and is not empty (use --force to replace it)");
-        if (resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+        // Data parallel: every rank has looked at the output folder before rank 0 changes it.
+        Communicator.Barrier();
+        if (Lead && resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
 
         var (start, origin) = StartingModel();
         if (q.Dropout is float dp)
@@ -93,7 +105,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
                 Epochs = q.Epochs, BatchSize = q.BatchSize, EvalBatchSize = q.EvalBatchSize, LearningRate = q.LearningRate,
                 WarmupRatio = q.WarmupRatio, WeightDecay = q.WeightDecay, Seed = q.Seed, LogEvery = q.LogEvery, Log = Log,
                 GroupByLength = q.GroupByLength, CheckpointDir = checkpoints, ResumeFrom = resumeFrom,
-                EarlyStoppingPatience = q.EarlyStoppingPatience, Callbacks = Callbacks,
+                EarlyStoppingPatience = q.EarlyStoppingPatience, Callbacks = Callbacks, Communicator = Communicator,
             };
             o.Validate();
             return o;
@@ -111,6 +123,11 @@ public sealed class FineTuningRun(FineTuningRequest request)
         FineTuningResult Result() => new(output, origin, source, corpus.Labels, trainEx.Length, evalEx.Length, max, headTokens, truncated,
             history, report, bestEpoch, new FineTuningSeconds(readSeconds, tokenizeSeconds, trainSeconds, total.Elapsed.TotalSeconds));
         if (report.Interrupted) return Result();
+        if (!Lead)
+        {
+            if (history.Count == 0) throw new BertSharpException($"{output}: the run had already finished; nothing was trained");
+            return Result();
+        }
 
         // The model folder replaces the output folder; its checkpoints (for the best epoch and resuming) are carried over.
         string kept = output.TrimEnd('/', '\\') + ".checkpoints-" + Environment.ProcessId;
