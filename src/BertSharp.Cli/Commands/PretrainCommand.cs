@@ -91,7 +91,15 @@ public static class PretrainCommand
             var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };
             run.Progress = display;
             run.Callbacks = [display];
-            return Task.FromResult(Render(display.Run(() => run.Run(cancel))));
+            var result = display.Run(() => run.Run(cancel));
+            if (world is BertSharp.Distributed.MpiCommunicator mpi && mpi.AllReduceCalls > 0 && result.Training.StepsDone > 0)
+            {
+                // What the gradient allreduce cost rank 0 (for bench/ and docs/SCALING.md).
+                long updates = result.Training.StepsDone;
+                CliConsole.Err.WriteLine($"allreduce: {mpi.AllReduceSeconds / updates * 1000:F1} ms and {mpi.AllReduceBytes / (double)updates / 1e6:F2} MB per update "
+                    + $"({mpi.AllReduceSeconds:F2} s of {result.Training.Seconds:F1} s training, {mpi.AllReduceCalls:N0} calls, {world.Size} ranks)");
+            }
+            return Task.FromResult(Render(result));
         });
         return command;
     }
