@@ -1,10 +1,15 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Reflection;
 
 namespace BertSharp.Cli;
 
 /// <summary>The list of top-level commands. Add a line per command file in Commands/.</summary>
 public static class CommandRegistry
 {
+    /// <summary>The program's name, as the README, the hints and the installed tool spell it.</summary>
+    public const string ProgramName = "bertsharp";
+
     public static IEnumerable<Command> All()
     {
         yield return Commands.InfoCommand.Create();
@@ -21,5 +26,34 @@ public static class CommandRegistry
         yield return Commands.LogitsCommand.Create();
         yield return Commands.ExportCommand.Create();
         yield return Commands.ImportCommand.Create();
+    }
+
+    /// <summary>The root command, named <see cref="ProgramName"/> (not the assembly's name, which System.CommandLine
+    /// would take, and which help would print as <c>BertSharp.Cli</c>); CliRunner.CreateRoot adds <see cref="All"/>. A
+    /// first word that is no command is refused with the list of commands.</summary>
+    public static RootCommand CreateRoot(string description)
+    {
+        var root = new RootCommand(description);
+        // System.CommandLine 2.0 takes the root's name from the executable and offers no setter; InterfaceTests
+        // fail if this stops working after a package update.
+        typeof(Symbol).GetField("<Name>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic)?.SetValue(root, ProgramName);
+        // Words the root cannot match land here instead of a bare "Unrecognized command or argument".
+        var unknown = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Hidden = true };
+        root.Arguments.Add(unknown);
+        string Commands() => string.Join(", ", root.Subcommands.Where(c => !c.Hidden).Select(c => c.Name));
+        // No command at all: the same list (exit 2), rather than "Required command was not provided".
+        Func<ParseResult, int> noCommand = _ => throw new BertSharpException(
+            $"no command given; the commands are: {Commands()} ({ProgramName} --help describes them)", ErrorKind.Usage);
+        root.SetAction(noCommand);
+        root.Validators.Add(result =>
+        {
+            if (result.GetValue(unknown) is not { Length: > 0 } words) return;
+            string commands = Commands();
+            string w = words[0];
+            result.AddError(w.StartsWith('-')
+                ? $"{w}: not an option of {ProgramName} (the commands are: {commands}; {ProgramName} COMMAND --help lists a command's options)"
+                : $"'{w}' is not a {ProgramName} command; the commands are: {commands}");
+        });
+        return root;
     }
 }
