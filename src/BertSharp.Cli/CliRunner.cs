@@ -46,7 +46,7 @@ public static class CliRunner
     /// <summary>The root command with every registered command.</summary>
     public static RootCommand CreateRoot()
     {
-        var root = new RootCommand("BertSharp: pretrain BERT language models from scratch in .NET.");
+        var root = CommandRegistry.CreateRoot("BertSharp: pretrain BERT language models from scratch in .NET.");
         foreach (var command in CommandRegistry.All())
             root.Subcommands.Add(command);
         return root;

@@ -43,7 +43,7 @@ public static class ClassifyCommand
                     {
                         input = where, label = r.Label, probability = Math.Round(r.Probability, 6), probabilities = all,
                         tokens = r.Tokens, truncated = r.Truncated,
-                    }));
+                    }, CliJson.Line));
                 }
                 else
                     CliConsole.Out.WriteLine($"{r.Label}\t{r.Probability.ToString("F4", CultureInfo.InvariantCulture)}"

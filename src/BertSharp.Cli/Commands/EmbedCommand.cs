@@ -55,7 +55,7 @@ public static class EmbedCommand
                     w.WriteLine(JsonSerializer.Serialize(new
                     {
                         input = inputs[i].Where, text = inputs[i].Text, pooling = mode, tokens = results[i].Tokens, truncated = results[i].Truncated, embedding = v,
-                    }));
+                    }, CliJson.Line));
                 }
             }
             if (path is not null)

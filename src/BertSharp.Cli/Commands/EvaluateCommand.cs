@@ -68,7 +68,7 @@ public static class EvaluateCommand
                 ["mlm_loss"] = m.MlmLoss, ["mlm_accuracy"] = m.MlmAccuracy, ["mlm_perplexity"] = m.MlmPerplexity,
                 ["nsp_loss"] = m.NspLoss, ["nsp_accuracy"] = m.NspAccuracy, ["nsp_majority_label_accuracy"] = m.NspMajorityAccuracy,
             };
-            w.WriteLine(j.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            w.WriteLine(j.ToJsonString(CliJson.Indented));
             return;
         }
         w.WriteLine($"checkpoint: {ckpt.Folder} (step {step:N0})");

@@ -26,8 +26,12 @@ public static class ExportCommand
         {
             string mode = parse.GetValue(casing)!;
             if (mode is not ("auto" or "cased" or "uncased")) throw new BertSharpException($"--casing: unknown value '{mode}' (auto, cased, uncased)", ErrorKind.Usage);
+            string output = parse.GetValue(outDir)!, source = parse.GetValue(model)!;
+            OutputPaths.RequireWritable(output, "--out");
+            OutputPaths.RequireApart(output, "--out", source, parse.GetValue(vocab));
             var given = parse.GetValue(vocab) is { } v ? Vocabulary.Load(v) : null;
-            var loaded = PretrainedModel.Load(parse.GetValue(model)!, given);
+            var loaded = PretrainedModel.Load(source, given);
+            OutputPaths.RequireApart(output, "--out", loaded.Folder, loaded.RunFolder);
             var m = loaded.ToModelFolder();
             if (mode != "auto") m.LowerCase = mode == "uncased";
             m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));

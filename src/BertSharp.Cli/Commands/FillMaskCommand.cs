@@ -34,7 +34,7 @@ public static class FillMaskCommand
                 if (parse.GetValue(json)) results.Add(Json(r));
                 else Print(r);
             }
-            if (parse.GetValue(json)) CliConsole.Out.WriteLine(results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (parse.GetValue(json)) CliConsole.Out.WriteLine(results.ToJsonString(CliJson.Indented));
             return CliRunner.ExitOk;
         });
         return command;

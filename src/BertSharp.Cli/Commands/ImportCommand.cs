@@ -17,8 +17,11 @@ public static class ImportCommand
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
-            string src = parse.GetValue(from)!;
+            string src = parse.GetValue(from)!, output = parse.GetValue(outDir)!;
+            OutputPaths.RequireWritable(output, "--out");
+            OutputPaths.RequireApart(output, "--out", src);
             var loaded = PretrainedModel.Load(src);
+            OutputPaths.RequireApart(output, "--out", loaded.Folder, loaded.RunFolder);
             CommandInputs.PrintNotes(loaded);
             var m = loaded.ToModelFolder();
             m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));

@@ -102,7 +102,7 @@ internal sealed class MetricsReader
         {
             if (string.IsNullOrWhiteSpace(line)) continue;
             MetricRow? row;
-            try { row = System.Text.Json.JsonSerializer.Deserialize<MetricRow>(line); }
+            try { row = System.Text.Json.JsonSerializer.Deserialize<MetricRow>(line, MetricsLog.JsonOptions); }
             catch (System.Text.Json.JsonException) { break; }
             if (row is null) continue;
             Elapsed = Math.Max(Elapsed, row.Elapsed);

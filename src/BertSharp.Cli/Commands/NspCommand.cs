@@ -33,7 +33,7 @@ public static class NspCommand
                 if (!parse.GetValue(json))
                     CliConsole.Out.WriteLine($"{r.IsNextProbability,7:P1}  B follows A{(pairs.Count > 1 ? $"   ({Shorten(a)} | {Shorten(b)})" : "")}");
             }
-            if (parse.GetValue(json)) CliConsole.Out.WriteLine(results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (parse.GetValue(json)) CliConsole.Out.WriteLine(results.ToJsonString(CliJson.Indented));
             return CliRunner.ExitOk;
         });
         return command;

@@ -83,11 +83,47 @@ public static class Checkpoint
     public static string Save(string outputDir, BertParameters parameters, DeviceTensor? expAvg, DeviceTensor? expAvgSq,
         TrainerState state, IReadOnlyList<string>? vocab, int keepLast = 0, long? keepStep = null, Action<string>? writeExtras = null)
     {
-        Directory.CreateDirectory(outputDir);
         string final = Path.Combine(outputDir, FolderName(state.Step));
         string tmp = Path.Combine(outputDir, "." + FolderName(state.Step) + ".tmp");
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-        Directory.CreateDirectory(tmp);
+        try
+        {
+            Directory.CreateDirectory(outputDir);
+            RemoveLeftovers(outputDir);
+            Directory.CreateDirectory(tmp);
+            WriteFolder(tmp, parameters, expAvg, expAvgSq, state, vocab, writeExtras);
+            if (Directory.Exists(final))
+            {
+                // The same step again (a rerun): the old folder stays until the new one is in place.
+                string old = tmp + ".old";
+                Directory.Move(final, old);
+                try { Directory.Move(tmp, final); }
+                catch { Directory.Move(old, final); throw; }
+                Directory.Delete(old, recursive: true);
+            }
+            else Directory.Move(tmp, final);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Disk full, a read-only folder, any I/O failure: one line with the path (exit 3), the previous complete
+            // checkpoint untouched, no temporary folder left behind.
+            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new BertSharpException($"{final}: cannot write the checkpoint ({e.Message}); the previous checkpoint is kept", ErrorKind.BadInput, e);
+        }
+        if (keepLast > 0) Prune(outputDir, keepLast, keepStep);
+        return final;
+    }
+
+    /// <summary>Temporary checkpoint folders (<c>.checkpoint-N.tmp</c>, <c>.checkpoint-N.tmp.old</c>) that a killed run
+    /// left behind: never complete, so never loaded; removed before the next save.</summary>
+    private static void RemoveLeftovers(string outputDir)
+    {
+        foreach (var d in Directory.GetDirectories(outputDir, "." + Prefix + "*.tmp*"))
+            Directory.Delete(d, recursive: true);
+    }
+
+    private static void WriteFolder(string tmp, BertParameters parameters, DeviceTensor? expAvg, DeviceTensor? expAvgSq,
+        TrainerState state, IReadOnlyList<string>? vocab, Action<string>? writeExtras)
+    {
 
         // A classifier's labels go into config.json as HF writes them (id2label), so the checkpoint loads as one.
         if (parameters.Labels is null) parameters.Config.Save(Path.Combine(tmp, "config.json"));
@@ -108,11 +144,6 @@ public static class Checkpoint
         if (vocab is not null) WriteText(Path.Combine(tmp, "vocab.txt"), string.Join("\n", vocab) + "\n");
         WriteText(Path.Combine(tmp, "trainer_state.json"), JsonSerializer.Serialize(state, JsonOptions) + "\n");
         writeExtras?.Invoke(tmp);
-
-        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
-        Directory.Move(tmp, final);
-        if (keepLast > 0) Prune(outputDir, keepLast, keepStep);
-        return final;
     }
 
     private static void WriteText(string path, string text)
@@ -175,10 +206,25 @@ public static class Checkpoint
             if (!r.Contains(e.Name)) throw new InvalidDataException($"{path}: missing tensor '{e.Name}'");
             r.ReadF32(e.Name, values.Span.Slice(e.Offset, e.Length), e.Shape);
         }
+        RequireFinite(path, parameters.Layout, values.Span);
         foreach (var name in r.Tensors.Keys)
             if (!parameters.Layout.TryGet(name, out _) && !IgnoredNames.Contains(name))
                 throw new InvalidDataException($"{path}: unexpected tensor '{name}' (not part of this BERT configuration)");
         if (!direct) parameters.CopyFrom(values.Span);
+    }
+
+    /// <summary>Refuses weights that hold a NaN or an infinity, naming the tensor and the element
+    /// (<see cref="ErrorKind.Diverged"/>: a model saved from a diverged run, or a damaged file).</summary>
+    public static void RequireFinite(string path, BertParameterLayout layout, ReadOnlySpan<float> values)
+    {
+        foreach (var e in layout.Entries)
+        {
+            var t = values.Slice(e.Offset, e.Length);
+            for (int i = 0; i < t.Length; i++)
+                if (!float.IsFinite(t[i]))
+                    throw new BertSharpException($"{path}: tensor '{e.Name}' holds a non-finite value ({t[i]}) at element {i}; "
+                        + "the weights are not usable (saved from a diverged run, or a damaged file)", ErrorKind.Diverged);
+        }
     }
 
     /// <summary>Reads the AdamW moments of optimizer.safetensors into <paramref name="expAvg"/> and <paramref name="expAvgSq"/>

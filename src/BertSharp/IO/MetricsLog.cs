@@ -17,6 +17,9 @@ public sealed class MetricsLog
     private const string CsvHeader = "step,epoch,lr,loss,mlm_loss,nsp_loss,mlm_acc,nsp_acc,grad_norm,tokens_per_s,elapsed_s,"
         + "val_loss,val_mlm_loss,val_nsp_loss,val_mlm_acc,val_nsp_acc,val_mlm_perplexity";
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    /// <summary>How metrics.jsonl is written and read: a non-finite figure (a diverged step) is the string "NaN",
+    /// "Infinity" or "-Infinity", as in trainer_state.json, never a crash of the writer.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new() { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly string _dir;
     private MetricRow? _pendingTrain; // the step's CSV row waits for a possible evaluation at the same step
 
@@ -34,7 +37,7 @@ public sealed class MetricsLog
             {
                 if (string.IsNullOrWhiteSpace(line)) continue;
                 MetricRow? row;
-                try { row = JsonSerializer.Deserialize<MetricRow>(line); }
+                try { row = JsonSerializer.Deserialize<MetricRow>(line, JsonOptions); }
                 catch (JsonException) { break; } // a torn last line from a crash: drop it and what follows
                 if (row is null || row.Step > keepUpToStep) continue;
                 Rows.Add(row);
@@ -52,7 +55,7 @@ public sealed class MetricsLog
     public void Add(MetricRow row)
     {
         Rows.Add(row);
-        File.AppendAllText(Path.Combine(_dir, JsonlName), JsonSerializer.Serialize(row) + "\n");
+        File.AppendAllText(Path.Combine(_dir, JsonlName), JsonSerializer.Serialize(row, JsonOptions) + "\n");
         if (row.Split == "train")
         {
             FlushCsv();
@@ -75,7 +78,7 @@ public sealed class MetricsLog
     private void Rewrite()
     {
         var json = new StringBuilder();
-        foreach (var r in Rows) json.Append(JsonSerializer.Serialize(r)).Append('\n');
+        foreach (var r in Rows) json.Append(JsonSerializer.Serialize(r, JsonOptions)).Append('\n');
         WriteAtomic(Path.Combine(_dir, JsonlName), json.ToString());
         var csv = new StringBuilder(CsvHeader + "\n");
         var trainByStep = Rows.Where(r => r.Split == "train").GroupBy(r => r.Step).ToDictionary(g => g.Key, g => g.Last());

@@ -34,6 +34,9 @@ public sealed class ModelFolder
     public Vocabulary? Vocabulary { get; set; }
     /// <summary>The tokenizer's casing (HF's <c>do_lower_case</c>; true = uncased).</summary>
     public bool LowerCase { get; set; } = true;
+    /// <summary>The folders this model was read from (the checkpoint, its run folder): <see cref="Save"/> refuses to
+    /// write onto, into or around them, so <c>--force</c> never deletes the model being saved.</summary>
+    public IReadOnlyList<string> Sources { get; init; } = [];
     /// <summary>The classifier's labels (HF's <c>id2label</c>), or null when the model has no classifier head.</summary>
     public IReadOnlyList<string>? Labels => Parameters.Labels;
     /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
@@ -152,36 +155,40 @@ public sealed class ModelFolder
         if (Vocabulary is null) throw new InvalidOperationException($"{folder}: no vocabulary to write (vocab.txt is required)");
         if (Vocabulary.Count > Config.VocabSize)
             throw new ArgumentException($"{folder}: the vocabulary has {Vocabulary.Count} tokens but vocab_size is {Config.VocabSize}");
+        OutputPaths.RequireWritable(folder, "output folder");
+        OutputPaths.RequireApart(folder, "output folder", [.. Sources]);
         string full = Path.GetFullPath(folder.TrimEnd('/', '\\'));
         if (Directory.Exists(full) && !overwrite && Directory.EnumerateFileSystemEntries(full).Any())
             throw new IOException($"{folder}: already exists and is not empty (choose another folder, or --force to replace it)");
         if (File.Exists(full)) throw new IOException($"{folder}: is a file");
         string parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
         string tmp = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Environment.ProcessId);
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-        Directory.CreateDirectory(tmp);
         try
         {
+            Directory.CreateDirectory(parent);
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            Directory.CreateDirectory(tmp);
             WriteText(Path.Combine(tmp, ConfigFile), ConfigJson());
             WriteWeights(Path.Combine(tmp, WeightsFile));
             Vocabulary.Save(Path.Combine(tmp, VocabFile));
             WriteText(Path.Combine(tmp, TokenizerConfigFile), TokenizerConfigJson());
             WriteText(Path.Combine(tmp, SpecialTokensFile), SpecialTokensJson());
+            if (Directory.Exists(full))
+            {
+                string old = tmp + ".old";
+                Directory.Move(full, old);
+                try { Directory.Move(tmp, full); }
+                catch { Directory.Move(old, full); throw; } // the previous folder back in place
+                Directory.Delete(old, recursive: true);
+            }
+            else Directory.Move(tmp, full);
         }
-        catch
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Directory.Delete(tmp, recursive: true);
-            throw;
+            // Disk full, a read-only folder, any I/O failure: one line with the path; nothing half-written is left.
+            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new BertSharpException($"{folder}: cannot write the model folder ({e.Message})", ErrorKind.BadInput, e);
         }
-        if (Directory.Exists(full))
-        {
-            string old = tmp + ".old";
-            Directory.Move(full, old);
-            Directory.Move(tmp, full);
-            Directory.Delete(old, recursive: true);
-        }
-        else Directory.Move(tmp, full);
     }
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -379,6 +386,7 @@ public static class HuggingFaceNames
             var bias = layout["cls.predictions.bias"];
             RequireEqual(r, path, dbias, bias.Shape, values.AsSpan(bias.Offset, bias.Length), "cls.predictions.bias", notes);
         }
+        Checkpoint.RequireFinite(path, layout, values);
         parameters.CopyFrom(values);
 
     }

@@ -60,7 +60,7 @@ public sealed class PretrainedModel
 
     /// <summary>The model as a HuggingFace folder to <see cref="ModelFolder.Save"/> (shares the weights).</summary>
     public ModelFolder ToModelFolder() =>
-        new() { Parameters = Parameters, Vocabulary = Vocabulary, LowerCase = LowerCase };
+        new() { Parameters = Parameters, Vocabulary = Vocabulary, LowerCase = LowerCase, Sources = RunFolder is null ? [Folder] : [Folder, RunFolder] };
 
     /// <summary>True when <paramref name="dir"/> holds <c>config.json</c> and <c>model.safetensors</c>.</summary>
     public static bool IsCheckpoint(string dir) =>

@@ -105,6 +105,31 @@ public sealed class CorpusReadStats
 /// </summary>
 public abstract class CorpusReader
 {
+    /// <summary>The <c>.txt</c> files under <paramref name="root"/>, recursively. Symbolic links are followed, but a
+    /// folder is entered once (a link back up the tree is no loop) and a file reached by two paths is listed once,
+    /// under the first path found (subfolders in ordinal order).</summary>
+    internal static List<string> TextFiles(string root)
+    {
+        var files = new List<string>();
+        var seenFiles = new HashSet<string>(StringComparer.Ordinal);
+        var seenDirs = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            string dir = pending.Pop(), real = PathNames.RealPath(dir);
+            if (!seenDirs.Add(real)) continue;
+            foreach (var f in Directory.EnumerateFiles(dir, "*.txt").Order(StringComparer.Ordinal))
+            {
+                var link = new FileInfo(f).LinkTarget;
+                if (seenFiles.Add(link is null ? System.IO.Path.Combine(real, System.IO.Path.GetFileName(f)) : PathNames.RealPath(f))) files.Add(f);
+            }
+            foreach (var d in Directory.EnumerateDirectories(dir).Order(StringComparer.Ordinal).Reverse())
+                pending.Push(d);
+        }
+        return files;
+    }
+
     /// <summary>Longer lines are cut into pieces of this many chars.</summary>
     public const int MaxLineChars = 1 << 18;
     /// <summary>Longer documents are cut into several of at most this many chars.</summary>
@@ -334,7 +359,7 @@ public sealed class ImdbCorpusReader : CorpusReader
         if (_archive) return "imdb-archive|" + FileFingerprint(Path);
         var root = FindImdbRoot(Path)!;
         long count = 0, bytes = 0, latest = 0;
-        foreach (var f in Directory.EnumerateFiles(root, "*.txt", SearchOption.AllDirectories))
+        foreach (var f in TextFiles(root))
         {
             var fi = new FileInfo(f);
             count++;
@@ -403,7 +428,7 @@ public sealed class ImdbCorpusReader : CorpusReader
 public sealed class TextFolderCorpusReader(string path) : CorpusReader(path, CorpusFormat.TextFolder)
 {
     private List<string> Files() =>
-        Directory.EnumerateFiles(Path, "*.txt", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        TextFiles(Path).Order(StringComparer.Ordinal).ToList();
 
     /// <inheritdoc/>
     public override string Fingerprint()
