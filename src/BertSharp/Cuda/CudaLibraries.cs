@@ -177,7 +177,7 @@ public static class CudaLibraries
     /// names last.</summary>
     public static IReadOnlyList<string> Candidates(CudaLibrary library)
     {
-        var env = Environment.GetEnvironmentVariable;
+        Func<string, string?> env = Environment.GetEnvironmentVariable;
         var folders = SearchFolders(env, SitePackages(env), SafeFolders);
         var list = new List<string>();
         if (library == CudaLibrary.Driver)
