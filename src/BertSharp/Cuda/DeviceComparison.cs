@@ -1,0 +1,325 @@
+using BertSharp.Tensors;
+
+namespace BertSharp.Cuda;
+
+/// <summary>One kernel's agreement between two devices.</summary>
+/// <param name="Kernel">The Device method (and variant).</param>
+/// <param name="Shape">The awkward shape it ran on.</param>
+/// <param name="MaxAbs">Largest |candidate − reference| over every output.</param>
+/// <param name="MaxRel">Largest |candidate − reference| / max(|reference|, 1e-3).</param>
+/// <param name="Tolerance">Allowed |difference| / max(1, |reference|) (0: bit for bit).</param>
+/// <param name="Passed">Within tolerance, and no error.</param>
+/// <param name="Error">The exception's message when the kernel threw, else null.</param>
+public sealed record KernelError(string Kernel, string Shape, double MaxAbs, double MaxRel, double Tolerance, bool Passed, string? Error);
+
+/// <summary>
+/// Runs every <see cref="Device"/> kernel on two devices with the same random inputs of awkward shapes (odd sizes,
+/// an unaligned dropout offset, repeated embedding ids, a vocabulary-wide cross-entropy, attention's batched GEMM
+/// layout) and reports each kernel's largest error: how a CUDA device is checked against the CPU. Every kernel is
+/// reported, not only the first failure.
+/// </summary>
+public static class DeviceComparison
+{
+    private sealed class Pair(Device r, Device c, DeviceTensor a, DeviceTensor b) : IDisposable
+    {
+        public readonly DeviceTensor R = a, C = b;
+        public float[] RF() => r.ToArray(R);
+        public float[] CF() => c.ToArray(C);
+        public int[] RI() { var x = new int[R.Length]; r.CopyToHost<int>(R, x); return x; }
+        public int[] CI() { var x = new int[C.Length]; c.CopyToHost<int>(C, x); return x; }
+        public void Dispose() { R.Dispose(); C.Dispose(); }
+    }
+
+    /// <summary>Compares <paramref name="candidate"/> with <paramref name="reference"/> kernel by kernel.</summary>
+    /// <param name="reference">Usually the CPU device.</param>
+    /// <param name="candidate">The device under test.</param>
+    /// <param name="seed">Seed of the random inputs.</param>
+    /// <param name="fp32Tolerance">Allowed error of float kernels relative to max(1, |reference|).</param>
+    public static IReadOnlyList<KernelError> Run(Device reference, Device candidate, int seed = 1, double fp32Tolerance = 2e-5)
+    {
+        var results = new List<KernelError>();
+        var rng = new Random(seed);
+        float[] Rand(int n, float scale = 1f) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale; return a; }
+        Pair F(float[] data)
+        {
+            var p = new Pair(reference, candidate, reference.Allocate(DType.Float32, data.Length), candidate.Allocate(DType.Float32, data.Length));
+            reference.CopyToDevice<float>(data, p.R);
+            candidate.CopyToDevice<float>(data, p.C);
+            return p;
+        }
+        Pair Ii(int[] data)
+        {
+            var p = new Pair(reference, candidate, reference.Allocate(DType.Int32, data.Length), candidate.Allocate(DType.Int32, data.Length));
+            reference.CopyToDevice<int>(data, p.R);
+            candidate.CopyToDevice<int>(data, p.C);
+            return p;
+        }
+        void Check(string kernel, string shape, double tol, Func<IEnumerable<(float[] R, float[] C)>> body)
+        {
+            try
+            {
+                double maxAbs = 0, maxRel = 0;
+                bool ok = true;
+                foreach (var (r, c) in body())
+                {
+                    if (r.Length != c.Length) throw new InvalidOperationException($"lengths {r.Length} and {c.Length}");
+                    for (int i = 0; i < r.Length; i++)
+                    {
+                        double d = Math.Abs((double)c[i] - r[i]);
+                        if (float.IsNaN(r[i]) && float.IsNaN(c[i])) d = 0;
+                        else if (float.IsNaN(r[i]) != float.IsNaN(c[i]) || (double.IsInfinity(r[i]) && r[i] != c[i])) d = double.PositiveInfinity;
+                        else if (double.IsNaN(d)) d = 0;
+                        maxAbs = Math.Max(maxAbs, d);
+                        maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(r[i]), 1e-3));
+                        if (d > tol * Math.Max(1, Math.Abs(r[i]))) ok = false;
+                    }
+                }
+                results.Add(new KernelError(kernel, shape, maxAbs, maxRel, tol, ok, null));
+            }
+            catch (Exception e)
+            {
+                results.Add(new KernelError(kernel, shape, double.NaN, double.NaN, tol, false, $"{e.GetType().Name}: {CudaLibraries.FirstLine(e.Message)}"));
+            }
+        }
+        static float[] I2F(int[] a) => a.Select(x => (float)x).ToArray();
+        double tol = fp32Tolerance;
+
+        // GEMM: every transpose combination, odd sizes, padded leading dimensions, beta 0 and 1.
+        foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+        {
+            int m = 67, n = 45, k = 129, lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+            float beta = ta ? 1f : 0f;
+            Check($"Sgemm(transA={ta},transB={tb},beta={beta})", $"{m}x{n}x{k}", tol * 10, () =>
+            {
+                using var a = F(Rand((ta ? k : m) * lda)); using var b = F(Rand((tb ? n : k) * ldb)); using var c = F(Rand(m * ldc));
+                reference.Sgemm(ta, tb, m, n, k, 0.75f, a.R, lda, b.R, ldb, beta, c.R, ldc);
+                candidate.Sgemm(ta, tb, m, n, k, 0.75f, a.C, lda, b.C, ldb, beta, c.C, ldc);
+                return [(c.RF(), c.CF())];
+            });
+        }
+        // Attention's layout: Q·Kᵀ and P·V straight from [B, T, 3H] with head h at column h·D.
+        {
+            int bsz = 3, heads = 4, t = 19, d = 16, h = heads * d;
+            Check("SgemmBatched2D(Q·Kᵀ, attention layout)", $"B{bsz} NH{heads} T{t} D{d}", tol * 10, () =>
+            {
+                using var qkv = F(Rand(bsz * t * 3 * h)); using var s = F(Rand(bsz * heads * t * t));
+                foreach (var dev in new[] { (reference, qkv.R, s.R), (candidate, qkv.C, s.C) })
+                    dev.Item1.SgemmBatched2D(false, true, t, t, d, 0.25f, dev.Item2, 3 * h, (long)t * 3 * h, d,
+                        dev.Item2.View(h, dev.Item2.Length - h), 3 * h, (long)t * 3 * h, d, 0f, dev.Item3, t, (long)heads * t * t, (long)t * t, bsz, heads);
+                return [(s.RF(), s.CF())];
+            });
+            Check("SgemmBatched2D(P·V, attention layout)", $"B{bsz} NH{heads} T{t} D{d}", tol * 10, () =>
+            {
+                using var p = F(Rand(bsz * heads * t * t)); using var qkv = F(Rand(bsz * t * 3 * h)); using var ctx = F(Rand(bsz * t * h));
+                foreach (var dev in new[] { (reference, p.R, qkv.R, ctx.R), (candidate, p.C, qkv.C, ctx.C) })
+                    dev.Item1.SgemmBatched2D(false, false, t, d, t, 1f, dev.Item2, t, (long)heads * t * t, (long)t * t,
+                        dev.Item3.View(2 * h, dev.Item3.Length - 2 * h), 3 * h, (long)t * 3 * h, d, 0f, dev.Item4, h, (long)t * h, d, bsz, heads);
+                return [(ctx.RF(), ctx.CF())];
+            });
+            Check("SgemmBatched2D(strided, collapsible)", "8 x 13x11x7", tol * 10, () =>
+            {
+                using var a = F(Rand(8 * 13 * 7)); using var b = F(Rand(8 * 7 * 11)); using var c = F(Rand(8 * 13 * 11));
+                reference.SgemmBatched2D(false, false, 13, 11, 7, 1f, a.R, 7, 4 * 91, 91, b.R, 11, 4 * 77, 77, 0f, c.R, 11, 4 * 143, 143, 2, 4);
+                candidate.SgemmBatched2D(false, false, 13, 11, 7, 1f, a.C, 7, 4 * 91, 91, b.C, 11, 4 * 77, 77, 0f, c.C, 11, 4 * 143, 143, 2, 4);
+                return [(c.RF(), c.CF())];
+            });
+        }
+
+        const int rows = 37, cols = 301;
+        string rc = $"{rows}x{cols}";
+        Check("BiasAdd", rc, tol, () =>
+        {
+            using var y = F(Rand(rows * cols)); using var b = F(Rand(cols));
+            reference.BiasAdd(y.R, rows, cols, b.R); candidate.BiasAdd(y.C, rows, cols, b.C);
+            return [(y.RF(), y.CF())];
+        });
+        Check("BiasBackward", rc, tol, () =>
+        {
+            using var dy = F(Rand(rows * cols)); using var db = F(Rand(cols));
+            reference.BiasBackward(dy.R, rows, cols, db.R); candidate.BiasBackward(dy.C, rows, cols, db.C);
+            return [(db.RF(), db.CF())];
+        });
+        foreach (bool approx in new[] { false, true })
+        {
+            Check($"Gelu(tanh={approx})", "10007", tol, () =>
+            {
+                using var x = F(Rand(10007, 6f)); using var y = F(new float[10007]);
+                reference.Gelu(x.R, y.R, approx); candidate.Gelu(x.C, y.C, approx);
+                return [(y.RF(), y.CF())];
+            });
+            Check($"GeluBackward(tanh={approx})", "10007", tol, () =>
+            {
+                using var x = F(Rand(10007, 6f)); using var dy = F(Rand(10007)); using var dx = F(new float[10007]);
+                reference.GeluBackward(x.R, dy.R, dx.R, approx); candidate.GeluBackward(x.C, dy.C, dx.C, approx);
+                return [(dx.RF(), dx.CF())];
+            });
+        }
+        Check("Tanh", "10007", tol, () =>
+        {
+            using var x = F(Rand(10007, 5f)); using var y = F(new float[10007]);
+            reference.Tanh(x.R, y.R); candidate.Tanh(x.C, y.C);
+            return [(y.RF(), y.CF())];
+        });
+        Check("TanhBackward", "10007", tol, () =>
+        {
+            using var y = F(Rand(10007)); using var dy = F(Rand(10007)); using var dx = F(new float[10007]);
+            reference.TanhBackward(y.R, dy.R, dx.R); candidate.TanhBackward(y.C, dy.C, dx.C);
+            return [(dx.RF(), dx.CF())];
+        });
+        Check("Add", "10007", 0, () =>
+        {
+            using var y = F(Rand(10007)); using var x = F(Rand(10007));
+            reference.Add(y.R, x.R); candidate.Add(y.C, x.C);
+            return [(y.RF(), y.CF())];
+        });
+        Check("LayerNormForward", rc, tol * 5, () =>
+        {
+            using var x = F(Rand(rows * cols, 3f)); using var g = F(Rand(cols)); using var b = F(Rand(cols));
+            using var y = F(new float[rows * cols]); using var mu = F(new float[rows]); using var rs = F(new float[rows]);
+            reference.LayerNormForward(x.R, rows, cols, g.R, b.R, 1e-12f, y.R, mu.R, rs.R);
+            candidate.LayerNormForward(x.C, rows, cols, g.C, b.C, 1e-12f, y.C, mu.C, rs.C);
+            return [(y.RF(), y.CF()), (mu.RF(), mu.CF()), (rs.RF(), rs.CF())];
+        });
+        Check("LayerNormBackward", rc, tol * 10, () =>
+        {
+            using var x = F(Rand(rows * cols, 3f)); using var g = F(Rand(cols)); using var b = F(Rand(cols));
+            using var y = F(new float[rows * cols]); using var mu = F(new float[rows]); using var rs = F(new float[rows]);
+            reference.LayerNormForward(x.R, rows, cols, g.R, b.R, 1e-12f, y.R, mu.R, rs.R);
+            candidate.LayerNormForward(x.C, rows, cols, g.C, b.C, 1e-12f, y.C, mu.C, rs.C);
+            using var dy = F(Rand(rows * cols)); using var dx = F(new float[rows * cols]);
+            using var dg = F(Rand(cols)); using var db = F(Rand(cols));
+            reference.LayerNormBackward(dy.R, x.R, mu.R, rs.R, g.R, rows, cols, dx.R, dg.R, db.R);
+            candidate.LayerNormBackward(dy.C, x.C, mu.C, rs.C, g.C, rows, cols, dx.C, dg.C, db.C);
+            return [(dx.RF(), dx.CF()), (dg.RF(), dg.CF()), (db.RF(), db.CF())];
+        });
+        {
+            int batch = 3, perBatch = 2 * 19, t = 19;
+            Check("SoftmaxForward(mask)", $"{batch}x{perBatch}x{t}", tol, () =>
+            {
+                using var x = F(Rand(batch * perBatch * t, 4f)); using var y = F(new float[batch * perBatch * t]);
+                var maskData = new float[batch * t];
+                for (int i = 0; i < maskData.Length; i++) maskData[i] = i % t > t - 1 - i / t * 3 ? -10000f : 0f;
+                using var mask = F(maskData);
+                reference.SoftmaxForward(x.R, y.R, batch, perBatch, t, 0.25f, mask.R);
+                candidate.SoftmaxForward(x.C, y.C, batch, perBatch, t, 0.25f, mask.C);
+                return [(y.RF(), y.CF())];
+            });
+            Check("SoftmaxBackward", $"{batch * perBatch}x{t}", tol, () =>
+            {
+                var yd = Rand(batch * perBatch * t).Select(v => Math.Abs(v) / t).ToArray();
+                using var y = F(yd); using var dy = F(Rand(yd.Length)); using var dx = F(new float[yd.Length]);
+                reference.SoftmaxBackward(y.R, dy.R, dx.R, batch * perBatch, t, 0.25f);
+                candidate.SoftmaxBackward(y.C, dy.C, dx.C, batch * perBatch, t, 0.25f);
+                return [(dx.RF(), dx.CF())];
+            });
+        }
+        foreach (long offset in new long[] { 0, 6 })
+            Check($"Dropout(offset={offset})", "1003, p 0.1", 0, () =>
+            {
+                using var x = F(Rand(1003)); using var y = F(new float[1003]); using var dx = F(new float[1003]);
+                reference.DropoutForward(x.R, y.R, 0.1f, 0x123456789UL, 77, 5, offset);
+                candidate.DropoutForward(x.C, y.C, 0.1f, 0x123456789UL, 77, 5, offset);
+                reference.DropoutBackward(x.R, dx.R, 0.3f, 42, (1UL << 33) + 3, 9, offset);
+                candidate.DropoutBackward(x.C, dx.C, 0.3f, 42, (1UL << 33) + 3, 9, offset);
+                return [(y.RF(), y.CF()), (dx.RF(), dx.CF())];
+            });
+        {
+            int vocab = 97, dim = 45, count = 61;
+            var idsData = Enumerable.Range(0, count).Select(_ => rng.Next(vocab / 4)).ToArray(); // many repeats
+            foreach (bool acc in new[] { false, true })
+                Check($"EmbeddingForward(accumulate={acc})", $"{count} ids, {vocab}x{dim}", 0, () =>
+                {
+                    using var ids = Ii(idsData); using var table = F(Rand(vocab * dim)); using var o = F(Rand(count * dim));
+                    reference.EmbeddingForward(ids.R, table.R, dim, o.R, acc); candidate.EmbeddingForward(ids.C, table.C, dim, o.C, acc);
+                    return [(o.RF(), o.CF())];
+                });
+            Check("EmbeddingBackward", $"{count} ids, {vocab}x{dim}", 0, () =>
+            {
+                using var ids = Ii(idsData); using var dout = F(Rand(count * dim)); using var dt = F(Rand(vocab * dim));
+                reference.EmbeddingBackward(ids.R, dout.R, dim, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, dim, dt.C);
+                return [(dt.RF(), dt.CF())];
+            });
+        }
+        {
+            int r = 29, v = 30522, ignore = -100;
+            var targetData = Enumerable.Range(0, r).Select(i => i % 5 == 3 ? ignore : rng.Next(v)).ToArray();
+            string shape = $"{r}x{v}";
+            Check("CrossEntropyForward/Backward", shape, tol * 5, () =>
+            {
+                using var logits = F(Rand(r * v, 8f)); using var t = Ii(targetData);
+                using var loss = F(new float[r]); using var lse = F(new float[r]); using var am = Ii(new int[r]); using var dl = F(new float[r * v]);
+                reference.CrossEntropyForward(logits.R, r, v, t.R, ignore, loss.R, lse.R, am.R);
+                candidate.CrossEntropyForward(logits.C, r, v, t.C, ignore, loss.C, lse.C, am.C);
+                reference.CrossEntropyBackward(logits.R, lse.R, t.R, ignore, r, v, 0.5f, dl.R);
+                candidate.CrossEntropyBackward(logits.C, lse.C, t.C, ignore, r, v, 0.5f, dl.C);
+                return [(loss.RF(), loss.CF()), (lse.RF(), lse.CF()), (I2F(am.RI()), I2F(am.CI())), (dl.RF(), dl.CF())];
+            });
+            Check("BiasCrossEntropyForward/Backward", shape, tol * 5, () =>
+            {
+                using var logits = F(Rand(r * v, 8f)); using var bias = F(Rand(v)); using var t = Ii(targetData);
+                using var loss = F(new float[r]); using var lse = F(new float[r]); using var am = Ii(new int[r]); using var db = F(Rand(v));
+                reference.BiasCrossEntropyForward(logits.R, bias.R, r, v, t.R, ignore, loss.R, lse.R, am.R);
+                candidate.BiasCrossEntropyForward(logits.C, bias.C, r, v, t.C, ignore, loss.C, lse.C, am.C);
+                var fwd = (logits.RF(), logits.CF());
+                using var sr = reference.Allocate(DType.Float32, Math.Max(1, reference.BiasCrossEntropyScratch(r, v)));
+                using var sc = candidate.Allocate(DType.Float32, Math.Max(1, candidate.BiasCrossEntropyScratch(r, v)));
+                reference.BiasCrossEntropyBackward(logits.R, lse.R, t.R, ignore, r, v, 0.5f, db.R, sr);
+                candidate.BiasCrossEntropyBackward(logits.C, lse.C, t.C, ignore, r, v, 0.5f, db.C, sc);
+                return [fwd, (loss.RF(), loss.CF()), (lse.RF(), lse.CF()), (I2F(am.RI()), I2F(am.CI())), (logits.RF(), logits.CF()), (db.RF(), db.CF())];
+            });
+            Check("LossStatistics", $"{r}", 1e-6, () =>
+            {
+                using var loss = F(Rand(r).Select(Math.Abs).ToArray()); using var t = Ii(targetData);
+                using var am = Ii(targetData.Select((x, i) => i % 2 == 0 ? x : 7).ToArray()); using var st = F(new float[3]);
+                reference.LossStatistics(loss.R, am.R, t.R, ignore, st.R); candidate.LossStatistics(loss.C, am.C, t.C, ignore, st.C);
+                return [(st.RF(), st.CF())];
+            });
+        }
+        Check("AdamWStep", "100003, 3 steps", tol, () =>
+        {
+            using var p = F(Rand(100003)); using var m = F(new float[100003]); using var v = F(new float[100003]);
+            for (int step = 1; step <= 3; step++)
+            {
+                using var g = F(Rand(100003));
+                var hp = new AdamWParams(1e-3f, 0.9f, 0.999f, 1e-6f, 0.01f, step, 0.5f);
+                reference.AdamWStep(p.R, g.R, m.R, v.R, hp); candidate.AdamWStep(p.C, g.C, m.C, v.C, hp);
+            }
+            return [(p.RF(), p.CF()), (m.RF(), m.CF()), (v.RF(), v.CF())];
+        });
+        Check("SumOfSquares", "1000003", 1e-12, () =>
+        {
+            using var x = F(Rand(1000003));
+            return [(new[] { (float)reference.SumOfSquares(x.R) }, new[] { (float)candidate.SumOfSquares(x.C) })];
+        });
+        Check("AttentionMask", "3x19", 0, () =>
+        {
+            using var mk = Ii(Enumerable.Range(0, 57).Select(i => i % 19 < 12 ? 1 : 0).ToArray()); using var a = F(new float[57]);
+            reference.AttentionMask(mk.R, a.R, -10000f); candidate.AttentionMask(mk.C, a.C, -10000f);
+            return [(a.RF(), a.CF())];
+        });
+        Check("Iota", "period 19 stride 0 / period 1 stride 19", 0, () =>
+        {
+            using var a = Ii(new int[57]); using var b = Ii(new int[7]);
+            reference.Iota(a.R, 19, 0); candidate.Iota(a.C, 19, 0);
+            reference.Iota(b.R, 1, 19); candidate.Iota(b.C, 1, 19);
+            return [(I2F(a.RI()), I2F(a.CI())), (I2F(b.RI()), I2F(b.CI()))];
+        });
+        Check("MaskedLmTargets", "3x5 slots, T 19", 0, () =>
+        {
+            using var pos = Ii(Enumerable.Range(0, 15).Select(i => (i * 7) % 19).ToArray()); using var ids = Ii(Enumerable.Range(0, 15).Select(i => 100 + i).ToArray());
+            using var w = F(Enumerable.Range(0, 15).Select(i => i % 5 < 3 ? 1f : 0f).ToArray());
+            using var rws = Ii(new int[15]); using var tg = Ii(new int[15]);
+            reference.MaskedLmTargets(pos.R, ids.R, w.R, 5, 19, -100, rws.R, tg.R);
+            candidate.MaskedLmTargets(pos.C, ids.C, w.C, 5, 19, -100, rws.C, tg.C);
+            return [(I2F(rws.RI()), I2F(rws.CI())), (I2F(tg.RI()), I2F(tg.CI()))];
+        });
+        Check("Copy/Zero", "1001", 0, () =>
+        {
+            using var a = F(Rand(1001)); using var b = F(Rand(1001));
+            reference.Copy(a.R.View(3, 500), b.R.View(400, 500)); candidate.Copy(a.C.View(3, 500), b.C.View(400, 500));
+            reference.Zero(a.R.View(7, 13)); candidate.Zero(a.C.View(7, 13));
+            return [(a.RF(), a.CF()), (b.RF(), b.CF())];
+        });
+        return results;
+    }
+}

@@ -1,0 +1,60 @@
+using BertSharp.Tensors;
+
+namespace BertSharp.Cuda;
+
+/// <summary>Chooses the device for <c>--device auto|cpu|cuda|cuda:N</c>.</summary>
+public static class Devices
+{
+    /// <summary>What <paramref name="spec"/> asks for: (true, N) for a GPU, (false, 0) for the CPU, (null, 0) for
+    /// auto; throws <see cref="BertSharpException"/> (<see cref="ErrorKind.Usage"/>) for anything else.</summary>
+    public static (bool? Cuda, int Ordinal) Parse(string spec)
+    {
+        string s = (spec ?? "").Trim().ToLowerInvariant();
+        if (s is "" or "auto") return (null, 0);
+        if (s == "cpu") return (false, 0);
+        if (s is "cuda" or "gpu") return (true, 0);
+        if (s.StartsWith("cuda:", StringComparison.Ordinal)
+            && int.TryParse(s[5..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
+            return (true, n);
+        throw new BertSharpException($"--device {spec}: expected auto, cpu, cuda or cuda:N", ErrorKind.Usage);
+    }
+
+    /// <summary>
+    /// Opens the device <paramref name="spec"/> names. <c>auto</c> takes the first CUDA GPU when one is usable and the CPU
+    /// otherwise; <paramref name="description"/> says which in one line (with the reason when auto falls back to the CPU).
+    /// An explicit <c>cuda</c>/<c>cuda:N</c> without that GPU throws <see cref="BertSharpException"/> of
+    /// <see cref="ErrorKind.Usage"/> (the option asks for what this machine does not have).
+    /// </summary>
+    public static Device Open(string spec, out string description)
+    {
+        var (cuda, ordinal) = Parse(spec);
+        if (cuda == false)
+        {
+            description = "device: cpu";
+            return Device.Cpu;
+        }
+        if (cuda == true)
+        {
+            var gpu = CudaDevice.Open(ordinal);
+            description = $"device: {gpu.Info}";
+            return gpu;
+        }
+        var info = CudaInfo.Probe();
+        if (!info.IsUsable)
+        {
+            description = $"device: cpu ({info.Reason})";
+            return Device.Cpu;
+        }
+        try
+        {
+            var gpu = CudaDevice.Open(0);
+            description = $"device: {gpu.Info}";
+            return gpu;
+        }
+        catch (BertSharpException e)
+        {
+            description = $"device: cpu ({CudaInfo.NoCudaReason(e.Message)})";
+            return Device.Cpu;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+namespace BertSharp.Cuda;
+
+/// <summary>A kernel launch's grid and block (x, y only: our kernels need no z).</summary>
+/// <param name="GridX">Blocks along x.</param>
+/// <param name="GridY">Blocks along y.</param>
+/// <param name="BlockX">Threads per block along x.</param>
+/// <param name="BlockY">Threads per block along y.</param>
+public readonly record struct Launch(uint GridX, uint GridY, uint BlockX, uint BlockY)
+{
+    /// <summary>True when there is nothing to launch (a zero-size grid).</summary>
+    public bool IsEmpty => GridX == 0 || GridY == 0;
+}
+
+/// <summary>How each kernel family is launched, from the shapes alone (so results never depend on timing): host
+/// code, unit-tested without a GPU.</summary>
+public static class LaunchGeometry
+{
+    /// <summary>Threads per block of element-wise and row kernels (a multiple of 32).</summary>
+    public const int Block = 256;
+
+    /// <summary>Most blocks of a grid-stride element-wise launch (each thread then loops).</summary>
+    public const int MaxElementwiseBlocks = 65536;
+
+    /// <summary>Blocks of <see cref="SumOfSquares"/>'s first pass at most (also the partials buffer's length).</summary>
+    public const int SumOfSquaresBlocks = 1024;
+
+    /// <summary>Grid-stride launch over <paramref name="n"/> elements: ⌈n / 256⌉ blocks, at most 65,536.</summary>
+    public static Launch Elementwise(long n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        long blocks = Math.Min((n + Block - 1) / Block, MaxElementwiseBlocks);
+        return new Launch((uint)blocks, 1, Block, 1);
+    }
+
+    /// <summary>One block per row; the threads are the smallest multiple of 32 covering <paramref name="cols"/>, between
+    /// 32 and <paramref name="maxThreads"/> (each thread strides over the row when it is longer).</summary>
+    public static Launch Rows(int rows, int cols, int maxThreads = Block)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        if (maxThreads < 32 || maxThreads % 32 != 0 || maxThreads > 1024)
+            throw new ArgumentOutOfRangeException(nameof(maxThreads), maxThreads, "a multiple of 32 in [32, 1024]");
+        int threads = Math.Clamp((cols + 31) / 32 * 32, 32, maxThreads);
+        return new Launch(cols == 0 ? 0u : (uint)rows, 1, (uint)threads, 1);
+    }
+
+    /// <summary>Column reductions (bias and LayerNorm parameter gradients): 32 columns × 8 row lanes per block.</summary>
+    public static Launch Columns(int cols)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        return new Launch((uint)((cols + 31) / 32), 1, 32, 8);
+    }
+
+    /// <summary>Dropout: one thread per Philox block of four elements of the global tensor that the view
+    /// [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="n"/>) touches.</summary>
+    public static Launch Dropout(long n, long offset)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        return Elementwise(DropoutBlocks(n, offset));
+    }
+
+    /// <summary>Philox blocks (four elements each) touched by elements [offset, offset + n).</summary>
+    public static long DropoutBlocks(long n, long offset) => n == 0 ? 0 : ((offset + n + 3) >> 2) - (offset >> 2);
+
+    /// <summary>The first pass of Σx²: ⌈n / 256⌉ blocks, at most <see cref="SumOfSquaresBlocks"/>, at least 1.</summary>
+    public static Launch SumOfSquares(long n)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        long blocks = Math.Clamp((n + Block - 1) / Block, 1, SumOfSquaresBlocks);
+        return new Launch((uint)blocks, 1, Block, 1);
+    }
+
+    /// <summary>The embedding scatter-add: one thread per column, 128 per block.</summary>
+    public static Launch EmbeddingBackward(int dim)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(dim);
+        return new Launch((uint)((dim + 127) / 128), 1, 128, 1);
+    }
+}
