@@ -75,6 +75,7 @@ public static class CliRunner
                 Output = CliConsole.Out,
                 Error = CliConsole.Err,
             };
+            CliDevice.Select(parse, stderr);
             int result = await parse.InvokeAsync(config, cancel);
             CliWorld.End(result);
             return result;

@@ -10,7 +10,7 @@ public static class CommandRegistry
     /// <summary>The program's name, as the README, the hints and the installed tool spell it.</summary>
     public const string ProgramName = "bertsharp";
 
-    public static IEnumerable<Command> All() => Commands().Select(RefuseEmptyValues);
+    public static IEnumerable<Command> All() => Commands().Select(CliDevice.AddTo).Select(RefuseEmptyValues);
 
     /// <summary>An empty string (<c>--out ""</c>, <c>""</c> for a model) is never a path or a value: a usage error
     /// (exit 2) naming the option, on every option and argument that takes one string, in every command.</summary>

@@ -25,7 +25,7 @@ public static class ClassifyCommand
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
             var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "classify");
-            var loaded = PretrainedModel.Load(parse.GetValue(model)!);
+            var loaded = PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current);
             int max = CommandInputs.MaxLength(parse.GetValue(maxLength), loaded.Config);
             if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
             var classify = new ClassificationPipeline(loaded, max, parse.GetValue(headTokens), parse.GetValue(batch));

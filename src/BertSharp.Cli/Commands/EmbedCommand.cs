@@ -36,7 +36,7 @@ public static class EmbedCommand
             };
             if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
             var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "embed");
-            var loaded = PretrainedModel.Load(parse.GetValue(model)!);
+            var loaded = PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current);
             int max = CommandInputs.MaxLength(parse.GetValue(maxLength), loaded.Config);
             var embed = new EmbeddingPipeline(loaded, kind, max, parse.GetValue(batch));
             var results = embed.Run(inputs.Select(t => t.Text).ToList(), cancel);

@@ -31,7 +31,7 @@ public static class EvaluateCommand
             int batch = parse.GetValue(batchSize), cap = parse.GetValue(maxBatches);
             if (batch < 1) throw new BertSharpException($"--batch-size: must be at least 1, got {batch}", ErrorKind.Usage);
             if (cap < 0) throw new BertSharpException($"--max-batches: must be 0 (all) or more, got {cap}", ErrorKind.Usage);
-            var ckpt = PretrainedModel.Load(parse.GetValue(model)!);
+            var ckpt = PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current);
             int? seq = parse.GetValue(seqLength);
             if (seq is int s && (s < Data.PretrainingOptions.MinSeqLength || s > ckpt.Config.MaxPositionEmbeddings))
                 throw new BertSharpException($"--seq-length: {s} must be between {Data.PretrainingOptions.MinSeqLength} and the model's max_position_embeddings {ckpt.Config.MaxPositionEmbeddings}", ErrorKind.Usage);

@@ -25,7 +25,7 @@ public static class FillMaskCommand
             int k = parse.GetValue(topK);
             if (k < 1) throw new BertSharpException($"--top-k: must be at least 1, got {k}", ErrorKind.Usage);
             var inputs = CommandInputs.ReadNonBlank(parse.GetValue(texts), parse.GetValue(file), "fill-mask");
-            var fill = new FillMaskPipeline(PretrainedModel.Load(parse.GetValue(model)!));
+            var fill = new FillMaskPipeline(PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current));
             var results = new JsonArray();
             foreach (var text in inputs)
             {

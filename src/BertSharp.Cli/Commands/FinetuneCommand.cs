@@ -64,7 +64,7 @@ public static class FinetuneCommand
                 WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay), Seed = parse.GetValue(seed),
                 GroupByLength = parse.GetValue(groupByLength), EarlyStoppingPatience = parse.GetValue(patience), LogEvery = parse.GetValue(logEvery),
             };
-            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world };
+            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world, Device = CliDevice.Current };
             // Data parallel: rank 0 alone prints and writes; the others print nothing but errors.
             if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
             return Task.FromResult(Render(run.Run(cancel)));

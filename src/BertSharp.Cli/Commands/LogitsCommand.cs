@@ -21,7 +21,7 @@ public static class LogitsCommand
         {
             // The input first: a malformed file fails before the model is loaded.
             var inputs = PreTrainingInputs.Load(parse.GetValue(input)!);
-            var checkpoint = PretrainedModel.Load(parse.GetValue(model)!);
+            var checkpoint = PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current);
             var result = new PreTrainingLogits(checkpoint.Parameters).Compute(inputs);
             if (parse.GetValue(output) is { } path)
             {

@@ -23,7 +23,7 @@ public static class NspCommand
         command.SetAction((ParseResult parse) =>
         {
             var pairs = ReadPairs(parse.GetValue(texts) ?? [], parse.GetValue(file));
-            var nsp = new NextSentencePipeline(PretrainedModel.Load(parse.GetValue(model)!));
+            var nsp = new NextSentencePipeline(PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current));
             var results = new JsonArray();
             foreach (var (a, b) in pairs)
             {

@@ -86,6 +86,7 @@ public static class PretrainCommand
             var run = PretrainingRun.Open(request);
             run.Threads = threadCount;
             run.Communicator = world;
+            run.Device = CliDevice.Current;
             // Data parallel: rank 0 alone prints (and writes the run folder); the others print nothing but errors.
             if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
             var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };

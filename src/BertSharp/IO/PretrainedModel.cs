@@ -1,3 +1,4 @@
+using BertSharp.Tensors;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BertSharp.Model;
@@ -38,7 +39,7 @@ public sealed class PretrainedModel
     /// <summary>The run's settings (<c>run.json</c>) when the checkpoint belongs to a run folder.</summary>
     public RunSettings? Run { get; }
     /// <summary>The weights (encoder, pooler, pretraining heads and, when fine-tuned, the classifier).</summary>
-    public BertParameters Parameters { get; }
+    public BertParameters Parameters { get; private set; }
     /// <summary>The model's shape and hyper-parameters (<c>config.json</c>).</summary>
     public BertConfig Config => Parameters.Config;
     /// <summary>The classifier's labels, by label id, of a fine-tuned model; null when the model has no classifier head.</summary>
@@ -54,6 +55,17 @@ public sealed class PretrainedModel
     public TrainerState? State { get; }
     /// <summary>What loading had to do besides reading (renamed, widened or initialised tensors); empty for our own checkpoints.</summary>
     public IReadOnlyList<string> Notes { get; }
+
+    /// <summary>Moves the weights to <paramref name="device"/> (pipelines and models built from this model then run there);
+    /// a no-op on the device they are on. Returns this model.</summary>
+    public PretrainedModel To(Device device)
+    {
+        if (device == Parameters.Device) return this;
+        var moved = Parameters.To(device);
+        Parameters.Dispose();
+        Parameters = moved;
+        return this;
+    }
 
     /// <summary>A tokenizer with this model's vocabulary and casing.</summary>
     public BertTokenizer CreateTokenizer() => new(Vocabulary, LowerCase);

@@ -36,6 +36,8 @@ public sealed class FineTuningRun(FineTuningRequest request)
     public FineTuningRequest Request { get; } = request;
     /// <summary>Progress lines: the data and model read, a training line every <see cref="FineTuningRequest.LogEvery"/> updates, one per epoch.</summary>
     public IProgress<string>? Progress { get; set; }
+    /// <summary>Where the model trains (the CPU unless set).</summary>
+    public Device Device { get; set; } = Device.Cpu;
     /// <summary>Told about the training (besides the run's own epoch records).</summary>
     public IReadOnlyList<ITrainerCallback> Callbacks { get; set; } = [];
 
@@ -98,6 +100,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
 
         // The model and the loop.
         var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
+        if (parameters.Device != Device) parameters = parameters.To(Device);
         var options = BadInput(() =>
         {
             var o = new FineTuneOptions

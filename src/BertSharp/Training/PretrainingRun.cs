@@ -60,6 +60,8 @@ public sealed class PretrainingRun
     public RunSettings Settings { get; }
     /// <summary>Worker threads for counting and tokenizing (0: one per core); results do not depend on it.</summary>
     public int Threads { get; set; }
+    /// <summary>Where the model trains (the CPU unless set).</summary>
+    public Device Device { get; set; } = Device.Cpu;
     /// <summary>Log lines and progress of the stages.</summary>
     public IProgress<PretrainingProgress>? Progress { get; set; }
     /// <summary>Told about the training (besides the run folder's own metrics files).</summary>
@@ -261,7 +263,7 @@ public sealed class PretrainingRun
             var config = BadCheckpoint(() => BertConfig.Load(Path.Combine(latest, "config.json")), latest);
             if (config.ToJson() != s.Model.ToJson())
                 throw new BertSharpException($"{latest}/config.json contradicts {settingsPath} (the model differs); use another --name", ErrorKind.Conflict);
-            var trainer = BadCheckpoint(() => Trainer.Resume(latest, data, options), latest);
+            var trainer = BadCheckpoint(() => Trainer.Resume(latest, data, options, Device), latest);
             if (trainer.State.TotalSteps != s.Steps || Math.Abs(trainer.State.PeakLearningRate - s.LearningRate) > 1e-12 * s.LearningRate)
                 throw new BertSharpException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another --name", ErrorKind.Conflict);
             Log("training", trainer.State.Step >= s.Steps
@@ -269,7 +271,7 @@ public sealed class PretrainingRun
                 : $"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})");
             return trainer;
         }
-        var parameters = new BertParameters(s.Model);
+        var parameters = new BertParameters(s.Model, device: Device);
         if (s.InitFrom is null) parameters.Initialize(s.Seed);
         else
         {
