@@ -16,12 +16,15 @@ public static class CliConsole
         public TextReader? In { get; init; }
         /// <summary>Called after every training update with the step number (tests cancel from here).</summary>
         public Action<long>? AfterStep { get; init; }
+        /// <summary>Called after every evaluation with its step (0: before the first update).</summary>
+        public Action<long>? AfterEvaluation { get; init; }
     }
 
     public static TextWriter Out => Current.Value?.Out ?? Console.Out;
     public static TextWriter Err => Current.Value?.Err ?? Console.Error;
     public static TextReader In => Current.Value?.In ?? Console.In;
     public static Action<long>? AfterStep => Current.Value?.AfterStep;
+    public static Action<long>? AfterEvaluation => Current.Value?.AfterEvaluation;
 
     /// <summary>True when both streams are a real terminal (live progress); false in tests, pipes and CI.</summary>
     public static bool IsTerminal => Current.Value is null && !Console.IsOutputRedirected && !Console.IsErrorRedirected;

@@ -17,6 +17,8 @@ public static class CliRunner
     public const int ExitConflict = 5;
     /// <summary>Training stopped because the loss or gradient norm stopped being finite.</summary>
     public const int ExitDiverged = 6;
+    /// <summary>The run or output folder is in use by another process (one process at a time per folder).</summary>
+    public const int ExitInUse = 7;
     public const int ExitInterrupted = 130;
 
     /// <summary>The README's exit code for a library error: the one mapping from kinds to codes.</summary>
@@ -27,6 +29,7 @@ public static class CliRunner
         ErrorKind.BadCheckpoint => ExitBadCheckpoint,
         ErrorKind.Conflict => ExitConflict,
         ErrorKind.Diverged => ExitDiverged,
+        ErrorKind.InUse => ExitInUse,
         _ => ExitFailure,
     };
 
@@ -49,8 +52,30 @@ public static class CliRunner
         var root = CommandRegistry.CreateRoot("BertSharp: pretrain BERT language models from scratch in .NET.");
         foreach (var command in CommandRegistry.All())
             root.Subcommands.Add(command);
+        // Taken out of the arguments before parsing (RunAsync); declared so that every command's help shows it.
+        root.Options.Add(new Option<bool>("--verbose") { Description = "On an error, also print the stack trace", Recursive = true });
         return root;
     }
+
+    /// <summary>An error message as the user sees it: System.CommandLine's "as expected type 'System.Int32'" becomes what the
+    /// value should be, and .NET's " (Parameter 'name')" suffix is dropped: no .NET type or parameter name reaches the user.</summary>
+    public static string UserMessage(string message)
+    {
+        message = System.Text.RegularExpressions.Regex.Replace(message,
+            @"Cannot parse argument '(?<v>[^']*)' for (?:option|command|argument) '(?<o>[^']*)' as expected type '(?<t>[^']+)'\.?",
+            m => $"{m.Groups["o"].Value}: '{m.Groups["v"].Value}' is not {TypeWords(m.Groups["t"].Value)}");
+        message = System.Text.RegularExpressions.Regex.Replace(message, @" ?\(Parameter '[^']*'\)", "");
+        return System.Text.RegularExpressions.Regex.Replace(message, @"System\.(?:Nullable`1\[)?[A-Za-z0-9_.]+\]?", m => TypeWords(m.Value));
+    }
+
+    private static string TypeWords(string type) => type switch
+    {
+        _ when type.Contains("UInt") => "a whole number of 0 or more",
+        _ when type.Contains("Int") => "a whole number",
+        _ when type.Contains("Double") || type.Contains("Single") || type.Contains("Decimal") => "a number",
+        _ when type.Contains("Boolean") => "true or false",
+        _ => "a valid value",
+    };
 
     /// <param name="cancel">Cancels the running command (Program.cs links it to Ctrl+C; tests cancel it themselves).
     /// System.CommandLine's own Ctrl+C handling is off: its 2-second limit would kill a training step
@@ -65,7 +90,7 @@ public static class CliRunner
             if (parse.Errors.Count > 0)
             {
                 // One line, like every other error; --help shows the options.
-                stderr.WriteLine($"error: {parse.Errors[0].Message} (see --help)");
+                stderr.WriteLine($"error: {UserMessage(parse.Errors[0].Message)} (see --help)");
                 return ExitUsage;
             }
             var config = new InvocationConfiguration
@@ -90,7 +115,7 @@ public static class CliRunner
         {
             int code = ExitCode(e);
             // A bug keeps its type in the message; the user's errors are one plain line.
-            stderr.WriteLine(code == ExitFailure ? $"error: {e.GetType().Name}: {e.Message}" : $"error: {e.Message}");
+            stderr.WriteLine(code == ExitFailure ? $"error: {e.GetType().Name}: {e.Message}" : $"error: {UserMessage(e.Message)}");
             if (verbose) stderr.WriteLine(e);
             stderr.Flush();
             // Under mpirun: an error on any rank ends the whole job with this code (the other ranks may be waiting in a collective).

@@ -16,6 +16,8 @@ public enum ErrorKind
     Conflict,
     /// <summary>Training stopped because a loss, gradient norm or other value stopped being finite.</summary>
     Diverged,
+    /// <summary>The run or output folder is in use by another process (its lock file names the process).</summary>
+    InUse,
 }
 
 /// <summary>

@@ -35,9 +35,10 @@ public static class DataCommand
             Description = "Expected SHA-256 of the archive ('none' skips the check)",
             DefaultValueFactory = _ => ImdbDataset.Sha256,
         };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object: root and reviews per split" };
         var command = new Command("imdb", "Download (or take a local copy of), verify and extract the IMDB reviews (aclImdb_v1.tar.gz).")
         {
-            archive, outDir, url, sha,
+            archive, outDir, url, sha, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -55,14 +56,21 @@ public static class DataCommand
                         p.Total is long total && total > 0 ? (double)p.Received / total : null)),
                     message => CliConsole.Err.WriteLine(message), cancel).GetAwaiter().GetResult());
             int reviews = 0;
+            var perSplit = new Dictionary<string, int>();
             foreach (var split in ImdbCorpusReader.Splits)
             {
                 var dir = Path.Combine(root, split.Replace('/', Path.DirectorySeparatorChar));
                 int n = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*.txt").Count() : 0;
                 reviews += n;
-                Console.WriteLine($"{split,-12} {n,7:N0} reviews");
+                perSplit[split] = n;
             }
-            Console.WriteLine($"IMDB ready: {root} ({reviews:N0} reviews)");
+            if (parse.GetValue(json))
+            {
+                CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { root, reviews, splits = perSplit }, CliJson.Indented));
+                return Task.FromResult(CliRunner.ExitOk);
+            }
+            foreach (var (split, n) in perSplit) CliConsole.Out.WriteLine($"{split,-12} {n,7:N0} reviews");
+            CliConsole.Out.WriteLine($"IMDB ready: {root} ({reviews:N0} reviews)");
             return Task.FromResult(CliRunner.ExitOk);
         });
         return command;

@@ -18,9 +18,10 @@ public static class ExportCommand
             DefaultValueFactory = _ => "auto",
         };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
+        var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("export", "Write a checkpoint as a HuggingFace folder (BertForPreTraining, or BertForSequenceClassification after finetune).")
         {
-            model, outDir, vocab, casing, force,
+            model, outDir, vocab, casing, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
@@ -35,6 +36,15 @@ public static class ExportCommand
             var m = loaded.ToModelFolder();
             if (mode != "auto") m.LowerCase = mode == "uncased";
             m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
+            if (parse.GetValue(json))
+            {
+                CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    source = loaded.Folder, output = parse.GetValue(outDir), architecture = m.Config.Architectures[0],
+                    parameters = m.Parameters.Layout.ParameterCount, vocabulary_size = m.Vocabulary!.Count, lowercase = m.LowerCase,
+                }, CliJson.Indented));
+                return Task.FromResult(CliRunner.ExitOk);
+            }
             CliConsole.Out.WriteLine($"exported {loaded.Folder} -> {parse.GetValue(outDir)} ({m.Config.Architectures[0]}, {m.Parameters.Layout.ParameterCount:N0} parameters, "
                 + $"{m.Vocabulary!.Count:N0} tokens, {(m.LowerCase ? "uncased" : "cased")})");
             return Task.FromResult(CliRunner.ExitOk);

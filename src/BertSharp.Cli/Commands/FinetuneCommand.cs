@@ -21,19 +21,19 @@ public static class FinetuneCommand
         var evalFraction = new Option<double>("--eval-fraction") { Description = "Share held out for evaluation when the data has no test split", DefaultValueFactory = _ => 0.1 };
         var outDir = new Option<string>("--out") { Description = "Folder for the fine-tuned model (HF BertForSequenceClassification layout) and finetune_results.json", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
-        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 3 };
-        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => 32 };
-        var evalBatch = new Option<int>("--eval-batch-size") { DefaultValueFactory = _ => 64 };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the training texts (at least 1)", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int>("--batch-size") { Description = "Training texts per update", DefaultValueFactory = _ => 32 };
+        var evalBatch = new Option<int>("--eval-batch-size") { Description = "Texts per evaluation batch", DefaultValueFactory = _ => 64 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate (linear warm-up, then linear decay to 0)", DefaultValueFactory = _ => 2e-5 };
-        var warmup = new Option<double>("--warmup-ratio") { DefaultValueFactory = _ => 0.1 };
-        var weightDecay = new Option<float>("--weight-decay") { DefaultValueFactory = _ => 0.01f };
+        var warmup = new Option<double>("--warmup-ratio") { Description = "Share of the updates spent warming up, in [0, 1)", DefaultValueFactory = _ => 0.1 };
+        var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW weight decay (not applied to biases and LayerNorm)", DefaultValueFactory = _ => 0.01f };
         var dropout = new Option<float?>("--dropout") { Description = "Dropout of hidden states, attention weights and the pooled [CLS] vector (default: the model config's, 0.1 in BERT's presets)" };
         var maxLength = new Option<int?>("--max-length") { Description = "Tokens per review including [CLS] and [SEP], up to 512 (default: 512 or the model's limit)" };
         var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long review; the rest from its end (default 128/510 of the length)" };
         var maxTrain = new Option<int>("--max-train") { Description = "Use at most N training texts (label-balanced, seeded; 0 = all)", DefaultValueFactory = _ => 0 };
         var maxEval = new Option<int>("--max-eval") { Description = "Use at most N evaluation texts (0 = all)", DefaultValueFactory = _ => 0 };
-        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 42UL };
-        var logEvery = new Option<int>("--log-every") { DefaultValueFactory = _ => 50 };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the classifier's initialisation, the data's split, subsets and order, and dropout", DefaultValueFactory = _ => 42UL };
+        var logEvery = new Option<int>("--log-every") { Description = "A progress line every N updates (0: only per epoch)", DefaultValueFactory = _ => 50 };
         var copyPositions = new Option<int?>("--copy-positions")
         {
             Description = "The --model was pretrained at length N: positions N and beyond (never trained) start as copies of positions 0..N-1, "
@@ -43,14 +43,16 @@ public static class FinetuneCommand
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted fine-tuning from --out's newest checkpoint (give the same options again)" };
         var patience = new Option<int>("--early-stopping") { Description = "Stop after N epochs without a better evaluation accuracy (0: never)", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (snake_case keys) instead of a sentence" };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
             model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
-            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads, resume, patience,
+            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads, resume, patience, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
             int threadCount = parse.GetValue(threads);
+            if (threadCount < 0) throw new BertSharpException("--threads: must be 0 (one per core) or more", ErrorKind.Usage);
             // Under mpirun: MPI_COMM_WORLD, and the node's cores shared by its ranks unless --threads says otherwise.
             var world = CliWorld.Start(threadCount);
             var request = new FineTuningRequest
@@ -67,14 +69,26 @@ public static class FinetuneCommand
             var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world, Device = CliDevice.Current };
             // Data parallel: rank 0 alone prints and writes; the others print nothing but errors.
             if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
-            return Task.FromResult(Render(run.Run(cancel)));
+            return Task.FromResult(Render(run.Run(cancel), parse.GetValue(json)));
         });
         return command;
     }
 
-    private static int Render(FineTuningResult r)
+    private static int Render(FineTuningResult r, bool json)
     {
         var o = CliConsole.Out;
+        if (json)
+        {
+            o.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+            {
+                interrupted = r.Interrupted, step = r.Step, total_steps = r.TotalSteps, output_dir = r.OutputDir,
+                results_file = r.Interrupted ? null : r.ResultsPath, checkpoint = r.Training.FinalCheckpoint,
+                final_eval_accuracy = r.FinalEvalAccuracy, best_epoch = r.BestEpoch, epochs_done = r.History.Count,
+                train_examples = r.TrainExamples, eval_examples = r.EvalExamples, labels = r.Labels, max_length = r.MaxLength,
+                seconds = new { read = r.Seconds.Read, tokenize = r.Seconds.Tokenize, train_and_eval = r.Seconds.TrainAndEval, total = r.Seconds.Total },
+            }, CliJson.Indented));
+            return r.Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk;
+        }
         if (r.Interrupted)
         {
             o.WriteLine($"interrupted at step {r.Step:N0} of {r.TotalSteps:N0}; checkpoint: {r.Training.FinalCheckpoint}");

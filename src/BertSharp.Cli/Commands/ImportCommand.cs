@@ -11,9 +11,10 @@ public static class ImportCommand
         var from = new Option<string>("--from") { Description = "HF model folder: config.json, model.safetensors, vocab.txt (tokenizer_config.json optional)", Required = true };
         var outDir = new Option<string>("--out") { Description = "Checkpoint folder to write", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
+        var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("import", "Read a HuggingFace BERT folder (bert./bare names, LayerNorm gamma/beta, tied decoder, F16/BF16) into a checkpoint.")
         {
-            from, outDir, force,
+            from, outDir, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
@@ -26,6 +27,16 @@ public static class ImportCommand
             var m = loaded.ToModelFolder();
             m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
             var c = m.Config;
+            if (parse.GetValue(json))
+            {
+                CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    source = src, output = parse.GetValue(outDir), num_hidden_layers = c.NumHiddenLayers, hidden_size = c.HiddenSize,
+                    num_attention_heads = c.NumAttentionHeads, vocab_size = c.VocabSize, parameters = m.Parameters.Layout.ParameterCount,
+                    labels = loaded.Labels, lowercase = m.LowerCase, notes = loaded.Notes,
+                }, CliJson.Indented));
+                return Task.FromResult(CliRunner.ExitOk);
+            }
             CliConsole.Out.WriteLine($"imported {src} -> {parse.GetValue(outDir)}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, "
                 + $"vocab {c.VocabSize:N0}, {m.Parameters.Layout.ParameterCount:N0} parameters{(loaded.Labels is { } labels ? $", classifier over {string.Join("/", labels)}" : "")}, "
                 + (m.LowerCase ? "uncased" : "cased"));

@@ -12,14 +12,22 @@ public static class InfoCommand
     public static Command Create()
     {
         var path = new Argument<string?>("path") { Description = "A run folder or checkpoint folder (none: show the machine)", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Print the same as one JSON object (snake_case keys)" };
         var command = new Command("info", "Show what a run folder or checkpoint holds (config, parameters, steps, best metrics), or with no path what the kernels use on this machine.")
         {
-            path,
+            path, json,
         };
         command.SetAction(parse =>
         {
             var o = CliConsole.Out;
             string? p = parse.GetValue(path);
+            if (parse.GetValue(json))
+            {
+                object result = p is null ? Machine()
+                    : Directory.Exists(p) && PretrainedModel.IsRunFolder(p) && !PretrainedModel.IsCheckpoint(p) ? RunJson(p) : CheckpointJson(PretrainedModel.Load(p));
+                o.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, CliJson.Indented));
+                return 0;
+            }
             if (p is null)
             {
                 o.WriteLine($"threads: {KernelParallel.ThreadCount}");
@@ -36,6 +44,38 @@ public static class InfoCommand
         });
         return command;
     }
+
+    private static object Machine() => new
+    {
+        threads = KernelParallel.ThreadCount, vector256 = Vector256.IsHardwareAccelerated, vector512 = Vector512.IsHardwareAccelerated,
+        fma = System.Runtime.Intrinsics.X86.Fma.IsSupported, sgemm = Gemm.KernelDescription,
+    };
+
+    private static object RunJson(string dir)
+    {
+        var s = RunSettings.Load(Path.Combine(dir, RunSettings.FileName));
+        var checkpoints = Checkpoint.List(Path.Combine(dir, PretrainedModel.CheckpointsFolder));
+        long done = checkpoints.Count > 0 ? checkpoints[^1].Step : 0;
+        string metrics = Path.Combine(dir, MetricsLog.JsonlName);
+        var log = File.Exists(metrics) ? new MetricsReader(metrics) : null;
+        return new
+        {
+            run_folder = Path.GetFullPath(dir),
+            settings = System.Text.Json.Nodes.JsonNode.Parse(s.ToJson()),
+            parameters = Model.BertParameterLayout.CountParameters(s.Model),
+            checkpoints = checkpoints.Select(c => new { step = c.Step, path = c.Path }),
+            steps_saved = done, finished = done >= s.Steps,
+            last_validation = log?.Last, best_validation = log?.Best, training_seconds = log?.Elapsed,
+        };
+    }
+
+    private static object CheckpointJson(PretrainedModel ck) => new
+    {
+        checkpoint = ck.Folder, run_folder = ck.RunFolder,
+        config = System.Text.Json.Nodes.JsonNode.Parse(ck.Config.ToJson()),
+        parameters = ck.Parameters.Layout.ParameterCount, vocabulary_size = ck.Vocabulary.Count, lowercase = ck.LowerCase,
+        labels = ck.Labels, state = ck.State, notes = ck.Notes,
+    };
 
     private static int ShowRun(string dir)
     {

@@ -59,11 +59,12 @@ public static class PretrainCommand
             Description = "Continue the run in the run folder from its newest checkpoint (rerunning the same run folder does this too; "
                 + "--resume insists that there is a checkpoint)",
         };
+        var json = new Option<bool>("--json") { Description = "Print the final summary as one JSON object (snake_case keys) on standard output; progress stays on standard error" };
         var command = new Command("pretrain", "Pretrain BERT (MLM + NSP) on a corpus: trains the vocabulary, tokenizes the corpus, makes the items "
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
             corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
-            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, copyPositions, resume,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, copyPositions, resume, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -89,10 +90,20 @@ public static class PretrainCommand
             run.Device = CliDevice.Current;
             // Data parallel: rank 0 alone prints (and writes the run folder); the others print nothing but errors.
             if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
-            var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep };
+            var display = new TrainingDisplay(CliConsole.IsTerminal, CliConsole.Err) { AfterStep = CliConsole.AfterStep, AfterEvaluation = CliConsole.AfterEvaluation };
             run.Progress = display;
             run.Callbacks = [display];
-            var result = display.Run(() => run.Run(cancel));
+            PretrainingResult result;
+            try { result = display.Run(() => run.Run(cancel)); }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                // Stopped while building the vocabulary or the tokenized store: what is complete is kept and reused.
+                CliConsole.Out.WriteLine($"interrupted before training started; the stages completed so far are kept in {run.RunDir}");
+                CliConsole.Out.WriteLine(File.Exists(Path.Combine(run.RunDir, BertSharp.IO.RunSettings.FileName))
+                    ? $"resume with: bertsharp pretrain --run-dir {Quote(run.RunDir)}"
+                    : "resume with: the same pretrain command again");
+                return Task.FromResult(CliRunner.ExitInterrupted);
+            }
             if (world is BertSharp.Distributed.MpiCommunicator mpi && mpi.AllReduceCalls > 0 && result.Training.StepsDone > 0)
             {
                 // What the gradient allreduce cost rank 0 (for bench/ and docs/SCALING.md).
@@ -100,9 +111,34 @@ public static class PretrainCommand
                 CliConsole.Err.WriteLine($"allreduce: {mpi.AllReduceSeconds / updates * 1000:F1} ms and {mpi.AllReduceBytes / (double)updates / 1e6:F2} MB per update "
                     + $"({mpi.AllReduceSeconds:F2} s of {result.Training.Seconds:F1} s training, {mpi.AllReduceCalls:N0} calls, {world.Size} ranks)");
             }
-            return Task.FromResult(Render(result));
+            return Task.FromResult(parse.GetValue(json) ? RenderJson(result) : Render(result));
         });
         return command;
+    }
+
+    /// <summary>The resume command printed after an interruption.</summary>
+    private static string ResumeCommand(string runDir) => $"bertsharp pretrain --run-dir {Quote(runDir)} --resume";
+
+    /// <summary>A path as a POSIX shell reads it back (quoted when it holds spaces or other special characters).</summary>
+    internal static string Quote(string s) =>
+        s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_./=:+,@%".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+
+    private static int RenderJson(PretrainingResult r)
+    {
+        var v = r.LastValidation;
+        CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+        {
+            interrupted = r.Interrupted, step = r.Step, steps = r.Settings.Steps, run_folder = Path.GetFullPath(r.RunDir),
+            final_checkpoint = r.FinalCheckpoint, resume_command = r.Interrupted ? ResumeCommand(r.RunDir) : null,
+            already_finished = r.AlreadyFinished, training_seconds = r.TrainingSeconds, vocabulary_size = r.VocabularySize, parameters = r.ParameterCount,
+            validation = v is null ? null : new
+            {
+                step = v.Step, loss = v.Loss, mlm_loss = v.MlmLoss, nsp_loss = v.NspLoss, mlm_accuracy = v.MlmAccuracy, nsp_accuracy = v.NspAccuracy,
+                mlm_perplexity = Math.Exp(v.MlmLoss),
+            },
+            chance = new { mlm_most_frequent_token = r.Baselines.MostFrequentToken, nsp_majority = r.Baselines.NspMajority, mlm_uniform = 1.0 / r.VocabularySize },
+        }, CliJson.Indented));
+        return r.Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk;
     }
 
     private static int Render(PretrainingResult r)
@@ -113,7 +149,7 @@ public static class PretrainCommand
         if (r.Interrupted)
         {
             o.WriteLine($"interrupted at step {r.Step:N0} of {s.Steps:N0}; checkpoint: {r.FinalCheckpoint}");
-            o.WriteLine($"resume with: bertsharp pretrain --run-dir {runDir} --resume   (dotnet run -c Release --project src/BertSharp.Cli -- pretrain --run-dir {runDir} --resume)");
+            o.WriteLine($"resume with: {ResumeCommand(runDir)}   (dotnet run -c Release --project src/BertSharp.Cli -- pretrain --run-dir {runDir} --resume)");
             return CliRunner.ExitInterrupted;
         }
         o.WriteLine($"done: {s.Steps:N0} steps in {TrainingDisplay.Duration(r.TrainingSeconds)} of training");

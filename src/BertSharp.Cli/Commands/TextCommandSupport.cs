@@ -26,11 +26,17 @@ internal static class TextCommandSupport
         Description = "Keep case and accents (BERT cased); the default lowercases and strips accents (uncased)",
     };
 
-    public static Option<int> ThreadsOption() => new("--threads")
+    public static Option<int> ThreadsOption()
     {
-        Description = "Worker threads (0: one per core); the output never depends on it",
-        DefaultValueFactory = _ => 0,
-    };
+        var option = new Option<int>("--threads")
+        {
+            Description = "Worker threads (0: one per core); the output never depends on it",
+            DefaultValueFactory = _ => 0,
+        };
+        // The same rule and words as pretrain's and finetune's --threads.
+        option.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--threads: must be 0 (one per core) or more"); });
+        return option;
+    }
 
     public static CorpusFormat ParseFormat(string value) => value switch
     {

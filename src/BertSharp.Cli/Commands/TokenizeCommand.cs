@@ -15,10 +15,11 @@ public static class TokenizeCommand
         var cased = CasedOption();
         var threads = ThreadsOption();
         var vocabPath = new Option<string>("--vocab") { Description = "vocab.txt", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print the store's figures as one JSON object (snake_case keys)" };
         var outDir = new Option<string>("--out") { Description = "Folder for the tokenized corpus (tokens.bin, sentences.bin, documents.bin, manifest.json)", Required = true };
         var command = new Command("tokenize", "Split a corpus into sentences and tokenize it once into a binary store the trainer streams.")
         {
-            corpus, vocabPath, outDir, cased, format, threads,
+            corpus, vocabPath, outDir, cased, format, threads, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -33,7 +34,17 @@ public static class TokenizeCommand
             if (result.Reused)
                 CliConsole.Err.WriteLine($"{parse.GetValue(outDir)}: already built from the same corpus, vocabulary and settings; kept");
             else ReportReadStats(result.ReadStats!);
-            Console.WriteLine($"{m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens ({m.IdBytes * 8}-bit ids)"
+            if (parse.GetValue(json))
+            {
+                CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    store = parse.GetValue(outDir), reused = result.Reused, documents = m.Documents, sentences = m.Sentences, tokens = m.Tokens,
+                    words = m.Words, unk_tokens = m.UnkTokens, id_bits = m.IdBytes * 8, empty_documents_dropped = m.EmptyDocumentsDropped,
+                    seconds = clock.Elapsed.TotalSeconds,
+                }, CliJson.Indented));
+                return Task.FromResult(CliRunner.ExitOk);
+            }
+            CliConsole.Out.WriteLine($"{m.Documents:N0} documents, {m.Sentences:N0} sentences, {m.Tokens:N0} tokens ({m.IdBytes * 8}-bit ids)"
                 + $", {(m.Words > 0 ? (double)m.Tokens / m.Words : 0):F3} tokens/word, [UNK] {(m.Tokens > 0 ? 100.0 * m.UnkTokens / m.Tokens : 0):F3}%"
                 + (result.Reused ? "" : $", {clock.Elapsed.TotalSeconds:F1} s"));
             if (m.EmptyDocumentsDropped > 0) CliConsole.Err.WriteLine($"note: {m.EmptyDocumentsDropped:N0} document(s) without text dropped");

@@ -28,9 +28,10 @@ public static class TokenizerCommand
         var minFrequency = new Option<int>("--min-frequency") { Description = "Minimum count of a merged pair (word-level: of a word)", DefaultValueFactory = _ => 2 };
         var limitAlphabet = new Option<int>("--limit-alphabet") { Description = "Keep at most this many distinct characters (the most frequent)", DefaultValueFactory = _ => 1000 };
         var wordLevel = new Option<bool>("--word-level") { Description = "A word-level vocabulary: the most frequent whole words" };
+        var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("train", "Train a BERT vocabulary (vocab.txt) on a corpus.")
         {
-            corpus, outPath, vocabSize, minFrequency, limitAlphabet, wordLevel, cased, format, threads,
+            corpus, outPath, vocabSize, minFrequency, limitAlphabet, wordLevel, cased, format, threads, json,
         };
         command.SetAction((ParseResult parse) =>
         {
@@ -58,7 +59,16 @@ public static class TokenizerCommand
             vocab.Save(output);
             if (vocab.Count < options.VocabSize)
                 CliConsole.Err.WriteLine($"warning: only {vocab.Count:N0} tokens (asked for {options.VocabSize:N0}): nothing more occurs at least {options.MinFrequency} times");
-            Console.WriteLine($"wrote {output}: {vocab.Count:N0} tokens ({(options.WordLevel ? "word-level" : "WordPiece")}, {(options.LowerCase ? "uncased" : "cased")}), {clock.Elapsed.TotalSeconds:F1} s");
+            if (parse.GetValue(json))
+            {
+                CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    output, tokens = vocab.Count, asked = options.VocabSize, word_level = options.WordLevel, lowercase = options.LowerCase,
+                    words = counts.TotalWords, distinct_words = counts.Words.Length, documents = reader.Stats.Documents, seconds = clock.Elapsed.TotalSeconds,
+                }, CliJson.Indented));
+                return CliRunner.ExitOk;
+            }
+            CliConsole.Out.WriteLine($"wrote {output}: {vocab.Count:N0} tokens ({(options.WordLevel ? "word-level" : "WordPiece")}, {(options.LowerCase ? "uncased" : "cased")}), {clock.Elapsed.TotalSeconds:F1} s");
             return CliRunner.ExitOk;
         });
         return command;
@@ -82,10 +92,11 @@ public static class TokenizerCommand
         var vocabPath = new Option<string>("--vocab") { Description = "vocab.txt", Required = true };
         var cased = CasedOption();
         var ids = new Option<bool>("--ids") { Description = "Print token ids instead of wordpieces" };
+        var json = new Option<bool>("--json") { Description = "One JSON object per input line: {\"tokens\": [...], \"ids\": [...]}" };
         var input = new Argument<string>("file") { Description = "Text file to encode, or - for standard input", DefaultValueFactory = _ => "-" };
         var command = new Command("encode", "Print the wordpieces (or ids) of each input line, one output line per input line.")
         {
-            vocabPath, cased, ids, input,
+            vocabPath, cased, ids, input, json,
         };
         command.SetAction((ParseResult parse) =>
         {
@@ -97,7 +108,7 @@ public static class TokenizerCommand
                 ? new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false, false))
                 : new StreamReader(file, new UTF8Encoding(false, false));
             using var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { NewLine = "\n" };
-            bool printIds = parse.GetValue(ids);
+            bool printIds = parse.GetValue(ids), printJson = parse.GetValue(json);
             var idList = new List<int>();
             var line = new StringBuilder();
             for (string? text; (text = reader.ReadLine()) != null;)
@@ -105,6 +116,11 @@ public static class TokenizerCommand
                 idList.Clear();
                 tokenizer.Encode(text, idList);
                 line.Clear();
+                if (printJson)
+                {
+                    stdout.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { tokens = idList.Select(id => vocab[id]), ids = idList }, CliJson.Line));
+                    continue;
+                }
                 for (int i = 0; i < idList.Count; i++)
                 {
                     if (i > 0) line.Append(' ');

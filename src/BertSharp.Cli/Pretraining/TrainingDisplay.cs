@@ -70,7 +70,14 @@ public sealed class TrainingDisplay : ITrainerCallback, IProgress<PretrainingPro
     }
 
     /// <inheritdoc/>
-    public void OnEvaluation(EvaluationReport e) => Evaluation(e, _last?.TotalSteps ?? 0);
+    public void OnEvaluation(EvaluationReport e)
+    {
+        Evaluation(e, _last?.TotalSteps ?? 0);
+        AfterEvaluation?.Invoke(e.Step);
+    }
+
+    /// <summary>Called after each evaluation with its step (0: the one before the first update; tests cancel from here).</summary>
+    public Action<long>? AfterEvaluation { get; init; }
 
     /// <summary>A stage's line (kept) or progress (a plain line at most every few seconds; the live panel's text on a terminal).</summary>
     public void Report(PretrainingProgress p)

@@ -59,10 +59,17 @@ public static class Checkpoint
 {
     /// <summary>Checkpoint folders are named <c>checkpoint-STEP</c>.</summary>
     public const string Prefix = "checkpoint-";
-    // A non-finite figure in the history (a diverged evaluation) is written as "NaN"/"Infinity", not a crash.
+    // snake_case keys, as HuggingFace's files (and every other JSON file we write); a non-finite figure in the history
+    // (a diverged evaluation) is written as "NaN"/"Infinity", not a crash. Generator names are data, kept as they are.
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DictionaryKeyPolicy = null,
+    };
+    // trainer_state.json as written before 2026-12 (PascalCase keys): still read.
+    private static readonly JsonSerializerOptions LegacyJsonOptions = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     /// <summary>Names that are not part of the pretraining model and are skipped: HF's tied decoder and position-id
@@ -255,7 +262,9 @@ public static class Checkpoint
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: trainer state not found", path);
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), JsonOptions)
+            string text = File.ReadAllText(path);
+            bool legacy = System.Text.Json.Nodes.JsonNode.Parse(text) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey("Step");
+            return JsonSerializer.Deserialize<TrainerState>(text, legacy ? LegacyJsonOptions : JsonOptions)
                    ?? throw new InvalidDataException($"{path}: empty trainer state");
         }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid trainer_state.json ({e.Message})"); }

@@ -73,12 +73,41 @@ public static class CorpusTokenizer
             SourceFingerprint = fingerprint,
             VocabularyPath = Path.GetFullPath(vocabPath),
         };
-        Write(reader.ReadDocuments(cancel), reader.SplitNames, vocab, outDir, options, manifest, progress, cancel);
-        if (manifest.Documents == 0)
-            throw new InvalidDataException($"{reader.Path}: the corpus has no text to tokenize");
-        manifest.InvalidUtf8 = reader.Stats.InvalidUtf8;
-        manifest.Save(Path.Combine(outDir, TokenizedCorpusFiles.Manifest));
+        // The new store is written beside the old one and replaces it only when complete: a failed or interrupted
+        // rebuild leaves the previous store as it was.
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
+        string building = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".building");
+        try
+        {
+            if (Directory.Exists(building)) Directory.Delete(building, recursive: true); // left by a killed build
+            Write(reader.ReadDocuments(cancel), reader.SplitNames, vocab, building, options, manifest, progress, cancel);
+            if (manifest.Documents == 0)
+                throw new InvalidDataException($"{reader.Path}: the corpus has no text to tokenize");
+            manifest.InvalidUtf8 = reader.Stats.InvalidUtf8;
+            manifest.Save(Path.Combine(building, TokenizedCorpusFiles.Manifest));
+            Replace(building, full);
+        }
+        catch
+        {
+            try { if (Directory.Exists(building)) Directory.Delete(building, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+            throw;
+        }
         return new TokenizeResult(manifest, false, reader.Stats);
+    }
+
+    /// <summary>Puts the complete store <paramref name="built"/> in place of <paramref name="target"/> (two renames; the
+    /// old store is deleted only after the new one is in place).</summary>
+    private static void Replace(string built, string target)
+    {
+        if (!Directory.Exists(target)) { Directory.Move(built, target); return; }
+        string old = Path.Combine(Path.GetDirectoryName(target)!, "." + Path.GetFileName(target) + ".old");
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        Directory.Move(target, old);
+        try { Directory.Move(built, target); }
+        catch { Directory.Move(old, target); throw; }
+        Directory.Delete(old, recursive: true);
     }
 
     private sealed class Worker(Vocabulary vocab, TokenizeOptions options)

@@ -60,14 +60,21 @@ public sealed class FineTuningRun(FineTuningRequest request)
         var total = Stopwatch.StartNew();
         string output = q.OutputDir;
         string checkpoints = Path.Combine(output, CheckpointsFolder);
+        // Everything that can be refused is refused before anything is read, trained, deleted or written.
+        CheckOptions(q);
+        OutputPaths.RequireWritable(output, "--out");
+        if (File.Exists(output)) throw Usage($"--out {output}: is a file; give a folder for the fine-tuned model");
+        // An --out that is, contains or lies inside an input: --force would delete the pretraining run (or the data).
+        OutputPaths.RequireApart(output, "--out", q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive);
         string? resumeFrom = q.Resume
             ? Checkpoint.Latest(checkpoints) ?? throw new BertSharpException($"--resume: {output} holds no checkpoint to resume from")
             : null;
-        if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() && !q.Force)
+        if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any(e => Path.GetFileName(e) != RunLock.FileName) && !q.Force)
             throw new BertSharpException($"{output}: already exists and is not empty (use --force to replace it)");
-        // Data parallel: every rank has looked at the output folder before rank 0 changes it.
+        // Data parallel: every rank has looked at the output folder before rank 0 locks and changes it.
         Communicator.Barrier();
-        if (Lead && resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+        // One process at a time per output folder (rank 0 holds the lock for the whole job).
+        using var held = Lead ? BertSharpException.Guard(() => RunLock.Acquire(output), ErrorKind.BadInput, output) : null;
 
         var (start, origin) = StartingModel();
         if (q.Dropout is float dp)
@@ -76,6 +83,8 @@ public sealed class FineTuningRun(FineTuningRequest request)
             catch (ArgumentException e) { throw Usage($"--dropout: {e.Message}"); }
         }
         int max = MaxLengthFor(q.MaxLength, start.Config);
+        if (q.HeadTokens is int head && (head < 0 || head > max - 2))
+            throw Usage($"--head-tokens: must be in [0, {max - 2}] for --max-length {max}, got {head}");
 
         // The data.
         var clock = Stopwatch.StartNew();
@@ -85,7 +94,16 @@ public sealed class FineTuningRun(FineTuningRequest request)
         var train = corpus.Train;
         var eval = corpus.Test;
         if (q.EvalData is { } ev) eval = BadInput(() => LabelledCorpus.Open(ev, corpus.Labels)).Train;
-        else if (eval.Count == 0) (train, eval) = LabelledCorpus.HoldOut(train, q.EvalFraction, q.Seed);
+        else if (eval.Count == 0)
+        {
+            (train, eval) = LabelledCorpus.HoldOut(train, q.EvalFraction, q.Seed);
+            if (eval.Count == 0)
+                throw Usage($"--eval-fraction {q.EvalFraction}: holds out none of the {train.Count} texts of {source}; give a larger share or --eval-data");
+            if (train.Count == 0)
+                throw Usage($"--eval-fraction {q.EvalFraction}: holds out all {eval.Count} texts of {source}, leaving none to train on; give a smaller share or --eval-data");
+        }
+        if (train.Count == 0) throw new BertSharpException($"{source}: no training texts");
+        if (eval.Count == 0) throw new BertSharpException($"{q.EvalData ?? source}: no evaluation texts");
         train = LabelledCorpus.Subsample(train, q.MaxTrain, q.Seed);
         eval = LabelledCorpus.Subsample(eval, q.MaxEval, q.Seed + 7);
         double readSeconds = clock.Elapsed.TotalSeconds;
@@ -97,6 +115,8 @@ public sealed class FineTuningRun(FineTuningRequest request)
         double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
         Log($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
             + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
+        // Only now, with every option and input checked, does a fresh run replace the checkpoints of an earlier one.
+        if (Lead && resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
 
         // The model and the loop.
         var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
@@ -176,6 +196,24 @@ public sealed class FineTuningRun(FineTuningRequest request)
         return (new ModelFolder { Parameters = p, Vocabulary = vocab, LowerCase = !q.Cased }, $"random weights, preset {q.Preset ?? "tiny"}");
     }
 
+    /// <summary>Refuses option values out of range (<see cref="ErrorKind.Usage"/>, the option named): checked before
+    /// anything is read or written.</summary>
+    public static void CheckOptions(FineTuningRequest q)
+    {
+        if (q.Epochs < 1) throw Usage($"--epochs: must be at least 1, got {q.Epochs}");
+        if (q.BatchSize < 1) throw Usage($"--batch-size: must be at least 1, got {q.BatchSize}");
+        if (q.EvalBatchSize < 1) throw Usage($"--eval-batch-size: must be at least 1, got {q.EvalBatchSize}");
+        if (!(q.LearningRate > 0 && double.IsFinite(q.LearningRate))) throw Usage($"--lr: must be positive, got {q.LearningRate}");
+        if (!(q.WarmupRatio >= 0 && q.WarmupRatio < 1)) throw Usage($"--warmup-ratio: must be in [0, 1), got {q.WarmupRatio}");
+        if (!(q.WeightDecay >= 0 && float.IsFinite(q.WeightDecay))) throw Usage($"--weight-decay: must be 0 or more, got {q.WeightDecay}");
+        if (!(q.EvalFraction > 0 && q.EvalFraction < 1)) throw Usage($"--eval-fraction: must be between 0 and 1, got {q.EvalFraction}");
+        if (q.MaxTrain < 0) throw Usage($"--max-train: must be 0 (all) or more, got {q.MaxTrain}");
+        if (q.MaxEval < 0) throw Usage($"--max-eval: must be 0 (all) or more, got {q.MaxEval}");
+        if (q.LogEvery < 0) throw Usage($"--log-every: must be 0 (only per epoch) or more, got {q.LogEvery}");
+        if (q.EarlyStoppingPatience < 0) throw Usage($"--early-stopping: must be 0 (never) or more, got {q.EarlyStoppingPatience}");
+        if (q.MaxLength is int m && m < 3) throw Usage($"--max-length: must be at least 3, got {m}");
+    }
+
     /// <summary>Tokens per input: <paramref name="requested"/>, else 512 or the model's position table, whichever is smaller;
     /// <see cref="ErrorKind.Usage"/> outside [3, max_position_embeddings].</summary>
     public static int MaxLengthFor(int? requested, BertConfig config)
@@ -203,13 +241,20 @@ public sealed class FineTuningRun(FineTuningRequest request)
             max_length = r.MaxLength, head_tokens = r.HeadTokens, truncated_share = r.TruncatedShare,
             epochs = o.Epochs, batch_size = o.BatchSize, learning_rate = o.LearningRate, warmup_ratio = o.WarmupRatio,
             weight_decay = o.WeightDecay, group_by_length = o.GroupByLength, copy_positions = copyPositions, seed = o.Seed, threads = KernelParallel.ThreadCount,
-            config = new { config.NumHiddenLayers, config.HiddenSize, config.NumAttentionHeads, config.VocabSize },
+            config = new { num_hidden_layers = config.NumHiddenLayers, hidden_size = config.HiddenSize, num_attention_heads = config.NumAttentionHeads, vocab_size = config.VocabSize },
             history = r.History, final_eval_accuracy = r.FinalEvalAccuracy,
             best_epoch = r.BestEpoch, best_eval_accuracy = t.BestValue, best_checkpoint = t.BestCheckpoint, early_stopped = t.EarlyStopped,
             seconds = new { read = r.Seconds.Read, tokenize = r.Seconds.Tokenize, train_and_eval = r.Seconds.TrainAndEval, total = r.Seconds.Total },
         };
-        File.WriteAllText(r.ResultsPath, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(r.ResultsPath, JsonSerializer.Serialize(summary, ResultsJson) + "\n");
     }
+
+    /// <summary>finetune_results.json: snake_case keys (as HuggingFace's files), a non-finite figure as "NaN".</summary>
+    private static readonly JsonSerializerOptions ResultsJson = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     private static BertSharpException Usage(string message) => new(message, ErrorKind.Usage);
 

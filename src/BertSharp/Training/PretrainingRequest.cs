@@ -138,6 +138,23 @@ public sealed record PretrainingRequest
         };
     }
 
+    /// <summary>Refuses option values given out of range, whatever the run (<see cref="ErrorKind.Usage"/>, the option
+    /// named): <c>--steps 0</c> trains nothing, <c>--epochs 0</c> neither, a zero interval is no interval.</summary>
+    public void CheckGivenValues()
+    {
+        if (Steps is int st && st < 1) throw Usage($"--steps: must be at least 1, got {st}");
+        if (Epochs is double ep && !(ep > 0 && double.IsFinite(ep))) throw Usage($"--epochs: must be positive, got {ep}");
+        if (EvalEvery is int ev && ev < 1) throw Usage($"--eval-every: must be at least 1, got {ev}");
+        if (CheckpointEvery is int ce && ce < 1) throw Usage($"--checkpoint-every: must be at least 1, got {ce}");
+        if (EvalBatches is int eb && eb < 1) throw Usage($"--eval-batches: must be at least 1, got {eb}");
+        if (Warmup is int w && w < 0) throw Usage($"--warmup: must be 0 or more, got {w}");
+        if (BatchSize is int b && b < 1) throw Usage($"--batch-size: must be at least 1, got {b}");
+        if (GradAccum is int g && g < 1) throw Usage($"--grad-accum: must be at least 1, got {g}");
+        if (LearningRate is double lr && !(lr > 0 && double.IsFinite(lr))) throw Usage($"--lr: must be positive, got {lr}");
+        if (VocabSize is int v && v < 6) throw Usage($"--vocab-size: {v} leaves no room after the 5 special tokens");
+        if (SeqLength is int sl && sl < PretrainingOptions.MinSeqLength) throw Usage($"--seq-length: {sl} is below the minimum of {PretrainingOptions.MinSeqLength}");
+    }
+
     /// <summary>The run folder: <see cref="RunDir"/>, else runs/NAME with NAME given or made from the corpus and model.</summary>
     public string ResolveRunDir()
     {

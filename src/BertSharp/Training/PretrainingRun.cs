@@ -83,6 +83,7 @@ public sealed class PretrainingRun
     public static PretrainingRun Open(PretrainingRequest request)
     {
         var q = request;
+        q.CheckGivenValues();
         if (q.ConfigPath is not null && File.Exists(q.ConfigPath) && PretrainingRequest.IsRunSettingsFile(q.ConfigPath))
         {
             if (q.Preset is not null) throw new BertSharpException("--preset and --config: give one or the other", ErrorKind.Usage);
@@ -139,6 +140,8 @@ public sealed class PretrainingRun
         // Data parallel: every rank has read run.json (Open) before rank 0 writes anything; rank 0 alone builds the
         // vocabulary and the tokenized store, the others wait for it and then read them.
         comm.Barrier();
+        // One process at a time per run folder (under mpirun, rank 0 holds the lock for the whole job).
+        using var held = Lead ? BadInput(() => RunLock.Acquire(RunDir)) : null;
         string vocabPath = Path.Combine(RunDir, "vocab.txt");
         string storeDir = Path.Combine(RunDir, "corpus");
         string corpusPath;
@@ -225,19 +228,66 @@ public sealed class PretrainingRun
     {
         var s = Settings;
         Vocabulary vocab;
+        string originPath = Path.Combine(RunDir, VocabOriginFile);
+        string? origin = null;
         if (File.Exists(vocabPath))
         {
             vocab = BadInput(() => Vocabulary.Load(vocabPath));
-            Log("vocabulary", $"vocabulary: {vocabPath} ({vocab.Count:N0} tokens) kept");
+            if (_existing)
+            {
+                // The run's own vocabulary (its checkpoints use it): kept whatever the corpus files do now.
+                Log("vocabulary", $"vocabulary: {vocabPath} ({vocab.Count:N0} tokens) kept");
+                return vocab;
+            }
+            // No run.json yet: vocab.txt was left by an earlier attempt that stopped before training. It is reused only
+            // when it was made from this corpus with these settings (and is the file that record describes).
+            string? recorded = File.Exists(originPath) ? File.ReadAllText(originPath) : null;
+            origin = VocabOrigin(corpusPath);
+            if (recorded == OriginRecord(origin, vocab))
+            {
+                Log("vocabulary", $"vocabulary: {vocabPath} ({vocab.Count:N0} tokens, left by an earlier attempt with the same corpus and settings) kept");
+                return vocab;
+            }
+            Log("vocabulary", $"vocabulary: {vocabPath} was left by an earlier attempt "
+                + (recorded is null ? "with no record of its corpus and settings" : "with another corpus, vocabulary size or casing") + "; made again");
         }
-        else if (s.InitFrom is not null)
+        if (File.Exists(originPath)) File.Delete(originPath);
+        if (s.InitFrom is not null)
         {
             vocab = Init(s.InitFrom).Vocabulary;
             vocab.Save(vocabPath);
             Log("vocabulary", $"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
         }
         else vocab = TrainVocabulary(corpusPath, vocabPath, cancel);
+        WriteAtomically(originPath, OriginRecord(origin ?? VocabOrigin(corpusPath), vocab));
         return vocab;
+    }
+
+    /// <summary>Beside vocab.txt: what it was made from (corpus, its files' fingerprint, vocabulary size, minimum
+    /// frequency, casing, or the --init-from checkpoint) and its hash, so that a vocabulary left by a failed first
+    /// attempt is reused only for the same corpus and settings.</summary>
+    public const string VocabOriginFile = "vocab_origin.json";
+
+    private string VocabOrigin(string corpusPath)
+    {
+        var s = Settings;
+        var o = new Dictionary<string, object?>
+        {
+            ["corpus"] = s.Corpus, ["corpus_path"] = Path.GetFullPath(corpusPath), ["corpus_format"] = s.CorpusFormat,
+            ["corpus_fingerprint"] = s.InitFrom is null ? OpenCorpus(corpusPath).Fingerprint() : null,
+            ["vocab_size"] = s.VocabSize, ["min_frequency"] = s.MinFrequency, ["lowercase"] = s.LowerCase,
+            ["init_from"] = s.InitFrom is null ? null : Path.GetFullPath(s.InitFrom),
+        };
+        // The hash follows as the last field (appended textually, so the comparison is exact).
+        return JsonSerializer.Serialize(o)[..^1] + ",\"vocab_sha256\":\"";
+    }
+
+    private static string OriginRecord(string origin, Vocabulary vocab) => origin + vocab.Sha256 + "\"}\n";
+
+    private static void WriteAtomically(string path, string text)
+    {
+        File.WriteAllText(path + ".tmp", text);
+        File.Move(path + ".tmp", path, overwrite: true);
     }
 
     private TokenizedCorpusManifest BuildStore(string corpusPath, Vocabulary vocab, string vocabPath, string storeDir, CancellationToken cancel)

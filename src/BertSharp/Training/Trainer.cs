@@ -72,7 +72,9 @@ public sealed class Trainer
             State.BestMetric = best.Name;
         }
         Optimizer.StepCount = (int)State.Step;
-        if (resumeFrom is not null) _data.Seek(new DataPosition(resumeFrom.Epoch, resumeFrom.DataPosition));
+        // A checkpoint of step 0 (a run stopped during its first evaluation) records no position yet (-1): the start.
+        if (resumeFrom is not null) _data.Seek(new DataPosition(resumeFrom.Epoch, Math.Max(0, resumeFrom.DataPosition)));
+        else (State.Epoch, State.DataPosition) = ((int)_data.Position.Epoch, _data.Position.Index);
     }
 
     /// <summary>This process's rank and the number of ranks (1 without data parallelism).</summary>
@@ -108,7 +110,7 @@ public sealed class Trainer
     }
 
     /// <summary>One optimiser update; tells the callbacks.</summary>
-    /// <exception cref="TrainingDivergedException">the loss or gradient norm is not finite (nothing was updated)</exception>
+    /// <exception cref="TrainingDivergedException">the loss, gradient norm or learning rate is not finite (nothing was updated)</exception>
     public StepReport TrainStep()
     {
         long t0 = Stopwatch.GetTimestamp();
@@ -134,6 +136,9 @@ public sealed class Trainer
         }
         if (_comm.Size > 1) _comm.AllReduceSum(p.Gradients);
         double lr = _o.Schedule.At(State.Step + 1);
+        // The kernels take the rate as float32: a rate beyond its range would turn every weight into NaN or infinity.
+        if (!float.IsFinite((float)lr) || lr < 0)
+            throw Diverged($"learning rate is {lr}{(double.IsFinite(lr) && lr >= 0 ? " (beyond float32's range)" : "")}");
         double norm = Optimizer.Step(lr);
         if (!double.IsFinite(norm)) throw Diverged($"gradient norm is {norm}");
         State.Step++;
@@ -222,6 +227,11 @@ public sealed class Trainer
     private string Save(CheckpointReason reason)
     {
         if (_o.OutputDir is null) throw new InvalidOperationException("no output directory set for checkpoints");
+        // Weights that stopped being finite (an update at a rate far too high) never become a checkpoint: the last
+        // good one stays the newest.
+        if (NonFiniteParameter() is { } bad)
+            throw new TrainingDivergedException($"training stopped at step {State.Step}: parameter '{bad}' is not finite after the update; no checkpoint written"
+                + (LastCheckpoint is null ? "" : $"; last good checkpoint: {LastCheckpoint}"));
         // Data parallel: every rank holds the same parameters and state; rank 0 alone writes them.
         if (_comm.Rank != 0) LastCheckpoint = Path.Combine(_o.OutputDir, Checkpoint.FolderName(State.Step));
         else LastCheckpoint = Checkpoint.Save(_o.OutputDir, Model.Parameters, Optimizer.ExpAvg, Optimizer.ExpAvgSq, State, _o.Vocab, _o.KeepLast,
@@ -229,6 +239,17 @@ public sealed class Trainer
         var report = new CheckpointReport(State.Step, LastCheckpoint, reason);
         foreach (var c in Callbacks) c.OnCheckpoint(report);
         return LastCheckpoint;
+    }
+
+    /// <summary>The name of the first parameter tensor holding a NaN or an infinity, else null (one pass over the
+    /// weights; only before a checkpoint).</summary>
+    private string? NonFiniteParameter()
+    {
+        var p = Model.Parameters;
+        var device = p.Device;
+        foreach (var e in p.Layout.Entries)
+            if (!double.IsFinite(device.SumOfSquares(p.Values.View(e.Offset, e.Length)))) return e.Name;
+        return null;
     }
 
     /// <summary>Whether to stop before the next update. Data parallel: agreed by all ranks (any rank's request stops

@@ -8,11 +8,12 @@ internal static class CliTestSupport
 {
     public sealed record Result(int Code, string Out, string Err);
 
-    public static Result Run(string[] args, string? stdin = null, Action<long>? afterStep = null, CancellationToken cancel = default)
+    public static Result Run(string[] args, string? stdin = null, Action<long>? afterStep = null, CancellationToken cancel = default,
+        Action<long>? afterEvaluation = null)
     {
         var output = new StringWriter { NewLine = "\n" };
         var error = new StringWriter { NewLine = "\n" };
-        var overrides = new CliConsole.Overrides { Out = output, Err = error, In = new StringReader(stdin ?? ""), AfterStep = afterStep };
+        var overrides = new CliConsole.Overrides { Out = output, Err = error, In = new StringReader(stdin ?? ""), AfterStep = afterStep, AfterEvaluation = afterEvaluation };
         int code = CliConsole.With(overrides, () => CliRunner.RunAsync(CliRunner.CreateRoot(), args, error, cancel)).GetAwaiter().GetResult();
         return new Result(code, output.ToString(), error.ToString());
     }

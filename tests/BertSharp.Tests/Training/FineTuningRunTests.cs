@@ -60,7 +60,7 @@ public class FineTuningRunTests : IDisposable
             "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "group_by_length", "copy_positions", "seed", "threads", "config",
             "history", "final_eval_accuracy", "best_epoch", "best_eval_accuracy", "best_checkpoint", "early_stopped", "seconds"];
         Assert.Equal(keys, json.EnumerateObject().Select(p => p.Name));
-        Assert.Equal(r.History[^1].EvalAccuracy, json.GetProperty("history")[1].GetProperty("EvalAccuracy").GetDouble());
+        Assert.Equal(r.History[^1].EvalAccuracy, json.GetProperty("history")[1].GetProperty("eval_accuracy").GetDouble());
         Assert.Equal(r.BestEpoch, json.GetProperty("best_epoch").GetInt32());
     }
 
@@ -74,7 +74,7 @@ public class FineTuningRunTests : IDisposable
         Assert.Equal(ErrorKind.Usage, KindOf(q with { VocabPath = null }));
         Assert.Equal(ErrorKind.Usage, KindOf(q with { MaxLength = 2 }));
         Assert.Equal(ErrorKind.Usage, KindOf(q with { Dropout = 1f }));
-        Assert.Equal(ErrorKind.BadInput, KindOf(q with { Epochs = 0 }));
+        Assert.Equal(ErrorKind.Usage, KindOf(q with { Epochs = 0 })); // an option value out of range, refused up front (issue 17)
         Assert.Equal(ErrorKind.BadInput, KindOf(q with { Data = Path.Combine(_dir, "missing.jsonl") }));
         Assert.Equal(ErrorKind.BadInput, KindOf(q with { Resume = true }));
         Assert.Equal(ErrorKind.BadInput, KindOf(q with { Model = Path.Combine(_dir, "no-model") }));
