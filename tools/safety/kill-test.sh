@@ -28,7 +28,7 @@ for i in $(seq 1 "$n"); do
   delay=$(awk -v w="$whole" -v r="$RANDOM" 'BEGIN { printf "%.2f", w * r / 32768 }')
   sleep "$delay"
   if kill -0 $job 2>/dev/null; then kill -"$signal" $job; fi
-  wait $job; rc=$?
+  { wait $job; } 2>/dev/null; rc=$?
   # Continue as printed (after SIGTERM), else the same command again; a second stop is not made.
   resume=$(grep -a "^resume with: bertsharp " "$work/out$i" | head -1 | sed 's/^resume with: bertsharp //; s/   (.*//')
   if [ -n "$resume" ]; then eval "set -- $resume"; dotnet "$cli" "$@" >"$work/resume$i" 2>&1; rrc=$?

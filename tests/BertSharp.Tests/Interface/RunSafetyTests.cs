@@ -350,6 +350,50 @@ public class OneInterfaceTests
     }
 
     [Fact]
+    public void TheSameProblemIsTheSameExitCodeInEveryCommand()
+    {
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
+        Assert.Equal(0, Run(TinyPretrain(corpus, config, run, steps: 3)).Code);
+        string corrupt = dir["corrupt"];
+        Directory.CreateDirectory(corrupt);
+        foreach (var f in Directory.GetFiles(Path.Combine(run, "checkpoints", "checkpoint-3"))) File.Copy(f, Path.Combine(corrupt, Path.GetFileName(f)));
+        File.WriteAllBytes(Path.Combine(corrupt, "model.safetensors"), File.ReadAllBytes(Path.Combine(corrupt, "model.safetensors"))[..64]);
+        string data = dir["reviews.jsonl"];
+        File.WriteAllLines(data, Use.ClassifierTests.SentimentTexts(20, 3).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        File.WriteAllText(dir["ids.json"], """{"input_ids": [[2, 5, 3]]}""");
+
+        // A model that is missing, then one that is damaged, in every command that reads one.
+        Func<string, string[]>[] readers =
+        [
+            m => ["info", m], m => ["fill-mask", m, "a [MASK] film."], m => ["nsp", m, "a film.", "the end."], m => ["evaluate", m],
+            m => ["export", "--checkpoint", m, "--out", dir["x-export"]], m => ["import", "--from", m, "--out", dir["x-import"]],
+            m => ["classify", "--model", m, "a film"], m => ["embed", "--model", m, "a film"], m => ["logits", m, dir["ids.json"]],
+            m => ["finetune", "--model", m, "--data", data, "--out", dir["x-ft"]],
+            m => ["pretrain", "--corpus", corpus, "--init-from", m, "--run-dir", dir["x-init"]],
+        ];
+        foreach (var (model, code) in new[] { (dir["nowhere"], CliRunner.ExitBadInput), (corrupt, CliRunner.ExitBadCheckpoint) })
+            foreach (var make in readers)
+            {
+                var args = make(model);
+                var r = Run(args);
+                Assert.True(r.Code == code, $"{string.Join(' ', args)}: exit {r.Code}, expected {code}: {r.Err}");
+            }
+        // A corpus or data file that is missing, in every command that reads one.
+        string missing = dir["missing.txt"];
+        foreach (var args in new[]
+        {
+            new[] { "pretrain", "--corpus", missing, "--run-dir", dir["y1"] }, ["tokenize", "--corpus", missing, "--vocab", Path.Combine(run, "vocab.txt"), "--out", dir["y2"]],
+            ["tokenizer", "train", "--corpus", missing, "--out", dir["y3.txt"]], ["finetune", "--model", run, "--data", missing, "--out", dir["y4"]],
+            ["evaluate", run, "--corpus", missing], ["tokenizer", "encode", "--vocab", Path.Combine(run, "vocab.txt"), missing],
+        })
+        {
+            var r = Run(args);
+            Assert.True(r.Code == CliRunner.ExitBadInput, $"{string.Join(' ', args)}: exit {r.Code}: {r.Err}");
+        }
+    }
+
+    [Fact]
     public void AnOldPascalCaseTrainerStateStillLoads()
     {
         using var dir = new TempDir();
