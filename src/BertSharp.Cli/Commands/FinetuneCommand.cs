@@ -67,14 +67,19 @@ public static class FinetuneCommand
                 GroupByLength = parse.GetValue(groupByLength), EarlyStoppingPatience = parse.GetValue(patience), LogEvery = parse.GetValue(logEvery),
             };
             var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world, Device = CliDevice.Current };
+            if (CliConsole.AfterStep is { } hook) run.Callbacks = [new StepHook(hook)];
+            // The command that continues this one after an interruption: the same words, with --resume.
+            var words = parse.Tokens.Select(t => t.Value).ToList();
+            if (!words.Contains("--resume")) words.Add("--resume");
+            string resumeCommand = "bertsharp " + string.Join(' ', words.Select(PretrainCommand.Quote));
             // Data parallel: rank 0 alone prints and writes; the others print nothing but errors.
             if (world.Rank != 0) return Task.FromResult(run.Run(cancel).Interrupted ? CliRunner.ExitInterrupted : CliRunner.ExitOk);
-            return Task.FromResult(Render(run.Run(cancel), parse.GetValue(json)));
+            return Task.FromResult(Render(run.Run(cancel), parse.GetValue(json), resumeCommand));
         });
         return command;
     }
 
-    private static int Render(FineTuningResult r, bool json)
+    private static int Render(FineTuningResult r, bool json, string resumeCommand)
     {
         var o = CliConsole.Out;
         if (json)
@@ -83,6 +88,7 @@ public static class FinetuneCommand
             {
                 interrupted = r.Interrupted, step = r.Step, total_steps = r.TotalSteps, output_dir = r.OutputDir,
                 results_file = r.Interrupted ? null : r.ResultsPath, checkpoint = r.Training.FinalCheckpoint,
+                resume_command = r.Interrupted ? resumeCommand : null,
                 final_eval_accuracy = r.FinalEvalAccuracy, best_epoch = r.BestEpoch, epochs_done = r.History.Count,
                 train_examples = r.TrainExamples, eval_examples = r.EvalExamples, labels = r.Labels, max_length = r.MaxLength,
                 seconds = new { read = r.Seconds.Read, tokenize = r.Seconds.Tokenize, train_and_eval = r.Seconds.TrainAndEval, total = r.Seconds.Total },
@@ -92,12 +98,18 @@ public static class FinetuneCommand
         if (r.Interrupted)
         {
             o.WriteLine($"interrupted at step {r.Step:N0} of {r.TotalSteps:N0}; checkpoint: {r.Training.FinalCheckpoint}");
-            o.WriteLine("resume with: the same finetune command and --resume");
+            o.WriteLine($"resume with: {resumeCommand}");
             return CliRunner.ExitInterrupted;
         }
         o.WriteLine($"eval accuracy {r.FinalEvalAccuracy:P2} on {r.EvalExamples:N0} texts after {r.History[^1].Epoch} epoch(s); "
             + $"{r.Seconds.TrainAndEval:F0} s training+eval, {r.Seconds.Total:F0} s total; model in {r.OutputDir}");
         return CliRunner.ExitOk;
+    }
+
+    /// <summary>Calls the test hook after every update (CliConsole.AfterStep).</summary>
+    private sealed class StepHook(Action<long> hook) : ITrainerCallback
+    {
+        public void OnStep(in StepReport step) => hook(step.Step);
     }
 
     /// <summary>Progress lines straight to the console, in order.</summary>

@@ -136,6 +136,26 @@ public class RunSafetyTests
                 .AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir["b"], "checkpoints", "checkpoint-6", file))), file);
     }
 
+    [Fact]
+    public void AStoppedFinetunePrintsTheCommandThatResumesIt()
+    {
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
+        Assert.Equal(0, Run(TinyPretrain(corpus, config, run, steps: 3)).Code);
+        string data = WriteLabelled(dir["reviews.jsonl"]);
+        var whole = Run(With(Finetune(run, data, dir["a"]), "--epochs", "2"));
+        Assert.True(whole.Code == 0, whole.Err);
+        using var cts = new CancellationTokenSource();
+        var stopped = Run(With(Finetune(run, data, dir["b"]), "--epochs", "2"), afterStep: s => { if (s == 3) cts.Cancel(); }, cancel: cts.Token);
+        Assert.True(stopped.Code == CliRunner.ExitInterrupted, stopped.Err);
+        var resume = ResumeCommand(stopped.Out);
+        Assert.Contains("--resume", resume);
+        var resumed = Run(resume);
+        Assert.True(resumed.Code == 0, string.Join(' ', resume) + ": " + resumed.Err);
+        Assert.True(File.ReadAllBytes(Path.Combine(dir["a"], "model.safetensors")).AsSpan()
+            .SequenceEqual(File.ReadAllBytes(Path.Combine(dir["b"], "model.safetensors"))));
+    }
+
     /// <summary>The arguments of the "resume with: bertsharp ..." line a stopped run printed.</summary>
     internal static string[] ResumeCommand(string output)
     {
