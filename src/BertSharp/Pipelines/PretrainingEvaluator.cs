@@ -55,7 +55,8 @@ public sealed class PretrainingEvaluator
     /// into a temporary store that is deleted afterwards.</summary>
     public PretrainingMetrics EvaluateCorpus(CorpusReader corpus, int batchSize = 32, int maxBatches = 0, CancellationToken cancel = default)
     {
-        string temp = Path.Combine(Path.GetTempPath(), "bertsharp-eval-" + Guid.NewGuid().ToString("N")[..12]);
+        RemoveLeftovers();
+        string temp = Path.Combine(Path.GetTempPath(), $"{TempPrefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..12]}");
         try
         {
             string vocabFile = Path.Combine(temp, "vocab.txt");
@@ -70,6 +71,33 @@ public sealed class PretrainingEvaluator
         {
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         }
+    }
+
+    /// <summary>Temporary evaluation stores are <c>TEMP/bertsharp-eval-PID-ID</c>.</summary>
+    public const string TempPrefix = "bertsharp-eval-";
+
+    /// <summary>Deletes the temporary stores that killed evaluations left behind (their process no longer runs).</summary>
+    public static void RemoveLeftovers()
+    {
+        foreach (var d in Directory.GetDirectories(Path.GetTempPath(), TempPrefix + "*"))
+        {
+            var parts = Path.GetFileName(d)[TempPrefix.Length..].Split('-');
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int pid) || Running(pid)) continue;
+            try { Directory.Delete(d, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool Running(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>Metrics on <paramref name="documents"/> of a tokenized corpus (copy 0 of their items, as validation uses).</summary>

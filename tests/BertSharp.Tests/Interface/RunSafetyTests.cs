@@ -225,6 +225,32 @@ public class RunSafetyTests
     }
 
     [Fact]
+    public void TemporaryEvaluationStoresOfKilledRunsAreCleanedAtTheNextEvaluation()
+    {
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
+        Assert.Equal(0, Run(TinyPretrain(corpus, config, run, steps: 3)).Code);
+        int dead;
+        using (var ended = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!) { ended.WaitForExit(); dead = ended.Id; }
+        string leftover = Path.Combine(Path.GetTempPath(), $"{BertSharp.Pipelines.PretrainingEvaluator.TempPrefix}{dead}-0123456789ab");
+        string live = Path.Combine(Path.GetTempPath(), $"{BertSharp.Pipelines.PretrainingEvaluator.TempPrefix}{Environment.ProcessId}-0123456789ab");
+        Directory.CreateDirectory(Path.Combine(leftover, "corpus"));
+        Directory.CreateDirectory(live);
+        try
+        {
+            var r = Run(["evaluate", run, "--corpus", corpus]);
+            Assert.True(r.Code == 0, r.Err);
+            Assert.False(Directory.Exists(leftover));
+            Assert.True(Directory.Exists(live)); // a running process's store is left alone
+        }
+        finally
+        {
+            if (Directory.Exists(leftover)) Directory.Delete(leftover, true);
+            Directory.Delete(live, true);
+        }
+    }
+
+    [Fact]
     public void ARunFolderIsUsedByOneProcessAtATime()
     {
         using var dir = new TempDir();
