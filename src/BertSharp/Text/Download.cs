@@ -126,8 +126,13 @@ public static class SafeTarExtractor
         if (Directory.Exists(targetDir)) throw new IOException($"{targetDir}: already exists");
         string parent = Path.GetDirectoryName(targetDir)!;
         Directory.CreateDirectory(parent);
-        string temp = Path.Combine(parent, "." + Path.GetFileName(targetDir) + ".extracting-" + Environment.ProcessId);
+        string prefix = "." + Path.GetFileName(targetDir) + ".extracting-";
+        string temp = Path.Combine(parent, prefix + Environment.ProcessId);
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        // Partial extractions of killed processes: never complete, never used; removed here.
+        foreach (var d in Directory.GetDirectories(parent, prefix + "*"))
+            if (int.TryParse(Path.GetFileName(d)[prefix.Length..], out int pid) && !Running(pid))
+                try { Directory.Delete(d, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         Directory.CreateDirectory(temp);
         try
         {
@@ -150,6 +155,17 @@ public static class SafeTarExtractor
             try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
             throw;
         }
+    }
+
+    private static bool Running(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     private static int ExtractStream(Stream stream, string name, string root, long maxEntry, long maxTotal, CancellationToken cancel)

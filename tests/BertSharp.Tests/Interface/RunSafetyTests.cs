@@ -251,6 +251,20 @@ public class RunSafetyTests
     }
 
     [Fact]
+    public void PartialExtractionsOfKilledProcessesAreCleanedAtTheNextExtraction()
+    {
+        using var dir = new TempDir();
+        Text.TextTestSupport.WriteTarGz(dir["a.tar.gz"], Text.TextTestSupport.TinyImdb());
+        int dead;
+        using (var ended = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!) { ended.WaitForExit(); dead = ended.Id; }
+        string leftover = dir[$".out.extracting-{dead}"];
+        Directory.CreateDirectory(Path.Combine(leftover, "aclImdb"));
+        SafeTarExtractor.Extract(dir["a.tar.gz"], dir["out"]);
+        Assert.False(Directory.Exists(leftover));
+        Assert.Equal(["a.tar.gz", "out"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
     public void ARunFolderIsUsedByOneProcessAtATime()
     {
         using var dir = new TempDir();
