@@ -11,8 +11,12 @@ public static class ClassifyCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Fine-tuned model folder (the --out of finetune, or an imported BertForSequenceClassification)", Required = true };
-        var texts = new Argument<string[]>("text") { Description = "Texts to classify (else --file, else stdin, one text per line)", Arity = ArgumentArity.ZeroOrMore };
+        var model = new Option<string?>("--model") { Description = "The model folder, when not given as the first argument" };
+        var texts = new Argument<string[]>("model-and-texts")
+        {
+            Description = "The fine-tuned model folder (the --out of finetune, or an imported BertForSequenceClassification), then the texts to classify (else --file, else stdin, one text per line)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         var file = new Option<string?>("--file") { Description = "File with one text per line (\"-\" = stdin)" };
         var maxLength = new Option<int?>("--max-length") { Description = "Tokens per input including [CLS] and [SEP] (default: 512 or the model's limit); longer texts keep head and tail" };
         var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long text (default: 128/510 of the length, Sun et al. 2019)" };
@@ -24,8 +28,9 @@ public static class ClassifyCommand
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
-            var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "classify");
-            var loaded = PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current);
+            var (modelPath, words) = CommandInputs.ModelAndTexts(parse.GetValue(model), parse.GetValue(texts) ?? [], "classify");
+            var inputs = CommandInputs.ReadTexts(words, parse.GetValue(file), "classify");
+            var loaded = PretrainedModel.Load(modelPath).To(CliDevice.Current);
             int max = CommandInputs.MaxLength(parse.GetValue(maxLength), loaded.Config);
             if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
             var classify = new ClassificationPipeline(loaded, max, parse.GetValue(headTokens), parse.GetValue(batch));

@@ -63,6 +63,28 @@ internal static class CommandInputs
         return lines;
     }
 
+    /// <summary>The model of a command whose texts follow it: the first positional word (as in fill-mask and nsp), unless
+    /// <c>--model</c> (the older spelling, still accepted) names it; then every word is a text.</summary>
+    public static (string Model, string[] Texts) ModelAndTexts(string? option, string[] words, string command)
+    {
+        if (option is not null) return (option, words);
+        if (words.Length == 0)
+            throw new BertSharpException($"no model: give the model folder as the first argument (bertsharp {command} MODEL TEXT...)", ErrorKind.Usage);
+        if (string.IsNullOrWhiteSpace(words[0])) throw new BertSharpException("<model>: the value is empty", ErrorKind.Usage);
+        return (words[0], words[1..]);
+    }
+
+    /// <summary>The model of a command that reads one: the first argument, or the older option (<c>--checkpoint</c>,
+    /// <c>--from</c>, <c>--model</c>) naming it; both only when they agree.</summary>
+    public static string? Model(string? argument, string? option, string optionName, string command, bool required = true)
+    {
+        if (argument is not null && option is not null && argument != option)
+            throw new BertSharpException($"the first argument {argument} and {optionName} {option}: give the model once", ErrorKind.Usage);
+        if (argument is null && option is null && required)
+            throw new BertSharpException($"no model: give the model folder as the first argument (bertsharp {command} MODEL ...)", ErrorKind.Usage);
+        return argument ?? option;
+    }
+
     /// <summary>A text cut to 60 characters, for messages.</summary>
     public static string Shorten(string text) => text.Length <= 60 ? text : text[..57] + "...";
 

@@ -11,8 +11,12 @@ public static class EmbedCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model or checkpoint folder (pretrained or fine-tuned)", Required = true };
-        var texts = new Argument<string[]>("text") { Description = "Texts to embed (else --file, else stdin, one text per line)", Arity = ArgumentArity.ZeroOrMore };
+        var model = new Option<string?>("--model") { Description = "The model folder, when not given as the first argument" };
+        var texts = new Argument<string[]>("model-and-texts")
+        {
+            Description = "The model or checkpoint folder (pretrained or fine-tuned), then the texts to embed (else --file, else stdin, one text per line)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
         var file = new Option<string?>("--file") { Description = "File with one text per line (\"-\" = stdin)" };
         var pooling = new Option<string>("--pooling")
         {
@@ -35,8 +39,9 @@ public static class EmbedCommand
                 _ => throw new BertSharpException($"--pooling: unknown pooling '{mode}' (cls, mean, pooler)", ErrorKind.Usage),
             };
             if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
-            var inputs = CommandInputs.ReadTexts(parse.GetValue(texts) ?? [], parse.GetValue(file), "embed");
-            var loaded = PretrainedModel.Load(parse.GetValue(model)!).To(CliDevice.Current);
+            var (modelPath, words) = CommandInputs.ModelAndTexts(parse.GetValue(model), parse.GetValue(texts) ?? [], "embed");
+            var inputs = CommandInputs.ReadTexts(words, parse.GetValue(file), "embed");
+            var loaded = PretrainedModel.Load(modelPath).To(CliDevice.Current);
             int max = CommandInputs.MaxLength(parse.GetValue(maxLength), loaded.Config);
             var embed = new EmbeddingPipeline(loaded, kind, max, parse.GetValue(batch));
             var results = embed.Run(inputs.Select(t => t.Text).ToList(), cancel);

@@ -9,7 +9,8 @@ public static class ExportCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--checkpoint") { Description = "Checkpoint folder (or a run/output folder: its newest checkpoint)", Required = true };
+        var modelArg = new Argument<string?>("model") { Description = "Checkpoint folder (or a run/output folder: its newest checkpoint)", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<string?>("--checkpoint") { Description = "The model, when not given as the first argument" };
         var outDir = new Option<string>("--out") { Description = "Folder to write (config.json, model.safetensors, vocab.txt, tokenizer_config.json, special_tokens_map.json)", Required = true };
         var vocab = new Option<string?>("--vocab") { Description = "vocab.txt to use when the checkpoint has none" };
         var casing = new Option<string>("--casing")
@@ -21,13 +22,14 @@ public static class ExportCommand
         var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("export", "Write a checkpoint as a HuggingFace folder (BertForPreTraining, or BertForSequenceClassification after finetune).")
         {
-            model, outDir, vocab, casing, force, json,
+            modelArg, model, outDir, vocab, casing, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
             string mode = parse.GetValue(casing)!;
             if (mode is not ("auto" or "cased" or "uncased")) throw new BertSharpException($"--casing: unknown value '{mode}' (auto, cased, uncased)", ErrorKind.Usage);
-            string output = parse.GetValue(outDir)!, source = parse.GetValue(model)!;
+            string output = parse.GetValue(outDir)!;
+            string source = CommandInputs.Model(parse.GetValue(modelArg), parse.GetValue(model), "--checkpoint", "export")!;
             OutputPaths.RequireWritable(output, "--out");
             OutputPaths.RequireApart(output, "--out", source, parse.GetValue(vocab));
             var given = parse.GetValue(vocab) is { } v ? Vocabulary.Load(v) : null;

@@ -10,7 +10,8 @@ public static class FinetuneCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Pretrained checkpoint or HF folder to start from" };
+        var modelArg = new Argument<string?>("model") { Description = "Pretrained run, checkpoint or HF folder to start from (none: --preset and --vocab, random weights)", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<string?>("--model") { Description = "The model, when not given as the first argument" };
         var randomInit = new Option<bool>("--random-init") { Description = "Use --model's architecture and vocabulary but random weights (the from-scratch baseline)" };
         var preset = new Option<string?>("--preset") { Description = "Without --model: architecture preset (tiny, mini, small, medium, base) with --vocab" };
         var vocab = new Option<string?>("--vocab") { Description = "Without --model: vocab.txt" };
@@ -46,7 +47,7 @@ public static class FinetuneCommand
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (snake_case keys) instead of a sentence" };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
-            model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
+            modelArg, model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
             weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads, resume, patience, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
@@ -58,7 +59,7 @@ public static class FinetuneCommand
             var request = new FineTuningRequest
             {
                 OutputDir = parse.GetValue(outDir)!, Force = parse.GetValue(force), Resume = parse.GetValue(resume),
-                Model = parse.GetValue(model), RandomInit = parse.GetValue(randomInit), Preset = parse.GetValue(preset), VocabPath = parse.GetValue(vocab),
+                Model = CommandInputs.Model(parse.GetValue(modelArg), parse.GetValue(model), "--model", "finetune", required: false), RandomInit = parse.GetValue(randomInit), Preset = parse.GetValue(preset), VocabPath = parse.GetValue(vocab),
                 Cased = parse.GetValue(cased), CopyPositions = parse.GetValue(copyPositions), Dropout = parse.GetValue(dropout),
                 Data = parse.GetValue(data), ImdbArchive = parse.GetValue(imdb), EvalData = parse.GetValue(evalData), EvalFraction = parse.GetValue(evalFraction),
                 MaxTrain = parse.GetValue(maxTrain), MaxEval = parse.GetValue(maxEval), MaxLength = parse.GetValue(maxLength), HeadTokens = parse.GetValue(headTokens),

@@ -8,17 +8,19 @@ public static class ImportCommand
 {
     public static Command Create()
     {
-        var from = new Option<string>("--from") { Description = "HF model folder: config.json, model.safetensors, vocab.txt (tokenizer_config.json optional)", Required = true };
+        var fromArg = new Argument<string?>("model") { Description = "HF model folder: config.json, model.safetensors, vocab.txt (tokenizer_config.json optional)", Arity = ArgumentArity.ZeroOrOne };
+        var from = new Option<string?>("--from") { Description = "The model, when not given as the first argument" };
         var outDir = new Option<string>("--out") { Description = "Checkpoint folder to write", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
         var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("import", "Read a HuggingFace BERT folder (bert./bare names, LayerNorm gamma/beta, tied decoder, F16/BF16) into a checkpoint.")
         {
-            from, outDir, force, json,
+            fromArg, from, outDir, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
-            string src = parse.GetValue(from)!, output = parse.GetValue(outDir)!;
+            string output = parse.GetValue(outDir)!;
+            string src = CommandInputs.Model(parse.GetValue(fromArg), parse.GetValue(from), "--from", "import")!;
             OutputPaths.RequireWritable(output, "--out");
             OutputPaths.RequireApart(output, "--out", src);
             var loaded = PretrainedModel.Load(src);

@@ -186,9 +186,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
             foreach (var note in model.Notes) Log($"note: {note}");
             return (start, origin);
         }
-        if (q.RandomInit) throw Usage("--random-init needs --model (whose architecture to copy)");
-        if (q.CopyPositions is not null) throw Usage("--copy-positions needs --model (a pretrained model)");
-        string vocabPath = q.VocabPath ?? throw Usage("without --model, give --vocab and --preset");
+        if (q.RandomInit) throw Usage("--random-init needs a model (the first argument or --model: whose architecture to copy)");
+        if (q.CopyPositions is not null) throw Usage("--copy-positions needs a pretrained model (the first argument or --model)");
+        string vocabPath = q.VocabPath ?? throw Usage("without a model (the first argument or --model), give --vocab and --preset");
         var vocab = BadInput(() => Vocabulary.Load(vocabPath));
         var config = BadInput(() => BertConfig.FromPreset(q.Preset ?? "tiny", vocab.Count));
         var p = new BertParameters(config);

@@ -454,6 +454,37 @@ public class OneInterfaceTests
     }
 
     [Fact]
+    public void TheModelIsTheFirstArgumentOfEveryCommandThatReadsOne()
+    {
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
+        Assert.Equal(0, Run(TinyPretrain(corpus, config, run, steps: 3)).Code);
+        string data = dir["reviews.jsonl"];
+        File.WriteAllLines(data, Use.ClassifierTests.SentimentTexts(24, 3).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        string[] tune = ["--data", data, "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--log-every", "0"];
+        // The first argument, and the older option spelling, give the same result.
+        foreach (var (positional, option) in new[]
+        {
+            (new[] { "export", run, "--out", dir["e1"] }, new[] { "export", "--checkpoint", run, "--out", dir["e2"] }),
+            (["import", dir["e1"], "--out", dir["i1"]], ["import", "--from", dir["e1"], "--out", dir["i2"]]),
+            (["finetune", run, "--out", dir["f1"], .. tune], ["finetune", "--model", run, "--out", dir["f2"], .. tune]),
+            (["classify", dir["f1"], "a good movie"], ["classify", "--model", dir["f1"], "a good movie"]),
+            (["embed", run, "a good movie"], ["embed", "--model", run, "a good movie"]),
+        })
+        {
+            var a = Run(positional);
+            var b = Run(option);
+            Assert.True(a.Code == 0 && b.Code == 0, $"{string.Join(' ', positional)}: {a.Code} {a.Err} / {b.Code} {b.Err}");
+            if (positional[0] is "classify" or "embed") Assert.Equal(b.Out, a.Out);
+        }
+        Assert.True(File.ReadAllBytes(Path.Combine(dir["f1"], "model.safetensors")).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir["f2"], "model.safetensors"))));
+        // Two different models, or none, are usage errors.
+        Assert.Equal(CliRunner.ExitUsage, Run(["export", run, "--checkpoint", dir["e1"], "--out", dir["e3"]]).Code);
+        Assert.Equal(CliRunner.ExitUsage, Run(["export", "--out", dir["e3"]]).Code);
+        Assert.Equal(CliRunner.ExitUsage, Run(["classify"], stdin: "").Code);
+    }
+
+    [Fact]
     public void AnOldPascalCaseTrainerStateStillLoads()
     {
         using var dir = new TempDir();
