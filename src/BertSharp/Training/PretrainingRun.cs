@@ -167,7 +167,11 @@ public sealed class PretrainingRun
         var split = BadInput(() => DocumentSplit.ForPretraining(store, s.Corpus == "imdb", s.ValidationFraction, s.Seed));
         if (split.Validation.Length < 2)
             throw new BertSharpException($"{corpusPath}: too few documents to hold out a validation set ({split.Validation.Length} of {store.DocumentCount} at --validation-fraction {s.ValidationFraction})");
-        s.Model.VocabSize = vocab.Count;
+        // A trained vocabulary sizes the model; a model from --init-from keeps its vocab_size (its vocab.txt may be
+        // shorter, as HF allows): its weights are copied as they are laid out.
+        if (s.InitFrom is null) s.Model.VocabSize = vocab.Count;
+        else if (vocab.Count > s.Model.VocabSize)
+            throw new BertSharpException($"{vocabPath}: {vocab.Count} tokens but the model's vocab_size is {s.Model.VocabSize}", ErrorKind.Conflict);
         var itemOptions = new PretrainingOptions
         {
             MaxSeqLength = s.SeqLength, MaxPredictionsPerSeq = s.MaxPredictions, MaskedLmProb = s.MaskedLmProb,

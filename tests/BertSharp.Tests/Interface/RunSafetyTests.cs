@@ -485,6 +485,31 @@ public class OneInterfaceTests
     }
 
     [Fact]
+    public void InitFromAModelWhoseVocabularyIsShorterThanItsVocabSizeKeepsItsShape()
+    {
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
+        Assert.Equal(0, Run(TinyPretrain(corpus, config, run, steps: 3)).Code);
+        // A checkpoint whose vocab.txt holds fewer tokens than vocab_size (HF accepts it; every loader does).
+        string init = dir["init"];
+        Directory.CreateDirectory(init);
+        foreach (var f in Directory.GetFiles(Path.Combine(run, "checkpoints", "checkpoint-3"))) File.Copy(f, Path.Combine(init, Path.GetFileName(f)));
+        var tokens = File.ReadAllLines(Path.Combine(init, "vocab.txt"));
+        File.WriteAllLines(Path.Combine(init, "vocab.txt"), tokens[..(tokens.Length - 10)]);
+        Assert.Equal(0, Run(["info", init]).Code);
+        var phase2 = Run(["pretrain", "--corpus", corpus, "--init-from", init, "--run-dir", dir["p2"], "--steps", "2", "--warmup", "0",
+            "--seq-length", "32", "--batch-size", "4", "--eval-batches", "1", "--threads", "1"]);
+        Assert.True(phase2.Code == 0, phase2.Err);
+        var settings = RunSettings.Load(Path.Combine(dir["p2"], RunSettings.FileName));
+        Assert.Equal(BertSharp.Model.BertConfig.Load(Path.Combine(init, "config.json")).VocabSize, settings.Model.VocabSize);
+        // The same layout as the model it starts from: its weights are copied whole (before, the model shrank to the
+        // vocabulary and the copy of the layout's prefix shifted every tensor after the word embeddings).
+        var a = Checkpoint.LoadParameters(init);
+        var b = new BertSharp.Model.BertParameters(settings.Model);
+        Assert.Equal(a.Layout.Length, b.Layout.Length);
+    }
+
+    [Fact]
     public void AnOldPascalCaseTrainerStateStillLoads()
     {
         using var dir = new TempDir();
