@@ -18,8 +18,8 @@ public static class ClassifyCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
         var file = new Option<string?>("--file") { Description = "File with one text per line (\"-\" = stdin)" };
-        var maxLength = new Option<int?>("--max-length") { Description = "Tokens per input including [CLS] and [SEP] (default: 512 or the model's limit); longer texts keep head and tail" };
-        var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long text (default: 128/510 of the length, Sun et al. 2019)" };
+        var maxLength = new Option<int?>("--max-length") { Description = "Tokens per input including [CLS] and [SEP] [default: 512 or the model's limit]; longer texts keep head and tail" };
+        var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long text [default: 128/510 of the length, Sun et al. 2019]" };
         var json = new Option<bool>("--json") { Description = "One JSON object per text: label, probability, all probabilities, token count, truncation" };
         var batch = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 16 };
         var command = new Command("classify", "Classify texts with a fine-tuned model: label and probability per text.")

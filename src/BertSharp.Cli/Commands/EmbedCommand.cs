@@ -23,7 +23,7 @@ public static class EmbedCommand
             Description = "cls: last layer's [CLS] vector; mean: mean of the last layer over the real tokens; pooler: tanh pooler output",
             DefaultValueFactory = _ => "cls",
         };
-        var outFile = new Option<string?>("--out") { Description = "Output .jsonl (default: stdout)" };
+        var outFile = new Option<string?>("--out") { Description = "Output .jsonl [default: stdout]" };
         var maxLength = new Option<int?>("--max-length") { Description = "Tokens per input including [CLS] and [SEP]; longer texts keep head and tail" };
         var batch = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 16 };
         var command = new Command("embed", "Sentence vectors ([CLS], mean-pooled or pooler) as JSON Lines.")

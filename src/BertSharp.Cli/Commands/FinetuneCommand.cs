@@ -12,13 +12,13 @@ public static class FinetuneCommand
     {
         var modelArg = new Argument<string?>("model") { Description = "Pretrained run, checkpoint or HF folder to start from (none: --preset and --vocab, random weights)", Arity = ArgumentArity.ZeroOrOne };
         var model = new Option<string?>("--model") { Description = "The model, when not given as the first argument" };
-        var randomInit = new Option<bool>("--random-init") { Description = "Use --model's architecture and vocabulary but random weights (the from-scratch baseline)" };
-        var preset = new Option<string?>("--preset") { Description = "Without --model: architecture preset (tiny, mini, small, medium, base) with --vocab" };
-        var vocab = new Option<string?>("--vocab") { Description = "Without --model: vocab.txt" };
-        var cased = new Option<bool>("--cased") { Description = "Without --model: cased tokenizer" };
+        var randomInit = new Option<bool>("--random-init") { Description = "Use the model's architecture and vocabulary but random weights (the from-scratch baseline)" };
+        var preset = new Option<string?>("--preset") { Description = "Without a model: architecture preset (tiny, mini, small, medium, base) with --vocab" };
+        var vocab = new Option<string?>("--vocab") { Description = "Without a model: vocab.txt" };
+        var cased = new Option<bool>("--cased") { Description = "Without a model: cased tokenizer" };
         var imdb = new Option<string?>("--imdb-archive") { Description = "aclImdb_v1.tar.gz or an aclImdb folder (the default data; default path data/aclImdb or data/aclImdb_v1.tar.gz)" };
         var data = new Option<string?>("--data") { Description = "Labelled data instead of IMDB: a folder with one subfolder per label (optionally under train/ and test/), or .jsonl with text and label" };
-        var evalData = new Option<string?>("--eval-data") { Description = "Evaluation data in the same form (default: the data's test split, else a held-out share)" };
+        var evalData = new Option<string?>("--eval-data") { Description = "Evaluation data in the same form [default: the data's test split, else a held-out share]" };
         var evalFraction = new Option<double>("--eval-fraction") { Description = "Share held out for evaluation when the data has no test split", DefaultValueFactory = _ => 0.1 };
         var outDir = new Option<string>("--out") { Description = "Folder for the fine-tuned model (HF BertForSequenceClassification layout) and finetune_results.json", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
@@ -28,16 +28,16 @@ public static class FinetuneCommand
         var lr = new Option<double>("--lr") { Description = "Peak learning rate (linear warm-up, then linear decay to 0)", DefaultValueFactory = _ => 2e-5 };
         var warmup = new Option<double>("--warmup-ratio") { Description = "Share of the updates spent warming up, in [0, 1)", DefaultValueFactory = _ => 0.1 };
         var weightDecay = new Option<float>("--weight-decay") { Description = "AdamW weight decay (not applied to biases and LayerNorm)", DefaultValueFactory = _ => 0.01f };
-        var dropout = new Option<float?>("--dropout") { Description = "Dropout of hidden states, attention weights and the pooled [CLS] vector (default: the model config's, 0.1 in BERT's presets)" };
-        var maxLength = new Option<int?>("--max-length") { Description = "Tokens per review including [CLS] and [SEP], up to 512 (default: 512 or the model's limit)" };
-        var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long review; the rest from its end (default 128/510 of the length)" };
+        var dropout = new Option<float?>("--dropout") { Description = "Dropout of hidden states, attention weights and the pooled [CLS] vector [default: the model config's, 0.1 in BERT's presets]" };
+        var maxLength = new Option<int?>("--max-length") { Description = "Tokens per review including [CLS] and [SEP], up to 512 [default: 512 or the model's limit]" };
+        var headTokens = new Option<int?>("--head-tokens") { Description = "Tokens kept from the start of a long review; the rest from its end [default: 128/510 of the length]" };
         var maxTrain = new Option<int>("--max-train") { Description = "Use at most N training texts (label-balanced, seeded; 0 = all)", DefaultValueFactory = _ => 0 };
         var maxEval = new Option<int>("--max-eval") { Description = "Use at most N evaluation texts (0 = all)", DefaultValueFactory = _ => 0 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the classifier's initialisation, the data's split, subsets and order, and dropout", DefaultValueFactory = _ => 42UL };
         var logEvery = new Option<int>("--log-every") { Description = "A progress line every N updates (0: only per epoch)", DefaultValueFactory = _ => 50 };
         var copyPositions = new Option<int?>("--copy-positions")
         {
-            Description = "The --model was pretrained at length N: positions N and beyond (never trained) start as copies of positions 0..N-1, "
+            Description = "The model was pretrained at length N: positions N and beyond (never trained) start as copies of positions 0..N-1, "
                 + "position i taking i mod N (Longformer's initialisation), for fine-tuning at a longer --max-length",
         };
         var groupByLength = new Option<bool>("--group-by-length") { Description = "Batch training texts of similar length (like HF's group_by_length): far less padding, so much faster at long --max-length" };

@@ -354,6 +354,7 @@ public class OneInterfaceTests
             Assert.Equal(0, help.Code);
             Assert.DoesNotContain("System.", help.Out);
             Assert.Contains("--verbose", help.Out);
+            Assert.DoesNotContain("(default", help.Out); // defaults are written one way: [default: ...]
         }
     }
 
