@@ -37,7 +37,7 @@ public static class CliDevice
     public static void Select(ParseResult parse, TextWriter stderr)
     {
         var option = parse.CommandResult.Command.Options.FirstOrDefault(o => o.Name == OptionName) as Option<string>;
-        if (option is null) return;
+        if (option is null || parse.Action is System.CommandLine.Help.HelpAction) return; // --help runs no model
         string spec = parse.GetValue(option) ?? "auto";
         var device = Selected.Value = Devices.Open(spec, out string description);
         // Training says where it runs (and why not on a GPU); the quick commands only when it is not the CPU, so that
