@@ -35,6 +35,9 @@ public static class InfoCommand
                 o.WriteLine($"Vector512 hardware accelerated: {Vector512.IsHardwareAccelerated}");
                 o.WriteLine($"FMA: {System.Runtime.Intrinsics.X86.Fma.IsSupported}");
                 o.WriteLine($"SGEMM: {Gemm.KernelDescription}");
+                // The devices --device can choose: the CPU always, and every CUDA GPU (or why there is none).
+                o.WriteLine("devices: cpu");
+                foreach (var line in BertSharp.Cuda.CudaInfo.Probe().Describe().Split('\n')) o.WriteLine($"  {line.TrimEnd()}");
                 return 0;
             }
             if (Directory.Exists(p) && PretrainedModel.IsRunFolder(p) && !PretrainedModel.IsCheckpoint(p))
@@ -49,6 +52,13 @@ public static class InfoCommand
     {
         threads = KernelParallel.ThreadCount, vector256 = Vector256.IsHardwareAccelerated, vector512 = Vector512.IsHardwareAccelerated,
         fma = System.Runtime.Intrinsics.X86.Fma.IsSupported, sgemm = Gemm.KernelDescription,
+        cuda = CudaJson(BertSharp.Cuda.CudaInfo.Probe()),
+    };
+
+    private static object CudaJson(BertSharp.Cuda.CudaInfo c) => new
+    {
+        devices = c.Devices.Select(d => d.ToString()).ToArray(), driver = c.DriverVersion, nvrtc = c.NvrtcVersion, cublas = c.CublasVersion,
+        reason = c.Reason.Length > 0 ? c.Reason : null,
     };
 
     private static object RunJson(string dir)

@@ -28,6 +28,17 @@ public class DeviceOptionTests : IDisposable
     }
 
     [Fact]
+    public void Info_lists_the_devices_or_says_why_there_is_no_gpu()
+    {
+        var info = Run(["info"]);
+        Assert.Equal(0, info.Code);
+        Assert.Contains("devices: cpu", info.Out);
+        Assert.Contains(HasGpu ? "cuda:0 " : "no usable CUDA GPU", info.Out);
+        var json = System.Text.Json.JsonDocument.Parse(Run(["info", "--json"]).Out).RootElement.GetProperty("cuda");
+        Assert.Equal(HasGpu, json.GetProperty("devices").GetArrayLength() > 0);
+    }
+
+    [Fact]
     public void Training_on_auto_says_which_device_and_an_explicit_missing_gpu_is_exit_2()
     {
         string corpus = WriteCorpus(Path.Combine(_dir, "c.txt"));
