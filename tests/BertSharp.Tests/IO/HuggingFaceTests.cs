@@ -240,6 +240,32 @@ public class HuggingFaceTests(ITestOutputHelper log) : IDisposable
         if (!withClassifier) Assert.Equal(original.Parameters.Values.ToArray(), Checkpoint.LoadParameters(a).Values.ToArray());
     }
 
+    /// <summary>Issue 17: import never writes a folder that the other commands then refuse — for each published style it
+    /// accepts (BertModel names, TF gamma/beta, a tied decoder stored, F16, a bare BertModel without heads), the imported
+    /// folder works in info, fill-mask, nsp, logits and export.</summary>
+    [Theory]
+    [InlineData(true, true, true, true, false)]
+    [InlineData(false, false, false, true, true)]
+    [InlineData(true, false, false, false, false)]
+    public void An_imported_folder_is_accepted_by_every_command_that_reads_a_model(bool bare, bool gammaBeta, bool withDecoder, bool withHeads, bool f16)
+    {
+        string published = WritePublishedStyle(HfTestModel.Build(), $"pub-{bare}-{gammaBeta}-{withDecoder}-{withHeads}-{f16}", bare, gammaBeta, withDecoder,
+            withHeads: withHeads, f16: f16);
+        string imported = Path.Combine(_dir, "imported-" + Path.GetFileName(published));
+        Assert.Equal(0, Cli.CliTestSupport.Run(["import", published, "--out", imported]).Code);
+        string ids = Path.Combine(_dir, "ids-" + Path.GetFileName(published) + ".json");
+        File.WriteAllText(ids, "{\"input_ids\": [[2, 9, 4, 3]]}");
+        foreach (var args in new[]
+        {
+            new[] { "info", imported }, ["fill-mask", imported, "a [MASK] ."], ["nsp", imported, "a b .", "c d ."],
+            ["logits", imported, ids], ["export", imported, "--out", Path.Combine(_dir, "re-" + Path.GetFileName(published))],
+        })
+        {
+            var r = Cli.CliTestSupport.Run(args);
+            Assert.True(r.Code == 0, $"{string.Join(' ', args)}: exit {r.Code}: {r.Err}");
+        }
+    }
+
     /// <summary>Writes a folder as an older or bare published BERT would be: BertModel names without "bert.",
     /// TF-style LayerNorm gamma/beta, the tied decoder stored, the position_ids buffer, F16 where asked.</summary>
     private string WritePublishedStyle(ModelFolder m, string name, bool bare, bool gammaBeta, bool withDecoder,
