@@ -82,22 +82,11 @@ public sealed class PretrainingEvaluator
         foreach (var d in Directory.GetDirectories(Path.GetTempPath(), TempPrefix + "*"))
         {
             var parts = Path.GetFileName(d)[TempPrefix.Length..].Split('-');
-            if (parts.Length != 2 || !int.TryParse(parts[0], out int pid) || Running(pid)) continue;
+            if (parts.Length != 2 || !int.TryParse(parts[0], out int pid) || ProcessStatus.IsRunning(pid)) continue;
             try { Directory.Delete(d, recursive: true); }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
         }
-    }
-
-    private static bool Running(int pid)
-    {
-        try
-        {
-            using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>Metrics on <paramref name="documents"/> of a tokenized corpus (copy 0 of their items, as validation uses).</summary>

@@ -131,7 +131,7 @@ public static class SafeTarExtractor
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         // Partial extractions of killed processes: never complete, never used; removed here.
         foreach (var d in Directory.GetDirectories(parent, prefix + "*"))
-            if (int.TryParse(Path.GetFileName(d)[prefix.Length..], out int pid) && !Running(pid))
+            if (int.TryParse(Path.GetFileName(d)[prefix.Length..], out int pid) && !ProcessStatus.IsRunning(pid))
                 try { Directory.Delete(d, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         Directory.CreateDirectory(temp);
         try
@@ -155,17 +155,6 @@ public static class SafeTarExtractor
             try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
             throw;
         }
-    }
-
-    private static bool Running(int pid)
-    {
-        try
-        {
-            using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
     }
 
     private static int ExtractStream(Stream stream, string name, string root, long maxEntry, long maxTotal, CancellationToken cancel)
