@@ -219,7 +219,7 @@ public sealed class TrainSuite : IBenchSuite
             ["tokens_per_s"] = Batch * Seq / med,
             ["peak_rss_mb"] = PeakRssMb(),
             ["alloc_bytes_per_step"] = allocPerStep,
-            ["flops_per_step"] = TrainingFlops(config),
+            ["flops_per_step"] = config.TrainingStepFlops(Batch, Seq, Predictions),
             ["profile"] = profile,
         };
         Console.WriteLine(JsonSerializer.Serialize(result));
@@ -255,16 +255,6 @@ public sealed class TrainSuite : IBenchSuite
             nsp[b] = rng.NextInt(2);
         }
         return (ids, types, mask, positions, labels, weights, nsp);
-    }
-
-    /// <summary>Multiply-add FLOPs of one training step (GEMMs only: forward 2mnk, backward twice that).</summary>
-    internal static double TrainingFlops(BertConfig c)
-    {
-        double n = Batch * Seq, h = c.HiddenSize, i = c.IntermediateSize, t = Seq, m = Batch * Predictions, v = c.VocabSize;
-        double perLayer = 2 * n * h * 3 * h + 2 * n * h * h + 2 * n * h * i * 2   // QKV, attention output, FFN
-                        + 2 * 2 * Batch * t * t * h;                                // scores and context
-        double heads = 2 * m * h * h + 2 * m * h * v + 2 * Batch * h * h + 2 * Batch * h * 2;
-        return 3 * (c.NumHiddenLayers * perLayer + heads);
     }
 
     private static double PeakRssMb()

@@ -154,6 +154,19 @@ public sealed class BertConfig
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>Multiply-add FLOPs of one pretraining step at <paramref name="batch"/> × <paramref name="seq"/> with
+    /// <paramref name="predictions"/> masked positions per row, GEMMs only (forward 2mnk, backward twice that): QKV,
+    /// attention output and FFN, attention's two products, the pooler, the gathered MLM head and NSP. What MFU is
+    /// measured against, on every device.</summary>
+    public double TrainingStepFlops(int batch, int seq, int predictions)
+    {
+        double n = (double)batch * seq, h = HiddenSize, i = IntermediateSize, t = seq, m = (double)batch * predictions, v = VocabSize;
+        double perLayer = 2 * n * h * 3 * h + 2 * n * h * h + 2 * n * h * i * 2   // QKV, attention output, FFN
+                        + 2 * 2 * batch * t * t * h;                                // scores and context
+        double heads = 2 * m * h * h + 2 * m * h * v + 2 * batch * h * h + 2 * batch * h * 2;
+        return 3 * (NumHiddenLayers * perLayer + heads);
+    }
+
     /// <summary>A deep copy (through JSON).</summary>
     public BertConfig Clone() => FromJson(ToJson());
 }

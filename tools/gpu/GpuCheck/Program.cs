@@ -71,7 +71,7 @@ switch (command)
                 gpu.Synchronize();
                 double sec = sw.Elapsed.TotalSeconds / steps;
                 var (free1, _) = gpu.MemoryInfo();
-                double flops = TrainingFlops(config, batch, seq, predictions);
+                double flops = config.TrainingStepFlops(batch, seq, predictions);
                 var row = new Dictionary<string, object>
                 {
                     ["preset"] = preset, ["precision"] = "fp32", ["batch"] = batch, ["seq"] = seq,
@@ -116,12 +116,3 @@ static BertBatch RandomBatch(int batch, int seq, int predictions, int vocab)
     return BertBatch.Create(batch, seq, predictions, ids, types, mask, positions, labels, weights, nsp);
 }
 
-// Multiply-add FLOPs of one training step, GEMMs only (forward 2mnk, backward twice that): the encoder's dense
-// layers, attention's two products, the pooler, and the MLM head on the gathered positions.
-static double TrainingFlops(BertConfig c, int batch, int seq, int predictions)
-{
-    double tokens = (double)batch * seq, h = c.HiddenSize, i = c.IntermediateSize;
-    double encoder = c.NumHiddenLayers * (tokens * (4 * h * h + 2 * h * i) * 2 + 2 * 2.0 * batch * seq * seq * h);
-    double head = batch * predictions * (h * h + h * c.VocabSize) * 2.0 + batch * h * h * 2.0;
-    return 3 * (encoder + head);
-}
