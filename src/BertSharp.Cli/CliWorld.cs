@@ -24,9 +24,6 @@ public static class CliWorld
         return _mpi;
     }
 
-    /// <summary>True on the rank that prints and writes (rank 0, or the only process).</summary>
-    public static bool IsLead => _mpi is null || _mpi.Rank == 0;
-
     /// <summary>Ends MPI with the command's exit code: finalizes after success or an agreed interruption, aborts the whole
     /// job otherwise (does not return then).</summary>
     public static void End(int exitCode)

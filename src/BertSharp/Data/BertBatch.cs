@@ -134,24 +134,6 @@ public sealed class BertBatch
         (BatchSize, SeqLength) = (batchSize, seqLength);
     }
 
-    /// <summary>Copies everything meaningful from another batch of the same capacities.</summary>
-    public void CopyFrom(BertBatch other)
-    {
-        if (other.BatchCapacity != BatchCapacity || other.MaxSeqLength != MaxSeqLength || other.MaxPredictions != MaxPredictions)
-            throw new ArgumentException("batch: capacities differ", nameof(other));
-        BatchSize = other.BatchSize;
-        SeqLength = other.SeqLength;
-        int tokens = BatchSize * SeqLength, preds = BatchSize * MaxPredictions;
-        other.InputIds.AsSpan(0, tokens).CopyTo(InputIds);
-        other.TokenTypeIds.AsSpan(0, tokens).CopyTo(TokenTypeIds);
-        other.AttentionMask.AsSpan(0, tokens).CopyTo(AttentionMask);
-        other.MaskedLmPositions.AsSpan(0, preds).CopyTo(MaskedLmPositions);
-        other.MaskedLmIds.AsSpan(0, preds).CopyTo(MaskedLmIds);
-        other.MaskedLmWeights.AsSpan(0, preds).CopyTo(MaskedLmWeights);
-        other.NextSentenceLabels.AsSpan(0, BatchSize).CopyTo(NextSentenceLabels);
-        other.Labels.AsSpan(0, BatchSize).CopyTo(Labels);
-    }
-
     /// <summary>
     /// Makes this batch rows [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>) of
     /// <paramref name="source"/> (same padded length and predictions per row): a data-parallel rank's slice of the

@@ -21,9 +21,10 @@ public sealed class ClassificationBatcher
         Batch = new BertBatch(maxBatch, maxLength);
     }
 
-    /// <summary>Lays out examples[order[0..count]] into <see cref="Batch"/>; returns the sequence length used.</summary>
-    public int Fill(IReadOnlyList<LabelledExample> examples, ReadOnlySpan<int> order, int count)
+    /// <summary>Lays out examples[order[0..]] into <see cref="Batch"/>, one row each; returns the sequence length used.</summary>
+    public int Fill(IReadOnlyList<LabelledExample> examples, ReadOnlySpan<int> order)
     {
+        int count = order.Length;
         int seq = 2;
         for (int b = 0; b < count; b++) seq = Math.Max(seq, examples[order[b]].Tokens.Length + 2);
         if (seq > MaxLength) throw new ArgumentException($"an example has {seq} tokens, more than the batcher's {MaxLength}");

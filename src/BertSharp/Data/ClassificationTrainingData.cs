@@ -71,7 +71,7 @@ public sealed class ClassificationTrainingData : ITrainingData
         }
         int start = _starts[_index++];
         int count = Math.Min(_batchSize, _order.Length - start);
-        _trainBatcher.Fill(_train, _order.AsSpan(start, count), count);
+        _trainBatcher.Fill(_train, _order.AsSpan(start, count));
         return _trainBatcher.Batch;
     }
 
@@ -82,7 +82,7 @@ public sealed class ClassificationTrainingData : ITrainingData
     public BertBatch ValidationBatch(int index)
     {
         int start = index * _evalBatchSize, count = Math.Min(_evalBatchSize, _validation.Count - start);
-        _validationBatcher.Fill(_validation, _byLength.AsSpan(start, count), count);
+        _validationBatcher.Fill(_validation, _byLength.AsSpan(start, count));
         return _validationBatcher.Batch;
     }
 

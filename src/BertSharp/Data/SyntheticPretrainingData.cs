@@ -50,13 +50,12 @@ public sealed class SyntheticPretrainingData : ITrainingData
     {
         Fill(_epoch, _index);
         if (++_index == _batchesPerEpoch) (_epoch, _index) = (_epoch + 1, 0);
-        return View();
+        return _b;
     }
 
     /// <summary>Validation batches use epoch −1, which training never reaches.</summary>
-    public BertBatch ValidationBatch(int index) { Fill(-1, index); return View(); }
+    public BertBatch ValidationBatch(int index) { Fill(-1, index); return _b; }
 
-    private BertBatch View() => _b;
 
     private void Fill(long epoch, long index)
     {

@@ -34,31 +34,41 @@ public static class LocalGroup
         public int Size => s.Size;
         public string Description => $"in-process group of {s.Size}";
 
+        // This rank's contribution and the sum, reused from call to call (grown when the length changes).
+        private float[] _mine = [], _sum = [];
+        private double[] _mineD = [], _sumD = [];
+
         public void AllReduceSum(TensorView buffer)
         {
             var d = buffer.Tensor.Device;
-            s.Floats[rank] = d.ToArray(buffer);
+            int n = buffer.Length;
+            if (_mine.Length != n) (_mine, _sum) = (new float[n], new float[n]);
+            d.CopyToHost<float>(buffer, _mine);
+            s.Floats[rank] = _mine;
             Wait();
-            var sum = new float[buffer.Length];
+            Array.Clear(_sum);
             for (int r = 0; r < s.Size; r++)
             {
                 var part = s.Floats[r]!;
-                if (part.Length != sum.Length) throw new InvalidOperationException($"allreduce: rank {r} gave {part.Length} values, rank {rank} {sum.Length}");
-                for (int i = 0; i < sum.Length; i++) sum[i] += part[i];
+                if (part.Length != n) throw new InvalidOperationException($"allreduce: rank {r} gave {part.Length} values, rank {rank} {n}");
+                for (int i = 0; i < n; i++) _sum[i] += part[i];
             }
             Wait(); // everyone has read every contribution before any is replaced
-            d.CopyToDevice<float>(sum, buffer);
+            d.CopyToDevice<float>(_sum, buffer);
         }
 
         public void AllReduceSum(Span<double> values)
         {
-            s.Doubles[rank] = values.ToArray();
+            int n = values.Length;
+            if (_mineD.Length != n) (_mineD, _sumD) = (new double[n], new double[n]);
+            values.CopyTo(_mineD);
+            s.Doubles[rank] = _mineD;
             Wait();
-            var sum = new double[values.Length];
+            Array.Clear(_sumD);
             for (int r = 0; r < s.Size; r++)
-                for (int i = 0; i < sum.Length; i++) sum[i] += s.Doubles[r]![i];
+                for (int i = 0; i < n; i++) _sumD[i] += s.Doubles[r]![i];
             Wait();
-            sum.CopyTo(values);
+            _sumD.CopyTo(values);
         }
 
         public void Barrier() => Wait();

@@ -169,7 +169,7 @@ public sealed class ModelFolder
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
             Directory.CreateDirectory(tmp);
             WriteText(Path.Combine(tmp, ConfigFile), ConfigJson());
-            WriteWeights(Path.Combine(tmp, WeightsFile));
+            Checkpoint.SaveModel(Path.Combine(tmp, WeightsFile), Parameters);
             Vocabulary.Save(Path.Combine(tmp, VocabFile));
             WriteText(Path.Combine(tmp, TokenizerConfigFile), TokenizerConfigJson());
             WriteText(Path.Combine(tmp, SpecialTokensFile), SpecialTokensJson());
@@ -261,16 +261,6 @@ public sealed class ModelFolder
         ["cls_token"] = Text.Vocabulary.Cls,
         ["mask_token"] = Text.Vocabulary.Mask,
     }.ToJsonString(Indented) + "\n";
-
-    private void WriteWeights(string path)
-    {
-        var w = new SafeTensorsWriter();
-        w.AddMetadata("format", "pt");
-        Memory<float> values = Parameters.Device.TryGetHostMemory(Parameters.Values, out var host) ? host : Parameters.ToArray();
-        foreach (var e in Parameters.Layout.Entries)
-            w.AddF32(e.Name, values.Slice(e.Offset, e.Length), e.Shape);
-        w.Save(path);
-    }
 
     private static void WriteText(string path, string text) => File.WriteAllText(path, text, new UTF8Encoding(false));
 }

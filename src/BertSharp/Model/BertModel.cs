@@ -53,7 +53,6 @@ public sealed class BertModel
     /// <summary>Sequence length T of the last forward pass (−1 before the first one).</summary>
     public int SeqLength => _seq;
     /// <summary>Masked positions per row P the buffers hold (0 until a batch with predictions is reserved).</summary>
-    public int MaxPredictions => Math.Max(0, _capPred);
     /// <summary>[B·T, H]: the last encoder layer's output (sequence_output).</summary>
     public TensorView SequenceOutput => Encoder.Output;
     /// <summary>[B, H]: the pooler's output.</summary>

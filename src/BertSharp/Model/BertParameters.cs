@@ -52,14 +52,6 @@ public sealed class BertParameters : IDisposable
         return a;
     }
 
-    /// <summary>Every gradient, copied to the host.</summary>
-    public float[] GradientsToArray()
-    {
-        var a = new float[Layout.Length];
-        Device.CopyToHost<float>(Gradients, a);
-        return a;
-    }
-
     /// <summary>Replaces every value with <paramref name="values"/> (a host copy in layout order, as <see cref="ToArray"/> gives).</summary>
     public void CopyFrom(ReadOnlySpan<float> values) => Device.CopyToDevice(values, Values);
 
@@ -67,15 +59,6 @@ public sealed class BertParameters : IDisposable
     public float[] Read(string name)
     {
         var v = Value(name);
-        var a = new float[v.Length];
-        Device.CopyToHost<float>(v, a);
-        return a;
-    }
-
-    /// <summary>The gradient of <paramref name="name"/>, copied to the host.</summary>
-    public float[] ReadGradient(string name)
-    {
-        var v = Gradient(name);
         var a = new float[v.Length];
         Device.CopyToHost<float>(v, a);
         return a;

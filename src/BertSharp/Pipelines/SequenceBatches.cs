@@ -46,7 +46,7 @@ internal sealed class SequenceBatches
             cancel.ThrowIfCancellationRequested();
             int b = Math.Min(BatchSize, examples.Count - start);
             for (int i = 0; i < b; i++) _index[i] = start + i;
-            int seq = _batcher.Fill(examples, _index.AsSpan(0, b), b);
+            int seq = _batcher.Fill(examples, _index.AsSpan(0, b));
             Net.Forward(_batcher.Batch, DropoutContext.Off);
             onBatch(start, b, seq);
         }

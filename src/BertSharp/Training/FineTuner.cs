@@ -110,11 +110,12 @@ public sealed class FineTuner
         var sum = new TaskMetrics();
         int labels = _model.NumLabels;
         var order = data.ValidationOrder;
+        var logits = new float[_o.EvalBatchSize * labels]; // one host buffer for every batch's logits
         for (int v = 0, start = 0; v < data.ValidationBatchCount; v++, start += _o.EvalBatchSize)
         {
             var batch = data.ValidationBatch(v);
             sum.Add(_model.Forward(batch, DropoutContext.Off));
-            var logits = _model.Device.ToArray(_model.Logits);
+            _model.Device.CopyToHost<float>(_model.Logits, logits.AsSpan(0, batch.BatchSize * labels));
             for (int i = 0; i < batch.BatchSize; i++)
             {
                 int best = 0;

@@ -259,14 +259,6 @@ public sealed class FineTuningRun(FineTuningRequest request)
     private static BertSharpException Usage(string message) => new(message, ErrorKind.Usage);
 
     /// <summary>Unreadable input (a missing or malformed file, a value the library refused) as <see cref="ErrorKind.BadInput"/>.</summary>
-    private static T BadInput<T>(Func<T> work)
-    {
-        try { return work(); }
-        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or EndOfStreamException
-                                      or UnauthorizedAccessException or ArgumentException and not (ArgumentOutOfRangeException or ArgumentNullException))
-        {
-            throw new BertSharpException(e.Message, ErrorKind.BadInput, e);
-        }
-        catch (IOException e) when (e.GetType() == typeof(IOException)) { throw new BertSharpException(e.Message, ErrorKind.BadInput, e); }
-    }
+    private static T BadInput<T>(Func<T> work) => BertSharpException.Guard(work);
+
 }

@@ -53,7 +53,6 @@ public sealed class Trainer
         _data = data;
         _o = options;
         _comm = options.Communicator ?? SingleProcess.Instance;
-        if (_comm.Size > 1) _slice = new BertBatch(1, 1); // sized for the first global batch seen
         Optimizer = CreateOptimizer(model, options);
         State = resumeFrom ?? new TrainerState
         {
@@ -76,9 +75,6 @@ public sealed class Trainer
         if (resumeFrom is not null) _data.Seek(new DataPosition(resumeFrom.Epoch, Math.Max(0, resumeFrom.DataPosition)));
         else (State.Epoch, State.DataPosition) = ((int)_data.Position.Epoch, _data.Position.Index);
     }
-
-    /// <summary>This process's rank and the number of ranks (1 without data parallelism).</summary>
-    public (int Rank, int Size) Ranks => (_comm.Rank, _comm.Size);
 
     /// <summary>The one place the optimiser is made: one AdamW over the parameter groups the model's task trains.</summary>
     private static AdamWOptimizer CreateOptimizer(ITrainableModel model, TrainerOptions o) =>

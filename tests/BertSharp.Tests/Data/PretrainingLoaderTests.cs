@@ -9,7 +9,7 @@ public class PretrainingLoaderTests
     private static BertBatch Snapshot(BertBatch b)
     {
         var copy = new BertBatch(b.BatchCapacity, b.MaxSeqLength, b.MaxPredictions);
-        copy.CopyFrom(b);
+        copy.CopyRowsFrom(b, 0, b.BatchSize);
         return copy;
     }
 
