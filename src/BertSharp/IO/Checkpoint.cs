@@ -153,11 +153,7 @@ public static class Checkpoint
         writeExtras?.Invoke(tmp);
     }
 
-    private static void WriteText(string path, string text)
-    {
-        File.WriteAllText(path + ".tmp", text);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    private static void WriteText(string path, string text) => AtomicFile.WriteAllText(path, text);
 
     /// <summary>The host memory of <paramref name="t"/> (no copy on the CPU device), else a host copy.</summary>
     private static Memory<float> HostCopy(Device device, TensorView t)

@@ -102,11 +102,7 @@ public sealed class MetricsLog
 
     /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> through a temporary file and a rename, so
     /// readers never see half a file.</summary>
-    public static void WriteAtomic(string path, string text)
-    {
-        File.WriteAllText(path + ".tmp", text);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    public static void WriteAtomic(string path, string text) => AtomicFile.WriteAllText(path, text);
 
     /// <summary>curves.svg: losses, MLM accuracy, NSP accuracy (with the majority-label level), learning rate. Training curves are
     /// smoothed (a running mean over ~2% of the steps) and drawn over their faint raw values.</summary>

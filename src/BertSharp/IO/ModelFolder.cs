@@ -248,8 +248,7 @@ public sealed class ModelFolder
             ["do_lower_case"] = lowerCase,
             ["model_max_length"] = maxLength,
         };
-        File.WriteAllText(path + ".tmp", json.ToJsonString(Indented) + "\n");
-        File.Move(path + ".tmp", path, overwrite: true);
+        AtomicFile.WriteAllText(path, json.ToJsonString(Indented) + "\n");
     }
 
     /// <summary>special_tokens_map.json: BERT's five special tokens.</summary>

@@ -78,8 +78,7 @@ public sealed class RunSettings
     /// <summary>Writes run.json atomically (temporary file, then rename).</summary>
     public void Save(string path)
     {
-        File.WriteAllText(path + ".tmp", ToJson() + "\n");
-        File.Move(path + ".tmp", path, overwrite: true);
+        AtomicFile.WriteAllText(path, ToJson() + "\n");
     }
 
     /// <summary>Reads run.json and validates its model config; <see cref="BertSharpException"/> (<see

@@ -99,20 +99,18 @@ public sealed class PretrainingEvaluator
         if (maxBatches > 0) batches = Math.Min(batches, maxBatches);
         var net = new BertForPreTraining(Model.Parameters);
         var pb = new BertBatch(batchSize, Options.MaxSeqLength, Options.MaxPredictionsPerSeq);
-        double mlm = 0, nsp = 0;
-        long mlmCorrect = 0, mlmCount = 0, nspCorrect = 0, nspCount = 0, randomNext = 0;
+        var sum = new TaskMetrics();
+        long randomNext = 0;
         for (int i = 0; i < batches; i++)
         {
             cancel.ThrowIfCancellationRequested();
             set.Fill(pb, i);
-            var o = net.Forward(pb, DropoutContext.Off);
+            sum.Add(net.Forward(pb, DropoutContext.Off));
             for (int k = 0; k < pb.BatchSize; k++) randomNext += pb.NextSentenceLabels[k];
-            mlm += o.MlmLossSum;
-            nsp += o.NspLossSum;
-            (mlmCorrect, mlmCount, nspCorrect, nspCount) = (mlmCorrect + o.MlmCorrect, mlmCount + o.MlmCount, nspCorrect + o.NspCorrect, nspCount + o.NspCount);
         }
         static double Ratio(double a, long n) => n > 0 ? a / n : double.NaN;
-        return new PretrainingMetrics(documents.Length, nspCount, mlmCount, Ratio(mlm, mlmCount), Ratio(mlmCorrect, mlmCount),
-            Ratio(nsp, nspCount), Ratio(nspCorrect, nspCount), Ratio(Math.Max(randomNext, nspCount - randomNext), nspCount));
+        long pairs = sum.NspCount;
+        return new PretrainingMetrics(documents.Length, pairs, sum.MlmCount, Ratio(sum.MlmLossSum, sum.MlmCount), Ratio(sum.MlmCorrect, sum.MlmCount),
+            Ratio(sum.NspLossSum, pairs), Ratio(sum.NspCorrect, pairs), Ratio(Math.Max(randomNext, pairs - randomNext), pairs));
     }
 }

@@ -288,11 +288,7 @@ public sealed class PretrainingRun
 
     private static string OriginRecord(string origin, Vocabulary vocab) => origin + vocab.Sha256 + "\"}\n";
 
-    private static void WriteAtomically(string path, string text)
-    {
-        File.WriteAllText(path + ".tmp", text);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    private static void WriteAtomically(string path, string text) => AtomicFile.WriteAllText(path, text);
 
     private TokenizedCorpusManifest BuildStore(string corpusPath, Vocabulary vocab, string vocabPath, string storeDir, CancellationToken cancel)
     {
