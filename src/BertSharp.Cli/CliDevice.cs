@@ -5,7 +5,8 @@ using BertSharp.Tensors;
 namespace BertSharp.Cli;
 
 /// <summary>
-/// <c>--device auto|cpu|cuda|cuda:N</c> on every command that runs a model: the option, and the device the running
+/// <c>--device auto|cpu|cuda|cuda:N</c> and <c>--precision auto|fp32|tf32|bf16</c> on every command that runs a model:
+/// the options, and the device the running
 /// command uses (opened once before the command's action, its choice printed as one line on standard error).
 /// </summary>
 public static class CliDevice
@@ -15,6 +16,7 @@ public static class CliDevice
         new HashSet<string>(StringComparer.Ordinal) { "pretrain", "finetune", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" };
 
     private const string OptionName = "--device";
+    private const string PrecisionName = "--precision";
     private static readonly AsyncLocal<Device?> Selected = new();
 
     /// <summary>The device of the running command (the CPU outside one).</summary>
@@ -24,11 +26,19 @@ public static class CliDevice
     public static Command AddTo(Command command)
     {
         if (Commands.Contains(command.Name))
+        {
             command.Options.Add(new Option<string>(OptionName)
             {
                 Description = "Where the model runs: auto (the first usable CUDA GPU, else the CPU), cpu, cuda or cuda:N",
                 DefaultValueFactory = _ => "auto",
             });
+            command.Options.Add(new Option<string>(PrecisionName)
+            {
+                Description = "How matrix products are computed: auto (fp32 on the CPU; docs/PERFORMANCE.md), fp32, bf16 "
+                    + "(bfloat16 inputs, float32 sums and master weights) or tf32 (CUDA tensor cores)",
+                DefaultValueFactory = _ => "auto",
+            });
+        }
         return command;
     }
 
@@ -39,7 +49,9 @@ public static class CliDevice
         var option = parse.CommandResult.Command.Options.FirstOrDefault(o => o.Name == OptionName) as Option<string>;
         if (option is null || parse.Action is System.CommandLine.Help.HelpAction) return; // --help runs no model
         string spec = parse.GetValue(option) ?? "auto";
-        var device = Selected.Value = Devices.Open(spec, out string description);
+        var precisionOption = parse.CommandResult.Command.Options.FirstOrDefault(o => o.Name == PrecisionName) as Option<string>;
+        var precision = Precisions.Parse(precisionOption is null ? null : parse.GetValue(precisionOption), PrecisionName);
+        var device = Selected.Value = Devices.Open(spec, precision, out string description);
         // Training says where it runs (and why not on a GPU); the quick commands only when it is not the CPU, so that
         // their output stays what it was on a machine without a GPU. Under mpirun, rank 0 alone prints.
         bool training = parse.CommandResult.Command.Name is "pretrain" or "finetune";

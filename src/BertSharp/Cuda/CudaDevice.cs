@@ -703,4 +703,16 @@ public sealed unsafe class CudaDevice : Device
         Same(destination.Length, source.Length, "destination", "source");
         Run("bs_bf16_to_f32", LaunchGeometry.Elementwise(source.Length), P(source, "source", DType.BFloat16), F(destination, "destination"), A((long)source.Length));
     }
+
+    /// <inheritdoc/>
+    public override void Cast(TensorView source, TensorView destination)
+    {
+        switch (source.Type, destination.Type)
+        {
+            case (DType.Float32, DType.BFloat16): CastToBFloat16(source, destination); break;
+            case (DType.BFloat16, DType.Float32): CastToFloat32(source, destination); break;
+            case var (s, d) when s == d: Copy(source, destination); break;
+            default: throw new ArgumentException($"cast: {source.Type} to {destination.Type} (Float32 and BFloat16 only)");
+        }
+    }
 }

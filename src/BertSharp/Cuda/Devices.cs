@@ -25,7 +25,36 @@ public static class Devices
     /// An explicit <c>cuda</c>/<c>cuda:N</c> without that GPU throws <see cref="BertSharpException"/> of
     /// <see cref="ErrorKind.Usage"/> (the option asks for what this machine does not have).
     /// </summary>
-    public static Device Open(string spec, out string description)
+    public static Device Open(string spec, out string description) => Open(spec, null, out description);
+
+    /// <summary>
+    /// Opens the device <paramref name="spec"/> names (as <see cref="Open(string, out string)"/>) computing in
+    /// <paramref name="precision"/>; null is <c>auto</c>: <see cref="AutoPrecision"/>. <paramref name="description"/>
+    /// names the device and its precision. A precision the device cannot compute in is a <see cref="ErrorKind.Usage"/>
+    /// error naming it.
+    /// </summary>
+    public static Device Open(string spec, Precision? precision, out string description)
+    {
+        var device = OpenDevice(spec, out description);
+        var chosen = precision ?? AutoPrecision(device);
+        try
+        {
+            device = device.WithPrecision(chosen);
+        }
+        catch
+        {
+            if (device != Device.Cpu) device.Dispose();
+            throw;
+        }
+        description += $", precision {chosen.Name()}{(precision is null ? " (auto)" : "")}";
+        return device;
+    }
+
+    /// <summary>What <c>--precision auto</c> picks on <paramref name="device"/>: fp32 on the CPU (bf16 products are
+    /// available there with <c>bf16</c>; docs/PERFORMANCE.md has the speeds) and on CUDA today.</summary>
+    public static Precision AutoPrecision(Device device) => Precision.Fp32;
+
+    private static Device OpenDevice(string spec, out string description)
     {
         var (cuda, ordinal) = Parse(spec);
         if (cuda == false)

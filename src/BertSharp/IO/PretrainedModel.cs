@@ -62,7 +62,7 @@ public sealed class PretrainedModel
     {
         if (device == Parameters.Device) return this;
         var moved = Parameters.To(device);
-        Parameters.Dispose();
+        if (!device.SharesMemoryWith(Parameters.Device)) Parameters.Dispose();
         Parameters = moved;
         return this;
     }

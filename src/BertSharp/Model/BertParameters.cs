@@ -70,9 +70,19 @@ public sealed class BertParameters : IDisposable
     /// <summary>Sets every gradient to zero (between optimiser updates; backward passes accumulate).</summary>
     public void ZeroGradients() => Device.Zero(Gradients);
 
-    /// <summary>A copy of these parameters (values only) on <paramref name="device"/>.</summary>
+    // The same buffers, used by another device over the same memory (the CPU in another precision).
+    private BertParameters(BertParameters source, Device device)
+    {
+        (Layout, Device, Values, Gradients) = (source.Layout, device, source.Values, source.Gradients);
+    }
+
+    /// <summary>These parameters on <paramref name="device"/>: this object on their own device; the same buffers (values
+    /// and gradients shared, dispose only one of the two) on a device over the same memory (<see
+    /// cref="Device.SharesMemoryWith"/>: the CPU in another <see cref="Precision"/>); else a copy (values only).</summary>
     public BertParameters To(Device device)
     {
+        if (ReferenceEquals(device, Device)) return this;
+        if (device.SharesMemoryWith(Device)) return new BertParameters(this, device);
         var p = new BertParameters(Config, Labels, device);
         p.CopyFrom(ToArray());
         return p;

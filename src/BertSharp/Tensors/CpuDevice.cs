@@ -9,14 +9,32 @@ namespace BertSharp.Tensors;
 /// </summary>
 public sealed class CpuDevice : Device
 {
-    /// <summary>The one CPU device (what <see cref="Device.Cpu"/> returns); kernels run synchronously on <see
+    /// <summary>The CPU device in float32 (what <see cref="Device.Cpu"/> returns); kernels run synchronously on <see
     /// cref="KernelParallel"/>'s threads.</summary>
-    public static CpuDevice Instance { get; } = new();
+    public static CpuDevice Instance { get; } = new(Precision.Fp32);
 
-    private CpuDevice() { }
+    /// <summary>The CPU device computing its matrix products in bfloat16 (<see cref="Gemm.BFloat16Path"/> says how).</summary>
+    public static CpuDevice BFloat16 { get; } = new(Precision.Bf16);
+
+    private CpuDevice(Precision precision) => Precision = precision;
 
     /// <inheritdoc/>
     public override string Name => "cpu";
+
+    /// <inheritdoc/>
+    public override Precision Precision { get; }
+
+    /// <summary>The CPU device in <paramref name="precision"/>: fp32 or bf16 (TF32 is a tensor-core format the CPU
+    /// does not have).</summary>
+    public override Device WithPrecision(Precision precision) => precision switch
+    {
+        Precision.Fp32 => Instance,
+        Precision.Bf16 => BFloat16,
+        _ => throw new BertSharpException($"precision {precision.Name()}: the CPU computes in fp32 or bf16 (tf32 is a format of NVIDIA tensor cores)", ErrorKind.Usage),
+    };
+
+    /// <inheritdoc/>
+    public override bool SharesMemoryWith(Device other) => other is CpuDevice;
 
     /// <summary>The host memory behind a CPU tensor's Float32 view (the CPU device's memory is host memory; code
     /// that must run on any device copies with <see cref="Device.CopyToHost{T}"/> instead).</summary>
@@ -72,6 +90,29 @@ public sealed class CpuDevice : Device
     }
 
     /// <inheritdoc/>
+    public override void Cast(TensorView source, TensorView destination)
+    {
+        if (source.Length != destination.Length)
+            throw new ArgumentException($"cast: {source} into {destination} (lengths must agree)");
+        switch (source.Type, destination.Type)
+        {
+            case (DType.Float32, DType.BFloat16):
+                Tensors.BFloat16.Round(F(source, "source"), Bf(destination, "destination"));
+                break;
+            case (DType.BFloat16, DType.Float32):
+                Tensors.BFloat16.Widen(Bf(source, "source"), F(destination, "destination"));
+                break;
+            case var (s, d) when s == d:
+                Copy(source, destination);
+                break;
+            default:
+                throw new ArgumentException($"cast: {source.Type} to {destination.Type} (Float32 and BFloat16 only)");
+        }
+    }
+
+    private static Span<ushort> Bf(TensorView v, string name) => MemoryMarshal.Cast<byte, ushort>(Bytes(v, typeof(ushort), name));
+
+    /// <inheritdoc/>
     public override void Zero(TensorView x) => Bytes(x, null, "x").Clear();
 
     /// <inheritdoc/>
@@ -96,15 +137,24 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
         TensorView b, int ldb, float beta, TensorView c, int ldc)
-        => Gemm.Sgemm(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
+    {
+        if (Precision == Precision.Bf16) Gemm.SgemmBf16(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
+        else Gemm.Sgemm(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
+    }
 
     /// <inheritdoc/>
     public override unsafe void SgemmBatched2D(bool transA, bool transB, int m, int n, int k, float alpha,
         TensorView a, int lda, long strideAOuter, long strideAInner,
         TensorView b, int ldb, long strideBOuter, long strideBInner,
         float beta, TensorView c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
-        => Gemm.SgemmBatched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
-            F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
+    {
+        if (Precision == Precision.Bf16)
+            Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
+                F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
+        else
+            Gemm.SgemmBatched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
+                F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
+    }
 
     /// <inheritdoc/>
     public override void BiasAdd(TensorView y, int rows, int cols, TensorView bias) => Tensors.Bias.Add(F(y, "y"), rows, cols, F(bias, "bias"));

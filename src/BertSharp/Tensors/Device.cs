@@ -19,6 +19,23 @@ public abstract class Device : IDisposable
     /// <summary>"cpu", "cuda:0", ...</summary>
     public abstract string Name { get; }
 
+    /// <summary>How this device computes matrix products (<see cref="Tensors.Precision"/>); every other kernel, the
+    /// parameters, gradients and optimiser moments are Float32 in every precision.</summary>
+    public virtual Precision Precision => Precision.Fp32;
+
+    /// <summary>
+    /// This device computing its matrix products in <paramref name="precision"/>: a device over the same memory, so
+    /// tensors allocated by one are used by the other's kernels (<see cref="SharesMemoryWith"/>) and a model changes
+    /// precision without a copy. Throws <see cref="BertSharpException"/> (<see cref="ErrorKind.Usage"/>) naming the
+    /// precision when this device cannot compute in it.
+    /// </summary>
+    public virtual Device WithPrecision(Precision precision) => precision == Precision ? this
+        : throw new BertSharpException($"precision {precision.Name()}: the {Name} device computes only in {Precision.Name()}", ErrorKind.Usage);
+
+    /// <summary>Whether this device's kernels use tensors of <paramref name="other"/> as they are (the same memory:
+    /// the same device in another <see cref="Precision"/>).</summary>
+    public virtual bool SharesMemoryWith(Device other) => ReferenceEquals(this, other);
+
     // ---- memory ----
 
     /// <summary>A zero-filled tensor of <paramref name="shape"/> (a scalar: no dimensions).</summary>
@@ -58,6 +75,10 @@ public abstract class Device : IDisposable
     /// <summary>Device → device copy of equal-length views.</summary>
     public abstract void Copy(TensorView source, TensorView destination);
 
+    /// <summary>destination = source converted between Float32 and BFloat16 (equal lengths): Float32 → BFloat16 rounds to
+    /// nearest even and keeps NaN a (quiet) NaN; BFloat16 → Float32 is exact. Equal types copy.</summary>
+    public abstract void Cast(TensorView source, TensorView destination);
+
     /// <summary>Sets every element to zero.</summary>
     public abstract void Zero(TensorView x);
 
@@ -70,7 +91,8 @@ public abstract class Device : IDisposable
 
     // ---- matrix products ----
 
-    /// <summary>C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions (Gemm.Sgemm's contract).</summary>
+    /// <summary>C = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions (Gemm.Sgemm's contract), computed in
+    /// the device's <see cref="Precision"/>.</summary>
     public abstract void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
         TensorView b, int ldb, float beta, TensorView c, int ldc);
 

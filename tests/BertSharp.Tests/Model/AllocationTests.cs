@@ -1,5 +1,6 @@
 using BertSharp.Data;
 using BertSharp.Model;
+using BertSharp.Tensors;
 using BertSharp.Training;
 using Xunit.Abstractions;
 
@@ -8,10 +9,12 @@ namespace BertSharp.Tests.Model;
 [Collection("KernelThreads")]
 public class AllocationTests(ITestOutputHelper log)
 {
-    [Fact]
-    public void A_training_step_allocates_nothing_in_steady_state()
+    [Theory]
+    [InlineData(Precision.Fp32)]
+    [InlineData(Precision.Bf16)]
+    public void A_training_step_allocates_nothing_in_steady_state(Precision precision)
     {
-        var p = new BertParameters(TrainerTests.TinyConfig());
+        var p = new BertParameters(TrainerTests.TinyConfig(), device: Device.Cpu.WithPrecision(precision));
         p.Initialize(2);
         var model = new BertForPreTraining(p);
         var opt = new AdamWOptimizer(p, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);

@@ -2,6 +2,7 @@ using BertSharp.Data;
 using System.Text.Json;
 using BertSharp.IO;
 using BertSharp.Model;
+using BertSharp.Tensors;
 using BertSharp.Training;
 using Xunit.Abstractions;
 
@@ -161,5 +162,53 @@ public class GoldenTests(ITestOutputHelper log)
             Assert.True(err <= 1e-4, $"gradient of {e.Name}: relative error {err:E2}");
         }
         log.WriteLine($"worst gradient rel err {worst:E2}");
+    }
+}
+
+/// <summary>The whole model in bf16 (products on bfloat16 inputs, float32 sums and master weights) against the same
+/// PyTorch float64 fixtures: bf16 rounds every product input to 8 significant bits, so the tolerance is bf16's
+/// (about 2⁻⁸ per rounding, a few percent after a dozen layers of products), not float32's.</summary>
+public class GoldenBf16Tests(ITestOutputHelper log)
+{
+    [Fact]
+    public void Forward_and_backward_in_bf16_stay_within_bf16_tolerance_of_pytorch()
+    {
+        using var r = new SafeTensorsReader(ModelTestFiles.Fixture("bert_golden_large.safetensors"));
+        var meta = JsonDocument.Parse(File.ReadAllText(ModelTestFiles.Fixture("bert_golden_large.json"))).RootElement;
+        var config = BertConfig.FromJson(meta.GetProperty("config").GetRawText(), "bert_golden_large.json");
+        var fp32 = new BertParameters(config);
+        foreach (var e in fp32.Layout.Entries) r.ReadF32("param/" + e.Name, fp32.Values.AsSpan(e.Offset, e.Length), e.Shape);
+        var p = fp32.To(Device.Cpu.WithPrecision(Precision.Bf16));
+        Assert.Same(fp32.Values, p.Values); // the same memory, another precision
+        Assert.Equal(Precision.Bf16, p.Device.Precision);
+        int b = meta.GetProperty("batch_size").GetInt32(), t = meta.GetProperty("seq_length").GetInt32(), pred = meta.GetProperty("max_predictions").GetInt32();
+        var batch = BertBatch.Create(b, t, pred, r.ReadInt32("input_ids"), r.ReadInt32("token_type_ids"), r.ReadInt32("attention_mask"),
+            r.ReadInt32("masked_lm_positions"), r.ReadInt32("masked_lm_ids"), r.ReadF32("masked_lm_weights"), r.ReadInt32("next_sentence_labels"));
+        var model = new BertForPreTraining(p);
+        var o = model.Forward(batch, DropoutContext.Off);
+        double loss = meta.GetProperty("total_loss").GetDouble();
+        double seqErr = ScaledError(model.SequenceOutput.AsSpan(), r.ReadF32("sequence_output"));
+        log.WriteLine($"bf16: loss {o.Loss} vs {loss}, sequence output error {seqErr:E2} of its scale");
+        Assert.True(Math.Abs(o.Loss - loss) <= 1e-2 * loss, $"loss {o.Loss} vs {loss}");
+        Assert.True(seqErr <= 5e-2, $"sequence output error {seqErr:E2}");
+        Assert.True(seqErr >= 1e-5, "bf16 agreed with float64 like float32 does: are the products really rounded to bf16?");
+        p.ZeroGradients();
+        model.Backward();
+        foreach (var e in p.Layout.Entries)
+        {
+            var expected = r.ReadF32("grad/" + e.Name);
+            if (expected.Max(Math.Abs) < 1e-3) continue; // zero in exact arithmetic (the key bias): rounding only
+            double err = ScaledError(p.Gradients.AsSpan(e.Offset, e.Length), expected);
+            Assert.True(err <= 0.1, $"gradient of {e.Name}: error {err:E2} of its scale");
+        }
+    }
+
+    // max |a − e| / max |e|.
+    private static double ScaledError(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected)
+    {
+        double scale = 0, worst = 0;
+        foreach (var e in expected) scale = Math.Max(scale, Math.Abs((double)e));
+        for (int i = 0; i < expected.Length; i++) worst = Math.Max(worst, Math.Abs(actual[i] - (double)expected[i]));
+        return worst / scale;
     }
 }
