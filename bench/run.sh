@@ -13,8 +13,9 @@ case "$suite" in
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread >/dev/null
     fi ;;
 esac
-# Debian's OpenBLAS 0.3.21 does not know AMD's AVX-512 cores (Zen 4/5) and falls back to its AVX2 (Haswell)
-# kernels, half as fast there; the baselines get OpenBLAS's AVX-512 kernels unless the caller chose a core.
-if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
+# These machines export OPENBLAS_CORETYPE=Haswell (and may set OPENBLAS_L2_SIZE), which holds Debian's OpenBLAS to
+# its AVX2 kernels. The baselines get their best: the train suite unsets both for the PyTorch processes (OpenBLAS
+# then picks its AVX-512 kernels); the gemm suite's in-process OpenBLAS is told SkylakeX (AVX-512) on such CPUs.
+if grep -qw avx512f /proc/cpuinfo && [ "$suite" = gemm ]; then export OPENBLAS_CORETYPE=SkylakeX; unset OPENBLAS_L2_SIZE; fi
 dotnet build -c Release bench/BertSharp.Bench -v q -nologo >/dev/null
 exec dotnet bench/BertSharp.Bench/bin/Release/net10.0/BertSharp.Bench.dll "$suite" "$@"

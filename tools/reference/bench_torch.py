@@ -6,6 +6,8 @@ BERT for pretraining (HF architecture, post-LN, exact GELU, dropout 0.1, tied de
 
 --head sparse: the MLM head only on the masked positions (Google's gather, what BertSharp does);
 --head dense:  logits for every token and CrossEntropyLoss(ignore_index=-100), as HF's BertForPreTraining.
+--autocast bf16: forward and loss under torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's AVX512_BF16 matmuls),
+               float32 master weights, gradients and AdamW: what HF Trainer's --bf16 does on a CPU.
 Prints one JSON line: median seconds per step, tokens/s, peak RSS. Give it its best environment (the
 benchmark suite does): OMP_WAIT_POLICY=PASSIVE, and glibc kept from returning freed memory to the OS
 (MALLOC_TRIM_THRESHOLD_/MALLOC_MMAP_THRESHOLD_ large), see /work/shared/reference/ANCHORS.md section 6.
@@ -75,14 +77,14 @@ class Bert(nn.Module):
         nsp_loss = F.cross_entropy(self.nsp(pooled), nsp_labels)
         if dense:
             # HF BertForPreTraining: every position through the decoder, -100 elsewhere.
-            h = self.tln(F.gelu(self.transform(x)))
+            h = self.tln(F.gelu(self.transform(x)).float())  # 1.13's autocast has no bf16 LayerNorm backward here
             logits = h @ self.word.weight.t() + self.mlm_bias
             full = torch.full((b, t), -100, dtype=torch.long)
             full.scatter_(1, positions, torch.where(weights > 0, labels, torch.full_like(labels, -100)))
             mlm_loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), full.view(-1), ignore_index=-100)
         else:
             rows = (positions + torch.arange(b)[:, None] * t).reshape(-1)
-            h = self.tln(F.gelu(self.transform(x.reshape(-1, x.shape[-1])[rows])))
+            h = self.tln(F.gelu(self.transform(x.reshape(-1, x.shape[-1])[rows])).float())
             logits = h @ self.word.weight.t() + self.mlm_bias
             nll = F.cross_entropy(logits, labels.reshape(-1), reduction="none")
             w = weights.reshape(-1)
@@ -101,6 +103,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--autocast", default="none", choices=["none", "bf16"])
     a = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
@@ -124,14 +127,15 @@ def main():
     for step in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = model(ids, types, attn, positions, labels, weights, nsp, a.head == "dense")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+            loss = model(ids, types, attn, positions, labels, weights, nsp, a.head == "dense")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step >= a.warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    print(json.dumps({"preset": a.preset, "head": a.head, "threads": a.threads, "batch": b, "seq": t,
+    print(json.dumps({"preset": a.preset, "head": a.head, "autocast": a.autocast, "threads": a.threads, "batch": b, "seq": t,
                       "median_step_s": med, "min_step_s": min(times), "tokens_per_s": b * t / med,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "loss": loss.item(), "torch": torch.__version__}))

@@ -15,7 +15,9 @@ namespace BertSharp.Bench.Suites;
 /// measurement runs in its own child process (ours: this program with --child; PyTorch: python) so that each
 /// peak RSS is that configuration's own. Rounds are interleaved (ours, torch sparse, torch dense) so drifting
 /// machine load hits all alike; figures are medians over rounds, ratios are taken within each round.
-/// Options: --presets tiny,mini,small  --rounds R  --steps N  --warmup W  --threads T  --no-torch  --no-dense
+/// Ours runs in each of <c>--precision</c> (fp32,bf16), PyTorch in each of <c>--torch</c> (fp32, and bf16: autocast).
+/// Options: --presets tiny,mini,small  --precision fp32,bf16  --torch fp32,bf16  --rounds R  --steps N  --warmup W
+/// --threads T  --peak GFLOPS (MFU against this fixed peak instead of the per-round sample)  --no-torch  --dense
 /// </summary>
 public sealed class TrainSuite : IBenchSuite
 {
@@ -27,88 +29,111 @@ public sealed class TrainSuite : IBenchSuite
     public int Run(string[] args)
     {
         var presets = new List<string> { "tiny", "mini", "small" };
+        var precisions = new List<string> { "fp32", "bf16" };
+        var torchModes = new List<string> { "fp32", "bf16" };
         int rounds = 3, steps = 8, warmup = 3, threads = 2;
-        bool torch = true, dense = true, shapes = false;
+        bool torch = true, dense = false, shapes = false;
+        double fixedPeak = 0;
         string? child = null;
+        string childPrecision = "fp32";
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--presets": presets = args[++i].Split(',').ToList(); break;
+                case "--precision": precisions = args[++i].Split(',').ToList(); childPrecision = precisions[0]; break;
+                case "--torch": torchModes = args[++i].Split(',').ToList(); break;
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--steps": steps = int.Parse(args[++i]); break;
                 case "--warmup": warmup = int.Parse(args[++i]); break;
                 case "--threads": threads = int.Parse(args[++i]); break;
+                case "--peak": fixedPeak = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-torch": torch = false; break;
+                case "--dense": dense = true; break;
                 case "--no-dense": dense = false; break;
                 case "--child": child = args[++i]; break;
                 case "--gemm-shapes": shapes = true; break;
                 default: Console.Error.WriteLine($"train: unknown option {args[i]}"); return 2;
             }
         }
-        if (child != null) return Child(child, steps, warmup, threads);
+        foreach (var p in precisions) Precisions.Parse(p, "--precision");
+        if (child != null) return Child(child, steps, warmup, threads, Precisions.Parse(childPrecision, "--precision") ?? Precision.Fp32);
         if (shapes) { foreach (var p in presets) GemmShapes(p, threads, rounds); return 0; }
+        if (!torch) torchModes.Clear();
 
         string repo = FindRepo();
         string script = Path.Combine(repo, "tools", "reference", "bench_torch.py");
         Console.WriteLine($"train: batch {Batch} x length {Seq}, {Predictions} masked positions per sequence, vocab {Vocab}, dropout 0.1, " +
                           $"{threads} threads, {steps} timed steps after {warmup} warm-up, {rounds} interleaved rounds; {Environment.ProcessorCount} processors");
+        Console.WriteLine($"ours: {string.Join(", ", precisions)} ({Gemm.KernelDescription}; bf16: {Gemm.BFloat16Path}); PyTorch {string.Join(", ", torchModes.Select(m => m == "bf16" ? "bf16 autocast" : m))}" +
+                          " (sparse MLM head, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so OpenBLAS picks its AVX-512 kernels, OMP_WAIT_POLICY=PASSIVE, glibc malloc kept from trimming)");
         KernelParallel.ThreadCount = threads;
         double peak0 = FmaPeak(threads);
-        Console.WriteLine($"FMA peak (register-only, {threads} threads) at start: {peak0:F1} GFLOP/s");
+        Console.WriteLine($"FMA peak (register-only, {threads} threads) at start: {peak0:F1} GFLOP/s" + (fixedPeak > 0 ? $"; MFU against the fixed peak {fixedPeak:F0} GFLOP/s" : ""));
         var summary = new List<string>();
         foreach (var preset in presets)
         {
-            var ours = new List<JsonElement>();
-            var sparse = new List<JsonElement>();
-            var denseRuns = new List<JsonElement>();
+            // Every configuration runs once per round, in the same order, so drifting load hits all alike.
+            var configs = precisions.Select(p => ($"ours {p}", (Func<JsonElement>)(() => RunChild(Environment.ProcessPath!,
+                    $"\"{typeof(TrainSuite).Assembly.Location}\" train --child {preset} --precision {p} --steps {steps} --warmup {warmup} --threads {threads}", null))))
+                .Concat(torchModes.Select(m => ($"torch {m}", (Func<JsonElement>)(() => RunTorch(script, preset, "sparse", m, steps, warmup, threads)))))
+                .ToList();
+            if (dense && torch) configs.Add(("torch fp32 dense", () => RunTorch(script, preset, "dense", "fp32", Math.Max(2, steps / 2), Math.Min(warmup, 2), threads)));
+            var results = configs.ToDictionary(c => c.Item1, _ => new List<JsonElement>());
             var peaks = new List<double>();
-            var ratios = new List<double>();
-            var minRatios = new List<double>();
-            var denseRatios = new List<double>();
             for (int r = 0; r < rounds; r++)
             {
                 peaks.Add(FmaPeak(threads));
-                var o = RunChild(Environment.ProcessPath!, $"\"{typeof(TrainSuite).Assembly.Location}\" train --child {preset} --steps {steps} --warmup {warmup} --threads {threads}", null);
-                ours.Add(o);
-                string line = $"  {preset} round {r + 1} (load {LoadAverage()}): ours {Tps(o):F0} tok/s ({o.GetProperty("median_step_s").GetDouble() * 1000:F0} ms/step, fastest {o.GetProperty("min_step_s").GetDouble() * 1000:F0}, peak RSS {o.GetProperty("peak_rss_mb").GetDouble():F0} MB, {o.GetProperty("alloc_bytes_per_step").GetDouble():F0} B allocated/step)";
-                if (torch)
+                var line = $"  {preset} round {r + 1} (load {LoadAverage()}):";
+                foreach (var (name, run) in configs)
                 {
-                    var t = RunTorch(script, preset, "sparse", steps, warmup, threads);
-                    sparse.Add(t);
-                    ratios.Add(Tps(o) / Tps(t));
-                    minRatios.Add(t.GetProperty("min_step_s").GetDouble() / o.GetProperty("min_step_s").GetDouble());
-                    line += $"; torch sparse {Tps(t):F0} tok/s (peak RSS {t.GetProperty("peak_rss_mb").GetDouble():F0} MB) ratio {Tps(o) / Tps(t):F2} (fastest steps {minRatios[^1]:F2})";
-                    if (dense)
-                    {
-                        var d = RunTorch(script, preset, "dense", Math.Max(2, steps / 2), Math.Min(warmup, 2), threads);
-                        denseRuns.Add(d);
-                        denseRatios.Add(Tps(o) / Tps(d));
-                        line += $"; torch dense {Tps(d):F0} tok/s ratio {Tps(o) / Tps(d):F2}";
-                    }
+                    var o = run();
+                    results[name].Add(o);
+                    line += $" {name} {Tps(o):F0} tok/s (fastest step {o.GetProperty("min_step_s").GetDouble() * 1000:F0} ms, RSS {o.GetProperty("peak_rss_mb").GetDouble():F0} MB);";
                 }
                 Console.WriteLine(line);
             }
-            double oursTps = Median(ours.Select(Tps)), peak = Median(peaks);
-            var best = ours.OrderBy(x => Math.Abs(Tps(x) - oursTps)).First();
-            double flops = best.GetProperty("flops_per_step").GetDouble();
-            double mfu = flops * oursTps / (Batch * Seq) / (peak * 1e9);
             Console.WriteLine();
-            Console.WriteLine($"{preset}: ours median {oursTps:F0} tokens/s, peak RSS {Median(ours.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB, " +
-                              $"{flops / 1e9:F1} GFLOP/step, MFU {mfu:P1} of {peak:F0} GFLOP/s FMA peak, managed allocation {Median(ours.Select(x => x.GetProperty("alloc_bytes_per_step").GetDouble())):F0} B/step");
-            if (torch)
+            double peak = fixedPeak > 0 ? fixedPeak : Median(peaks);
+            foreach (var (name, _) in configs)
             {
-                Console.WriteLine($"{preset}: torch sparse median {Median(sparse.Select(Tps)):F0} tokens/s, peak RSS {Median(sparse.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB; " +
-                                  $"ratio ours/torch per round {string.Join(", ", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} (median {Median(ratios):F2}); " +
-                                  $"ratio of the fastest steps {string.Join(", ", minRatios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} (median {Median(minRatios):F2})");
-                if (dense)
-                    Console.WriteLine($"{preset}: torch dense (HF head) median {Median(denseRuns.Select(Tps)):F0} tokens/s, peak RSS {Median(denseRuns.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB; " +
-                                      $"ratio ours/torch-dense median {Median(denseRatios):F2}");
-                summary.Add($"{preset}: ours/torch-sparse {Median(ratios):F2}x (fastest steps {Median(minRatios):F2}x)" + (dense ? $", ours/torch-dense {Median(denseRatios):F2}x" : ""));
+                var runs = results[name];
+                double tps = Median(runs.Select(Tps));
+                string extra = "";
+                if (name.StartsWith("ours", StringComparison.Ordinal))
+                {
+                    var best = runs.OrderBy(x => Math.Abs(Tps(x) - tps)).First();
+                    double flops = best.GetProperty("flops_per_step").GetDouble();
+                    extra = $", {flops / 1e9:F1} GFLOP/step, MFU {flops * tps / (Batch * Seq) / (peak * 1e9):P1} of {peak:F0} GFLOP/s FMA peak" +
+                            $", managed allocation {Median(runs.Select(x => x.GetProperty("alloc_bytes_per_step").GetDouble())):F0} B/step";
+                }
+                Console.WriteLine($"{preset}: {name} median {tps:F0} tokens/s, peak RSS {Median(runs.Select(x => x.GetProperty("peak_rss_mb").GetDouble())):F0} MB{extra}");
             }
-            Console.WriteLine($"{preset}: time per part of a step (ms, summed over layers; least of 3 profiled steps of the median run):");
-            foreach (var p in best.GetProperty("profile").EnumerateObject())
-                Console.WriteLine($"    {p.Name,-26} {p.Value.GetDouble() * 1000,9:F1}");
+            // Ratios within each round (the fairest comparison on a shared machine), then their median.
+            string Ratio(string a, string b)
+            {
+                if (!results.ContainsKey(a) || !results.ContainsKey(b)) return "";
+                var per = results[a].Zip(results[b], (x, y) => Tps(x) / Tps(y)).ToList();
+                var fastest = results[a].Zip(results[b], (x, y) => y.GetProperty("min_step_s").GetDouble() / x.GetProperty("min_step_s").GetDouble()).ToList();
+                string text = $"{a} / {b}: {Median(per):F2}x (rounds {string.Join(", ", per.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}; fastest steps {Median(fastest):F2}x)";
+                Console.WriteLine($"{preset}: {text}");
+                return text;
+            }
+            foreach (var text in new[]
+            {
+                Ratio("ours bf16", "torch bf16"), Ratio("ours fp32", "torch fp32"), Ratio("ours bf16", "ours fp32"),
+                Ratio("ours fp32", "torch bf16"), Ratio("ours fp32", "torch fp32 dense"),
+            })
+                if (text != "") summary.Add($"{preset}: {text}");
+            var profiled = results.FirstOrDefault(kv => kv.Key.StartsWith("ours", StringComparison.Ordinal));
+            foreach (var (name, runs) in results.Where(kv => kv.Key.StartsWith("ours", StringComparison.Ordinal)))
+            {
+                double tps = Median(runs.Select(Tps));
+                var best = runs.OrderBy(x => Math.Abs(Tps(x) - tps)).First();
+                Console.WriteLine($"{preset}: {name}: time per part of a step (ms, summed over layers; least of 3 profiled steps of the median run):");
+                foreach (var p in best.GetProperty("profile").EnumerateObject())
+                    Console.WriteLine($"    {p.Name,-26} {p.Value.GetDouble() * 1000,9:F1}");
+            }
             Console.WriteLine();
         }
         foreach (var s in summary) Console.WriteLine("train: " + s);
@@ -130,25 +155,32 @@ public sealed class TrainSuite : IBenchSuite
         return d?.FullName ?? Directory.GetCurrentDirectory();
     }
 
-    private static JsonElement RunTorch(string script, string preset, string head, int steps, int warmup, int threads)
+    private static JsonElement RunTorch(string script, string preset, string head, string mode, int steps, int warmup, int threads)
     {
         // PyTorch's best setup here (ANCHORS.md §6): passive OpenMP waiting, and glibc kept from returning
         // freed memory to the OS (re-touching returned memory is very slow on this VM).
-        var env = new Dictionary<string, string>
+        var env = new Dictionary<string, string?>
         {
             ["OMP_WAIT_POLICY"] = "PASSIVE",
             ["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture),
             ["MALLOC_TRIM_THRESHOLD_"] = "100000000000",
             ["MALLOC_MMAP_THRESHOLD_"] = "100000000000",
             ["MALLOC_TOP_PAD_"] = "1073741824",
+            // These machines export OPENBLAS_CORETYPE=Haswell (AVX2 kernels); unset, OpenBLAS picks its AVX-512 ones.
+            ["OPENBLAS_CORETYPE"] = null,
+            ["OPENBLAS_L2_SIZE"] = null,
         };
-        return RunChild("/usr/bin/python3", $"\"{script}\" --preset {preset} --head {head} --steps {steps} --warmup {warmup} --threads {threads}", env);
+        string autocast = mode == "bf16" ? "bf16" : "none";
+        return RunChild("/usr/bin/python3", $"\"{script}\" --preset {preset} --head {head} --autocast {autocast} --steps {steps} --warmup {warmup} --threads {threads}", env);
     }
 
-    private static JsonElement RunChild(string exe, string arguments, Dictionary<string, string>? env)
+    private static JsonElement RunChild(string exe, string arguments, Dictionary<string, string?>? env)
     {
         var psi = new ProcessStartInfo(exe, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        if (env != null)
+            foreach (var (k, v) in env)
+                if (v is null) psi.Environment.Remove(k);
+                else psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         string stdout = p.StandardOutput.ReadToEnd();
         string stderr = p.StandardError.ReadToEnd();
@@ -161,11 +193,11 @@ public sealed class TrainSuite : IBenchSuite
 
     // ---- child: one configuration, our side ----
 
-    private static int Child(string preset, int steps, int warmup, int threads)
+    private static int Child(string preset, int steps, int warmup, int threads, Precision precision)
     {
         KernelParallel.ThreadCount = threads;
         var config = BertConfig.FromPreset(preset, Vocab);
-        var parameters = new BertParameters(config);
+        var parameters = new BertParameters(config, device: Device.Cpu.WithPrecision(precision));
         parameters.Initialize(1);
         var model = new BertForPreTraining(parameters);
         var opt = new AdamWOptimizer(parameters, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
@@ -214,6 +246,7 @@ public sealed class TrainSuite : IBenchSuite
         var result = new Dictionary<string, object>
         {
             ["preset"] = preset,
+            ["precision"] = precision.Name(),
             ["median_step_s"] = med,
             ["min_step_s"] = times[0],
             ["tokens_per_s"] = Batch * Seq / med,
