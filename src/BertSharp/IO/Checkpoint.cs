@@ -45,6 +45,10 @@ public sealed class TrainerState
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? BestStep { get; set; }
     /// <summary>Its value of <see cref="BestMetric"/>.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? BestValue { get; set; }
+    /// <summary>The precision the latest steps were computed in (<c>fp32</c>, <c>tf32</c>, <c>bf16</c>); null in states
+    /// written before precisions existed (fp32). Checkpoints are float32 in every precision, so a run may resume in
+    /// another one.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Precision { get; set; }
     /// <summary>Evaluations since the best one (early stopping's counter).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int EvaluationsSinceBest { get; set; }
 }

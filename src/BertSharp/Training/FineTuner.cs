@@ -62,6 +62,8 @@ public sealed class FineTuner
         // Buffers for the largest shape up front, so no step allocates.
         _model.Reserve(Math.Max(_o.BatchSize, _o.EvalBatchSize), _maxLength);
         var trainer = _o.ResumeFrom is { } from ? Training.Trainer.Resume(from, _model, data, options) : new Trainer(_model, data, options);
+        if (trainer.PrecisionChangedFrom is { } was)
+            _o.Log?.Invoke($"resuming from {_o.ResumeFrom}: its steps so far ran in {was}, these run in {_model.Parameters.Device.Precision.Name()} (checkpoints are float32 in every precision)");
         trainer.Callbacks.Add(new EpochRecorder(this, perEpoch, total, eval.Count));
         trainer.Callbacks.AddRange(_o.Callbacks);
         Trainer = trainer;

@@ -318,7 +318,8 @@ public sealed class PretrainingRun
                 throw new BertSharpException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another --name", ErrorKind.Conflict);
             Log("training", trainer.State.Step >= s.Steps
                 ? $"{RunDir}: already finished ({latest}); nothing left to train"
-                : $"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})");
+                : $"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})"
+                  + (trainer.PrecisionChangedFrom is { } was ? $"; its steps so far ran in {was}, these run in {Device.Precision.Name()} (checkpoints are float32 in every precision)" : ""));
             return trainer;
         }
         var parameters = new BertParameters(s.Model, device: Device);

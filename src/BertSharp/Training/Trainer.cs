@@ -39,6 +39,9 @@ public sealed class Trainer
     public TrainerState State { get; }
     /// <summary>Told about every step, evaluation, checkpoint and the end of <see cref="Train"/>, in order.</summary>
     public List<ITrainerCallback> Callbacks { get; } = [];
+    /// <summary>The precision the resumed checkpoint was trained in when it differs from this trainer's (the device's
+    /// <see cref="Device.Precision"/>); null otherwise.</summary>
+    public string? PrecisionChangedFrom { get; }
     /// <summary>The newest checkpoint this trainer wrote or resumed from.</summary>
     public string? LastCheckpoint { get; private set; }
 
@@ -63,6 +66,9 @@ public sealed class Trainer
             TotalSteps = options.Schedule.TotalSteps,
         };
         State.RngStates["dropout_seed"] = State.Seed;
+        string precision = model.Parameters.Device.Precision.Name();
+        if (resumeFrom is not null && (resumeFrom.Precision ?? "fp32") != precision) PrecisionChangedFrom = resumeFrom.Precision ?? "fp32";
+        State.Precision = precision;
         if (options.Best is { } best)
         {
             // A resumed run judged by another metric starts its best-model record afresh (values are not comparable).

@@ -40,6 +40,40 @@ public class TrainerTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void A_run_resumes_in_another_precision_and_says_so_and_bf16_resume_is_bit_exact()
+    {
+        var bf16 = Device.Cpu.WithPrecision(Precision.Bf16);
+        Trainer Bf16Trainer(TrainerOptions o)
+        {
+            var p = new BertParameters(TinyConfig(), device: bf16);
+            p.Initialize(1);
+            return new Trainer(new BertForPreTraining(p), Data(), o);
+        }
+        var straight = Bf16Trainer(Options());
+        for (int i = 0; i < 8; i++) straight.TrainStep();
+        Assert.Equal("bf16", straight.State.Precision);
+
+        // bf16 stopped and resumed in bf16: the same bits as uninterrupted.
+        string dir = Path.Combine(_dir, "bf16");
+        var first = Bf16Trainer(Options(dir));
+        for (int i = 0; i < 4; i++) first.TrainStep();
+        string folder = first.SaveCheckpoint();
+        var again = Trainer.Resume(folder, Data(), Options(dir), bf16);
+        Assert.Null(again.PrecisionChangedFrom);
+        for (int i = 0; i < 4; i++) again.TrainStep();
+        Assert.Equal(straight.Model.Parameters.Values.ToArray(), again.Model.Parameters.Values.ToArray());
+
+        // The same bf16 checkpoint resumed in fp32: allowed, reported, recorded; the losses stay close.
+        var fp32 = Trainer.Resume(folder, Data(), Options(dir), Device.Cpu);
+        Assert.Equal("bf16", fp32.PrecisionChangedFrom);
+        Assert.Equal("fp32", fp32.State.Precision);
+        var r = fp32.TrainStep();
+        var b = Trainer.Resume(folder, Data(), Options(dir), bf16).TrainStep();
+        Assert.True(Math.Abs(r.Loss - b.Loss) < 0.02 * b.Loss, $"fp32 {r.Loss} vs bf16 {b.Loss}");
+        Assert.NotEqual(r.Loss, b.Loss);
+    }
+
+    [Fact]
     public void Twenty_steps_equal_ten_then_save_load_and_ten_more_bit_for_bit()
     {
         var straight = NewTrainer(Options(accumulation: 2));
