@@ -10,8 +10,12 @@ checking, so a missing, extra or misnamed tensor fails.
 
 inputs.json: {"input_ids": [[...], ...], "token_type_ids": [[...]], "attention_mask": [[...]]}
 Output JSON: {"prediction_logits": [B, T, V] nested lists, "seq_relationship_logits": [B, 2],
-              "model_sha256": hex digest of model.safetensors}
-Computed in float64 from the float32 weights (dropout off).
+              "model_sha256": hex digest of model.safetensors,
+              "tensor_sha256": {name: SHA-256 of the tensor as PyTorch decodes it, as little-endian float32},
+              "dtypes": {name: safetensors dtype}}
+Computed in float64 from the weights (dropout off). F32 and integer tensors are read by numpy, BF16 and F16 by
+torch.frombuffer(dtype=torch.bfloat16 / torch.float16), so the half-precision decoding is PyTorch's own;
+config.json's torch_dtype must name the type the tensors are stored in, as transformers writes it.
 """
 import argparse
 import hashlib
@@ -27,6 +31,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert_reference as ref  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+
+
+def decode(raw, dtype, shape):
+    """The tensor as PyTorch holds it after loading (float32, float16 or bfloat16; integers as they are)."""
+    if dtype in ("BF16", "F16"):
+        half = torch.bfloat16 if dtype == "BF16" else torch.float16
+        return torch.frombuffer(bytearray(raw), dtype=half).reshape(shape)
+    arr = np.frombuffer(raw, dtype=np.dtype(DTYPES[dtype]).newbyteorder("<")).reshape(shape)
+    return torch.from_numpy(arr.copy())
 
 
 def read_safetensors(path):
@@ -38,17 +52,21 @@ def read_safetensors(path):
         raise ValueError(f"{path}: header length {n} beyond the file")
     header = json.loads(data[8:8 + n])
     body = data[8 + n:]
-    tensors, end = {}, 0
+    tensors, digests, dtypes, end = {}, {}, {}, 0
     for name, e in sorted(((k, v) for k, v in header.items() if k != "__metadata__"), key=lambda kv: kv[1]["data_offsets"]):
         b, f = e["data_offsets"]
         if b != end or f > len(body):
             raise ValueError(f"{path}: bad offsets for {name}")
         end = f
-        arr = np.frombuffer(body[b:f], dtype=np.dtype(DTYPES[e["dtype"]]).newbyteorder("<")).reshape(e["shape"])
-        tensors[name] = torch.from_numpy(arr.astype(np.float64) if arr.dtype.kind == "f" else arr.copy())
+        t = decode(body[b:f], e["dtype"], e["shape"])
+        dtypes[name] = e["dtype"]
+        if t.is_floating_point():
+            digests[name] = hashlib.sha256(t.to(torch.float32).numpy().astype("<f4").tobytes()).hexdigest()
+            t = t.to(torch.float64)
+        tensors[name] = t
     if end != len(body):
         raise ValueError(f"{path}: trailing bytes")
-    return header.get("__metadata__", {}), tensors
+    return header.get("__metadata__", {}), tensors, digests, dtypes
 
 
 def load(folder):
@@ -70,9 +88,12 @@ def load(folder):
         raise ValueError("tokenizer_config.json: no BertTokenizer / do_lower_case")
 
     path = os.path.join(folder, "model.safetensors")
-    meta, state = read_safetensors(path)
+    meta, state, digests, dtypes = read_safetensors(path)
     if meta.get("format") != "pt":
         raise ValueError("model.safetensors: metadata format is not 'pt' (HF refuses it)")
+    stored = {TORCH_DTYPES[d] for d in dtypes.values() if d in TORCH_DTYPES}
+    if stored != {cfg.get("torch_dtype")}:
+        raise ValueError(f"config.json: torch_dtype {cfg.get('torch_dtype')!r} but model.safetensors holds {sorted(stored)}")
     # HF ties cls.predictions.decoder.weight to the word embeddings and decoder.bias to cls.predictions.bias;
     # the reference model has no separate decoder parameters, so an exported copy must be identical.
     for tied, to in (("cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"),
@@ -85,7 +106,7 @@ def load(folder):
     model.load_state_dict(state, strict=True)
     model.eval()
     digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return model, digest
+    return model, digest, digests, dtypes
 
 
 def logits(model, inputs):
@@ -107,12 +128,12 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.set_default_dtype(torch.float64)
-    model, digest = load(a.folder)
+    model, digest, digests, dtypes = load(a.folder)
     with open(a.inputs) as f:
         inputs = json.load(f)
     mlm, nsp = logits(model, inputs)
     result = {"prediction_logits": mlm.tolist(), "seq_relationship_logits": nsp.tolist(), "model_sha256": digest,
-              "torch_version": torch.__version__}
+              "tensor_sha256": digests, "dtypes": dtypes, "torch_version": torch.__version__}
     text = json.dumps(result)
     if a.out:
         tmp = a.out + ".tmp"

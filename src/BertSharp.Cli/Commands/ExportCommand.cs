@@ -18,16 +18,22 @@ public static class ExportCommand
             Description = "Tokenizer casing to record: auto (the checkpoint's or its run's, else uncased), cased, uncased",
             DefaultValueFactory = _ => "auto",
         };
+        var dtype = new Option<string>("--dtype")
+        {
+            Description = "Weights' type in model.safetensors (and torch_dtype in config.json): f32 (exact), bf16 or f16 (rounded to nearest even; a weight beyond float16's ±65504 is refused)",
+            DefaultValueFactory = _ => "f32",
+        };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
         var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("export", "Write a checkpoint as a HuggingFace folder (BertForPreTraining, or BertForSequenceClassification after finetune).")
         {
-            modelArg, model, outDir, vocab, casing, force, json,
+            modelArg, model, outDir, vocab, casing, dtype, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
             string mode = parse.GetValue(casing)!;
             if (mode is not ("auto" or "cased" or "uncased")) throw new BertSharpException($"--casing: unknown value '{mode}' (auto, cased, uncased)", ErrorKind.Usage);
+            var weightsDtype = WeightsDtypes.Parse(parse.GetValue(dtype), "--dtype");
             string output = parse.GetValue(outDir)!;
             string source = CommandInputs.Model(parse.GetValue(modelArg), parse.GetValue(model), "--checkpoint", "export")!;
             OutputPaths.RequireWritable(output, "--out");
@@ -37,6 +43,7 @@ public static class ExportCommand
             OutputPaths.RequireApart(output, "--out", loaded.Folder, loaded.RunFolder);
             var m = loaded.ToModelFolder();
             if (mode != "auto") m.LowerCase = mode == "uncased";
+            m.WeightsDtype = weightsDtype;
             m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
             if (parse.GetValue(json))
             {
@@ -44,11 +51,12 @@ public static class ExportCommand
                 {
                     source = loaded.Folder, output = parse.GetValue(outDir), architecture = m.Config.Architectures[0],
                     parameters = m.Parameters.Layout.ParameterCount, vocabulary_size = m.Vocabulary!.Count, lowercase = m.LowerCase,
+                    dtype = m.WeightsDtype.TorchName(),
                 }, CliJson.Indented));
                 return Task.FromResult(CliRunner.ExitOk);
             }
             CliConsole.Out.WriteLine($"exported {loaded.Folder} -> {parse.GetValue(outDir)} ({m.Config.Architectures[0]}, {m.Parameters.Layout.ParameterCount:N0} parameters, "
-                + $"{m.Vocabulary!.Count:N0} tokens, {(m.LowerCase ? "uncased" : "cased")})");
+                + $"{m.Vocabulary!.Count:N0} tokens, {(m.LowerCase ? "uncased" : "cased")}, {m.WeightsDtype.TorchName()})");
             return Task.FromResult(CliRunner.ExitOk);
         });
         return command;

@@ -166,16 +166,32 @@ public static class Checkpoint
         return device.ToArray(t);
     }
 
-    /// <summary>Writes every tensor of <paramref name="parameters"/> (copied to the host) as float32 safetensors under
-    /// its HF name, atomically (temporary file, then rename).</summary>
-    public static void SaveModel(string path, BertParameters parameters)
+    /// <summary>Writes every tensor of <paramref name="parameters"/> (copied to the host) as safetensors under its HF
+    /// name, atomically (temporary file, then rename): float32, or <paramref name="dtype"/> for an export
+    /// (<see cref="ModelFolder.WeightsDtype"/>; checkpoints are always float32).</summary>
+    public static void SaveModel(string path, BertParameters parameters, WeightsDtype dtype = WeightsDtype.F32) =>
+        ModelTensors(parameters, dtype, path).Save(path);
+
+    /// <summary>The writer of model.safetensors, every tensor already converted to <paramref name="dtype"/> (so a weight
+    /// float16 cannot hold is refused, naming <paramref name="where"/>, before anything is written). Float32 tensors are
+    /// not copied: the parameters must stay unchanged until the writer saves.</summary>
+    internal static SafeTensorsWriter ModelTensors(BertParameters parameters, WeightsDtype dtype, string where)
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata("format", "pt");
         var values = HostCopy(parameters.Device, parameters.Values);
         foreach (var e in parameters.Layout.Entries)
-            w.AddF32(e.Name, values.Slice(e.Offset, e.Length), e.Shape);
-        w.Save(path);
+        {
+            var v = values.Slice(e.Offset, e.Length);
+            switch (dtype)
+            {
+                case WeightsDtype.F32: w.AddF32(e.Name, v, e.Shape); break;
+                case WeightsDtype.BF16: w.AddBF16(e.Name, WeightsDtypes.Narrow(v.Span, dtype, e.Name, where), e.Shape); break;
+                case WeightsDtype.F16: w.AddF16(e.Name, WeightsDtypes.Narrow(v.Span, dtype, e.Name, where), e.Shape); break;
+                default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "ModelFolder.WeightsDtype: not F32, BF16 or F16");
+            }
+        }
+        return w;
     }
 
     /// <summary>Completed checkpoint folders under <paramref name="outputDir"/>, oldest first.</summary>
@@ -211,6 +227,9 @@ public static class Checkpoint
         foreach (var e in parameters.Layout.Entries)
         {
             if (!r.Contains(e.Name)) throw new InvalidDataException($"{path}: missing tensor '{e.Name}'");
+            if (r.Get(e.Name).Dtype is "BF16" or "F16")
+                throw new InvalidDataException($"{path}: tensor '{e.Name}' is {r.Get(e.Name).Dtype}; a checkpoint is float32 "
+                    + "(a half-precision export is read by ModelFolder.Load / PretrainedModel.Load, which widen it)");
             r.ReadF32(e.Name, values.Span.Slice(e.Offset, e.Length), e.Shape);
         }
         RequireFinite(path, parameters.Layout, values.Span);

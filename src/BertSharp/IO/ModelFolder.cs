@@ -12,7 +12,8 @@ namespace BertSharp.IO;
 /// <c>config.json</c>, <c>model.safetensors</c>, <c>vocab.txt</c>, <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c>.
 /// <see cref="Save"/> writes it so that <c>BertForPreTraining.from_pretrained</c> (or <c>BertForSequenceClassification</c>
 /// when a classifier is present) and <c>BertTokenizer.from_pretrained</c> load it unchanged; it is also our own
-/// checkpoint format (<see cref="Checkpoint.LoadParameters"/> reads the config and tensors).
+/// checkpoint format when written in float32 (<see cref="Checkpoint.LoadParameters"/> reads the config and tensors).
+/// <see cref="WeightsDtype"/> chooses float32, bfloat16 or float16 weights for HF.
 /// <see cref="Load"/> reads our checkpoints and published BERT folders alike (see <see cref="HuggingFaceNames"/>).
 ///
 /// Tied weights: HF's BertForPreTraining ties <c>cls.predictions.decoder.weight</c> to the word embeddings and
@@ -37,6 +38,11 @@ public sealed class ModelFolder
     /// <summary>The folders this model was read from (the checkpoint, its run folder): <see cref="Save"/> refuses to
     /// write onto, into or around them, so <c>--force</c> never deletes the model being saved.</summary>
     public IReadOnlyList<string> Sources { get; init; } = [];
+    /// <summary>The element type <see cref="Save"/> writes the weights in (<c>model.safetensors</c>' dtype and config.json's
+    /// <c>torch_dtype</c>): <see cref="IO.WeightsDtype.F32"/> (the default, exact), <see cref="IO.WeightsDtype.BF16"/> or
+    /// <see cref="IO.WeightsDtype.F16"/> (round to nearest even; a weight float16 cannot hold is refused). <see cref="Load"/>
+    /// widens half-precision weights to float32 exactly and leaves this at F32.</summary>
+    public WeightsDtype WeightsDtype { get; set; } = WeightsDtype.F32;
     /// <summary>The classifier's labels (HF's <c>id2label</c>), or null when the model has no classifier head.</summary>
     public IReadOnlyList<string>? Labels => Parameters.Labels;
     /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
@@ -161,6 +167,8 @@ public sealed class ModelFolder
         if (Directory.Exists(full) && !overwrite && Directory.EnumerateFileSystemEntries(full).Any())
             throw new IOException($"{folder}: already exists and is not empty (choose another folder, or --force to replace it)");
         if (File.Exists(full)) throw new IOException($"{folder}: is a file");
+        // Converted before anything is written: a weight the dtype cannot hold is refused with nothing left behind.
+        var weights = Checkpoint.ModelTensors(Parameters, WeightsDtype, folder);
         string parent = Path.GetDirectoryName(full)!;
         string tmp = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Environment.ProcessId);
         try
@@ -169,7 +177,7 @@ public sealed class ModelFolder
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
             Directory.CreateDirectory(tmp);
             WriteText(Path.Combine(tmp, ConfigFile), ConfigJson());
-            Checkpoint.SaveModel(Path.Combine(tmp, WeightsFile), Parameters);
+            weights.Save(Path.Combine(tmp, WeightsFile));
             Vocabulary.Save(Path.Combine(tmp, VocabFile));
             WriteText(Path.Combine(tmp, TokenizerConfigFile), TokenizerConfigJson());
             WriteText(Path.Combine(tmp, SpecialTokensFile), SpecialTokensJson());
@@ -193,7 +201,8 @@ public sealed class ModelFolder
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>Our config plus the fields HF's BertConfig writes that we do not model (fixed values we honour).</summary>
+    /// <summary>Our config plus the fields HF's BertConfig writes that we do not model (fixed values we honour;
+    /// <c>torch_dtype</c> names <see cref="WeightsDtype"/>).</summary>
     public string ConfigJson()
     {
         var o = (JsonObject)JsonNode.Parse(Config.ToJson())!;
@@ -201,7 +210,7 @@ public sealed class ModelFolder
         o["position_embedding_type"] = "absolute";
         o["use_cache"] = true;
         o["classifier_dropout"] = null;
-        o["torch_dtype"] = "float32";
+        o["torch_dtype"] = WeightsDtype.TorchName();
         if (Labels is { } labels)
         {
             var id2label = new JsonObject();
@@ -397,7 +406,7 @@ public static class HuggingFaceNames
                 var raw = new ushort[dst.Length];
                 r.ReadBytes(name, MemoryMarshal.AsBytes(raw.AsSpan()));
                 if (t.Dtype == "F16") for (int i = 0; i < raw.Length; i++) dst[i] = (float)BitConverter.UInt16BitsToHalf(raw[i]);
-                else for (int i = 0; i < raw.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(raw[i] << 16);
+                else Tensors.BFloat16.Widen(raw, dst);
                 if (!notes.Contains("widened F16/BF16 tensors to F32")) notes.Add("widened F16/BF16 tensors to F32");
                 break;
             }

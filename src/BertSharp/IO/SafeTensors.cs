@@ -216,12 +216,12 @@ public sealed class SafeTensorsReader : IDisposable
 }
 
 /// <summary>
-/// Writes a safetensors file: collect tensors with <see cref="AddF32"/>/<see cref="AddI64"/>, then
+/// Writes a safetensors file: collect tensors with <see cref="AddF32"/>/<see cref="AddBF16"/>/<see cref="AddF16"/>/<see cref="AddI64"/>, then
 /// <see cref="Save"/>, which writes a temporary file and renames it so no half-written file is ever left.
 /// </summary>
 public sealed class SafeTensorsWriter
 {
-    private readonly List<(string Name, string Dtype, long[] Shape, ReadOnlyMemory<float> F32, long[]? I64)> _items = new();
+    private readonly List<(string Name, string Dtype, long[] Shape, ReadOnlyMemory<float> F32, long[]? I64, ushort[]? U16)> _items = new();
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _metadata = new(StringComparer.Ordinal);
 
@@ -236,7 +236,23 @@ public sealed class SafeTensorsWriter
         long count = shape.Aggregate(1L, (a, b) => a * b);
         if (count != data.Length) throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] needs {count} floats, got {data.Length}");
         if (!_names.Add(name)) throw new ArgumentException($"tensor '{name}' added twice");
-        _items.Add((name, "F32", shape.Select(s => (long)s).ToArray(), data, null));
+        _items.Add((name, "F32", shape.Select(s => (long)s).ToArray(), data, null, null));
+    }
+
+    /// <summary>Adds a bfloat16 tensor of <paramref name="shape"/> from its bits (see <see cref="WeightsDtypes.Narrow"/>),
+    /// as <see cref="AddF32"/>.</summary>
+    public void AddBF16(string name, ushort[] bits, params int[] shape) => AddHalf(name, "BF16", bits, shape);
+
+    /// <summary>Adds a float16 tensor of <paramref name="shape"/> from its bits (<see cref="BitConverter.HalfToUInt16Bits"/>),
+    /// as <see cref="AddF32"/>.</summary>
+    public void AddF16(string name, ushort[] bits, params int[] shape) => AddHalf(name, "F16", bits, shape);
+
+    private void AddHalf(string name, string dtype, ushort[] bits, int[] shape)
+    {
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (count != bits.Length) throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] needs {count} values, got {bits.Length}");
+        if (!_names.Add(name)) throw new ArgumentException($"tensor '{name}' added twice");
+        _items.Add((name, dtype, shape.Select(s => (long)s).ToArray(), default, null, bits));
     }
 
     /// <summary>Adds an int64 tensor of <paramref name="shape"/>, as <see cref="AddF32"/>.</summary>
@@ -245,7 +261,7 @@ public sealed class SafeTensorsWriter
         long count = shape.Aggregate(1L, (a, b) => a * b);
         if (count != data.Length) throw new ArgumentException($"tensor '{name}': shape [{string.Join(", ", shape)}] needs {count} values, got {data.Length}");
         if (!_names.Add(name)) throw new ArgumentException($"tensor '{name}' added twice");
-        _items.Add((name, "I64", shape.Select(s => (long)s).ToArray(), default, data));
+        _items.Add((name, "I64", shape.Select(s => (long)s).ToArray(), default, data, null));
     }
 
     /// <summary>Writes header and data to <paramref name="path"/> through a temporary file and a rename.</summary>
@@ -265,7 +281,7 @@ public sealed class SafeTensorsWriter
             long offset = 0;
             foreach (var it in _items)
             {
-                long bytes = it.I64 is null ? it.F32.Length * 4L : it.I64.Length * 8L;
+                long bytes = it.I64 is not null ? it.I64.Length * 8L : it.U16 is not null ? it.U16.Length * 2L : it.F32.Length * 4L;
                 w.WriteStartObject(it.Name);
                 w.WriteString("dtype", it.Dtype);
                 w.WriteStartArray("shape");
@@ -293,8 +309,9 @@ public sealed class SafeTensorsWriter
             fs.Write(ms.GetBuffer(), 0, (int)ms.Length);
             foreach (var it in _items)
             {
-                if (it.I64 is null) fs.Write(MemoryMarshal.AsBytes(it.F32.Span));
-                else fs.Write(MemoryMarshal.AsBytes(it.I64.AsSpan()));
+                if (it.I64 is not null) fs.Write(MemoryMarshal.AsBytes(it.I64.AsSpan()));
+                else if (it.U16 is not null) fs.Write(MemoryMarshal.AsBytes(it.U16.AsSpan()));
+                else fs.Write(MemoryMarshal.AsBytes(it.F32.Span));
             }
             fs.Flush(flushToDisk: true);
         }
