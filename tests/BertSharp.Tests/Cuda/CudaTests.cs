@@ -272,14 +272,14 @@ public class LaunchGeometryTests
     [Fact]
     public void Columns_dropout_and_reductions()
     {
-        Assert.Equal(new Launch(10, 1, 32, 8), LaunchGeometry.Columns(301));
+        Assert.Equal(new Launch(10, 1, 32, 8), LaunchGeometry.ColumnPartials(37, 301));
         Assert.Equal(1L, LaunchGeometry.DropoutBlocks(2, 1));
         Assert.Equal(2L, LaunchGeometry.DropoutBlocks(2, 3));
         Assert.Equal(252L, LaunchGeometry.DropoutBlocks(1003, 6)); // elements 6..1008 → blocks 1..252
         Assert.Equal(0L, LaunchGeometry.DropoutBlocks(0, 5));
         Assert.Equal(new Launch(1, 1, 256, 1), LaunchGeometry.SumOfSquares(0));
         Assert.Equal(1024u, LaunchGeometry.SumOfSquares(10_000_000).GridX);
-        Assert.Equal(new Launch(6, 1, 128, 1), LaunchGeometry.EmbeddingBackward(768));
+        Assert.Equal(new Launch(16384, 6, 128, 1), LaunchGeometry.EmbeddingRows(16384, 768));
     }
 }
 
