@@ -51,6 +51,9 @@ public sealed unsafe class CudaDevice : Device
     /// <summary>Where the module came from: "compiled in N ms" or "cache".</summary>
     public string ModuleSource { get; }
 
+    /// <summary>The CUDA C source of the module this device runs (<see cref="KernelSources.Module"/> when it opened).</summary>
+    internal string KernelSource { get; } = "";
+
     /// <inheritdoc/>
     public override string Name => $"cuda:{Info.Ordinal}";
 
@@ -81,7 +84,8 @@ public sealed unsafe class CudaDevice : Device
             _d.Check(_d.cuStreamCreate(&stream, 0), "cuStreamCreate");
             _stream = stream;
 
-            _module = LoadModule(nvrtc, info, driverVersion, out string source);
+            KernelSource = KernelSources.Module();
+            _module = LoadModule(nvrtc, info, driverVersion, KernelSource, out string source);
             ModuleSource = source;
 
             nint h;
@@ -124,9 +128,8 @@ public sealed unsafe class CudaDevice : Device
     /// <summary>The kernel module: from the cache when a valid file is there (a corrupt one, or one the driver refuses,
     /// is deleted and compiled anew), else compiled by NVRTC for the targets <see cref="KernelSources.Targets"/> lists
     /// (the GPU's cubin, or PTX for the highest architecture NVRTC supports at or below the GPU's).</summary>
-    private nint LoadModule(Nvrtc nvrtc, CudaDeviceInfo info, int driverVersion, out string description)
+    private nint LoadModule(Nvrtc nvrtc, CudaDeviceInfo info, int driverVersion, string source, out string description)
     {
-        string source = KernelSources.Module();
         var (ma, mi) = nvrtc.Version();
         string folder = KernelSources.CacheFolder(Environment.GetEnvironmentVariable);
         var supported = nvrtc.SupportedArchitectures();

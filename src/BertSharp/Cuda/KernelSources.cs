@@ -55,22 +55,22 @@ public static class KernelSources
 
     /// <summary>The whole module for the embedded files with the standard defines, or the test override
     /// (<see cref="OverrideModule"/>) when one is set.</summary>
-    public static string Module() => s_override ?? Assemble(Files(), StandardDefines);
+    public static string Module() => s_override.Value ?? Assemble(Files(), StandardDefines);
 
-    private static volatile string? s_override;
+    private static readonly AsyncLocal<string?> s_override = new();
 
-    /// <summary>Test hook: replaces the module's source text for every device opened afterwards (null restores the
-    /// embedded kernels), so a test can break a kernel deliberately and watch the GPU self-check refuse it.</summary>
+    /// <summary>Test hook: <paramref name="edit"/> rewrites the module's source text for the devices opened in this
+    /// asynchronous flow until the result is disposed (other tests running in parallel keep the real kernels), so a
+    /// test can break a kernel deliberately and watch the GPU self-check refuse it.</summary>
     internal static IDisposable OverrideModule(Func<string, string> edit)
     {
-        string previous = Assemble(Files(), StandardDefines);
-        s_override = edit(previous);
+        s_override.Value = edit(Assemble(Files(), StandardDefines));
         return new Restore();
     }
 
     private sealed class Restore : IDisposable
     {
-        public void Dispose() => s_override = null;
+        public void Dispose() => s_override.Value = null;
     }
 
     /// <summary>Defines every module gets: the block size the host launches with.</summary>
