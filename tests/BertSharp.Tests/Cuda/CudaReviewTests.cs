@@ -132,6 +132,76 @@ public class CudaReviewTests : IDisposable
 
     // ---- on a GPU (or the emulated stack) ----
 
+    /// <summary>On the emulator only (a real GPU's own driver and libraries decide there): runs the calling test's body in
+    /// a child process on the emulator with <paramref name="environment"/> added; true when it ran there (and passed).</summary>
+    private bool RanOnEmulatorWith(Dictionary<string, string> environment, [System.Runtime.CompilerServices.CallerMemberName] string method = "")
+    {
+        if (EmulatedGpu.IsChild) return false;
+        if (CudaInfo.Probe().IsUsable) return true; // the emulator's knobs are not a real GPU's
+        var r = EmulatedGpu.RunChild(GetType(), method, environment);
+        Assert.True(r.ExitCode == 0, $"{method} on the CUDA emulator: exit {r.ExitCode}\n{EmulatedGpu.Tail(r.Output, 6000)}");
+        return true;
+    }
+
+    [GpuFact]
+    public void On_the_emulator_a_cuda_12_driver_gets_the_12_libraries_though_the_13_ones_come_first()
+    {
+        string twelve = Path.Combine(_root, "cu12");
+        if (!EmulatedGpu.IsChild && !CudaInfo.Probe().IsUsable)
+        {
+            // A second folder, searched after the emulator's *.so.13, holding the same libraries as *.so.12.
+            Directory.CreateDirectory(twelve);
+            string emu = EmulatedGpu.Folder;
+            foreach (var (from, to) in new[] { ("libnvrtc.so.13", "libnvrtc.so.12"), ("libcublas.so.13", "libcublas.so.12"),
+                ("libcublasLt.so.13", "libcublasLt.so.12"), ("libcublasLt.so.13", "libcublasLt.so.13"), ("libcuda.so.1", "libcuda.so.1"),
+                ("emu_abi.h", "emu_abi.h"), ("emu_device.h", "emu_device.h") }) // the emulator's NVRTC reads its headers beside itself
+                File.CreateSymbolicLink(Path.Combine(twelve, to), Path.Combine(emu, from));
+            Directory.CreateSymbolicLink(Path.Combine(twelve, "include"), Path.Combine(emu, "include"));
+        }
+        if (RanOnEmulatorWith(new()
+        {
+            [CudaLibraries.PathVariable] = $"{(EmulatedGpu.IsChild ? "" : EmulatedGpu.Folder)}:{twelve}",
+            ["BERTSHARP_CUDA_EMU_DRIVER_VERSION"] = "12080",
+            ["BERTSHARP_CUDA_EMU_NVRTC_VERSION"] = "12.8",
+            ["BERTSHARP_TEST_CU12"] = twelve,
+        })) return;
+        twelve = Environment.GetEnvironmentVariable("BERTSHARP_TEST_CU12")!;
+        var info = CudaInfo.Probe();
+        Assert.True(info.IsUsable, info.Reason);
+        Assert.Equal("12.8", info.DriverVersion);
+        Assert.Contains(Path.Combine(twelve, "libnvrtc.so.12"), info.LibraryPaths);
+        Assert.Contains(Path.Combine(twelve, "libcublas.so.12"), info.LibraryPaths);
+        Assert.DoesNotContain(info.LibraryPaths, p => p.EndsWith(".so.13", StringComparison.Ordinal));
+        using var gpu = CudaDevice.Open(0);
+        using var x = gpu.Allocate(DType.Float32, 2);
+        gpu.CopyToDevice<float>([0.5f, -1f], x);
+        gpu.Tanh(x, x);
+        Assert.Equal(MathF.Tanh(-1f), gpu.ToArray(x)[1], 6);
+    }
+
+    [GpuFact]
+    public void On_the_emulator_a_gpu_newer_than_nvrtc_gets_ptx_for_the_highest_architecture_nvrtc_supports()
+    {
+        if (RanOnEmulatorWith(new()
+        {
+            ["BERTSHARP_CUDA_EMU_CC"] = "12.0",
+            ["BERTSHARP_CUDA_EMU_NVRTC_ARCHS"] = "75,80,86,89,90",
+            ["BERTSHARP_CUDA_CACHE"] = Path.Combine(_root, "kernels-ptx"),
+        })) return;
+        var nvrtc = CudaLibrariesLoaded.TryNvrtc(out string why);
+        Assert.True(nvrtc is not null, why);
+        Assert.Equal([75, 80, 86, 89, 90], nvrtc.SupportedArchitectures());
+        // NVRTC's builtins were preloaded from its own folder (the emulator ships an empty one).
+        Assert.Equal(Path.Combine(Path.GetDirectoryName(nvrtc.Path)!, "libnvrtc-builtins.so.13.0"), nvrtc.Builtins);
+        using var gpu = CudaDevice.Open(0);
+        Assert.Equal("sm_120", gpu.Info.Architecture);
+        Assert.Contains("(--gpu-architecture=compute_90)", gpu.ModuleSource);
+        using var x = gpu.Allocate(DType.Float32, 2);
+        gpu.CopyToDevice<float>([0.5f, -1f], x);
+        gpu.Tanh(x, x);
+        Assert.Equal(MathF.Tanh(-1f), gpu.ToArray(x)[1], 6);
+    }
+
     private static CudaDevice OpenWith(string variable, string value)
     {
         string? old = Environment.GetEnvironmentVariable(variable);
@@ -143,6 +213,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void A_corrupt_kernel_cache_file_is_compiled_anew()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         string cache = Path.Combine(_root, "kernels");
         using (var first = OpenWith("BERTSHARP_CUDA_CACHE", cache))
             Assert.StartsWith("compiled", first.ModuleSource);
@@ -163,6 +234,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void Out_of_range_ids_and_targets_are_reported_with_the_cpus_message_and_the_device_keeps_working()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         using var gpu = CudaDevice.Open(0);
         int vocab = 97, dim = 5;
         int[] ids = [1, 2, 3, 97, 4];
@@ -221,6 +293,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void A_bad_batch_is_refused_on_the_host_before_the_copy_in_as_on_the_cpu()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         var config = BertConfig.FromJson("""{"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 16}""");
         int b = 2, t = 8, p = 2;
         var ids = Enumerable.Range(0, b * t).Select(i => 5 + i % 40).ToArray();
@@ -241,6 +314,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void The_sync_switch_names_the_failing_kernel_at_the_launch()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         using var gpu = OpenWith(CudaDevice.SyncVariable, "1");
         Assert.True(gpu.SyncEachLaunch);
         using var table = gpu.Allocate(DType.Float32, 4 * 3);
@@ -257,6 +331,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void Devices_release_what_they_hold_even_when_the_constructor_fails()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         using (var warm = CudaDevice.Open(0)) { }
         long before;
         using (var probe = CudaDevice.Open(0)) before = probe.MemoryInfo().Free;
@@ -277,6 +352,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void Uploads_to_many_batch_fields_keep_their_own_staging_buffers()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         using var gpu = CudaDevice.Open(0);
         var tensors = Enumerable.Range(0, 10).Select(_ => gpu.Allocate(DType.Int32, 100)).ToList();
         for (int step = 0; step < 3; step++)
