@@ -57,6 +57,11 @@ public sealed unsafe class CudaDevice : Device
     /// <inheritdoc/>
     public override string Name => $"cuda:{Info.Ordinal}";
 
+    /// <summary>Copies up to this size (a batch field: ids of 512 × 512 tokens are 1 MiB) go through the destination's
+    /// pinned staging buffer asynchronously; larger ones (parameters, checkpoints) are synchronous, so no tensor keeps
+    /// a large pinned buffer.</summary>
+    private const long StagingLimit = 4L << 20;
+
     /// <summary>A pinned host buffer for the asynchronous copies into one tensor (one per batch field), reused only after
     /// the stream has passed its previous copy.</summary>
     private sealed class Staging
@@ -365,7 +370,7 @@ public sealed unsafe class CudaDevice : Device
         ulong dst = AnyP(destination, "destination");
         MakeCurrent();
         var src = MemoryMarshal.AsBytes(source);
-        if (bytes > 64L << 20)
+        if (bytes > StagingLimit)
         {
             // Large (parameters, checkpoints): a synchronous copy from the caller's memory, ordered after the stream.
             Sync();
