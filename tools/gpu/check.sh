@@ -29,9 +29,12 @@ print(":".join(dirs))
 PY
 )
 export BERTSHARP_CUDA_LIBS="${BERTSHARP_CUDA_LIBS:-$libs}"
+# NVRTC dlopens libnvrtc-builtins.so.X.Y by bare name while compiling: BertSharp preloads it from NVRTC's folder, and
+# the folders also go on the loader path for anything else the wheels' libraries open by name.
+export LD_LIBRARY_PATH="$BERTSHARP_CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export BERTSHARP_CUDA_CACHE="$out/kernel-cache"
 export DOTNET_gcServer=0
-t "BERTSHARP_CUDA_LIBS=$BERTSHARP_CUDA_LIBS"
+t "BERTSHARP_CUDA_LIBS=$BERTSHARP_CUDA_LIBS (also on LD_LIBRARY_PATH)"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/nvidia-smi.txt"
 
 t "info";    timeout 60  "$bin/BertSharp.GpuCheck" info "$out"    2>&1 | tee "$out/info.log";    info_rc=${PIPESTATUS[0]}

@@ -37,7 +37,12 @@ public static class InfoCommand
                 o.WriteLine($"SGEMM: {Gemm.KernelDescription}");
                 // The devices --device can choose: the CPU always, and every CUDA GPU (or why there is none).
                 o.WriteLine("devices: cpu");
-                foreach (var line in BertSharp.Cuda.CudaInfo.Probe().Describe().Split('\n')) o.WriteLine($"  {line.TrimEnd()}");
+                var cuda = BertSharp.Cuda.CudaInfo.Probe();
+                foreach (var line in cuda.Describe().Split('\n')) o.WriteLine($"  {line.TrimEnd()}");
+                // Whether each GPU has passed the self-check that runs before its first training or inference.
+                if (cuda.IsUsable)
+                    foreach (var d in cuda.Devices)
+                        o.WriteLine($"  cuda:{d.Ordinal} {BertSharp.Cuda.CudaSelfCheck.Describe(BertSharp.Cuda.CudaSelfCheck.Lookup(cuda, d.Ordinal))}");
                 return 0;
             }
             if (Directory.Exists(p) && PretrainedModel.IsRunFolder(p) && !PretrainedModel.IsCheckpoint(p))
@@ -59,6 +64,9 @@ public static class InfoCommand
     {
         devices = c.Devices.Select(d => d.ToString()).ToArray(), driver = c.DriverVersion, nvrtc = c.NvrtcVersion, cublas = c.CublasVersion,
         reason = c.Reason.Length > 0 ? c.Reason : null,
+        self_check = c.IsUsable ? c.Devices.Select(d => BertSharp.Cuda.CudaSelfCheck.Lookup(c, d.Ordinal) is { } r
+            ? new { device = $"cuda:{d.Ordinal}", status = r.Passed ? "passed" : "failed", failed = r.Failed, checked_utc = (DateTime?)r.CheckedUtc, file = r.File }
+            : new { device = $"cuda:{d.Ordinal}", status = "not run", failed = (IReadOnlyList<string>)[], checked_utc = (DateTime?)null, file = "" }).ToArray() : null,
     };
 
     private static object RunJson(string dir)

@@ -148,6 +148,12 @@ internal sealed unsafe class Nvrtc
     private readonly delegate* unmanaged<nint, nuint*, int> _logSize, _cubinSize, _ptxSize;
     private readonly delegate* unmanaged<nint, byte*, int> _log, _cubin, _ptx;
     private readonly delegate* unmanaged<int, byte*> _errorString;
+    private readonly delegate* unmanaged<int*, int> _numSupportedArchs;
+    private readonly delegate* unmanaged<int*, int> _supportedArchs;
+
+    /// <summary>The <c>libnvrtc-builtins</c> file preloaded from NVRTC's folder, or null (see
+    /// <see cref="CudaLibraries.NvrtcBuiltins"/>).</summary>
+    public readonly string? Builtins;
 
     public Nvrtc(nint handle, string path)
     {
@@ -164,6 +170,32 @@ internal sealed unsafe class Nvrtc
         _ptxSize = (delegate* unmanaged<nint, nuint*, int>)Get("nvrtcGetPTXSize");
         _ptx = (delegate* unmanaged<nint, byte*, int>)Get("nvrtcGetPTX");
         _errorString = (delegate* unmanaged<int, byte*>)Get("nvrtcGetErrorString");
+        // NVRTC 11.2 and later list the architectures they can target.
+        if (NativeLibrary.TryGetExport(handle, "nvrtcGetNumSupportedArchs", out var n) && NativeLibrary.TryGetExport(handle, "nvrtcGetSupportedArchs", out var a))
+        {
+            _numSupportedArchs = (delegate* unmanaged<int*, int>)n;
+            _supportedArchs = (delegate* unmanaged<int*, int>)a;
+        }
+        // NVRTC dlopens libnvrtc-builtins.so.X.Y by bare name while compiling: loaded by full path from a folder that
+        // is not on the loader path (a pip wheel), every compile would fail. Preloading it by full path makes that
+        // dlopen find the already-loaded library by its soname.
+        var (major, minor) = Version();
+        foreach (var b in CudaLibraries.NvrtcBuiltins(path, major, minor, CudaLibraries.SafeFiles))
+        {
+            if (NativeLibrary.TryLoad(b, out _)) { Builtins = b; break; }
+        }
+    }
+
+    /// <summary>The compute capabilities this NVRTC can target (75, 80, 90, ...), or null when it cannot say (older
+    /// than 11.2).</summary>
+    public IReadOnlyList<int>? SupportedArchitectures()
+    {
+        if (_numSupportedArchs == null) return null;
+        int count;
+        if (_numSupportedArchs(&count) != 0 || count <= 0) return null;
+        var archs = new int[count];
+        fixed (int* p = archs) if (_supportedArchs(p) != 0) return null;
+        return archs;
     }
 
     /// <summary>NVRTC's version (major, minor).</summary>
@@ -193,7 +225,8 @@ internal sealed unsafe class Nvrtc
                 for (int i = 0; i < opts.Length; i++) ptrs[i] = (byte*)handles[i].AddrOfPinnedObject();
                 int r = _compile(prog, opts.Length, ptrs);
                 if (r != 0)
-                    throw new CudaException($"NVRTC could not compile {name} ({string.Join(' ', options)}): {ErrorText(r)}: {OneLine(Log(prog))}");
+                    throw new CudaException($"NVRTC could not compile {name} ({string.Join(' ', options)}): {ErrorText(r)}: {OneLine(Log(prog))}"
+                        + (r == 7 && Builtins is null ? $" (no libnvrtc-builtins.so next to {Path}: put the folder that holds it on LD_LIBRARY_PATH)" : ""));
             }
             finally
             {
@@ -309,13 +342,33 @@ internal static class CudaLibrariesLoaded
     private static Cublas? _cublas;
     private static string? _nvrtcFailure, _cublasFailure;
 
+    /// <summary>The driver's CUDA version (<c>cuDriverGetVersion</c>), 0 when no driver loads: libraries newer than
+    /// the driver are skipped (<see cref="CudaLibraries.ForDriver"/>).</summary>
+    private static unsafe int DriverVersion()
+    {
+        var d = CudaDriver.TryGet(out _);
+        if (d is null) return 0;
+        int v = 0;
+        return d.cuDriverGetVersion(&v) == 0 ? v : 0;
+    }
+
+    private static unsafe string? NvrtcNewerThan(nint handle, int driverVersion)
+    {
+        if (driverVersion <= 0 || !NativeLibrary.TryGetExport(handle, "nvrtcVersion", out var f)) return null;
+        int major = 0, minor = 0;
+        ((delegate* unmanaged<int*, int*, int>)f)(&major, &minor);
+        return major > CudaLibraries.DriverMajor(driverVersion)
+            ? $"NVRTC {major}.{minor} is newer than the CUDA {CudaLibraries.FormatCudaVersion(driverVersion)} driver" : null;
+    }
+
     public static Nvrtc? TryNvrtc(out string reason)
     {
         lock (Gate)
         {
             if (_nvrtc is null && _nvrtcFailure is null)
             {
-                nint h = CudaLibraries.TryLoad(CudaLibrary.Nvrtc, out string path, out string why);
+                int driver = DriverVersion();
+                nint h = CudaLibraries.TryLoad(CudaLibrary.Nvrtc, driver, (lib, _) => NvrtcNewerThan(lib, driver), out string path, out string why);
                 if (h == 0) _nvrtcFailure = why;
                 else
                     try { _nvrtc = new Nvrtc(h, path); }
@@ -332,8 +385,9 @@ internal static class CudaLibrariesLoaded
         {
             if (_cublas is null && _cublasFailure is null)
             {
-                nint lt = CudaLibraries.TryLoad(CudaLibrary.CublasLt, out string ltPath, out _);
-                nint h = CudaLibraries.TryLoad(CudaLibrary.Cublas, out string path, out string why);
+                int driver = DriverVersion();
+                nint lt = CudaLibraries.TryLoad(CudaLibrary.CublasLt, driver, null, out string ltPath, out _);
+                nint h = CudaLibraries.TryLoad(CudaLibrary.Cublas, driver, null, out string path, out string why);
                 if (h == 0) _cublasFailure = why;
                 else
                     try { _cublas = new Cublas(h, path, lt, ltPath); }

@@ -12,18 +12,38 @@ namespace BertSharp.Cuda;
 /// </summary>
 public sealed unsafe class CudaDevice : Device
 {
+    /// <summary>The debug switch: <c>BERTSHARP_CUDA_SYNC=1</c> synchronises after every kernel and cuBLAS launch, so a
+    /// failing launch is named (it is otherwise reported at the next synchronisation) and index checks fail at once.</summary>
+    public const string SyncVariable = "BERTSHARP_CUDA_SYNC";
+
     private readonly CudaDriver _d;
     private readonly Cublas _blas;
     private readonly int _device;
+    private readonly bool _retained;
     private readonly nint _context, _stream, _module, _blasHandle;
     private readonly Dictionary<string, nint> _functions = new(StringComparer.Ordinal);
     private readonly ulong _partials; // SumOfSquaresBlocks + 1 doubles
-    private readonly Staging[] _staging = [new(), new()];
-    private int _nextStaging;
+    private readonly HashSet<Staging> _stagings = [];
     private readonly Dictionary<(ulong, ulong, ulong, long, long, long, long, long, long, int, int), ulong> _pointerArrays = [];
+    private ulong _scratch;
+    private long _scratchBytes;
     private bool _disposed;
+    private string _lastLaunch = "none";
 
-    [ThreadStatic] private static nint t_current;
+    // Index checks: a kernel that reads ids or targets gets a slot (one 64-bit word, all ones when clear) where it
+    // reports an out-of-range value (bs_report) instead of reading outside an allocation; the host reads the slots at
+    // every synchronisation and throws the CPU's message. Slots are handed out in launch order and recycled then.
+    private const int CheckSlots = 64;
+    private readonly ulong _checks;
+    private readonly IndexCheck[] _checkInfo = new IndexCheck[CheckSlots];
+    private int _checksUsed;
+
+    private readonly record struct IndexCheck(string Kernel, bool Targets, long Limit, int Ignore);
+
+    [ThreadStatic] private static CudaDevice? t_current;
+
+    /// <summary>True when <see cref="SyncVariable"/> asks for a synchronisation after every launch.</summary>
+    public bool SyncEachLaunch { get; }
 
     /// <summary>The GPU this device runs on.</summary>
     public CudaDeviceInfo Info { get; }
@@ -31,9 +51,19 @@ public sealed unsafe class CudaDevice : Device
     /// <summary>Where the module came from: "compiled in N ms" or "cache".</summary>
     public string ModuleSource { get; }
 
+    /// <summary>The CUDA C source of the module this device runs (<see cref="KernelSources.Module"/> when it opened).</summary>
+    internal string KernelSource { get; } = "";
+
     /// <inheritdoc/>
     public override string Name => $"cuda:{Info.Ordinal}";
 
+    /// <summary>Copies up to this size (a batch field: ids of 512 × 512 tokens are 1 MiB) go through the destination's
+    /// pinned staging buffer asynchronously; larger ones (parameters, checkpoints) are synchronous, so no tensor keeps
+    /// a large pinned buffer.</summary>
+    private const long StagingLimit = 4L << 20;
+
+    /// <summary>A pinned host buffer for the asynchronous copies into one tensor (one per batch field), reused only after
+    /// the stream has passed its previous copy.</summary>
     private sealed class Staging
     {
         public byte* Ptr;
@@ -45,37 +75,42 @@ public sealed unsafe class CudaDevice : Device
     private CudaDevice(CudaDriver driver, Cublas blas, Nvrtc nvrtc, CudaDeviceInfo info, int driverVersion)
     {
         (_d, _blas, Info) = (driver, blas, info);
-        int dev;
-        _d.Check(_d.cuDeviceGet(&dev, info.Ordinal), "cuDeviceGet");
-        _device = dev;
-        nint ctx;
-        _d.Check(_d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
-        _context = ctx;
-        MakeCurrent();
-        nint stream;
-        _d.Check(_d.cuStreamCreate(&stream, 0), "cuStreamCreate");
-        _stream = stream;
-
-        var (image, source) = LoadImage(nvrtc, info, driverVersion);
-        ModuleSource = source;
-        nint module;
-        fixed (byte* p = image) _d.Check(_d.cuModuleLoadData(&module, p), "cuModuleLoadData");
-        _module = module;
-
-        nint h;
-        Cublas.Check(_blas.cublasCreate(&h), "cublasCreate");
-        _blasHandle = h;
-        Cublas.Check(_blas.cublasSetStream(h, _stream), "cublasSetStream");
-        Cublas.Check(_blas.cublasSetMathMode(h, Cublas.DefaultMath), "cublasSetMathMode"); // no TF32
-
-        ulong partials;
-        _d.Check(_d.cuMemAlloc(&partials, (nuint)((LaunchGeometry.SumOfSquaresBlocks + 1) * sizeof(double))), "cuMemAlloc");
-        _partials = partials;
-        foreach (var s in _staging)
+        SyncEachLaunch = Environment.GetEnvironmentVariable(SyncVariable) is "1" or "true" or "yes";
+        try
         {
-            nint e;
-            _d.Check(_d.cuEventCreate(&e, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate");
-            s.Event = e;
+            int dev;
+            _d.Check(_d.cuDeviceGet(&dev, info.Ordinal), "cuDeviceGet");
+            _device = dev;
+            nint ctx;
+            _d.Check(_d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
+            (_context, _retained) = (ctx, true);
+            MakeCurrent();
+            nint stream;
+            _d.Check(_d.cuStreamCreate(&stream, 0), "cuStreamCreate");
+            _stream = stream;
+
+            KernelSource = KernelSources.Module();
+            _module = LoadModule(nvrtc, info, driverVersion, KernelSource, out string source);
+            ModuleSource = source;
+
+            nint h;
+            Cublas.Check(_blas.cublasCreate(&h), "cublasCreate");
+            _blasHandle = h;
+            Cublas.Check(_blas.cublasSetStream(h, _stream), "cublasSetStream");
+            Cublas.Check(_blas.cublasSetMathMode(h, Cublas.DefaultMath), "cublasSetMathMode"); // no TF32
+
+            ulong partials;
+            _d.Check(_d.cuMemAlloc(&partials, (nuint)((LaunchGeometry.SumOfSquaresBlocks + 1) * sizeof(double))), "cuMemAlloc");
+            _partials = partials;
+            ulong checks;
+            _d.Check(_d.cuMemAlloc(&checks, CheckSlots * sizeof(ulong)), "cuMemAlloc");
+            _checks = checks;
+            _d.Check(_d.cuMemsetD32Async(_checks, uint.MaxValue, CheckSlots * 2, _stream), "cuMemsetD32Async");
+        }
+        catch
+        {
+            Release(); // what the failing constructor created: nothing else will free it
+            throw;
         }
     }
 
@@ -95,50 +130,71 @@ public sealed unsafe class CudaDevice : Device
         return new CudaDevice(driver, blas, nvrtc, info.Devices[ordinal], version);
     }
 
-    private static (byte[] Image, string Source) LoadImage(Nvrtc nvrtc, CudaDeviceInfo info, int driverVersion)
+    /// <summary>The kernel module: from the cache when a valid file is there (a corrupt one, or one the driver refuses,
+    /// is deleted and compiled anew), else compiled by NVRTC for the targets <see cref="KernelSources.Targets"/> lists
+    /// (the GPU's cubin, or PTX for the highest architecture NVRTC supports at or below the GPU's).</summary>
+    private nint LoadModule(Nvrtc nvrtc, CudaDeviceInfo info, int driverVersion, string source, out string description)
     {
-        string source = KernelSources.Module();
         var (ma, mi) = nvrtc.Version();
         string folder = KernelSources.CacheFolder(Environment.GetEnvironmentVariable);
-        foreach (bool ptx in new[] { false, true })
+        var supported = nvrtc.SupportedArchitectures();
+        var targets = KernelSources.Targets(info.Major, info.Minor, supported);
+        if (targets.Count == 0)
+            throw new CudaException($"NVRTC {ma}.{mi} targets compute capabilities {string.Join(", ", supported!.Select(a => $"{a / 10}.{a % 10}"))}, none at or below {info.Name}'s {info.Major}.{info.Minor}");
+        CudaException? last = null;
+        foreach (var (arch, ptx) in targets)
         {
-            var options = KernelSources.Options(info.Major, info.Minor, ptx);
+            var options = KernelSources.Options(arch, ptx);
             string key = KernelSources.CacheKey(source, info.Architecture, driverVersion, $"{ma}.{mi}", options);
             string file = KernelSources.CacheFile(folder, key, ptx);
-            try
+            if (KernelSources.ReadCache(file) is { } cached)
             {
-                if (File.Exists(file)) return (File.ReadAllBytes(file), "cache " + file);
+                if (TryLoadModule(cached, out nint m) == 0)
+                {
+                    description = "cache " + file;
+                    return m;
+                }
+                KernelSources.DeleteCache(file); // the driver refused it: compile anew
             }
-            catch (IOException) { }
             byte[] image;
             var sw = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 image = nvrtc.Compile(source, "bertsharp_kernels.cu", options, ptx);
             }
-            catch (CudaException) when (!ptx)
+            catch (CudaException e)
             {
-                continue; // an NVRTC older than the GPU: try PTX for the driver to compile
+                last = e; // e.g. an NVRTC that cannot say what it supports and does not know the GPU: try its PTX
+                continue;
             }
             if (ptx && (image.Length == 0 || image[^1] != 0)) image = [.. image, 0];
-            try
+            int r = TryLoadModule(image, out nint module);
+            if (r != 0)
             {
-                Directory.CreateDirectory(folder);
-                string tmp = file + "." + Environment.ProcessId + ".tmp";
-                File.WriteAllBytes(tmp, image);
-                File.Move(tmp, file, overwrite: true);
+                last = new CudaException($"CUDA cuModuleLoadData failed for {options[0]} from NVRTC {ma}.{mi}: {_d.ErrorText(r)}");
+                continue;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-            return (image, $"compiled by NVRTC {ma}.{mi} in {sw.ElapsedMilliseconds} ms ({options[0]})");
+            KernelSources.WriteCache(file, image);
+            description = $"compiled by NVRTC {ma}.{mi} in {sw.ElapsedMilliseconds} ms ({options[0]})";
+            return module;
         }
-        throw new CudaException($"NVRTC {ma}.{mi} could not compile the kernels for {info.Architecture}");
+        throw last ?? new CudaException($"NVRTC {ma}.{mi} could not compile the kernels for {info.Architecture}");
+    }
+
+    private int TryLoadModule(byte[] image, out nint module)
+    {
+        nint m;
+        int r;
+        fixed (byte* p = image) r = _d.cuModuleLoadData(&m, p);
+        module = r == 0 ? m : 0;
+        return r;
     }
 
     private void MakeCurrent()
     {
-        if (t_current == _context) return;
+        if (ReferenceEquals(t_current, this)) return;
         _d.Check(_d.cuCtxSetCurrent(_context), "cuCtxSetCurrent");
-        t_current = _context;
+        t_current = this;
     }
 
     private nint Function(string name)
@@ -161,6 +217,77 @@ public sealed unsafe class CudaDevice : Device
             for (int i = 0; i < args.Length; i++) ptrs[i] = a + i;
             _d.Check(_d.cuLaunchKernel(f, g.GridX, g.GridY, 1, g.BlockX, g.BlockY, 1, 0, _stream, ptrs, null), kernel);
         }
+        Launched(kernel);
+    }
+
+    /// <summary>Remembers the last launch (named when a later synchronisation fails) and, under
+    /// <see cref="SyncVariable"/>, waits for it and names it if it failed.</summary>
+    private void Launched(string what)
+    {
+        _lastLaunch = what;
+        if (!SyncEachLaunch) return;
+        int r = _d.cuStreamSynchronize(_stream);
+        if (r != 0) throw new CudaException($"CUDA {what} failed: {_d.ErrorText(r)} (found by {SyncVariable}=1)");
+        ReadChecks();
+    }
+
+    /// <summary>Waits for the stream; a failure names the last launch (an asynchronous error surfaces here), then reads
+    /// the index checks.</summary>
+    private void Sync()
+    {
+        int r = _d.cuStreamSynchronize(_stream);
+        if (r != 0)
+            throw new CudaException($"CUDA cuStreamSynchronize failed: {_d.ErrorText(r)} (an earlier launch failed; the last was {_lastLaunch}; "
+                + $"set {SyncVariable}=1 to name the failing one)");
+        ReadChecks();
+    }
+
+    /// <summary>A check slot for the next launch of <paramref name="kernel"/> (see <see cref="_checks"/>).</summary>
+    private ulong CheckSlot(string kernel, bool targets, long limit, int ignore = 0)
+    {
+        if (_checksUsed == CheckSlots) Sync(); // reads and recycles the slots
+        int k = _checksUsed++;
+        _checkInfo[k] = new IndexCheck(kernel, targets, limit, ignore);
+        return _checks + (ulong)k * sizeof(ulong);
+    }
+
+    /// <summary>After a synchronisation: throws the CPU's message for the first slot that reports an out-of-range
+    /// index (<see cref="ErrorKind.BadInput"/>), and recycles the slots.</summary>
+    private void ReadChecks()
+    {
+        int used = _checksUsed;
+        if (used == 0) return;
+        _checksUsed = 0;
+        ulong* host = stackalloc ulong[used];
+        _d.Check(_d.cuMemcpyDtoH(host, _checks, (nuint)(used * sizeof(ulong))), "cuMemcpyDtoH");
+        for (int k = 0; k < used; k++)
+        {
+            if (host[k] == ulong.MaxValue) continue;
+            _d.Check(_d.cuMemsetD32Async(_checks, uint.MaxValue, (nuint)(used * 2), _stream), "cuMemsetD32Async");
+            long position = (long)(host[k] >> 32);
+            int value = (int)(uint)host[k];
+            var c = _checkInfo[k];
+            string what = c.Targets
+                ? $"targets: target {value} at row {position} is outside [0, {c.Limit}) and is not the ignore index {c.Ignore}"
+                : $"ids: id {value} at position {position} is outside the table's {c.Limit} rows";
+            throw new BertSharpException($"{what} ({Name}, {c.Kernel})", ErrorKind.BadInput);
+        }
+    }
+
+    /// <summary>Device scratch of at least <paramref name="bytes"/> (column partial sums, the embedding scatter-add's
+    /// links), grown when needed and reused: launches are stream-ordered, so one buffer serves them all.</summary>
+    private ulong Scratch(long bytes)
+    {
+        if (bytes <= _scratchBytes) return _scratch;
+        Sync();
+        if (_scratch != 0) _d.cuMemFree(_scratch);
+        (_scratch, _scratchBytes) = (0, 0);
+        long capacity = Math.Max(bytes, 1L << 20);
+        ulong p;
+        int r = _d.cuMemAlloc(&p, (nuint)capacity);
+        if (r != 0) throw new CudaException($"{Name}: cannot allocate {capacity / 1048576.0:F1} MiB of scratch: {_d.ErrorText(r)}");
+        (_scratch, _scratchBytes) = (p, capacity);
+        return p;
     }
 
     private static ulong A(float f) => BitConverter.SingleToUInt32Bits(f);
@@ -173,6 +300,7 @@ public sealed unsafe class CudaDevice : Device
     {
         private readonly CudaDevice _owner;
         public ulong Ptr;
+        public Staging? Staging;
 
         public CudaTensor(CudaDevice owner, DType type, int[] shape) : base(owner, type, shape)
         {
@@ -190,7 +318,13 @@ public sealed unsafe class CudaDevice : Device
 
         public override void Dispose()
         {
-            if (Ptr == 0 || _owner._disposed) return;
+            if (_owner._disposed) return;
+            if (Staging is { } s)
+            {
+                _owner.FreeStaging(s);
+                Staging = null;
+            }
+            if (Ptr == 0) return;
             _owner.MakeCurrent();
             _owner._d.cuMemFree(Ptr); // cuMemFree waits for work on the memory to finish
             Ptr = 0;
@@ -236,23 +370,26 @@ public sealed unsafe class CudaDevice : Device
         ulong dst = AnyP(destination, "destination");
         MakeCurrent();
         var src = MemoryMarshal.AsBytes(source);
-        if (bytes > 64L << 20)
+        if (bytes > StagingLimit)
         {
             // Large (parameters, checkpoints): a synchronous copy from the caller's memory, ordered after the stream.
-            _d.Check(_d.cuStreamSynchronize(_stream), "cuStreamSynchronize");
+            Sync();
             fixed (byte* p = src) _d.Check(_d.cuMemcpyHtoD(dst, p, (nuint)bytes), "cuMemcpyHtoD");
             return;
         }
-        // Small (a batch): into a pinned staging buffer, then an asynchronous copy; the buffer is reused only after
-        // the stream has passed that copy (two buffers in turn).
-        var s = _staging[_nextStaging];
-        _nextStaging ^= 1;
+        // Small (a batch): into the destination tensor's own pinned staging buffer (one per batch field), then an
+        // asynchronous copy. The buffer is reused only after the stream has passed its previous copy, the same
+        // field's in the previous step, long done: uploading a batch never waits for the GPU.
+        var tensor = (CudaTensor)destination.Tensor;
+        var s = tensor.Staging ??= NewStaging();
         if (s.Pending) _d.Check(_d.cuEventSynchronize(s.Event), "cuEventSynchronize");
         s.Pending = false;
         if (s.Capacity < bytes)
         {
             if (s.Ptr != null) _d.cuMemFreeHost(s.Ptr);
-            long capacity = Math.Max(bytes, 1 << 20);
+            s.Ptr = null;
+            s.Capacity = 0;
+            long capacity = Math.Max(bytes, 4096);
             void* p;
             _d.Check(_d.cuMemAllocHost(&p, (nuint)capacity), "cuMemAllocHost");
             s.Ptr = (byte*)p;
@@ -274,8 +411,29 @@ public sealed unsafe class CudaDevice : Device
         if (bytes == 0) return;
         ulong src = AnyP(source, "source");
         MakeCurrent();
-        _d.Check(_d.cuStreamSynchronize(_stream), "cuStreamSynchronize");
+        Sync();
         fixed (T* p = destination) _d.Check(_d.cuMemcpyDtoH(p, src, (nuint)bytes), "cuMemcpyDtoH");
+    }
+
+    private Staging NewStaging()
+    {
+        nint e;
+        _d.Check(_d.cuEventCreate(&e, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate");
+        var s = new Staging { Event = e };
+        _stagings.Add(s);
+        return s;
+    }
+
+    private void FreeStaging(Staging s)
+    {
+        MakeCurrent();
+        if (s.Pending) _d.cuEventSynchronize(s.Event);
+        if (s.Ptr != null) _d.cuMemFreeHost(s.Ptr);
+        _d.cuEventDestroy(s.Event);
+        s.Ptr = null;
+        s.Capacity = 0;
+        s.Pending = false;
+        _stagings.Remove(s);
     }
 
     private static void CheckElement<T>(TensorView v, string name) where T : unmanaged
@@ -317,7 +475,7 @@ public sealed unsafe class CudaDevice : Device
     public override void Synchronize()
     {
         MakeCurrent();
-        _d.Check(_d.cuStreamSynchronize(_stream), "cuStreamSynchronize");
+        Sync();
     }
 
     /// <summary>Bytes of device memory free and in total (cuMemGetInfo).</summary>
@@ -333,21 +491,35 @@ public sealed unsafe class CudaDevice : Device
     public override void Dispose()
     {
         if (_disposed) return;
-        MakeCurrent();
-        _d.cuStreamSynchronize(_stream);
+        Release();
+    }
+
+    /// <summary>Frees everything this device created, in reverse order, ignoring errors (also what a failing constructor
+    /// created), and releases its hold on the primary context: when no other device holds it, the driver destroys it,
+    /// and with it the memory of tensors still alive.</summary>
+    private void Release()
+    {
+        _disposed = true;
+        if (!_retained) return;
+        if (_d.cuCtxSetCurrent(_context) == 0) t_current = this;
+        if (_stream != 0) _d.cuStreamSynchronize(_stream);
         foreach (var p in _pointerArrays.Values) _d.cuMemFree(p);
         _pointerArrays.Clear();
-        foreach (var s in _staging)
+        foreach (var s in _stagings.ToList())
         {
             if (s.Ptr != null) _d.cuMemFreeHost(s.Ptr);
             _d.cuEventDestroy(s.Event);
         }
-        _d.cuMemFree(_partials);
-        _blas.cublasDestroy(_blasHandle);
-        _d.cuModuleUnload(_module);
-        _d.cuStreamDestroy(_stream);
-        // Tensors still alive are freed with the primary context when the process ends.
-        _disposed = true;
+        _stagings.Clear();
+        if (_scratch != 0) _d.cuMemFree(_scratch);
+        if (_checks != 0) _d.cuMemFree(_checks);
+        if (_partials != 0) _d.cuMemFree(_partials);
+        if (_blasHandle != 0) _blas.cublasDestroy(_blasHandle);
+        if (_module != 0) _d.cuModuleUnload(_module);
+        if (_stream != 0) _d.cuStreamDestroy(_stream);
+        _d.cuCtxSetCurrent(0);
+        t_current = null;
+        _d.cuDevicePrimaryCtxRelease(_device);
     }
 
     // ---- matrix products ----
@@ -384,6 +556,7 @@ public sealed unsafe class CudaDevice : Device
         Cublas.Check(_blas.cublasGemmEx(_blasHandle, transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
             &al, (void*)AnyP(b, "b"), BlasType(b.Type), Math.Max(1, ldb), (void*)AnyP(a, "a"), BlasType(a.Type), Math.Max(1, lda),
             &be, (void*)AnyP(c, "c"), BlasType(c.Type), ldc, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
+        Launched("cublasGemmEx");
     }
 
     /// <inheritdoc/>
@@ -417,6 +590,7 @@ public sealed unsafe class CudaDevice : Device
             Cublas.Check(_blas.cublasGemmStridedBatchedEx(_blasHandle, opA, opB, n, m, k, &al,
                 (void*)pb, tb, Math.Max(1, ldb), strideBInner, (void*)pa, ta, Math.Max(1, lda), strideAInner,
                 &be, (void*)pc, tc, ldc, strideCInner, outer * inner, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmStridedBatchedEx");
+            Launched("cublasGemmStridedBatchedEx");
             return;
         }
         // Attention's layout (head h at column h·D of [B, T, 3H]): one batched call over device arrays of the B·NH
@@ -426,7 +600,7 @@ public sealed unsafe class CudaDevice : Device
         {
             if (_pointerArrays.Count >= 256)
             {
-                _d.Check(_d.cuStreamSynchronize(_stream), "cuStreamSynchronize");
+                Sync();
                 foreach (var p in _pointerArrays.Values) _d.cuMemFree(p);
                 _pointerArrays.Clear();
             }
@@ -441,7 +615,7 @@ public sealed unsafe class CudaDevice : Device
                     host[2 * count + j] = pc + (ulong)((o * strideCOuter + i * strideCInner) * ec);
                 }
             _d.Check(_d.cuMemAlloc(&arrays, (nuint)(host.Length * 8)), "cuMemAlloc");
-            _d.Check(_d.cuStreamSynchronize(_stream), "cuStreamSynchronize");
+            Sync();
             fixed (ulong* h = host) _d.Check(_d.cuMemcpyHtoD(arrays, h, (nuint)(host.Length * 8)), "cuMemcpyHtoD");
             _pointerArrays[key] = arrays;
         }
@@ -449,6 +623,7 @@ public sealed unsafe class CudaDevice : Device
         Cublas.Check(_blas.cublasGemmBatchedEx(_blasHandle, opA, opB, n, m, k, &al,
             (void*)(arrays + (ulong)n2 * 8), tb, Math.Max(1, ldb), (void*)arrays, ta, Math.Max(1, lda),
             &be, (void*)(arrays + (ulong)n2 * 16), tc, ldc, n2, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmBatchedEx");
+        Launched("cublasGemmBatchedEx");
     }
 
     // ---- element-wise and row-wise kernels ----
@@ -462,7 +637,21 @@ public sealed unsafe class CudaDevice : Device
 
     /// <inheritdoc/>
     public override void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias)
-        => Run("bs_column_sum", LaunchGeometry.Columns(cols), F(dy, "dy", (long)rows * cols), A(rows), A(cols), F(dbias, "dbias", cols));
+        => ColumnSums(F(dy, "dy", (long)rows * cols), 0, 0, 0, rows, cols, 0, F(dbias, "dbias", cols));
+
+    /// <summary>outB[c] += Σr dy[r, c] and, with <paramref name="x"/>, outG[c] += Σr dy·x̂: the two-pass column
+    /// reduction (bs_column_partials over row chunks into scratch, then bs_column_finish adding the chunks in order).</summary>
+    private void ColumnSums(ulong dy, ulong x, ulong mean, ulong rstd, int rows, int cols, ulong outG, ulong outB)
+    {
+        if (rows == 0 || cols == 0) return;
+        int chunks = LaunchGeometry.ColumnChunks(rows);
+        long per = (long)chunks * cols;
+        ulong scratch = Scratch(per * sizeof(float) * (x != 0 ? 2 : 1));
+        ulong partialB = scratch, partialG = x != 0 ? scratch + (ulong)(per * sizeof(float)) : 0;
+        Run("bs_column_partials", LaunchGeometry.ColumnPartials(rows, cols), dy, x, mean, rstd, A(rows), A(cols),
+            A(LaunchGeometry.ColumnChunkRows(rows)), partialG, partialB);
+        Run("bs_column_finish", LaunchGeometry.Elementwise(cols), partialG, partialB, A(chunks), A(cols), outG, outB);
+    }
 
     /// <inheritdoc/>
     public override void Gelu(TensorView x, TensorView y, bool tanhApproximation)
@@ -519,7 +708,7 @@ public sealed unsafe class CudaDevice : Device
         ulong pdy = F(dy, "dy", n), px = F(x, "x", n), pm = F(mean, "mean", rows), pr = F(rstd, "rstd", rows);
         if (rows == 0 || cols == 0) return;
         // Parameter gradients first, so dx may alias dy.
-        Run("bs_layernorm_backward_params", LaunchGeometry.Columns(cols), pdy, px, pm, pr, A(rows), A(cols), F(dgamma, "dgamma", cols), F(dbeta, "dbeta", cols));
+        ColumnSums(pdy, px, pm, pr, rows, cols, F(dgamma, "dgamma", cols), F(dbeta, "dbeta", cols));
         Run("bs_layernorm_backward_dx", LaunchGeometry.Rows(rows, cols), pdy, px, pm, pr, F(gamma, "gamma", cols), A(cols), F(dx, "dx", n));
     }
 
@@ -565,17 +754,30 @@ public sealed unsafe class CudaDevice : Device
     /// <inheritdoc/>
     public override void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate)
     {
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"dim must be positive, got {dim}");
         long n = (long)ids.Length * dim;
-        Run("bs_embedding_forward", LaunchGeometry.Elementwise(n), I(ids, "ids"), F(table, "table"), A(dim), F(output, "output", n),
-            A((long)ids.Length), A(accumulate ? 1 : 0));
+        int rows = table.Length / dim;
+        ulong pi = I(ids, "ids"), pt = F(table, "table"), po = F(output, "output", n);
+        if (n == 0) return;
+        Run("bs_embedding_forward", LaunchGeometry.Elementwise(n), pi, pt, A(dim), po, A((long)ids.Length), A(accumulate ? 1 : 0),
+            A(rows), CheckSlot("bs_embedding_forward", false, rows));
     }
 
     /// <inheritdoc/>
     public override void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable)
     {
-        if (ids.Length == 0) return;
-        Run("bs_embedding_backward", LaunchGeometry.EmbeddingBackward(dim), I(ids, "ids"), F(doutput, "doutput", (long)ids.Length * dim), A(dim),
-            F(dtable, "dtable", dim), A((long)ids.Length));
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"dim must be positive, got {dim}");
+        long count = ids.Length;
+        ulong pi = I(ids, "ids"), pd = F(doutput, "doutput", count * dim), pt = F(dtable, "dtable", dim);
+        if (count == 0) return;
+        int rows = dtable.Length / dim, chunk = LaunchGeometry.EmbeddingChunk(count);
+        // Scratch: the chunk sums [count, dim], then the flags and links [count] each.
+        ulong partial = Scratch(count * dim * sizeof(float) + 2 * count * sizeof(int));
+        ulong flags = partial + (ulong)(count * dim * sizeof(float)), next = flags + (ulong)(count * sizeof(int));
+        Run("bs_embedding_links", LaunchGeometry.EmbeddingLinks(count), pi, A(count), A(chunk), flags, next);
+        var g = LaunchGeometry.EmbeddingRows(count, dim);
+        Run("bs_embedding_chunk_sums", g, pi, pd, A(count), A(dim), A(chunk), flags, partial);
+        Run("bs_embedding_scatter", g, pi, A(dim), flags, next, partial, pt, A(rows), CheckSlot("bs_embedding_scatter", false, rows));
     }
 
     /// <inheritdoc/>
@@ -587,8 +789,10 @@ public sealed unsafe class CudaDevice : Device
         TensorView losses, TensorView logSumExp, TensorView argmax)
     {
         ulong pa = argmax.Tensor is null || argmax.IsEmpty ? 0 : I(argmax, "argmax", rows);
-        Run("bs_cross_entropy_forward", LaunchGeometry.Rows(rows, cols), F(logits, "logits", (long)rows * cols), bias, A(cols),
-            I(targets, "targets", rows), A(ignoreIndex), F(losses, "losses", rows), F(logSumExp, "logSumExp", rows), pa);
+        ulong pl = F(logits, "logits", (long)rows * cols), pt = I(targets, "targets", rows), ploss = F(losses, "losses", rows), plse = F(logSumExp, "logSumExp", rows);
+        if (rows == 0 || cols == 0) return;
+        Run("bs_cross_entropy_forward", LaunchGeometry.Rows(rows, cols), pl, bias, A(cols), pt, A(ignoreIndex), ploss, plse, pa,
+            CheckSlot("bs_cross_entropy_forward", true, cols, ignoreIndex));
     }
 
     /// <inheritdoc/>
@@ -596,8 +800,10 @@ public sealed unsafe class CudaDevice : Device
         int rows, int cols, float scale, TensorView dlogits)
     {
         long n = (long)rows * cols;
-        Run("bs_cross_entropy_backward", LaunchGeometry.Rows(rows, cols), F(logits, "logits", n), F(logSumExp, "logSumExp", rows),
-            I(targets, "targets", rows), A(ignoreIndex), A(cols), A(scale), F(dlogits, "dlogits", n));
+        ulong pl = F(logits, "logits", n), plse = F(logSumExp, "logSumExp", rows), pt = I(targets, "targets", rows), pd = F(dlogits, "dlogits", n);
+        if (rows == 0 || cols == 0) return;
+        Run("bs_cross_entropy_backward", LaunchGeometry.Rows(rows, cols), pl, plse, pt, A(ignoreIndex), A(cols), A(scale), pd,
+            CheckSlot("bs_cross_entropy_backward", true, cols, ignoreIndex));
     }
 
     /// <inheritdoc/>
@@ -643,7 +849,7 @@ public sealed unsafe class CudaDevice : Device
         ulong result = _partials + (ulong)LaunchGeometry.SumOfSquaresBlocks * sizeof(double);
         Run("bs_sum_partials", new Launch(1, 1, LaunchGeometry.Block, 1), _partials, A((int)g.GridX), result);
         double value;
-        _d.Check(_d.cuStreamSynchronize(_stream), "cuStreamSynchronize");
+        Sync();
         _d.Check(_d.cuMemcpyDtoH(&value, result, sizeof(double)), "cuMemcpyDtoH");
         return value;
     }

@@ -173,6 +173,47 @@ public static class CudaLibraries
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
     }
 
+    /// <summary>The CUDA major version of a driver version integer (<c>cuDriverGetVersion</c>: 12080 → 12); 0 when unknown.</summary>
+    public static int DriverMajor(int driverVersion) => driverVersion <= 0 ? 0 : driverVersion / 1000;
+
+    /// <summary>True when the library file or soname <paramref name="candidate"/> can run under a driver of
+    /// <paramref name="driverVersion"/>: its major version (from the name) is at most the driver's CUDA major. A CUDA 12
+    /// driver cannot run cuBLAS 13 or NVRTC 13 code. Names without a version, the driver itself and an unknown driver
+    /// version (0) pass (a loaded library's own version is checked after loading).</summary>
+    public static bool FitsDriver(CudaLibrary library, string candidate, int driverVersion)
+    {
+        if (library == CudaLibrary.Driver || driverVersion <= 0) return true;
+        var version = ParseSoVersion(Path.GetFileName(candidate));
+        return version is null || version.Major <= DriverMajor(driverVersion);
+    }
+
+    /// <summary>The library choice as a pure function: <paramref name="candidates"/> in search order, without those
+    /// whose major version is above the driver's (<see cref="FitsDriver"/>). With a CUDA 12 driver and both the cu12 and
+    /// cu13 wheels installed, the 12 libraries come first.</summary>
+    public static IReadOnlyList<string> ForDriver(CudaLibrary library, IEnumerable<string> candidates, int driverVersion)
+        => candidates.Where(c => FitsDriver(library, c, driverVersion)).ToList();
+
+    /// <summary>The files NVRTC opens by bare name at compile time (<c>libnvrtc-builtins.so.MAJOR.MINOR</c>) found in the
+    /// folder of the NVRTC loaded from <paramref name="nvrtcPath"/>, best first: the exact MAJOR.MINOR, then other
+    /// MAJOR.* versions (highest first). Empty when <paramref name="nvrtcPath"/> is a bare name (the loader's search
+    /// finds the builtins too) or the folder holds none. Preloading this file by full path lets NVRTC's own
+    /// <c>dlopen</c> find it when the folder is not on the loader path.</summary>
+    public static IReadOnlyList<string> NvrtcBuiltins(string nvrtcPath, int major, int minor, Func<string, IEnumerable<string>> listFiles)
+    {
+        string? folder = Path.GetDirectoryName(nvrtcPath);
+        if (string.IsNullOrEmpty(folder) || !nvrtcPath.Contains('/')) return [];
+        const string stem = "libnvrtc-builtins.so.";
+        var found = listFiles(folder).Select(Path.GetFileName)
+            .Where(n => n is not null && n.StartsWith(stem, StringComparison.Ordinal))
+            .Select(n => (Name: n!, Version: ParseSoVersion(n!)))
+            .Where(x => x.Version is not null && x.Version.Major == major)
+            .OrderByDescending(x => x.Version!.Minor == minor)
+            .ThenByDescending(x => x.Version)
+            .ThenBy(x => x.Name, StringComparer.Ordinal)
+            .Select(x => Path.Combine(folder, x.Name));
+        return found.ToList();
+    }
+
     /// <summary>The candidates for <paramref name="library"/> on this machine, in search order, the loader's bare
     /// names last.</summary>
     public static IReadOnlyList<string> Candidates(CudaLibrary library)
@@ -196,16 +237,30 @@ public static class CudaLibraries
 
     /// <summary>Loads the first candidate of <paramref name="library"/> that loads; null with the reason when none
     /// does.</summary>
-    public static nint TryLoad(CudaLibrary library, out string path, out string reason)
+    public static nint TryLoad(CudaLibrary library, out string path, out string reason) => TryLoad(library, 0, null, out path, out reason);
+
+    /// <summary>Loads the first candidate of <paramref name="library"/> that fits a driver of
+    /// <paramref name="driverVersion"/> (<see cref="ForDriver"/>; 0: any) and that <paramref name="reject"/> (given the
+    /// handle and path, returning a reason or null) accepts; a rejected library is freed and the next one tried.</summary>
+    public static nint TryLoad(CudaLibrary library, int driverVersion, Func<nint, string, string?>? reject, out string path, out string reason)
     {
-        var tried = Candidates(library);
+        var all = Candidates(library);
+        var tried = ForDriver(library, all, driverVersion);
         string? firstError = null;
+        if (tried.Count < all.Count)
+            firstError = $"{all.First(c => !FitsDriver(library, c, driverVersion))} skipped: newer than the CUDA {FormatCudaVersion(driverVersion)} driver";
         foreach (var candidate in tried)
         {
             if (candidate.Contains('/') && !File.Exists(candidate)) continue;
             try
             {
                 nint handle = NativeLibrary.Load(candidate);
+                if (reject?.Invoke(handle, candidate) is { } why)
+                {
+                    firstError ??= $"{candidate}: {why}";
+                    NativeLibrary.Free(handle);
+                    continue;
+                }
                 path = candidate;
                 reason = "";
                 return handle;

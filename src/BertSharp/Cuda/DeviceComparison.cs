@@ -233,13 +233,28 @@ public static class DeviceComparison
                     reference.EmbeddingForward(ids.R, table.R, dim, o.R, acc); candidate.EmbeddingForward(ids.C, table.C, dim, o.C, acc);
                     return [(o.RF(), o.CF())];
                 });
-            Check("EmbeddingBackward", $"{count} ids, {vocab}x{dim}", 0, () =>
+            // A device may add an id's rows in chunks (in a fixed order) rather than one by one: float32 tolerance.
+            Check("EmbeddingBackward", $"{count} ids, {vocab}x{dim}", tol, () =>
             {
                 using var ids = Ii(idsData); using var dout = F(Rand(count * dim)); using var dt = F(Rand(vocab * dim));
                 reference.EmbeddingBackward(ids.R, dout.R, dim, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, dim, dt.C);
                 return [(dt.RF(), dt.CF())];
             });
+            // Token types: two ids over many positions (long chains across chunks), and an id absent from the batch.
+            var typeIds = Enumerable.Range(0, 1500).Select(i => i % 7 < 4 ? 0 : 1).ToArray();
+            Check("EmbeddingBackward(token types)", "1500 ids, 3x33", tol, () =>
+            {
+                using var ids = Ii(typeIds); using var dout = F(Rand(1500 * 33)); using var dt = F(Rand(3 * 33));
+                reference.EmbeddingBackward(ids.R, dout.R, 33, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, 33, dt.C);
+                return [(dt.RF(), dt.CF())];
+            });
         }
+        Check("BiasBackward(many row chunks)", "2500x67", tol, () =>
+        {
+            using var dy = F(Rand(2500 * 67)); using var db = F(Rand(67));
+            reference.BiasBackward(dy.R, 2500, 67, db.R); candidate.BiasBackward(dy.C, 2500, 67, db.C);
+            return [(db.RF(), db.CF())];
+        });
         {
             int r = 29, v = 30522, ignore = -100;
             var targetData = Enumerable.Range(0, r).Select(i => i % 5 == 3 ? ignore : rng.Next(v)).ToArray();

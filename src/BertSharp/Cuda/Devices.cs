@@ -23,7 +23,10 @@ public static class Devices
     /// Opens the device <paramref name="spec"/> names. <c>auto</c> takes the first CUDA GPU when one is usable and the CPU
     /// otherwise; <paramref name="description"/> says which in one line (with the reason when auto falls back to the CPU).
     /// An explicit <c>cuda</c>/<c>cuda:N</c> without that GPU throws <see cref="BertSharpException"/> of
-    /// <see cref="ErrorKind.Usage"/> (the option asks for what this machine does not have).
+    /// <see cref="ErrorKind.Usage"/> (the option asks for what this machine does not have). Before a GPU is used, it
+    /// must pass <see cref="CudaSelfCheck"/> (run once per GPU, driver, libraries and kernel source, then cached): a GPU
+    /// that fails is, for <c>cuda</c>, the same usage error naming the kernels that disagree, and for <c>auto</c> the CPU
+    /// with that reason.
     /// </summary>
     public static Device Open(string spec, out string description) => Open(spec, null, out description);
 
@@ -65,7 +68,13 @@ public static class Devices
         if (cuda == true)
         {
             var gpu = CudaDevice.Open(ordinal);
-            description = $"device: {gpu.Info}";
+            var check = SelfCheck(gpu);
+            if (!check.Passed)
+            {
+                gpu.Dispose();
+                throw new BertSharpException($"--device {spec.Trim()}: {CudaSelfCheck.FailureReason(check)}", ErrorKind.Usage);
+            }
+            description = Describe(gpu, check);
             return gpu;
         }
         var info = CudaInfo.Probe();
@@ -77,7 +86,14 @@ public static class Devices
         try
         {
             var gpu = CudaDevice.Open(0);
-            description = $"device: {gpu.Info}";
+            var check = SelfCheck(gpu);
+            if (!check.Passed)
+            {
+                gpu.Dispose();
+                description = $"device: cpu ({CudaSelfCheck.FailureReason(check)})";
+                return Device.Cpu;
+            }
+            description = Describe(gpu, check);
             return gpu;
         }
         catch (BertSharpException e)
@@ -86,4 +102,17 @@ public static class Devices
             return Device.Cpu;
         }
     }
+
+    private static CudaSelfCheckResult SelfCheck(CudaDevice gpu)
+    {
+        try { return CudaSelfCheck.Ensure(gpu); }
+        catch
+        {
+            gpu.Dispose();
+            throw;
+        }
+    }
+
+    private static string Describe(CudaDevice gpu, CudaSelfCheckResult check)
+        => $"device: {gpu.Info}" + (check.Fresh ? $" (self-check passed: {check.Kernels} kernel checks in {check.Seconds:F1} s)" : "");
 }

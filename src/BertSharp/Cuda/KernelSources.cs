@@ -53,8 +53,25 @@ public static class KernelSources
         return sb.ToString();
     }
 
-    /// <summary>The whole module for the embedded files with the standard defines.</summary>
-    public static string Module() => Assemble(Files(), StandardDefines);
+    /// <summary>The whole module for the embedded files with the standard defines, or the test override
+    /// (<see cref="OverrideModule"/>) when one is set.</summary>
+    public static string Module() => s_override.Value ?? Assemble(Files(), StandardDefines);
+
+    private static readonly AsyncLocal<string?> s_override = new();
+
+    /// <summary>Test hook: <paramref name="edit"/> rewrites the module's source text for the devices opened in this
+    /// asynchronous flow until the result is disposed (other tests running in parallel keep the real kernels), so a
+    /// test can break a kernel deliberately and watch the GPU self-check refuse it.</summary>
+    internal static IDisposable OverrideModule(Func<string, string> edit)
+    {
+        s_override.Value = edit(Assemble(Files(), StandardDefines));
+        return new Restore();
+    }
+
+    private sealed class Restore : IDisposable
+    {
+        public void Dispose() => s_override.Value = null;
+    }
 
     /// <summary>Defines every module gets: the block size the host launches with.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> StandardDefines { get; } =
@@ -97,6 +114,72 @@ public static class KernelSources
         if (environment("XDG_CACHE_HOME") is { Length: > 0 } xdg) return Path.Combine(xdg, "bertsharp", "cuda");
         if (environment("HOME") is { Length: > 0 } home) return Path.Combine(home, ".cache", "bertsharp", "cuda");
         return Path.Combine(Path.GetTempPath(), "bertsharp-cuda");
+    }
+
+    /// <summary>
+    /// What to compile for a GPU of compute capability <paramref name="major"/>.<paramref name="minor"/>, in the order
+    /// to try, as (architecture number, PTX?): a cubin for the GPU's own <c>sm_XY</c> when NVRTC supports it; otherwise
+    /// PTX for the highest <c>compute_NN</c> NVRTC supports that is not above the GPU's (the driver compiles PTX for a
+    /// newer GPU). <paramref name="supported"/> is <c>nvrtcGetSupportedArchs</c>'s list, or null when NVRTC cannot
+    /// say: then the GPU's cubin, then its PTX. Empty when NVRTC supports nothing at or below the GPU.
+    /// </summary>
+    public static IReadOnlyList<(int Architecture, bool Ptx)> Targets(int major, int minor, IReadOnlyList<int>? supported)
+    {
+        int device = major * 10 + minor;
+        if (supported is null || supported.Count == 0) return [(device, false), (device, true)];
+        if (supported.Contains(device)) return [(device, false)];
+        var below = supported.Where(a => a <= device).ToList();
+        return below.Count == 0 ? [] : [(below.Max(), true)];
+    }
+
+    /// <summary>The NVRTC options for architecture number <paramref name="architecture"/> (90 → <c>sm_90</c> or
+    /// <c>compute_90</c>).</summary>
+    public static IReadOnlyList<string> Options(int architecture, bool ptx) => Options(architecture / 10, architecture % 10, ptx);
+
+    /// <summary>Writes a compiled module to the cache as the image followed by its SHA-256, to a temporary file renamed
+    /// into place (so a reader never sees half a file). Errors are ignored: the cache is an optimisation.</summary>
+    public static void WriteCache(string file, byte[] image)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            string tmp = file + "." + Environment.ProcessId + ".tmp";
+            using (var f = File.Create(tmp))
+            {
+                f.Write(image);
+                f.Write(SHA256.HashData(image));
+            }
+            File.Move(tmp, file, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>The cached module in <paramref name="file"/>, or null when there is none or it is corrupt (truncated,
+    /// changed, or not written by <see cref="WriteCache"/>): a corrupt file is deleted, so the module is compiled anew.</summary>
+    public static byte[]? ReadCache(string file)
+    {
+        byte[] bytes;
+        try
+        {
+            if (!File.Exists(file)) return null;
+            bytes = File.ReadAllBytes(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        const int h = 32;
+        if (bytes.Length > h)
+        {
+            var image = bytes[..^h];
+            if (SHA256.HashData(image).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - h))) return image;
+        }
+        DeleteCache(file);
+        return null;
+    }
+
+    /// <summary>Deletes a cache file (ignoring errors): after a corrupt read or a module the driver refused.</summary>
+    public static void DeleteCache(string file)
+    {
+        try { File.Delete(file); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>The cache file for <paramref name="key"/>: <c>{key}.cubin</c> or <c>{key}.ptx</c>.</summary>

@@ -4,24 +4,27 @@ using BertSharp.Tensors;
 
 namespace BertSharp.Tests.Cuda;
 
-/// <summary>A fact that needs a usable CUDA GPU: skipped, with the reason, where there is none (counted as skipped).</summary>
+/// <summary>A fact that needs a usable CUDA GPU: runs on it where there is one, else on the CUDA emulator (tools/cuda-emu,
+/// in a child process: <see cref="EmulatedGpu"/>; the body starts with <c>if (EmulatedGpu.RanInChild(this)) return;</c>);
+/// skipped, with the reason, only where neither can run (counted as skipped).</summary>
 public sealed class GpuFactAttribute : FactAttribute
 {
-    /// <summary>Skips when <see cref="CudaInfo.Probe"/> finds no usable GPU.</summary>
+    /// <summary>Skips when there is no usable GPU and the emulator cannot run here.</summary>
     public GpuFactAttribute()
     {
         var info = CudaInfo.Probe();
-        if (!info.IsUsable) Skip = $"needs a CUDA GPU: {info.Reason}";
+        if (!info.IsUsable && !EmulatedGpu.CanRun(out string why)) Skip = $"needs a CUDA GPU: {info.Reason}; {why}";
     }
 }
 
-/// <summary>A fact that needs NVRTC (a CUDA toolkit or the nvidia-cuda-nvrtc wheel), not a GPU.</summary>
+/// <summary>A fact that needs NVRTC (a CUDA toolkit or the nvidia-cuda-nvrtc wheel), not a GPU; on the emulator's NVRTC
+/// where there is none (like <see cref="GpuFactAttribute"/>).</summary>
 public sealed class NvrtcFactAttribute : FactAttribute
 {
-    /// <summary>Skips when NVRTC does not load.</summary>
+    /// <summary>Skips when NVRTC does not load and the emulator cannot run here.</summary>
     public NvrtcFactAttribute()
     {
-        if (CudaLibrariesLoaded.TryNvrtc(out string why) is null) Skip = $"needs NVRTC: {why}";
+        if (CudaLibrariesLoaded.TryNvrtc(out string why) is null && !EmulatedGpu.CanRun(out string emu)) Skip = $"needs NVRTC: {why}; {emu}";
     }
 }
 
@@ -231,6 +234,7 @@ public class KernelSourcesTests
     [NvrtcFact]
     public void The_kernels_compile_with_nvrtc()
     {
+        if (CudaLibrariesLoaded.TryNvrtc(out _) is null && EmulatedGpu.RanInChild(this)) return;
         var nvrtc = CudaLibrariesLoaded.TryNvrtc(out _)!;
         var (major, _) = nvrtc.Version();
         var ptx = nvrtc.Compile(KernelSources.Module(), "bertsharp_kernels.cu", KernelSources.Options(major >= 12 ? 9 : 8, 0, ptx: true), ptx: true);
@@ -272,14 +276,14 @@ public class LaunchGeometryTests
     [Fact]
     public void Columns_dropout_and_reductions()
     {
-        Assert.Equal(new Launch(10, 1, 32, 8), LaunchGeometry.Columns(301));
+        Assert.Equal(new Launch(10, 1, 32, 8), LaunchGeometry.ColumnPartials(37, 301));
         Assert.Equal(1L, LaunchGeometry.DropoutBlocks(2, 1));
         Assert.Equal(2L, LaunchGeometry.DropoutBlocks(2, 3));
         Assert.Equal(252L, LaunchGeometry.DropoutBlocks(1003, 6)); // elements 6..1008 → blocks 1..252
         Assert.Equal(0L, LaunchGeometry.DropoutBlocks(0, 5));
         Assert.Equal(new Launch(1, 1, 256, 1), LaunchGeometry.SumOfSquares(0));
         Assert.Equal(1024u, LaunchGeometry.SumOfSquares(10_000_000).GridX);
-        Assert.Equal(new Launch(6, 1, 128, 1), LaunchGeometry.EmbeddingBackward(768));
+        Assert.Equal(new Launch(16384, 6, 128, 1), LaunchGeometry.EmbeddingRows(16384, 768));
     }
 }
 
@@ -319,6 +323,7 @@ public class DeviceComparisonTests
     [GpuFact]
     public void The_cuda_device_agrees_with_the_cpu_on_every_kernel()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         using var gpu = CudaDevice.Open(0);
         var results = DeviceComparison.Run(Device.Cpu, gpu);
         var failed = results.Where(r => !r.Passed).Select(r => $"{r.Kernel} [{r.Shape}]: abs {r.MaxAbs:G3} rel {r.MaxRel:G3} {r.Error}").ToList();
@@ -328,6 +333,7 @@ public class DeviceComparisonTests
     [GpuFact]
     public void Bfloat16_casts_on_the_gpu_match_the_host_reference()
     {
+        if (EmulatedGpu.RanInChild(this)) return;
         using var gpu = CudaDevice.Open(0);
         var x = Enumerable.Range(0, 1001).Select(i => (float)Math.Sin(i) * (i + 1)).ToArray();
         using var f = gpu.Allocate(DType.Float32, x.Length);

@@ -17,16 +17,17 @@ Directory.CreateDirectory(outDir);
 var info = CudaInfo.Probe();
 Console.WriteLine(info.Describe());
 if (info.LibraryPaths.Count > 0) Console.WriteLine("libraries: " + string.Join(", ", info.LibraryPaths));
+if (info.IsUsable) Console.WriteLine($"cuda:0 {CudaSelfCheck.Describe(CudaSelfCheck.Lookup(info, 0))}");
 if (command == "info") return info.IsUsable ? 0 : 3;
 if (!info.IsUsable) return 3;
-using var gpu = CudaDevice.Open(0);
-Console.WriteLine($"kernels: {gpu.ModuleSource}");
 var json = new JsonSerializerOptions { WriteIndented = true };
 
 switch (command)
 {
     case "kernels":
     {
+        using var gpu = CudaDevice.Open(0);
+        Console.WriteLine($"kernels: {gpu.ModuleSource}");
         var sw = Stopwatch.StartNew();
         var results = DeviceComparison.Run(Device.Cpu, gpu);
         Console.WriteLine($"{"kernel",-46} {"shape",-26} {"max abs",10} {"max rel",10} {"tol",8}  result");
@@ -42,14 +43,20 @@ switch (command)
         var presets = args.Length > 2 ? args[2..] : ["tiny", "mini", "small", "base"];
         var rows = new List<Dictionary<string, object>>();
         const double PeakBf16 = 989e12; // H100/H200 SXM dense bf16 tensor-core peak
+        string device = "";
         foreach (var preset in presets)
         {
             int batch = preset == "base" ? 64 : 128, seq = 128, predictions = 20, vocab = 30522;
             try
             {
+                // A device per preset, disposed after it: releasing the primary context frees the model's activations
+                // and the optimiser's moments too, so each preset's memory figure starts from an empty GPU.
+                using var gpu = CudaDevice.Open(0);
+                device = gpu.Info.ToString();
+                if (rows.Count == 0) Console.WriteLine($"kernels: {gpu.ModuleSource}");
                 var config = BertConfig.FromPreset(preset, vocab);
                 var (free0, _) = gpu.MemoryInfo();
-                var parameters = new BertParameters(config, device: gpu);
+                using var parameters = new BertParameters(config, device: gpu);
                 parameters.Initialize(1);
                 var model = new BertForPreTraining(parameters);
                 var opt = new AdamWOptimizer(parameters, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
@@ -87,7 +94,7 @@ switch (command)
                 Console.WriteLine($"bench {preset}: FAILED {e.GetType().Name}: {e.Message.Split('\n')[0]}");
             }
         }
-        File.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new { device = gpu.Info.ToString(), rows }, json));
+        File.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new { device, rows }, json));
         return rows.All(r => !r.ContainsKey("error")) ? 0 : 1;
     }
     default:

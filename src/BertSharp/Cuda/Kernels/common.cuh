@@ -97,3 +97,10 @@ __device__ __forceinline__ bf16_t bs_f2bf(float f) {
 }
 
 __device__ __forceinline__ float bs_bf2f(bf16_t h) { return __uint_as_float(((u32)h) << 16); }
+
+// An out-of-range index found by a kernel (CudaDevice's check slots): the position and the value, packed into one
+// 64-bit word written with one store (any offender's pair is reported whole; no atomics). A null slot: no report.
+// The kernel then skips the access, so a bad id never reads or writes outside an allocation.
+__device__ __forceinline__ void bs_report(u64* slot, long long position, int value) {
+    if (slot) *(volatile u64*)slot = ((u64)(position & 0xffffffffLL) << 32) | (u64)(u32)value;
+}

@@ -1,8 +1,9 @@
 // Softmax cross-entropy over rows as wide as a vocabulary: one block per row. With a bias (the fused MLM decoder
 // output), logits += bias in place first; each thread re-reads only the elements it wrote.
 // argmax is the first index of the row's maximum (argmax may be null).
+// A target outside [0, cols) that is not the ignore index is reported (bs_report) and its loss set to NaN.
 extern "C" __global__ void bs_cross_entropy_forward(float* logits, const float* bias, int cols, const int* targets, int ignoreIndex,
-                                                    float* losses, float* logSumExp, int* argmax) {
+                                                    float* losses, float* logSumExp, int* argmax, u64* report) {
     __shared__ float shv[32];
     __shared__ int shi[32];
     __shared__ float sh[32];
@@ -44,19 +45,24 @@ extern "C" __global__ void bs_cross_entropy_forward(float* logits, const float* 
         float lse = mx + logf(s);
         int t = targets[r];
         logSumExp[r] = lse;
-        losses[r] = t == ignoreIndex ? 0.0f : lse - row[t];
+        bool bad = t != ignoreIndex && (unsigned)t >= (unsigned)cols;
+        if (bad) bs_report(report, r, t);
+        losses[r] = t == ignoreIndex ? 0.0f : bad ? __int_as_float(0x7fc00000) : lse - row[t];
         if (argmax) argmax[r] = am == 0x7fffffff ? 0 : am;
     }
 }
 
-// dlogits = scale·(softmax(row) − onehot(target)), zero rows for ignored targets; dlogits may alias logits.
+// dlogits = scale·(softmax(row) − onehot(target)), zero rows for ignored targets; dlogits may alias logits. A target
+// outside [0, cols) that is not the ignore index is reported and its row zeroed.
 extern "C" __global__ void bs_cross_entropy_backward(const float* logits, const float* logSumExp, const int* targets, int ignoreIndex,
-                                                     int cols, float scale, float* dlogits) {
+                                                     int cols, float scale, float* dlogits, u64* report) {
     long long r = blockIdx.x;
     const float* row = logits + r * cols;
     float* drow = dlogits + r * cols;
     int t = targets[r];
-    if (t == ignoreIndex) {
+    bool bad = t != ignoreIndex && (unsigned)t >= (unsigned)cols;
+    if (bad && threadIdx.x == 0) bs_report(report, r, t);
+    if (t == ignoreIndex || bad) {
         for (int i = threadIdx.x; i < cols; i += blockDim.x) drow[i] = 0.0f;
         return;
     }

@@ -1,19 +1,84 @@
-// output[i, d] (=, or += when accumulate) table[ids[i], d]: one thread per output element.
-extern "C" __global__ void bs_embedding_forward(const int* ids, const float* table, int dim, float* output, long long count, int accumulate) {
+// output[i, d] (=, or += when accumulate) table[ids[i], d]: one thread per output element. An id outside
+// [0, rows) is reported (bs_report) and its output row left alone.
+extern "C" __global__ void bs_embedding_forward(const int* ids, const float* table, int dim, float* output, long long count, int accumulate,
+                                                int rows, u64* report) {
     long long n = count * dim;
     for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n; j += (long long)gridDim.x * blockDim.x) {
         long long i = j / dim;
         int d = (int)(j - i * dim);
-        float v = table[(long long)ids[i] * dim + d];
+        int id = ids[i];
+        if ((unsigned)id >= (unsigned)rows) {
+            if (d == 0) bs_report(report, i, id);
+            continue;
+        }
+        float v = table[(long long)id * dim + d];
         output[j] = accumulate ? output[j] + v : v;
     }
 }
 
-// dtable[ids[i], d] += doutput[i, d], deterministic: one thread per column d adds the rows in index order (the CPU's
-// order too, so the results agree bit for bit). No atomics.
-extern "C" __global__ void bs_embedding_backward(const int* ids, const float* doutput, int dim, float* dtable, long long count) {
-    int d = blockIdx.x * blockDim.x + threadIdx.x;
-    if (d >= dim) return;
-    for (long long i = 0; i < count; i++)
-        dtable[(long long)ids[i] * dim + d] += doutput[i * dim + d];
+// dtable[ids[i], d] += doutput[i, d], deterministic and parallel (no atomics), in three launches over the positions
+// cut into chunks of `chunk` (LaunchGeometry.EmbeddingChunk, from the count alone):
+//  1. bs_embedding_links: per position, flags (bit 0: first of its id in its chunk, the chunk's leader; bit 1: first of
+//     its id overall) and next[i], the first position of the same id in a later chunk (that chunk's leader), or -1;
+//  2. bs_embedding_chunk_sums: each chunk leader sums its id's rows within the chunk in index order into partial[i];
+//  3. bs_embedding_scatter: each id's first position adds its chunks' partial sums in chunk order to the table row.
+// One thread per (position, column); every chain is at most count / chunk long, every chunk sum at most chunk.
+extern "C" __global__ void bs_embedding_links(const int* ids, long long count, int chunk, int* flags, int* next) {
+    __shared__ int tile[BS_BLOCK];
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    bool live = i < count;
+    int id = live ? ids[i] : 0;
+    long long chunkStart = live ? i / chunk * chunk : 0, chunkEnd = chunkStart + chunk;
+    bool leader = true, first = true;
+    long long after = -1;
+    for (long long base = 0; base < count; base += blockDim.x) {
+        long long j = base + threadIdx.x;
+        tile[threadIdx.x] = j < count ? ids[j] : 0;
+        __syncthreads();
+        int span = (int)(count - base < (long long)blockDim.x ? count - base : (long long)blockDim.x);
+        if (live)
+            for (int k = 0; k < span; k++) {
+                long long jj = base + k;
+                if (tile[k] != id) continue;
+                if (jj < i) { first = false; if (jj >= chunkStart) leader = false; }
+                else if (jj >= chunkEnd && after < 0) after = jj;
+            }
+        __syncthreads();
+    }
+    if (live) {
+        flags[i] = (leader ? 1 : 0) | (first ? 2 : 0);
+        next[i] = (int)after;
+    }
+}
+
+// grid (count, ⌈dim / 128⌉), 128 threads: block x = position i, threads = columns.
+extern "C" __global__ void bs_embedding_chunk_sums(const int* ids, const float* doutput, long long count, int dim, int chunk,
+                                                   const int* flags, float* partial) {
+    long long i = blockIdx.x;
+    int d = blockIdx.y * blockDim.x + threadIdx.x;
+    if (d >= dim || !(flags[i] & 1)) return;
+    int id = ids[i];
+    long long end = (i / chunk + 1) * chunk;
+    if (end > count) end = count;
+    float acc = 0.0f;
+    for (long long j = i; j < end; j++)
+        if (ids[j] == id) acc += doutput[j * dim + d];
+    partial[i * dim + d] = acc;
+}
+
+// grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped.
+extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const int* flags, const int* next, const float* partial,
+                                                float* dtable, int rows, u64* report) {
+    long long i = blockIdx.x;
+    int d = blockIdx.y * blockDim.x + threadIdx.x;
+    if (d >= dim || !(flags[i] & 2)) return;
+    int id = ids[i];
+    if ((unsigned)id >= (unsigned)rows) {
+        if (d == 0) bs_report(report, i, id);
+        return;
+    }
+    float acc = partial[i * dim + d];
+    for (int j = next[i]; j >= 0; j = next[j]) acc += partial[(long long)j * dim + d];
+    float* row = dtable + (long long)id * dim;
+    row[d] += acc;
 }

@@ -41,18 +41,23 @@ extern "C" __global__ void bs_layernorm_backward_dx(const float* dy, const float
     }
 }
 
-// dgamma[c] += Σr dy·x̂, dbeta[c] += Σr dy: a column reduction (LaunchGeometry.Columns: 32 columns × 8 row lanes per
-// block, each lane summing rows ty, ty + 8, ... in order, the 8 lanes then added in order: a fixed order).
-extern "C" __global__ void bs_layernorm_backward_params(const float* dy, const float* x, const float* mean, const float* rstd,
-                                                        int rows, int cols, float* dgamma, float* dbeta) {
+// Column reductions (LayerNorm's dgamma/dbeta, bias gradients), deterministic and using the whole GPU: pass 1 cuts
+// the rows into chunks of `chunkRows` (LaunchGeometry.ColumnChunkRows, from the row count alone) and gives each
+// (32 columns, chunk) its own block of 32 × 8 threads; each row lane sums rows ty, ty + 8, ... of the chunk in order,
+// the 8 lanes are added in order, and the chunk's sum goes to partial[chunk, c]. Pass 2 (bs_column_finish) adds the
+// chunks in order: out[c] += Σk partial[k, c]. With x == null only dy is summed (bias backward: partialG unused).
+extern "C" __global__ void bs_column_partials(const float* dy, const float* x, const float* mean, const float* rstd,
+                                              int rows, int cols, int chunkRows, float* partialG, float* partialB) {
     __shared__ float sg[8][33], sb[8][33];
     int c = blockIdx.x * 32 + threadIdx.x;
+    long long r0 = (long long)blockIdx.y * chunkRows;
+    long long r1 = r0 + chunkRows < rows ? r0 + chunkRows : rows;
     float g = 0.0f, b = 0.0f;
     if (c < cols) {
-        for (int r = threadIdx.y; r < rows; r += 8) {
-            long long i = (long long)r * cols + c;
+        for (long long r = r0 + threadIdx.y; r < r1; r += 8) {
+            long long i = r * cols + c;
             float d = dy[i];
-            g += d * ((x[i] - mean[r]) * rstd[r]);
+            if (x) g += d * ((x[i] - mean[r]) * rstd[r]);
             b += d;
         }
     }
@@ -62,23 +67,22 @@ extern "C" __global__ void bs_layernorm_backward_params(const float* dy, const f
     if (threadIdx.y == 0 && c < cols) {
         float tg = 0.0f, tb = 0.0f;
         for (int k = 0; k < 8; k++) { tg += sg[k][threadIdx.x]; tb += sb[k][threadIdx.x]; }
-        dgamma[c] += tg;
-        dbeta[c] += tb;
+        long long o = (long long)blockIdx.y * cols + c;
+        if (x) partialG[o] = tg;
+        partialB[o] = tb;
     }
 }
 
-// dbias[c] += Σr dy[r, c] (BiasBackward and the fused bias + cross-entropy backward), same fixed order as above.
-extern "C" __global__ void bs_column_sum(const float* dy, int rows, int cols, float* dbias) {
-    __shared__ float sb[8][33];
-    int c = blockIdx.x * 32 + threadIdx.x;
-    float b = 0.0f;
-    if (c < cols)
-        for (int r = threadIdx.y; r < rows; r += 8) b += dy[(long long)r * cols + c];
-    sb[threadIdx.y][threadIdx.x] = b;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < cols) {
-        float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += sb[k][threadIdx.x];
-        dbias[c] += t;
+// out[c] += Σk partial[k, c] over the chunks in order (outG skipped when null): one thread per column.
+extern "C" __global__ void bs_column_finish(const float* partialG, const float* partialB, int chunks, int cols, float* outG, float* outB) {
+    for (long long c = blockIdx.x * (long long)blockDim.x + threadIdx.x; c < cols; c += (long long)gridDim.x * blockDim.x) {
+        float tg = 0.0f, tb = 0.0f;
+        for (int k = 0; k < chunks; k++) {
+            long long o = (long long)k * cols + c;
+            if (outG) tg += partialG[o];
+            tb += partialB[o];
+        }
+        if (outG) outG[c] += tg;
+        outB[c] += tb;
     }
 }
