@@ -25,7 +25,7 @@ public sealed record CudaSelfCheckResult(bool Passed, IReadOnlyList<string> Fail
 }
 
 /// <summary>
-/// The check a GPU passes before its first training or inference (<see cref="Devices.Open"/>): every CUDA kernel
+/// The check a GPU passes before its first training or inference (<see cref="Devices.Open(string, Precision?, out string)"/>): every CUDA kernel
 /// against the CPU's on small random inputs (<see cref="DeviceComparison"/>, a second or two), once per (GPU, driver,
 /// NVRTC and cuBLAS versions, kernel-source hash). The result is cached beside the compiled kernels
 /// (<see cref="KernelSources.CacheFolder"/>, <c>selfcheck-KEY.json</c>), so later runs only read it; deleting the file
