@@ -1251,7 +1251,9 @@ API CUresult cuModuleLoadData(void** module, const void* image) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    close(fd);
+    // The descriptor stays open: the loader knows a library by its path, and a later module in a reused
+    // /proc/self/fd/N would be taken for this one.
+    if (!h) close(fd);
     if (!h) {
         report(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData", "dlopen: %s", dlerror());
         return CUDA_ERROR_INVALID_IMAGE;

@@ -1,0 +1,344 @@
+using System.Runtime.InteropServices;
+using BertSharp.Cuda;
+using BertSharp.Tensors;
+using BertSharp.Tests.Distributed;
+using Xunit.Abstractions;
+using static BertSharp.Tests.Cli.CliTestSupport;
+
+namespace BertSharp.Tests.Cuda;
+
+/// <summary>A fact for the CUDA emulator itself (tools/cuda-emu): what it detects. Always runs on the emulator, in a
+/// child process (a real GPU would not report these); skipped only where the emulator cannot run.</summary>
+public sealed class EmulatorFactAttribute : FactAttribute
+{
+    /// <summary>Skips when the emulator cannot run here.</summary>
+    public EmulatorFactAttribute()
+    {
+        if (!EmulatedGpu.CanRun(out string why)) Skip = why;
+    }
+}
+
+/// <summary>Training on the CUDA device against the CPU, end to end through the command line.</summary>
+public class CudaPretrainTests(ITestOutputHelper log)
+{
+    /// <summary>20 steps of <c>pretrain --device cuda</c> (dropout on, evaluations, checkpoints) follow the CPU run
+    /// step by step: same data, same dropout masks (Philox on both), losses and gradient norms within float32
+    /// rounding (the GEMMs sum in another order), the same final weights within float32 tolerance.</summary>
+    [GpuFact]
+    public void Pretraining_on_cuda_follows_the_cpu_for_20_steps()
+    {
+        if (EmulatedGpu.RanInChild(this, log)) return;
+        using var dir = new TempDir();
+        string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]);
+        var cpu = Run([.. TinyPretrain(corpus, config, dir["cpu"], steps: 20), "--device", "cpu"]);
+        Assert.True(cpu.Code == 0, cpu.Err);
+        var gpu = Run([.. TinyPretrain(corpus, config, dir["cuda"], steps: 20), "--device", "cuda"]);
+        Assert.True(gpu.Code == 0, gpu.Err);
+        Assert.Contains("device: cuda:0", gpu.Err);
+        var a = MpiJob.TrainingRows(dir["cpu"]);
+        var b = MpiJob.TrainingRows(dir["cuda"]);
+        Assert.Equal(20, a.Count);
+        Assert.Equal(a.Keys.Order(), b.Keys.Order());
+        double worstLoss = 0, worstNorm = 0;
+        foreach (var (step, (loss, norm)) in a)
+        {
+            var (l2, n2) = b[step];
+            worstLoss = Math.Max(worstLoss, Math.Abs(l2 - loss) / Math.Abs(loss));
+            worstNorm = Math.Max(worstNorm, Math.Abs(n2 - norm) / Math.Abs(norm));
+        }
+        log.WriteLine($"20 steps: loss {a[1].Loss:F4} -> {a[20].Loss:F4} (cpu), {b[20].Loss:F4} (cuda); worst relative difference: loss {worstLoss:E2}, grad norm {worstNorm:E2}");
+        Assert.True(worstLoss <= 1e-4, $"losses differ by {worstLoss:E2} (relative)");
+        Assert.True(worstNorm <= 1e-3, $"gradient norms differ by {worstNorm:E2} (relative)");
+        Assert.True(a[20].Loss < a[1].Loss, "the run learns");
+
+        using var ra = new BertSharp.IO.SafeTensorsReader(Path.Combine(dir["cpu"], "checkpoints", "checkpoint-20", "model.safetensors"));
+        using var rb = new BertSharp.IO.SafeTensorsReader(Path.Combine(dir["cuda"], "checkpoints", "checkpoint-20", "model.safetensors"));
+        double worstWeight = 0;
+        foreach (var name in ra.Tensors.Keys.Where(k => ra.Tensors[k].Dtype == "F32"))
+        {
+            float[] x = ra.ReadF32(name), y = rb.ReadF32(name);
+            double scale = Math.Max(1e-3, x.Max(v => Math.Abs(v)));
+            for (int i = 0; i < x.Length; i++) worstWeight = Math.Max(worstWeight, Math.Abs(x[i] - y[i]) / scale);
+        }
+        log.WriteLine($"final weights: worst difference {worstWeight:E2} of each tensor's scale");
+        Assert.True(worstWeight <= 1e-4, $"final weights differ by {worstWeight:E2} of their scale");
+    }
+}
+
+/// <summary>
+/// Mutation checks: the real kernels with one deliberate bug each (a string replacement on <see cref="KernelSources"/>),
+/// and cuBLAS called with its operands swapped, must each be caught on the emulator. Each mutant first runs clean
+/// (the unmodified kernel, same call, same data) to show the harness is sound; a mutant is loaded through the kernel
+/// cache, so the real <see cref="CudaDevice"/> launches it with its real geometry and arguments.
+/// </summary>
+public class CudaEmulatorMutationTests(ITestOutputHelper log)
+{
+    private static unsafe CudaDevice OpenWithMutant(string file, string find, string replace)
+    {
+        var files = KernelSources.Files();
+        Assert.True(files.Any(f => f.Name == file && f.Text.Contains(find, StringComparison.Ordinal)),
+            $"the mutation's text is no longer in {file}: update this test to the kernel as it is now ({find.Trim()})");
+        string source = KernelSources.Module();
+        string mutant = KernelSources.Assemble(files.Select(f => f.Name == file ? (f.Name, f.Text.Replace(find, replace, StringComparison.Ordinal)) : f),
+            KernelSources.StandardDefines);
+        var info = CudaInfo.Probe().Devices[0];
+        var driver = CudaDriver.TryGet(out _)!;
+        var nvrtc = CudaLibrariesLoaded.TryNvrtc(out _)!;
+        int version;
+        driver.cuDriverGetVersion(&version);
+        var (ma, mi) = nvrtc.Version();
+        var options = KernelSources.Options(info.Major, info.Minor, ptx: false);
+        string folder = Directory.CreateTempSubdirectory("bertsharp-mutant-").FullName;
+        Environment.SetEnvironmentVariable("BERTSHARP_CUDA_CACHE", folder);
+        string key = KernelSources.CacheKey(source, info.Architecture, version, $"{ma}.{mi}", options);
+        File.WriteAllBytes(KernelSources.CacheFile(folder, key, ptx: false), nvrtc.Compile(mutant, "bertsharp_kernels.cu", options, ptx: false));
+        var gpu = CudaDevice.Open(0);
+        Assert.True(gpu.ModuleSource.StartsWith("cache", StringComparison.Ordinal), $"the mutant was not loaded from the kernel cache ({gpu.ModuleSource})");
+        return gpu;
+    }
+
+    private static float[] Random(int n, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    private static string Caught(Action a) => Assert.Throws<BertSharp.Cuda.CudaException>(a).Message;
+
+    [EmulatorFact]
+    public void A_kernel_without_its_bounds_guard_is_caught()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
+        const int n = 1001; // not a multiple of 4: the last Philox block of dropout reaches past the end
+        var x = Random(n, 1);
+        float[] Dropout(Device d)
+        {
+            using var tx = d.Allocate(DType.Float32, n);
+            using var ty = d.Allocate(DType.Float32, n);
+            d.CopyToDevice<float>(x, tx);
+            d.DropoutForward(tx, ty, 0.1f, seed: 7, step: 3, site: 2);
+            return d.ToArray(ty);
+        }
+        using (var clean = CudaDevice.Open(0)) Assert.Equal(Dropout(Device.Cpu), Dropout(clean));
+        using var gpu = OpenWithMutant("dropout.cu", "if (i >= 0 && i < n) y[i]", "if (i >= 0) y[i]");
+        string message = Caught(() => Dropout(gpu));
+        log.WriteLine(message);
+        Assert.Contains("bs_dropout", message);
+        Assert.Contains("out-of-bounds", message);
+        Assert.Contains("past the end", message);
+    }
+
+    [EmulatorFact]
+    public void An_early_return_before_a_warp_reduction_is_caught()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
+        const int rows = 3, cols = 100; // 128 threads per row: lanes 100..127 leave, warp 3's first lanes wait
+        var x = Random(rows * cols, 2);
+        float[] Softmax(Device d)
+        {
+            using var tx = d.Allocate(DType.Float32, rows * cols);
+            using var ty = d.Allocate(DType.Float32, rows * cols);
+            d.CopyToDevice<float>(x, tx);
+            d.SoftmaxForward(tx, ty, 1, rows, cols, 0.5f, default);
+            return d.ToArray(ty);
+        }
+        using (var clean = CudaDevice.Open(0))
+        {
+            float[] want = Softmax(Device.Cpu), got = Softmax(clean);
+            Assert.All(Enumerable.Range(0, want.Length), i => Assert.True(Math.Abs(want[i] - got[i]) <= 1e-6, $"{i}: {want[i]} vs {got[i]}"));
+        }
+        using var gpu = OpenWithMutant("softmax.cu", "    float mx = BS_NEG_INF;\n", "    if (threadIdx.x >= cols) return;\n    float mx = BS_NEG_INF;\n");
+        string message = Caught(() => Softmax(gpu));
+        log.WriteLine(message);
+        Assert.Contains("bs_softmax_forward", message);
+        Assert.Contains("__shfl_xor_sync", message);
+        Assert.Contains("not reached by the whole warp", message);
+    }
+
+    [EmulatorFact]
+    public void An_early_return_before_a_block_barrier_is_caught()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
+        const int n = 64; // one block of 256 threads: warps 2..7 leave whole, warps 0 and 1 wait at __syncthreads
+        var losses = Random(n, 3).Select(Math.Abs).ToArray();
+        var targets = Enumerable.Range(0, n).Select(i => i % 5 == 0 ? -100 : i % 7).ToArray();
+        var argmax = Enumerable.Range(0, n).Select(i => i % 3).ToArray();
+        float[] Statistics(Device d)
+        {
+            using var tl = d.Allocate(DType.Float32, n);
+            using var ta = d.Allocate(DType.Int32, n);
+            using var tt = d.Allocate(DType.Int32, n);
+            using var ts = d.Allocate(DType.Float32, 3);
+            d.CopyToDevice<float>(losses, tl);
+            d.CopyToDevice<int>(argmax, ta);
+            d.CopyToDevice<int>(targets, tt);
+            d.LossStatistics(tl, ta, tt, -100, ts);
+            return d.ToArray(ts);
+        }
+        using (var clean = CudaDevice.Open(0))
+        {
+            float[] want = Statistics(Device.Cpu), got = Statistics(clean);
+            Assert.All(Enumerable.Range(0, 3), i => Assert.True(Math.Abs(want[i] - got[i]) <= 1e-5 * Math.Max(1, Math.Abs(want[i])), $"{i}: {want[i]} vs {got[i]}"));
+        }
+        using var gpu = OpenWithMutant("reduce.cu", "    double s = 0.0, correct = 0.0, count = 0.0;\n",
+            "    if (threadIdx.x >= n) return;\n    double s = 0.0, correct = 0.0, count = 0.0;\n");
+        string message = Caught(() => Statistics(gpu));
+        log.WriteLine(message);
+        Assert.Contains("bs_loss_statistics", message);
+        Assert.Contains("__syncthreads", message);
+        Assert.Contains("not reached by every thread", message);
+    }
+
+    /// <summary>CudaDevice.Sgemm's call (row-major C = A·B as column-major Cᵀ = Bᵀ·Aᵀ) against the same call with A and
+    /// B swapped: cuBLAS's leading-dimension check rejects the swap on a rectangular product, and on a square one
+    /// (where the arguments are all valid) the result is B·A, which the comparison with the CPU catches.</summary>
+    [EmulatorFact]
+    public unsafe void Swapped_gemm_operands_are_caught()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
+        var d = CudaDriver.TryGet(out string why) ?? throw new InvalidOperationException(why);
+        var blas = CudaLibrariesLoaded.TryCublas(out why) ?? throw new InvalidOperationException(why);
+        nint ctx, created;
+        d.Check(d.cuDevicePrimaryCtxRetain(&ctx, 0), "cuDevicePrimaryCtxRetain");
+        d.Check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        Cublas.Check(blas.cublasCreate(&created), "cublasCreate");
+        nint handle = created;
+        ulong Upload(float[] host)
+        {
+            ulong p;
+            d.Check(d.cuMemAlloc(&p, (nuint)(host.Length * 4)), "cuMemAlloc");
+            fixed (float* h = host) d.Check(d.cuMemcpyHtoD(p, h, (nuint)(host.Length * 4)), "cuMemcpyHtoD");
+            return p;
+        }
+        float[] Download(ulong p, int count)
+        {
+            var host = new float[count];
+            fixed (float* h = host) d.Check(d.cuMemcpyDtoH(h, p, (nuint)(count * 4)), "cuMemcpyDtoH");
+            return host;
+        }
+        (int Status, float[] C, float[] Want) Product(int m, int n, int k, bool swapped)
+        {
+            float[] a = Random(m * k, 4), b = Random(k * n, 5);
+            ulong pa = Upload(a), pb = Upload(b), pc = Upload(new float[m * n]);
+            float alpha = 1, beta = 0;
+            int status = swapped
+                ? blas.cublasGemmEx(handle, Cublas.OpN, Cublas.OpN, n, m, k, &alpha, (void*)pa, Cublas.R32F, k, (void*)pb, Cublas.R32F, n,
+                    &beta, (void*)pc, Cublas.R32F, n, Cublas.Compute32F, Cublas.GemmDefault)
+                : blas.cublasGemmEx(handle, Cublas.OpN, Cublas.OpN, n, m, k, &alpha, (void*)pb, Cublas.R32F, n, (void*)pa, Cublas.R32F, k,
+                    &beta, (void*)pc, Cublas.R32F, n, Cublas.Compute32F, Cublas.GemmDefault);
+            var want = new float[m * n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0;
+                    for (int p = 0; p < k; p++) s += (double)a[i * k + p] * b[p * n + j];
+                    want[i * n + j] = (float)s;
+                }
+            return (status, Download(pc, m * n), want);
+        }
+        static double Worst(float[] c, float[] want) => c.Zip(want, (x, y) => Math.Abs((double)x - y)).Max();
+
+        var right = Product(5, 7, 3, swapped: false);
+        Assert.Equal(0, right.Status);
+        Assert.True(Worst(right.C, right.Want) <= 1e-5, $"the correct call is off by {Worst(right.C, right.Want)}");
+        var rectangular = Product(5, 7, 3, swapped: true);
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Cublas.StatusName(rectangular.Status));
+        var square = Product(6, 6, 6, swapped: true);
+        Assert.Equal(0, square.Status);
+        double off = Worst(square.C, square.Want);
+        log.WriteLine($"swapped square product: off by {off:G3}");
+        Assert.True(off > 1e-2, $"a swapped square product went unnoticed (off by {off})");
+        blas.cublasDestroy(handle);
+    }
+}
+
+/// <summary>What the emulator reports besides the mutants: overlapping copies, host pointers passed as device pointers,
+/// barriers at different places, a spin that never ends.</summary>
+public class CudaEmulatorTests(ITestOutputHelper log)
+{
+    [EmulatorFact]
+    public void Overlapping_copies_are_refused()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
+        using var gpu = CudaDevice.Open(0);
+        using var t = gpu.Allocate(DType.Float32, 200);
+        string message = Assert.Throws<BertSharp.Cuda.CudaException>(() => gpu.Copy(((TensorView)t).Slice(0, 100), ((TensorView)t).Slice(50, 100))).Message;
+        log.WriteLine(message);
+        Assert.Contains("overlap", message);
+        gpu.Copy(((TensorView)t).Slice(0, 100), ((TensorView)t).Slice(100, 100)); // adjacent is fine
+        gpu.Synchronize();
+    }
+
+    private const string Source = """
+        extern "C" __global__ void divergent_barrier(float* x) {
+            if (threadIdx.x & 1) { __syncthreads(); x[threadIdx.x] = 1.0f; }
+            else { __syncthreads(); x[threadIdx.x] = 2.0f; }
+        }
+        extern "C" __global__ void spin(volatile int* flag) { while (flag[0] == 0) { } }
+        extern "C" __global__ void fill(float* x, int n) { int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) x[i] = (float)i; }
+        """;
+
+    [EmulatorFact]
+    public unsafe void Host_pointers_divergent_barriers_and_endless_kernels_are_reported()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true, environment: new Dictionary<string, string> { ["BERTSHARP_CUDA_EMU_TIMEOUT_S"] = "2" })) return;
+        var d = CudaDriver.TryGet(out string why) ?? throw new InvalidOperationException(why);
+        var nvrtc = CudaLibrariesLoaded.TryNvrtc(out why) ?? throw new InvalidOperationException(why);
+        var reset = (delegate* unmanaged<int, int>)NativeLibrary.GetExport(d.Handle, "cuDevicePrimaryCtxReset_v2");
+        nint ctx, loaded;
+        d.Check(d.cuDevicePrimaryCtxRetain(&ctx, 0), "cuDevicePrimaryCtxRetain");
+        d.Check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        var image = nvrtc.Compile(Source, "checks.cu", KernelSources.Options(9, 0, ptx: false), ptx: false);
+        fixed (byte* p = image) d.Check(d.cuModuleLoadData(&loaded, p), "cuModuleLoadData");
+        nint module = loaded;
+        nint Function(string name)
+        {
+            nint f;
+            var bytes = Nvrtc.Utf8(name);
+            fixed (byte* p = bytes) d.Check(d.cuModuleGetFunction(&f, module, p), name);
+            return f;
+        }
+        string Launch(string name, uint threads, params ulong[] args)
+        {
+            void** ptrs = stackalloc void*[args.Length];
+            fixed (ulong* a = args)
+            {
+                for (int i = 0; i < args.Length; i++) ptrs[i] = a + i;
+                int r = d.cuLaunchKernel(Function(name), 1, 1, 1, threads, 1, 1, 0, 0, ptrs, null);
+                if (r == 0) r = d.cuCtxSynchronizeForTests();
+                string text = r == 0 ? "ok" : d.ErrorText(r);
+                reset(0); // the context is poisoned after a fault, as on a GPU: start afresh
+                return text;
+            }
+        }
+        ulong buffer;
+        d.Check(d.cuMemAlloc(&buffer, 64 * 4), "cuMemAlloc");
+        Assert.Equal("ok", Launch("fill", 64, buffer, 64));
+
+        var host = new float[64];
+        fixed (float* h = host)
+        {
+            string hostPointer = Launch("fill", 64, (ulong)h, 64);
+            log.WriteLine(hostPointer);
+            Assert.Contains("CUDA_ERROR_ILLEGAL_ADDRESS", hostPointer);
+            Assert.Contains("not device memory", hostPointer);
+        }
+        string divergent = Launch("divergent_barrier", 64, buffer);
+        log.WriteLine(divergent);
+        Assert.Contains("different __syncthreads", divergent);
+        ulong flag;
+        d.Check(d.cuMemAlloc(&flag, 4), "cuMemAlloc");
+        d.Check(d.cuMemsetD32Async(flag, 0, 1, 0), "cuMemsetD32Async");
+        string endless = Launch("spin", 32, flag);
+        log.WriteLine(endless);
+        Assert.Contains("CUDA_ERROR_LAUNCH_TIMEOUT", endless);
+        Assert.Contains("spin", endless);
+    }
+}
+
+internal static unsafe class CudaDriverTestExtensions
+{
+    /// <summary>cuCtxSynchronize (CudaApi does not resolve it; the emulator and every driver export it).</summary>
+    public static int cuCtxSynchronizeForTests(this CudaDriver d)
+        => ((delegate* unmanaged<int>)NativeLibrary.GetExport(d.Handle, "cuCtxSynchronize"))();
+}
