@@ -196,26 +196,11 @@ public class CudaEmulatorMutationTests(ITestOutputHelper log)
     public unsafe void Swapped_gemm_operands_are_caught()
     {
         if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
-        var d = CudaDriver.TryGet(out string why) ?? throw new InvalidOperationException(why);
-        var blas = CudaLibrariesLoaded.TryCublas(out why) ?? throw new InvalidOperationException(why);
-        nint ctx, created;
-        d.Check(d.cuDevicePrimaryCtxRetain(&ctx, 0), "cuDevicePrimaryCtxRetain");
-        d.Check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
-        Cublas.Check(blas.cublasCreate(&created), "cublasCreate");
-        nint handle = created;
-        ulong Upload(float[] host)
-        {
-            ulong p;
-            d.Check(d.cuMemAlloc(&p, (nuint)(host.Length * 4)), "cuMemAlloc");
-            fixed (float* h = host) d.Check(d.cuMemcpyHtoD(p, h, (nuint)(host.Length * 4)), "cuMemcpyHtoD");
-            return p;
-        }
-        float[] Download(ulong p, int count)
-        {
-            var host = new float[count];
-            fixed (float* h = host) d.Check(d.cuMemcpyDtoH(h, p, (nuint)(count * 4)), "cuMemcpyDtoH");
-            return host;
-        }
+        using var cuda = new RawCuda();
+        var blas = cuda.Blas;
+        nint handle = cuda.BlasHandle;
+        ulong Upload(float[] host) => cuda.Upload(host);
+        float[] Download(ulong p, int count) => cuda.Download<float>(p, count);
         (int Status, float[] C, float[] Want) Product(int m, int n, int k, bool swapped)
         {
             float[] a = Random(m * k, 4), b = Random(k * n, 5);
@@ -248,7 +233,117 @@ public class CudaEmulatorMutationTests(ITestOutputHelper log)
         double off = Worst(square.C, square.Want);
         log.WriteLine($"swapped square product: off by {off:G3}");
         Assert.True(off > 1e-2, $"a swapped square product went unnoticed (off by {off})");
-        blas.cublasDestroy(handle);
+    }
+
+    /// <summary>The emulated cuBLAS does what issue 20's bf16/tf32 GEMMs need, as cuBLAS does it: bf16 A/B with float32
+    /// compute (products of the bf16 values exact, sums in float32) into float32 or bf16 C; FAST_16BF and FAST_TF32
+    /// round float32 inputs first, TF32 math mode does for COMPUTE_32F; strided and pointer-batched calls give each
+    /// matrix the single call's result; and it refuses what cuBLAS refuses.</summary>
+    [EmulatorFact]
+    public unsafe void The_emulated_cublas_computes_bf16_and_tf32_products_and_refuses_what_cublas_refuses()
+    {
+        if (EmulatedGpu.RanInChild(this, log, emulatorOnly: true)) return;
+        const int R32F = Cublas.R32F, R16BF = Cublas.R16BF, C32F = Cublas.Compute32F, Fast16BF = 75, FastTF32 = 77, TF32Math = 3;
+        const int m = 5, n = 7, k = 37; // column-major: A m×k (lda m), B k×n (ldb k), C m×n (ldc m)
+        using var cuda = new RawCuda();
+        var blas = cuda.Blas;
+        nint h = cuda.BlasHandle;
+        float[] a = Random(m * k, 11), b = Random(k * n, 12);
+        ushort[] a16 = a.Select(BFloat16.FromSingle).ToArray(), b16 = b.Select(BFloat16.FromSingle).ToArray();
+        ulong pa = cuda.Upload(a), pb = cuda.Upload(b), pa16 = cuda.Upload(a16), pb16 = cuda.Upload(b16);
+        ulong pc = cuda.Upload(new float[m * n]), pc16 = cuda.Upload(new ushort[m * n]);
+        float alpha = 1, beta = 0;
+        int Gemm(ulong A, int at, int lda, ulong B, int bt, ulong C, int ct, int compute, int ldc = m)
+        {
+            float one = 1, zero = 0;
+            return blas.cublasGemmEx(h, Cublas.OpN, Cublas.OpN, m, n, k, &one, (void*)A, at, lda, (void*)B, bt, k, &zero, (void*)C, ct, ldc, compute, Cublas.GemmDefault);
+        }
+        // The reference: inputs as given (already rounded), exact products, the sum in double; float32 sums may differ
+        // from it by k·2⁻²⁴·Σ|a·b|.
+        (double[] Value, double[] Bound) Reference(Func<float, float> round)
+        {
+            var value = new double[m * n];
+            var bound = new double[m * n];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double s = 0, abs = 0;
+                    for (int p = 0; p < k; p++)
+                    {
+                        double prod = (double)round(a[i + p * m]) * round(b[p + j * k]);
+                        s += prod;
+                        abs += Math.Abs(prod);
+                    }
+                    value[i + j * m] = s;
+                    bound[i + j * m] = abs * k * Math.Pow(2, -24) + 1e-30;
+                }
+            return (value, bound);
+        }
+        void Near(float[] c, (double[] Value, double[] Bound) want, string what)
+            => Assert.All(Enumerable.Range(0, c.Length), i => Assert.True(Math.Abs(c[i] - want.Value[i]) <= want.Bound[i], $"{what}[{i}]: {c[i]} vs {want.Value[i]}"));
+        static float Bf(float x) => BFloat16.ToSingle(BFloat16.FromSingle(x));
+        static float Tf32(float x) { uint u = BitConverter.SingleToUInt32Bits(x); return BitConverter.UInt32BitsToSingle((u + 0x1000u) & 0xffffe000u); }
+
+        Assert.Equal(0, Gemm(pa16, R16BF, m, pb16, R16BF, pc, R32F, C32F));
+        var bf16In = cuda.Download<float>(pc, m * n);
+        Near(bf16In, Reference(Bf), "bf16 x bf16 -> f32");
+        Assert.Equal(0, Gemm(pa16, R16BF, m, pb16, R16BF, pc16, R16BF, C32F));
+        Assert.Equal(bf16In.Select(BFloat16.FromSingle).ToArray(), cuda.Download<ushort>(pc16, m * n));
+        Assert.Equal(0, Gemm(pa, R32F, m, pb, R32F, pc, R32F, Fast16BF));
+        Assert.Equal(bf16In, cuda.Download<float>(pc, m * n));
+        Assert.Equal(0, Gemm(pa, R32F, m, pb, R32F, pc, R32F, FastTF32));
+        var tf32 = cuda.Download<float>(pc, m * n);
+        Near(tf32, Reference(Tf32), "tf32");
+        Assert.Equal(0, blas.cublasSetMathMode(h, TF32Math));
+        Assert.Equal(0, Gemm(pa, R32F, m, pb, R32F, pc, R32F, C32F));
+        Assert.Equal(tf32, cuda.Download<float>(pc, m * n));
+        Assert.Equal(0, blas.cublasSetMathMode(h, Cublas.DefaultMath));
+        Assert.Equal(0, Gemm(pa, R32F, m, pb, R32F, pc, R32F, C32F));
+        var fp32 = cuda.Download<float>(pc, m * n);
+        Near(fp32, Reference(x => x), "fp32");
+        Assert.NotEqual(tf32, fp32);
+
+        // Batches: three copies of the bf16 product, strided and through device arrays of pointers.
+        const int batch = 3;
+        ulong sa = cuda.Upload(Enumerable.Repeat(a16, batch).SelectMany(x => x).ToArray());
+        ulong sb = cuda.Upload(Enumerable.Repeat(b16, batch).SelectMany(x => x).ToArray());
+        ulong sc = cuda.Upload(new float[batch * m * n]);
+        Assert.Equal(0, blas.cublasGemmStridedBatchedEx(h, Cublas.OpN, Cublas.OpN, m, n, k, &alpha, (void*)sa, R16BF, m, m * k,
+            (void*)sb, R16BF, k, k * n, &beta, (void*)sc, R32F, m, m * n, batch, C32F, Cublas.GemmDefault));
+        Assert.Equal(Enumerable.Repeat(bf16In, batch).SelectMany(x => x).ToArray(), cuda.Download<float>(sc, batch * m * n));
+        ulong pc2 = cuda.Upload(new float[batch * m * n]);
+        var pointers = new ulong[3 * batch];
+        for (int i = 0; i < batch; i++)
+        {
+            pointers[i] = sa + (ulong)(i * m * k * 2);
+            pointers[batch + i] = sb + (ulong)(i * k * n * 2);
+            pointers[2 * batch + i] = pc2 + (ulong)(i * m * n * 4);
+        }
+        ulong arrays = cuda.Upload(pointers);
+        Assert.Equal(0, blas.cublasGemmBatchedEx(h, Cublas.OpN, Cublas.OpN, m, n, k, &alpha, (void*)arrays, R16BF, m,
+            (void*)(arrays + batch * 8), R16BF, k, &beta, (void*)(arrays + 2 * batch * 8), R32F, m, batch, C32F, Cublas.GemmDefault));
+        Assert.Equal(Enumerable.Repeat(bf16In, batch).SelectMany(x => x).ToArray(), cuda.Download<float>(pc2, batch * m * n));
+
+        // What cuBLAS refuses.
+        string Status(int s) => Cublas.StatusName(s);
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Status(Gemm(pa16, R16BF, m - 1, pb16, R16BF, pc, R32F, C32F)));
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Status(Gemm(pa16, R16BF, m, pb16, R16BF, pc, R32F, C32F, ldc: m - 1)));
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Status(blas.cublasGemmEx(h, 7, Cublas.OpN, m, n, k, &alpha, (void*)pa, R32F, m, (void*)pb, R32F, k,
+            &beta, (void*)pc, R32F, m, C32F, Cublas.GemmDefault)));
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Status(blas.cublasGemmEx(h, Cublas.OpN, Cublas.OpN, -1, n, k, &alpha, (void*)pa, R32F, m, (void*)pb, R32F, k,
+            &beta, (void*)pc, R32F, m, C32F, Cublas.GemmDefault)));
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Status(blas.cublasGemmStridedBatchedEx(h, Cublas.OpN, Cublas.OpN, m, n, k, &alpha, (void*)sa, R16BF, m, m * k,
+            (void*)sb, R16BF, k, k * n, &beta, (void*)sc, R32F, m, m * n, -1, C32F, Cublas.GemmDefault)));
+        Assert.Equal("CUBLAS_STATUS_INVALID_VALUE", Status(blas.cublasSetMathMode(h, 7)));
+        Assert.Equal("CUBLAS_STATUS_NOT_SUPPORTED", Status(Gemm(pa, R32F, m, pb16, R16BF, pc, R32F, C32F)));
+        Assert.Equal("CUBLAS_STATUS_NOT_SUPPORTED", Status(Gemm(pa16, R16BF, m, pb16, R16BF, pc, R32F, FastTF32)));
+        Assert.Equal("CUBLAS_STATUS_NOT_SUPPORTED", Status(Gemm(pa, R32F, m, pb, R32F, pc16, R16BF, C32F)));
+        // Last (it poisons the context, as an illegal address does on a GPU): an operand that is host memory.
+        fixed (float* host = a)
+        {
+            int s = blas.cublasGemmEx(h, Cublas.OpN, Cublas.OpN, m, n, k, &alpha, host, R32F, m, (void*)pb, R32F, k, &beta, (void*)pc, R32F, m, C32F, Cublas.GemmDefault);
+            Assert.Equal("CUBLAS_STATUS_EXECUTION_FAILED", Status(s));
+        }
     }
 }
 
@@ -334,6 +429,44 @@ public class CudaEmulatorTests(ITestOutputHelper log)
         Assert.Contains("CUDA_ERROR_LAUNCH_TIMEOUT", endless);
         Assert.Contains("spin", endless);
     }
+}
+
+/// <summary>The emulator's driver and cuBLAS called directly (as CudaDevice calls them): device buffers and a cuBLAS
+/// handle, for checks below the Device surface.</summary>
+internal sealed unsafe class RawCuda : IDisposable
+{
+    public readonly CudaDriver Driver;
+    public readonly Cublas Blas;
+    public readonly nint BlasHandle;
+
+    public RawCuda()
+    {
+        Driver = CudaDriver.TryGet(out string why) ?? throw new InvalidOperationException(why);
+        Blas = CudaLibrariesLoaded.TryCublas(out why) ?? throw new InvalidOperationException(why);
+        nint ctx, handle;
+        Driver.Check(Driver.cuDevicePrimaryCtxRetain(&ctx, 0), "cuDevicePrimaryCtxRetain");
+        Driver.Check(Driver.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        Cublas.Check(Blas.cublasCreate(&handle), "cublasCreate");
+        BlasHandle = handle;
+    }
+
+    public ulong Upload<T>(T[] host) where T : unmanaged
+    {
+        ulong p;
+        Driver.Check(Driver.cuMemAlloc(&p, (nuint)(host.Length * sizeof(T))), "cuMemAlloc");
+        fixed (T* h = host) Driver.Check(Driver.cuMemcpyHtoD(p, h, (nuint)(host.Length * sizeof(T))), "cuMemcpyHtoD");
+        return p;
+    }
+
+    public T[] Download<T>(ulong p, int count) where T : unmanaged
+    {
+        var host = new T[count];
+        Driver.Check(Driver.cuStreamSynchronize(0), "cuStreamSynchronize");
+        fixed (T* h = host) Driver.Check(Driver.cuMemcpyDtoH(h, p, (nuint)(count * sizeof(T))), "cuMemcpyDtoH");
+        return host;
+    }
+
+    public void Dispose() => Blas.cublasDestroy(BlasHandle);
 }
 
 internal static unsafe class CudaDriverTestExtensions
