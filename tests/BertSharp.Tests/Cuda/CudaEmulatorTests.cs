@@ -371,6 +371,13 @@ public class CudaEmulatorTests(ITestOutputHelper log)
         }
         extern "C" __global__ void spin(volatile int* flag) { while (flag[0] == 0) { } }
         extern "C" __global__ void fill(float* x, int n) { int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) x[i] = (float)i; }
+        extern "C" __global__ void reverse(float* x, int n) {
+            extern __shared__ float buf[];
+            int i = threadIdx.x;
+            if (i < n) buf[i] = x[i];
+            __syncthreads();
+            if (i < n) x[i] = buf[n - 1 - i];
+        }
         """;
 
     [EmulatorFact]
@@ -393,13 +400,14 @@ public class CudaEmulatorTests(ITestOutputHelper log)
             fixed (byte* p = bytes) d.Check(d.cuModuleGetFunction(&f, module, p), name);
             return f;
         }
-        string Launch(string name, uint threads, params ulong[] args)
+        string Launch(string name, uint threads, params ulong[] args) => LaunchShared(name, threads, 0, args);
+        string LaunchShared(string name, uint threads, uint shared, params ulong[] args)
         {
             void** ptrs = stackalloc void*[args.Length];
             fixed (ulong* a = args)
             {
                 for (int i = 0; i < args.Length; i++) ptrs[i] = a + i;
-                int r = d.cuLaunchKernel(Function(name), 1, 1, 1, threads, 1, 1, 0, 0, ptrs, null);
+                int r = d.cuLaunchKernel(Function(name), 1, 1, 1, threads, 1, 1, shared, 0, ptrs, null);
                 if (r == 0) r = d.cuCtxSynchronizeForTests();
                 string text = r == 0 ? "ok" : d.ErrorText(r);
                 reset(0); // the context is poisoned after a fault, as on a GPU: start afresh
@@ -428,6 +436,29 @@ public class CudaEmulatorTests(ITestOutputHelper log)
         log.WriteLine(endless);
         Assert.Contains("CUDA_ERROR_LAUNCH_TIMEOUT", endless);
         Assert.Contains("spin", endless);
+
+        // Dynamic shared memory (extern __shared__): works, and an overrun of it faults.
+        Assert.Equal("ok", Launch("fill", 64, buffer, 64));
+        Assert.Equal("ok", LaunchShared("reverse", 64, 64 * 4, buffer, 64));
+        var reversed = new float[64];
+        fixed (float* r = reversed) d.Check(d.cuMemcpyDtoH(r, buffer, 64 * 4), "cuMemcpyDtoH");
+        Assert.Equal(Enumerable.Range(0, 64).Select(i => (float)(63 - i)).ToArray(), reversed);
+        string overrun = LaunchShared("reverse", 64, 32 * 4, buffer, 64);
+        log.WriteLine(overrun);
+        Assert.Contains("dynamic shared memory", overrun);
+
+        // Stream work from pinned memory runs at the next synchronisation, as a GPU may run it: a host that rewrites
+        // its staging buffer before then sends the new contents.
+        void* staging;
+        d.Check(d.cuMemAllocHost(&staging, 64 * 4), "cuMemAllocHost");
+        var span = new Span<float>(staging, 64);
+        span.Fill(1f);
+        d.Check(d.cuMemcpyHtoDAsync(buffer, staging, 64 * 4, 0), "cuMemcpyHtoDAsync");
+        span.Fill(2f);
+        d.Check(d.cuStreamSynchronize(0), "cuStreamSynchronize");
+        fixed (float* r = reversed) d.Check(d.cuMemcpyDtoH(r, buffer, 64 * 4), "cuMemcpyDtoH");
+        Assert.All(reversed, v => Assert.Equal(2f, v));
+        d.cuMemFreeHost(staging);
     }
 }
 
