@@ -158,29 +158,44 @@ public class GoldenTests(ITestOutputHelper log)
     /// per row; `bert_reference.py --large`), where the kernels take their blocked and vectorised paths that the
     /// small fixture's 16 × 8 attention never reaches.</summary>
     [Fact]
-    public void Training_shapes_match_pytorch()
+    public void Training_shapes_match_pytorch() => TrainingShapes(Device.Cpu);
+
+    /// <summary>The same on the CUDA device in float32 (a GPU, else the CUDA emulator).</summary>
+    [GpuFact]
+    public void Training_shapes_match_pytorch_on_cuda()
+    {
+        if (EmulatedGpu.RanInChild(this, log)) return;
+        using var gpu = CudaDevice.Open(0);
+        TrainingShapes(gpu);
+    }
+
+    private void TrainingShapes(Device device)
     {
         using var g = new Golden("bert_golden_large");
-        var model = new BertForPreTraining(g.P);
+        var p = device == Device.Cpu ? g.P : g.P.To(device);
+        float[] Host(TensorView v) => device.ToArray(v);
+        var model = new BertForPreTraining(p);
         var o = model.Forward(g.Batch, DropoutContext.Off);
-        double seqErr = RelativeError(model.SequenceOutput.AsSpan(), g.R.ReadF32("sequence_output"));
-        double mlmErr = RelativeError(model.Heads.MlmLogits.AsSpan(), g.R.ReadF32("mlm_logits"));
-        double nspErr = RelativeError(model.Heads.NspLogits.AsSpan(), g.R.ReadF32("nsp_logits"));
+        double seqErr = RelativeError(Host(model.SequenceOutput), g.R.ReadF32("sequence_output"));
+        double mlmErr = RelativeError(Host(model.Heads.MlmLogits), g.R.ReadF32("mlm_logits"));
+        double nspErr = RelativeError(Host(model.Heads.NspLogits), g.R.ReadF32("nsp_logits"));
         log.WriteLine($"sequence output {seqErr:E2}, mlm logits {mlmErr:E2}, nsp logits {nspErr:E2}; loss {o.Loss} vs {g.Get("total_loss")}");
         Assert.True(seqErr <= 1e-5, $"sequence output relative error {seqErr:E2}");
         Assert.True(mlmErr <= 1e-5, $"MLM logits relative error {mlmErr:E2}");
         Assert.True(nspErr <= 1e-5, $"NSP logits relative error {nspErr:E2}");
         Assert.True(Math.Abs(o.Loss - g.Get("total_loss")) <= 1e-5 * g.Get("total_loss"), $"loss {o.Loss} vs {g.Get("total_loss")}");
-        g.P.ZeroGradients();
+        p.ZeroGradients();
         model.Backward();
         double worst = 0;
-        foreach (var e in g.P.Layout.Entries)
+        var gradients = Host(p.Gradients);
+        foreach (var e in p.Layout.Entries)
         {
-            double err = RelativeError(g.P.Gradients.AsSpan(e.Offset, e.Length), g.R.ReadF32("grad/" + e.Name), absoluteScale: 1e-3);
+            double err = RelativeError(gradients.AsSpan(e.Offset, e.Length), g.R.ReadF32("grad/" + e.Name), absoluteScale: 1e-3);
             log.WriteLine($"{e.Name}: {err:E2}");
             worst = Math.Max(worst, err);
             Assert.True(err <= 1e-4, $"gradient of {e.Name}: relative error {err:E2}");
         }
         log.WriteLine($"worst gradient rel err {worst:E2}");
+        if (!ReferenceEquals(p, g.P)) p.Dispose();
     }
 }
