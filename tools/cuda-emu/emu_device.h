@@ -15,7 +15,9 @@ extern "C" __attribute__((visibility("default"))) bs_emu_module_t bs_emu_module 
 
 #define __CUDACC__ 1
 #define __CUDACC_RTC__ 1
-#define __CUDA_ARCH__ 900
+#ifndef __CUDA_ARCH__
+#define __CUDA_ARCH__ 900 // nvrtc.cpp defines it from --gpu-architecture
+#endif
 #define BS_CUDA_EMULATOR 1
 #define __global__
 #define __device__
