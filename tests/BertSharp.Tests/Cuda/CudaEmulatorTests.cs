@@ -459,6 +459,18 @@ public class CudaEmulatorTests(ITestOutputHelper log)
         fixed (float* r = reversed) d.Check(d.cuMemcpyDtoH(r, buffer, 64 * 4), "cuMemcpyDtoH");
         Assert.All(reversed, v => Assert.Equal(2f, v));
         d.cuMemFreeHost(staging);
+
+        // The last release of the primary context destroys it, with its memory: using either afterwards is reported.
+        d.Check(d.cuDevicePrimaryCtxRelease(0), "cuDevicePrimaryCtxRelease");
+        ulong after;
+        Assert.Contains("CUDA_ERROR_INVALID_CONTEXT", d.ErrorText(d.cuMemAlloc(&after, 4)));
+        d.Check(d.cuDevicePrimaryCtxRetain(&ctx, 0), "cuDevicePrimaryCtxRetain");
+        d.Check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+        fixed (byte* p = image) d.Check(d.cuModuleLoadData(&loaded, p), "cuModuleLoadData");
+        module = loaded;
+        string stale = Launch("fill", 64, buffer, 64);
+        log.WriteLine(stale);
+        Assert.Contains("freed device memory", stale);
     }
 }
 
