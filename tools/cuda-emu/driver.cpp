@@ -254,8 +254,9 @@ static bool valid_function(Function* f) {
 
 // ------------------------------------------------------------------------------------------------ fibers
 
-// bsemu_switch(&save, to): saves the callee-saved registers, MXCSR and the x87 control word on the current stack,
-// stores the stack pointer in *save and resumes the stack `to` (System V x86-64).
+// bsemu_switch(&save, to): saves the callee-saved registers on the current stack, stores the stack pointer in *save
+// and resumes the stack `to` (System V x86-64). MXCSR and the x87 control word are not switched: every fiber runs
+// with the launching thread's, and kernel code does not change them.
 extern "C" void bsemu_switch(void** save, void* to);
 __asm__(
     ".text\n"
@@ -269,14 +270,8 @@ __asm__(
     "  pushq %r13\n"
     "  pushq %r14\n"
     "  pushq %r15\n"
-    "  subq $8, %rsp\n"
-    "  stmxcsr (%rsp)\n"
-    "  fnstcw 4(%rsp)\n"
     "  movq %rsp, (%rdi)\n"
     "  movq %rsi, %rsp\n"
-    "  ldmxcsr (%rsp)\n"
-    "  fldcw 4(%rsp)\n"
-    "  addq $8, %rsp\n"
     "  popq %r15\n"
     "  popq %r14\n"
     "  popq %r13\n"
@@ -321,7 +316,8 @@ static bs_emu_uint3 g_block, g_grid, g_dim;
 static const char* g_faultMsg = nullptr;
 static char g_faultBuf[1024];
 static CUresult g_faultCode = 0;
-static std::atomic<bool> g_inFiber{false};
+// Read by the signal handlers of this same thread: a volatile flag is enough (an atomic store would fence every switch).
+static volatile sig_atomic_t g_inFiber = 0;
 static std::atomic<pid_t> g_execTid{0};
 static char* g_dynShared = nullptr;
 static size_t g_dynSharedMap = 0;
@@ -341,7 +337,7 @@ static char* stack_top(int i) { return g_stacks + (size_t)i * (STACK_SIZE + PAGE
 
 static void yield_to_scheduler() {
     Fiber* f = g_cur;
-    g_inFiber = false;
+    g_inFiber = 0;
     bsemu_switch(&f->sp, g_schedSp);
     // resumed by the scheduler (which set g_cur and threadIdx)
 }
@@ -352,7 +348,7 @@ static void yield_to_scheduler() {
     g_faultMsg = g_faultBuf;
     g_faultCode = code;
     Fiber* f = g_cur;
-    g_inFiber = false;
+    g_inFiber = 0;
     bsemu_switch(&f->sp, g_schedSp);
     __builtin_trap(); // never resumed
 }
@@ -364,7 +360,7 @@ static void fiber_main() {
     g_fn->kernel->invoke(g_args);
     f = g_cur;
     f->state = DONE;
-    g_inFiber = false;
+    g_inFiber = 0;
     bsemu_switch(&f->sp, g_schedSp);
     __builtin_trap();
 }
@@ -374,14 +370,10 @@ static void start_fiber(Fiber& f) {
     g_freeStacks.pop_back();
     f.stack = s;
     uint64_t* top = (uint64_t*)stack_top(s); // 16-byte aligned
-    uint32_t ctl[2];
-    __asm__ __volatile__("stmxcsr %0\n fnstcw %1" : "=m"(ctl[0]), "=m"(ctl[1]));
     top[-1] = 0;                         // the entry function's "return address"
     top[-2] = (uint64_t)&fiber_main;     // where bsemu_switch's ret goes
     for (int i = 3; i <= 8; i++) top[-i] = 0; // rbp rbx r12 r13 r14 r15
-    uint64_t word = (uint64_t)ctl[0] | ((uint64_t)(ctl[1] & 0xffff) << 32);
-    top[-9] = word;
-    f.sp = &top[-9];
+    f.sp = &top[-8];
     f.state = RUNNABLE;
 }
 
@@ -400,7 +392,7 @@ static void cb_syncthreads(const void* site) {
     g_barArrived++;
     if (g_barArrived == (int)g_fibers.size()) {
         for (auto& o : g_fibers)
-            if (strcmp(o.site, f->site) != 0) {
+            if (o.site != f->site && strcmp(o.site, f->site) != 0) {
                 snprintf(g_faultBuf, sizeof g_faultBuf,
                          "block %s: threads wait at different __syncthreads (thread %s at %s, thread %s at %s)",
                          dim_text(g_block).c_str(), dim_text(o.tid).c_str(), o.site, dim_text(f->tid).c_str(), f->site);
@@ -452,7 +444,7 @@ static unsigned long long cb_warp(int op, unsigned mask, unsigned long long valu
         W.op = op;
         W.site = (const char*)site;
         W.width = width;
-    } else if (W.mask != mask || W.op != op || strcmp(W.site, (const char*)site) != 0) {
+    } else if (W.mask != mask || W.op != op || (W.site != (const char*)site && strcmp(W.site, (const char*)site) != 0)) {
         snprintf(g_faultBuf, sizeof g_faultBuf, "warp %d of block %s diverged: lane %d is at %s (%s, mask 0x%08x) while other lanes wait at %s (%s, mask 0x%08x)",
                  w, dim_text(g_block).c_str(), lane, name, (const char*)site, mask, warp_op_name(W.op), W.site, W.mask);
         fiber_fault(CUDA_ERROR_LAUNCH_FAILED, g_faultBuf);
@@ -462,7 +454,7 @@ static unsigned long long cb_warp(int op, unsigned mask, unsigned long long valu
     W.arg[mine][lane] = arg;
     W.arrived++;
     f->site = (const char*)site;
-    if (W.arrived == __builtin_popcount(mask)) {
+    if (W.arrived == (mask == 0xffffffffu ? 32 : __builtin_popcount(mask))) {
         W.arrived = 0;
         W.buf ^= 1;
         for (int l = 0; l < lanes; l++)
@@ -707,9 +699,9 @@ static void run_launch(Launch& L) {
                         progress = true;
                         g_cur = &f;
                         m->ctx->threadIdx = f.tid;
-                        g_inFiber = true;
+                        g_inFiber = 1;
                         bsemu_switch(&g_schedSp, f.sp);
-                        g_inFiber = false;
+                        g_inFiber = 0;
                         if (g_faultMsg) break;
                         if (f.state == DONE) {
                             g_freeStacks.push_back(f.stack);
