@@ -13,13 +13,13 @@ if ! command -v "$cxx" >/dev/null 2>&1; then
 fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+cd "$here"
 sources=(emu_abi.h emu_device.h driver.cpp nvrtc.cpp cublas.cpp cublaslt.cpp build.sh include/*.h)
-stamp=$( (cd "$here" && cat "${sources[@]}"; "$cxx" --version | head -1) | sha256sum | cut -c1-32)
+stamp=$( (cat "${sources[@]}"; "$cxx" --version | head -1) | sha256sum | cut -c1-32)
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then echo "$out"; exit 0; fi
 tmp=$(mktemp -d "$out/.build-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 flags=(-std=c++17 -O2 -g0 -fPIC -shared -fvisibility=hidden -Wall -Wno-unused-function)
-cd "$here"
 "$cxx" "${flags[@]}" -Wl,-soname,libcuda.so.1 -o "$tmp/libcuda.so.1" driver.cpp -ldl -lpthread &
 "$cxx" "${flags[@]}" -Wl,-soname,libnvrtc.so.13 -o "$tmp/libnvrtc.so.13" nvrtc.cpp -ldl &
 "$cxx" "${flags[@]}" -Wl,-soname,libcublasLt.so.13 -o "$tmp/libcublasLt.so.13" cublaslt.cpp &

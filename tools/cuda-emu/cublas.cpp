@@ -284,6 +284,11 @@ static int submit(Handle* h, Gemm* g, const void* alpha, const void* beta, int c
     else if (compute == C32F_FAST_16BF) g->rounding = BF16;
     else if (compute == C32F_FAST_16F) g->rounding = F16;
     if (h->pointerMode == 0) {
+        // Host pointer mode: alpha and beta are host memory (a device pointer here would crash a real cuBLAS).
+        if (bsemu_device_range((unsigned long long)alpha, 4, nullptr, 0) || bsemu_device_range((unsigned long long)beta, 4, nullptr, 0)) {
+            complain(who, "alpha or beta is device memory, but the pointer mode is CUBLAS_POINTER_MODE_HOST");
+            return INVALID_VALUE;
+        }
         g->alpha = *(const float*)alpha;
         g->beta = *(const float*)beta;
     } else {

@@ -254,8 +254,9 @@ static bool valid_function(Function* f) {
 
 // ------------------------------------------------------------------------------------------------ fibers
 
-// bsemu_switch(&save, to): saves the callee-saved registers, MXCSR and the x87 control word on the current stack,
-// stores the stack pointer in *save and resumes the stack `to` (System V x86-64).
+// bsemu_switch(&save, to): saves the callee-saved registers on the current stack, stores the stack pointer in *save
+// and resumes the stack `to` (System V x86-64). MXCSR and the x87 control word are not switched: every fiber runs
+// with the launching thread's, and kernel code does not change them.
 extern "C" void bsemu_switch(void** save, void* to);
 __asm__(
     ".text\n"
@@ -269,14 +270,8 @@ __asm__(
     "  pushq %r13\n"
     "  pushq %r14\n"
     "  pushq %r15\n"
-    "  subq $8, %rsp\n"
-    "  stmxcsr (%rsp)\n"
-    "  fnstcw 4(%rsp)\n"
     "  movq %rsp, (%rdi)\n"
     "  movq %rsi, %rsp\n"
-    "  ldmxcsr (%rsp)\n"
-    "  fldcw 4(%rsp)\n"
-    "  addq $8, %rsp\n"
     "  popq %r15\n"
     "  popq %r14\n"
     "  popq %r13\n"
@@ -321,7 +316,8 @@ static bs_emu_uint3 g_block, g_grid, g_dim;
 static const char* g_faultMsg = nullptr;
 static char g_faultBuf[1024];
 static CUresult g_faultCode = 0;
-static std::atomic<bool> g_inFiber{false};
+// Read by the signal handlers of this same thread: a volatile flag is enough (an atomic store would fence every switch).
+static volatile sig_atomic_t g_inFiber = 0;
 static std::atomic<pid_t> g_execTid{0};
 static char* g_dynShared = nullptr;
 static size_t g_dynSharedMap = 0;
@@ -341,7 +337,7 @@ static char* stack_top(int i) { return g_stacks + (size_t)i * (STACK_SIZE + PAGE
 
 static void yield_to_scheduler() {
     Fiber* f = g_cur;
-    g_inFiber = false;
+    g_inFiber = 0;
     bsemu_switch(&f->sp, g_schedSp);
     // resumed by the scheduler (which set g_cur and threadIdx)
 }
@@ -352,7 +348,7 @@ static void yield_to_scheduler() {
     g_faultMsg = g_faultBuf;
     g_faultCode = code;
     Fiber* f = g_cur;
-    g_inFiber = false;
+    g_inFiber = 0;
     bsemu_switch(&f->sp, g_schedSp);
     __builtin_trap(); // never resumed
 }
@@ -364,7 +360,7 @@ static void fiber_main() {
     g_fn->kernel->invoke(g_args);
     f = g_cur;
     f->state = DONE;
-    g_inFiber = false;
+    g_inFiber = 0;
     bsemu_switch(&f->sp, g_schedSp);
     __builtin_trap();
 }
@@ -374,14 +370,10 @@ static void start_fiber(Fiber& f) {
     g_freeStacks.pop_back();
     f.stack = s;
     uint64_t* top = (uint64_t*)stack_top(s); // 16-byte aligned
-    uint32_t ctl[2];
-    __asm__ __volatile__("stmxcsr %0\n fnstcw %1" : "=m"(ctl[0]), "=m"(ctl[1]));
     top[-1] = 0;                         // the entry function's "return address"
     top[-2] = (uint64_t)&fiber_main;     // where bsemu_switch's ret goes
     for (int i = 3; i <= 8; i++) top[-i] = 0; // rbp rbx r12 r13 r14 r15
-    uint64_t word = (uint64_t)ctl[0] | ((uint64_t)(ctl[1] & 0xffff) << 32);
-    top[-9] = word;
-    f.sp = &top[-9];
+    f.sp = &top[-8];
     f.state = RUNNABLE;
 }
 
@@ -400,7 +392,7 @@ static void cb_syncthreads(const void* site) {
     g_barArrived++;
     if (g_barArrived == (int)g_fibers.size()) {
         for (auto& o : g_fibers)
-            if (strcmp(o.site, f->site) != 0) {
+            if (o.site != f->site && strcmp(o.site, f->site) != 0) {
                 snprintf(g_faultBuf, sizeof g_faultBuf,
                          "block %s: threads wait at different __syncthreads (thread %s at %s, thread %s at %s)",
                          dim_text(g_block).c_str(), dim_text(o.tid).c_str(), o.site, dim_text(f->tid).c_str(), f->site);
@@ -452,7 +444,7 @@ static unsigned long long cb_warp(int op, unsigned mask, unsigned long long valu
         W.op = op;
         W.site = (const char*)site;
         W.width = width;
-    } else if (W.mask != mask || W.op != op || strcmp(W.site, (const char*)site) != 0) {
+    } else if (W.mask != mask || W.op != op || (W.site != (const char*)site && strcmp(W.site, (const char*)site) != 0)) {
         snprintf(g_faultBuf, sizeof g_faultBuf, "warp %d of block %s diverged: lane %d is at %s (%s, mask 0x%08x) while other lanes wait at %s (%s, mask 0x%08x)",
                  w, dim_text(g_block).c_str(), lane, name, (const char*)site, mask, warp_op_name(W.op), W.site, W.mask);
         fiber_fault(CUDA_ERROR_LAUNCH_FAILED, g_faultBuf);
@@ -462,7 +454,7 @@ static unsigned long long cb_warp(int op, unsigned mask, unsigned long long valu
     W.arg[mine][lane] = arg;
     W.arrived++;
     f->site = (const char*)site;
-    if (W.arrived == __builtin_popcount(mask)) {
+    if (W.arrived == (mask == 0xffffffffu ? 32 : __builtin_popcount(mask))) {
         W.arrived = 0;
         W.buf ^= 1;
         for (int l = 0; l < lanes; l++)
@@ -707,9 +699,9 @@ static void run_launch(Launch& L) {
                         progress = true;
                         g_cur = &f;
                         m->ctx->threadIdx = f.tid;
-                        g_inFiber = true;
+                        g_inFiber = 1;
                         bsemu_switch(&g_schedSp, f.sp);
-                        g_inFiber = false;
+                        g_inFiber = 0;
                         if (g_faultMsg) break;
                         if (f.state == DONE) {
                             g_freeStacks.push_back(f.stack);
@@ -775,6 +767,18 @@ static void run_launch(Launch& L) {
 static int g_ccMajor = 9, g_ccMinor = 0;
 static int g_ctxToken = 0;
 static void* const PRIMARY = &g_ctxToken;
+static int g_ctxRefs = 0;                  // cuDevicePrimaryCtxRetain minus Release: at 0 the context is gone
+static thread_local void* t_current = nullptr; // cuCtxSetCurrent, per thread as in the driver
+
+// Calls that act in a context need the primary context retained and current on the calling thread.
+static CUresult no_context(const char* who) {
+    if (t_current == PRIMARY && g_ctxRefs > 0) return CUDA_SUCCESS;
+    report(CUDA_ERROR_INVALID_CONTEXT, who, "%s", g_ctxRefs == 0
+        ? "the primary context is not retained (cuDevicePrimaryCtxRetain), or was released: its memory and modules are gone"
+        : "no current context on this thread (cuCtxSetCurrent)");
+    return CUDA_ERROR_INVALID_CONTEXT;
+}
+#define NEED_CTX() do { if (CUresult c_ = no_context(__func__)) return c_; } while (0)
 
 API CUresult cuInit(unsigned flags) {
     LOCK;
@@ -867,14 +871,37 @@ API CUresult cuDevicePrimaryCtxRetain(void** ctx, CUdevice d) {
     CHECK_INIT();
     if (!ctx) return CUDA_ERROR_INVALID_VALUE;
     if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+    g_ctxRefs++;
     *ctx = PRIMARY;
     return CUDA_SUCCESS;
+}
+
+static void destroy_context() {
+    flush();
+    g_queue.clear();
+    std::vector<std::pair<uint64_t, bool>> doomed;
+    for (auto& kv : g_live) doomed.emplace_back(kv.first, kv.second.pinned);
+    for (auto& [p, pinned] : doomed) {
+        auto it = g_live.find(p);
+        if (it != g_live.end() && !it->second.owned) g_live.erase(it);
+        else release(p, pinned);
+    }
+    for (Module* m : g_modules) {
+        for (auto& kv : m->functions) delete kv.second;
+        m->functions.clear();
+    }
+    g_modules.clear();
+    g_sticky = CUDA_SUCCESS;
 }
 
 API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) {
     LOCK;
     CHECK_INIT();
     if (d != 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (g_ctxRefs == 0) return CUDA_ERROR_INVALID_CONTEXT;
+    // The last release destroys the context: every allocation and module goes (freed memory stays quarantined, so
+    // a later access is reported as use after free).
+    if (--g_ctxRefs == 0) destroy_context();
     return CUDA_SUCCESS;
 }
 
@@ -898,13 +925,14 @@ API CUresult cuDevicePrimaryCtxGetState(CUdevice d, unsigned* flags, int* active
 API CUresult cuCtxSetCurrent(void* ctx) {
     CHECK_INIT();
     if (ctx != nullptr && ctx != PRIMARY) return CUDA_ERROR_INVALID_CONTEXT;
+    t_current = ctx;
     return CUDA_SUCCESS;
 }
 
 API CUresult cuCtxGetCurrent(void** ctx) {
     CHECK_INIT();
     if (!ctx) return CUDA_ERROR_INVALID_VALUE;
-    *ctx = PRIMARY;
+    *ctx = g_ctxRefs > 0 ? t_current : nullptr;
     return CUDA_SUCCESS;
 }
 
@@ -917,14 +945,14 @@ API CUresult cuCtxGetDevice(CUdevice* d) {
 
 API CUresult cuCtxSynchronize() {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush();
     return g_sticky;
 }
 
 API CUresult cuMemGetInfo_v2(size_t* freeBytes, size_t* totalBytes) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (freeBytes) *freeBytes = total_memory() - g_used;
     if (totalBytes) *totalBytes = total_memory();
@@ -933,7 +961,7 @@ API CUresult cuMemGetInfo_v2(size_t* freeBytes, size_t* totalBytes) {
 
 API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (!p) return CUDA_ERROR_INVALID_VALUE;
     return allocate(bytes, false, p);
@@ -941,7 +969,7 @@ API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
 
 API CUresult cuMemFree_v2(CUdeviceptr p) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush(); // cuMemFree waits for the work queued before it
     if (p == 0) return g_sticky;
     CUresult r = release(p, false);
@@ -951,7 +979,7 @@ API CUresult cuMemFree_v2(CUdeviceptr p) {
 
 API CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (!p) return CUDA_ERROR_INVALID_VALUE;
     unsigned long long a;
@@ -967,7 +995,7 @@ API CUresult cuMemHostAlloc(void** p, size_t bytes, unsigned flags) {
 
 API CUresult cuMemFreeHost(void* p) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush();
     CUresult r = release((uint64_t)p, true);
     if (r) report(r, "cuMemFreeHost", "%p is not the start of a cuMemAllocHost allocation", p);
@@ -976,7 +1004,7 @@ API CUresult cuMemFreeHost(void* p) {
 
 API CUresult cuMemHostRegister_v2(void* p, size_t bytes, unsigned flags) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     (void)flags;
     if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
     Region r;
@@ -991,7 +1019,7 @@ API CUresult cuMemHostRegister_v2(void* p, size_t bytes, unsigned flags) {
 
 API CUresult cuMemHostUnregister(void* p) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush();
     auto it = g_live.find((uint64_t)p);
     if (it == g_live.end() || it->second.owned) return CUDA_ERROR_INVALID_VALUE;
@@ -1025,7 +1053,7 @@ static CUresult check_host(const char* who, const void* p, size_t n, const char*
 
 API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush();
     STICKY();
     if (n == 0) return CUDA_SUCCESS;
@@ -1037,7 +1065,7 @@ API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
 
 API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, void* stream) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (n == 0) return CUDA_SUCCESS;
     if (CUresult r = check_device("cuMemcpyHtoDAsync", dst, n, "destination")) return r;
@@ -1057,7 +1085,7 @@ API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, vo
 
 API CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush();
     STICKY();
     if (n == 0) return CUDA_SUCCESS;
@@ -1069,7 +1097,7 @@ API CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
 
 API CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, void* stream) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     (void)stream;
     if (n == 0) return CUDA_SUCCESS;
@@ -1097,7 +1125,7 @@ static CUresult dtod(const char* who, CUdeviceptr dst, CUdeviceptr src, size_t n
 
 API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void* stream) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     (void)stream;
     return dtod("cuMemcpyDtoDAsync", dst, src, n);
@@ -1105,7 +1133,7 @@ API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, vo
 
 API CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     CUresult r = dtod("cuMemcpyDtoD", dst, src, n);
     flush();
@@ -1127,12 +1155,12 @@ template <class T> static CUresult memset_n(const char* who, CUdeviceptr dst, T 
     return r ? r : g_sticky;
 }
 
-API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void* s) { LOCK; CHECK_INIT(); STICKY(); (void)s; return memset_n<uint32_t>("cuMemsetD32Async", d, v, n, false); }
-API CUresult cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, void* s) { LOCK; CHECK_INIT(); STICKY(); (void)s; return memset_n<uint16_t>("cuMemsetD16Async", d, v, n, false); }
-API CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void* s) { LOCK; CHECK_INIT(); STICKY(); (void)s; return memset_n<uint8_t>("cuMemsetD8Async", d, v, n, false); }
-API CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned v, size_t n) { LOCK; CHECK_INIT(); STICKY(); return memset_n<uint32_t>("cuMemsetD32", d, v, n, true); }
-API CUresult cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) { LOCK; CHECK_INIT(); STICKY(); return memset_n<uint16_t>("cuMemsetD16", d, v, n, true); }
-API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { LOCK; CHECK_INIT(); STICKY(); return memset_n<uint8_t>("cuMemsetD8", d, v, n, true); }
+API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned v, size_t n, void* s) { LOCK; CHECK_INIT(); NEED_CTX(); STICKY(); (void)s; return memset_n<uint32_t>("cuMemsetD32Async", d, v, n, false); }
+API CUresult cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, void* s) { LOCK; CHECK_INIT(); NEED_CTX(); STICKY(); (void)s; return memset_n<uint16_t>("cuMemsetD16Async", d, v, n, false); }
+API CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, void* s) { LOCK; CHECK_INIT(); NEED_CTX(); STICKY(); (void)s; return memset_n<uint8_t>("cuMemsetD8Async", d, v, n, false); }
+API CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned v, size_t n) { LOCK; CHECK_INIT(); NEED_CTX(); STICKY(); return memset_n<uint32_t>("cuMemsetD32", d, v, n, true); }
+API CUresult cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) { LOCK; CHECK_INIT(); NEED_CTX(); STICKY(); return memset_n<uint16_t>("cuMemsetD16", d, v, n, true); }
+API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { LOCK; CHECK_INIT(); NEED_CTX(); STICKY(); return memset_n<uint8_t>("cuMemsetD8", d, v, n, true); }
 
 // ---- streams and events (one in-order queue: a legal schedule of every stream) ----
 
@@ -1141,29 +1169,29 @@ static int g_nextStream = 0;
 
 API CUresult cuStreamCreate(void** s, unsigned flags) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (!s || flags > 1) return CUDA_ERROR_INVALID_VALUE;
     *s = &g_streamToken[g_nextStream++ % 4096];
     return CUDA_SUCCESS;
 }
 API CUresult cuStreamCreateWithPriority(void** s, unsigned flags, int priority) { (void)priority; return cuStreamCreate(s, flags); }
-API CUresult cuStreamSynchronize(void* s) { LOCK; CHECK_INIT(); (void)s; flush(); return g_sticky; }
+API CUresult cuStreamSynchronize(void* s) { LOCK; CHECK_INIT(); NEED_CTX(); (void)s; flush(); return g_sticky; }
 API CUresult cuStreamQuery(void* s) { return cuStreamSynchronize(s); }
-API CUresult cuStreamDestroy_v2(void* s) { LOCK; CHECK_INIT(); (void)s; flush(); return CUDA_SUCCESS; }
+API CUresult cuStreamDestroy_v2(void* s) { LOCK; CHECK_INIT(); NEED_CTX(); (void)s; flush(); return CUDA_SUCCESS; }
 API CUresult cuStreamWaitEvent(void* s, void* e, unsigned flags) { CHECK_INIT(); (void)s; (void)e; (void)flags; return g_sticky; }
 
 struct Event { bool recorded = false; double ms = 0; };
 API CUresult cuEventCreate(void** e, unsigned flags) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     if (!e || flags > 15) return CUDA_ERROR_INVALID_VALUE;
     *e = new Event();
     return CUDA_SUCCESS;
 }
 API CUresult cuEventRecord(void* e, void* s) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     if (!e) return CUDA_ERROR_INVALID_HANDLE;
     (void)s;
     Event* ev = (Event*)e;
@@ -1174,17 +1202,17 @@ API CUresult cuEventRecord(void* e, void* s) {
         ev->ms = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
     });
 }
-API CUresult cuEventSynchronize(void* e) { LOCK; CHECK_INIT(); if (!e) return CUDA_ERROR_INVALID_HANDLE; flush(); return g_sticky; }
+API CUresult cuEventSynchronize(void* e) { LOCK; CHECK_INIT(); NEED_CTX(); if (!e) return CUDA_ERROR_INVALID_HANDLE; flush(); return g_sticky; }
 API CUresult cuEventQuery(void* e) { return cuEventSynchronize(e); }
 API CUresult cuEventElapsedTime(float* ms, void* a, void* b) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     if (!ms || !a || !b) return CUDA_ERROR_INVALID_VALUE;
     flush();
     *ms = (float)(((Event*)b)->ms - ((Event*)a)->ms);
     return g_sticky;
 }
-API CUresult cuEventDestroy_v2(void* e) { LOCK; CHECK_INIT(); if (!e) return CUDA_ERROR_INVALID_HANDLE; flush(); delete (Event*)e; return CUDA_SUCCESS; }
+API CUresult cuEventDestroy_v2(void* e) { LOCK; CHECK_INIT(); NEED_CTX(); if (!e) return CUDA_ERROR_INVALID_HANDLE; flush(); delete (Event*)e; return CUDA_SUCCESS; }
 
 // ---- modules ----
 
@@ -1232,7 +1260,7 @@ static bool image_bytes(const void* image, std::vector<unsigned char>& out) {
 
 API CUresult cuModuleLoadData(void** module, const void* image) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
     std::vector<unsigned char> so;
@@ -1251,7 +1279,9 @@ API CUresult cuModuleLoadData(void** module, const void* image) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    close(fd);
+    // The descriptor stays open: the loader knows a library by its path, and a later module in a reused
+    // /proc/self/fd/N would be taken for this one.
+    if (!h) close(fd);
     if (!h) {
         report(CUDA_ERROR_INVALID_IMAGE, "cuModuleLoadData", "dlopen: %s", dlerror());
         return CUDA_ERROR_INVALID_IMAGE;
@@ -1299,7 +1329,7 @@ static Module* valid_module(void* h) {
 
 API CUresult cuModuleGetFunction(void** fn, void* module, const char* name) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     if (!fn || !name) return CUDA_ERROR_INVALID_VALUE;
     Module* m = valid_module(module);
@@ -1312,7 +1342,7 @@ API CUresult cuModuleGetFunction(void** fn, void* module, const char* name) {
 
 API CUresult cuModuleUnload(void* module) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     flush();
     Module* m = valid_module(module);
     if (!m) return CUDA_ERROR_INVALID_HANDLE;
@@ -1353,7 +1383,7 @@ API CUresult cuFuncSetAttribute(void* fn, int attr, int value) {
 API CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                             unsigned shared, void* stream, void** params, void** extra) {
     LOCK;
-    CHECK_INIT();
+    CHECK_INIT(); NEED_CTX();
     STICKY();
     (void)stream;
     Function* f = (Function*)fn;

@@ -160,6 +160,10 @@ static std::vector<std::string> kernel_names(const std::string& code) {
         bool whole = (pos == 0 || !ident_char(code[pos - 1])) && !ident_char(code[pos + key.size()]);
         pos += key.size();
         if (!whole) continue;
+        // A template kernel has no one address: skip it (its instantiations need names NVRTC's name expressions give).
+        size_t back = pos - key.size();
+        while (back > 0 && isspace((unsigned char)code[back - 1])) back--;
+        if (back > 0 && code[back - 1] == '>') continue;
         size_t i = pos;
         std::string name;
         while (i < code.size()) {
@@ -353,7 +357,7 @@ API int nvrtcCompileProgram(Program* p, int numOptions, const char* const* optio
     if (fname.find('.') == std::string::npos) fname += ".cu";
 
     // Cache by everything that goes into the object.
-    std::string key = full + "\x01" + std_ + opt + compiler + read_file(dir + "/emu_device.h") + read_file(dir + "/emu_abi.h");
+    std::string key = full + "\x01" + std::to_string(arch) + std_ + opt + compiler + read_file(dir + "/emu_device.h") + read_file(dir + "/emu_abi.h");
     for (auto& c : cxx) key += "\x02" + c;
     for (auto& h : p->headers) key += "\x03" + h.first + "\x04" + h.second;
     char hex[40];
@@ -378,7 +382,7 @@ API int nvrtcCompileProgram(Program* p, int numOptions, const char* const* optio
             std::ofstream(path, std::ios::binary) << h.second;
         }
         std::ofstream(work + "/" + fname, std::ios::binary) << full;
-        std::vector<std::string> argv = {compiler, std_, opt, "-g0", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-strict-aliasing",
+        std::vector<std::string> argv = {compiler, std_, opt, "-D__CUDA_ARCH__=" + std::to_string(arch * 10), "-g0", "-fPIC", "-shared", "-fvisibility=hidden", "-fno-strict-aliasing",
                                          "-ffp-contract=off", "-fno-math-errno", "-fno-exceptions", "-w",
                                          "-include", dir + "/emu_device.h", "-I", dir, "-I", work + "/include", "-I", dir + "/include"};
         argv.insert(argv.end(), cxx.begin(), cxx.end());

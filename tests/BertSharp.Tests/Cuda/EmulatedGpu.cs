@@ -77,10 +77,16 @@ public static class EmulatedGpu
 
     /// <summary>In a GPU test's body: true when the body has just run, and passed, on the emulator in a child process
     /// (the caller returns); false when the body is to run here (a usable GPU, or this is the child).</summary>
-    public static bool RanInChild(object test, ITestOutputHelper? log = null, [CallerMemberName] string method = "")
+    /// <param name="test">the test class's instance (<c>this</c>)</param>
+    /// <param name="log">where the child's output goes</param>
+    /// <param name="emulatorOnly">run on the emulator even where a GPU is usable (checks of what the emulator detects)</param>
+    /// <param name="environment">more variables for the child</param>
+    /// <param name="method">the test method (the caller)</param>
+    public static bool RanInChild(object test, ITestOutputHelper? log = null, bool emulatorOnly = false,
+        IReadOnlyDictionary<string, string>? environment = null, [CallerMemberName] string method = "")
     {
-        if (IsChild || CudaInfo.Probe().IsUsable) return false;
-        var r = RunChild(test.GetType(), method);
+        if (IsChild || (!emulatorOnly && CudaInfo.Probe().IsUsable)) return false;
+        var r = RunChild(test.GetType(), method, environment);
         log?.WriteLine(r.Output);
         Assert.True(r.ExitCode == 0, $"{test.GetType().Name}.{method} on the CUDA emulator: exit {r.ExitCode} after {r.Seconds:F1} s\n{Tail(r.Output, 6000)}");
         return true;
