@@ -22,7 +22,7 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 /// <para>Determinism: every element of C is computed by one thread as acc = fma(a, b, acc) over k in
 /// order within fixed KC blocks, so results do not depend on the thread count, the tiling or the ISA.</para>
 /// </summary>
-public static unsafe class Gemm
+public static unsafe partial class Gemm
 {
     /// <summary>K block, shared by every ISA so that results are bitwise identical across them.</summary>
     internal static int KC { get; private set; } = 256;

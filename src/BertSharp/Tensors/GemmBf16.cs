@@ -1,0 +1,456 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace BertSharp.Tensors;
+
+/// <summary>How the bf16 GEMM computes: the generated AVX512_BF16 micro-kernel, or the fallback (packing gives float32
+/// copies of the bf16 values and the float32 micro-kernel of <see cref="Gemm.Isa"/> runs).</summary>
+internal enum GemmBf16Path { Fallback, Avx512Bf16 }
+
+public static unsafe partial class Gemm
+{
+    /// <summary>K block of the bf16 GEMM (even, so no k pair straddles two blocks), shared by both paths.</summary>
+    internal static int KCBf16 { get; private set; } = 512;
+
+    private static int _mbBf16 = 960, _nbBf16 = 512;
+
+    /// <summary>The best bf16 path this machine runs.</summary>
+    internal static GemmBf16Path BestBf16Path { get; } =
+        GemmBf16Kernel.CpuHasAvx512Bf16 && GemmBf16Kernel.Beta0 != null ? GemmBf16Path.Avx512Bf16 : GemmBf16Path.Fallback;
+
+    private static GemmBf16Path _bf16Path = BestBf16Path;
+
+    /// <summary>bf16 path in use (tests and benchmarks switch it; it must be supported here).</summary>
+    internal static GemmBf16Path Bf16Path
+    {
+        get => _bf16Path;
+        set
+        {
+            if (value > BestBf16Path)
+                throw new PlatformNotSupportedException($"bf16 GEMM path {value} is not available here ({GemmBf16Kernel.Unavailable}).");
+            _bf16Path = value;
+        }
+    }
+
+    /// <summary>Overrides the bf16 blocking (benchmark tuning only; 0 keeps a value). KC changes the summation blocks
+    /// and so the rounding of results; it is rounded up to even.</summary>
+    internal static void TuneBf16(int kc, int mb, int nb)
+    {
+        if (kc > 0) KCBf16 = (kc + 1) & ~1;
+        if (mb > 0) _mbBf16 = RoundUp(mb, GemmBf16Kernel.MR);
+        if (nb > 0) _nbBf16 = RoundUp(nb, GemmBf16Kernel.NR);
+    }
+
+    /// <summary>The bf16 GEMM's path and blocking, for logs.</summary>
+    public static string Bf16KernelDescription => _bf16Path == GemmBf16Path.Avx512Bf16
+        ? $"AVX512_BF16 vdpbf16ps {GemmBf16Kernel.MR}x{GemmBf16Kernel.NR} generated micro-kernel (KC {KCBf16}, MB {_mbBf16}, NB {_nbBf16})"
+        : $"fallback: bf16 packed as float32, {_config.Isa} {_config.MR}x{_config.NR} micro-kernel (KC {KCBf16})"
+          + (GemmBf16Kernel.Unavailable is { } why ? $"; vdpbf16ps unavailable: {why}" : "");
+
+    // ---------------------------------------------------------------- public surface
+
+    /// <summary>C = alpha·op(A)·op(B) + beta·C with A and B rounded to bfloat16 (nearest even) as they are packed,
+    /// exact products and float32 accumulation; otherwise <see cref="Sgemm"/>'s contract (row-major, leading
+    /// dimensions, beta == 0: C not read; alpha == 0 or k == 0: A and B not read). Results are bitwise identical for any
+    /// thread count; see Tensors/README.md for the rounding of the sums.</summary>
+    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                                 ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+                                 float beta, Span<float> c, int ldc)
+    {
+        fixed (float* pa = a) fixed (float* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, 0, pb, false, b.Length, ldb, 0, beta, c, ldc, 0, 1);
+    }
+
+    /// <summary><see cref="SgemmBf16(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
+    /// with A and B already bfloat16 (bit patterns).</summary>
+    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                                 ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<ushort> b, int ldb,
+                                 float beta, Span<float> c, int ldc)
+    {
+        fixed (ushort* pa = a) fixed (ushort* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, 0, pb, true, b.Length, ldb, 0, beta, c, ldc, 0, 1);
+    }
+
+    /// <summary>bf16 GEMM with A bfloat16 and B float32 (rounded while packed).</summary>
+    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                                 ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<float> b, int ldb,
+                                 float beta, Span<float> c, int ldc)
+    {
+        fixed (ushort* pa = a) fixed (float* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, 0, pb, false, b.Length, ldb, 0, beta, c, ldc, 0, 1);
+    }
+
+    /// <summary>bf16 GEMM with A float32 (rounded while packed) and B bfloat16.</summary>
+    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                                 ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> b, int ldb,
+                                 float beta, Span<float> c, int ldc)
+    {
+        fixed (float* pa = a) fixed (ushort* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, 0, pb, true, b.Length, ldb, 0, beta, c, ldc, 0, 1);
+    }
+
+    /// <summary>batchCount independent bf16 GEMMs (<see cref="SgemmStridedBatched"/>'s contract: matrix i at offset
+    /// i·stride, stride 0 for A or B reuses one matrix, the C matrices must not overlap).</summary>
+    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                               ReadOnlySpan<float> a, int lda, long strideA,
+                                               ReadOnlySpan<float> b, int ldb, long strideB,
+                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    {
+        fixed (float* pa = a) fixed (float* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, strideA, pb, false, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
+    }
+
+    /// <summary>Strided-batched bf16 GEMM with A and B already bfloat16.</summary>
+    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                               ReadOnlySpan<ushort> a, int lda, long strideA,
+                                               ReadOnlySpan<ushort> b, int ldb, long strideB,
+                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    {
+        fixed (ushort* pa = a) fixed (ushort* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, strideA, pb, true, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
+    }
+
+    /// <summary>Strided-batched bf16 GEMM with A bfloat16 and B float32.</summary>
+    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                               ReadOnlySpan<ushort> a, int lda, long strideA,
+                                               ReadOnlySpan<float> b, int ldb, long strideB,
+                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    {
+        fixed (ushort* pa = a) fixed (float* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, strideA, pb, false, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
+    }
+
+    /// <summary>Strided-batched bf16 GEMM with A float32 and B bfloat16.</summary>
+    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                               ReadOnlySpan<float> a, int lda, long strideA,
+                                               ReadOnlySpan<ushort> b, int ldb, long strideB,
+                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    {
+        fixed (float* pa = a) fixed (ushort* pb = b)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, strideA, pb, true, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
+    }
+
+    /// <summary><see cref="SgemmBatched2D"/> in bf16 (outer × inner GEMMs, matrix (o, i) of each operand at
+    /// o·strideOuter + i·strideInner; each runs whole on one thread). A and B float32, rounded while packed.</summary>
+    public static void SgemmBf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, long strideAOuter, long strideAInner,
+        ReadOnlySpan<float> b, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+    {
+        fixed (float* pa = a) fixed (float* pb = b)
+            Bf16Batched2D(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, strideAOuter, strideAInner,
+                pb, false, b.Length, ldb, strideBOuter, strideBInner, beta, c, ldc, strideCOuter, strideCInner, outer, inner);
+    }
+
+    /// <summary><see cref="SgemmBf16Batched2D(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, long, long, ReadOnlySpan{float}, int, long, long, float, Span{float}, int, long, long, int, int)"/>
+    /// with A and B already bfloat16.</summary>
+    public static void SgemmBf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<ushort> a, int lda, long strideAOuter, long strideAInner,
+        ReadOnlySpan<ushort> b, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+    {
+        fixed (ushort* pa = a) fixed (ushort* pb = b)
+            Bf16Batched2D(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, strideAOuter, strideAInner,
+                pb, true, b.Length, ldb, strideBOuter, strideBInner, beta, c, ldc, strideCOuter, strideCInner, outer, inner);
+    }
+
+    // ---------------------------------------------------------------- driver
+
+    private readonly struct Args16
+    {
+        public readonly bool TransA, TransB, ABf16, BBf16;
+        public readonly int M, N, K;
+        public readonly float Alpha, Beta;
+        public readonly void* A, B;
+        public readonly float* C;
+        public readonly nint Lda, Ldb, Ldc;
+
+        public Args16(bool transA, bool transB, int m, int n, int k, float alpha, float beta,
+                      void* a, bool aBf16, nint lda, void* b, bool bBf16, nint ldb, float* c, nint ldc)
+        {
+            TransA = transA; TransB = transB; M = m; N = n; K = k; Alpha = alpha; Beta = beta;
+            A = a; ABf16 = aBf16; Lda = lda; B = b; BBf16 = bBf16; Ldb = ldb; C = c; Ldc = ldc;
+        }
+
+        public Args16 Offset(long da, long db, long dc)
+            => new(TransA, TransB, M, N, K, Alpha, Beta, (byte*)A + da * (ABf16 ? 2 : 4), ABf16, Lda,
+                   (byte*)B + db * (BBf16 ? 2 : 4), BBf16, Ldb, C + dc, Ldc);
+    }
+
+    /// <summary>The blocking of one call: the fast path's or the fallback's (the current float32 kernel family's tile).</summary>
+    private sealed class Bf16Setup
+    {
+        public required bool Pairs;
+        public required GemmIsa Isa;
+        public required int MR, NR, MB, NB, KC;
+        public required delegate*<int, float*, float*, float*, nint, float, float, void> FloatKernel;
+        public Config Grid => _grid ??= new Config { Isa = GemmIsa.Portable, MR = MR, NR = NR, MB = MB, NB = NB, Kernel = null };
+        private Config? _grid;
+    }
+
+    private static Bf16Setup CurrentBf16Setup()
+    {
+        if (_bf16Path == GemmBf16Path.Avx512Bf16)
+            return new() { Pairs = true, Isa = GemmIsa.Avx512, MR = GemmBf16Kernel.MR, NR = GemmBf16Kernel.NR, MB = _mbBf16, NB = _nbBf16, KC = KCBf16, FloatKernel = null };
+        var cfg = _config;
+        return new() { Pairs = false, Isa = cfg.Isa, MR = cfg.MR, NR = cfg.NR, MB = cfg.MB, NB = cfg.NB, KC = KCBf16, FloatKernel = cfg.Kernel };
+    }
+
+    // Cached setups (one allocation per path/ISA/tuning change, not per call).
+    private static Bf16Setup? _setupCache;
+
+    private static Bf16Setup Setup()
+    {
+        var s = _setupCache;
+        bool pairs = _bf16Path == GemmBf16Path.Avx512Bf16;
+        if (s != null && s.Pairs == pairs && s.KC == KCBf16 &&
+            (pairs ? s.MB == _mbBf16 && s.NB == _nbBf16 : s.Isa == _config.Isa && s.MB == _config.MB && s.NB == _config.NB))
+            return s;
+        return _setupCache = CurrentBf16Setup();
+    }
+
+    private static void Bf16Entry(bool transA, bool transB, int m, int n, int k, float alpha,
+                                  void* pa, bool aBf16, int aLength, int lda, long strideA,
+                                  void* pb, bool bBf16, int bLength, int ldb, long strideB,
+                                  float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    {
+        Validate(transA, transB, m, n, k, lda, ldb, ldc);
+        if (batchCount < 0) throw new ArgumentOutOfRangeException(nameof(batchCount), batchCount, "batchCount must be non-negative.");
+        if (strideA < 0) throw new ArgumentOutOfRangeException(nameof(strideA), strideA, "strideA must be non-negative.");
+        if (strideB < 0) throw new ArgumentOutOfRangeException(nameof(strideB), strideB, "strideB must be non-negative.");
+        if (strideC < 0) throw new ArgumentOutOfRangeException(nameof(strideC), strideC, "strideC must be non-negative.");
+        if (strideC == 0 && batchCount > 1 && m > 0 && n > 0)
+            throw new ArgumentException($"strideC: 0 would make {batchCount} batches write the same C", nameof(strideC));
+        CheckLength("a", "lda", transA ? k : m, transA ? m : k, lda, aLength, strideA, batchCount);
+        CheckLength("b", "ldb", transB ? n : k, transB ? k : n, ldb, bLength, strideB, batchCount);
+        CheckLength("c", "ldc", m, n, ldc, c.Length, strideC, batchCount);
+        if (m == 0 || n == 0 || batchCount == 0) return;
+        fixed (float* pc = c)
+        {
+            if (k == 0 || alpha == 0f)
+            {
+                for (int i = 0; i < batchCount; i++) ScaleC(pc + i * strideC, ldc, m, n, beta);
+                return;
+            }
+            var g = new Args16(transA, transB, m, n, k, alpha, beta, pa, aBf16, lda, pb, bBf16, ldb, pc, ldc);
+            RunBatchBf16(in g, Setup(), strideA, strideB, strideC, batchCount);
+        }
+    }
+
+    private static void RunBatchBf16(in Args16 g, Bf16Setup s, long strideA, long strideB, long strideC, int batchCount)
+    {
+        long fma = (long)g.M * g.N * g.K;
+        int threads = KernelParallel.ThreadCount;
+        if (batchCount == 1 || threads == 1 || fma >= 16 * FmaPerThread * threads)
+        {
+            for (int i = 0; i < batchCount; i++)
+            {
+                var gi = g.Offset(i * strideA, i * strideB, i * strideC);
+                RunParallelBf16(in gi, s);
+            }
+            return;
+        }
+        int grain = (int)Math.Clamp((FmaPerThread + fma - 1) / fma, 1, Math.Max(1, batchCount / (4 * threads)));
+        int next = 0;
+        var body = new BatchBodyBf16 { G = g, S = s, StrideA = strideA, StrideB = strideB, StrideC = strideC,
+                                       Count = batchCount, Grain = grain, Next = &next };
+        int groups = (batchCount + grain - 1) / grain;
+        if (fma * batchCount < ParallelMinFma || groups == 1) body.Invoke(0, 1);
+        else KernelParallel.For(Math.Min(threads, groups), 1, ref body);
+    }
+
+    private static void RunParallelBf16(in Args16 g, Bf16Setup s)
+    {
+        long fma = (long)g.M * g.N * g.K;
+        int threads = fma < ParallelMinFma ? 1 : (int)Math.Min(KernelParallel.ThreadCount, Math.Max(1, fma / FmaPerThread));
+        if (threads == 1)
+        {
+            ComputeRegionBf16(in g, s, 0, g.M, 0, g.N);
+            return;
+        }
+        int mPanels = (g.M + s.MR - 1) / s.MR, nPanels = (g.N + s.NR - 1) / s.NR;
+        var shape = new Args(false, false, g.M, g.N, g.K, 0f, 0f, null, 1, null, 1, null, 1);
+        ChooseGrid(in shape, s.Grid, threads, mPanels, nPanels, out int tm, out int tn);
+        int next = 0;
+        var body = new GridBodyBf16 { G = g, S = s, Tm = tm, Tn = tn, MPanels = mPanels, NPanels = nPanels, Next = &next };
+        if (tm * tn == 1) body.Invoke(0, 1);
+        else KernelParallel.For(Math.Min(threads, tm * tn), 1, ref body);
+    }
+
+    private struct GridBodyBf16 : IRangeBody
+    {
+        public Args16 G;
+        public Bf16Setup S;
+        public int Tm, Tn, MPanels, NPanels;
+        public int* Next;
+
+        public void Invoke(int start, int end)
+        {
+            int tiles = Tm * Tn;
+            for (int t = Interlocked.Increment(ref *Next) - 1; t < tiles; t = Interlocked.Increment(ref *Next) - 1)
+            {
+                int ti = t / Tn, tj = t % Tn;
+                int m0 = Math.Min(G.M, (int)((long)MPanels * ti / Tm) * S.MR);
+                int m1 = Math.Min(G.M, (int)((long)MPanels * (ti + 1) / Tm) * S.MR);
+                int n0 = Math.Min(G.N, (int)((long)NPanels * tj / Tn) * S.NR);
+                int n1 = Math.Min(G.N, (int)((long)NPanels * (tj + 1) / Tn) * S.NR);
+                if (m0 < m1 && n0 < n1) ComputeRegionBf16(in G, S, m0, m1, n0, n1);
+            }
+        }
+    }
+
+    private struct BatchBodyBf16 : IRangeBody
+    {
+        public Args16 G;
+        public Bf16Setup S;
+        public long StrideA, StrideB, StrideC;
+        public int Count, Grain;
+        public int* Next;
+
+        public void Invoke(int start, int end)
+        {
+            for (int g0 = Interlocked.Add(ref *Next, Grain) - Grain; g0 < Count; g0 = Interlocked.Add(ref *Next, Grain) - Grain)
+            {
+                for (int i = g0; i < Math.Min(Count, g0 + Grain); i++)
+                {
+                    var gi = G.Offset(i * StrideA, i * StrideB, i * StrideC);
+                    ComputeRegionBf16(in gi, S, 0, gi.M, 0, gi.N);
+                }
+            }
+        }
+    }
+
+    [ThreadStatic] private static byte* t_packA16;
+    [ThreadStatic] private static long t_packA16Cap;
+    [ThreadStatic] private static byte* t_packB16;
+    [ThreadStatic] private static long t_packB16Cap;
+    [ThreadStatic] private static byte* t_stage16;
+    [ThreadStatic] private static long t_stage16Cap;
+
+    private static byte* Buffer16(ref byte* p, ref long cap, long bytes)
+    {
+        if (cap < bytes)
+        {
+            if (p != null) NativeMemory.AlignedFree(p);
+            p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            cap = bytes;
+        }
+        return p;
+    }
+
+    /// <summary>One thread computes C[m0..m1, n0..n1] (m0 a multiple of MR, n0 of NR), in the float32 GEMM's loop order:
+    /// MB row blocks, KC k blocks (beta applied in the first), NB column blocks, micro-tiles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ComputeRegionBf16(in Args16 g, Bf16Setup s, int m0, int m1, int n0, int n1)
+    {
+        int mr = s.MR, nr = s.NR;
+        bool pairs = s.Pairs;
+        int mbMax = Math.Min(s.MB, m1 - m0), nbMax = Math.Min(s.NB, n1 - n0), kcMax = Math.Min(s.KC, g.K);
+        int stepsMax = pairs ? (kcMax + 1) / 2 : (kcMax + 1) & ~1;   // dword steps per panel
+        uint* packA = (uint*)Buffer16(ref t_packA16, ref t_packA16Cap, 4L * RoundUp(mbMax, mr) * stepsMax);
+        uint* packB = (uint*)Buffer16(ref t_packB16, ref t_packB16Cap, 4L * RoundUp(nbMax, nr) * stepsMax);
+        uint* stage = (uint*)Buffer16(ref t_stage16, ref t_stage16Cap, 4L * Math.Max((long)Math.Max(mr, nr) * stepsMax, Math.Max(mbMax, nbMax)));
+        float* tile = stackalloc float[mr * nr];
+        var jitAcc = GemmBf16Kernel.Beta0;
+        var fk = s.FloatKernel;
+        nint ldc = g.Ldc;
+
+        for (int i0 = m0; i0 < m1; i0 += s.MB)
+        {
+            int mb = Math.Min(s.MB, m1 - i0);
+            for (int p0 = 0; p0 < g.K; p0 += s.KC)
+            {
+                int kc = Math.Min(s.KC, g.K - p0);
+                int steps = pairs ? (kc + 1) / 2 : (kc + 1) & ~1;
+                float beta = p0 == 0 ? g.Beta : 1f;
+                var jit = beta == 0f ? GemmBf16Kernel.Beta0 : GemmBf16Kernel.General;
+                // op(A)[i0.., p0..]: transA stores A k×m (rows along k: the panel direction is contiguous).
+                GemmBf16Packing.Pack(g.TransA ? At(g.A, g.ABf16, p0 * g.Lda + i0) : At(g.A, g.ABf16, i0 * g.Lda + p0),
+                                     g.ABf16, g.Lda, g.TransA, mb, kc, packA, mr, pairs, stage);
+                for (int j0 = n0; j0 < n1; j0 += s.NB)
+                {
+                    int nb = Math.Min(s.NB, n1 - j0);
+                    GemmBf16Packing.Pack(g.TransB ? At(g.B, g.BBf16, j0 * g.Ldb + p0) : At(g.B, g.BBf16, p0 * g.Ldb + j0),
+                                         g.BBf16, g.Ldb, !g.TransB, nb, kc, packB, nr, pairs, stage);
+                    for (int ir = 0; ir < mb; ir += mr)
+                    {
+                        int rows = Math.Min(mr, mb - ir);
+                        uint* ap = packA + (nint)ir * steps;
+                        float* cRow = g.C + (i0 + ir) * ldc + j0;
+                        for (int jr = 0; jr < nb; jr += nr)
+                        {
+                            int cols = Math.Min(nr, nb - jr);
+                            uint* bp = packB + (nint)jr * steps;
+                            bool full = rows == mr && cols == nr;
+                            if (pairs)
+                            {
+                                if (full) jit(steps, (ushort*)ap, (ushort*)bp, cRow + jr, ldc, g.Alpha, beta);
+                                else
+                                {
+                                    jitAcc(steps, (ushort*)ap, (ushort*)bp, tile, nr, 1f, 0f);
+                                    GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, g.Alpha, beta);
+                                }
+                            }
+                            else if (full) fk(steps, (float*)ap, (float*)bp, cRow + jr, ldc, g.Alpha, beta);
+                            else
+                            {
+                                fk(steps, (float*)ap, (float*)bp, tile, nr, 1f, 0f);
+                                GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, g.Alpha, beta);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static void* At(void* x, bool bf16, nint i) => (byte*)x + (bf16 ? 2 : 4) * i;
+
+    private static void Bf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
+        void* a, bool aBf16, int aLength, int lda, long strideAOuter, long strideAInner,
+        void* b, bool bBf16, int bLength, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+    {
+        if (outer <= 0 || inner <= 0) return;
+        long lenA = Extent(transA ? k : m, transA ? m : k, lda), lenB = Extent(transB ? n : k, transB ? k : n, ldb), lenC = Extent(m, n, ldc);
+        long lastA = (outer - 1) * strideAOuter + (inner - 1) * strideAInner + lenA;
+        long lastB = (outer - 1) * strideBOuter + (inner - 1) * strideBInner + lenB;
+        long lastC = (outer - 1) * strideCOuter + (inner - 1) * strideCInner + lenC;
+        if (aLength < lastA || bLength < lastB || c.Length < lastC)
+            throw new ArgumentException($"batched GEMM: operands too short (a {aLength} < {lastA}, b {bLength} < {lastB} or c {c.Length} < {lastC})");
+        fixed (float* pc = c)
+        {
+            var body = new Batched2DBf16Body
+            {
+                TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
+                A = a, ABf16 = aBf16, Lda = lda, SAo = strideAOuter, SAi = strideAInner, LenA = (int)lenA,
+                B = b, BBf16 = bBf16, Ldb = ldb, SBo = strideBOuter, SBi = strideBInner, LenB = (int)lenB,
+                C = pc, Ldc = ldc, SCo = strideCOuter, SCi = strideCInner, LenC = (int)lenC, Inner = inner,
+            };
+            // Each matrix runs whole on one thread (nested kernel calls run inline), so the result does not depend
+            // on the thread count.
+            KernelParallel.For(outer * inner, 1, ref body);
+        }
+    }
+
+    private struct Batched2DBf16Body : IRangeBody
+    {
+        public bool TransA, TransB, ABf16, BBf16;
+        public int M, N, K, Lda, Ldb, Ldc, LenA, LenB, LenC, Inner;
+        public float Alpha, Beta;
+        public void* A, B;
+        public float* C;
+        public long SAo, SAi, SBo, SBi, SCo, SCi;
+
+        public void Invoke(int start, int end)
+        {
+            for (int idx = start; idx < end; idx++)
+            {
+                int o = idx / Inner, i = idx % Inner;
+                Bf16Entry(TransA, TransB, M, N, K, Alpha, At(A, ABf16, (nint)(o * SAo + i * SAi)), ABf16, LenA, Lda, 0,
+                          At(B, BBf16, (nint)(o * SBo + i * SBi)), BBf16, LenB, Ldb, 0, Beta,
+                          new Span<float>(C + o * SCo + i * SCi, LenC), Ldc, 0, 1);
+            }
+        }
+    }
+}
