@@ -53,6 +53,7 @@ internal static unsafe class GemmBf16Packing
         => bf16 ? Avx512F.ConvertToVector512UInt32(Avx.LoadVector256((ushort*)x + i))
                 : BFloat16.RoundBits(Vector512.Load((uint*)x + i)) >> 16;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void* At(void* x, bool bf16, nint i) => (byte*)x + (bf16 ? 2 : 4) * i;
 
     /// <summary>Packs a block into panels of w (see the class summary). src points at the block's first element;
@@ -87,6 +88,7 @@ internal static unsafe class GemmBf16Packing
     }
 
     /// <summary>stage[j] = pair (row k, row k+1) at column j, for j &lt; width (row k+1 absent past kc: zero).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StagePairRow(void* src, bool bf16, nint ld, int width, int kc, int k, uint* stage)
     {
         void* r0 = At(src, bf16, k * ld);
@@ -106,6 +108,7 @@ internal static unsafe class GemmBf16Packing
     }
 
     /// <summary>stage[j] = float bits of row k at column j (zero when k ≥ kc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StageFloatRow(void* src, bool bf16, nint ld, int width, int kc, int k, uint* stage)
     {
         if (k >= kc)
@@ -120,9 +123,16 @@ internal static unsafe class GemmBf16Packing
     }
 
     /// <summary>dst panel q, step row: dst[q·panel + t] = stage[q·w + t], zero past width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scatter(uint* stage, int width, uint* dst, int w, nint panel)
     {
         int q = 0;
+        if (w == 32 && V512)
+            for (; (q + 1) * w <= width; q++)
+            {
+                Vector512.Store(Vector512.Load(stage + q * 32), dst + q * panel);
+                Vector512.Store(Vector512.Load(stage + q * 32 + 16), dst + q * panel + 16);
+            }
         for (; (q + 1) * w <= width; q++)
             Unsafe.CopyBlockUnaligned(dst + q * panel, stage + q * w, (uint)(4 * w));
         int rest = width - q * w;
@@ -135,6 +145,7 @@ internal static unsafe class GemmBf16Packing
     }
 
     /// <summary>out[p] = pair (row[2p], row[2p+1]) for p &lt; ceil(kc/2), the odd tail padded with zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StagePairs(void* row, bool bf16, int kc, uint* o)
     {
         ushort* h = (ushort*)o;
@@ -157,6 +168,7 @@ internal static unsafe class GemmBf16Packing
     }
 
     /// <summary>out[s] = fallback bits of row[s ^ 1] for s &lt; kc rounded up to even (zero past kc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StageSwapped(void* row, bool bf16, int kc, uint* o)
     {
         int s = 0;
