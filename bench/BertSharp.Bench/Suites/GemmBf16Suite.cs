@@ -30,6 +30,19 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
     }
 
     private bool _best;
+    // Tuning on a loaded machine: one thread, timed by its own CPU time (time-slicing by other processes drops out).
+    private static bool _cpuTime;
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, long* ts);
+
+    private static double Now()
+    {
+        if (!_cpuTime) return Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency;
+        long* ts = stackalloc long[2];
+        ClockGetTime(3, ts);   // CLOCK_THREAD_CPUTIME_ID
+        return ts[0] + ts[1] * 1e-9;
+    }
 
     public int Run(string[] args)
     {
@@ -43,8 +56,16 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--only": only = args[++i]; break;
                 case "--best": _best = true; break;
+                case "--cpu-time": _cpuTime = true; threads = 1; break;
                 case "--fallback": Gemm.Bf16Path = GemmBf16Path.Fallback; break;
-                case "--kernel": return KernelOnly();
+                case "--kernel": _cpuTime = true; return KernelOnly();
+                case "--tile":   // MRxNR[,bcst-operand][,unroll2], e.g. 12x32 or 8x48,unroll2
+                {
+                    var parts = args[++i].Split(',');
+                    var mn = parts[0].Split('x');
+                    GemmBf16Kernel.Use(GemmBf16Kernel.Build(int.Parse(mn[0]), int.Parse(mn[1]) / 16, !parts.Contains("bcst-operand"), parts.Contains("unroll2") ? 2 : 1));
+                    break;
+                }
                 case "--pack": return PackOnly();
                 case "--kc": Gemm.TuneBf16(int.Parse(args[++i]), 0, 0); break;
                 case "--mb": Gemm.TuneBf16(0, int.Parse(args[++i]), 0); break;
@@ -56,7 +77,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
         Console.WriteLine($"fp32: {Gemm.KernelDescription}");
         Console.WriteLine($"bf16: {Gemm.Bf16KernelDescription}");
         Console.WriteLine($"threads {threads}; {Environment.ProcessorCount} processors; {rounds} interleaved rounds, {(_best ? "best" : "median")} of 3 timed calls each");
-        double peak0 = GemmSuite.FmaPeak(threads, 5);
+        double peak0 = _cpuTime ? double.NaN : GemmSuite.FmaPeak(threads, 5);
         Console.WriteLine($"FMA peak (register-only float32, {threads} threads): {peak0:F1} GFLOP/s at start (the bf16 dot-product peak is twice it)");
         Console.WriteLine();
         Console.WriteLine($"{"shape (M x K x N)",-30} {"fp32 GF/s",10} {"bf16 GF/s",10} {"bf16 in",10} {"bf16/fp32",10} {"in/fp32",8} {"peak",8} {"bf16/2pk",9}");
@@ -104,7 +125,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
         List<double> tf = new(), tb = new(), tbi = new(), pk = new();
         for (int r = 0; r < rounds; r++)
         {
-            pk.Add(GemmSuite.FmaPeak(threads, 1));
+            pk.Add(_cpuTime ? double.NaN : GemmSuite.FmaPeak(threads, 1));
             Round(() => Gemm.Sgemm(s.TransA, s.TransB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc), tf);
             Round(() => Gemm.SgemmBf16(s.TransA, s.TransB, m, n, k, 1f, a, lda, b, ldb, 0f, c2, ldc), tb);
             Round(() => Gemm.SgemmBf16(s.TransA, s.TransB, m, n, k, 1f, ah, lda, bh, ldb, 0f, c2, ldc), tbi);
@@ -121,9 +142,9 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
         run();
         for (int i = 0; i < 3; i++)
         {
-            long t0 = Stopwatch.GetTimestamp();
+            double t0 = Now();
             run();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            times.Add(Now() - t0);
         }
     }
 
@@ -156,20 +177,20 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
     /// <summary>Tuning aid: one thread, the generated micro-kernel alone on L1/L2-resident panels.</summary>
     private static int KernelOnly()
     {
-        if (GemmBf16Kernel.Beta0 == null) { Console.Error.WriteLine($"no vdpbf16ps kernel: {GemmBf16Kernel.Unavailable}"); return 1; }
-        int mr = GemmBf16Kernel.MR, nr = GemmBf16Kernel.NR, kp = Gemm.KCBf16 / 2;
+        if (GemmBf16Kernel.Current is not { } v) { Console.Error.WriteLine($"no vdpbf16ps kernel: {GemmBf16Kernel.Unavailable}"); return 1; }
+        int mr = v.MR, nr = v.NR, kp = Gemm.KCBf16 / 2;
         ushort* a = (ushort*)NativeMemory.AlignedAlloc((nuint)(mr * kp * 4), 64);
         ushort* b = (ushort*)NativeMemory.AlignedAlloc((nuint)(nr * kp * 4 * 8), 64);
         float* c = (float*)NativeMemory.AlignedAlloc((nuint)(mr * 512 * 4), 64);
         for (int i = 0; i < mr * kp * 2; i++) a[i] = BFloat16.FromSingle(0.001f * (i % 7));
         for (int i = 0; i < nr * kp * 2 * 8; i++) b[i] = BFloat16.FromSingle(0.001f * (i % 5));
-        var kern = GemmBf16Kernel.General;
+        var kern = v.General;
         for (int rep = 0; rep < 7; rep++)
         {
             int calls = 20000;
-            long t0 = Stopwatch.GetTimestamp();
+            double t0 = Now();
             for (int i = 0; i < calls; i++) kern(kp, a, b + (i & 7) * nr * kp * 2, c, 512, 1f, 1f);
-            double sec = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            double sec = Now() - t0;
             Console.WriteLine($"bf16 kernel {mr}x{nr}, kc {2 * kp}: {2.0 * mr * nr * 2 * kp * calls / sec / 1e9:F1} GFLOP/s (one thread); FMA peak {GemmSuite.FmaPeak(1, 3):F1}");
         }
         return 0;

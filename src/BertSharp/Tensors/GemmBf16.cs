@@ -16,7 +16,7 @@ public static unsafe partial class Gemm
 
     /// <summary>The best bf16 path this machine runs.</summary>
     internal static GemmBf16Path BestBf16Path { get; } =
-        GemmBf16Kernel.CpuHasAvx512Bf16 && GemmBf16Kernel.Beta0 != null ? GemmBf16Path.Avx512Bf16 : GemmBf16Path.Fallback;
+        GemmBf16Kernel.Current != null ? GemmBf16Path.Avx512Bf16 : GemmBf16Path.Fallback;
 
     private static GemmBf16Path _bf16Path = BestBf16Path;
 
@@ -37,13 +37,13 @@ public static unsafe partial class Gemm
     internal static void TuneBf16(int kc, int mb, int nb)
     {
         if (kc > 0) KCBf16 = (kc + 1) & ~1;
-        if (mb > 0) _mbBf16 = RoundUp(mb, GemmBf16Kernel.MR);
-        if (nb > 0) _nbBf16 = RoundUp(nb, GemmBf16Kernel.NR);
+        if (mb > 0) _mbBf16 = mb;
+        if (nb > 0) _nbBf16 = nb;
     }
 
     /// <summary>The bf16 GEMM's path and blocking, for logs.</summary>
     public static string Bf16KernelDescription => _bf16Path == GemmBf16Path.Avx512Bf16
-        ? $"AVX512_BF16 vdpbf16ps {GemmBf16Kernel.MR}x{GemmBf16Kernel.NR} generated micro-kernel (KC {KCBf16}, MB {_mbBf16}, NB {_nbBf16})"
+        ? $"AVX512_BF16 vdpbf16ps {GemmBf16Kernel.Current!.Description} generated micro-kernel (KC {KCBf16}, MB {_mbBf16}, NB {_nbBf16})"
         : $"fallback: bf16 packed as float32, {_config.Isa} {_config.MR}x{_config.NR} micro-kernel (KC {KCBf16})"
           + (GemmBf16Kernel.Unavailable is { } why ? $"; vdpbf16ps unavailable: {why}" : "");
 
@@ -181,6 +181,7 @@ public static unsafe partial class Gemm
     private sealed class Bf16Setup
     {
         public required bool Pairs;
+        public GemmBf16Kernel.Variant? Jit;
         public required GemmIsa Isa;
         public required int MR, NR, MB, NB, KC;
         public required delegate*<int, float*, float*, float*, nint, float, float, void> FloatKernel;
@@ -191,7 +192,10 @@ public static unsafe partial class Gemm
     private static Bf16Setup CurrentBf16Setup()
     {
         if (_bf16Path == GemmBf16Path.Avx512Bf16)
-            return new() { Pairs = true, Isa = GemmIsa.Avx512, MR = GemmBf16Kernel.MR, NR = GemmBf16Kernel.NR, MB = _mbBf16, NB = _nbBf16, KC = KCBf16, FloatKernel = null };
+        {
+            var v = GemmBf16Kernel.Current!;
+            return new() { Pairs = true, Jit = v, Isa = GemmIsa.Avx512, MR = v.MR, NR = v.NR, MB = RoundUp(_mbBf16, v.MR), NB = RoundUp(_nbBf16, v.NR), KC = KCBf16, FloatKernel = null };
+        }
         var cfg = _config;
         return new() { Pairs = false, Isa = cfg.Isa, MR = cfg.MR, NR = cfg.NR, MB = cfg.MB, NB = cfg.NB, KC = KCBf16, FloatKernel = cfg.Kernel };
     }
@@ -204,7 +208,7 @@ public static unsafe partial class Gemm
         var s = _setupCache;
         bool pairs = _bf16Path == GemmBf16Path.Avx512Bf16;
         if (s != null && s.Pairs == pairs && s.KC == KCBf16 &&
-            (pairs ? s.MB == _mbBf16 && s.NB == _nbBf16 : s.Isa == _config.Isa && s.MB == _config.MB && s.NB == _config.NB))
+            (pairs ? s.Jit == GemmBf16Kernel.Current && s.MB == RoundUp(_mbBf16, s.MR) && s.NB == RoundUp(_nbBf16, s.NR) : s.Isa == _config.Isa && s.MB == _config.MB && s.NB == _config.NB))
             return s;
         return _setupCache = CurrentBf16Setup();
     }
@@ -351,7 +355,7 @@ public static unsafe partial class Gemm
         uint* packB = (uint*)Buffer16(ref t_packB16, ref t_packB16Cap, 4L * RoundUp(nbMax, nr) * stepsMax);
         uint* stage = (uint*)Buffer16(ref t_stage16, ref t_stage16Cap, 4L * Math.Max((long)Math.Max(mr, nr) * stepsMax, Math.Max(mbMax, nbMax)));
         float* tile = stackalloc float[mr * nr];
-        var jitAcc = GemmBf16Kernel.Beta0;
+        var jitAcc = pairs ? s.Jit!.Beta0 : null;
         var fk = s.FloatKernel;
         nint ldc = g.Ldc;
 
@@ -363,7 +367,7 @@ public static unsafe partial class Gemm
                 int kc = Math.Min(s.KC, g.K - p0);
                 int steps = pairs ? (kc + 1) / 2 : (kc + 1) & ~1;
                 float beta = p0 == 0 ? g.Beta : 1f;
-                var jit = beta == 0f ? GemmBf16Kernel.Beta0 : GemmBf16Kernel.General;
+                var jit = !pairs ? null : beta == 0f ? s.Jit!.Beta0 : s.Jit!.General;
                 // op(A)[i0.., p0..]: transA stores A k×m (rows along k: the panel direction is contiguous).
                 GemmBf16Packing.Pack(g.TransA ? At(g.A, g.ABf16, p0 * g.Lda + i0) : At(g.A, g.ABf16, i0 * g.Lda + p0),
                                      g.ABf16, g.Lda, g.TransA, mb, kc, packA, mr, pairs, stage);

@@ -14,8 +14,6 @@ namespace BertSharp.Tensors;
 /// </summary>
 internal static unsafe class GemmBf16Kernel
 {
-    public const int MR = 12, NR = 32;
-
     /// <summary>The CPU has AVX512_BF16 (CPUID leaf 7 sub-leaf 1, EAX bit 5) and the OS keeps the AVX-512 state.</summary>
     public static bool CpuHasAvx512Bf16 { get; } = Detect();
 
@@ -28,38 +26,60 @@ internal static unsafe class GemmBf16Kernel
         return (eax & (1 << 5)) != 0;
     }
 
-    /// <summary>Kernel pointers (null when the CPU lacks the instruction or code cannot be generated here).
-    /// Beta0: C = alpha·acc, C not read; General: C = fma(C, beta, alpha·acc).</summary>
-    public static readonly delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void> Beta0;
-    /// <summary>See <see cref="Beta0"/>.</summary>
-    public static readonly delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void> General;
+    /// <summary>One generated kernel pair and its tile. Beta0: C = alpha·acc, C not read; General: C = fma(C, beta, alpha·acc).</summary>
+    public sealed class Variant
+    {
+        public required int MR, NR, Unroll;
+        public required bool BroadcastToRegister;
+        public required delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void> Beta0, General;
+        public string Description => $"{MR}x{NR}{(BroadcastToRegister ? "" : " bcst-operand")}{(Unroll > 1 ? $" unroll {Unroll}" : "")}";
+    }
+
+    /// <summary>The kernel in use, or null when the CPU lacks the instruction or code cannot be generated here
+    /// (<see cref="Unavailable"/> says why).</summary>
+    public static Variant? Current { get; private set; }
+
     /// <summary>Why the generated kernel is not available, or null when it is.</summary>
-    public static readonly string? Unavailable;
+    public static string? Unavailable { get; private set; }
 
     static GemmBf16Kernel()
     {
         if (!CpuHasAvx512Bf16) { Unavailable = "the CPU has no AVX512_BF16"; return; }
         if (!ExecutableMemory.Supported) { Unavailable = "run-time code generation needs Linux on x86-64"; return; }
-        try
-        {
-            Beta0 = (delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void>)ExecutableMemory.Publish(Generate(MR, NR / 16, false).Code);
-            General = (delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void>)ExecutableMemory.Publish(Generate(MR, NR / 16, true).Code);
-        }
+        try { Current = Build(12, 2, true, 1); }
         catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or EntryPointNotFoundException)
         {
-            Beta0 = null; General = null;
             Unavailable = e.Message;
         }
     }
 
-    /// <summary>Writes the kernel for an mr × (16·nv) tile; beta: whether C is read (fma(C, beta, alpha·acc)).</summary>
-    public static X64Assembler Generate(int mr, int nv, bool beta)
+    /// <summary>Generates and publishes a kernel pair (the pages stay mapped for the process lifetime).</summary>
+    public static Variant Build(int mr, int nv, bool bcstReg, int unroll) => new()
+    {
+        MR = mr, NR = 16 * nv, Unroll = unroll, BroadcastToRegister = bcstReg,
+        Beta0 = (delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void>)ExecutableMemory.Publish(Generate(mr, nv, false, bcstReg, unroll).Code),
+        General = (delegate* unmanaged<int, ushort*, ushort*, float*, nint, float, float, void>)ExecutableMemory.Publish(Generate(mr, nv, true, bcstReg, unroll).Code),
+    };
+
+    /// <summary>Switches the kernel (benchmark tuning; tile shapes change no result bits, only speed).</summary>
+    public static void Use(Variant v)
+    {
+        if (Current == null) throw new PlatformNotSupportedException(Unavailable);
+        Current = v;
+    }
+
+    /// <summary>Writes the kernel for an mr × (16·nv) tile; beta: whether C is read (fma(C, beta, alpha·acc)).
+    /// bcstReg: each row's A pair is broadcast once into a register (vpbroadcastd) and used by nv vdpbf16ps, rather than
+    /// being a broadcast memory operand of each; unroll: k pairs per loop iteration (1 or 2).</summary>
+    public static X64Assembler Generate(int mr, int nv, bool beta, bool bcstReg = true, int unroll = 1)
     {
         const int Alpha = 30, Beta = 31;
-        int accs = mr * nv, bReg = accs;
-        if (accs + nv > 30) throw new ArgumentException($"{mr}x{16 * nv} needs {accs + nv} zmm registers besides alpha and beta");
+        int accs = mr * nv, bReg = accs, aReg0 = accs + nv, aRegs = 30 - aReg0;
+        if (aRegs < (bcstReg ? 1 : 0)) throw new ArgumentException($"{mr}x{16 * nv} needs more than 32 zmm registers");
+        if (unroll is not (1 or 2)) throw new ArgumentOutOfRangeException(nameof(unroll));
         var x = new X64Assembler();
-        int kp = X64Assembler.Rdi, a = X64Assembler.Rsi, b = X64Assembler.Rdx, c = X64Assembler.Rcx, ldc = X64Assembler.R8, t = X64Assembler.Rax;
+        int kp = X64Assembler.Rdi, a = X64Assembler.Rsi, b = X64Assembler.Rdx, c = X64Assembler.Rcx, ldc = X64Assembler.R8,
+            t = X64Assembler.Rax, n2 = X64Assembler.R9;
         x.Vbroadcastss(Alpha, 0);
         if (beta) x.Vbroadcastss(Beta, 1);
         x.Shl(ldc, 2);                       // ldc in bytes
@@ -72,18 +92,53 @@ internal static unsafe class GemmBf16Kernel
             if (i + 1 < mr) x.Add(t, ldc);
         }
         for (int r = 0; r < accs; r++) x.Vpxord(r, r, r);
-        x.Test32(kp, kp);
-        int skip = x.JzForward(".Lstore");
-        int loop = x.Label(".Lloop");
-        for (int v = 0; v < nv; v++) x.VmovupsLoad(bReg + v, new(b, 64 * v));
-        for (int i = 0; i < mr; i++)
-            for (int v = 0; v < nv; v++)
-                x.Vdpbf16psBcst(i * nv + v, bReg + v, new(a, 4 * i));
-        x.AddImm(a, 4 * mr);
-        x.AddImm(b, 64 * nv);
-        x.Dec32(kp);
-        x.JnzBack(loop, ".Lloop");
-        x.Bind(skip, ".Lstore");
+        int aNext = 0;
+        void Step(int u)
+        {
+            for (int v = 0; v < nv; v++) x.VmovupsLoad(bReg + v, new(b, 64 * (nv * u + v)));
+            for (int i = 0; i < mr; i++)
+            {
+                var pair = new X64Assembler.Mem(a, 4 * (mr * u + i));
+                if (bcstReg)
+                {
+                    int ar = aReg0 + aNext++ % aRegs;
+                    x.VpbroadcastdLoad(ar, pair);
+                    for (int v = 0; v < nv; v++) x.Vdpbf16ps(i * nv + v, bReg + v, ar);
+                }
+                else
+                    for (int v = 0; v < nv; v++) x.Vdpbf16psBcst(i * nv + v, bReg + v, pair);
+            }
+        }
+        if (unroll == 1)
+        {
+            x.Test32(kp, kp);
+            int skip = x.JzForward(".Lstore");
+            int loop = x.Label(".Lloop");
+            Step(0);
+            x.AddImm(a, 4 * mr);
+            x.AddImm(b, 64 * nv);
+            x.Dec32(kp);
+            x.JnzBack(loop, ".Lloop");
+            x.Bind(skip, ".Lstore");
+        }
+        else
+        {
+            x.Mov32(n2, kp);
+            x.Shr32(n2, 1);
+            int toTail = x.JzForward(".Ltail");
+            int loop = x.Label(".Lloop");
+            Step(0);
+            Step(1);
+            x.AddImm(a, 8 * mr);
+            x.AddImm(b, 128 * nv);
+            x.Dec32(n2);
+            x.JnzBack(loop, ".Lloop");
+            x.Bind(toTail, ".Ltail");
+            x.AndImm32(kp, 1);
+            int skip = x.JzForward(".Lstore");
+            Step(0);
+            x.Bind(skip, ".Lstore");
+        }
         for (int i = 0; i < mr; i++)
         {
             for (int v = 0; v < nv; v++)

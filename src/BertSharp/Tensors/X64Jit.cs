@@ -72,6 +72,8 @@ internal sealed class X64Assembler
     public void Vdpbf16psBcst(int dst, int src1, Mem m) { EvexRM(2, 2, 0, 0x52, dst, src1, m, true, 4); L($"vdpbf16ps {Z(dst)}, {Z(src1)}, {M(m, "dword")}{{1to16}}"); }
     /// <summary>vdpbf16ps zmm_dst, zmm_src1, zmm_src2.</summary>
     public void Vdpbf16ps(int dst, int src1, int src2) { EvexRR(2, 2, 0, 0x52, dst, src1, src2); L($"vdpbf16ps {Z(dst)}, {Z(src1)}, {Z(src2)}"); }
+    /// <summary>vpbroadcastd zmm, dword [mem] (EVEX.512.66.0F38.W0 58).</summary>
+    public void VpbroadcastdLoad(int dst, Mem m) { EvexRM(1, 2, 0, 0x58, dst, 0, m, false, 4); L($"vpbroadcastd {Z(dst)}, {M(m, "dword")}"); }
     /// <summary>vmovups zmm, [mem] (EVEX.512.0F.W0 10).</summary>
     public void VmovupsLoad(int dst, Mem m) { EvexRM(0, 1, 0, 0x10, dst, 0, m, false, 64); L($"vmovups {Z(dst)}, {M(m, "zmmword")}"); }
     /// <summary>vmovups [mem], zmm (EVEX.512.0F.W0 11).</summary>
@@ -117,6 +119,12 @@ internal sealed class X64Assembler
     public void Shl(int r, int imm) { Rex(true, 0, r); B(0xC1); B(0xE0 | (r & 7)); B(imm); L($"shl {Gp64[r]}, {imm}"); }
     /// <summary>test r32, r32.</summary>
     public void Test32(int a, int b) { Rex(false, b, a); B(0x85); B(0xC0 | ((b & 7) << 3) | (a & 7)); L($"test {Gp32[a]}, {Gp32[b]}"); }
+    /// <summary>mov dst, src (32-bit).</summary>
+    public void Mov32(int dst, int src) { Rex(false, src, dst); B(0x89); B(0xC0 | ((src & 7) << 3) | (dst & 7)); L($"mov {Gp32[dst]}, {Gp32[src]}"); }
+    /// <summary>shr r32, imm8.</summary>
+    public void Shr32(int r, int imm) { Rex(false, 0, r); if (imm == 1) { B(0xD1); B(0xE8 | (r & 7)); } else { B(0xC1); B(0xE8 | (r & 7)); B(imm); } L($"shr {Gp32[r]}, {imm}"); }
+    /// <summary>and r32, imm8 (sign-extended).</summary>
+    public void AndImm32(int r, int imm) { Rex(false, 0, r); B(0x83); B(0xE0 | (r & 7)); B(imm); L($"and {Gp32[r]}, {imm}"); }
     /// <summary>dec r32.</summary>
     public void Dec32(int r) { Rex(false, 0, r); B(0xFF); B(0xC8 | (r & 7)); L($"dec {Gp32[r]}"); }
     /// <summary>vzeroupper.</summary>

@@ -448,10 +448,12 @@ public class GemmBf16Tests
     [NeedsGnuAsFact]
     public void GeneratedKernelsAssembleToTheSameBytesAsGnuAs()
     {
-        foreach (var (mr, nv) in new[] { (GemmBf16Kernel.MR, GemmBf16Kernel.NR / 16), (8, 3), (14, 2), (1, 1) })
+        foreach (var (mr, nv) in new[] { (12, 2), (8, 3), (10, 2), (6, 4), (1, 1) })
             foreach (bool beta in new[] { false, true })
+            foreach (bool bcstReg in new[] { false, true })
+            foreach (int unroll in new[] { 1, 2 })
             {
-                var x = GemmBf16Kernel.Generate(mr, nv, beta);
+                var x = GemmBf16Kernel.Generate(mr, nv, beta, bcstReg, unroll);
                 var want = Assemble(x.Listing.ToString());
                 Assert.True(want.AsSpan().SequenceEqual(x.Code),
                     $"{mr}x{16 * nv} beta={beta}: ours {Convert.ToHexString(x.Code)}\nas   {Convert.ToHexString(want)}");
@@ -481,11 +483,13 @@ public class GemmBf16Tests
                     x.Prefetcht0(new(bas, disp));
                 }
         for (int r = 0; r < 16; r++) x.Vbroadcastss(31 - r, r);
+        foreach (int r in regs) x.VpbroadcastdLoad(r, new(X64Assembler.Rsi, 4 * r));
         foreach (int r in new[] { 0, 1, 2, 6, 7, 8, 9 })
         {
             x.AddImm(r, 48); x.AddImm(r, 128); x.AddImm(r, -4);
             x.Add(r, X64Assembler.R8); x.Add(X64Assembler.R9, r); x.Mov(r, X64Assembler.Rcx); x.Mov(X64Assembler.R8, r);
             x.Shl(r, 2); x.Test32(r, r); x.Dec32(r);
+            x.Mov32(r, X64Assembler.Rdi); x.Mov32(X64Assembler.R9, r); x.Shr32(r, 1); x.Shr32(r, 3); x.AndImm32(r, 1);
         }
         Assert.Equal(Convert.ToHexString(Assemble(x.Listing.ToString())), Convert.ToHexString(x.Code));
     }
