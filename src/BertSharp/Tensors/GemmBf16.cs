@@ -51,130 +51,72 @@ public static unsafe partial class Gemm
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C with A and B rounded to bfloat16 (nearest even) as they are packed,
     /// exact products and float32 accumulation; otherwise <see cref="Sgemm"/>'s contract (row-major, leading
-    /// dimensions, beta == 0: C not read; alpha == 0 or k == 0: A and B not read). Results are bitwise identical for any
-    /// thread count; see Tensors/README.md for the rounding of the sums.</summary>
-    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
-                                 ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
-                                 float beta, Span<float> c, int ldc)
-    {
-        fixed (float* pa = a) fixed (float* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, 0, pb, false, b.Length, ldb, 0, beta, c, ldc, 0, 1);
-    }
-
-    /// <summary><see cref="SgemmBf16(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>
-    /// with A and B already bfloat16 (bit patterns).</summary>
-    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
-                                 ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<ushort> b, int ldb,
-                                 float beta, Span<float> c, int ldc)
-    {
-        fixed (ushort* pa = a) fixed (ushort* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, 0, pb, true, b.Length, ldb, 0, beta, c, ldc, 0, 1);
-    }
-
-    /// <summary>bf16 GEMM with A bfloat16 and B float32 (rounded while packed).</summary>
-    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
-                                 ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<float> b, int ldb,
-                                 float beta, Span<float> c, int ldc)
-    {
-        fixed (ushort* pa = a) fixed (float* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, 0, pb, false, b.Length, ldb, 0, beta, c, ldc, 0, 1);
-    }
-
-    /// <summary>bf16 GEMM with A float32 (rounded while packed) and B bfloat16.</summary>
-    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
-                                 ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> b, int ldb,
-                                 float beta, Span<float> c, int ldc)
-    {
-        fixed (float* pa = a) fixed (ushort* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, 0, pb, true, b.Length, ldb, 0, beta, c, ldc, 0, 1);
-    }
+    /// dimensions, beta == 0: C not read; alpha == 0 or k == 0: A and B not read; C must not overlap A or B). Each of
+    /// A, B and C is either <c>float</c> (float32: A and B are rounded while packed) or <c>ushort</c> (bfloat16 bit
+    /// patterns: A and B are only rearranged; C is read as float32 and written rounded to nearest even, once, after the
+    /// whole sum). The same values give the same bits whichever type carried them. Results are bitwise identical for
+    /// any thread count; Tensors/README.md says how the sums round.</summary>
+    public static void SgemmBf16<TA, TB, TC>(bool transA, bool transB, int m, int n, int k, float alpha,
+                                             ReadOnlySpan<TA> a, int lda, ReadOnlySpan<TB> b, int ldb,
+                                             float beta, Span<TC> c, int ldc)
+        where TA : unmanaged where TB : unmanaged where TC : unmanaged
+        => SgemmBf16StridedBatched(transA, transB, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
 
     /// <summary>batchCount independent bf16 GEMMs (<see cref="SgemmStridedBatched"/>'s contract: matrix i at offset
-    /// i·stride, stride 0 for A or B reuses one matrix, the C matrices must not overlap).</summary>
-    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
-                                               ReadOnlySpan<float> a, int lda, long strideA,
-                                               ReadOnlySpan<float> b, int ldb, long strideB,
-                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    /// i·stride elements, stride 0 for A or B reuses one matrix, the C matrices must not overlap); element types as
+    /// <see cref="SgemmBf16{TA, TB, TC}"/>.</summary>
+    public static void SgemmBf16StridedBatched<TA, TB, TC>(bool transA, bool transB, int m, int n, int k, float alpha,
+                                                           ReadOnlySpan<TA> a, int lda, long strideA,
+                                                           ReadOnlySpan<TB> b, int ldb, long strideB,
+                                                           float beta, Span<TC> c, int ldc, long strideC, int batchCount)
+        where TA : unmanaged where TB : unmanaged where TC : unmanaged
     {
-        fixed (float* pa = a) fixed (float* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, strideA, pb, false, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
+        bool aBf16 = IsBf16<TA>("a"), bBf16 = IsBf16<TB>("b"), cBf16 = IsBf16<TC>("c");
+        fixed (TA* pa = a) fixed (TB* pb = b) fixed (TC* pc = c)
+            Bf16Entry(transA, transB, m, n, k, alpha, pa, aBf16, a.Length, lda, strideA, pb, bBf16, b.Length, ldb, strideB,
+                      beta, pc, cBf16, c.Length, ldc, strideC, batchCount);
     }
 
-    /// <summary>Strided-batched bf16 GEMM with A and B already bfloat16.</summary>
-    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
-                                               ReadOnlySpan<ushort> a, int lda, long strideA,
-                                               ReadOnlySpan<ushort> b, int ldb, long strideB,
-                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
+    /// <summary><see cref="SgemmBatched2D"/> in bf16: outer × inner GEMMs, matrix (o, i) of each operand at
+    /// o·strideOuter + i·strideInner elements, each run whole on one thread (attention: outer = batch, inner = heads);
+    /// element types as <see cref="SgemmBf16{TA, TB, TC}"/>.</summary>
+    public static void SgemmBf16Batched2D<TA, TB, TC>(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<TA> a, int lda, long strideAOuter, long strideAInner,
+        ReadOnlySpan<TB> b, int ldb, long strideBOuter, long strideBInner,
+        float beta, Span<TC> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+        where TA : unmanaged where TB : unmanaged where TC : unmanaged
     {
-        fixed (ushort* pa = a) fixed (ushort* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, strideA, pb, true, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
+        bool aBf16 = IsBf16<TA>("a"), bBf16 = IsBf16<TB>("b"), cBf16 = IsBf16<TC>("c");
+        fixed (TA* pa = a) fixed (TB* pb = b) fixed (TC* pc = c)
+            Bf16Batched2D(transA, transB, m, n, k, alpha, pa, aBf16, a.Length, lda, strideAOuter, strideAInner,
+                pb, bBf16, b.Length, ldb, strideBOuter, strideBInner, beta, pc, cBf16, c.Length, ldc, strideCOuter, strideCInner, outer, inner);
     }
 
-    /// <summary>Strided-batched bf16 GEMM with A bfloat16 and B float32.</summary>
-    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
-                                               ReadOnlySpan<ushort> a, int lda, long strideA,
-                                               ReadOnlySpan<float> b, int ldb, long strideB,
-                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
-    {
-        fixed (ushort* pa = a) fixed (float* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, strideA, pb, false, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
-    }
-
-    /// <summary>Strided-batched bf16 GEMM with A float32 and B bfloat16.</summary>
-    public static void SgemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
-                                               ReadOnlySpan<float> a, int lda, long strideA,
-                                               ReadOnlySpan<ushort> b, int ldb, long strideB,
-                                               float beta, Span<float> c, int ldc, long strideC, int batchCount)
-    {
-        fixed (float* pa = a) fixed (ushort* pb = b)
-            Bf16Entry(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, strideA, pb, true, b.Length, ldb, strideB, beta, c, ldc, strideC, batchCount);
-    }
-
-    /// <summary><see cref="SgemmBatched2D"/> in bf16 (outer × inner GEMMs, matrix (o, i) of each operand at
-    /// o·strideOuter + i·strideInner; each runs whole on one thread). A and B float32, rounded while packed.</summary>
-    public static void SgemmBf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, long strideAOuter, long strideAInner,
-        ReadOnlySpan<float> b, int ldb, long strideBOuter, long strideBInner,
-        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
-    {
-        fixed (float* pa = a) fixed (float* pb = b)
-            Bf16Batched2D(transA, transB, m, n, k, alpha, pa, false, a.Length, lda, strideAOuter, strideAInner,
-                pb, false, b.Length, ldb, strideBOuter, strideBInner, beta, c, ldc, strideCOuter, strideCInner, outer, inner);
-    }
-
-    /// <summary><see cref="SgemmBf16Batched2D(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, long, long, ReadOnlySpan{float}, int, long, long, float, Span{float}, int, long, long, int, int)"/>
-    /// with A and B already bfloat16.</summary>
-    public static void SgemmBf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<ushort> a, int lda, long strideAOuter, long strideAInner,
-        ReadOnlySpan<ushort> b, int ldb, long strideBOuter, long strideBInner,
-        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
-    {
-        fixed (ushort* pa = a) fixed (ushort* pb = b)
-            Bf16Batched2D(transA, transB, m, n, k, alpha, pa, true, a.Length, lda, strideAOuter, strideAInner,
-                pb, true, b.Length, ldb, strideBOuter, strideBInner, beta, c, ldc, strideCOuter, strideCInner, outer, inner);
-    }
+    private static bool IsBf16<T>(string name) where T : unmanaged
+        => typeof(T) == typeof(ushort) ? true
+         : typeof(T) == typeof(float) ? false
+         : throw new ArgumentException($"{name}: element type {typeof(T).Name} is neither float (float32) nor ushort (bfloat16 bits)", name);
 
     // ---------------------------------------------------------------- driver
 
     private readonly struct Args16
     {
-        public readonly bool TransA, TransB, ABf16, BBf16;
+        public readonly bool TransA, TransB, ABf16, BBf16, CBf16;
         public readonly int M, N, K;
         public readonly float Alpha, Beta;
-        public readonly void* A, B;
-        public readonly float* C;
+        public readonly void* A, B, C;
         public readonly nint Lda, Ldb, Ldc;
 
         public Args16(bool transA, bool transB, int m, int n, int k, float alpha, float beta,
-                      void* a, bool aBf16, nint lda, void* b, bool bBf16, nint ldb, float* c, nint ldc)
+                      void* a, bool aBf16, nint lda, void* b, bool bBf16, nint ldb, void* c, bool cBf16, nint ldc)
         {
             TransA = transA; TransB = transB; M = m; N = n; K = k; Alpha = alpha; Beta = beta;
-            A = a; ABf16 = aBf16; Lda = lda; B = b; BBf16 = bBf16; Ldb = ldb; C = c; Ldc = ldc;
+            A = a; ABf16 = aBf16; Lda = lda; B = b; BBf16 = bBf16; Ldb = ldb; C = c; CBf16 = cBf16; Ldc = ldc;
         }
 
         public Args16 Offset(long da, long db, long dc)
-            => new(TransA, TransB, M, N, K, Alpha, Beta, (byte*)A + da * (ABf16 ? 2 : 4), ABf16, Lda,
-                   (byte*)B + db * (BBf16 ? 2 : 4), BBf16, Ldb, C + dc, Ldc);
+            => new(TransA, TransB, M, N, K, Alpha, Beta, At(A, ABf16, (nint)da), ABf16, Lda,
+                   At(B, BBf16, (nint)db), BBf16, Ldb, At(C, CBf16, (nint)dc), CBf16, Ldc);
     }
 
     /// <summary>The blocking of one call: the fast path's or the fallback's (the current float32 kernel family's tile).</summary>
@@ -216,7 +158,7 @@ public static unsafe partial class Gemm
     private static void Bf16Entry(bool transA, bool transB, int m, int n, int k, float alpha,
                                   void* pa, bool aBf16, int aLength, int lda, long strideA,
                                   void* pb, bool bBf16, int bLength, int ldb, long strideB,
-                                  float beta, Span<float> c, int ldc, long strideC, int batchCount)
+                                  float beta, void* pc, bool cBf16, int cLength, int ldc, long strideC, int batchCount)
     {
         Validate(transA, transB, m, n, k, lda, ldb, ldc);
         if (batchCount < 0) throw new ArgumentOutOfRangeException(nameof(batchCount), batchCount, "batchCount must be non-negative.");
@@ -227,17 +169,30 @@ public static unsafe partial class Gemm
             throw new ArgumentException($"strideC: 0 would make {batchCount} batches write the same C", nameof(strideC));
         CheckLength("a", "lda", transA ? k : m, transA ? m : k, lda, aLength, strideA, batchCount);
         CheckLength("b", "ldb", transB ? n : k, transB ? k : n, ldb, bLength, strideB, batchCount);
-        CheckLength("c", "ldc", m, n, ldc, c.Length, strideC, batchCount);
+        CheckLength("c", "ldc", m, n, ldc, cLength, strideC, batchCount);
         if (m == 0 || n == 0 || batchCount == 0) return;
-        fixed (float* pc = c)
+        if (k == 0 || alpha == 0f)
         {
-            if (k == 0 || alpha == 0f)
+            for (int i = 0; i < batchCount; i++)
             {
-                for (int i = 0; i < batchCount; i++) ScaleC(pc + i * strideC, ldc, m, n, beta);
-                return;
+                if (!cBf16) ScaleC((float*)pc + i * strideC, ldc, m, n, beta);
+                else ScaleCBf16((ushort*)pc + i * strideC, ldc, m, n, beta);
             }
-            var g = new Args16(transA, transB, m, n, k, alpha, beta, pa, aBf16, lda, pb, bBf16, ldb, pc, ldc);
-            RunBatchBf16(in g, Setup(), strideA, strideB, strideC, batchCount);
+            return;
+        }
+        var g = new Args16(transA, transB, m, n, k, alpha, beta, pa, aBf16, lda, pb, bBf16, ldb, pc, cBf16, ldc);
+        RunBatchBf16(in g, Setup(), strideA, strideB, strideC, batchCount);
+    }
+
+    /// <summary>C = bf16(beta · C) (beta == 0: zeros, C not read; beta == 1: untouched).</summary>
+    private static void ScaleCBf16(ushort* c, nint ldc, int m, int n, float beta)
+    {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<ushort>(c + i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else for (int j = 0; j < n; j++) row[j] = BFloat16.FromSingle(beta * BFloat16.ToSingle(row[j]));
         }
     }
 
@@ -330,6 +285,8 @@ public static unsafe partial class Gemm
     [ThreadStatic] private static long t_packB16Cap;
     [ThreadStatic] private static byte* t_stage16;
     [ThreadStatic] private static long t_stage16Cap;
+    [ThreadStatic] private static byte* t_cBlock16;
+    [ThreadStatic] private static long t_cBlock16Cap;
 
     private static byte* Buffer16(ref byte* p, ref long cap, long bytes)
     {
@@ -342,8 +299,10 @@ public static unsafe partial class Gemm
         return p;
     }
 
-    /// <summary>One thread computes C[m0..m1, n0..n1] (m0 a multiple of MR, n0 of NR), in the float32 GEMM's loop order:
-    /// MB row blocks, KC k blocks (beta applied in the first), NB column blocks, micro-tiles.</summary>
+    /// <summary>One thread computes C[m0..m1, n0..n1] (m0 a multiple of MR, n0 of NR) in the float32 GEMM's loop order:
+    /// MB row blocks, KC k blocks (beta applied in the first), NB column blocks, micro-tiles. A bf16 C is computed
+    /// per MB×NB block in a float32 buffer (holding float32(C) first when beta != 0), with the same kernel calls in the
+    /// same order, and rounded into C once at the end, so it is exactly the rounding of the float32-C result.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRegionBf16(in Args16 g, Bf16Setup s, int m0, int m1, int n0, int n1)
     {
@@ -355,81 +314,122 @@ public static unsafe partial class Gemm
         uint* packB = (uint*)Buffer16(ref t_packB16, ref t_packB16Cap, 4L * RoundUp(nbMax, nr) * stepsMax);
         uint* stage = (uint*)Buffer16(ref t_stage16, ref t_stage16Cap, 4L * Math.Max((long)Math.Max(mr, nr) * stepsMax, Math.Max(mbMax, nbMax)));
         float* tile = stackalloc float[mr * nr];
-        var jitAcc = pairs ? s.Jit!.Beta0 : null;
-        var fk = s.FloatKernel;
-        nint ldc = g.Ldc;
 
+        if (!g.CBf16)
+        {
+            for (int i0 = m0; i0 < m1; i0 += s.MB)
+            {
+                int mb = Math.Min(s.MB, m1 - i0);
+                for (int p0 = 0; p0 < g.K; p0 += s.KC)
+                {
+                    int kc = Math.Min(s.KC, g.K - p0);
+                    PackABlock(in g, s, i0, mb, p0, kc, packA, stage);
+                    for (int j0 = n0; j0 < n1; j0 += s.NB)
+                    {
+                        int nb = Math.Min(s.NB, n1 - j0);
+                        PackBBlock(in g, s, p0, kc, j0, nb, packB, stage);
+                        Tiles(in g, s, packA, packB, mb, nb, kc, p0 == 0 ? g.Beta : 1f, (float*)g.C + i0 * g.Ldc + j0, g.Ldc, tile);
+                    }
+                }
+            }
+            return;
+        }
+        float* block = (float*)Buffer16(ref t_cBlock16, ref t_cBlock16Cap, 4L * mbMax * nbMax);
         for (int i0 = m0; i0 < m1; i0 += s.MB)
         {
             int mb = Math.Min(s.MB, m1 - i0);
-            for (int p0 = 0; p0 < g.K; p0 += s.KC)
+            for (int j0 = n0; j0 < n1; j0 += s.NB)
             {
-                int kc = Math.Min(s.KC, g.K - p0);
-                int steps = pairs ? (kc + 1) / 2 : (kc + 1) & ~1;
-                float beta = p0 == 0 ? g.Beta : 1f;
-                var jit = !pairs ? null : beta == 0f ? s.Jit!.Beta0 : s.Jit!.General;
-                // op(A)[i0.., p0..]: transA stores A k×m (rows along k: the panel direction is contiguous).
-                GemmBf16Packing.Pack(g.TransA ? At(g.A, g.ABf16, p0 * g.Lda + i0) : At(g.A, g.ABf16, i0 * g.Lda + p0),
-                                     g.ABf16, g.Lda, g.TransA, mb, kc, packA, mr, pairs, stage);
-                for (int j0 = n0; j0 < n1; j0 += s.NB)
+                int nb = Math.Min(s.NB, n1 - j0);
+                ushort* c = (ushort*)g.C + i0 * g.Ldc + j0;
+                if (g.Beta != 0f)
+                    for (int r = 0; r < mb; r++) BFloat16.ToSingle(c + r * g.Ldc, block + (nint)r * nb, nb);
+                for (int p0 = 0; p0 < g.K; p0 += s.KC)
                 {
-                    int nb = Math.Min(s.NB, n1 - j0);
-                    GemmBf16Packing.Pack(g.TransB ? At(g.B, g.BBf16, j0 * g.Ldb + p0) : At(g.B, g.BBf16, p0 * g.Ldb + j0),
-                                         g.BBf16, g.Ldb, !g.TransB, nb, kc, packB, nr, pairs, stage);
-                    for (int ir = 0; ir < mb; ir += mr)
+                    int kc = Math.Min(s.KC, g.K - p0);
+                    PackABlock(in g, s, i0, mb, p0, kc, packA, stage);
+                    PackBBlock(in g, s, p0, kc, j0, nb, packB, stage);
+                    Tiles(in g, s, packA, packB, mb, nb, kc, p0 == 0 ? g.Beta : 1f, block, nb, tile);
+                }
+                for (int r = 0; r < mb; r++) BFloat16.FromSingle(block + (nint)r * nb, c + r * g.Ldc, nb);
+            }
+        }
+    }
+
+    /// <summary>Packs op(A)[i0..i0+mb, p0..p0+kc] (transA stores A k×m: then the panel direction is contiguous).</summary>
+    private static void PackABlock(in Args16 g, Bf16Setup s, int i0, int mb, int p0, int kc, uint* packA, uint* stage)
+        => GemmBf16Packing.Pack(g.TransA ? At(g.A, g.ABf16, p0 * g.Lda + i0) : At(g.A, g.ABf16, i0 * g.Lda + p0),
+                                g.ABf16, g.Lda, g.TransA, mb, kc, packA, s.MR, s.Pairs, stage);
+
+    /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nb] (B not transposed: the panel direction is contiguous).</summary>
+    private static void PackBBlock(in Args16 g, Bf16Setup s, int p0, int kc, int j0, int nb, uint* packB, uint* stage)
+        => GemmBf16Packing.Pack(g.TransB ? At(g.B, g.BBf16, j0 * g.Ldb + p0) : At(g.B, g.BBf16, p0 * g.Ldb + j0),
+                                g.BBf16, g.Ldb, !g.TransB, nb, kc, packB, s.NR, s.Pairs, stage);
+
+    /// <summary>The micro-tiles of one packed mb×kc A block against one packed kc×nb B block, into float32 C (ldc);
+    /// edge tiles go through a scratch tile and the kernels' own alpha/beta merge.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiles(in Args16 g, Bf16Setup s, uint* packA, uint* packB, int mb, int nb, int kc, float beta,
+                              float* c, nint ldc, float* tile)
+    {
+        int mr = s.MR, nr = s.NR;
+        bool pairs = s.Pairs;
+        int steps = pairs ? (kc + 1) / 2 : (kc + 1) & ~1;
+        var fk = s.FloatKernel;
+        var jit = !pairs ? null : beta == 0f ? s.Jit!.Beta0 : s.Jit!.General;
+        var jitAcc = pairs ? s.Jit!.Beta0 : null;
+        float alpha = g.Alpha;
+        for (int ir = 0; ir < mb; ir += mr)
+        {
+            int rows = Math.Min(mr, mb - ir);
+            uint* ap = packA + (nint)ir * steps;
+            float* cRow = c + ir * ldc;
+            for (int jr = 0; jr < nb; jr += nr)
+            {
+                int cols = Math.Min(nr, nb - jr);
+                uint* bp = packB + (nint)jr * steps;
+                bool full = rows == mr && cols == nr;
+                if (pairs)
+                {
+                    if (full) jit(steps, (ushort*)ap, (ushort*)bp, cRow + jr, ldc, alpha, beta);
+                    else
                     {
-                        int rows = Math.Min(mr, mb - ir);
-                        uint* ap = packA + (nint)ir * steps;
-                        float* cRow = g.C + (i0 + ir) * ldc + j0;
-                        for (int jr = 0; jr < nb; jr += nr)
-                        {
-                            int cols = Math.Min(nr, nb - jr);
-                            uint* bp = packB + (nint)jr * steps;
-                            bool full = rows == mr && cols == nr;
-                            if (pairs)
-                            {
-                                if (full) jit(steps, (ushort*)ap, (ushort*)bp, cRow + jr, ldc, g.Alpha, beta);
-                                else
-                                {
-                                    jitAcc(steps, (ushort*)ap, (ushort*)bp, tile, nr, 1f, 0f);
-                                    GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, g.Alpha, beta);
-                                }
-                            }
-                            else if (full) fk(steps, (float*)ap, (float*)bp, cRow + jr, ldc, g.Alpha, beta);
-                            else
-                            {
-                                fk(steps, (float*)ap, (float*)bp, tile, nr, 1f, 0f);
-                                GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, g.Alpha, beta);
-                            }
-                        }
+                        jitAcc(steps, (ushort*)ap, (ushort*)bp, tile, nr, 1f, 0f);
+                        GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, alpha, beta);
                     }
+                }
+                else if (full) fk(steps, (float*)ap, (float*)bp, cRow + jr, ldc, alpha, beta);
+                else
+                {
+                    fk(steps, (float*)ap, (float*)bp, tile, nr, 1f, 0f);
+                    GemmKernels.Merge(tile, nr, cRow + jr, ldc, rows, cols, alpha, beta);
                 }
             }
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void* At(void* x, bool bf16, nint i) => (byte*)x + (bf16 ? 2 : 4) * i;
 
     private static void Bf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
         void* a, bool aBf16, int aLength, int lda, long strideAOuter, long strideAInner,
         void* b, bool bBf16, int bLength, int ldb, long strideBOuter, long strideBInner,
-        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
+        float beta, void* c, bool cBf16, int cLength, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
     {
         if (outer <= 0 || inner <= 0) return;
         long lenA = Extent(transA ? k : m, transA ? m : k, lda), lenB = Extent(transB ? n : k, transB ? k : n, ldb), lenC = Extent(m, n, ldc);
         long lastA = (outer - 1) * strideAOuter + (inner - 1) * strideAInner + lenA;
         long lastB = (outer - 1) * strideBOuter + (inner - 1) * strideBInner + lenB;
         long lastC = (outer - 1) * strideCOuter + (inner - 1) * strideCInner + lenC;
-        if (aLength < lastA || bLength < lastB || c.Length < lastC)
-            throw new ArgumentException($"batched GEMM: operands too short (a {aLength} < {lastA}, b {bLength} < {lastB} or c {c.Length} < {lastC})");
-        fixed (float* pc = c)
+        if (aLength < lastA || bLength < lastB || cLength < lastC)
+            throw new ArgumentException($"batched GEMM: operands too short (a {aLength} < {lastA}, b {bLength} < {lastB} or c {cLength} < {lastC})");
         {
             var body = new Batched2DBf16Body
             {
                 TransA = transA, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
                 A = a, ABf16 = aBf16, Lda = lda, SAo = strideAOuter, SAi = strideAInner, LenA = (int)lenA,
                 B = b, BBf16 = bBf16, Ldb = ldb, SBo = strideBOuter, SBi = strideBInner, LenB = (int)lenB,
-                C = pc, Ldc = ldc, SCo = strideCOuter, SCi = strideCInner, LenC = (int)lenC, Inner = inner,
+                C = c, CBf16 = cBf16, Ldc = ldc, SCo = strideCOuter, SCi = strideCInner, LenC = (int)lenC, Inner = inner,
             };
             // Each matrix runs whole on one thread (nested kernel calls run inline), so the result does not depend
             // on the thread count.
@@ -439,11 +439,10 @@ public static unsafe partial class Gemm
 
     private struct Batched2DBf16Body : IRangeBody
     {
-        public bool TransA, TransB, ABf16, BBf16;
+        public bool TransA, TransB, ABf16, BBf16, CBf16;
         public int M, N, K, Lda, Ldb, Ldc, LenA, LenB, LenC, Inner;
         public float Alpha, Beta;
-        public void* A, B;
-        public float* C;
+        public void* A, B, C;
         public long SAo, SAi, SBo, SBi, SCo, SCi;
 
         public void Invoke(int start, int end)
@@ -453,7 +452,7 @@ public static unsafe partial class Gemm
                 int o = idx / Inner, i = idx % Inner;
                 Bf16Entry(TransA, TransB, M, N, K, Alpha, At(A, ABf16, (nint)(o * SAo + i * SAi)), ABf16, LenA, Lda, 0,
                           At(B, BBf16, (nint)(o * SBo + i * SBi)), BBf16, LenB, Ldb, 0, Beta,
-                          new Span<float>(C + o * SCo + i * SCi, LenC), Ldc, 0, 1);
+                          At(C, CBf16, (nint)(o * SCo + i * SCi)), CBf16, LenC, Ldc, 0, 1);
             }
         }
     }

@@ -168,6 +168,46 @@ public class GemmBf16Tests
             CheckCase(rng, fast, ta, tb, 26, 70, 11, alpha, beta);
     }
 
+    [Theory]
+    [MemberData(nameof(PathsAndTransposes))]
+    public void Bf16OutputIsTheRoundedFloat32Output(bool fast, bool ta, bool tb)
+    {
+        var rng = new Random(8);
+        foreach (var (m, n, k, beta) in new[] { (13, 47, 3, 0f), (40, 33, 1100, 0.5f), (970, 20, 30, 1f), (25, 530, 17, -2f), (200, 160, 300, 0f) })
+        {
+            int lda = ta ? m : k, ldb = tb ? k : n, ldc = n + 3;
+            var a = RandomMatrix(rng, ta ? k : m, ta ? m : k, lda);
+            var b = RandomMatrix(rng, tb ? n : k, tb ? k : n, ldb);
+            var c0 = RandomMatrix(rng, m, n, ldc);
+            for (int i = 0; i < c0.Length; i++) c0[i] = float.IsNaN(c0[i]) ? 777f : BFloat16.Round(c0[i]);
+            if (beta == 0) for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) c0[i * ldc + j] = float.NaN;
+            var f = (float[])c0.Clone();
+            var h = ToBf16(c0);
+            var hb = new ushort[3 * c0.Length];
+            for (int i = 0; i < 3; i++) h.CopyTo(hb, i * c0.Length);
+            WithPath(fast, () =>
+            {
+                Gemm.SgemmBf16(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, f, ldc);
+                Gemm.SgemmBf16(ta, tb, m, n, k, 0.75f, a, lda, ToBf16(b), ldb, beta, h, ldc);
+                Gemm.SgemmBf16StridedBatched(ta, tb, m, n, k, 0.75f, ToBf16(a), lda, 0, b, ldb, 0, beta, hb, ldc, c0.Length, 3);
+                return 0;
+            });
+            var want = ToBf16(f);   // padding (777) untouched in both
+            Assert.True(want.AsSpan().SequenceEqual(h), $"fast={fast} ta={ta} tb={tb} {m}x{n}x{k} beta={beta}");
+            for (int i = 0; i < 3; i++)
+                Assert.True(want.AsSpan().SequenceEqual(hb.AsSpan(i * c0.Length, c0.Length)), $"batched {i}: {m}x{n}x{k}");
+        }
+    }
+
+    [Fact]
+    public void OtherElementTypesAreRejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.SgemmBf16(false, false, 1, 1, 1, 1f, new double[1], 1, new float[1], 1, 0f, new float[1], 1));
+        Assert.Equal("a", ex.ParamName);
+        ex = Assert.Throws<ArgumentException>(() => Gemm.SgemmBf16(false, false, 1, 1, 1, 1f, new float[1], 1, new float[1], 1, 0f, new short[1], 1));
+        Assert.Equal("c", ex.ParamName);
+    }
+
     [Fact]
     public void AlphaZeroOrKZeroDoesNotReadAOrBAndBetaZeroIgnoresC()
     {
@@ -274,6 +314,13 @@ public class GemmBf16Tests
                 return 0;
             });
             Assert.Equal(want, got3);
+            var got4 = new ushort[sC * batch];
+            WithPath(fast, () =>
+            {
+                Gemm.SgemmBf16Batched2D(ta, tb, m, n, k, 1.5f, ToBf16(a), lda, sA * inner, sA, ToBf16(b), ldb, sB * inner, sB, 0f, got4, n, sC * inner, sC, outer, inner);
+                return 0;
+            });
+            Assert.Equal(ToBf16(want), got4);
         }
     }
 
@@ -285,6 +332,8 @@ public class GemmBf16Tests
         var a = RandomMatrix(rng, m, k, k);
         var b = RandomMatrix(rng, n, k, k);
         var ah = ToBf16(a);
+        var bh = ToBf16(b);
+        var ch = new ushort[m * n];
         var c = new float[m * n];
         var batched = new float[4 * m * n];
         foreach (bool fast in HasFast ? new[] { false, true } : new[] { false })
@@ -296,6 +345,7 @@ public class GemmBf16Tests
                     Gemm.SgemmBf16(false, true, m, n, k, 1f, a, k, b, k, 0.5f, c, n);
                     Gemm.SgemmBf16(true, false, m, n, k, 1f, ah, m, b, n, 0f, c, n);
                     Gemm.SgemmBf16StridedBatched(false, true, m, n, k, 1f, a, k, 0, b, k, 0, 0f, batched, n, m * n, 4);
+                    Gemm.SgemmBf16(false, false, m, n, k, 1f, ah, k, bh, n, 1f, ch, n);
                 }
                 Calls();
                 long before = GC.GetAllocatedBytesForCurrentThread();
