@@ -10,9 +10,9 @@ internal enum GemmBf16Path { Fallback, Avx512Bf16 }
 public static unsafe partial class Gemm
 {
     /// <summary>K block of the bf16 GEMM (even, so no k pair straddles two blocks), shared by both paths.</summary>
-    internal static int KCBf16 { get; private set; } = 512;
+    internal static int KCBf16 { get; private set; } = 1024;
 
-    private static int _mbBf16 = 960, _nbBf16 = 512;
+    private static int _mbBf16 = 960, _nbBf16 = 256;
 
     /// <summary>The best bf16 path this machine runs.</summary>
     internal static GemmBf16Path BestBf16Path { get; } =

@@ -150,7 +150,7 @@ public class GemmBf16Tests
     public void LargeAndBlockBoundaryShapesMatchReference(bool fast, bool ta, bool tb)
     {
         var rng = new Random(2);
-        // k across the KC block (512) with an odd remainder; m across MB (960), n across NB (512), both ragged.
+        // k across the KC block (1024) with an odd remainder; m across MB (960), n across NB (256), both ragged.
         CheckCase(rng, fast, ta, tb, 131, 77, 1029, 0.5f, 0.25f);
         CheckCase(rng, fast, ta, tb, 970, 33, 45, 1f, 0f);
         CheckCase(rng, fast, ta, tb, 25, 530, 39, 1f, 1f);
