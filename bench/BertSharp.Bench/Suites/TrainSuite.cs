@@ -65,7 +65,7 @@ public sealed class TrainSuite : IBenchSuite
         string script = Path.Combine(repo, "tools", "reference", "bench_torch.py");
         Console.WriteLine($"train: batch {Batch} x length {Seq}, {Predictions} masked positions per sequence, vocab {Vocab}, dropout 0.1, " +
                           $"{threads} threads, {steps} timed steps after {warmup} warm-up, {rounds} interleaved rounds; {Environment.ProcessorCount} processors");
-        Console.WriteLine($"ours: {string.Join(", ", precisions)} ({Gemm.KernelDescription}; bf16: {Gemm.BFloat16Path}); PyTorch {string.Join(", ", torchModes.Select(m => m == "bf16" ? "bf16 autocast" : m))}" +
+        Console.WriteLine($"ours: {string.Join(", ", precisions)} ({Gemm.KernelDescription}; bf16: {Gemm.Bf16KernelDescription}); PyTorch {string.Join(", ", torchModes.Select(m => m == "bf16" ? "bf16 autocast" : m))}" +
                           " (sparse MLM head, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so OpenBLAS picks its AVX-512 kernels, OMP_WAIT_POLICY=PASSIVE, glibc malloc kept from trimming)");
         KernelParallel.ThreadCount = threads;
         double peak0 = FmaPeak(threads);

@@ -896,7 +896,7 @@ public sealed unsafe class CudaDevice : Device
 
     // ---- bfloat16 ----
 
-    /// <summary>destination = bfloat16(source), round to nearest even (<see cref="BFloat16.FromSingle"/>).</summary>
+    /// <summary>destination = bfloat16(source), round to nearest even (<see cref="BFloat16.FromSingle(float)"/>).</summary>
     public void CastToBFloat16(TensorView source, TensorView destination)
     {
         Same(destination.Length, source.Length, "destination", "source");

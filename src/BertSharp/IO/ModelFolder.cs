@@ -406,7 +406,7 @@ public static class HuggingFaceNames
                 var raw = new ushort[dst.Length];
                 r.ReadBytes(name, MemoryMarshal.AsBytes(raw.AsSpan()));
                 if (t.Dtype == "F16") for (int i = 0; i < raw.Length; i++) dst[i] = (float)BitConverter.UInt16BitsToHalf(raw[i]);
-                else Tensors.BFloat16.Widen(raw, dst);
+                else Tensors.BFloat16.ToSingle(raw, dst);
                 if (!notes.Contains("widened F16/BF16 tensors to F32")) notes.Add("widened F16/BF16 tensors to F32");
                 break;
             }

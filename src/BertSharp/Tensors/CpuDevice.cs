@@ -13,7 +13,8 @@ public sealed class CpuDevice : Device
     /// cref="KernelParallel"/>'s threads.</summary>
     public static CpuDevice Instance { get; } = new(Precision.Fp32);
 
-    /// <summary>The CPU device computing its matrix products in bfloat16 (<see cref="Gemm.BFloat16Path"/> says how).</summary>
+    /// <summary>The CPU device computing its matrix products in bfloat16 (<see cref="Gemm.Bf16KernelDescription"/> says how).
+    /// On either device, <see cref="Sgemm"/> also takes BFloat16 operands (bf16 products, float32 sums).</summary>
     public static CpuDevice BFloat16 { get; } = new(Precision.Bf16);
 
     private CpuDevice(Precision precision) => Precision = precision;
@@ -97,10 +98,10 @@ public sealed class CpuDevice : Device
         switch (source.Type, destination.Type)
         {
             case (DType.Float32, DType.BFloat16):
-                Tensors.BFloat16.Round(F(source, "source"), Bf(destination, "destination"));
+                Tensors.BFloat16.FromSingle(F(source, "source"), Bf(destination, "destination"));
                 break;
             case (DType.BFloat16, DType.Float32):
-                Tensors.BFloat16.Widen(Bf(source, "source"), F(destination, "destination"));
+                Tensors.BFloat16.ToSingle(Bf(source, "source"), F(destination, "destination"));
                 break;
             case var (s, d) when s == d:
                 Copy(source, destination);
@@ -138,8 +139,28 @@ public sealed class CpuDevice : Device
     public override void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
         TensorView b, int ldb, float beta, TensorView c, int ldc)
     {
-        if (Precision == Precision.Bf16) Gemm.SgemmBf16(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
+        if (a.Type == DType.BFloat16 || b.Type == DType.BFloat16 || c.Type == DType.BFloat16)
+            Bf16Operands(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else if (Precision == Precision.Bf16) Gemm.SgemmBf16(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
         else Gemm.Sgemm(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc);
+    }
+
+    // Operands stored in bfloat16 (in any precision: they are bf16 already): bf16 products, float32 sums; a bf16 C is
+    // the float32 result rounded once. Float32 operands beside them are rounded to bf16 while packing.
+    private static void Bf16Operands(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
+        TensorView b, int ldb, float beta, TensorView c, int ldc)
+    {
+        bool ha = a.Type == DType.BFloat16, hb = b.Type == DType.BFloat16, hc = c.Type == DType.BFloat16;
+        switch (ha, hb, hc)
+        {
+            case (false, false, true): Gemm.SgemmBf16(transA, transB, m, n, k, alpha, F(a, "a"), lda, F(b, "b"), ldb, beta, Bf(c, "c"), ldc); break;
+            case (false, true, false): Gemm.SgemmBf16(transA, transB, m, n, k, alpha, F(a, "a"), lda, Bf(b, "b"), ldb, beta, F(c, "c"), ldc); break;
+            case (false, true, true): Gemm.SgemmBf16(transA, transB, m, n, k, alpha, F(a, "a"), lda, Bf(b, "b"), ldb, beta, Bf(c, "c"), ldc); break;
+            case (true, false, false): Gemm.SgemmBf16(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, F(b, "b"), ldb, beta, F(c, "c"), ldc); break;
+            case (true, false, true): Gemm.SgemmBf16(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, F(b, "b"), ldb, beta, Bf(c, "c"), ldc); break;
+            case (true, true, false): Gemm.SgemmBf16(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, Bf(b, "b"), ldb, beta, F(c, "c"), ldc); break;
+            default: Gemm.SgemmBf16(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, Bf(b, "b"), ldb, beta, Bf(c, "c"), ldc); break;
+        }
     }
 
     /// <inheritdoc/>

@@ -22,7 +22,7 @@ internal enum GemmIsa { Portable, Avx2, Avx512 }
 /// <para>Determinism: every element of C is computed by one thread as acc = fma(a, b, acc) over k in
 /// order within fixed KC blocks, so results do not depend on the thread count, the tiling or the ISA.</para>
 /// </summary>
-public static unsafe class Gemm
+public static unsafe partial class Gemm
 {
     /// <summary>K block, shared by every ISA so that results are bitwise identical across them.</summary>
     internal static int KC { get; private set; } = 256;
@@ -454,38 +454,5 @@ public static unsafe class Gemm
                     new Span<float>(C + o * SCo + i * SCi, LenC), Ldc);
             }
         }
-    }
-
-    // TEMPORARY (replaced by the packed bf16 GEMM): inputs rounded to bfloat16 values, then the float32 GEMM.
-    /// <summary>How bf16 products run on this machine.</summary>
-    public static string BFloat16Path => "inputs rounded to bf16, float32 micro-kernel";
-
-    /// <summary>Sgemm with A and B rounded to bfloat16.</summary>
-    public static void SgemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
-    {
-        var ra = System.Buffers.ArrayPool<float>.Shared.Rent(a.Length);
-        var rb = System.Buffers.ArrayPool<float>.Shared.Rent(b.Length);
-        for (int i = 0; i < a.Length; i++) ra[i] = BFloat16.ToSingle(BFloat16.FromSingle(a[i]));
-        for (int i = 0; i < b.Length; i++) rb[i] = BFloat16.ToSingle(BFloat16.FromSingle(b[i]));
-        Sgemm(transA, transB, m, n, k, alpha, ra.AsSpan(0, a.Length), lda, rb.AsSpan(0, b.Length), ldb, beta, c, ldc);
-        System.Buffers.ArrayPool<float>.Shared.Return(ra);
-        System.Buffers.ArrayPool<float>.Shared.Return(rb);
-    }
-
-    /// <summary>SgemmBatched2D with A and B rounded to bfloat16.</summary>
-    public static void SgemmBf16Batched2D(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, long strideAOuter, long strideAInner,
-        ReadOnlySpan<float> b, int ldb, long strideBOuter, long strideBInner,
-        float beta, Span<float> c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
-    {
-        var ra = System.Buffers.ArrayPool<float>.Shared.Rent(a.Length);
-        var rb = System.Buffers.ArrayPool<float>.Shared.Rent(b.Length);
-        for (int i = 0; i < a.Length; i++) ra[i] = BFloat16.ToSingle(BFloat16.FromSingle(a[i]));
-        for (int i = 0; i < b.Length; i++) rb[i] = BFloat16.ToSingle(BFloat16.FromSingle(b[i]));
-        SgemmBatched2D(transA, transB, m, n, k, alpha, ra.AsSpan(0, a.Length), lda, strideAOuter, strideAInner,
-            rb.AsSpan(0, b.Length), ldb, strideBOuter, strideBInner, beta, c, ldc, strideCOuter, strideCInner, outer, inner);
-        System.Buffers.ArrayPool<float>.Shared.Return(ra);
-        System.Buffers.ArrayPool<float>.Shared.Return(rb);
     }
 }

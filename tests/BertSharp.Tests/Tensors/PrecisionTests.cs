@@ -158,4 +158,31 @@ public class PrecisionTests
         Assert.Equal(one, Run(2));
         Assert.Equal(one, Run(3));
     }
+
+    [Fact]
+    public void Bf16_operands_in_memory_give_what_the_bf16_device_gives_on_float32_operands()
+    {
+        int m = 19, n = 45, k = 33;
+        var rng = new Random(4);
+        var a = Enumerable.Range(0, m * k).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var b = Enumerable.Range(0, k * n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var d = Device.Cpu;
+        var bf = d.WithPrecision(Precision.Bf16);
+        using var fa = d.Allocate(DType.Float32, a.Length);
+        using var fb = d.Allocate(DType.Float32, b.Length);
+        using var ha = d.Allocate(DType.BFloat16, a.Length);
+        using var fc = d.Allocate(DType.Float32, m * n);
+        using var gc = d.Allocate(DType.Float32, m * n);
+        using var hc = d.Allocate(DType.BFloat16, m * n);
+        using var wc = d.Allocate(DType.Float32, m * n);
+        d.CopyToDevice<float>(a, fa);
+        d.CopyToDevice<float>(b, fb);
+        d.Cast(fa, ha);
+        bf.Sgemm(false, false, m, n, k, 1f, fa, k, fb, n, 0f, fc, n);
+        d.Sgemm(false, false, m, n, k, 1f, ha, k, fb, n, 0f, gc, n); // the fp32 device: a bf16 A is bf16 already
+        Assert.Equal(d.ToArray(fc), d.ToArray(gc));
+        d.Sgemm(false, false, m, n, k, 1f, ha, k, fb, n, 0f, hc, n); // a bf16 C: the float32 result rounded once
+        d.Cast(hc, wc);
+        Assert.Equal(d.ToArray(fc).Select(BFloat16.Round), d.ToArray(wc));
+    }
 }

@@ -1,0 +1,194 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BertSharp.Tensors;
+
+/// <summary>
+/// Packing for the bf16 GEMM: rounds float32 operands to bfloat16 (round to nearest even, <see cref="BFloat16"/>) or takes
+/// bfloat16 operands as they are, while rearranging a block into micro-panels of width w, zero-padded past the matrix
+/// and past an odd k.
+/// <list type="bullet">
+/// <item><b>Pairs</b> (the <c>vdpbf16ps</c> kernel): per k pair p, w dwords; dword r = bf16(x[r, 2p]) | bf16(x[r, 2p+1]) &lt;&lt; 16.</item>
+/// <item><b>Floats</b> (the fallback, float32 micro-kernels): per k step s, w floats of the bf16 value of k = s ^ 1 (pairs
+/// swapped, so that a float32 kernel's sequential fmas add each pair's odd product first, as <c>vdpbf16ps</c> does),
+/// with bf16 denormals flushed to ±0 (as <c>vdpbf16ps</c> treats its inputs).</item>
+/// </list>
+/// "Copy" blocks have the panel direction contiguous (source row k holds width values at src + k·ld);
+/// "Transpose" blocks have k contiguous (source row r holds kc values at src + r·ld), and go through a small staging
+/// buffer (converted rows, then the float32 packer's 32-bit transpose).
+/// </summary>
+internal static unsafe class GemmBf16Packing
+{
+    private static bool V512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint DazBits(uint x) => (x & 0x7F800000u) == 0 ? x & 0x80000000u : x;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> DazBits(Vector512<uint> x)
+    {
+        var zeroExp = Vector512.Equals(x & Vector512.Create(0x7F800000u), Vector512<uint>.Zero);
+        return Vector512.ConditionalSelect(zeroExp, x & Vector512.Create(0x80000000u), x);
+    }
+
+    /// <summary>Float32 bits of the bf16 value of x[i] (rounded if x is float32), denormals flushed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint FallbackBits(void* x, bool bf16, nint i)
+        => DazBits(bf16 ? (uint)((ushort*)x)[i] << 16 : BFloat16.RoundBits(((uint*)x)[i]) & 0xFFFF0000u);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> FallbackBits16(void* x, bool bf16, nint i)
+        => DazBits(bf16 ? Avx512F.ConvertToVector512UInt32(Avx.LoadVector256((ushort*)x + i)) << 16
+                        : BFloat16.RoundBits(Vector512.Load((uint*)x + i)) & Vector512.Create(0xFFFF0000u));
+
+    /// <summary>bf16 bits of x[i] in the low half.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Bf16Bits(void* x, bool bf16, nint i)
+        => bf16 ? ((ushort*)x)[i] : BFloat16.RoundBits(((uint*)x)[i]) >> 16;
+
+    /// <summary>bf16 bits of x[i..i+16] in the low halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> Bf16Bits16(void* x, bool bf16, nint i)
+        => bf16 ? Avx512F.ConvertToVector512UInt32(Avx.LoadVector256((ushort*)x + i))
+                : BFloat16.RoundBits(Vector512.Load((uint*)x + i)) >> 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void* At(void* x, bool bf16, nint i) => (byte*)x + (bf16 ? 2 : 4) * i;
+
+    /// <summary>Packs a block into panels of w (see the class summary). src points at the block's first element;
+    /// copy: the panel direction is contiguous (width values per k row, k rows ld apart), else k is contiguous (width
+    /// rows ld apart, kc values each). pairs: the vdpbf16ps layout (ceil(kc/2) pair steps) rather than swapped floats
+    /// (kc rounded up to even steps). stage: scratch of at least max(w·kcPad, width) dwords.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Pack(void* src, bool bf16, nint ld, bool copy, int width, int kc, uint* dst, int w, bool pairs, uint* stage)
+    {
+        int steps = pairs ? (kc + 1) / 2 : (kc + 1) & ~1;   // dword steps per panel
+        if (copy)
+        {
+            for (int s = 0; s < steps; s++)
+            {
+                if (pairs) StagePairRow(src, bf16, ld, width, kc, 2 * s, stage);
+                else StageFloatRow(src, bf16, ld, width, kc, s ^ 1, stage);
+                Scatter(stage, width, dst + (nint)s * w, w, (nint)w * steps);
+            }
+            return;
+        }
+        for (int r0 = 0; r0 < width; r0 += w, dst += (nint)w * steps)
+        {
+            int rows = Math.Min(w, width - r0);
+            for (int r = 0; r < rows; r++)
+            {
+                void* row = At(src, bf16, (r0 + r) * ld);
+                if (pairs) StagePairs(row, bf16, kc, stage + (nint)r * steps);
+                else StageSwapped(row, bf16, kc, stage + (nint)r * steps);
+            }
+            GemmPacking.Transpose((float*)stage, steps, rows, steps, (float*)dst, w);
+        }
+    }
+
+    /// <summary>stage[j] = pair (row k, row k+1) at column j, for j &lt; width (row k+1 absent past kc: zero).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void StagePairRow(void* src, bool bf16, nint ld, int width, int kc, int k, uint* stage)
+    {
+        void* r0 = At(src, bf16, k * ld);
+        void* r1 = k + 1 < kc ? At(src, bf16, (k + 1) * ld) : null;
+        int j = 0;
+        if (V512)
+        {
+            if (r1 != null)
+                for (; j + 16 <= width; j += 16)
+                    Vector512.Store(Bf16Bits16(r0, bf16, j) | (Bf16Bits16(r1, bf16, j) << 16), stage + j);
+            else
+                for (; j + 16 <= width; j += 16)
+                    Vector512.Store(Bf16Bits16(r0, bf16, j), stage + j);
+        }
+        if (r1 != null) for (; j < width; j++) stage[j] = Bf16Bits(r0, bf16, j) | (Bf16Bits(r1, bf16, j) << 16);
+        else for (; j < width; j++) stage[j] = Bf16Bits(r0, bf16, j);
+    }
+
+    /// <summary>stage[j] = float bits of row k at column j (zero when k ≥ kc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void StageFloatRow(void* src, bool bf16, nint ld, int width, int kc, int k, uint* stage)
+    {
+        if (k >= kc)
+        {
+            new Span<uint>(stage, width).Clear();
+            return;
+        }
+        void* row = At(src, bf16, k * ld);
+        int j = 0;
+        if (V512) for (; j + 16 <= width; j += 16) Vector512.Store(FallbackBits16(row, bf16, j), stage + j);
+        for (; j < width; j++) stage[j] = FallbackBits(row, bf16, j);
+    }
+
+    /// <summary>dst panel q, step row: dst[q·panel + t] = stage[q·w + t], zero past width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scatter(uint* stage, int width, uint* dst, int w, nint panel)
+    {
+        int q = 0;
+        if (w == 32 && V512)
+            for (; (q + 1) * w <= width; q++)
+            {
+                Vector512.Store(Vector512.Load(stage + q * 32), dst + q * panel);
+                Vector512.Store(Vector512.Load(stage + q * 32 + 16), dst + q * panel + 16);
+            }
+        for (; (q + 1) * w <= width; q++)
+            Unsafe.CopyBlockUnaligned(dst + q * panel, stage + q * w, (uint)(4 * w));
+        int rest = width - q * w;
+        if (rest > 0)
+        {
+            uint* d = dst + q * panel;
+            Unsafe.CopyBlockUnaligned(d, stage + q * w, (uint)(4 * rest));
+            new Span<uint>(d + rest, w - rest).Clear();
+        }
+    }
+
+    /// <summary>out[p] = pair (row[2p], row[2p+1]) for p &lt; ceil(kc/2), the odd tail padded with zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void StagePairs(void* row, bool bf16, int kc, uint* o)
+    {
+        ushort* h = (ushort*)o;
+        int k = 0;
+        if (bf16)
+        {
+            Unsafe.CopyBlockUnaligned(h, row, (uint)(2 * kc));
+            k = kc;
+        }
+        else if (V512)
+        {
+            for (; k + 32 <= kc; k += 32)
+            {
+                Avx.Store(h + k, Avx512F.ConvertToVector256UInt16(BFloat16.RoundBits(Vector512.Load((uint*)row + k)) >> 16));
+                Avx.Store(h + k + 16, Avx512F.ConvertToVector256UInt16(BFloat16.RoundBits(Vector512.Load((uint*)row + k + 16)) >> 16));
+            }
+        }
+        for (; k < kc; k++) h[k] = (ushort)Bf16Bits(row, bf16, k);
+        if ((kc & 1) != 0) h[kc] = 0;
+    }
+
+    /// <summary>out[s] = fallback bits of row[s ^ 1] for s &lt; kc rounded up to even (zero past kc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void StageSwapped(void* row, bool bf16, int kc, uint* o)
+    {
+        int s = 0;
+        if (V512)
+        {
+            for (; s + 16 <= kc; s += 16)
+            {
+                var v = FallbackBits16(row, bf16, s).AsSingle();
+                Vector512.Store(Avx512F.Shuffle(v, v, 0xB1).AsUInt32(), o + s);   // swap neighbours
+            }
+        }
+        for (; s + 1 < kc; s += 2)
+        {
+            o[s] = FallbackBits(row, bf16, s + 1);
+            o[s + 1] = FallbackBits(row, bf16, s);
+        }
+        if (s < kc)
+        {
+            o[s] = 0;
+            o[s + 1] = FallbackBits(row, bf16, s);
+        }
+    }
+}
