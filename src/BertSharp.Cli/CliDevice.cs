@@ -1,5 +1,4 @@
 using System.CommandLine;
-using BertSharp.Cuda;
 using BertSharp.Tensors;
 
 namespace BertSharp.Cli;

@@ -1,6 +1,5 @@
-using BertSharp.Tensors;
 
-namespace BertSharp.Cuda;
+namespace BertSharp.Tensors;
 
 /// <summary>One kernel's agreement between two devices.</summary>
 /// <param name="Kernel">The Device method (and variant).</param>
@@ -78,7 +77,7 @@ public static class DeviceComparison
             }
             catch (Exception e)
             {
-                results.Add(new KernelError(kernel, shape, double.NaN, double.NaN, tol, false, $"{e.GetType().Name}: {CudaLibraries.FirstLine(e.Message)}"));
+                results.Add(new KernelError(kernel, shape, double.NaN, double.NaN, tol, false, $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}"));
             }
         }
         static float[] I2F(int[] a) => a.Select(x => (float)x).ToArray();
