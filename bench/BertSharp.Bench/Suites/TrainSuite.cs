@@ -17,14 +17,15 @@ namespace BertSharp.Bench.Suites;
 /// machine load hits all alike; figures are medians over rounds, ratios are taken within each round.
 /// Ours runs in each of <c>--precision</c> (fp32,bf16), PyTorch in each of <c>--torch</c> (fp32, and bf16: autocast).
 /// Options: --presets tiny,mini,small  --precision fp32,bf16  --torch fp32,bf16  --rounds R  --steps N  --warmup W
-/// --threads T  --peak GFLOPS (MFU against this fixed peak instead of the per-round sample)  --no-torch  --dense
+/// --threads T  --seq L (sequence length, 128)  --peak GFLOPS (MFU against this fixed peak instead of the per-round sample)  --no-torch  --dense
 /// </summary>
 public sealed class TrainSuite : IBenchSuite
 {
     public string Name => "train";
     public string Description => "training steps/s vs PyTorch (tiny/mini/small, batch 32x128), memory, per-layer table, MFU, allocations";
 
-    private const int Batch = 32, Seq = 128, Predictions = 20, Vocab = 30522;
+    private const int Batch = 32, Predictions = 20, Vocab = 30522;
+    private static int Seq = 128; // --seq (memory measurements at longer lengths)
 
     public int Run(string[] args)
     {
@@ -47,6 +48,7 @@ public sealed class TrainSuite : IBenchSuite
                 case "--steps": steps = int.Parse(args[++i]); break;
                 case "--warmup": warmup = int.Parse(args[++i]); break;
                 case "--threads": threads = int.Parse(args[++i]); break;
+                case "--seq": Seq = int.Parse(args[++i]); break;
                 case "--peak": fixedPeak = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-torch": torch = false; break;
                 case "--dense": dense = true; break;
@@ -75,7 +77,7 @@ public sealed class TrainSuite : IBenchSuite
         {
             // Every configuration runs once per round, in the same order, so drifting load hits all alike.
             var configs = precisions.Select(p => ($"ours {p}", (Func<JsonElement>)(() => RunChild(Environment.ProcessPath!,
-                    $"\"{typeof(TrainSuite).Assembly.Location}\" train --child {preset} --precision {p} --steps {steps} --warmup {warmup} --threads {threads}", null))))
+                    $"\"{typeof(TrainSuite).Assembly.Location}\" train --child {preset} --precision {p} --steps {steps} --warmup {warmup} --threads {threads} --seq {Seq}", null))))
                 .Concat(torchModes.Select(m => ($"torch {m}", (Func<JsonElement>)(() => RunTorch(script, preset, "sparse", m, steps, warmup, threads)))))
                 .ToList();
             if (dense && torch) configs.Add(("torch fp32 dense", () => RunTorch(script, preset, "dense", "fp32", Math.Max(2, steps / 2), Math.Min(warmup, 2), threads)));
