@@ -126,7 +126,7 @@ public static class EmulatedGpu
     /// <summary>A finished process: exit code, stdout and stderr interleaved as they came, wall time.</summary>
     public sealed record ProcessResult(int ExitCode, string Output, double Seconds);
 
-    private static ProcessResult RunProcess(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string> env, int timeoutSeconds)
+    internal static ProcessResult RunProcess(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string> env, int timeoutSeconds)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);

@@ -10,6 +10,8 @@ using BertSharp.Training;
 //   info                      the GPUs and library versions (or why there is none)
 //   kernels OUT               every CUDA kernel against the CPU device's (max abs/rel error per kernel)
 //   bench OUT [preset...]     training steps per preset in fp32, tf32 and bf16 on cuda:0 (tokens/s, ms/step, memory, MFU)
+//   bench OUT --quick [preset...]  the same in a size the CUDA emulator runs in seconds (tools/gpu/check.sh --emulated):
+//                             tiny by default, batch 4 x 32 tokens, a 1000-word vocabulary, 1 warm-up and 2 timed steps
 // Exit code: 0 all passed, 1 a check failed, 3 no usable GPU.
 string command = args.Length > 0 ? args[0] : "info";
 string outDir = args.Length > 1 ? args[1] : ".";
@@ -40,14 +42,16 @@ switch (command)
     }
     case "bench":
     {
-        var presets = args.Length > 2 ? args[2..] : ["tiny", "mini", "small", "base"];
+        bool quick = args.Skip(2).Contains("--quick");
+        var named = args.Skip(2).Where(a => a != "--quick").ToArray();
+        var presets = named.Length > 0 ? named : quick ? ["tiny"] : ["tiny", "mini", "small", "base"];
         var rows = new List<Dictionary<string, object>>();
         const double PeakBf16 = 989e12; // H100/H200 SXM dense bf16 tensor-core peak
         string device = "";
         foreach (var preset in presets)
         foreach (var precision in new[] { Precision.Fp32, Precision.Tf32, Precision.Bf16 })
         {
-            int batch = preset == "base" ? 64 : 128, seq = 128, predictions = 20, vocab = 30522;
+            int batch = quick ? 4 : preset == "base" ? 64 : 128, seq = quick ? 32 : 128, predictions = quick ? 4 : 20, vocab = quick ? 1000 : 30522;
             try
             {
                 // A device per preset and precision, opened as the commands open it (self-check, then the precision)
@@ -72,9 +76,9 @@ switch (command)
                     model.Backward();
                     opt.Step(schedule.At(++step));
                 }
-                for (int i = 0; i < 3; i++) Step();
+                for (int i = 0; i < (quick ? 1 : 3); i++) Step();
                 gpu.Synchronize();
-                int steps = preset == "base" ? 20 : 30;
+                int steps = quick ? 2 : preset == "base" ? 20 : 30;
                 var sw = Stopwatch.StartNew();
                 for (int i = 0; i < steps; i++) Step();
                 gpu.Synchronize();
@@ -83,7 +87,7 @@ switch (command)
                 double flops = config.TrainingStepFlops(batch, seq, predictions);
                 var row = new Dictionary<string, object>
                 {
-                    ["preset"] = preset, ["precision"] = precision.Name(), ["batch"] = batch, ["seq"] = seq,
+                    ["preset"] = preset, ["precision"] = precision.Name(), ["batch"] = batch, ["seq"] = seq, ["steps"] = steps,
                     ["tokens_per_s"] = batch * seq / sec, ["ms_per_step"] = sec * 1e3,
                     ["memory_mib"] = (free0 - free1) / 1048576.0, ["mfu_vs_bf16_peak"] = flops / sec / PeakBf16,
                 };
@@ -96,11 +100,11 @@ switch (command)
                 Console.WriteLine($"bench {preset} {precision.Name()}: FAILED {e.GetType().Name}: {e.Message.Split('\n')[0]}");
             }
         }
-        File.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new { device, rows }, json));
+        File.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new { device, quick, rows }, json));
         return rows.All(r => !r.ContainsKey("error")) ? 0 : 1;
     }
     default:
-        Console.Error.WriteLine($"error: unknown command {command} (info, kernels OUT, bench OUT [preset...])");
+        Console.Error.WriteLine($"error: unknown command {command} (info, kernels OUT, bench OUT [--quick] [preset...])");
         return 2;
 }
 
