@@ -58,7 +58,7 @@ public sealed class TrainSuite : IBenchSuite
         }
         foreach (var p in precisions) Precisions.Parse(p, "--precision");
         if (child != null) return Child(child, steps, warmup, threads, Precisions.Parse(childPrecision, "--precision") ?? Precision.Fp32);
-        if (shapes) { foreach (var p in presets) GemmShapes(p, threads, rounds); return 0; }
+        if (shapes) { foreach (var p in presets) foreach (var q in precisions) GemmShapes(p, threads, rounds, Precisions.Parse(q) ?? Precision.Fp32); return 0; }
         if (!torch) torchModes.Clear();
 
         string repo = FindRepo();
@@ -305,7 +305,7 @@ public sealed class TrainSuite : IBenchSuite
     }
 
     /// <summary>GFLOP/s of every GEMM form a training step calls, at this preset's shapes (interleaved rounds, medians).</summary>
-    private static void GemmShapes(string preset, int threads, int rounds)
+    private static void GemmShapes(string preset, int threads, int rounds, Precision precision)
     {
         KernelParallel.ThreadCount = threads;
         var c = BertConfig.FromPreset(preset, Vocab);
@@ -326,7 +326,12 @@ public sealed class TrainSuite : IBenchSuite
             ("mlm dt       dl·E", false, false, m, h, v, 0f),
         };
         var rng = new SplitMix64(1);
-        Console.WriteLine($"{preset}: GEMM forms of a training step, {threads} threads (median of {rounds} rounds)");
+        Console.WriteLine($"{preset}: GEMM forms of a training step in {precision.Name()}, {threads} threads (median of {rounds} rounds)");
+        void Run(bool ta, bool tb, int m, int n, int k, float[] a, int lda, float[] b, int ldb, float beta, float[] c)
+        {
+            if (precision == Precision.Bf16) Gemm.SgemmBf16<float, float, float>(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, c, n);
+            else Gemm.Sgemm(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, c, n);
+        }
         var results = list.Select(_ => new List<double>()).ToArray();
         var bufs = list.Select(s => (A: Fill(new float[(long)s.M * s.K], ref rng), B: Fill(new float[(long)s.K * s.N], ref rng), C: new float[(long)s.M * s.N])).ToArray();
         for (int r = 0; r < rounds; r++)
@@ -335,9 +340,9 @@ public sealed class TrainSuite : IBenchSuite
                 var s = list[j];
                 var (a, b, cc) = bufs[j];
                 int lda = s.Ta ? s.M : s.K, ldb = s.Tb ? s.K : s.N;
-                Gemm.Sgemm(s.Ta, s.Tb, s.M, s.N, s.K, 1f, a, lda, b, ldb, s.Beta, cc, s.N);
+                Run(s.Ta, s.Tb, s.M, s.N, s.K, a, lda, b, ldb, s.Beta, cc);
                 long t0 = Stopwatch.GetTimestamp();
-                for (int k = 0; k < 3; k++) Gemm.Sgemm(s.Ta, s.Tb, s.M, s.N, s.K, 1f, a, lda, b, ldb, s.Beta, cc, s.N);
+                for (int k = 0; k < 3; k++) Run(s.Ta, s.Tb, s.M, s.N, s.K, a, lda, b, ldb, s.Beta, cc);
                 double sec = Stopwatch.GetElapsedTime(t0).TotalSeconds / 3;
                 results[j].Add(2.0 * s.M * s.N * s.K / sec / 1e9);
             }

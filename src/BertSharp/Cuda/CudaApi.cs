@@ -276,12 +276,13 @@ internal sealed unsafe class Nvrtc
 }
 
 /// <summary>cuBLAS (<c>libcublas.so.*</c>, loaded after <c>libcublasLt.so.*</c>, which it needs): GEMMs with
-/// float32 compute (CUBLAS_COMPUTE_32F, never TF32) on float32 or bfloat16 operands.</summary>
+/// float32 compute on float32 or bfloat16 operands (CUBLAS_COMPUTE_32F), or TF32 tensor-op compute on float32 operands
+/// when the device's precision is tf32 (CUBLAS_COMPUTE_32F_FAST_TF32).</summary>
 internal sealed unsafe class Cublas
 {
     public const int OpN = 0, OpT = 1;
     public const int R32F = 0, R16BF = 14;
-    public const int Compute32F = 68;
+    public const int Compute32F = 68, Compute32FFastTf32 = 77;
     public const int GemmDefault = -1;
     public const int DefaultMath = 0, PedanticMath = 2;
 

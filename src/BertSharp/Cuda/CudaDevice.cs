@@ -26,6 +26,8 @@ public sealed unsafe class CudaDevice : Device
     private readonly HashSet<Staging> _stagings = [];
     private readonly Dictionary<(ulong, ulong, ulong, long, long, long, long, long, long, int, int), ulong> _pointerArrays = [];
     private ulong _scratch;
+    private Precision _precision = Precision.Fp32;
+    private DeviceTensor? _bf16A, _bf16B; // bf16 copies of float32 operands (bf16 precision), grown when needed
     private long _scratchBytes;
     private bool _disposed;
     private string _lastLaunch = "none";
@@ -56,6 +58,23 @@ public sealed unsafe class CudaDevice : Device
 
     /// <inheritdoc/>
     public override string Name => $"cuda:{Info.Ordinal}";
+
+    /// <inheritdoc/>
+    public override Precision Precision => _precision;
+
+    /// <summary>This device when it already computes in <paramref name="precision"/>; a CUDA device takes its precision
+    /// when it is opened (<see cref="Devices.Open(string, Precision?, out string)"/>), so another one is a usage error.</summary>
+    public override Device WithPrecision(Precision precision) => precision == _precision ? this
+        : throw new BertSharpException($"precision {precision.Name()}: {Name} was opened in {_precision.Name()}; open it in {precision.Name()} (Devices.Open)", ErrorKind.Usage);
+
+    /// <summary>Sets how matrix products run, once, when the device is opened (after its self-check, which runs in fp32):
+    /// bf16 and tf32 need tensor cores of compute capability 8.0 or newer.</summary>
+    internal void SetPrecision(Precision precision)
+    {
+        if (precision != Precision.Fp32 && Info.Major < 8)
+            throw new BertSharpException($"precision {precision.Name()}: {Name} ({Info.Name}) has compute capability {Info.Major}.{Info.Minor}; bf16 and tf32 need 8.0 or newer", ErrorKind.Usage);
+        _precision = precision;
+    }
 
     /// <summary>Copies up to this size (a batch field: ids of 512 × 512 tokens are 1 MiB) go through the destination's
     /// pinned staging buffer asynchronously; larger ones (parameters, checkpoints) are synchronous, so no tensor keeps
@@ -499,6 +518,9 @@ public sealed unsafe class CudaDevice : Device
     /// and with it the memory of tensors still alive.</summary>
     private void Release()
     {
+        _bf16A?.Dispose();
+        _bf16B?.Dispose();
+        (_bf16A, _bf16B) = (null, null);
         _disposed = true;
         if (!_retained) return;
         if (_d.cuCtxSetCurrent(_context) == 0) t_current = this;
@@ -531,6 +553,21 @@ public sealed unsafe class CudaDevice : Device
         _ => throw new ArgumentException($"a GEMM operand must be Float32 or BFloat16, not {t}"),
     };
 
+    // In bf16 precision a float32 operand is cast (round to nearest even) into a bf16 scratch copy of the whole view,
+    // read with the same leading dimension: products of bf16 values on tensor cores, float32 accumulation.
+    private TensorView Bf16Operand(TensorView v, ref DeviceTensor? scratch)
+    {
+        if (_precision != Precision.Bf16 || v.Type != DType.Float32) return v;
+        if (scratch is null || scratch.Length < v.Length) scratch = Reallocate(scratch, DType.BFloat16, Math.Max(v.Length, 1 << 16));
+        var copy = scratch.Prefix(v.Length);
+        CastToBFloat16(v, copy);
+        return copy;
+    }
+
+    // float32 compute; TF32 tensor-op compute for float32 operands in tf32 precision.
+    private int ComputeType(TensorView a, TensorView b) =>
+        _precision == Precision.Tf32 && a.Type == DType.Float32 && b.Type == DType.Float32 ? Cublas.Compute32FFastTf32 : Cublas.Compute32F;
+
     private static void CheckMatrix(TensorView v, bool trans, int rows, int cols, int ld, string name)
     {
         // op(X) is rows × cols; stored X is cols × rows when transposed (row-major, leading dimension ld).
@@ -552,10 +589,11 @@ public sealed unsafe class CudaDevice : Device
         CheckMatrix(c, false, m, n, ldc, "c");
         if (m == 0 || n == 0) return;
         MakeCurrent();
+        (a, b) = (Bf16Operand(a, ref _bf16A), Bf16Operand(b, ref _bf16B));
         float al = alpha, be = beta;
         Cublas.Check(_blas.cublasGemmEx(_blasHandle, transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
             &al, (void*)AnyP(b, "b"), BlasType(b.Type), Math.Max(1, ldb), (void*)AnyP(a, "a"), BlasType(a.Type), Math.Max(1, lda),
-            &be, (void*)AnyP(c, "c"), BlasType(c.Type), ldc, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
+            &be, (void*)AnyP(c, "c"), BlasType(c.Type), ldc, ComputeType(a, b), Cublas.GemmDefault), "cublasGemmEx");
         Launched("cublasGemmEx");
     }
 
@@ -579,6 +617,8 @@ public sealed unsafe class CudaDevice : Device
         CheckLast(b, transB, k, n, ldb, strideBOuter, strideBInner, "b");
         CheckLast(c, false, m, n, ldc, strideCOuter, strideCInner, "c");
         MakeCurrent();
+        (a, b) = (Bf16Operand(a, ref _bf16A), Bf16Operand(b, ref _bf16B));
+        int compute = ComputeType(a, b);
         float al = alpha, be = beta;
         int opA = transB ? Cublas.OpT : Cublas.OpN, opB = transA ? Cublas.OpT : Cublas.OpN;
         int ta = BlasType(a.Type), tb = BlasType(b.Type), tc = BlasType(c.Type);
@@ -589,7 +629,7 @@ public sealed unsafe class CudaDevice : Device
         {
             Cublas.Check(_blas.cublasGemmStridedBatchedEx(_blasHandle, opA, opB, n, m, k, &al,
                 (void*)pb, tb, Math.Max(1, ldb), strideBInner, (void*)pa, ta, Math.Max(1, lda), strideAInner,
-                &be, (void*)pc, tc, ldc, strideCInner, outer * inner, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmStridedBatchedEx");
+                &be, (void*)pc, tc, ldc, strideCInner, outer * inner, compute, Cublas.GemmDefault), "cublasGemmStridedBatchedEx");
             Launched("cublasGemmStridedBatchedEx");
             return;
         }
@@ -622,7 +662,7 @@ public sealed unsafe class CudaDevice : Device
         int n2 = outer * inner;
         Cublas.Check(_blas.cublasGemmBatchedEx(_blasHandle, opA, opB, n, m, k, &al,
             (void*)(arrays + (ulong)n2 * 8), tb, Math.Max(1, ldb), (void*)arrays, ta, Math.Max(1, lda),
-            &be, (void*)(arrays + (ulong)n2 * 16), tc, ldc, n2, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmBatchedEx");
+            &be, (void*)(arrays + (ulong)n2 * 16), tc, ldc, n2, compute, Cublas.GemmDefault), "cublasGemmBatchedEx");
         Launched("cublasGemmBatchedEx");
     }
 

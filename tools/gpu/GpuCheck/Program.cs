@@ -9,7 +9,7 @@ using BertSharp.Training;
 // The GPU checks of issue 15, one command each, every result also written as JSON to the output folder:
 //   info                      the GPUs and library versions (or why there is none)
 //   kernels OUT               every CUDA kernel against the CPU device's (max abs/rel error per kernel)
-//   bench OUT [preset...]     training steps per preset in fp32 on cuda:0 (tokens/s, ms/step, memory, MFU)
+//   bench OUT [preset...]     training steps per preset in fp32, tf32 and bf16 on cuda:0 (tokens/s, ms/step, memory, MFU)
 // Exit code: 0 all passed, 1 a check failed, 3 no usable GPU.
 string command = args.Length > 0 ? args[0] : "info";
 string outDir = args.Length > 1 ? args[1] : ".";
@@ -45,13 +45,15 @@ switch (command)
         const double PeakBf16 = 989e12; // H100/H200 SXM dense bf16 tensor-core peak
         string device = "";
         foreach (var preset in presets)
+        foreach (var precision in new[] { Precision.Fp32, Precision.Tf32, Precision.Bf16 })
         {
             int batch = preset == "base" ? 64 : 128, seq = 128, predictions = 20, vocab = 30522;
             try
             {
-                // A device per preset, disposed after it: releasing the primary context frees the model's activations
-                // and the optimiser's moments too, so each preset's memory figure starts from an empty GPU.
-                using var gpu = CudaDevice.Open(0);
+                // A device per preset and precision, opened as the commands open it (self-check, then the precision)
+                // and disposed after it: releasing the primary context frees the model's activations and the
+                // optimiser's moments too, so each memory figure starts from an empty GPU.
+                using var gpu = (CudaDevice)Devices.Open("cuda:0", precision, out _);
                 device = gpu.Info.ToString();
                 if (rows.Count == 0) Console.WriteLine($"kernels: {gpu.ModuleSource}");
                 var config = BertConfig.FromPreset(preset, vocab);
@@ -81,17 +83,17 @@ switch (command)
                 double flops = config.TrainingStepFlops(batch, seq, predictions);
                 var row = new Dictionary<string, object>
                 {
-                    ["preset"] = preset, ["precision"] = "fp32", ["batch"] = batch, ["seq"] = seq,
+                    ["preset"] = preset, ["precision"] = precision.Name(), ["batch"] = batch, ["seq"] = seq,
                     ["tokens_per_s"] = batch * seq / sec, ["ms_per_step"] = sec * 1e3,
                     ["memory_mib"] = (free0 - free1) / 1048576.0, ["mfu_vs_bf16_peak"] = flops / sec / PeakBf16,
                 };
                 rows.Add(row);
-                Console.WriteLine($"bench {preset,-6} fp32 B{batch}xT{seq}: {row["tokens_per_s"],10:F0} tokens/s {row["ms_per_step"],8:F2} ms/step {row["memory_mib"],8:F0} MiB  MFU {100 * (double)row["mfu_vs_bf16_peak"]:F1}%");
+                Console.WriteLine($"bench {preset,-6} {precision.Name()} B{batch}xT{seq}: {row["tokens_per_s"],10:F0} tokens/s {row["ms_per_step"],8:F2} ms/step {row["memory_mib"],8:F0} MiB  MFU {100 * (double)row["mfu_vs_bf16_peak"]:F1}%");
             }
             catch (Exception e)
             {
-                rows.Add(new() { ["preset"] = preset, ["error"] = e.GetType().Name + ": " + e.Message.Split('\n')[0] });
-                Console.WriteLine($"bench {preset}: FAILED {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                rows.Add(new() { ["preset"] = preset, ["precision"] = precision.Name(), ["error"] = e.GetType().Name + ": " + e.Message.Split('\n')[0] });
+                Console.WriteLine($"bench {preset} {precision.Name()}: FAILED {e.GetType().Name}: {e.Message.Split('\n')[0]}");
             }
         }
         File.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new { device, rows }, json));
