@@ -7,7 +7,7 @@ namespace BertSharp.Bench.Suites;
 /// <summary>
 /// bf16 GEMM throughput against our float32 SGEMM on the same shapes and threads, interleaved rounds (FMA peak sample,
 /// fp32, bf16 with float32 operands rounded while packing, bf16 with operands already bf16). Options: --threads N
-/// (default 2), --rounds R, --only TEXT, --fallback (force the non-vdpbf16ps path), --kernel (the micro-kernel alone),
+/// (default 2), --rounds R, --only TEXT, --train (the BERT-small training step's GEMM forms instead), --fallback (force the non-vdpbf16ps path), --kernel (the micro-kernel alone),
 /// and for tuning --kc N --mb N --nb N (bf16 blocking), --best (best-of instead of medians).
 /// </summary>
 public sealed unsafe class GemmBf16Suite : IBenchSuite
@@ -17,8 +17,23 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
 
     private sealed record Shape(string Name, int M, int K, int N, bool TransA, bool TransB);
 
+    // --train: the GEMM forms of a BERT-small training step (batch 8 x 512 tokens), as `train --gemm-shapes` runs them.
+    private static List<Shape> TrainShapes() => new()
+    {
+        new("4096x512x1536 A·Bᵀ (qkv fwd)", 4096, 512, 1536, false, true),
+        new("1536x4096x512 Aᵀ·B (qkv dW)", 1536, 4096, 512, true, false),
+        new("2048x4096x512 Aᵀ·B (ffn1 dW)", 2048, 4096, 512, true, false),
+        new("512x4096x2048 Aᵀ·B (ffn2 dW)", 512, 4096, 2048, true, false),
+        new("4096x1536x512 A·B (qkv dx)", 4096, 1536, 512, false, false),
+        new("4096x2048x512 A·B (ffn1 dx)", 4096, 2048, 512, false, false),
+        new("640x30522x512 A·B (mlm dt)", 640, 30522, 512, false, false),
+    };
+
+    private static bool _train;
+
     private static List<Shape> Shapes()
     {
+        if (_train) return TrainShapes();
         var list = new List<Shape> { new("1024x1024x1024 A·B", 1024, 1024, 1024, false, false) };
         foreach (var (m, k, n) in new[] { (4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768) })
         {
@@ -56,6 +71,8 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--only": only = args[++i]; break;
                 case "--best": _best = true; break;
+                case "--train": _train = true; break;
+                case "--staged-copy": GemmBf16Packing.DirectCopy = false; break;   // the packer before the direct copy path
                 case "--cpu-time": _cpuTime = true; threads = 1; break;
                 case "--fallback": Gemm.Bf16Path = GemmBf16Path.Fallback; break;
                 case "--kernel": _cpuTime = true; return KernelOnly();
