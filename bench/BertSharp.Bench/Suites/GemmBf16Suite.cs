@@ -72,6 +72,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 case "--only": only = args[++i]; break;
                 case "--best": _best = true; break;
                 case "--train": _train = true; break;
+                case "--attention": _cpuTime = true; return Attention(rounds);
                 case "--staged-copy": GemmBf16Packing.DirectCopy = false; break;   // the packer before the direct copy path
                 case "--cpu-time": _cpuTime = true; threads = 1; break;
                 case "--fallback": Gemm.Bf16Path = GemmBf16Path.Fallback; break;
@@ -163,6 +164,36 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
             run();
             times.Add(Now() - t0);
         }
+    }
+
+    /// <summary>One thread (CPU time): the attention forms of BERT small (batch 32 x 8 heads, 128 tokens, head size 64)
+    /// through SgemmBatched2D (fp32) and SgemmBf16Batched2D, interleaved rounds, medians.</summary>
+    private static int Attention(int rounds)
+    {
+        KernelParallel.ThreadCount = 1;
+        const int outer = 32, inner = 8, t = 128, d = 64;
+        Console.WriteLine($"attention forms, {outer}x{inner} matrices, one thread, CPU time; bf16: {Gemm.Bf16KernelDescription}");
+        foreach (var (name, ta, tb, m, n, k) in new[] { ("Q·Kᵀ  A·Bᵀ 128x128x64", false, true, t, t, d), ("P·V   A·B  128x64x128", false, false, t, d, t),
+                                                        ("Pᵀ·dO Aᵀ·B 128x64x128", true, false, t, d, t) })
+        {
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            long sa = (long)m * k, sb = (long)k * n, sc = (long)m * n;
+            var rng = new Random(5);
+            var a = new float[sa * outer * inner];
+            var b = new float[sb * outer * inner];
+            var c = new float[sc * outer * inner];
+            for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() - 0.5);
+            for (int i = 0; i < b.Length; i++) b[i] = (float)(rng.NextDouble() - 0.5);
+            List<double> tf = new(), tb16 = new();
+            for (int r = 0; r < rounds; r++)
+            {
+                Round(() => Gemm.SgemmBatched2D(ta, tb, m, n, k, 1f, a, lda, sa * inner, sa, b, ldb, sb * inner, sb, 0f, c, n, sc * inner, sc, outer, inner), tf);
+                Round(() => Gemm.SgemmBf16Batched2D(ta, tb, m, n, k, 1f, a, lda, sa * inner, sa, b, ldb, sb * inner, sb, 0f, c, n, sc * inner, sc, outer, inner), tb16);
+            }
+            double flop = 2.0 * m * n * k * outer * inner;
+            Console.WriteLine($"{name,-24} fp32 {flop / Median(tf) / 1e9,7:F1}  bf16 {flop / Median(tb16) / 1e9,7:F1} GFLOP/s");
+        }
+        return 0;
     }
 
     /// <summary>Tuning aid: one thread, packing alone (a 960 x 512 block of A, a 512 x 512 block of B, each direction and

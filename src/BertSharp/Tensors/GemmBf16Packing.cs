@@ -120,7 +120,6 @@ internal static unsafe class GemmBf16Packing
         var i1 = Vector512.Create(12u, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 0, 0, 0, 0);
         var i2 = Vector512.Create(8u, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 0, 0, 0, 0);
         var i3 = Vector512.Create(4u, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0);
-        uint* tmp = stackalloc uint[16];
         int j0 = 0;
         if (w == 12)
         {
@@ -142,6 +141,18 @@ internal static unsafe class GemmBf16Packing
                     Store12(Avx512F.PermuteVar16x32(v2, i3), p + 3 * panel);
                 }
             }
+            // Then single panels while a whole vector still fits in the row.
+            for (; j0 + 16 <= width; j0 += 12)
+            {
+                uint* p = dst + (j0 / 12) * panel;
+                for (int s = 0; s < steps; s++, p += 12)
+                {
+                    int k = 2 * s;
+                    void* r0 = At(src, bf16, k * ld + j0);
+                    void* r1 = k + 1 < kc ? At(src, bf16, (k + 1) * ld + j0) : null;
+                    Store12(Pair16(r0, r1, bf16, 0), p);
+                }
+            }
         }
         for (int s = 0; s < steps; s++)
         {
@@ -149,7 +160,7 @@ internal static unsafe class GemmBf16Packing
             void* r0 = At(src, bf16, k * ld);
             void* r1 = k + 1 < kc ? At(src, bf16, (k + 1) * ld) : null;
             uint* d = dst + (nint)s * w;
-            int j = j0;
+            int j = j0;   // a multiple of 16 for w 32, of 12 for w 12
             if (w == 32)
             {
                 for (; j + 32 <= width; j += 32)
@@ -159,13 +170,13 @@ internal static unsafe class GemmBf16Packing
                     Vector512.Store(Pair16(r0, r1, bf16, j + 16), p + 16);
                 }
             }
-            for (; j < width; j++)
+            if (j + 16 <= width)   // w 32: a 16-column half panel
             {
-                if ((j & 15) == 0 && j + 16 <= width) Vector512.Store(Pair16(r0, r1, bf16, j), tmp);
-                uint x = (j & ~15) + 16 <= width ? tmp[j & 15]   // j starts a multiple of 16
-                       : r1 == null ? Bf16Bits(r0, bf16, j) : Bf16Bits(r0, bf16, j) | (Bf16Bits(r1, bf16, j) << 16);
-                d[(j / w) * panel + j % w] = x;
+                Vector512.Store(Pair16(r0, r1, bf16, j), d + (j / w) * panel + j % w);
+                j += 16;
             }
+            for (; j < width; j++)
+                d[(j / w) * panel + j % w] = r1 == null ? Bf16Bits(r0, bf16, j) : Bf16Bits(r0, bf16, j) | (Bf16Bits(r1, bf16, j) << 16);
             int rest = width % w;
             if (rest > 0) new Span<uint>(d + (width / w) * panel + rest, w - rest).Clear();
         }
