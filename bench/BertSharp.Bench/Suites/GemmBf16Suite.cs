@@ -63,6 +63,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
     {
         int threads = 2, rounds = 5;
         string? only = null;
+        bool attention = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -72,7 +73,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 case "--only": only = args[++i]; break;
                 case "--best": _best = true; break;
                 case "--train": _train = true; break;
-                case "--attention": _cpuTime = true; return Attention(rounds);
+                case "--attention": attention = true; break;
                 case "--staged-copy": GemmBf16Packing.DirectCopy = false; break;   // the packer before the direct copy path
                 case "--cpu-time": _cpuTime = true; threads = 1; break;
                 case "--fallback": Gemm.Bf16Path = GemmBf16Path.Fallback; break;
@@ -91,6 +92,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 default: Console.Error.WriteLine($"gemm-bf16: unknown option {args[i]}"); return 2;
             }
         }
+        if (attention) { _cpuTime = threads == 1; return Attention(rounds, threads); }
         KernelParallel.ThreadCount = threads;
         Console.WriteLine($"fp32: {Gemm.KernelDescription}");
         Console.WriteLine($"bf16: {Gemm.Bf16KernelDescription}");
@@ -167,12 +169,13 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
     }
 
     /// <summary>One thread (CPU time): the attention forms of BERT small (batch 32 x 8 heads, 128 tokens, head size 64)
-    /// through SgemmBatched2D (fp32) and SgemmBf16Batched2D, interleaved rounds, medians.</summary>
-    private static int Attention(int rounds)
+    /// through SgemmBatched2D (fp32) and SgemmBf16Batched2D, interleaved rounds, medians; one thread by its CPU time,
+    /// --threads N &gt; 1 (given before --attention) by wall time.</summary>
+    private static int Attention(int rounds, int threads)
     {
-        KernelParallel.ThreadCount = 1;
+        KernelParallel.ThreadCount = threads;
         const int outer = 32, inner = 8, t = 128, d = 64;
-        Console.WriteLine($"attention forms, {outer}x{inner} matrices, one thread, CPU time; bf16: {Gemm.Bf16KernelDescription}");
+        Console.WriteLine($"attention forms, {outer}x{inner} matrices, {threads} thread(s), {(threads > 1 ? "wall" : "CPU")} time; bf16: {Gemm.Bf16KernelDescription}");
         foreach (var (name, ta, tb, m, n, k) in new[] { ("Q·Kᵀ  A·Bᵀ 128x128x64", false, true, t, t, d), ("P·V   A·B  128x64x128", false, false, t, d, t),
                                                         ("Pᵀ·dO Aᵀ·B 128x64x128", true, false, t, d, t) })
         {
