@@ -73,6 +73,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 case "--only": only = args[++i]; break;
                 case "--best": _best = true; break;
                 case "--train": _train = true; break;
+                case "--no-prefetch": GemmBf16Packing.PrefetchRows = false; break;
                 case "--attention": attention = true; break;
                 case "--staged-copy": GemmBf16Packing.DirectCopy = false; break;   // the packer before the direct copy path
                 case "--cpu-time": _cpuTime = true; threads = 1; break;

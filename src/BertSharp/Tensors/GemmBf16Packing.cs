@@ -23,6 +23,9 @@ internal static unsafe class GemmBf16Packing
     /// <summary>Whether the copy direction of the pairs layout skips the staging row (tests turn it off to compare).</summary>
     internal static bool DirectCopy { get; set; } = true;
 
+    /// <summary>Whether the transpose direction prefetches the row after next (benchmarks switch it).</summary>
+    internal static bool PrefetchRows { get; set; } = true;
+
     private static bool V512 => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -88,6 +91,14 @@ internal static unsafe class GemmBf16Packing
             for (int r = 0; r < rows; r++)
             {
                 void* row = At(src, bf16, (r0 + r) * ld);
+                if (PrefetchRows && Sse.IsSupported && r0 + r + 2 < width)
+                {
+                    // The row after next: each row is its own short stream (often its own page), which the
+                    // hardware prefetchers pick up only after a few misses.
+                    byte* next = (byte*)At(src, bf16, (r0 + r + 2) * ld);
+                    int bytes = (bf16 ? 2 : 4) * kc;
+                    for (int o = 0; o < bytes; o += 64) Sse.Prefetch0(next + o);
+                }
                 if (pairs) StagePairs(row, bf16, kc, stage + (nint)r * steps);
                 else StageSwapped(row, bf16, kc, stage + (nint)r * steps);
             }
