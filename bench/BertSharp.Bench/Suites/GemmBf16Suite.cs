@@ -7,7 +7,7 @@ namespace BertSharp.Bench.Suites;
 /// <summary>
 /// bf16 GEMM throughput against our float32 SGEMM on the same shapes and threads, interleaved rounds (FMA peak sample,
 /// fp32, bf16 with float32 operands rounded while packing, bf16 with operands already bf16). Options: --threads N
-/// (default 2), --rounds R, --only TEXT, --fallback (force the non-vdpbf16ps path), --kernel (the micro-kernel alone),
+/// (default 2), --rounds R, --only TEXT, --train (the BERT-small training step's GEMM forms instead), --fallback (force the non-vdpbf16ps path), --kernel (the micro-kernel alone),
 /// and for tuning --kc N --mb N --nb N (bf16 blocking), --best (best-of instead of medians).
 /// </summary>
 public sealed unsafe class GemmBf16Suite : IBenchSuite
@@ -17,8 +17,23 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
 
     private sealed record Shape(string Name, int M, int K, int N, bool TransA, bool TransB);
 
+    // --train: the GEMM forms of a BERT-small training step (batch 8 x 512 tokens), as `train --gemm-shapes` runs them.
+    private static List<Shape> TrainShapes() => new()
+    {
+        new("4096x512x1536 A·Bᵀ (qkv fwd)", 4096, 512, 1536, false, true),
+        new("1536x4096x512 Aᵀ·B (qkv dW)", 1536, 4096, 512, true, false),
+        new("2048x4096x512 Aᵀ·B (ffn1 dW)", 2048, 4096, 512, true, false),
+        new("512x4096x2048 Aᵀ·B (ffn2 dW)", 512, 4096, 2048, true, false),
+        new("4096x1536x512 A·B (qkv dx)", 4096, 1536, 512, false, false),
+        new("4096x2048x512 A·B (ffn1 dx)", 4096, 2048, 512, false, false),
+        new("640x30522x512 A·B (mlm dt)", 640, 30522, 512, false, false),
+    };
+
+    private static bool _train;
+
     private static List<Shape> Shapes()
     {
+        if (_train) return TrainShapes();
         var list = new List<Shape> { new("1024x1024x1024 A·B", 1024, 1024, 1024, false, false) };
         foreach (var (m, k, n) in new[] { (4096, 768, 768), (4096, 768, 3072), (4096, 3072, 768) })
         {
@@ -48,6 +63,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
     {
         int threads = 2, rounds = 5;
         string? only = null;
+        bool attention = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -56,6 +72,10 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--only": only = args[++i]; break;
                 case "--best": _best = true; break;
+                case "--train": _train = true; break;
+                case "--no-prefetch": GemmBf16Packing.PrefetchRows = false; break;
+                case "--attention": attention = true; break;
+                case "--staged-copy": GemmBf16Packing.DirectCopy = false; break;   // the packer before the direct copy path
                 case "--cpu-time": _cpuTime = true; threads = 1; break;
                 case "--fallback": Gemm.Bf16Path = GemmBf16Path.Fallback; break;
                 case "--kernel": _cpuTime = true; return KernelOnly();
@@ -73,6 +93,7 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
                 default: Console.Error.WriteLine($"gemm-bf16: unknown option {args[i]}"); return 2;
             }
         }
+        if (attention) { _cpuTime = threads == 1; return Attention(rounds, threads); }
         KernelParallel.ThreadCount = threads;
         Console.WriteLine($"fp32: {Gemm.KernelDescription}");
         Console.WriteLine($"bf16: {Gemm.Bf16KernelDescription}");
@@ -146,6 +167,37 @@ public sealed unsafe class GemmBf16Suite : IBenchSuite
             run();
             times.Add(Now() - t0);
         }
+    }
+
+    /// <summary>One thread (CPU time): the attention forms of BERT small (batch 32 x 8 heads, 128 tokens, head size 64)
+    /// through SgemmBatched2D (fp32) and SgemmBf16Batched2D, interleaved rounds, medians; one thread by its CPU time,
+    /// --threads N &gt; 1 (given before --attention) by wall time.</summary>
+    private static int Attention(int rounds, int threads)
+    {
+        KernelParallel.ThreadCount = threads;
+        const int outer = 32, inner = 8, t = 128, d = 64;
+        Console.WriteLine($"attention forms, {outer}x{inner} matrices, {threads} thread(s), {(threads > 1 ? "wall" : "CPU")} time; bf16: {Gemm.Bf16KernelDescription}");
+        foreach (var (name, ta, tb, m, n, k) in new[] { ("Q·Kᵀ  A·Bᵀ 128x128x64", false, true, t, t, d), ("P·V   A·B  128x64x128", false, false, t, d, t),
+                                                        ("Pᵀ·dO Aᵀ·B 128x64x128", true, false, t, d, t) })
+        {
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            long sa = (long)m * k, sb = (long)k * n, sc = (long)m * n;
+            var rng = new Random(5);
+            var a = new float[sa * outer * inner];
+            var b = new float[sb * outer * inner];
+            var c = new float[sc * outer * inner];
+            for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() - 0.5);
+            for (int i = 0; i < b.Length; i++) b[i] = (float)(rng.NextDouble() - 0.5);
+            List<double> tf = new(), tb16 = new();
+            for (int r = 0; r < rounds; r++)
+            {
+                Round(() => Gemm.SgemmBatched2D(ta, tb, m, n, k, 1f, a, lda, sa * inner, sa, b, ldb, sb * inner, sb, 0f, c, n, sc * inner, sc, outer, inner), tf);
+                Round(() => Gemm.SgemmBf16Batched2D(ta, tb, m, n, k, 1f, a, lda, sa * inner, sa, b, ldb, sb * inner, sb, 0f, c, n, sc * inner, sc, outer, inner), tb16);
+            }
+            double flop = 2.0 * m * n * k * outer * inner;
+            Console.WriteLine($"{name,-24} fp32 {flop / Median(tf) / 1e9,7:F1}  bf16 {flop / Median(tb16) / 1e9,7:F1} GFLOP/s");
+        }
+        return 0;
     }
 
     /// <summary>Tuning aid: one thread, packing alone (a 960 x 512 block of A, a 512 x 512 block of B, each direction and

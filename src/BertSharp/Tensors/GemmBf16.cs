@@ -158,7 +158,8 @@ public static unsafe partial class Gemm
     private static void Bf16Entry(bool transA, bool transB, int m, int n, int k, float alpha,
                                   void* pa, bool aBf16, int aLength, int lda, long strideA,
                                   void* pb, bool bBf16, int bLength, int ldb, long strideB,
-                                  float beta, void* pc, bool cBf16, int cLength, int ldc, long strideC, int batchCount)
+                                  float beta, void* pc, bool cBf16, int cLength, int ldc, long strideC, int batchCount,
+                                  bool whole = false)
     {
         Validate(transA, transB, m, n, k, lda, ldb, ldc);
         if (batchCount < 0) throw new ArgumentOutOfRangeException(nameof(batchCount), batchCount, "batchCount must be non-negative.");
@@ -181,7 +182,8 @@ public static unsafe partial class Gemm
             return;
         }
         var g = new Args16(transA, transB, m, n, k, alpha, beta, pa, aBf16, lda, pb, bBf16, ldb, pc, cBf16, ldc);
-        RunBatchBf16(in g, Setup(), strideA, strideB, strideC, batchCount);
+        if (whole && batchCount == 1) ComputeRegionBf16(in g, Setup(), 0, m, 0, n);
+        else RunBatchBf16(in g, Setup(), strideA, strideB, strideC, batchCount);
     }
 
     /// <summary>C = bf16(beta · C) (beta == 0: zeros, C not read; beta == 1: untouched).</summary>
@@ -431,8 +433,9 @@ public static unsafe partial class Gemm
                 B = b, BBf16 = bBf16, Ldb = ldb, SBo = strideBOuter, SBi = strideBInner, LenB = (int)lenB,
                 C = c, CBf16 = cBf16, Ldc = ldc, SCo = strideCOuter, SCi = strideCInner, LenC = (int)lenC, Inner = inner,
             };
-            // Each matrix runs whole on one thread (nested kernel calls run inline), so the result does not depend
-            // on the thread count.
+            // Each matrix runs whole on one thread as one region (not split into the grid of a parallel call, whose
+            // tiles would run inline one after another, each packing its own copy of the other operand), so the
+            // result does not depend on the thread count.
             KernelParallel.For(outer * inner, 1, ref body);
         }
     }
@@ -452,7 +455,7 @@ public static unsafe partial class Gemm
                 int o = idx / Inner, i = idx % Inner;
                 Bf16Entry(TransA, TransB, M, N, K, Alpha, At(A, ABf16, (nint)(o * SAo + i * SAi)), ABf16, LenA, Lda, 0,
                           At(B, BBf16, (nint)(o * SBo + i * SBi)), BBf16, LenB, Ldb, 0, Beta,
-                          At(C, CBf16, (nint)(o * SCo + i * SCi)), CBf16, LenC, Ldc, 0, 1);
+                          At(C, CBf16, (nint)(o * SCo + i * SCi)), CBf16, LenC, Ldc, 0, 1, whole: true);
             }
         }
     }

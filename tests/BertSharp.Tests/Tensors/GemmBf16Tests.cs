@@ -237,6 +237,39 @@ public class GemmBf16Tests
         Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.SgemmBf16(false, false, -1, 3, 4, 1f, new float[8], 4, new float[12], 3, 0f, new float[6], 3));
     }
 
+    /// <summary>The direct copy-direction packer of the pairs layout (panels of 12 and 32) writes exactly the bits of
+    /// the staged one, for ragged widths, odd kc, both source types and special values.</summary>
+    [Fact]
+    public unsafe void DirectCopyPackingMatchesStaged()
+    {
+        var rng = new Random(11);
+        uint[] specials = [0x7FC00000u, 0xFF800000u, 0x00008000u, 0x807FFFFFu, 0x80000000u, 0x3F808000u, 0x7F7FFFFFu];
+        foreach (int w in new[] { 12, 32 })
+            foreach (int width in new[] { 1, 11, 12, 13, 16, 31, 32, 47, 48, 49, 63, 64, 96, 100, 145, 960 })
+                foreach (int kc in new[] { 1, 2, 7, 64 })
+                    foreach (bool bf16 in new[] { false, true })
+                    {
+                        int ld = width + 5, steps = (kc + 1) / 2, panels = (width + w - 1) / w;
+                        var src = new uint[kc * ld];
+                        for (int i = 0; i < src.Length; i++)
+                            src[i] = rng.Next(8) == 0 ? specials[rng.Next(specials.Length)] : BitConverter.SingleToUInt32Bits((float)(rng.NextDouble() * 4 - 2));
+                        var src16 = src.Select(u => (ushort)(u >> 16)).ToArray();
+                        var want = new uint[panels * w * steps];
+                        var got = new uint[want.Length];
+                        var stage = new uint[Math.Max(w * steps, width) + 16];
+                        Array.Fill(got, 0xDEADBEEFu);
+                        fixed (uint* ps = src) fixed (ushort* ph = src16) fixed (uint* pw = want) fixed (uint* pg = got) fixed (uint* st = stage)
+                        {
+                            void* x = bf16 ? ph : ps;
+                            GemmBf16Packing.DirectCopy = false;
+                            try { GemmBf16Packing.Pack(x, bf16, ld, true, width, kc, pw, w, true, st); }
+                            finally { GemmBf16Packing.DirectCopy = true; }
+                            GemmBf16Packing.Pack(x, bf16, ld, true, width, kc, pg, w, true, st);
+                        }
+                        Assert.True(want.AsSpan().SequenceEqual(got), $"w {w} width {width} kc {kc} bf16 {bf16}");
+                    }
+    }
+
     [Theory]
     [InlineData(false, false, 300, 200, 700)]
     [InlineData(false, true, 97, 513, 255)]
