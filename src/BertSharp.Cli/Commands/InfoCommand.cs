@@ -35,6 +35,7 @@ public static class InfoCommand
                 o.WriteLine($"Vector512 hardware accelerated: {Vector512.IsHardwareAccelerated}");
                 o.WriteLine($"FMA: {System.Runtime.Intrinsics.X86.Fma.IsSupported}");
                 o.WriteLine($"SGEMM: {Gemm.KernelDescription}");
+                o.WriteLine($"bf16 GEMM (--precision bf16): {Gemm.Bf16KernelDescription}");
                 // The devices --device can choose: the CPU always, and every CUDA GPU (or why there is none).
                 o.WriteLine("devices: cpu");
                 var cuda = BertSharp.Cuda.CudaInfo.Probe();
@@ -56,7 +57,7 @@ public static class InfoCommand
     private static object Machine() => new
     {
         threads = KernelParallel.ThreadCount, vector256 = Vector256.IsHardwareAccelerated, vector512 = Vector512.IsHardwareAccelerated,
-        fma = System.Runtime.Intrinsics.X86.Fma.IsSupported, sgemm = Gemm.KernelDescription,
+        fma = System.Runtime.Intrinsics.X86.Fma.IsSupported, sgemm = Gemm.KernelDescription, bf16_gemm = Gemm.Bf16KernelDescription,
         cuda = CudaJson(BertSharp.Cuda.CudaInfo.Probe()),
     };
 
