@@ -55,4 +55,25 @@ public class DeviceOptionTests : IDisposable
         var cpu = Run([.. TinyPretrain(corpus, config, Path.Combine(_dir, "run3"), steps: 4), "--device", "cpu"]);
         Assert.Equal(0, cpu.Code);
     }
+
+    [Fact]
+    public void Every_model_command_takes_precision_and_the_run_says_which()
+    {
+        foreach (var command in new[] { "pretrain", "finetune", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" })
+            Assert.Contains("--precision", Run([command, "--help"]).Out);
+        string corpus = WriteCorpus(Path.Combine(_dir, "c.txt"));
+        string config = WriteTinyConfig(Path.Combine(_dir, "tiny.json"));
+        var bad = Run([.. TinyPretrain(corpus, config, Path.Combine(_dir, "bad"), steps: 3), "--precision", "fp16"]);
+        Assert.Equal(2, bad.Code);
+        Assert.StartsWith("error: --precision fp16: expected auto, fp32, tf32 or bf16", bad.Err);
+        var tf32 = Run([.. TinyPretrain(corpus, config, Path.Combine(_dir, "tf32"), steps: 3), "--device", "cpu", "--precision", "tf32"]);
+        Assert.Equal(2, tf32.Code);
+        Assert.Contains("tf32", tf32.Err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "tf32", "checkpoints")), "nothing trained in a precision the device does not have");
+        var bf16 = Run([.. TinyPretrain(corpus, config, Path.Combine(_dir, "bf16"), steps: 3), "--device", "cpu", "--precision", "bf16"]);
+        Assert.True(bf16.Code == 0, bf16.Err);
+        Assert.Contains("device: cpu, precision bf16", bf16.Err);
+        var auto = Run([.. TinyPretrain(corpus, config, Path.Combine(_dir, "auto"), steps: 3), "--device", "cpu"]);
+        Assert.Contains("device: cpu, precision fp32 (auto)", auto.Err);
+    }
 }
