@@ -560,7 +560,7 @@ public sealed unsafe class CudaDevice : Device
         if (_precision != Precision.Bf16 || v.Type != DType.Float32) return v;
         if (scratch is null || scratch.Length < v.Length) scratch = Reallocate(scratch, DType.BFloat16, Math.Max(v.Length, 1 << 16));
         var copy = scratch.Prefix(v.Length);
-        CastToBFloat16(v, copy);
+        Cast(v, copy);
         return copy;
     }
 
@@ -936,27 +936,18 @@ public sealed unsafe class CudaDevice : Device
 
     // ---- bfloat16 ----
 
-    /// <summary>destination = bfloat16(source), round to nearest even (<see cref="BFloat16.FromSingle(float)"/>).</summary>
-    public void CastToBFloat16(TensorView source, TensorView destination)
-    {
-        Same(destination.Length, source.Length, "destination", "source");
-        Run("bs_f32_to_bf16", LaunchGeometry.Elementwise(source.Length), F(source, "source"), P(destination, "destination", DType.BFloat16), A((long)source.Length));
-    }
-
-    /// <summary>destination = float32(source), exact.</summary>
-    public void CastToFloat32(TensorView source, TensorView destination)
-    {
-        Same(destination.Length, source.Length, "destination", "source");
-        Run("bs_bf16_to_f32", LaunchGeometry.Elementwise(source.Length), P(source, "source", DType.BFloat16), F(destination, "destination"), A((long)source.Length));
-    }
-
     /// <inheritdoc/>
     public override void Cast(TensorView source, TensorView destination)
     {
+        if (source.Type != destination.Type) Same(destination.Length, source.Length, "destination", "source");
         switch (source.Type, destination.Type)
         {
-            case (DType.Float32, DType.BFloat16): CastToBFloat16(source, destination); break;
-            case (DType.BFloat16, DType.Float32): CastToFloat32(source, destination); break;
+            case (DType.Float32, DType.BFloat16): // round to nearest even, as BFloat16.FromSingle
+                Run("bs_f32_to_bf16", LaunchGeometry.Elementwise(source.Length), F(source, "source"), P(destination, "destination", DType.BFloat16), A((long)source.Length));
+                break;
+            case (DType.BFloat16, DType.Float32): // exact
+                Run("bs_bf16_to_f32", LaunchGeometry.Elementwise(source.Length), P(source, "source", DType.BFloat16), F(destination, "destination"), A((long)source.Length));
+                break;
             case var (s, d) when s == d: Copy(source, destination); break;
             default: throw new ArgumentException($"cast: {source.Type} to {destination.Type} (Float32 and BFloat16 only)");
         }

@@ -267,6 +267,15 @@ public static unsafe partial class Gemm
         }
     }
 
+    /// <summary>Tile t of a Tm × Tn grid over C: whole micro-panels (MR rows, NR columns) shared out evenly, clipped to
+    /// M × N. Used by the float32 and bf16 drivers alike.</summary>
+    internal static (int M0, int M1, int N0, int N1) TileBounds(int t, int tm, int tn, int mPanels, int nPanels, int mr, int nr, int m, int n)
+    {
+        int ti = t / tn, tj = t % tn;
+        return (Math.Min(m, (int)((long)mPanels * ti / tm) * mr), Math.Min(m, (int)((long)mPanels * (ti + 1) / tm) * mr),
+                Math.Min(n, (int)((long)nPanels * tj / tn) * nr), Math.Min(n, (int)((long)nPanels * (tj + 1) / tn) * nr));
+    }
+
     private struct GridBody : IRangeBody
     {
         public Args G;
@@ -280,11 +289,7 @@ public static unsafe partial class Gemm
             int tiles = Tm * Tn;
             for (int t = Interlocked.Increment(ref *Next) - 1; t < tiles; t = Interlocked.Increment(ref *Next) - 1)
             {
-                int ti = t / Tn, tj = t % Tn;
-                int m0 = Math.Min(G.M, (int)((long)MPanels * ti / Tm) * Cfg.MR);
-                int m1 = Math.Min(G.M, (int)((long)MPanels * (ti + 1) / Tm) * Cfg.MR);
-                int n0 = Math.Min(G.N, (int)((long)NPanels * tj / Tn) * Cfg.NR);
-                int n1 = Math.Min(G.N, (int)((long)NPanels * (tj + 1) / Tn) * Cfg.NR);
+                var (m0, m1, n0, n1) = TileBounds(t, Tm, Tn, MPanels, NPanels, Cfg.MR, Cfg.NR, G.M, G.N);
                 if (m0 < m1 && n0 < n1) ComputeRegion(in G, Cfg, m0, m1, n0, n1);
             }
         }

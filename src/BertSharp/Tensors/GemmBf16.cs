@@ -250,11 +250,7 @@ public static unsafe partial class Gemm
             int tiles = Tm * Tn;
             for (int t = Interlocked.Increment(ref *Next) - 1; t < tiles; t = Interlocked.Increment(ref *Next) - 1)
             {
-                int ti = t / Tn, tj = t % Tn;
-                int m0 = Math.Min(G.M, (int)((long)MPanels * ti / Tm) * S.MR);
-                int m1 = Math.Min(G.M, (int)((long)MPanels * (ti + 1) / Tm) * S.MR);
-                int n0 = Math.Min(G.N, (int)((long)NPanels * tj / Tn) * S.NR);
-                int n1 = Math.Min(G.N, (int)((long)NPanels * (tj + 1) / Tn) * S.NR);
+                var (m0, m1, n0, n1) = TileBounds(t, Tm, Tn, MPanels, NPanels, S.MR, S.NR, G.M, G.N);
                 if (m0 < m1 && n0 < n1) ComputeRegionBf16(in G, S, m0, m1, n0, n1);
             }
         }

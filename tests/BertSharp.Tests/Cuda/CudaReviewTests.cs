@@ -8,26 +8,15 @@ namespace BertSharp.Tests.Cuda;
 /// <summary>Issue 21, part 2: each finding of the outside review of the CUDA device, as a unit test of the pure
 /// function that now decides it, or as a GPU test (run on a GPU, or on the emulated CUDA stack).</summary>
 [Collection("KernelThreads")]
-public class CudaReviewTests : IDisposable
+public class CudaReviewTests : FakeLibraryTree
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "bertsharp-cuda-review-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose() { try { Directory.Delete(_root, true); } catch (IOException) { } }
-
-    private string Touch(params string[] parts)
-    {
-        var path = Path.Combine([_root, .. parts]);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, "");
-        return path;
-    }
 
     // ---- library choice: never a library newer than the driver ----
 
     [Fact]
     public void With_a_cuda_12_driver_and_both_wheels_the_12_libraries_are_chosen()
     {
-        string site = Path.Combine(_root, "site-packages");
+        string site = Path.Combine(Root, "site-packages");
         Touch("site-packages", "nvidia", "cu13", "lib", "libnvrtc.so.13");
         Touch("site-packages", "nvidia", "cu13", "lib", "libcublas.so.13");
         Touch("site-packages", "nvidia", "cuda_nvrtc", "lib", "libnvrtc.so.12");
@@ -95,7 +84,7 @@ public class CudaReviewTests : IDisposable
     [Fact]
     public void A_corrupt_or_truncated_kernel_cache_file_is_not_used_and_is_deleted()
     {
-        string file = Path.Combine(_root, "cache", "k.cubin");
+        string file = Path.Combine(Root, "cache", "k.cubin");
         var image = Enumerable.Range(0, 1000).Select(i => (byte)(i * 7)).ToArray();
         KernelSources.WriteCache(file, image);
         Assert.Equal(image, KernelSources.ReadCache(file));
@@ -109,7 +98,7 @@ public class CudaReviewTests : IDisposable
         Assert.Null(KernelSources.ReadCache(file));
         File.WriteAllBytes(file, image); // a file of the old format (no checksum)
         Assert.Null(KernelSources.ReadCache(file));
-        Assert.Null(KernelSources.ReadCache(Path.Combine(_root, "missing.cubin")));
+        Assert.Null(KernelSources.ReadCache(Path.Combine(Root, "missing.cubin")));
     }
 
     // ---- launch shapes that use the whole GPU ----
@@ -146,7 +135,7 @@ public class CudaReviewTests : IDisposable
     [GpuFact]
     public void On_the_emulator_a_cuda_12_driver_gets_the_12_libraries_though_the_13_ones_come_first()
     {
-        string twelve = Path.Combine(_root, "cu12");
+        string twelve = Path.Combine(Root, "cu12");
         if (!EmulatedGpu.IsChild && !CudaInfo.Probe().IsUsable)
         {
             // A second folder, searched after the emulator's *.so.13, holding the same libraries as *.so.12.
@@ -186,7 +175,7 @@ public class CudaReviewTests : IDisposable
         {
             ["BERTSHARP_CUDA_EMU_CC"] = "12.0",
             ["BERTSHARP_CUDA_EMU_NVRTC_ARCHS"] = "75,80,86,89,90",
-            ["BERTSHARP_CUDA_CACHE"] = Path.Combine(_root, "kernels-ptx"),
+            ["BERTSHARP_CUDA_CACHE"] = Path.Combine(Root, "kernels-ptx"),
         })) return;
         var nvrtc = CudaLibrariesLoaded.TryNvrtc(out string why);
         Assert.True(nvrtc is not null, why);
@@ -214,7 +203,7 @@ public class CudaReviewTests : IDisposable
     public void A_corrupt_kernel_cache_file_is_compiled_anew()
     {
         if (EmulatedGpu.RanInChild(this)) return;
-        string cache = Path.Combine(_root, "kernels");
+        string cache = Path.Combine(Root, "kernels");
         using (var first = OpenWith("BERTSHARP_CUDA_CACHE", cache))
             Assert.StartsWith("compiled", first.ModuleSource);
         var file = Assert.Single(Directory.GetFiles(cache, "*.cubin").Concat(Directory.GetFiles(cache, "*.ptx")));

@@ -28,24 +28,33 @@ public sealed class NvrtcFactAttribute : FactAttribute
     }
 }
 
-public class CudaLibrariesTests : IDisposable
+/// <summary>A temporary folder tree of empty files standing in for CUDA library folders (the search and choice of
+/// libraries are pure functions over listings, tested on such trees).</summary>
+public abstract class FakeLibraryTree : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "bertsharp-cuda-" + Guid.NewGuid().ToString("N"));
+    /// <summary>The tree's root, deleted with the test.</summary>
+    protected string Root { get; } = Path.Combine(Path.GetTempPath(), "bertsharp-cuda-" + Guid.NewGuid().ToString("N"));
 
-    public void Dispose() { try { Directory.Delete(_root, true); } catch (IOException) { } }
+    /// <inheritdoc/>
+    public void Dispose() { try { Directory.Delete(Root, true); } catch (IOException) { } }
 
-    private string Touch(params string[] parts)
+    /// <summary>Creates the empty file <paramref name="parts"/> under the root (and its folders); returns its path.</summary>
+    protected string Touch(params string[] parts)
     {
-        var path = Path.Combine([_root, .. parts]);
+        var path = Path.Combine([Root, .. parts]);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, "");
         return path;
     }
+}
+
+public class CudaLibrariesTests : FakeLibraryTree
+{
 
     [Fact]
     public void Search_order_is_override_then_cuda_home_then_wheels_then_system_folders()
     {
-        string site = Path.Combine(_root, "site-packages");
+        string site = Path.Combine(Root, "site-packages");
         Directory.CreateDirectory(Path.Combine(site, "nvidia", "cublas"));
         Directory.CreateDirectory(Path.Combine(site, "nvidia", "cu13"));
         var env = new Dictionary<string, string> { ["BERTSHARP_CUDA_LIBS"] = "/x/a: /x/b", ["CUDA_HOME"] = "/opt/cuda" };
@@ -68,7 +77,7 @@ public class CudaLibrariesTests : IDisposable
         Touch("a", "libnvrtc-builtins.so.13.0");
         Touch("a", "libnvrtc.alt.so.13");
         string b = Path.GetDirectoryName(Touch("b", "libnvrtc.so.13"))!;
-        var found = CudaLibraries.Candidates(CudaLibrary.Nvrtc, [a, Path.Combine(_root, "missing"), b], CudaLibraries.SafeFiles);
+        var found = CudaLibraries.Candidates(CudaLibrary.Nvrtc, [a, Path.Combine(Root, "missing"), b], CudaLibraries.SafeFiles);
         Assert.Equal([Path.Combine(a, "libnvrtc.so.13.0.48"), Path.Combine(a, "libnvrtc.so.12"), Path.Combine(a, "libnvrtc.so"), Path.Combine(b, "libnvrtc.so.13")], found);
     }
 
@@ -339,7 +348,7 @@ public class DeviceComparisonTests
         using var f = gpu.Allocate(DType.Float32, x.Length);
         using var h = gpu.Allocate(DType.BFloat16, x.Length);
         gpu.CopyToDevice<float>(x, f);
-        gpu.CastToBFloat16(f, h);
+        gpu.Cast(f, h);
         var bits = new ushort[x.Length];
         gpu.CopyToHost<ushort>(h, bits);
         Assert.Equal(x.Select(BFloat16.FromSingle).ToArray(), bits);
