@@ -5,87 +5,106 @@ namespace BertSharp.Tensors;
 
 /// <summary>Element-wise activations and their gradients. Work is split over blocks of 8 elements,
 /// and every element (tails included) goes through the same vector code, so results do not depend
-/// on the thread count.</summary>
+/// on the thread count. Each takes float32 spans, or bfloat16 spans (<c>ushort</c>, <see cref="BFloat16"/>'s bits)
+/// whose values are widened, computed in float32 and rounded once on store.</summary>
 public static unsafe class Activations
 {
     private const int MinBlocks = 2048; // 16K elements per thread at least
 
     /// <summary>BERT's exact GELU, y = x·Φ(x) (erf form). y may alias x.</summary>
-    public static void Gelu(ReadOnlySpan<float> x, Span<float> y)
+    public static void Gelu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged
     {
         Check.SameLength(y.Length, x.Length, nameof(y), nameof(x));
-        fixed (float* px = x, py = y)
+        fixed (T* px = x, py = y)
         {
-            var body = new UnaryBody<GeluOp> { X = px, Y = py, N = x.Length };
-            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
+            if (typeof(T) == typeof(float)) Unary<GeluOp, Float32Storage>(px, py, x.Length);
+            else if (typeof(T) == typeof(ushort)) Unary<GeluOp, BFloat16Storage>(px, py, x.Length);
+            else throw Storage.Unsupported<T>();
         }
     }
 
     /// <summary>dx = dy·(Φ(x) + x·φ(x)). dx may alias dy.</summary>
-    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged
     {
         Check.SameLength(dy.Length, x.Length, nameof(dy), nameof(x));
         Check.SameLength(dx.Length, x.Length, nameof(dx), nameof(x));
-        fixed (float* px = x, pdy = dy, pdx = dx)
+        fixed (T* px = x, pdy = dy, pdx = dx)
         {
-            var body = new BinaryBody<GeluGradOp> { X = px, Dy = pdy, Dx = pdx, N = x.Length };
-            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
+            if (typeof(T) == typeof(float)) Binary<GeluGradOp, Float32Storage>(px, pdy, pdx, x.Length);
+            else if (typeof(T) == typeof(ushort)) Binary<GeluGradOp, BFloat16Storage>(px, pdy, pdx, x.Length);
+            else throw Storage.Unsupported<T>();
         }
     }
 
     /// <summary>GELU, tanh approximation (Google BERT's and HF's gelu_new):
     /// 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), computed as x·sigmoid(2u) which avoids cancellation.</summary>
-    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y)
+    public static void GeluTanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged
     {
         Check.SameLength(y.Length, x.Length, nameof(y), nameof(x));
-        fixed (float* px = x, py = y)
+        fixed (T* px = x, py = y)
         {
-            var body = new UnaryBody<GeluTanhOp> { X = px, Y = py, N = x.Length };
-            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
+            if (typeof(T) == typeof(float)) Unary<GeluTanhOp, Float32Storage>(px, py, x.Length);
+            else if (typeof(T) == typeof(ushort)) Unary<GeluTanhOp, BFloat16Storage>(px, py, x.Length);
+            else throw Storage.Unsupported<T>();
         }
     }
 
     /// <summary>dx = dy·d/dx of <see cref="GeluTanh"/> at x. dx may alias dy.</summary>
-    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void GeluTanhBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged
     {
         Check.SameLength(dy.Length, x.Length, nameof(dy), nameof(x));
         Check.SameLength(dx.Length, x.Length, nameof(dx), nameof(x));
-        fixed (float* px = x, pdy = dy, pdx = dx)
+        fixed (T* px = x, pdy = dy, pdx = dx)
         {
-            var body = new BinaryBody<GeluTanhGradOp> { X = px, Dy = pdy, Dx = pdx, N = x.Length };
-            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
+            if (typeof(T) == typeof(float)) Binary<GeluTanhGradOp, Float32Storage>(px, pdy, pdx, x.Length);
+            else if (typeof(T) == typeof(ushort)) Binary<GeluTanhGradOp, BFloat16Storage>(px, pdy, pdx, x.Length);
+            else throw Storage.Unsupported<T>();
         }
     }
 
     /// <summary>y = tanh(x) (the pooler's activation). y may alias x.</summary>
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y)
+    public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged
     {
         Check.SameLength(y.Length, x.Length, nameof(y), nameof(x));
-        fixed (float* px = x, py = y)
+        fixed (T* px = x, py = y)
         {
-            var body = new UnaryBody<TanhOp> { X = px, Y = py, N = x.Length };
-            KernelLoop.For((x.Length + 7) / 8, MinBlocks, ref body);
+            if (typeof(T) == typeof(float)) Unary<TanhOp, Float32Storage>(px, py, x.Length);
+            else if (typeof(T) == typeof(ushort)) Unary<TanhOp, BFloat16Storage>(px, py, x.Length);
+            else throw Storage.Unsupported<T>();
         }
     }
 
     /// <summary>dx = dy·(1 − y²), from the forward output y. dx may alias dy.</summary>
-    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged
     {
         Check.SameLength(dy.Length, y.Length, nameof(dy), nameof(y));
         Check.SameLength(dx.Length, y.Length, nameof(dx), nameof(y));
-        fixed (float* py = y, pdy = dy, pdx = dx)
+        fixed (T* py = y, pdy = dy, pdx = dx)
         {
-            var body = new BinaryBody<TanhGradOp> { X = py, Dy = pdy, Dx = pdx, N = y.Length };
-            KernelLoop.For((y.Length + 7) / 8, MinBlocks, ref body);
+            if (typeof(T) == typeof(float)) Binary<TanhGradOp, Float32Storage>(py, pdy, pdx, y.Length);
+            else if (typeof(T) == typeof(ushort)) Binary<TanhGradOp, BFloat16Storage>(py, pdy, pdx, y.Length);
+            else throw Storage.Unsupported<T>();
         }
     }
 
     internal interface IUnaryOp { static abstract Vector256<float> Apply(Vector256<float> x); }
     internal interface IBinaryOp { static abstract Vector256<float> Apply(Vector256<float> x, Vector256<float> dy); }
 
-    private struct UnaryBody<TOp> : IRangeBody where TOp : IUnaryOp
+    private static void Unary<TOp, TS>(void* x, void* y, int n) where TOp : IUnaryOp where TS : IStorage
     {
-        public float* X, Y;
+        var body = new UnaryBody<TOp, TS> { X = x, Y = y, N = n };
+        KernelLoop.For((n + 7) / 8, MinBlocks, ref body);
+    }
+
+    private static void Binary<TOp, TS>(void* x, void* dy, void* dx, int n) where TOp : IBinaryOp where TS : IStorage
+    {
+        var body = new BinaryBody<TOp, TS> { X = x, Dy = dy, Dx = dx, N = n };
+        KernelLoop.For((n + 7) / 8, MinBlocks, ref body);
+    }
+
+    private struct UnaryBody<TOp, TS> : IRangeBody where TOp : IUnaryOp where TS : IStorage
+    {
+        public void* X, Y;
         public int N;
         public void Invoke(int start, int end)
         {
@@ -94,32 +113,32 @@ public static unsafe class Activations
             // two of them keeps more of the core busy.
             for (; i <= e - 16; i += 16)
             {
-                var a = TOp.Apply(Vector256.Load(X + i));
-                var b = TOp.Apply(Vector256.Load(X + i + 8));
-                Vector256.Store(a, Y + i);
-                Vector256.Store(b, Y + i + 8);
+                var a = TOp.Apply(TS.Load(X, i));
+                var b = TOp.Apply(TS.Load(X, i + 8));
+                TS.Store(Y, i, a);
+                TS.Store(Y, i + 8, b);
             }
-            for (; i <= e - 8; i += 8) Vector256.Store(TOp.Apply(Vector256.Load(X + i)), Y + i);
-            if (i < e) VMath.StoreTail(Y + i, e - i, TOp.Apply(VMath.LoadTail(X + i, e - i, 0f)));
+            for (; i <= e - 8; i += 8) TS.Store(Y, i, TOp.Apply(TS.Load(X, i)));
+            if (i < e) TS.StoreTail(Y, i, e - i, TOp.Apply(TS.LoadTail(X, i, e - i, 0f)));
         }
     }
 
-    private struct BinaryBody<TOp> : IRangeBody where TOp : IBinaryOp
+    private struct BinaryBody<TOp, TS> : IRangeBody where TOp : IBinaryOp where TS : IStorage
     {
-        public float* X, Dy, Dx;
+        public void* X, Dy, Dx;
         public int N;
         public void Invoke(int start, int end)
         {
             int i = start * 8, e = (int)Math.Min(N, (long)end * 8);
             for (; i <= e - 16; i += 16)
             {
-                var a = TOp.Apply(Vector256.Load(X + i), Vector256.Load(Dy + i));
-                var b = TOp.Apply(Vector256.Load(X + i + 8), Vector256.Load(Dy + i + 8));
-                Vector256.Store(a, Dx + i);
-                Vector256.Store(b, Dx + i + 8);
+                var a = TOp.Apply(TS.Load(X, i), TS.Load(Dy, i));
+                var b = TOp.Apply(TS.Load(X, i + 8), TS.Load(Dy, i + 8));
+                TS.Store(Dx, i, a);
+                TS.Store(Dx, i + 8, b);
             }
-            for (; i <= e - 8; i += 8) Vector256.Store(TOp.Apply(Vector256.Load(X + i), Vector256.Load(Dy + i)), Dx + i);
-            if (i < e) VMath.StoreTail(Dx + i, e - i, TOp.Apply(VMath.LoadTail(X + i, e - i, 0f), VMath.LoadTail(Dy + i, e - i, 0f)));
+            for (; i <= e - 8; i += 8) TS.Store(Dx, i, TOp.Apply(TS.Load(X, i), TS.Load(Dy, i)));
+            if (i < e) TS.StoreTail(Dx, i, e - i, TOp.Apply(TS.LoadTail(X, i, e - i, 0f), TS.LoadTail(Dy, i, e - i, 0f)));
         }
     }
 

@@ -185,21 +185,62 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void Gelu(TensorView x, TensorView y, bool tanhApproximation)
     {
-        if (tanhApproximation) Activations.GeluTanh(F(x, "x"), F(y, "y"));
+        if (Bf16Activations("gelu", x, y))
+        {
+            if (tanhApproximation) Activations.GeluTanh<ushort>(Bf(x, "x"), Bf(y, "y"));
+            else Activations.Gelu<ushort>(Bf(x, "x"), Bf(y, "y"));
+        }
+        else if (tanhApproximation) Activations.GeluTanh(F(x, "x"), F(y, "y"));
         else Activations.Gelu(F(x, "x"), F(y, "y"));
     }
 
     /// <inheritdoc/>
     public override void GeluBackward(TensorView x, TensorView dy, TensorView dx, bool tanhApproximation)
     {
-        if (tanhApproximation) Activations.GeluTanhBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
+        if (Bf16Activations("gelu backward", x, dy, dx))
+        {
+            if (tanhApproximation) Activations.GeluTanhBackward<ushort>(Bf(x, "x"), Bf(dy, "dy"), Bf(dx, "dx"));
+            else Activations.GeluBackward<ushort>(Bf(x, "x"), Bf(dy, "dy"), Bf(dx, "dx"));
+        }
+        else if (tanhApproximation) Activations.GeluTanhBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
         else Activations.GeluBackward(F(x, "x"), F(dy, "dy"), F(dx, "dx"));
     }
 
     /// <inheritdoc/>
-    public override void Tanh(TensorView x, TensorView y) => Activations.Tanh(F(x, "x"), F(y, "y"));
+    public override void Tanh(TensorView x, TensorView y)
+    {
+        if (Bf16Activations("tanh", x, y)) Activations.Tanh<ushort>(Bf(x, "x"), Bf(y, "y"));
+        else Activations.Tanh(F(x, "x"), F(y, "y"));
+    }
+
     /// <inheritdoc/>
-    public override void TanhBackward(TensorView y, TensorView dy, TensorView dx) => Activations.TanhBackward(F(y, "y"), F(dy, "dy"), F(dx, "dx"));
+    public override void TanhBackward(TensorView y, TensorView dy, TensorView dx)
+    {
+        if (Bf16Activations("tanh backward", y, dy, dx)) Activations.TanhBackward<ushort>(Bf(y, "y"), Bf(dy, "dy"), Bf(dx, "dx"));
+        else Activations.TanhBackward(F(y, "y"), F(dy, "dy"), F(dx, "dx"));
+    }
+
+    // Whether a kernel's activation operands are BFloat16 (true) or Float32 (false); they must all be one of the two.
+    // Views of a null tensor (an optional operand left out) are skipped.
+    internal static bool Bf16Activations(string kernel, params ReadOnlySpan<TensorView> activations)
+    {
+        DType? type = null;
+        foreach (var v in activations)
+        {
+            if (v.Tensor is null) continue;
+            if (v.Type is not (DType.Float32 or DType.BFloat16) || (type is { } t && t != v.Type))
+                throw new ArgumentException($"{kernel}: activations must all be Float32 or all BFloat16, got {string.Join(", ", Types(activations))}");
+            type = v.Type;
+        }
+        return type == DType.BFloat16;
+    }
+
+    private static IEnumerable<string> Types(ReadOnlySpan<TensorView> views)
+    {
+        var list = new List<string>();
+        foreach (var v in views) list.Add(v.Tensor is null ? "none" : v.Type.ToString());
+        return list;
+    }
 
     /// <inheritdoc/>
     public override void Add(TensorView y, TensorView x)

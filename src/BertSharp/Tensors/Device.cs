@@ -10,6 +10,12 @@ namespace BertSharp.Tensors;
 /// that returns a value to the host (<see cref="SumOfSquares"/>, <see cref="CopyToHost{T}"/>) waits for the work
 /// before it; <see cref="CopyToDevice{T}"/> may return before the copy lands only if it took its own copy of the
 /// source. docs/ARCHITECTURE.md says how a CUDA device implements this surface.</para>
+/// <para>Activations may be stored in bfloat16 (<see cref="ActivationType"/>): the operands a kernel's documentation
+/// calls activations — x, y, dy, dx, output, doutput, logits, dlogits — are Float32 or BFloat16, all of one call the
+/// same type, and every kernel computes in float32 between the load and the (rounded) store. Parameters (bias, gamma,
+/// beta, table), their gradients (accumulated in float32: the master weights), saved statistics (mean, rstd, losses,
+/// logSumExp), the additive mask and scratch are always Float32. Matrix products take Float32 or BFloat16 operands in
+/// any combination (bf16 products, float32 sums).</para>
 /// </summary>
 public abstract class Device : IDisposable
 {
@@ -22,6 +28,10 @@ public abstract class Device : IDisposable
     /// <summary>How this device computes matrix products (<see cref="Tensors.Precision"/>); every other kernel, the
     /// parameters, gradients and optimiser moments are Float32 in every precision.</summary>
     public virtual Precision Precision => Precision.Fp32;
+
+    /// <summary>The element type a model on this device stores its activations in: BFloat16 in <see
+    /// cref="Precision.Bf16"/> (half the memory and bandwidth; every kernel computes in float32 inside), else Float32.</summary>
+    public DType ActivationType => Precision == Precision.Bf16 ? DType.BFloat16 : DType.Float32;
 
     /// <summary>
     /// This device computing its matrix products in <paramref name="precision"/>: a device over the same memory, so

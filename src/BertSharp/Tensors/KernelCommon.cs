@@ -76,6 +76,19 @@ internal static unsafe class Scratch
         return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_floats));
     }
 
+    [ThreadStatic] private static float[]?[]? _rows;
+
+    /// <summary>Row buffer <paramref name="slot"/> (0–3) of the calling thread, at least <paramref name="count"/> floats:
+    /// where row kernels stage a bf16 row as float32 (<see cref="IStorage.Read"/>, <see cref="IStorage.Target"/>).
+    /// Distinct from <see cref="Floats"/>, which a kernel's caller may hold for partial sums while workers run.</summary>
+    public static float* Row(int slot, long count)
+    {
+        var rows = _rows ??= new float[]?[4];
+        var r = rows[slot];
+        if (r is null || r.Length < count) rows[slot] = r = GC.AllocateUninitializedArray<float>((int)Math.Max(count, 1024), pinned: true);
+        return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(r));
+    }
+
     public static double* Doubles(long count)
     {
         if (_doubles is null || _doubles.Length < count)

@@ -24,6 +24,39 @@ public class ActivationTests
         Assert.Equal(2.209049699858544e-5, 1 - Ref.Erf(3), 15);
     }
 
+    // bf16 storage: inputs are bf16 values, outputs the float32 result rounded once (half a bf16 ulp) — checked against
+    // float64 on the same (rounded) inputs, every size class, and the same bits for any thread count.
+    [Theory]
+    [InlineData(1)] [InlineData(7)] [InlineData(17)] [InlineData(130)] [InlineData(100003)]
+    public void Bf16ActivationsMatchReference(int n)
+    {
+        var xh = KT.Bf16(Inputs(n, n + 40));
+        var x = KT.Widen(xh);
+        var dyh = KT.Bf16(KT.Random(n, n + 41));
+        var dy = KT.Widen(dyh);
+        var yh = new ushort[n];
+        Activations.Gelu<ushort>(xh, yh);
+        KT.Close(Array.ConvertAll(x, v => Ref.Gelu(v)), KT.Widen(yh), KT.Bf16Rtol, 1e-37, "gelu bf16");
+        Activations.GeluBackward<ushort>(xh, dyh, yh);
+        KT.Close(Enumerable.Range(0, n).Select(i => dy[i] * Ref.GeluGrad(x[i])).ToArray(), KT.Widen(yh), KT.Bf16Rtol, 1e-7, "gelu' bf16");
+        Activations.GeluTanh<ushort>(xh, yh);
+        KT.Close(Array.ConvertAll(x, v => Ref.GeluTanh(v)), KT.Widen(yh), KT.Bf16Rtol, 1e-37, "gelu_tanh bf16");
+        Activations.GeluTanhBackward<ushort>(xh, dyh, yh);
+        KT.Close(Enumerable.Range(0, n).Select(i => dy[i] * Ref.GeluTanhGrad(x[i])).ToArray(), KT.Widen(yh), KT.Bf16Rtol, 1e-7, "gelu_tanh' bf16");
+        Activations.Tanh<ushort>(xh, yh);
+        KT.Close(Array.ConvertAll(x, v => Math.Tanh(v)), KT.Widen(yh), KT.Bf16Rtol, 1e-37, "tanh bf16");
+        var th = (ushort[])yh.Clone();
+        var t = KT.Widen(th);
+        Activations.TanhBackward<ushort>(th, dyh, yh);
+        KT.Close(Enumerable.Range(0, n).Select(i => dy[i] * (1 - (double)t[i] * t[i])).ToArray(), KT.Widen(yh), KT.Bf16Rtol, 1e-7, "tanh' bf16");
+        KT.SameBitsForThreadCounts(() =>
+        {
+            var o = new ushort[n];
+            Activations.GeluBackward<ushort>(xh, dyh, o);
+            return KT.Widen(o);
+        });
+    }
+
     [Theory]
     [InlineData(1)] [InlineData(3)] [InlineData(7)] [InlineData(17)] [InlineData(33)] [InlineData(65)] [InlineData(127)] [InlineData(130)] [InlineData(100003)]
     public void GeluMatchesReference(int n)

@@ -21,6 +21,27 @@ internal static class KT
 
     public static double[] D(float[] a) => Array.ConvertAll(a, v => (double)v);
 
+    /// <summary>bfloat16 storage for a bf16 kernel test: the values rounded to bf16 (their bits), so a float64 reference
+    /// computed on <see cref="Widen"/>(bits) sees exactly the inputs the kernel sees.</summary>
+    public static ushort[] Bf16(float[] a)
+    {
+        var h = new ushort[a.Length];
+        BFloat16.FromSingle(a, h);
+        return h;
+    }
+
+    /// <summary>bf16 bits → float32 (exact).</summary>
+    public static float[] Widen(ushort[] h)
+    {
+        var a = new float[h.Length];
+        BFloat16.ToSingle(h, a);
+        return a;
+    }
+
+    /// <summary>The relative tolerance of a bf16 output that was computed in float32 and rounded once: half a bf16 ulp
+    /// (2⁻⁸) plus the float32 kernel's own error.</summary>
+    public const double Bf16Rtol = 1.0 / 256 + 1e-5;
+
     /// <summary>|actual − expected| ≤ atol + rtol·|expected| element-wise, with NaN only where expected is NaN.</summary>
     public static void Close(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual, double rtol, double atol, string what = "")
     {
