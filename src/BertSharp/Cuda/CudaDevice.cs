@@ -364,6 +364,8 @@ public sealed unsafe class CudaDevice : Device
     }
 
     private ulong F(TensorView v, string name, long need = -1) => P(v, name, DType.Float32, need);
+    // An activation operand (Float32, or BFloat16 when bf: Bf16Activations decided for the whole call).
+    private ulong X(TensorView v, string name, bool bf, long need = -1) => P(v, name, bf ? DType.BFloat16 : DType.Float32, need);
     private ulong I(TensorView v, string name, long need = -1) => P(v, name, DType.Int32, need);
 
     private ulong AnyP(TensorView v, string name) => T(v, name).Ptr + (ulong)v.Offset * (ulong)ElementSize(v.Type);
@@ -553,11 +555,17 @@ public sealed unsafe class CudaDevice : Device
         _ => throw new ArgumentException($"a GEMM operand must be Float32 or BFloat16, not {t}"),
     };
 
-    // In bf16 precision a float32 operand is cast (round to nearest even) into a bf16 scratch copy of the whole view,
-    // read with the same leading dimension: products of bf16 values on tensor cores, float32 accumulation.
-    private TensorView Bf16Operand(TensorView v, ref DeviceTensor? scratch)
+    // In bf16 precision, or when any operand is stored in bf16 (bf16 activations: a product in any precision), a
+    // float32 A or B is cast (round to nearest even) into a bf16 scratch copy of the whole view, read with the same
+    // leading dimension: products of bf16 values on tensor cores, float32 accumulation, as the CPU rounds a float32
+    // operand beside a bf16 one. cuBLAS's GemmEx table has no mixed A/B types and no float32 A/B with a bf16 C, so this
+    // is also what makes every combination a call cuBLAS takes (A = B = R16BF, C R16BF or R32F, compute 32F).
+    private static bool Bf16Product(Precision precision, TensorView a, TensorView b, TensorView c) =>
+        precision == Precision.Bf16 || a.Type == DType.BFloat16 || b.Type == DType.BFloat16 || c.Type == DType.BFloat16;
+
+    private TensorView Bf16Operand(TensorView v, bool bf16, ref DeviceTensor? scratch)
     {
-        if (_precision != Precision.Bf16 || v.Type != DType.Float32) return v;
+        if (!bf16 || v.Type != DType.Float32) return v;
         if (scratch is null || scratch.Length < v.Length) scratch = Reallocate(scratch, DType.BFloat16, Math.Max(v.Length, 1 << 16));
         var copy = scratch.Prefix(v.Length);
         Cast(v, copy);
@@ -579,7 +587,9 @@ public sealed unsafe class CudaDevice : Device
     }
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C by cuBLAS (row-major: Cᵀ = op(B)ᵀ·op(A)ᵀ in column-major), float32
-    /// compute; A and B may also be BFloat16 (tensor cores, float32 accumulation), C Float32 or BFloat16.</summary>
+    /// compute. A, B and C may each be Float32 or BFloat16: when any is BFloat16 (or the precision is bf16), a float32
+    /// A or B is rounded to bfloat16 first and the product runs on bf16 inputs (tensor cores, float32 accumulation), C
+    /// written in its own type.</summary>
     public override void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, TensorView a, int lda,
         TensorView b, int ldb, float beta, TensorView c, int ldc)
     {
@@ -589,7 +599,8 @@ public sealed unsafe class CudaDevice : Device
         CheckMatrix(c, false, m, n, ldc, "c");
         if (m == 0 || n == 0) return;
         MakeCurrent();
-        (a, b) = (Bf16Operand(a, ref _bf16A), Bf16Operand(b, ref _bf16B));
+        bool bf16 = Bf16Product(_precision, a, b, c);
+        (a, b) = (Bf16Operand(a, bf16, ref _bf16A), Bf16Operand(b, bf16, ref _bf16B));
         float al = alpha, be = beta;
         Cublas.Check(_blas.cublasGemmEx(_blasHandle, transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
             &al, (void*)AnyP(b, "b"), BlasType(b.Type), Math.Max(1, ldb), (void*)AnyP(a, "a"), BlasType(a.Type), Math.Max(1, lda),
@@ -617,7 +628,8 @@ public sealed unsafe class CudaDevice : Device
         CheckLast(b, transB, k, n, ldb, strideBOuter, strideBInner, "b");
         CheckLast(c, false, m, n, ldc, strideCOuter, strideCInner, "c");
         MakeCurrent();
-        (a, b) = (Bf16Operand(a, ref _bf16A), Bf16Operand(b, ref _bf16B));
+        bool bf16 = Bf16Product(_precision, a, b, c);
+        (a, b) = (Bf16Operand(a, bf16, ref _bf16A), Bf16Operand(b, bf16, ref _bf16B));
         int compute = ComputeType(a, b);
         float al = alpha, be = beta;
         int opA = transB ? Cublas.OpT : Cublas.OpN, opB = transA ? Cublas.OpT : Cublas.OpN;
@@ -672,23 +684,28 @@ public sealed unsafe class CudaDevice : Device
     public override void BiasAdd(TensorView y, int rows, int cols, TensorView bias)
     {
         long n = (long)rows * cols;
-        Run("bs_bias_add", LaunchGeometry.Elementwise(n), F(y, "y", n), F(bias, "bias", cols), A((long)rows), A(cols));
+        bool bf = Bf16Activations("bias add", y);
+        Run(bf ? "bs_bias_add_bf16" : "bs_bias_add", LaunchGeometry.Elementwise(n), X(y, "y", bf, n), F(bias, "bias", cols), A((long)rows), A(cols));
     }
 
     /// <inheritdoc/>
     public override void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias)
-        => ColumnSums(F(dy, "dy", (long)rows * cols), 0, 0, 0, rows, cols, 0, F(dbias, "dbias", cols));
+    {
+        bool bf = Bf16Activations("bias backward", dy);
+        ColumnSums(bf, X(dy, "dy", bf, (long)rows * cols), 0, 0, 0, rows, cols, 0, F(dbias, "dbias", cols));
+    }
 
     /// <summary>outB[c] += Σr dy[r, c] and, with <paramref name="x"/>, outG[c] += Σr dy·x̂: the two-pass column
-    /// reduction (bs_column_partials over row chunks into scratch, then bs_column_finish adding the chunks in order).</summary>
-    private void ColumnSums(ulong dy, ulong x, ulong mean, ulong rstd, int rows, int cols, ulong outG, ulong outB)
+    /// reduction (bs_column_partials over row chunks into scratch, then bs_column_finish adding the chunks in order);
+    /// dy and x are BFloat16 when <paramref name="bf"/>.</summary>
+    private void ColumnSums(bool bf, ulong dy, ulong x, ulong mean, ulong rstd, int rows, int cols, ulong outG, ulong outB)
     {
         if (rows == 0 || cols == 0) return;
         int chunks = LaunchGeometry.ColumnChunks(rows);
         long per = (long)chunks * cols;
         ulong scratch = Scratch(per * sizeof(float) * (x != 0 ? 2 : 1));
         ulong partialB = scratch, partialG = x != 0 ? scratch + (ulong)(per * sizeof(float)) : 0;
-        Run("bs_column_partials", LaunchGeometry.ColumnPartials(rows, cols), dy, x, mean, rstd, A(rows), A(cols),
+        Run(bf ? "bs_column_partials_bf16" : "bs_column_partials", LaunchGeometry.ColumnPartials(rows, cols), dy, x, mean, rstd, A(rows), A(cols),
             A(LaunchGeometry.ColumnChunkRows(rows)), partialG, partialB);
         Run("bs_column_finish", LaunchGeometry.Elementwise(cols), partialG, partialB, A(chunks), A(cols), outG, outB);
     }
@@ -697,7 +714,9 @@ public sealed unsafe class CudaDevice : Device
     public override void Gelu(TensorView x, TensorView y, bool tanhApproximation)
     {
         Same(y.Length, x.Length, "y", "x");
-        Run(tanhApproximation ? "bs_gelu_tanh" : "bs_gelu", LaunchGeometry.Elementwise(x.Length), F(x, "x"), F(y, "y"), A((long)x.Length));
+        bool bf = Bf16Activations("gelu", x, y);
+        string kernel = tanhApproximation ? bf ? "bs_gelu_tanh_bf16" : "bs_gelu_tanh" : bf ? "bs_gelu_bf16" : "bs_gelu";
+        Run(kernel, LaunchGeometry.Elementwise(x.Length), X(x, "x", bf), X(y, "y", bf), A((long)x.Length));
     }
 
     /// <inheritdoc/>
@@ -705,15 +724,18 @@ public sealed unsafe class CudaDevice : Device
     {
         Same(dy.Length, x.Length, "dy", "x");
         Same(dx.Length, x.Length, "dx", "x");
-        Run(tanhApproximation ? "bs_gelu_tanh_backward" : "bs_gelu_backward", LaunchGeometry.Elementwise(x.Length),
-            F(x, "x"), F(dy, "dy"), F(dx, "dx"), A((long)x.Length));
+        bool bf = Bf16Activations("gelu backward", x, dy, dx);
+        string kernel = tanhApproximation ? bf ? "bs_gelu_tanh_backward_bf16" : "bs_gelu_tanh_backward"
+            : bf ? "bs_gelu_backward_bf16" : "bs_gelu_backward";
+        Run(kernel, LaunchGeometry.Elementwise(x.Length), X(x, "x", bf), X(dy, "dy", bf), X(dx, "dx", bf), A((long)x.Length));
     }
 
     /// <inheritdoc/>
     public override void Tanh(TensorView x, TensorView y)
     {
         Same(y.Length, x.Length, "y", "x");
-        Run("bs_tanh", LaunchGeometry.Elementwise(x.Length), F(x, "x"), F(y, "y"), A((long)x.Length));
+        bool bf = Bf16Activations("tanh", x, y);
+        Run(bf ? "bs_tanh_bf16" : "bs_tanh", LaunchGeometry.Elementwise(x.Length), X(x, "x", bf), X(y, "y", bf), A((long)x.Length));
     }
 
     /// <inheritdoc/>
@@ -721,14 +743,17 @@ public sealed unsafe class CudaDevice : Device
     {
         Same(dy.Length, y.Length, "dy", "y");
         Same(dx.Length, y.Length, "dx", "y");
-        Run("bs_tanh_backward", LaunchGeometry.Elementwise(y.Length), F(y, "y"), F(dy, "dy"), F(dx, "dx"), A((long)y.Length));
+        bool bf = Bf16Activations("tanh backward", y, dy, dx);
+        Run(bf ? "bs_tanh_backward_bf16" : "bs_tanh_backward", LaunchGeometry.Elementwise(y.Length), X(y, "y", bf), X(dy, "dy", bf), X(dx, "dx", bf),
+            A((long)y.Length));
     }
 
     /// <inheritdoc/>
     public override void Add(TensorView y, TensorView x)
     {
         Same(x.Length, y.Length, "x", "y");
-        Run("bs_add", LaunchGeometry.Elementwise(y.Length), F(y, "y"), F(x, "x"), A((long)y.Length));
+        bool bf = Bf16Activations("add", y, x);
+        Run(bf ? "bs_add_bf16" : "bs_add", LaunchGeometry.Elementwise(y.Length), X(y, "y", bf), X(x, "x", bf), A((long)y.Length));
     }
 
     /// <inheritdoc/>
@@ -736,8 +761,9 @@ public sealed unsafe class CudaDevice : Device
         TensorView y, TensorView mean, TensorView rstd)
     {
         long n = (long)rows * cols;
-        Run("bs_layernorm_forward", LaunchGeometry.Rows(rows, cols), F(x, "x", n), F(gamma, "gamma", cols), F(beta, "beta", cols), A(eps), A(cols),
-            F(y, "y", n), F(mean, "mean", rows), F(rstd, "rstd", rows));
+        bool bf = Bf16Activations("layer norm", x, y);
+        Run(bf ? "bs_layernorm_forward_bf16" : "bs_layernorm_forward", LaunchGeometry.Rows(rows, cols), X(x, "x", bf, n), F(gamma, "gamma", cols),
+            F(beta, "beta", cols), A(eps), A(cols), X(y, "y", bf, n), F(mean, "mean", rows), F(rstd, "rstd", rows));
     }
 
     /// <inheritdoc/>
@@ -745,11 +771,13 @@ public sealed unsafe class CudaDevice : Device
         int rows, int cols, TensorView dx, TensorView dgamma, TensorView dbeta)
     {
         long n = (long)rows * cols;
-        ulong pdy = F(dy, "dy", n), px = F(x, "x", n), pm = F(mean, "mean", rows), pr = F(rstd, "rstd", rows);
+        bool bf = Bf16Activations("layer norm backward", dy, x, dx);
+        ulong pdy = X(dy, "dy", bf, n), px = X(x, "x", bf, n), pm = F(mean, "mean", rows), pr = F(rstd, "rstd", rows);
         if (rows == 0 || cols == 0) return;
         // Parameter gradients first, so dx may alias dy.
-        ColumnSums(pdy, px, pm, pr, rows, cols, F(dgamma, "dgamma", cols), F(dbeta, "dbeta", cols));
-        Run("bs_layernorm_backward_dx", LaunchGeometry.Rows(rows, cols), pdy, px, pm, pr, F(gamma, "gamma", cols), A(cols), F(dx, "dx", n));
+        ColumnSums(bf, pdy, px, pm, pr, rows, cols, F(dgamma, "dgamma", cols), F(dbeta, "dbeta", cols));
+        Run(bf ? "bs_layernorm_backward_dx_bf16" : "bs_layernorm_backward_dx", LaunchGeometry.Rows(rows, cols), pdy, px, pm, pr,
+            F(gamma, "gamma", cols), A(cols), X(dx, "dx", bf, n));
     }
 
     /// <inheritdoc/>
@@ -757,15 +785,18 @@ public sealed unsafe class CudaDevice : Device
     {
         long n = (long)batch * rowsPerBatch * cols;
         ulong pm = mask.Tensor is null || mask.IsEmpty ? 0 : F(mask, "mask", (long)batch * cols);
-        Run("bs_softmax_forward", LaunchGeometry.Rows(checked(batch * rowsPerBatch), cols), F(x, "x", n), F(y, "y", n),
-            A(Math.Max(1, rowsPerBatch)), A(cols), A(scale), pm);
+        bool bf = Bf16Activations("softmax", x, y);
+        Run(bf ? "bs_softmax_forward_bf16" : "bs_softmax_forward", LaunchGeometry.Rows(checked(batch * rowsPerBatch), cols), X(x, "x", bf, n),
+            X(y, "y", bf, n), A(Math.Max(1, rowsPerBatch)), A(cols), A(scale), pm);
     }
 
     /// <inheritdoc/>
     public override void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale)
     {
         long n = (long)rows * cols;
-        Run("bs_softmax_backward", LaunchGeometry.Rows(rows, cols), F(y, "y", n), F(dy, "dy", n), F(dx, "dx", n), A(cols), A(scale));
+        bool bf = Bf16Activations("softmax backward", y, dy, dx);
+        Run(bf ? "bs_softmax_backward_bf16" : "bs_softmax_backward", LaunchGeometry.Rows(rows, cols), X(y, "y", bf, n), X(dy, "dy", bf, n),
+            X(dx, "dx", bf, n), A(cols), A(scale));
     }
 
     /// <inheritdoc/>
@@ -779,6 +810,7 @@ public sealed unsafe class CudaDevice : Device
     private void Dropout(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site, long offset, string xn, string yn)
     {
         Same(y.Length, x.Length, yn, xn);
+        bool bf = Bf16Activations(xn == "x" ? "dropout" : "dropout backward", x, y);
         if (!(p >= 0f && p <= 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, $"p: dropout probability must be in [0, 1], got {p}");
         if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset, "offset must be non-negative");
         if (p == 0f)
@@ -787,7 +819,7 @@ public sealed unsafe class CudaDevice : Device
             return;
         }
         float scale = p == 1f ? 0f : 1f / (1f - p);
-        Run("bs_dropout", LaunchGeometry.Dropout(x.Length, offset), F(x, xn), F(y, yn), A((long)x.Length), A(offset), A(p), A(scale),
+        Run(bf ? "bs_dropout_bf16" : "bs_dropout", LaunchGeometry.Dropout(x.Length, offset), X(x, xn, bf), X(y, yn, bf), A((long)x.Length), A(offset), A(p), A(scale),
             A((int)site), A((int)(uint)step), A((int)(uint)(step >> 32)), A((int)(uint)seed), A((int)(uint)(seed >> 32)));
     }
 
@@ -797,9 +829,10 @@ public sealed unsafe class CudaDevice : Device
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"dim must be positive, got {dim}");
         long n = (long)ids.Length * dim;
         int rows = table.Length / dim;
-        ulong pi = I(ids, "ids"), pt = F(table, "table"), po = F(output, "output", n);
+        bool bf = Bf16Activations("embedding", output);
+        ulong pi = I(ids, "ids"), pt = F(table, "table"), po = X(output, "output", bf, n);
         if (n == 0) return;
-        Run("bs_embedding_forward", LaunchGeometry.Elementwise(n), pi, pt, A(dim), po, A((long)ids.Length), A(accumulate ? 1 : 0),
+        Run(bf ? "bs_embedding_forward_bf16" : "bs_embedding_forward", LaunchGeometry.Elementwise(n), pi, pt, A(dim), po, A((long)ids.Length), A(accumulate ? 1 : 0),
             A(rows), CheckSlot("bs_embedding_forward", false, rows));
     }
 
@@ -808,7 +841,8 @@ public sealed unsafe class CudaDevice : Device
     {
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"dim must be positive, got {dim}");
         long count = ids.Length;
-        ulong pi = I(ids, "ids"), pd = F(doutput, "doutput", count * dim), pt = F(dtable, "dtable", dim);
+        bool bf = Bf16Activations("embedding backward", doutput);
+        ulong pi = I(ids, "ids"), pd = X(doutput, "doutput", bf, count * dim), pt = F(dtable, "dtable", dim);
         if (count == 0) return;
         int rows = dtable.Length / dim, chunk = LaunchGeometry.EmbeddingChunk(count);
         // Scratch: the chunk sums [count, dim], then the flags and links [count] each.
@@ -816,7 +850,7 @@ public sealed unsafe class CudaDevice : Device
         ulong flags = partial + (ulong)(count * dim * sizeof(float)), next = flags + (ulong)(count * sizeof(int));
         Run("bs_embedding_links", LaunchGeometry.EmbeddingLinks(count), pi, A(count), A(chunk), flags, next);
         var g = LaunchGeometry.EmbeddingRows(count, dim);
-        Run("bs_embedding_chunk_sums", g, pi, pd, A(count), A(dim), A(chunk), flags, partial);
+        Run(bf ? "bs_embedding_chunk_sums_bf16" : "bs_embedding_chunk_sums", g, pi, pd, A(count), A(dim), A(chunk), flags, partial);
         Run("bs_embedding_scatter", g, pi, A(dim), flags, next, partial, pt, A(rows), CheckSlot("bs_embedding_scatter", false, rows));
     }
 
@@ -829,9 +863,10 @@ public sealed unsafe class CudaDevice : Device
         TensorView losses, TensorView logSumExp, TensorView argmax)
     {
         ulong pa = argmax.Tensor is null || argmax.IsEmpty ? 0 : I(argmax, "argmax", rows);
-        ulong pl = F(logits, "logits", (long)rows * cols), pt = I(targets, "targets", rows), ploss = F(losses, "losses", rows), plse = F(logSumExp, "logSumExp", rows);
+        bool bf = Bf16Activations(bias == 0 ? "cross-entropy" : "bias cross-entropy", logits);
+        ulong pl = X(logits, "logits", bf, (long)rows * cols), pt = I(targets, "targets", rows), ploss = F(losses, "losses", rows), plse = F(logSumExp, "logSumExp", rows);
         if (rows == 0 || cols == 0) return;
-        Run("bs_cross_entropy_forward", LaunchGeometry.Rows(rows, cols), pl, bias, A(cols), pt, A(ignoreIndex), ploss, plse, pa,
+        Run(bf ? "bs_cross_entropy_forward_bf16" : "bs_cross_entropy_forward", LaunchGeometry.Rows(rows, cols), pl, bias, A(cols), pt, A(ignoreIndex), ploss, plse, pa,
             CheckSlot("bs_cross_entropy_forward", true, cols, ignoreIndex));
     }
 
@@ -840,9 +875,10 @@ public sealed unsafe class CudaDevice : Device
         int rows, int cols, float scale, TensorView dlogits)
     {
         long n = (long)rows * cols;
-        ulong pl = F(logits, "logits", n), plse = F(logSumExp, "logSumExp", rows), pt = I(targets, "targets", rows), pd = F(dlogits, "dlogits", n);
+        bool bf = Bf16Activations("cross-entropy backward", logits, dlogits);
+        ulong pl = X(logits, "logits", bf, n), plse = F(logSumExp, "logSumExp", rows), pt = I(targets, "targets", rows), pd = X(dlogits, "dlogits", bf, n);
         if (rows == 0 || cols == 0) return;
-        Run("bs_cross_entropy_backward", LaunchGeometry.Rows(rows, cols), pl, plse, pt, A(ignoreIndex), A(cols), A(scale), pd,
+        Run(bf ? "bs_cross_entropy_backward_bf16" : "bs_cross_entropy_backward", LaunchGeometry.Rows(rows, cols), pl, plse, pt, A(ignoreIndex), A(cols), A(scale), pd,
             CheckSlot("bs_cross_entropy_backward", true, cols, ignoreIndex));
     }
 
@@ -855,8 +891,24 @@ public sealed unsafe class CudaDevice : Device
     public override void BiasCrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dbias, TensorView scratch)
     {
+        if (!Bf16Activations("bias cross-entropy backward", logits))
+        {
+            // float32: the gradients stored in place are exactly what dbias sums.
+            CrossEntropyBackward(logits, logSumExp, targets, ignoreIndex, rows, cols, scale, logits);
+            BiasBackward(logits, rows, cols, dbias);
+            return;
+        }
+        // bf16: dbias sums the float32 gradients, not their rounded stores, so its column partials recompute them from
+        // the logits before the in-place backward overwrites them (stream order).
+        long n = (long)rows * cols;
+        ulong pl = X(logits, "logits", true, n), plse = F(logSumExp, "logSumExp", rows), pt = I(targets, "targets", rows), pb = F(dbias, "dbias", cols);
+        if (rows == 0 || cols == 0) return;
+        int chunks = LaunchGeometry.ColumnChunks(rows);
+        ulong partialB = Scratch((long)chunks * cols * sizeof(float));
+        Run("bs_cross_entropy_bias_partials_bf16", LaunchGeometry.ColumnPartials(rows, cols), pl, plse, pt, A(ignoreIndex), A(scale), A(rows), A(cols),
+            A(LaunchGeometry.ColumnChunkRows(rows)), partialB);
+        Run("bs_column_finish", LaunchGeometry.Elementwise(cols), 0, partialB, A(chunks), A(cols), 0, pb);
         CrossEntropyBackward(logits, logSumExp, targets, ignoreIndex, rows, cols, scale, logits);
-        BiasBackward(logits, rows, cols, dbias);
     }
 
     /// <summary>None: the column sums are reduced in a fixed order without scratch.</summary>

@@ -220,28 +220,6 @@ public sealed class CpuDevice : Device
         else Activations.TanhBackward(F(y, "y"), F(dy, "dy"), F(dx, "dx"));
     }
 
-    // Whether a kernel's activation operands are BFloat16 (true) or Float32 (false); they must all be one of the two.
-    // Views of a null tensor (an optional operand left out) are skipped.
-    internal static bool Bf16Activations(string kernel, params ReadOnlySpan<TensorView> activations)
-    {
-        DType? type = null;
-        foreach (var v in activations)
-        {
-            if (v.Tensor is null) continue;
-            if (v.Type is not (DType.Float32 or DType.BFloat16) || (type is { } t && t != v.Type))
-                throw new ArgumentException($"{kernel}: activations must all be Float32 or all BFloat16, got {string.Join(", ", Types(activations))}");
-            type = v.Type;
-        }
-        return type == DType.BFloat16;
-    }
-
-    private static IEnumerable<string> Types(ReadOnlySpan<TensorView> views)
-    {
-        var list = new List<string>();
-        foreach (var v in views) list.Add(v.Tensor is null ? "none" : v.Type.ToString());
-        return list;
-    }
-
     /// <inheritdoc/>
     public override void Add(TensorView y, TensorView x)
     {

@@ -203,4 +203,29 @@ public abstract class Device : IDisposable
     /// <summary>Over the rows whose target is not <paramref name="ignoreIndex"/>: stats[0] = Σ loss (summed in double),
     /// stats[1] = how many have argmax == target, stats[2] = how many there are (Float32 stats, 3 elements).</summary>
     public abstract void LossStatistics(TensorView losses, TensorView argmax, TensorView targets, int ignoreIndex, TensorView stats);
+
+    // ---- the activation rule every device applies ----
+
+    // Whether a kernel's activation operands are BFloat16 (true) or Float32 (false); they must all be one of the two.
+    // Views of a null tensor (an optional operand left out) are skipped. One check for every device, so the CPU and a
+    // GPU accept and refuse the same calls.
+    internal static bool Bf16Activations(string kernel, params ReadOnlySpan<TensorView> activations)
+    {
+        DType? type = null;
+        foreach (var v in activations)
+        {
+            if (v.Tensor is null) continue;
+            if (v.Type is not (DType.Float32 or DType.BFloat16) || (type is { } t && t != v.Type))
+                throw new ArgumentException($"{kernel}: activations must all be Float32 or all BFloat16, got {string.Join(", ", Types(activations))}");
+            type = v.Type;
+        }
+        return type == DType.BFloat16;
+    }
+
+    private static List<string> Types(ReadOnlySpan<TensorView> views)
+    {
+        var list = new List<string>();
+        foreach (var v in views) list.Add(v.Tensor is null ? "none" : v.Type.ToString());
+        return list;
+    }
 }

@@ -9,24 +9,66 @@ namespace BertSharp.Tensors;
 /// <param name="Tolerance">Allowed |difference| / max(1, |reference|) (0: bit for bit).</param>
 /// <param name="Passed">Within tolerance, and no error.</param>
 /// <param name="Error">The exception's message when the kernel threw, else null.</param>
-public sealed record KernelError(string Kernel, string Shape, double MaxAbs, double MaxRel, double Tolerance, bool Passed, string? Error);
+/// <param name="Bf16Ulps">Units in the last place of bfloat16 allowed on top of <paramref name="Tolerance"/> for outputs
+/// stored in bfloat16 (0: none, or no such output).</param>
+public sealed record KernelError(string Kernel, string Shape, double MaxAbs, double MaxRel, double Tolerance, bool Passed, string? Error,
+    double Bf16Ulps = 0);
 
 /// <summary>
 /// Runs every <see cref="Device"/> kernel on two devices with the same random inputs of awkward shapes (odd sizes,
 /// an unaligned dropout offset, repeated embedding ids, a vocabulary-wide cross-entropy, attention's batched GEMM
 /// layout) and reports each kernel's largest error: how a CUDA device is checked against the CPU. Every kernel is
 /// reported, not only the first failure.
+/// <para>Every kernel that takes activations runs twice: on Float32 and on BFloat16 activations (the check's name ends
+/// in <c>/bf16</c>), and the matrix products on bf16 operands and results. In bf16 each device computes in float32 and
+/// rounds its own float32 result, so the devices differ only where their float32 values (which differ by summation
+/// order alone, within the float32 tolerance) straddle a rounding boundary: one bf16 ulp, and the check allows
+/// <see cref="Bf16Ulps"/> (2) on top of the float32 tolerance for outputs stored in bf16; outputs kept in float32
+/// (statistics, parameter gradients) get the float32 tolerance. Kernels whose float32 results agree bit for bit (add,
+/// dropout, embedding gather) must agree bit for bit in bf16 too, and so must <see cref="Device.Cast"/> both ways, on
+/// ties, NaN, infinities, denormals and values that round to infinity.</para>
 /// </summary>
 public static class DeviceComparison
 {
+    /// <summary>bf16 ulps allowed for an output stored in bfloat16, on top of the float32 tolerance: 1 where the two
+    /// devices' float32 values straddle a rounding boundary, and one more of margin.</summary>
+    public const double Bf16Ulps = 2;
+
+    // One output of a check: the reference's and the candidate's values (bf16 ones widened), and whether it is stored in
+    // bf16 (then Bf16Ulps apply).
+    private readonly record struct Output(float[] R, float[] C, bool Bf16)
+    {
+        public static implicit operator Output((float[] R, float[] C) o) => new(o.R, o.C, false);
+    }
+
     private sealed class Pair(Device r, Device c, DeviceTensor a, DeviceTensor b) : IDisposable
     {
         public readonly DeviceTensor R = a, C = b;
-        public float[] RF() => r.ToArray(R);
-        public float[] CF() => c.ToArray(C);
+        public float[] RF() => Read(r, R);
+        public float[] CF() => Read(c, C);
+        public Output Out() => new(RF(), CF(), R.Type == DType.BFloat16);
+        public ushort[] RH() { var x = new ushort[R.Length]; r.CopyToHost<ushort>(R, x); return x; }
+        public ushort[] CH() { var x = new ushort[C.Length]; c.CopyToHost<ushort>(C, x); return x; }
         public int[] RI() { var x = new int[R.Length]; r.CopyToHost<int>(R, x); return x; }
         public int[] CI() { var x = new int[C.Length]; c.CopyToHost<int>(C, x); return x; }
         public void Dispose() { R.Dispose(); C.Dispose(); }
+
+        private static float[] Read(Device d, DeviceTensor t)
+        {
+            if (t.Type != DType.BFloat16) return d.ToArray(t);
+            var bits = new ushort[t.Length];
+            d.CopyToHost<ushort>(t, bits);
+            return bits.Select(BFloat16.ToSingle).ToArray();
+        }
+    }
+
+    // One bf16 ulp at |v| (the spacing of bfloat16 values there; denormals: 2⁻¹³³).
+    private static double Bf16Ulp(float v)
+    {
+        float a = Math.Abs(v);
+        if (!float.IsFinite(a)) return 0;
+        int e = a < 1.17549435e-38f ? -126 : Math.ILogB(a); // below the smallest normal: the denormals' spacing
+        return Math.ScaleB(1.0, e - 7);
     }
 
     /// <summary>Compares <paramref name="candidate"/> with <paramref name="reference"/> kernel by kernel.</summary>
@@ -46,6 +88,15 @@ public static class DeviceComparison
             candidate.CopyToDevice<float>(data, p.C);
             return p;
         }
+        // Activations: Float32, or BFloat16 holding the values rounded (the same bits on both devices).
+        Pair H(float[] data)
+        {
+            var bits = data.Select(BFloat16.FromSingle).ToArray();
+            var p = new Pair(reference, candidate, reference.Allocate(DType.BFloat16, data.Length), candidate.Allocate(DType.BFloat16, data.Length));
+            reference.CopyToDevice<ushort>(bits, p.R);
+            candidate.CopyToDevice<ushort>(bits, p.C);
+            return p;
+        }
         Pair Ii(int[] data)
         {
             var p = new Pair(reference, candidate, reference.Allocate(DType.Int32, data.Length), candidate.Allocate(DType.Int32, data.Length));
@@ -53,14 +104,16 @@ public static class DeviceComparison
             candidate.CopyToDevice<int>(data, p.C);
             return p;
         }
-        void Check(string kernel, string shape, double tol, Func<IEnumerable<(float[] R, float[] C)>> body)
+        void Check(string kernel, string shape, double tol, Func<IEnumerable<Output>> body, double ulps = Bf16Ulps)
         {
+            bool anyBf16 = false;
             try
             {
                 double maxAbs = 0, maxRel = 0;
                 bool ok = true;
-                foreach (var (r, c) in body())
+                foreach (var (r, c, bf16) in body())
                 {
+                    anyBf16 |= bf16;
                     if (r.Length != c.Length) throw new InvalidOperationException($"lengths {r.Length} and {c.Length}");
                     for (int i = 0; i < r.Length; i++)
                     {
@@ -70,15 +123,22 @@ public static class DeviceComparison
                         else if (double.IsNaN(d)) d = 0;
                         maxAbs = Math.Max(maxAbs, d);
                         maxRel = Math.Max(maxRel, d / Math.Max(Math.Abs(r[i]), 1e-3));
-                        if (d > tol * Math.Max(1, Math.Abs(r[i]))) ok = false;
+                        if (d > tol * Math.Max(1, Math.Abs(r[i])) + (bf16 ? ulps * Bf16Ulp(r[i]) : 0)) ok = false;
                     }
                 }
-                results.Add(new KernelError(kernel, shape, maxAbs, maxRel, tol, ok, null));
+                results.Add(new KernelError(kernel, shape, maxAbs, maxRel, tol, ok, null, anyBf16 ? ulps : 0));
             }
             catch (Exception e)
             {
-                results.Add(new KernelError(kernel, shape, double.NaN, double.NaN, tol, false, $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}"));
+                results.Add(new KernelError(kernel, shape, double.NaN, double.NaN, tol, false, $"{e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}",
+                    kernel.EndsWith("/bf16", StringComparison.Ordinal) ? ulps : 0));
             }
+        }
+        // A check of the kernel's Float32 activations, then of its BFloat16 ones (named .../bf16).
+        void Both(string kernel, string shape, double tol, Func<Func<float[], Pair>, IEnumerable<Output>> body, double ulps = Bf16Ulps)
+        {
+            Check(kernel, shape, tol, () => body(F), ulps);
+            Check(kernel + "/bf16", shape, tol, () => body(H), ulps);
         }
         static float[] I2F(int[] a) => a.Select(x => (float)x).ToArray();
         double tol = fp32Tolerance;
@@ -99,187 +159,237 @@ public static class DeviceComparison
         // Attention's layout: Q·Kᵀ and P·V straight from [B, T, 3H] with head h at column h·D.
         {
             int bsz = 3, heads = 4, t = 19, d = 16, h = heads * d;
-            Check("SgemmBatched2D(Q·Kᵀ, attention layout)", $"B{bsz} NH{heads} T{t} D{d}", tol * 10, () =>
+            Both("SgemmBatched2D(Q·Kᵀ, attention layout)", $"B{bsz} NH{heads} T{t} D{d}", tol * 10, A =>
             {
-                using var qkv = F(Rand(bsz * t * 3 * h)); using var s = F(Rand(bsz * heads * t * t));
+                using var qkv = A(Rand(bsz * t * 3 * h)); using var s = A(Rand(bsz * heads * t * t));
                 foreach (var dev in new[] { (reference, qkv.R, s.R), (candidate, qkv.C, s.C) })
                     dev.Item1.SgemmBatched2D(false, true, t, t, d, 0.25f, dev.Item2, 3 * h, (long)t * 3 * h, d,
                         dev.Item2.View(h, dev.Item2.Length - h), 3 * h, (long)t * 3 * h, d, 0f, dev.Item3, t, (long)heads * t * t, (long)t * t, bsz, heads);
-                return [(s.RF(), s.CF())];
+                return [s.Out()];
             });
-            Check("SgemmBatched2D(P·V, attention layout)", $"B{bsz} NH{heads} T{t} D{d}", tol * 10, () =>
+            Both("SgemmBatched2D(P·V, attention layout)", $"B{bsz} NH{heads} T{t} D{d}", tol * 10, A =>
             {
-                using var p = F(Rand(bsz * heads * t * t)); using var qkv = F(Rand(bsz * t * 3 * h)); using var ctx = F(Rand(bsz * t * h));
+                using var p = A(Rand(bsz * heads * t * t)); using var qkv = A(Rand(bsz * t * 3 * h)); using var ctx = A(Rand(bsz * t * h));
                 foreach (var dev in new[] { (reference, p.R, qkv.R, ctx.R), (candidate, p.C, qkv.C, ctx.C) })
                     dev.Item1.SgemmBatched2D(false, false, t, d, t, 1f, dev.Item2, t, (long)heads * t * t, (long)t * t,
                         dev.Item3.View(2 * h, dev.Item3.Length - 2 * h), 3 * h, (long)t * 3 * h, d, 0f, dev.Item4, h, (long)t * h, d, bsz, heads);
-                return [(ctx.RF(), ctx.CF())];
+                return [ctx.Out()];
             });
-            Check("SgemmBatched2D(strided, collapsible)", "8 x 13x11x7", tol * 10, () =>
+            // In bf16: A and C bf16, B float32 (rounded to bf16 for the product).
+            Both("SgemmBatched2D(strided, collapsible)", "8 x 13x11x7", tol * 10, A =>
             {
-                using var a = F(Rand(8 * 13 * 7)); using var b = F(Rand(8 * 7 * 11)); using var c = F(Rand(8 * 13 * 11));
+                using var a = A(Rand(8 * 13 * 7)); using var b = F(Rand(8 * 7 * 11)); using var c = A(Rand(8 * 13 * 11));
                 reference.SgemmBatched2D(false, false, 13, 11, 7, 1f, a.R, 7, 4 * 91, 91, b.R, 11, 4 * 77, 77, 0f, c.R, 11, 4 * 143, 143, 2, 4);
                 candidate.SgemmBatched2D(false, false, 13, 11, 7, 1f, a.C, 7, 4 * 91, 91, b.C, 11, 4 * 77, 77, 0f, c.C, 11, 4 * 143, 143, 2, 4);
-                return [(c.RF(), c.CF())];
+                return [c.Out()];
+            });
+        }
+        // Products on bf16 storage in any precision (bf16 activations): each of A, B, C Float32 or BFloat16; a float32
+        // A or B beside a bf16 operand is rounded to bf16, products exact, sums in float32, C rounded once.
+        foreach (var (ta, tb, ha, hb, hc, beta) in new[]
+        {
+            (false, false, true, false, false, 0f), (false, true, false, true, true, 1f), (true, false, true, true, false, 1f),
+            (true, true, true, true, true, 0f), (false, false, false, false, true, 1f),
+        })
+        {
+            int m = 67, n = 45, k = 129, lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+            string types = $"{(ha ? "bf16" : "f32")},{(hb ? "bf16" : "f32")},{(hc ? "bf16" : "f32")}";
+            Check($"Sgemm(transA={ta},transB={tb},beta={beta},{types})/bf16", $"{m}x{n}x{k}", tol * 10, () =>
+            {
+                Pair Of(bool bf16, float[] data) => bf16 ? H(data) : F(data);
+                using var a = Of(ha, Rand((ta ? k : m) * lda)); using var b = Of(hb, Rand((tb ? n : k) * ldb)); using var c = Of(hc, Rand(m * ldc));
+                reference.Sgemm(ta, tb, m, n, k, 0.75f, a.R, lda, b.R, ldb, beta, c.R, ldc);
+                candidate.Sgemm(ta, tb, m, n, k, 0.75f, a.C, lda, b.C, ldb, beta, c.C, ldc);
+                return [c.Out()];
+            });
+        }
+        // Casts: bit for bit both ways. Float32 → BFloat16 on ties (to even, both directions), values just either side
+        // of a tie, NaN (quiet, signalling, negative: kept NaN, made quiet), ±inf, ±0, denormals (a tie among them), the
+        // largest floats (rounding to infinity) and random bit patterns; BFloat16 → Float32 on all 65,536 patterns.
+        {
+            uint[] special =
+            [
+                0x00000000, 0x80000000, 0x3F800000, 0x3F808000, 0x3F818000, 0x3F808001, 0x3F807FFF, 0xBF818000, 0xC0018000,
+                0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0xFFC00001, 0x7FFFFFFF, 0xFF800001,
+                0x00000001, 0x00008000, 0x00018000, 0x00007FFF, 0x807FFFFF, 0x007FFFFF, 0x00800000, 0x80008000,
+                0x7F7FFFFF, 0x7F7F7FFF, 0x7F7F8000, 0x7F7E8000, 0xFF7FFFFF, 0x4B800000, 0x4B808000,
+            ];
+            var bits = special.Concat(Enumerable.Range(0, 4096).Select(_ => ((uint)rng.Next() << 1) ^ (uint)rng.Next())).ToArray();
+            Check("Cast(Float32→BFloat16)", $"{special.Length} special + 4096 random", 0, () =>
+            {
+                using var x = F(bits.Select(BitConverter.UInt32BitsToSingle).ToArray()); using var h = H(new float[bits.Length]);
+                reference.Cast(x.R, h.R); candidate.Cast(x.C, h.C);
+                return [(h.RH().Select(v => (float)v).ToArray(), h.CH().Select(v => (float)v).ToArray())];
+            });
+            Check("Cast(BFloat16→Float32)", "65536 bit patterns", 0, () =>
+            {
+                var all = Enumerable.Range(0, 65536).Select(i => (ushort)i).ToArray();
+                using var h = H(new float[all.Length]); using var x = F(new float[all.Length]);
+                reference.CopyToDevice<ushort>(all, h.R); candidate.CopyToDevice<ushort>(all, h.C);
+                reference.Cast(h.R, x.R); candidate.Cast(h.C, x.C);
+                static float[] High(float[] v) => v.Select(f => (float)(BitConverter.SingleToUInt32Bits(f) >> 16)).ToArray();
+                static float[] Low(float[] v) => v.Select(f => (float)(BitConverter.SingleToUInt32Bits(f) & 0xFFFF)).ToArray();
+                float[] r = x.RF(), c = x.CF();
+                return [(High(r), High(c)), (Low(r), Low(c))];
             });
         }
 
         const int rows = 37, cols = 301;
         string rc = $"{rows}x{cols}";
-        Check("BiasAdd", rc, tol, () =>
+        Both("BiasAdd", rc, tol, A =>
         {
-            using var y = F(Rand(rows * cols)); using var b = F(Rand(cols));
+            using var y = A(Rand(rows * cols)); using var b = F(Rand(cols));
             reference.BiasAdd(y.R, rows, cols, b.R); candidate.BiasAdd(y.C, rows, cols, b.C);
-            return [(y.RF(), y.CF())];
+            return [y.Out()];
         });
-        Check("BiasBackward", rc, tol, () =>
+        Both("BiasBackward", rc, tol, A =>
         {
-            using var dy = F(Rand(rows * cols)); using var db = F(Rand(cols));
+            using var dy = A(Rand(rows * cols)); using var db = F(Rand(cols));
             reference.BiasBackward(dy.R, rows, cols, db.R); candidate.BiasBackward(dy.C, rows, cols, db.C);
-            return [(db.RF(), db.CF())];
+            return [db.Out()];
         });
         foreach (bool approx in new[] { false, true })
         {
-            Check($"Gelu(tanh={approx})", "10007", tol, () =>
+            Both($"Gelu(tanh={approx})", "10007", tol, A =>
             {
-                using var x = F(Rand(10007, 6f)); using var y = F(new float[10007]);
+                using var x = A(Rand(10007, 6f)); using var y = A(new float[10007]);
                 reference.Gelu(x.R, y.R, approx); candidate.Gelu(x.C, y.C, approx);
-                return [(y.RF(), y.CF())];
+                return [y.Out()];
             });
-            Check($"GeluBackward(tanh={approx})", "10007", tol, () =>
+            Both($"GeluBackward(tanh={approx})", "10007", tol, A =>
             {
-                using var x = F(Rand(10007, 6f)); using var dy = F(Rand(10007)); using var dx = F(new float[10007]);
+                using var x = A(Rand(10007, 6f)); using var dy = A(Rand(10007)); using var dx = A(new float[10007]);
                 reference.GeluBackward(x.R, dy.R, dx.R, approx); candidate.GeluBackward(x.C, dy.C, dx.C, approx);
-                return [(dx.RF(), dx.CF())];
+                return [dx.Out()];
             });
         }
-        Check("Tanh", "10007", tol, () =>
+        Both("Tanh", "10007", tol, A =>
         {
-            using var x = F(Rand(10007, 5f)); using var y = F(new float[10007]);
+            using var x = A(Rand(10007, 5f)); using var y = A(new float[10007]);
             reference.Tanh(x.R, y.R); candidate.Tanh(x.C, y.C);
-            return [(y.RF(), y.CF())];
+            return [y.Out()];
         });
-        Check("TanhBackward", "10007", tol, () =>
+        Both("TanhBackward", "10007", tol, A =>
         {
-            using var y = F(Rand(10007)); using var dy = F(Rand(10007)); using var dx = F(new float[10007]);
+            using var y = A(Rand(10007)); using var dy = A(Rand(10007)); using var dx = A(new float[10007]);
             reference.TanhBackward(y.R, dy.R, dx.R); candidate.TanhBackward(y.C, dy.C, dx.C);
-            return [(dx.RF(), dx.CF())];
+            return [dx.Out()];
         });
-        Check("Add", "10007", 0, () =>
+        Both("Add", "10007", 0, A =>
         {
-            using var y = F(Rand(10007)); using var x = F(Rand(10007));
+            using var y = A(Rand(10007)); using var x = A(Rand(10007));
             reference.Add(y.R, x.R); candidate.Add(y.C, x.C);
-            return [(y.RF(), y.CF())];
-        });
-        Check("LayerNormForward", rc, tol * 5, () =>
+            return [y.Out()];
+        }, ulps: 0);
+        Both("LayerNormForward", rc, tol * 5, A =>
         {
-            using var x = F(Rand(rows * cols, 3f)); using var g = F(Rand(cols)); using var b = F(Rand(cols));
-            using var y = F(new float[rows * cols]); using var mu = F(new float[rows]); using var rs = F(new float[rows]);
+            using var x = A(Rand(rows * cols, 3f)); using var g = F(Rand(cols)); using var b = F(Rand(cols));
+            using var y = A(new float[rows * cols]); using var mu = F(new float[rows]); using var rs = F(new float[rows]);
             reference.LayerNormForward(x.R, rows, cols, g.R, b.R, 1e-12f, y.R, mu.R, rs.R);
             candidate.LayerNormForward(x.C, rows, cols, g.C, b.C, 1e-12f, y.C, mu.C, rs.C);
-            return [(y.RF(), y.CF()), (mu.RF(), mu.CF()), (rs.RF(), rs.CF())];
+            return [y.Out(), mu.Out(), rs.Out()];
         });
-        Check("LayerNormBackward", rc, tol * 10, () =>
+        Both("LayerNormBackward", rc, tol * 10, A =>
         {
-            using var x = F(Rand(rows * cols, 3f)); using var g = F(Rand(cols)); using var b = F(Rand(cols));
-            using var y = F(new float[rows * cols]); using var mu = F(new float[rows]); using var rs = F(new float[rows]);
+            using var x = A(Rand(rows * cols, 3f)); using var g = F(Rand(cols)); using var b = F(Rand(cols));
+            using var y = A(new float[rows * cols]); using var mu = F(new float[rows]); using var rs = F(new float[rows]);
             reference.LayerNormForward(x.R, rows, cols, g.R, b.R, 1e-12f, y.R, mu.R, rs.R);
             candidate.LayerNormForward(x.C, rows, cols, g.C, b.C, 1e-12f, y.C, mu.C, rs.C);
-            using var dy = F(Rand(rows * cols)); using var dx = F(new float[rows * cols]);
+            using var dy = A(Rand(rows * cols)); using var dx = A(new float[rows * cols]);
             using var dg = F(Rand(cols)); using var db = F(Rand(cols));
             reference.LayerNormBackward(dy.R, x.R, mu.R, rs.R, g.R, rows, cols, dx.R, dg.R, db.R);
             candidate.LayerNormBackward(dy.C, x.C, mu.C, rs.C, g.C, rows, cols, dx.C, dg.C, db.C);
-            return [(dx.RF(), dx.CF()), (dg.RF(), dg.CF()), (db.RF(), db.CF())];
+            return [dx.Out(), dg.Out(), db.Out()];
         });
         {
             int batch = 3, perBatch = 2 * 19, t = 19;
-            Check("SoftmaxForward(mask)", $"{batch}x{perBatch}x{t}", tol, () =>
+            Both("SoftmaxForward(mask)", $"{batch}x{perBatch}x{t}", tol, A =>
             {
-                using var x = F(Rand(batch * perBatch * t, 4f)); using var y = F(new float[batch * perBatch * t]);
+                using var x = A(Rand(batch * perBatch * t, 4f)); using var y = A(new float[batch * perBatch * t]);
                 var maskData = new float[batch * t];
                 for (int i = 0; i < maskData.Length; i++) maskData[i] = i % t > t - 1 - i / t * 3 ? -10000f : 0f;
                 using var mask = F(maskData);
                 reference.SoftmaxForward(x.R, y.R, batch, perBatch, t, 0.25f, mask.R);
                 candidate.SoftmaxForward(x.C, y.C, batch, perBatch, t, 0.25f, mask.C);
-                return [(y.RF(), y.CF())];
+                return [y.Out()];
             });
-            Check("SoftmaxBackward", $"{batch * perBatch}x{t}", tol, () =>
+            Both("SoftmaxBackward", $"{batch * perBatch}x{t}", tol, A =>
             {
                 var yd = Rand(batch * perBatch * t).Select(v => Math.Abs(v) / t).ToArray();
-                using var y = F(yd); using var dy = F(Rand(yd.Length)); using var dx = F(new float[yd.Length]);
+                using var y = A(yd); using var dy = A(Rand(yd.Length)); using var dx = A(new float[yd.Length]);
                 reference.SoftmaxBackward(y.R, dy.R, dx.R, batch * perBatch, t, 0.25f);
                 candidate.SoftmaxBackward(y.C, dy.C, dx.C, batch * perBatch, t, 0.25f);
-                return [(dx.RF(), dx.CF())];
+                return [dx.Out()];
             });
         }
         foreach (long offset in new long[] { 0, 6 })
-            Check($"Dropout(offset={offset})", "1003, p 0.1", 0, () =>
+            Both($"Dropout(offset={offset})", "1003, p 0.1", 0, A =>
             {
-                using var x = F(Rand(1003)); using var y = F(new float[1003]); using var dx = F(new float[1003]);
+                using var x = A(Rand(1003)); using var y = A(new float[1003]); using var dx = A(new float[1003]);
                 reference.DropoutForward(x.R, y.R, 0.1f, 0x123456789UL, 77, 5, offset);
                 candidate.DropoutForward(x.C, y.C, 0.1f, 0x123456789UL, 77, 5, offset);
                 reference.DropoutBackward(x.R, dx.R, 0.3f, 42, (1UL << 33) + 3, 9, offset);
                 candidate.DropoutBackward(x.C, dx.C, 0.3f, 42, (1UL << 33) + 3, 9, offset);
-                return [(y.RF(), y.CF()), (dx.RF(), dx.CF())];
-            });
+                return [y.Out(), dx.Out()];
+            }, ulps: 0);
         {
             int vocab = 97, dim = 45, count = 61;
             var idsData = Enumerable.Range(0, count).Select(_ => rng.Next(vocab / 4)).ToArray(); // many repeats
             foreach (bool acc in new[] { false, true })
-                Check($"EmbeddingForward(accumulate={acc})", $"{count} ids, {vocab}x{dim}", 0, () =>
+                Both($"EmbeddingForward(accumulate={acc})", $"{count} ids, {vocab}x{dim}", 0, A =>
                 {
-                    using var ids = Ii(idsData); using var table = F(Rand(vocab * dim)); using var o = F(Rand(count * dim));
+                    using var ids = Ii(idsData); using var table = F(Rand(vocab * dim)); using var o = A(Rand(count * dim));
                     reference.EmbeddingForward(ids.R, table.R, dim, o.R, acc); candidate.EmbeddingForward(ids.C, table.C, dim, o.C, acc);
-                    return [(o.RF(), o.CF())];
-                });
+                    return [o.Out()];
+                }, ulps: 0);
             // A device may add an id's rows in chunks (in a fixed order) rather than one by one: float32 tolerance.
-            Check("EmbeddingBackward", $"{count} ids, {vocab}x{dim}", tol, () =>
+            Both("EmbeddingBackward", $"{count} ids, {vocab}x{dim}", tol, A =>
             {
-                using var ids = Ii(idsData); using var dout = F(Rand(count * dim)); using var dt = F(Rand(vocab * dim));
+                using var ids = Ii(idsData); using var dout = A(Rand(count * dim)); using var dt = F(Rand(vocab * dim));
                 reference.EmbeddingBackward(ids.R, dout.R, dim, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, dim, dt.C);
-                return [(dt.RF(), dt.CF())];
+                return [dt.Out()];
             });
             // Token types: two ids over many positions (long chains across chunks), and an id absent from the batch.
             var typeIds = Enumerable.Range(0, 1500).Select(i => i % 7 < 4 ? 0 : 1).ToArray();
-            Check("EmbeddingBackward(token types)", "1500 ids, 3x33", tol, () =>
+            Both("EmbeddingBackward(token types)", "1500 ids, 3x33", tol, A =>
             {
-                using var ids = Ii(typeIds); using var dout = F(Rand(1500 * 33)); using var dt = F(Rand(3 * 33));
+                using var ids = Ii(typeIds); using var dout = A(Rand(1500 * 33)); using var dt = F(Rand(3 * 33));
                 reference.EmbeddingBackward(ids.R, dout.R, 33, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, 33, dt.C);
-                return [(dt.RF(), dt.CF())];
+                return [dt.Out()];
             });
         }
-        Check("BiasBackward(many row chunks)", "2500x67", tol, () =>
+        Both("BiasBackward(many row chunks)", "2500x67", tol, A =>
         {
-            using var dy = F(Rand(2500 * 67)); using var db = F(Rand(67));
+            using var dy = A(Rand(2500 * 67)); using var db = F(Rand(67));
             reference.BiasBackward(dy.R, 2500, 67, db.R); candidate.BiasBackward(dy.C, 2500, 67, db.C);
-            return [(db.RF(), db.CF())];
+            return [db.Out()];
         });
         {
             int r = 29, v = 30522, ignore = -100;
             var targetData = Enumerable.Range(0, r).Select(i => i % 5 == 3 ? ignore : rng.Next(v)).ToArray();
             string shape = $"{r}x{v}";
-            Check("CrossEntropyForward/Backward", shape, tol * 5, () =>
+            Both("CrossEntropyForward/Backward", shape, tol * 5, A =>
             {
-                using var logits = F(Rand(r * v, 8f)); using var t = Ii(targetData);
-                using var loss = F(new float[r]); using var lse = F(new float[r]); using var am = Ii(new int[r]); using var dl = F(new float[r * v]);
+                using var logits = A(Rand(r * v, 8f)); using var t = Ii(targetData);
+                using var loss = F(new float[r]); using var lse = F(new float[r]); using var am = Ii(new int[r]); using var dl = A(new float[r * v]);
                 reference.CrossEntropyForward(logits.R, r, v, t.R, ignore, loss.R, lse.R, am.R);
                 candidate.CrossEntropyForward(logits.C, r, v, t.C, ignore, loss.C, lse.C, am.C);
                 reference.CrossEntropyBackward(logits.R, lse.R, t.R, ignore, r, v, 0.5f, dl.R);
                 candidate.CrossEntropyBackward(logits.C, lse.C, t.C, ignore, r, v, 0.5f, dl.C);
-                return [(loss.RF(), loss.CF()), (lse.RF(), lse.CF()), (I2F(am.RI()), I2F(am.CI())), (dl.RF(), dl.CF())];
+                return [loss.Out(), lse.Out(), (I2F(am.RI()), I2F(am.CI())), dl.Out()];
             });
-            Check("BiasCrossEntropyForward/Backward", shape, tol * 5, () =>
+            Both("BiasCrossEntropyForward/Backward", shape, tol * 5, A =>
             {
-                using var logits = F(Rand(r * v, 8f)); using var bias = F(Rand(v)); using var t = Ii(targetData);
+                using var logits = A(Rand(r * v, 8f)); using var bias = F(Rand(v)); using var t = Ii(targetData);
                 using var loss = F(new float[r]); using var lse = F(new float[r]); using var am = Ii(new int[r]); using var db = F(Rand(v));
                 reference.BiasCrossEntropyForward(logits.R, bias.R, r, v, t.R, ignore, loss.R, lse.R, am.R);
                 candidate.BiasCrossEntropyForward(logits.C, bias.C, r, v, t.C, ignore, loss.C, lse.C, am.C);
-                var fwd = (logits.RF(), logits.CF());
+                var fwd = logits.Out();
                 using var sr = reference.Allocate(DType.Float32, Math.Max(1, reference.BiasCrossEntropyScratch(r, v)));
                 using var sc = candidate.Allocate(DType.Float32, Math.Max(1, candidate.BiasCrossEntropyScratch(r, v)));
                 reference.BiasCrossEntropyBackward(logits.R, lse.R, t.R, ignore, r, v, 0.5f, db.R, sr);
                 candidate.BiasCrossEntropyBackward(logits.C, lse.C, t.C, ignore, r, v, 0.5f, db.C, sc);
-                return [fwd, (loss.RF(), loss.CF()), (lse.RF(), lse.CF()), (I2F(am.RI()), I2F(am.CI())), (logits.RF(), logits.CF()), (db.RF(), db.CF())];
+                return [fwd, loss.Out(), lse.Out(), (I2F(am.RI()), I2F(am.CI())), logits.Out(), db.Out()];
             });
             Check("LossStatistics", $"{r}", 1e-6, () =>
             {

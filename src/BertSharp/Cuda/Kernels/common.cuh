@@ -98,6 +98,18 @@ __device__ __forceinline__ bf16_t bs_f2bf(float f) {
 
 __device__ __forceinline__ float bs_bf2f(bf16_t h) { return __uint_as_float(((u32)h) << 16); }
 
+// Activation storage (Device's contract: x, y, dy, dx, output, doutput, logits, dlogits are float32 or bfloat16): a
+// kernel body is written once as a template over the element type T and loads through bs_ld (widened to float32) and
+// stores through bs_st (rounded), so it computes in float32 between load and store. For float, both are the plain
+// access the float32 kernel always made: its results are unchanged. Each extern "C" entry point names one storage
+// (bs_gelu and bs_gelu_bf16). Static __shared__ arrays stay in the entry points and are passed in: g++ (the emulator's
+// compiler) drops the section attribute that marks shared memory from a static inside a template, which would hide it
+// from the emulator's per-block refill.
+__device__ __forceinline__ float bs_ld(const float* p, long long i) { return p[i]; }
+__device__ __forceinline__ float bs_ld(const bf16_t* p, long long i) { return bs_bf2f(p[i]); }
+__device__ __forceinline__ void bs_st(float* p, long long i, float v) { p[i] = v; }
+__device__ __forceinline__ void bs_st(bf16_t* p, long long i, float v) { p[i] = bs_f2bf(v); }
+
 // An out-of-range index found by a kernel (CudaDevice's check slots): the position and the value, packed into one
 // 64-bit word written with one store (any offender's pair is reported whole; no atomics). A null slot: no report.
 // The kernel then skips the access, so a bad id never reads or writes outside an allocation.

@@ -1,63 +1,79 @@
-// Element-wise kernels: grid-stride loops over n elements (launch geometry: LaunchGeometry.Elementwise).
+// Element-wise kernels: grid-stride loops over n elements (launch geometry: LaunchGeometry.Elementwise). The
+// activation kernels are templates over the storage T (float or bf16_t, common.cuh) with an entry point for each.
 
-extern "C" __global__ void bs_add(float* y, const float* x, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        y[i] += x[i];
+#define BS_GRID_LOOP(i, n) for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+
+template <typename T> __device__ void bs_add_t(T* y, const T* x, long long n) {
+    BS_GRID_LOOP(i, n) bs_st(y, i, bs_ld(y, i) + bs_ld(x, i));
 }
+extern "C" __global__ void bs_add(float* y, const float* x, long long n) { bs_add_t(y, x, n); }
+extern "C" __global__ void bs_add_bf16(bf16_t* y, const bf16_t* x, long long n) { bs_add_t(y, x, n); }
 
-extern "C" __global__ void bs_bias_add(float* y, const float* bias, long long rows, int cols) {
+template <typename T> __device__ void bs_bias_add_t(T* y, const float* bias, long long rows, int cols) {
     long long n = rows * cols;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        y[i] += bias[i % cols];
+    BS_GRID_LOOP(i, n) bs_st(y, i, bs_ld(y, i) + bias[i % cols]);
 }
+extern "C" __global__ void bs_bias_add(float* y, const float* bias, long long rows, int cols) { bs_bias_add_t(y, bias, rows, cols); }
+extern "C" __global__ void bs_bias_add_bf16(bf16_t* y, const float* bias, long long rows, int cols) { bs_bias_add_t(y, bias, rows, cols); }
 
 // GELU, exact form: x·Φ(x).
-extern "C" __global__ void bs_gelu(const float* x, float* y, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+template <typename T> __device__ void bs_gelu_t(const T* x, T* y, long long n) {
+    BS_GRID_LOOP(i, n) {
+        float v = bs_ld(x, i);
+        bs_st(y, i, 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
     }
 }
+extern "C" __global__ void bs_gelu(const float* x, float* y, long long n) { bs_gelu_t(x, y, n); }
+extern "C" __global__ void bs_gelu_bf16(const bf16_t* x, bf16_t* y, long long n) { bs_gelu_t(x, y, n); }
 
-extern "C" __global__ void bs_gelu_backward(const float* x, const float* dy, float* dx, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i];
+template <typename T> __device__ void bs_gelu_backward_t(const T* x, const T* dy, T* dx, long long n) {
+    BS_GRID_LOOP(i, n) {
+        float v = bs_ld(x, i);
         float cdf = 0.5f * (1.0f + erff(v * 0.70710678118654752f));
         float pdf = 0.39894228040143268f * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+        bs_st(dx, i, bs_ld(dy, i) * (cdf + v * pdf));
     }
 }
+extern "C" __global__ void bs_gelu_backward(const float* x, const float* dy, float* dx, long long n) { bs_gelu_backward_t(x, dy, dx, n); }
+extern "C" __global__ void bs_gelu_backward_bf16(const bf16_t* x, const bf16_t* dy, bf16_t* dx, long long n) { bs_gelu_backward_t(x, dy, dx, n); }
 
 // GELU, tanh approximation, written as CPU's x / (1 + exp(-2u)), u = sqrt(2/pi)·(x + 0.044715·x³).
-extern "C" __global__ void bs_gelu_tanh(const float* x, float* y, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i];
+template <typename T> __device__ void bs_gelu_tanh_t(const T* x, T* y, long long n) {
+    BS_GRID_LOOP(i, n) {
+        float v = bs_ld(x, i);
         float u = 0.797884560802865356f * (0.044715f * v * (v * v) + v);
-        y[i] = v / (1.0f + expf(-2.0f * u));
+        bs_st(y, i, v / (1.0f + expf(-2.0f * u)));
     }
 }
+extern "C" __global__ void bs_gelu_tanh(const float* x, float* y, long long n) { bs_gelu_tanh_t(x, y, n); }
+extern "C" __global__ void bs_gelu_tanh_bf16(const bf16_t* x, bf16_t* y, long long n) { bs_gelu_tanh_t(x, y, n); }
 
-extern "C" __global__ void bs_gelu_tanh_backward(const float* x, const float* dy, float* dx, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i], v2 = v * v;
+template <typename T> __device__ void bs_gelu_tanh_backward_t(const T* x, const T* dy, T* dx, long long n) {
+    BS_GRID_LOOP(i, n) {
+        float v = bs_ld(x, i), v2 = v * v;
         float u = 0.797884560802865356f * (0.044715f * v * v2 + v);
         float s = 1.0f / (1.0f + expf(-2.0f * u));
         float du2 = (2.0f * 0.797884560802865356f) * (3.0f * 0.044715f * v2 + 1.0f);
-        dx[i] = dy[i] * (v * du2 * (s - s * s) + s);
+        bs_st(dx, i, bs_ld(dy, i) * (v * du2 * (s - s * s) + s));
     }
 }
+extern "C" __global__ void bs_gelu_tanh_backward(const float* x, const float* dy, float* dx, long long n) { bs_gelu_tanh_backward_t(x, dy, dx, n); }
+extern "C" __global__ void bs_gelu_tanh_backward_bf16(const bf16_t* x, const bf16_t* dy, bf16_t* dx, long long n) { bs_gelu_tanh_backward_t(x, dy, dx, n); }
 
-extern "C" __global__ void bs_tanh(const float* x, float* y, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        y[i] = tanhf(x[i]);
+template <typename T> __device__ void bs_tanh_t(const T* x, T* y, long long n) {
+    BS_GRID_LOOP(i, n) bs_st(y, i, tanhf(bs_ld(x, i)));
 }
+extern "C" __global__ void bs_tanh(const float* x, float* y, long long n) { bs_tanh_t(x, y, n); }
+extern "C" __global__ void bs_tanh_bf16(const bf16_t* x, bf16_t* y, long long n) { bs_tanh_t(x, y, n); }
 
-extern "C" __global__ void bs_tanh_backward(const float* y, const float* dy, float* dx, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = y[i];
-        dx[i] = (1.0f - v * v) * dy[i];
+template <typename T> __device__ void bs_tanh_backward_t(const T* y, const T* dy, T* dx, long long n) {
+    BS_GRID_LOOP(i, n) {
+        float v = bs_ld(y, i);
+        bs_st(dx, i, (1.0f - v * v) * bs_ld(dy, i));
     }
 }
+extern "C" __global__ void bs_tanh_backward(const float* y, const float* dy, float* dx, long long n) { bs_tanh_backward_t(y, dy, dx, n); }
+extern "C" __global__ void bs_tanh_backward_bf16(const bf16_t* y, const bf16_t* dy, bf16_t* dx, long long n) { bs_tanh_backward_t(y, dy, dx, n); }
 
 // Fused AdamW, torch.optim.AdamW's order (Tensors/AdamW.cs); the scalars are computed on the host as the CPU does.
 extern "C" __global__ void bs_adamw(float* p, const float* grad, float* m, float* v, long long n,

@@ -1,7 +1,7 @@
-// output[i, d] (=, or += when accumulate) table[ids[i], d]: one thread per output element. An id outside
-// [0, rows) is reported (bs_report) and its output row left alone.
-extern "C" __global__ void bs_embedding_forward(const int* ids, const float* table, int dim, float* output, long long count, int accumulate,
-                                                int rows, u64* report) {
+// output[i, d] (=, or += when accumulate) table[ids[i], d]: one thread per output element; output is an activation (T),
+// the table float32. An id outside [0, rows) is reported (bs_report) and its output row left alone.
+template <typename T> __device__ void bs_embedding_forward_t(const int* ids, const float* table, int dim, T* output, long long count, int accumulate,
+                                                             int rows, u64* report) {
     long long n = count * dim;
     for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n; j += (long long)gridDim.x * blockDim.x) {
         long long i = j / dim;
@@ -12,8 +12,18 @@ extern "C" __global__ void bs_embedding_forward(const int* ids, const float* tab
             continue;
         }
         float v = table[(long long)id * dim + d];
-        output[j] = accumulate ? output[j] + v : v;
+        bs_st(output, j, accumulate ? bs_ld(output, j) + v : v);
     }
+}
+
+extern "C" __global__ void bs_embedding_forward(const int* ids, const float* table, int dim, float* output, long long count, int accumulate,
+                                                int rows, u64* report) {
+    bs_embedding_forward_t(ids, table, dim, output, count, accumulate, rows, report);
+}
+
+extern "C" __global__ void bs_embedding_forward_bf16(const int* ids, const float* table, int dim, bf16_t* output, long long count, int accumulate,
+                                                     int rows, u64* report) {
+    bs_embedding_forward_t(ids, table, dim, output, count, accumulate, rows, report);
 }
 
 // dtable[ids[i], d] += doutput[i, d], deterministic and parallel (no atomics), in three launches over the positions
@@ -51,9 +61,9 @@ extern "C" __global__ void bs_embedding_links(const int* ids, long long count, i
     }
 }
 
-// grid (count, ⌈dim / 128⌉), 128 threads: block x = position i, threads = columns.
-extern "C" __global__ void bs_embedding_chunk_sums(const int* ids, const float* doutput, long long count, int dim, int chunk,
-                                                   const int* flags, float* partial) {
+// grid (count, ⌈dim / 128⌉), 128 threads: block x = position i, threads = columns. doutput is an activation (T).
+template <typename T> __device__ void bs_embedding_chunk_sums_t(const int* ids, const T* doutput, long long count, int dim, int chunk,
+                                                                const int* flags, float* partial) {
     long long i = blockIdx.x;
     int d = blockIdx.y * blockDim.x + threadIdx.x;
     if (d >= dim || !(flags[i] & 1)) return;
@@ -62,8 +72,18 @@ extern "C" __global__ void bs_embedding_chunk_sums(const int* ids, const float* 
     if (end > count) end = count;
     float acc = 0.0f;
     for (long long j = i; j < end; j++)
-        if (ids[j] == id) acc += doutput[j * dim + d];
+        if (ids[j] == id) acc += bs_ld(doutput, j * dim + d);
     partial[i * dim + d] = acc;
+}
+
+extern "C" __global__ void bs_embedding_chunk_sums(const int* ids, const float* doutput, long long count, int dim, int chunk,
+                                                   const int* flags, float* partial) {
+    bs_embedding_chunk_sums_t(ids, doutput, count, dim, chunk, flags, partial);
+}
+
+extern "C" __global__ void bs_embedding_chunk_sums_bf16(const int* ids, const bf16_t* doutput, long long count, int dim, int chunk,
+                                                        const int* flags, float* partial) {
+    bs_embedding_chunk_sums_t(ids, doutput, count, dim, chunk, flags, partial);
 }
 
 // grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped.
