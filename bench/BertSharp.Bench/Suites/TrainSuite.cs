@@ -199,6 +199,8 @@ public sealed class TrainSuite : IBenchSuite
     {
         KernelParallel.ThreadCount = threads;
         var config = BertConfig.FromPreset(preset, Vocab);
+        // Memory measurements past the presets' 512 positions (--seq 1024, ...) grow the position table to the length.
+        if (Seq > config.MaxPositionEmbeddings) config.MaxPositionEmbeddings = Seq;
         var parameters = new BertParameters(config, device: Device.Cpu.WithPrecision(precision));
         parameters.Initialize(1);
         var model = new BertForPreTraining(parameters);

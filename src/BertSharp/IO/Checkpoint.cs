@@ -237,6 +237,7 @@ public static class Checkpoint
             if (!parameters.Layout.TryGet(name, out _) && !IgnoredNames.Contains(name))
                 throw new InvalidDataException($"{path}: unexpected tensor '{name}' (not part of this BERT configuration)");
         if (!direct) parameters.CopyFrom(values.Span);
+        else parameters.MarkChanged();
     }
 
     /// <summary>Refuses weights that hold a NaN or an infinity, naming the tensor and the element

@@ -39,12 +39,13 @@ public sealed class BertSelfAttention
     internal void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq, h = _c.HiddenSize;
-        _qkv = _d.Reallocate(_qkv, DType.Float32, n, 3 * h);
-        _probs = _d.Reallocate(_probs, DType.Float32, maxBatch, _c.NumAttentionHeads, maxSeq, maxSeq);
+        var act = _d.ActivationType;
+        _qkv = _d.Reallocate(_qkv, act, n, 3 * h);
+        _probs = _d.Reallocate(_probs, act, maxBatch, _c.NumAttentionHeads, maxSeq, maxSeq);
         // Dropped probabilities are kept separately only when dropout can be on (backward needs both).
-        if (_c.AttentionProbsDropoutProb > 0) _probsDropped = _d.Reallocate(_probsDropped, DType.Float32, _probs.Shape);
+        if (_c.AttentionProbsDropoutProb > 0) _probsDropped = _d.Reallocate(_probsDropped, act, _probs.Shape);
         else _probsDropped = _probs;
-        _context = _d.Reallocate(_context, DType.Float32, n, h);
+        _context = _d.Reallocate(_context, act, n, h);
     }
 
     internal void SetShape(int batch, int seq) => (_batch, _seq) = (batch, seq);
@@ -55,9 +56,8 @@ public sealed class BertSelfAttention
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
         int h3 = 3 * h, tt = t * t;
         long row3 = (long)t * h3, nhtt = (long)nh * tt;
-        var w = _p.Values;
         var qkv = _qkv.Prefix(n * h3);
-        Dense.Forward(_d, x, n, h, h3, w.View(_w, h3 * h), w.View(_b, h3), qkv);
+        Dense.Forward(_d, x, n, h, h3, _p.ProductValues.View(_w, h3 * h), _p.Values.View(_b, h3), qkv);
         var q = qkv;
         var k = qkv.Slice(h);
         var v = qkv.Slice(2 * h);
@@ -78,7 +78,6 @@ public sealed class BertSelfAttention
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
         int h3 = 3 * h, tt = t * t, bh = _batch * nh;
         long row3 = (long)t * h3, row = (long)t * h, nhtt = (long)nh * tt;
-        var w = _p.Values;
         var g = _p.Gradients;
         float p = d.P(_c.AttentionProbsDropoutProb);
         var probs = _probs.Prefix(bh * tt);
@@ -101,7 +100,7 @@ public sealed class BertSelfAttention
         // dQ = dscores·K;  dK = dscoresᵀ·Q  (the 1/sqrt(D) scale is inside the softmax backward)
         _d.SgemmBatched2D(false, false, t, hd, t, 1f, dProbs, t, nhtt, tt, k, h3, row3, hd, 0f, dq, h3, row3, hd, _batch, nh);
         _d.SgemmBatched2D(true, false, t, hd, t, 1f, dProbs, t, nhtt, tt, q, h3, row3, hd, 0f, dk, h3, row3, hd, _batch, nh);
-        Dense.Backward(_d, dqkv, x, n, h, h3, w.View(_w, h3 * h), g.View(_w, h3 * h), g.View(_b, h3), dx, accumulateDx: true);
+        Dense.Backward(_d, dqkv, x, n, h, h3, _p.ProductValues.View(_w, h3 * h), g.View(_w, h3 * h), g.View(_b, h3), dx, accumulateDx: true);
     }
 }
 
@@ -141,8 +140,8 @@ public abstract class ResidualOutput
     internal void Allocate(int maxBatch, int maxSeq)
     {
         int n = maxBatch * maxSeq;
-        _preLn = _d.Reallocate(_preLn, DType.Float32, n, _c.HiddenSize);
-        _output = _d.Reallocate(_output, DType.Float32, n, _c.HiddenSize);
+        _preLn = _d.Reallocate(_preLn, _d.ActivationType, n, _c.HiddenSize);
+        _output = _d.Reallocate(_output, _d.ActivationType, n, _c.HiddenSize);
         _mean = _d.Reallocate(_mean, DType.Float32, n);
         _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }
@@ -155,7 +154,7 @@ public abstract class ResidualOutput
         int h = _c.HiddenSize;
         var w = _p.Values;
         var preLn = _preLn.Prefix(_n * h);
-        Dense.Forward(_d, input, _n, _nIn, h, w.View(_w, h * _nIn), w.View(_b, h), preLn);
+        Dense.Forward(_d, input, _n, _nIn, h, _p.ProductValues.View(_w, h * _nIn), w.View(_b, h), preLn);
         float p = d.P(_c.HiddenDropoutProb);
         if (p > 0) _d.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site, d.Offset((long)_seq * h));
         _d.Add(preLn, residual.Slice(0, preLn.Length));
@@ -178,7 +177,7 @@ public abstract class ResidualOutput
             dDense = _s.DDense.Prefix(_n * h);
             _d.DropoutBackward(dResidual, dDense, p, d.Seed, d.Step, _site, d.Offset((long)_seq * h));
         }
-        Dense.Backward(_d, dDense, input, _n, _nIn, h, w.View(_w, h * _nIn), g.View(_w, h * _nIn), g.View(_b, h), dInput, accumulateDx: false);
+        Dense.Backward(_d, dDense, input, _n, _nIn, h, _p.ProductValues.View(_w, h * _nIn), g.View(_w, h * _nIn), g.View(_b, h), dInput, accumulateDx: false);
     }
 }
 

@@ -42,9 +42,9 @@ public sealed class BertEmbeddings
     {
         int n = maxBatch * maxSeq, h = _c.HiddenSize;
         _positionIds = _d.Reallocate(_positionIds, DType.Int32, n);
-        _sum = _d.Reallocate(_sum, DType.Float32, n, h);
-        _dSum = _d.Reallocate(_dSum, DType.Float32, n, h);
-        _output = _d.Reallocate(_output, DType.Float32, n, h);
+        _sum = _d.Reallocate(_sum, _d.ActivationType, n, h);
+        _dSum = _d.Reallocate(_dSum, _d.ActivationType, n, h);
+        _output = _d.Reallocate(_output, _d.ActivationType, n, h);
         _mean = _d.Reallocate(_mean, DType.Float32, n);
         _rstd = _d.Reallocate(_rstd, DType.Float32, n);
     }

@@ -77,8 +77,8 @@ public sealed class BertForSequenceClassification : ITrainableModel
         if (maxBatch <= _capBatch || NumLabels == 0) return;
         var d = Device;
         int h = Config.HiddenSize;
-        _dropped = d.Reallocate(_dropped, DType.Float32, maxBatch, h);
-        _dDropped = d.Reallocate(_dDropped, DType.Float32, maxBatch, h);
+        _dropped = d.Reallocate(_dropped, d.ActivationType, maxBatch, h);
+        _dDropped = d.Reallocate(_dDropped, d.ActivationType, maxBatch, h);
         _logits = d.Reallocate(_logits, DType.Float32, maxBatch, NumLabels);
         _lse = d.Reallocate(_lse, DType.Float32, maxBatch);
         _losses = d.Reallocate(_losses, DType.Float32, maxBatch);
@@ -110,7 +110,8 @@ public sealed class BertForSequenceClassification : ITrainableModel
         else d.Copy(Bert.PooledOutput, dropped);
         var logits = Logits;
         var w = Parameters.Values;
-        Dense.Forward(d, dropped, batch, h, l, w.View(_w, l * h), w.View(_b, l), logits);
+        var pw = Parameters.ProductValues;
+        Dense.Forward(d, dropped, batch, h, l, pw.View(_w, l * h), w.View(_b, l), logits);
         var targets = Bert.Inputs.Labels.Prefix(batch);
         d.CrossEntropyForward(logits, batch, l, targets, IgnoreLabel, _losses.Prefix(batch), _lse.Prefix(batch), _argmax.Prefix(batch));
         d.LossStatistics(_losses.Prefix(batch), _argmax.Prefix(batch), targets, IgnoreLabel, _stats);
@@ -138,8 +139,9 @@ public sealed class BertForSequenceClassification : ITrainableModel
         d.CrossEntropyBackward(logits, _lse.Prefix(batch), Bert.Inputs.Labels.Prefix(batch), IgnoreLabel, batch, l, lossScale / totals.LabelCount, logits);
         var dDropped = _dDropped.Prefix(batch * h);
         var w = Parameters.Values;
+        var pw = Parameters.ProductValues;
         var g = Parameters.Gradients;
-        Dense.Backward(d, logits, _dropped.Prefix(batch * h), batch, h, l, w.View(_w, l * h), g.View(_w, l * h), g.View(_b, l), dDropped, accumulateDx: false);
+        Dense.Backward(d, logits, _dropped.Prefix(batch * h), batch, h, l, pw.View(_w, l * h), g.View(_w, l * h), g.View(_b, l), dDropped, accumulateDx: false);
         float p = dropout.P(Config.HiddenDropoutProb);
         if (p > 0) d.DropoutBackward(dDropped, dDropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite, dropout.Offset(h));
         Bert.BeginBackward();

@@ -26,8 +26,8 @@ public sealed class BertIntermediate
 
     internal void Allocate(int maxBatch, int maxSeq)
     {
-        _pre = _d.Reallocate(_pre, DType.Float32, maxBatch * maxSeq, _c.IntermediateSize);
-        _output = _d.Reallocate(_output, DType.Float32, maxBatch * maxSeq, _c.IntermediateSize);
+        _pre = _d.Reallocate(_pre, _d.ActivationType, maxBatch * maxSeq, _c.IntermediateSize);
+        _output = _d.Reallocate(_output, _d.ActivationType, maxBatch * maxSeq, _c.IntermediateSize);
     }
 
     internal void SetShape(int batch, int seq) => _n = batch * seq;
@@ -37,7 +37,7 @@ public sealed class BertIntermediate
     {
         int h = _c.HiddenSize, i = _c.IntermediateSize;
         var pre = _pre.Prefix(_n * i);
-        Dense.Forward(_d, input, _n, h, i, _p.Values.View(_w, i * h), _p.Values.View(_b, i), pre);
+        Dense.Forward(_d, input, _n, h, i, _p.ProductValues.View(_w, i * h), _p.Values.View(_b, i), pre);
         _d.Gelu(pre, Output, _c.UsesTanhGelu);
     }
 
@@ -47,7 +47,7 @@ public sealed class BertIntermediate
         int h = _c.HiddenSize, i = _c.IntermediateSize;
         dOutput = dOutput.Slice(0, _n * i);
         _d.GeluBackward(_pre.Prefix(_n * i), dOutput, dOutput, _c.UsesTanhGelu);
-        Dense.Backward(_d, dOutput, input, _n, h, i, _p.Values.View(_w, i * h), _p.Gradients.View(_w, i * h),
+        Dense.Backward(_d, dOutput, input, _n, h, i, _p.ProductValues.View(_w, i * h), _p.Gradients.View(_w, i * h),
             _p.Gradients.View(_b, i), dInput, accumulateDx: true);
     }
 }

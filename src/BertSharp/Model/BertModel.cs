@@ -72,7 +72,7 @@ public sealed class BertModel
         Pooler.Allocate(maxBatch);
         Inputs.Allocate(maxBatch, maxSeq, maxPredictions);
         _additiveMask = Device.Reallocate(_additiveMask, DType.Float32, maxBatch, maxSeq);
-        _dSequence = Device.Reallocate(_dSequence, DType.Float32, maxBatch * maxSeq, Config.HiddenSize);
+        _dSequence = Device.Reallocate(_dSequence, Device.ActivationType, maxBatch * maxSeq, Config.HiddenSize);
         (_capBatch, _capSeq, _capPred) = (maxBatch, maxSeq, maxPredictions);
         _batch = -1; // shapes must be set again on the new buffers
     }
@@ -97,6 +97,7 @@ public sealed class BertModel
         batch.Validate(Config.VocabSize, Config.TypeVocabSize, Config.MaxPositionEmbeddings, predictions, numLabels);
         EnsureShape(batch.BatchSize, batch.SeqLength, predictions ? batch.MaxPredictions : 0);
         Inputs.Upload(batch, predictions, numLabels > 0);
+        Parameters.RefreshProductValues();
         int n = batch.BatchSize * batch.SeqLength;
         var mask = _additiveMask.Prefix(n);
         Device.AttentionMask(Inputs.AttentionMask.Prefix(n), mask, MaskValue);

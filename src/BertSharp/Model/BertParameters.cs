@@ -31,6 +31,44 @@ public sealed class BertParameters : IDisposable
         Device = device ?? Device.Cpu;
         Values = Device.Allocate(DType.Float32, Layout.Length);
         Gradients = Device.Allocate(DType.Float32, Layout.Length);
+        _copy = new ProductCopy();
+    }
+
+    // The bf16 copy of the values that matrix products read in bf16 precision, and which version of the values it holds;
+    // shared by every BertParameters over the same buffers (To(device) of a device over the same memory).
+    private sealed class ProductCopy
+    {
+        public DeviceTensor? Tensor;
+        public long Version, CopiedVersion = -1;
+    }
+
+    private readonly ProductCopy _copy;
+
+    /// <summary>
+    /// What the matrix products read as weights: <see cref="Values"/> itself, or — on a device whose <see
+    /// cref="Device.ActivationType"/> is BFloat16 — a bfloat16 copy of it (same layout), made once per update by <see
+    /// cref="RefreshProductValues"/> rather than converted again at every use. Biases, LayerNorm and embedding tables are
+    /// always read from <see cref="Values"/> (float32 master weights).
+    /// </summary>
+    public DeviceTensor ProductValues => _copy.Tensor is { } t && Device.ActivationType == DType.BFloat16 ? t : Values;
+
+    /// <summary>Says that <see cref="Values"/> changed by a route other than this class's own methods (an optimiser
+    /// step, a direct host write), so the next <see cref="RefreshProductValues"/> recopies them.</summary>
+    public void MarkChanged() => _copy.Version++;
+
+    /// <summary>Brings <see cref="ProductValues"/> up to date with <see cref="Values"/> (one cast of the flat buffer, only
+    /// when they changed since the last call; nothing in float32). The model calls it at the start of each forward pass.</summary>
+    public void RefreshProductValues()
+    {
+        if (Device.ActivationType != DType.BFloat16) return;
+        if (_copy.Tensor is null)
+        {
+            _copy.Tensor = Device.Allocate(DType.BFloat16, Layout.Length);
+            _copy.CopiedVersion = -1;
+        }
+        if (_copy.CopiedVersion == _copy.Version) return;
+        Device.Cast(Values, _copy.Tensor);
+        _copy.CopiedVersion = _copy.Version;
     }
 
     /// <summary>The hyper-parameters (the layout's).</summary>
@@ -53,7 +91,11 @@ public sealed class BertParameters : IDisposable
     }
 
     /// <summary>Replaces every value with <paramref name="values"/> (a host copy in layout order, as <see cref="ToArray"/> gives).</summary>
-    public void CopyFrom(ReadOnlySpan<float> values) => Device.CopyToDevice(values, Values);
+    public void CopyFrom(ReadOnlySpan<float> values)
+    {
+        Device.CopyToDevice(values, Values);
+        MarkChanged();
+    }
 
     /// <summary>The tensor <paramref name="name"/>, copied to the host.</summary>
     public float[] Read(string name)
@@ -65,7 +107,11 @@ public sealed class BertParameters : IDisposable
     }
 
     /// <summary>Replaces the tensor <paramref name="name"/> with <paramref name="values"/>.</summary>
-    public void Write(string name, ReadOnlySpan<float> values) => Device.CopyToDevice(values, Value(name));
+    public void Write(string name, ReadOnlySpan<float> values)
+    {
+        Device.CopyToDevice(values, Value(name));
+        MarkChanged();
+    }
 
     /// <summary>Sets every gradient to zero (between optimiser updates; backward passes accumulate).</summary>
     public void ZeroGradients() => Device.Zero(Gradients);
@@ -73,7 +119,7 @@ public sealed class BertParameters : IDisposable
     // The same buffers, used by another device over the same memory (the CPU in another precision).
     private BertParameters(BertParameters source, Device device)
     {
-        (Layout, Device, Values, Gradients) = (source.Layout, device, source.Values, source.Gradients);
+        (Layout, Device, Values, Gradients, _copy) = (source.Layout, device, source.Values, source.Gradients, source._copy);
     }
 
     /// <summary>These parameters on <paramref name="device"/>: this object on their own device; the same buffers (values
@@ -158,6 +204,7 @@ public sealed class BertParameters : IDisposable
             else for (int i = 0; i < v.Length; i++) v[i] = (float)(std * rng.NextTruncatedNormal(2.0));
             if (!direct) Device.CopyToDevice<float>(v, Value(e.Name));
         }
+        MarkChanged();
     }
 
     /// <summary>Frees both buffers on the device.</summary>
@@ -165,5 +212,7 @@ public sealed class BertParameters : IDisposable
     {
         Values.Dispose();
         Gradients.Dispose();
+        _copy.Tensor?.Dispose();
+        _copy.Tensor = null;
     }
 }

@@ -28,9 +28,9 @@ public sealed class BertPooler
     internal void Allocate(int maxBatch)
     {
         _clsRows = _d.Reallocate(_clsRows, DType.Int32, maxBatch);
-        _cls = _d.Reallocate(_cls, DType.Float32, maxBatch, _c.HiddenSize);
-        _dCls = _d.Reallocate(_dCls, DType.Float32, maxBatch, _c.HiddenSize);
-        _output = _d.Reallocate(_output, DType.Float32, maxBatch, _c.HiddenSize);
+        _cls = _d.Reallocate(_cls, _d.ActivationType, maxBatch, _c.HiddenSize);
+        _dCls = _d.Reallocate(_dCls, _d.ActivationType, maxBatch, _c.HiddenSize);
+        _output = _d.Reallocate(_output, _d.ActivationType, maxBatch, _c.HiddenSize);
     }
 
     internal void SetShape(int batch, int seq)
@@ -46,7 +46,7 @@ public sealed class BertPooler
         var output = Output;
         var cls = _cls.Prefix(_batch * h);
         _d.EmbeddingForward(_clsRows.Prefix(_batch), sequence, h, cls, accumulate: false); // gather row 0 of each sequence
-        Dense.Forward(_d, cls, _batch, h, h, _p.Values.View(_w, h * h), _p.Values.View(_b, h), output);
+        Dense.Forward(_d, cls, _batch, h, h, _p.ProductValues.View(_w, h * h), _p.Values.View(_b, h), output);
         _d.Tanh(output, output);
     }
 
@@ -57,7 +57,7 @@ public sealed class BertPooler
         dOutput = dOutput.Slice(0, _batch * h);
         var dCls = _dCls.Prefix(_batch * h);
         _d.TanhBackward(Output, dOutput, dOutput);
-        Dense.Backward(_d, dOutput, _cls.Prefix(_batch * h), _batch, h, h, _p.Values.View(_w, h * h), _p.Gradients.View(_w, h * h),
+        Dense.Backward(_d, dOutput, _cls.Prefix(_batch * h), _batch, h, h, _p.ProductValues.View(_w, h * h), _p.Gradients.View(_w, h * h),
             _p.Gradients.View(_b, h), dCls, accumulateDx: false);
         _d.EmbeddingBackward(_clsRows.Prefix(_batch), dCls, h, dSequence); // scatter-add back to the [CLS] rows
     }

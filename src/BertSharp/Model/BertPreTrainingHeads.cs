@@ -56,25 +56,26 @@ public sealed class BertPreTrainingHeads
         _rows = _d.Reallocate(_rows, DType.Int32, m);
         _targets = _d.Reallocate(_targets, DType.Int32, m);
         _argmax = _d.Reallocate(_argmax, DType.Int32, m);
-        _gathered = _d.Reallocate(_gathered, DType.Float32, m, h);
-        _tPre = _d.Reallocate(_tPre, DType.Float32, m, h);
-        _tAct = _d.Reallocate(_tAct, DType.Float32, m, h);
-        _transformed = _d.Reallocate(_transformed, DType.Float32, m, h);
+        var act = _d.ActivationType;
+        _gathered = _d.Reallocate(_gathered, act, m, h);
+        _tPre = _d.Reallocate(_tPre, act, m, h);
+        _tAct = _d.Reallocate(_tAct, act, m, h);
+        _transformed = _d.Reallocate(_transformed, act, m, h);
         _mean = _d.Reallocate(_mean, DType.Float32, m);
         _rstd = _d.Reallocate(_rstd, DType.Float32, m);
         _mlmLogits = _d.Reallocate(_mlmLogits, DType.Float32, m, _c.VocabSize);
         _ceScratch = _d.Reallocate(_ceScratch, DType.Float32, _d.BiasCrossEntropyScratch(m, _c.VocabSize));
         _lse = _d.Reallocate(_lse, DType.Float32, m);
         _losses = _d.Reallocate(_losses, DType.Float32, m);
-        _dTransformed = _d.Reallocate(_dTransformed, DType.Float32, m, h);
-        _dAct = _d.Reallocate(_dAct, DType.Float32, m, h);
-        _dGathered = _d.Reallocate(_dGathered, DType.Float32, m, h);
+        _dTransformed = _d.Reallocate(_dTransformed, act, m, h);
+        _dAct = _d.Reallocate(_dAct, act, m, h);
+        _dGathered = _d.Reallocate(_dGathered, act, m, h);
         _nspLogits = _d.Reallocate(_nspLogits, DType.Float32, maxBatch, 2);
         _nspLse = _d.Reallocate(_nspLse, DType.Float32, maxBatch);
         _nspLosses = _d.Reallocate(_nspLosses, DType.Float32, maxBatch);
         _nspArgmax = _d.Reallocate(_nspArgmax, DType.Int32, maxBatch);
         _dNsp = _d.Reallocate(_dNsp, DType.Float32, maxBatch, 2);
-        _dPooled = _d.Reallocate(_dPooled, DType.Float32, maxBatch, h);
+        _dPooled = _d.Reallocate(_dPooled, act, maxBatch, h);
         _stats ??= _d.Allocate(DType.Float32, 6);
     }
 
@@ -89,6 +90,7 @@ public sealed class BertPreTrainingHeads
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var w = _p.Values;
+        var pw = _p.ProductValues; // weights the products read (a bf16 copy in bf16)
         long time = ModelProfiler.Begin();
         if (m > 0)
         {
@@ -102,11 +104,11 @@ public sealed class BertPreTrainingHeads
             _d.MaskedLmTargets(inputs.MaskedLmPositions.Prefix(m), inputs.MaskedLmIds.Prefix(m), inputs.MaskedLmWeights.Prefix(m),
                 inputs.MaxPredictions, inputs.SeqLength, Ignore, rows, targets);
             _d.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
-            Dense.Forward(_d, gathered, m, h, h, w.View(_tw, h * h), w.View(_tb, h), tPre);
+            Dense.Forward(_d, gathered, m, h, h, pw.View(_tw, h * h), w.View(_tb, h), tPre);
             _d.Gelu(tPre, tAct, _c.UsesTanhGelu);
             _d.LayerNormForward(tAct, m, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, transformed, _mean.Prefix(m), _rstd.Prefix(m));
             // Decoder tied to the word embeddings: logits = transformed · Eᵀ + bias.
-            _d.Sgemm(false, true, m, v, h, 1f, transformed, h, w.View(_word, v * h), h, 0f, logits, v);
+            _d.Sgemm(false, true, m, v, h, 1f, transformed, h, pw.View(_word, v * h), h, 0f, logits, v);
             // + cls.predictions.bias and the cross-entropy, in one pass over the logits.
             _d.BiasCrossEntropyForward(logits, w.View(_bias, v), m, v, targets, Ignore, _losses.Prefix(m), _lse.Prefix(m), _argmax.Prefix(m));
             _d.LossStatistics(_losses.Prefix(m), _argmax.Prefix(m), targets, Ignore, _stats.View(0, 3));
@@ -115,7 +117,7 @@ public sealed class BertPreTrainingHeads
         ModelProfiler.End(ProfileSection.MlmHeadForward, time);
         time = ModelProfiler.Begin();
         var nspTargets = _nspTargets = inputs.NextSentenceLabels.Prefix(b);
-        Dense.Forward(_d, pooled, b, h, 2, w.View(_nw, 2 * h), w.View(_nb, 2), NspLogits);
+        Dense.Forward(_d, pooled, b, h, 2, pw.View(_nw, 2 * h), w.View(_nb, 2), NspLogits);
         _d.CrossEntropyForward(NspLogits, b, 2, nspTargets, Ignore, _nspLosses.Prefix(b), _nspLse.Prefix(b), _nspArgmax.Prefix(b));
         _d.LossStatistics(_nspLosses.Prefix(b), _nspArgmax.Prefix(b), nspTargets, Ignore, _stats.View(3, 3));
         _d.CopyToHost<float>(_stats, _hostStats);
@@ -142,6 +144,7 @@ public sealed class BertPreTrainingHeads
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var w = _p.Values;
+        var pw = _p.ProductValues; // weights the products read (a bf16 copy in bf16)
         var g = _p.Gradients;
         long time = ModelProfiler.Begin();
         if (m > 0 && _mlmCount > 0)
@@ -152,11 +155,11 @@ public sealed class BertPreTrainingHeads
             _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, lossScale / mlmCount,
                 g.View(_bias, v), _ceScratch);
             _d.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed.Prefix(mh), h, 1f, g.View(_word, v * h), h);
-            _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, w.View(_word, v * h), h, 0f, dTransformed, h);
+            _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, pw.View(_word, v * h), h, 0f, dTransformed, h);
             _d.LayerNormBackward(dTransformed, _tAct.Prefix(mh), _mean.Prefix(m), _rstd.Prefix(m), w.View(_gamma, h), m, h, dAct,
                 g.View(_gamma, h), g.View(_beta, h));
             _d.GeluBackward(_tPre.Prefix(mh), dAct, dAct, _c.UsesTanhGelu);
-            Dense.Backward(_d, dAct, _gathered.Prefix(mh), m, h, h, w.View(_tw, h * h), g.View(_tw, h * h), g.View(_tb, h),
+            Dense.Backward(_d, dAct, _gathered.Prefix(mh), m, h, h, pw.View(_tw, h * h), g.View(_tw, h * h), g.View(_tb, h),
                 _dGathered.Prefix(mh), accumulateDx: false);
             _d.EmbeddingBackward(_rows.Prefix(m), _dGathered.Prefix(mh), h, dSequence); // scatter-add to the masked rows
         }
@@ -165,7 +168,7 @@ public sealed class BertPreTrainingHeads
         var dNsp = _dNsp.Prefix(b * 2);
         var dPooled = _dPooled.Prefix(b * h);
         _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / nspCount, dNsp);
-        Dense.Backward(_d, dNsp, pooled, b, h, 2, w.View(_nw, 2 * h), g.View(_nw, 2 * h), g.View(_nb, 2), dPooled, accumulateDx: false);
+        Dense.Backward(_d, dNsp, pooled, b, h, 2, pw.View(_nw, 2 * h), g.View(_nw, 2 * h), g.View(_nb, 2), dPooled, accumulateDx: false);
         ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return dPooled;
     }

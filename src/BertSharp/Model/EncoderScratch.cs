@@ -19,13 +19,14 @@ internal sealed class EncoderScratch
         int n = batch * seq, h = c.HiddenSize;
         if ((long)batch * c.NumAttentionHeads * seq * seq > Array.MaxLength)
             throw new ArgumentException($"batch {batch} x {c.NumAttentionHeads} heads x {seq}^2 attention scores do not fit in one buffer");
-        DQkv = d.Reallocate(DQkv, DType.Float32, n, 3 * h);
-        DProbs = d.Reallocate(DProbs, DType.Float32, batch, c.NumAttentionHeads, seq, seq);
-        DCtx = d.Reallocate(DCtx, DType.Float32, n, h);
-        DDense = d.Reallocate(DDense, DType.Float32, n, h);
-        DMid = d.Reallocate(DMid, DType.Float32, n, h);
-        DInter = d.Reallocate(DInter, DType.Float32, n, c.IntermediateSize);
-        DHidden0 = d.Reallocate(DHidden0, DType.Float32, n, h);
-        DHidden1 = d.Reallocate(DHidden1, DType.Float32, n, h);
+        var act = d.ActivationType;
+        DQkv = d.Reallocate(DQkv, act, n, 3 * h);
+        DProbs = d.Reallocate(DProbs, act, batch, c.NumAttentionHeads, seq, seq);
+        DCtx = d.Reallocate(DCtx, act, n, h);
+        DDense = d.Reallocate(DDense, act, n, h);
+        DMid = d.Reallocate(DMid, act, n, h);
+        DInter = d.Reallocate(DInter, act, n, c.IntermediateSize);
+        DHidden0 = d.Reallocate(DHidden0, act, n, h);
+        DHidden1 = d.Reallocate(DHidden1, act, n, h);
     }
 }

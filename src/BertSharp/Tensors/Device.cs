@@ -74,11 +74,18 @@ public abstract class Device : IDisposable
         return false;
     }
 
-    /// <summary>A Float32 view copied into a new host array (for results read once, not for a training step).</summary>
+    /// <summary>A Float32 or BFloat16 view copied into a new host float array (bf16 widened exactly): for results read
+    /// once, not for a training step.</summary>
     public float[] ToArray(TensorView source)
     {
         var a = new float[source.Length];
-        CopyToHost<float>(source, a);
+        if (source.Type == DType.BFloat16)
+        {
+            var h = new ushort[source.Length];
+            CopyToHost<ushort>(source, h);
+            Tensors.BFloat16.ToSingle(h, a);
+        }
+        else CopyToHost<float>(source, a);
         return a;
     }
 

@@ -81,5 +81,6 @@ public sealed class AdamWOptimizer
         foreach (var r in _updates)
             _d.AdamWStep(_p.Values.View(r.Offset, r.Length), _p.Gradients.View(r.Offset, r.Length),
                 ExpAvg.View(r.Offset, r.Length), ExpAvgSq.View(r.Offset, r.Length), r.Decay ? hp : hp with { WeightDecay = 0f });
+        _p.MarkChanged();
     }
 }
