@@ -176,7 +176,7 @@ public class CudaEmulatorMutationTests(ITestOutputHelper log)
             return d.ToArray(ty);
         }
         using (var clean = CudaDevice.Open(0)) Assert.Equal(Dropout(Device.Cpu), Dropout(clean));
-        using var gpu = OpenWithMutant("dropout.cu", "if (i >= 0 && i < n) y[i]", "if (i >= 0) y[i]");
+        using var gpu = OpenWithMutant("dropout.cu", "if (i >= 0 && i < n) bs_st(y, i,", "if (i >= 0) bs_st(y, i,");
         string message = Caught(() => Dropout(gpu));
         log.WriteLine(message);
         Assert.Contains("bs_dropout", message);
