@@ -169,12 +169,48 @@ public sealed class CpuDevice : Device
         TensorView b, int ldb, long strideBOuter, long strideBInner,
         float beta, TensorView c, int ldc, long strideCOuter, long strideCInner, int outer, int inner)
     {
-        if (Precision == Precision.Bf16)
+        if (a.Type == DType.BFloat16 || b.Type == DType.BFloat16 || c.Type == DType.BFloat16)
+            Bf16Operands(transA, transB, m, n, k, alpha, a, lda, strideAOuter, strideAInner, b, ldb, strideBOuter, strideBInner,
+                beta, c, ldc, strideCOuter, strideCInner, outer, inner);
+        else if (Precision == Precision.Bf16)
             Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
                 F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
         else
             Gemm.SgemmBatched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, strideAOuter, strideAInner,
                 F(b, "b"), ldb, strideBOuter, strideBInner, beta, F(c, "c"), ldc, strideCOuter, strideCInner, outer, inner);
+    }
+
+    // The batched twin of Sgemm's Bf16Operands: bf16 operands (attention's Q, K, V, probabilities and context in bf16
+    // activations) in any precision, bf16 products, float32 sums, a bf16 C rounded once.
+    private static void Bf16Operands(bool transA, bool transB, int m, int n, int k, float alpha,
+        TensorView a, int lda, long sAo, long sAi, TensorView b, int ldb, long sBo, long sBi,
+        float beta, TensorView c, int ldc, long sCo, long sCi, int outer, int inner)
+    {
+        bool ha = a.Type == DType.BFloat16, hb = b.Type == DType.BFloat16, hc = c.Type == DType.BFloat16;
+        switch (ha, hb, hc)
+        {
+            case (false, false, true):
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, sAo, sAi, F(b, "b"), ldb, sBo, sBi, beta, Bf(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+            case (false, true, false):
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, sAo, sAi, Bf(b, "b"), ldb, sBo, sBi, beta, F(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+            case (false, true, true):
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, F(a, "a"), lda, sAo, sAi, Bf(b, "b"), ldb, sBo, sBi, beta, Bf(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+            case (true, false, false):
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, sAo, sAi, F(b, "b"), ldb, sBo, sBi, beta, F(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+            case (true, false, true):
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, sAo, sAi, F(b, "b"), ldb, sBo, sBi, beta, Bf(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+            case (true, true, false):
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, sAo, sAi, Bf(b, "b"), ldb, sBo, sBi, beta, F(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+            default:
+                Gemm.SgemmBf16Batched2D(transA, transB, m, n, k, alpha, Bf(a, "a"), lda, sAo, sAi, Bf(b, "b"), ldb, sBo, sBi, beta, Bf(c, "c"), ldc, sCo, sCi, outer, inner);
+                break;
+        }
     }
 
     /// <inheritdoc/>
@@ -230,21 +266,37 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void LayerNormForward(TensorView x, int rows, int cols, TensorView gamma, TensorView beta, float eps,
         TensorView y, TensorView mean, TensorView rstd)
-        => LayerNorm.Forward(F(x, "x"), rows, cols, F(gamma, "gamma"), F(beta, "beta"), eps, F(y, "y"), F(mean, "mean"), F(rstd, "rstd"));
+    {
+        if (Bf16Activations("layer norm", x, y))
+            LayerNorm.Forward<ushort>(Bf(x, "x"), rows, cols, F(gamma, "gamma"), F(beta, "beta"), eps, Bf(y, "y"), F(mean, "mean"), F(rstd, "rstd"));
+        else LayerNorm.Forward(F(x, "x"), rows, cols, F(gamma, "gamma"), F(beta, "beta"), eps, F(y, "y"), F(mean, "mean"), F(rstd, "rstd"));
+    }
 
     /// <inheritdoc/>
     public override void LayerNormBackward(TensorView dy, TensorView x, TensorView mean, TensorView rstd, TensorView gamma,
         int rows, int cols, TensorView dx, TensorView dgamma, TensorView dbeta)
-        => LayerNorm.Backward(F(dy, "dy"), F(x, "x"), F(mean, "mean"), F(rstd, "rstd"), F(gamma, "gamma"), rows, cols,
+    {
+        if (Bf16Activations("layer norm backward", dy, x, dx))
+            LayerNorm.Backward<ushort>(Bf(dy, "dy"), Bf(x, "x"), F(mean, "mean"), F(rstd, "rstd"), F(gamma, "gamma"), rows, cols,
+                Bf(dx, "dx"), F(dgamma, "dgamma"), F(dbeta, "dbeta"));
+        else LayerNorm.Backward(F(dy, "dy"), F(x, "x"), F(mean, "mean"), F(rstd, "rstd"), F(gamma, "gamma"), rows, cols,
             F(dx, "dx"), F(dgamma, "dgamma"), F(dbeta, "dbeta"));
+    }
 
     /// <inheritdoc/>
     public override void SoftmaxForward(TensorView x, TensorView y, int batch, int rowsPerBatch, int cols, float scale, TensorView mask)
-        => Softmax.Forward(F(x, "x"), F(y, "y"), batch, rowsPerBatch, cols, scale, mask.Tensor is null ? default : F(mask, "mask"));
+    {
+        var m = mask.Tensor is null ? default : F(mask, "mask");
+        if (Bf16Activations("softmax", x, y)) Softmax.Forward<ushort>(Bf(x, "x"), Bf(y, "y"), batch, rowsPerBatch, cols, scale, m);
+        else Softmax.Forward(F(x, "x"), F(y, "y"), batch, rowsPerBatch, cols, scale, m);
+    }
 
     /// <inheritdoc/>
     public override void SoftmaxBackward(TensorView y, TensorView dy, TensorView dx, int rows, int cols, float scale)
-        => Softmax.Backward(F(y, "y"), F(dy, "dy"), F(dx, "dx"), rows, cols, scale);
+    {
+        if (Bf16Activations("softmax backward", y, dy, dx)) Softmax.Backward<ushort>(Bf(y, "y"), Bf(dy, "dy"), Bf(dx, "dx"), rows, cols, scale);
+        else Softmax.Backward(F(y, "y"), F(dy, "dy"), F(dx, "dx"), rows, cols, scale);
+    }
 
     /// <inheritdoc/>
     public override void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site, long offset = 0)
@@ -265,26 +317,46 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void CrossEntropyForward(TensorView logits, int rows, int cols, TensorView targets, int ignoreIndex,
         TensorView losses, TensorView logSumExp, TensorView argmax)
-        => CrossEntropy.Forward(F(logits, "logits"), rows, cols, I(targets, "targets"), ignoreIndex, F(losses, "losses"),
+    {
+        if (Bf16Activations("cross-entropy", logits))
+            CrossEntropy.Forward<ushort>(Bf(logits, "logits"), rows, cols, I(targets, "targets"), ignoreIndex, F(losses, "losses"),
+                F(logSumExp, "logSumExp"), I(argmax, "argmax"));
+        else CrossEntropy.Forward(F(logits, "logits"), rows, cols, I(targets, "targets"), ignoreIndex, F(losses, "losses"),
             F(logSumExp, "logSumExp"), I(argmax, "argmax"));
+    }
 
     /// <inheritdoc/>
     public override void CrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dlogits)
-        => CrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols, scale,
+    {
+        if (Bf16Activations("cross-entropy backward", logits, dlogits))
+            CrossEntropy.Backward<ushort>(Bf(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols,
+                scale, Bf(dlogits, "dlogits"));
+        else CrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols, scale,
             F(dlogits, "dlogits"));
+    }
 
     /// <inheritdoc/>
     public override void BiasCrossEntropyForward(TensorView logits, TensorView bias, int rows, int cols, TensorView targets,
         int ignoreIndex, TensorView losses, TensorView logSumExp, TensorView argmax)
-        => LogitsCrossEntropy.Forward(F(logits, "logits"), F(bias, "bias"), rows, cols, I(targets, "targets"), ignoreIndex,
+    {
+        if (Bf16Activations("bias cross-entropy", logits))
+            LogitsCrossEntropy.Forward<ushort>(Bf(logits, "logits"), F(bias, "bias"), rows, cols, I(targets, "targets"), ignoreIndex,
+                F(losses, "losses"), F(logSumExp, "logSumExp"), I(argmax, "argmax"));
+        else LogitsCrossEntropy.Forward(F(logits, "logits"), F(bias, "bias"), rows, cols, I(targets, "targets"), ignoreIndex,
             F(losses, "losses"), F(logSumExp, "logSumExp"), I(argmax, "argmax"));
+    }
 
     /// <inheritdoc/>
     public override void BiasCrossEntropyBackward(TensorView logits, TensorView logSumExp, TensorView targets, int ignoreIndex,
         int rows, int cols, float scale, TensorView dbias, TensorView scratch)
-        => LogitsCrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols,
+    {
+        if (Bf16Activations("bias cross-entropy backward", logits))
+            LogitsCrossEntropy.Backward<ushort>(Bf(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols,
+                scale, F(dbias, "dbias"), F(scratch, "scratch"));
+        else LogitsCrossEntropy.Backward(F(logits, "logits"), F(logSumExp, "logSumExp"), I(targets, "targets"), ignoreIndex, rows, cols,
             scale, F(dbias, "dbias"), F(scratch, "scratch"));
+    }
 
     /// <inheritdoc/>
     public override int BiasCrossEntropyScratch(int rows, int cols) => checked((int)LogitsCrossEntropy.PartialsLength(rows, cols));

@@ -4,47 +4,64 @@ namespace BertSharp.Tensors;
 
 /// <summary>Fused log-softmax + cross-entropy over rows of logits as wide as a vocabulary, with an
 /// ignore index. Forward reads each row once (blockwise online max/sum); backward reads it once more
-/// and writes the gradient. Rows are split over threads.</summary>
+/// and writes the gradient. Rows are split over threads. logits and dlogits are float32 (<c>float</c>) or bfloat16
+/// (<c>ushort</c>, <see cref="BFloat16"/>'s bits, both of one call the same), computed in float32 (a bf16 block is
+/// widened once into per-thread scratch; dlogits rounded once on store); losses and logSumExp are float32.</summary>
 public static unsafe class CrossEntropy
 {
     /// <summary>losses[r] = logsumexp(row) − row[target] (0 where target == ignoreIndex);
     /// logSumExp[r] receives logsumexp(row) for the backward; argmax (optional, may be empty) the
     /// index of each row's highest logit (the first one on ties).</summary>
-    public static void Forward(ReadOnlySpan<float> logits, int rows, int cols, ReadOnlySpan<int> targets, int ignoreIndex,
-        Span<float> losses, Span<float> logSumExp, Span<int> argmax)
+    public static void Forward<T>(ReadOnlySpan<T> logits, int rows, int cols, ReadOnlySpan<int> targets, int ignoreIndex,
+        Span<float> losses, Span<float> logSumExp, Span<int> argmax) where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         CheckCommon(logits.Length, rows, cols, targets, ignoreIndex);
         Check.Count(losses.Length, rows, nameof(losses), "rows");
         Check.Count(logSumExp.Length, rows, nameof(logSumExp), "rows");
         if (!argmax.IsEmpty) Check.Count(argmax.Length, rows, nameof(argmax), "rows");
         if (rows == 0) return;
-        fixed (float* pl = logits, ploss = losses, plse = logSumExp)
+        fixed (T* pl = logits)
+        fixed (float* ploss = losses, plse = logSumExp)
         fixed (int* pt = targets, pa = argmax)
         {
-            var body = new ForwardBody
-            {
-                L = pl, Loss = ploss, Lse = plse, T = pt, Arg = argmax.IsEmpty ? null : pa,
-                Cols = cols, Ignore = ignoreIndex,
-            };
-            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+            int* arg = argmax.IsEmpty ? null : pa;
+            if (typeof(T) == typeof(float)) ForwardCore<Float32Storage>(pl, rows, cols, pt, ignoreIndex, ploss, plse, arg);
+            else ForwardCore<BFloat16Storage>(pl, rows, cols, pt, ignoreIndex, ploss, plse, arg);
         }
+    }
+
+    private static void ForwardCore<TS>(void* logits, int rows, int cols, int* targets, int ignoreIndex, float* losses,
+        float* logSumExp, int* argmax) where TS : IStorage
+    {
+        var body = new ForwardBody<TS> { L = logits, Loss = losses, Lse = logSumExp, T = targets, Arg = argmax, Cols = cols, Ignore = ignoreIndex };
+        KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
     }
 
     /// <summary>dlogits[r] = scale·(softmax(row) − onehot(target)); zero rows for ignored targets.
     /// dlogits may alias logits.</summary>
-    public static void Backward(ReadOnlySpan<float> logits, ReadOnlySpan<float> logSumExp, ReadOnlySpan<int> targets,
-        int ignoreIndex, int rows, int cols, float scale, Span<float> dlogits)
+    public static void Backward<T>(ReadOnlySpan<T> logits, ReadOnlySpan<float> logSumExp, ReadOnlySpan<int> targets,
+        int ignoreIndex, int rows, int cols, float scale, Span<T> dlogits) where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         CheckCommon(logits.Length, rows, cols, targets, ignoreIndex);
         Check.Count(logSumExp.Length, rows, nameof(logSumExp), "rows");
         Check.Matrix(dlogits.Length, rows, cols, nameof(dlogits));
         if (rows == 0) return;
-        fixed (float* pl = logits, plse = logSumExp, pd = dlogits)
+        fixed (T* pl = logits, pd = dlogits)
+        fixed (float* plse = logSumExp)
         fixed (int* pt = targets)
         {
-            var body = new BackwardBody { L = pl, Lse = plse, T = pt, D = pd, Cols = cols, Ignore = ignoreIndex, Scale = scale };
-            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+            if (typeof(T) == typeof(float)) BackwardCore<Float32Storage>(pl, plse, pt, ignoreIndex, rows, cols, scale, pd);
+            else BackwardCore<BFloat16Storage>(pl, plse, pt, ignoreIndex, rows, cols, scale, pd);
         }
+    }
+
+    private static void BackwardCore<TS>(void* logits, float* logSumExp, int* targets, int ignoreIndex, int rows, int cols,
+        float scale, void* dlogits) where TS : IStorage
+    {
+        var body = new BackwardBody<TS> { L = logits, Lse = logSumExp, T = targets, D = dlogits, Cols = cols, Ignore = ignoreIndex, Scale = scale };
+        KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
     }
 
     private static void CheckCommon(int logitsLength, int rows, int cols, ReadOnlySpan<int> targets, int ignoreIndex)
@@ -63,25 +80,28 @@ public static unsafe class CrossEntropy
 
     private const int Block = 2048; // 8 KB: the block is re-read from L1
 
-    private struct ForwardBody : IRangeBody
+    private struct ForwardBody<TS> : IRangeBody where TS : IStorage
     {
-        public float* L, Loss, Lse;
+        public void* L;
+        public float* Loss, Lse;
         public int* T, Arg;
         public int Cols, Ignore;
 
         public void Invoke(int start, int end)
         {
             int n = Cols;
+            // Float32 blocks are read in place; a bf16 block is widened once into this thread's row buffer.
+            float* sx = typeof(TS) != typeof(Float32Storage) ? Scratch.Row(0, Math.Min(n, Block)) : null;
             for (int r = start; r < end; r++)
             {
-                float* x = L + (long)r * n;
+                long o = (long)r * n;
                 float max = float.NegativeInfinity;
                 double sum = 0;
                 int bestBlock = 0;
                 for (int b0 = 0; b0 < n; b0 += Block)
                 {
                     int w = Math.Min(Block, n - b0);
-                    float* xb = x + b0;
+                    float* xb = TS.Read(L, o + b0, w, sx);
                     // Block max (NaN is caught by the exp sum below).
                     var m0 = Vector256.Create(float.NegativeInfinity); var m1 = m0;
                     int i = 0;
@@ -112,21 +132,23 @@ public static unsafe class CrossEntropy
                 float lse = (float)(max + Math.Log(sum));
                 Lse[r] = lse;
                 int t = T[r];
-                Loss[r] = t == Ignore ? 0f : lse - x[t];
+                Loss[r] = t == Ignore ? 0f : lse - TS.Get(L, o + t);
                 if (Arg != null)
                 {
                     // First index holding the max, searched in the block where the max first appeared.
                     int best = bestBlock, e = Math.Min(n, bestBlock + Block);
-                    for (int j = bestBlock; j < e; j++) { if (x[j] == max) { best = j; break; } }
+                    for (int j = bestBlock; j < e; j++) { if (TS.Get(L, o + j) == max) { best = j; break; } }
                     Arg[r] = best;
                 }
             }
         }
     }
 
-    private struct BackwardBody : IRangeBody
+    // Element-wise, so 8 elements at a time in registers (IStorage.Load/Store): no staging needed.
+    private struct BackwardBody<TS> : IRangeBody where TS : IStorage
     {
-        public float* L, Lse, D;
+        public void* L, D;
+        public float* Lse;
         public int* T;
         public int Cols, Ignore;
         public float Scale;
@@ -136,27 +158,28 @@ public static unsafe class CrossEntropy
             int n = Cols;
             for (int r = start; r < end; r++)
             {
-                float* x = L + (long)r * n, d = D + (long)r * n;
+                long o = (long)r * n;
                 int t = T[r];
                 if (t == Ignore)
                 {
-                    new Span<float>(d, n).Clear();
+                    int size = TS.Type == DType.Float32 ? sizeof(float) : sizeof(ushort);
+                    new Span<byte>((byte*)D + o * size, n * size).Clear();
                     continue;
                 }
                 var lse = Vector256.Create(Lse[r]);
                 var sc = Vector256.Create(Scale);
-                float xt = x[t]; // read before an aliased write overwrites it
-                int i = 0;
-                for (; i <= n - 16; i += 16)
+                float xt = TS.Get(L, o + t); // read before an aliased write overwrites it
+                long i = o, e = o + n;
+                for (; i <= e - 16; i += 16)
                 {
-                    Vector256.Store(sc * VMath.ExpNonPositive(Vector256.Load(x + i) - lse), d + i);
-                    Vector256.Store(sc * VMath.ExpNonPositive(Vector256.Load(x + i + 8) - lse), d + i + 8);
+                    TS.Store(D, i, sc * VMath.ExpNonPositive(TS.Load(L, i) - lse));
+                    TS.Store(D, i + 8, sc * VMath.ExpNonPositive(TS.Load(L, i + 8) - lse));
                 }
-                for (; i <= n - 8; i += 8) Vector256.Store(sc * VMath.ExpNonPositive(Vector256.Load(x + i) - lse), d + i);
-                if (i < n) VMath.StoreTail(d + i, n - i, sc * VMath.ExpNonPositive(VMath.LoadTail(x + i, n - i, 0f) - lse));
+                for (; i <= e - 8; i += 8) TS.Store(D, i, sc * VMath.ExpNonPositive(TS.Load(L, i) - lse));
+                if (i < e) TS.StoreTail(D, i, (int)(e - i), sc * VMath.ExpNonPositive(TS.LoadTail(L, i, (int)(e - i), 0f) - lse));
                 // softmax(x)[t] − 1, from the saved logit (exact same value as the vector path computes).
                 var pt = VMath.ExpNonPositive(Vector256.Create(xt) - lse);
-                d[t] = Scale * (pt.ToScalar() - 1f);
+                TS.Set(D, o + t, Scale * (pt.ToScalar() - 1f));
             }
         }
     }

@@ -4,14 +4,18 @@ namespace BertSharp.Tensors;
 
 /// <summary>LayerNorm over the last dimension: y = (x − mean)·rstd·gamma + beta, rstd = 1/√(var + eps)
 /// (biased variance, as BERT and PyTorch). Rows are independent and split over threads; the
-/// parameter gradients are reduced in fixed row chunks combined in index order.</summary>
+/// parameter gradients are reduced in fixed row chunks combined in index order. The activations (x, y, dy, dx) are
+/// float32 (<c>float</c>) or bfloat16 (<c>ushort</c>, <see cref="BFloat16"/>'s bits, all of one call the same): a bf16
+/// row is widened once into per-thread scratch, computed in float32 and rounded once on store; gamma, beta, the
+/// statistics and the parameter gradients are float32.</summary>
 public static unsafe class LayerNorm
 {
     /// <summary>y [rows, cols] is overwritten; mean and rstd [rows] receive each row's statistics for <see
     /// cref="Backward"/>.</summary>
-    public static void Forward(ReadOnlySpan<float> x, int rows, int cols, ReadOnlySpan<float> gamma,
-        ReadOnlySpan<float> beta, float eps, Span<float> y, Span<float> mean, Span<float> rstd)
+    public static void Forward<T>(ReadOnlySpan<T> x, int rows, int cols, ReadOnlySpan<float> gamma,
+        ReadOnlySpan<float> beta, float eps, Span<T> y, Span<float> mean, Span<float> rstd) where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
         Check.Matrix(x.Length, rows, cols, nameof(x));
@@ -21,25 +25,38 @@ public static unsafe class LayerNorm
         Check.Count(mean.Length, rows, nameof(mean), "rows");
         Check.Count(rstd.Length, rows, nameof(rstd), "rows");
         if (rows == 0 || cols == 0) return;
-        fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
+        fixed (T* px = x, py = y)
+        fixed (float* pg = gamma, pb = beta, pm = mean, pr = rstd)
         {
-            var body = new ForwardBody { X = px, G = pg, B = pb, Y = py, Mean = pm, Rstd = pr, Cols = cols, Eps = eps };
-            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+            if (typeof(T) == typeof(float)) ForwardCore<Float32Storage>(px, pg, pb, py, pm, pr, rows, cols, eps);
+            else ForwardCore<BFloat16Storage>(px, pg, pb, py, pm, pr, rows, cols, eps);
         }
     }
 
-    private struct ForwardBody : IRangeBody
+    private static void ForwardCore<TS>(void* x, float* gamma, float* beta, void* y, float* mean, float* rstd, int rows, int cols, float eps)
+        where TS : IStorage
     {
-        public float* X, G, B, Y, Mean, Rstd;
+        var body = new ForwardBody<TS> { X = x, G = gamma, B = beta, Y = y, Mean = mean, Rstd = rstd, Cols = cols, Eps = eps };
+        KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+    }
+
+    private struct ForwardBody<TS> : IRangeBody where TS : IStorage
+    {
+        public void* X, Y;
+        public float* G, B, Mean, Rstd;
         public int Cols;
         public float Eps;
 
         public void Invoke(int start, int end)
         {
             int n = Cols;
+            // Float32 rows are used in place (no scratch); a bf16 row is staged in this thread's row buffers.
+            bool staged = typeof(TS) != typeof(Float32Storage);
+            float* sx = staged ? Scratch.Row(0, n) : null, sy = staged ? Scratch.Row(1, n) : null;
             for (int r = start; r < end; r++)
             {
-                float* x = X + (long)r * n, y = Y + (long)r * n;
+                long o = (long)r * n;
+                float* x = TS.Read(X, o, n, sx), y = TS.Target(Y, o, sy);
                 // Two passes over a row that sits in L1: mean, then Σ(x − mean)² (no cancellation).
                 var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
                 int i = 0;
@@ -74,16 +91,18 @@ public static unsafe class LayerNorm
                 for (; i <= n - 8; i += 8)
                     Vector256.Store(VMath.Fma((Vector256.Load(x + i) - m) * s, Vector256.Load(G + i), Vector256.Load(B + i)), y + i);
                 for (; i < n; i++) y[i] = (x[i] - mu) * rs * G[i] + B[i];
+                TS.Write(Y, o, n, sy);
             }
         }
     }
 
     /// <summary>dx is overwritten; dgamma and dbeta are accumulated. With g = dy·gamma and
     /// x̂ = (x − mean)·rstd: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), dgamma += Σ dy·x̂, dbeta += Σ dy.</summary>
-    public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mean,
+    public static void Backward<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<float> mean,
         ReadOnlySpan<float> rstd, ReadOnlySpan<float> gamma, int rows, int cols,
-        Span<float> dx, Span<float> dgamma, Span<float> dbeta)
+        Span<T> dx, Span<float> dgamma, Span<float> dbeta) where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
         Check.Matrix(dy.Length, rows, cols, nameof(dy));
@@ -102,14 +121,11 @@ public static unsafe class LayerNorm
         int chunkRows = (rows + chunks - 1) / chunks;
         chunks = (rows + chunkRows - 1) / chunkRows;
         float* part = Scratch.Floats((long)chunks * 2 * cols);
-        fixed (float* pdy = dy, px = x, pm = mean, pr = rstd, pg = gamma, pdx = dx, pdg = dgamma, pdb = dbeta)
+        fixed (T* pdy = dy, px = x, pdx = dx)
+        fixed (float* pm = mean, pr = rstd, pg = gamma, pdg = dgamma, pdb = dbeta)
         {
-            var body = new BackwardBody
-            {
-                Dy = pdy, X = px, Mean = pm, Rstd = pr, G = pg, Dx = pdx, Part = part,
-                Rows = rows, Cols = cols, ChunkRows = chunkRows,
-            };
-            KernelLoop.For(chunks, Math.Max(1, 16384 / (chunkRows * cols)), ref body);
+            if (typeof(T) == typeof(float)) BackwardCore<Float32Storage>(pdy, px, pm, pr, pg, pdx, part, rows, cols, chunks, chunkRows);
+            else BackwardCore<BFloat16Storage>(pdy, px, pm, pr, pg, pdx, part, rows, cols, chunks, chunkRows);
             var combine = new CombineBody { Part = part, Dg = pdg, Db = pdb, Chunks = chunks, Cols = cols };
             KernelLoop.For((cols + 7) / 8, Math.Max(1, 4096 / chunks), ref combine);
         }
@@ -117,15 +133,30 @@ public static unsafe class LayerNorm
 
     private const int MaxChunks = 32;
 
-    private struct BackwardBody : IRangeBody
+    private static void BackwardCore<TS>(void* dy, void* x, float* mean, float* rstd, float* gamma, void* dx, float* part,
+        int rows, int cols, int chunks, int chunkRows) where TS : IStorage
     {
-        public float* Dy, X, Mean, Rstd, G, Dx, Part;
+        var body = new BackwardBody<TS>
+        {
+            Dy = dy, X = x, Mean = mean, Rstd = rstd, G = gamma, Dx = dx, Part = part,
+            Rows = rows, Cols = cols, ChunkRows = chunkRows,
+        };
+        KernelLoop.For(chunks, Math.Max(1, 16384 / (chunkRows * cols)), ref body);
+    }
+
+    private struct BackwardBody<TS> : IRangeBody where TS : IStorage
+    {
+        public void* Dy, X, Dx;
+        public float* Mean, Rstd, G, Part;
         public int Rows, Cols, ChunkRows;
 
         public void Invoke(int start, int end)
         {
             int n = Cols;
             float invN = 1f / n;
+            // As in the forward: bf16 rows (dy, x, dx) are staged as float32 in this thread's row buffers.
+            bool staged = typeof(TS) != typeof(Float32Storage);
+            float* sdy = staged ? Scratch.Row(0, n) : null, sx = staged ? Scratch.Row(1, n) : null, sdx = staged ? Scratch.Row(2, n) : null;
             for (int c = start; c < end; c++)
             {
                 float* pg = Part + (long)c * 2 * n, pb = pg + n;
@@ -133,7 +164,8 @@ public static unsafe class LayerNorm
                 int r1 = Math.Min(Rows, (c + 1) * ChunkRows);
                 for (int r = c * ChunkRows; r < r1; r++)
                 {
-                    float* dy = Dy + (long)r * n, x = X + (long)r * n, dx = Dx + (long)r * n;
+                    long o = (long)r * n;
+                    float* dy = TS.Read(Dy, o, n, sdy), x = TS.Read(X, o, n, sx), dx = TS.Target(Dx, o, sdx);
                     var m = Vector256.Create(Mean[r]);
                     var s = Vector256.Create(Rstd[r]);
                     // Pass 1: Σg and Σg·x̂, and the parameter-gradient partials.
@@ -183,6 +215,7 @@ public static unsafe class LayerNorm
                         float h = (x[i] - mu) * rs;
                         dx[i] = rs * (dy[i] * G[i] - a - h * b);
                     }
+                    TS.Write(Dx, o, n, sdx);
                 }
             }
         }

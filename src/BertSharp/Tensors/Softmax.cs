@@ -3,14 +3,17 @@ using System.Runtime.Intrinsics;
 namespace BertSharp.Tensors;
 
 /// <summary>Row softmax with a scale and an additive per-batch mask (attention probabilities), and its
-/// gradient. Rows are independent and split over threads.</summary>
+/// gradient. Rows are independent and split over threads. x, y, dy and dx are float32 (<c>float</c>) or bfloat16
+/// (<c>ushort</c>, <see cref="BFloat16"/>'s bits, all of one call the same): a bf16 row is widened once into per-thread
+/// scratch, computed in float32 and rounded once on store; the mask is float32.</summary>
 public static unsafe class Softmax
 {
     /// <summary>y = softmax(scale·x + mask[b, :]) over each row of <paramref name="cols"/>; rows are
     /// batch × rowsPerBatch; mask is batch × cols or empty. y may alias x.</summary>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y, int batch, int rowsPerBatch, int cols,
-        float scale, ReadOnlySpan<float> mask)
+    public static void Forward<T>(ReadOnlySpan<T> x, Span<T> y, int batch, int rowsPerBatch, int cols,
+        float scale, ReadOnlySpan<float> mask) where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         Check.NonNegative(batch, nameof(batch));
         Check.NonNegative(rowsPerBatch, nameof(rowsPerBatch));
         Check.NonNegative(cols, nameof(cols));
@@ -20,29 +23,44 @@ public static unsafe class Softmax
         if (!mask.IsEmpty) Check.Matrix(mask.Length, batch, cols, nameof(mask));
         if (total == 0) return;
         int rows = batch * rowsPerBatch;
-        fixed (float* px = x, py = y, pm = mask)
+        fixed (T* px = x, py = y)
+        fixed (float* pm = mask)
         {
-            var body = new ForwardBody { X = px, Y = py, Mask = mask.IsEmpty ? null : pm, RowsPerBatch = rowsPerBatch, Cols = cols, Scale = scale };
-            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+            float* m = mask.IsEmpty ? null : pm;
+            if (typeof(T) == typeof(float)) ForwardCore<Float32Storage>(px, py, m, rows, rowsPerBatch, cols, scale);
+            else ForwardCore<BFloat16Storage>(px, py, m, rows, rowsPerBatch, cols, scale);
         }
     }
 
-    private struct ForwardBody : IRangeBody
+    private static void ForwardCore<TS>(void* x, void* y, float* mask, int rows, int rowsPerBatch, int cols, float scale)
+        where TS : IStorage
     {
-        public float* X, Y, Mask;
+        var body = new ForwardBody<TS> { X = x, Y = y, Mask = mask, RowsPerBatch = rowsPerBatch, Cols = cols, Scale = scale };
+        KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+    }
+
+    private struct ForwardBody<TS> : IRangeBody where TS : IStorage
+    {
+        public void* X, Y;
+        public float* Mask;
         public int RowsPerBatch, Cols;
         public float Scale;
 
         public void Invoke(int start, int end)
         {
             int n = Cols;
+            // Float32 rows are used in place; a bf16 row is staged in this thread's row buffers (x read whole before
+            // y is stored, so y may alias x in either type).
+            bool staged = typeof(TS) != typeof(Float32Storage);
+            float* sx = staged ? Scratch.Row(0, n) : null, sy = staged ? Scratch.Row(1, n) : null;
             var sc = Vector256.Create(Scale);
             // The mask row follows the batch index, tracked without a division per row.
             int b = start / RowsPerBatch, within = start - b * RowsPerBatch;
             for (int r = start; r < end; r++, within++)
             {
                 if (within == RowsPerBatch) { b++; within = 0; }
-                float* x = X + (long)r * n, y = Y + (long)r * n;
+                long o = (long)r * n;
+                float* x = TS.Read(X, o, n, sx), y = TS.Target(Y, o, sy);
                 float* mk = Mask == null ? null : Mask + (long)b * n;
                 // Pass 1: max of z = scale·x + mask, in registers (the row then sits in L1).
                 var mx0 = Vector256.Create(float.NegativeInfinity); var mx1 = mx0;
@@ -103,13 +121,16 @@ public static unsafe class Softmax
                 i = 0;
                 for (; i <= n - 8; i += 8) Vector256.Store(Vector256.Load(y + i) * inv, y + i);
                 for (; i < n; i++) y[i] *= inv[0];
+                TS.Write(Y, o, n, sy);
             }
         }
     }
 
     /// <summary>dx = scale·y ⊙ (dy − Σ dy⊙y) per row. dx may alias dy.</summary>
-    public static void Backward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int rows, int cols, float scale)
+    public static void Backward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int rows, int cols, float scale)
+        where T : unmanaged
     {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         Check.NonNegative(rows, nameof(rows));
         Check.NonNegative(cols, nameof(cols));
         long total = (long)rows * cols;
@@ -117,26 +138,36 @@ public static unsafe class Softmax
         Check.Matrix(dy.Length, rows, cols, nameof(dy));
         Check.Matrix(dx.Length, rows, cols, nameof(dx));
         if (total == 0) return;
-        fixed (float* py = y, pdy = dy, pdx = dx)
+        fixed (T* py = y, pdy = dy, pdx = dx)
         {
-            var body = new BackwardBody { Y = py, Dy = pdy, Dx = pdx, Cols = cols, Scale = scale };
-            KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+            if (typeof(T) == typeof(float)) BackwardCore<Float32Storage>(py, pdy, pdx, rows, cols, scale);
+            else BackwardCore<BFloat16Storage>(py, pdy, pdx, rows, cols, scale);
         }
     }
 
-    private struct BackwardBody : IRangeBody
+    private static void BackwardCore<TS>(void* y, void* dy, void* dx, int rows, int cols, float scale) where TS : IStorage
     {
-        public float* Y, Dy, Dx;
+        var body = new BackwardBody<TS> { Y = y, Dy = dy, Dx = dx, Cols = cols, Scale = scale };
+        KernelLoop.For(rows, Math.Max(1, 16384 / cols), ref body);
+    }
+
+    private struct BackwardBody<TS> : IRangeBody where TS : IStorage
+    {
+        public void* Y, Dy, Dx;
         public int Cols;
         public float Scale;
 
         public void Invoke(int start, int end)
         {
             int n = Cols;
+            // bf16 rows staged as in the forward (dy read whole before dx is stored: dx may alias dy).
+            bool staged = typeof(TS) != typeof(Float32Storage);
+            float* sy = staged ? Scratch.Row(0, n) : null, sdy = staged ? Scratch.Row(1, n) : null, sdx = staged ? Scratch.Row(2, n) : null;
             var sc = Vector256.Create(Scale);
             for (int r = start; r < end; r++)
             {
-                float* y = Y + (long)r * n, dy = Dy + (long)r * n, dx = Dx + (long)r * n;
+                long o = (long)r * n;
+                float* y = TS.Read(Y, o, n, sy), dy = TS.Read(Dy, o, n, sdy), dx = TS.Target(Dx, o, sdx);
                 var a0 = Vector256<float>.Zero; var a1 = a0;
                 int i = 0;
                 for (; i <= n - 16; i += 16)
@@ -152,6 +183,7 @@ public static unsafe class Softmax
                 for (; i <= n - 8; i += 8)
                     Vector256.Store(sc * Vector256.Load(y + i) * (Vector256.Load(dy + i) - d), dx + i);
                 for (; i < n; i++) dx[i] = Scale * y[i] * (dy[i] - dot);
+                TS.Write(Dx, o, n, sdx);
             }
         }
     }

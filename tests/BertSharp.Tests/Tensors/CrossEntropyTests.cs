@@ -54,6 +54,83 @@ public class CrossEntropyTests
         Assert.Equal(dl, logits);
     }
 
+    // bf16 logits (and dlogits): losses, logSumExp and argmax are the float32 kernel's on the widened logits (bitwise),
+    // dlogits its result rounded once; all close to float64 on those inputs. bf16 logits tie often: argmax is the first.
+    [Theory, MemberData(nameof(Shapes))]
+    public void Bf16MatchesReference(int rows, int cols)
+    {
+        int n = rows * cols;
+        var lh = KT.Bf16(KT.Random(n, cols + 2, -10f, 10f)); var logits = KT.Widen(lh);
+        var targets = Targets(rows, cols, cols + 2);
+        var losses = new float[rows]; var lse = new float[rows]; var arg = new int[rows];
+        CrossEntropy.Forward<ushort>(lh, rows, cols, targets, Ignore, losses, lse, arg);
+        var d = KT.D(logits);
+        KT.Close(Ref.CrossEntropyLosses(d, rows, cols, targets, Ignore), losses, 1e-5, 1e-5, "loss bf16");
+        KT.Close(Enumerable.Range(0, rows).Select(r => Ref.LogSumExp(d, r * cols, cols)).ToArray(), lse, 1e-6, 1e-6, "lse bf16");
+        for (int r = 0; r < rows; r++)
+        {
+            var row = logits.AsSpan(r * cols, cols);
+            Assert.Equal(row.IndexOf(row.ToArray().Max()), arg[r]);
+        }
+        var losses32 = new float[rows]; var lse32 = new float[rows]; var arg32 = new int[rows];
+        CrossEntropy.Forward(logits, rows, cols, targets, Ignore, losses32, lse32, arg32);
+        Assert.Equal(losses32, losses); Assert.Equal(lse32, lse); Assert.Equal(arg32, arg);
+
+        var dh = new ushort[n];
+        Array.Fill(dh, (ushort)0x7fc0); // NaN: an ignored row must be cleared
+        CrossEntropy.Backward<ushort>(lh, lse, targets, Ignore, rows, cols, 0.5f, dh);
+        KT.Close(Ref.CrossEntropyGrad(d, rows, cols, targets, Ignore, 0.5), KT.Widen(dh), KT.Bf16Rtol, 1e-8, "dlogits bf16");
+        var d32 = new float[n];
+        CrossEntropy.Backward(logits, lse, targets, Ignore, rows, cols, 0.5f, d32);
+        Assert.Equal(KT.Bf16(d32), dh);
+        CrossEntropy.Backward<ushort>(lh, lse, targets, Ignore, rows, cols, 0.5f, lh); // dlogits aliasing logits
+        Assert.Equal(dh, lh);
+    }
+
+    [Fact]
+    public void Bf16ResultsAreIdenticalForAnyThreadCount()
+    {
+        int rows = 33, cols = 30522;
+        var lh = KT.Bf16(KT.Random(rows * cols, 82, -5f, 5f));
+        var targets = Targets(rows, cols, 83);
+        KT.SameBitsForThreadCounts(() =>
+        {
+            var l = new float[rows]; var lse = new float[rows]; var arg = new int[rows];
+            CrossEntropy.Forward<ushort>(lh, rows, cols, targets, Ignore, l, lse, arg);
+            var d = new ushort[rows * cols];
+            CrossEntropy.Backward<ushort>(lh, lse, targets, Ignore, rows, cols, 1f / rows, d);
+            return l.Concat(lse).Concat(arg.Select(a => (float)a)).Concat(KT.Widen(d)).ToArray();
+        });
+    }
+
+    // The device picks the bf16 kernel from the logits' type (losses, logSumExp stay Float32), and refuses bf16 logits
+    // with Float32 dlogits.
+    [Fact]
+    public void DeviceRunsBf16ActivationsAndRefusesMixedTypes()
+    {
+        int rows = 4, cols = 2051, n = rows * cols;
+        var dev = Device.Cpu;
+        var lh = KT.Bf16(KT.Random(n, 84, -6f, 6f)); var targets = Targets(rows, cols, 85);
+        using var logits = dev.Allocate(DType.BFloat16, rows, cols); using var dl = dev.Allocate(DType.BFloat16, rows, cols);
+        using var dlf = dev.Allocate(DType.Float32, rows, cols); using var t = dev.Allocate(DType.Int32, rows);
+        using var losses = dev.Allocate(DType.Float32, rows); using var lse = dev.Allocate(DType.Float32, rows);
+        using var arg = dev.Allocate(DType.Int32, rows);
+        dev.CopyToDevice<ushort>(lh, logits); dev.CopyToDevice<int>(targets, t);
+        dev.CrossEntropyForward(logits, rows, cols, t, Ignore, losses, lse, arg);
+        var wl = new float[rows]; var wlse = new float[rows]; var warg = new int[rows];
+        CrossEntropy.Forward<ushort>(lh, rows, cols, targets, Ignore, wl, wlse, warg);
+        Assert.Equal(wl, dev.ToArray(losses)); Assert.Equal(wlse, dev.ToArray(lse));
+        var gotArg = new int[rows]; dev.CopyToHost<int>(arg, gotArg);
+        Assert.Equal(warg, gotArg);
+        dev.CrossEntropyBackward(logits, lse, t, Ignore, rows, cols, 0.25f, dl);
+        var want = new ushort[n]; var got = new ushort[n];
+        CrossEntropy.Backward<ushort>(lh, wlse, targets, Ignore, rows, cols, 0.25f, want);
+        dev.CopyToHost<ushort>(dl, got);
+        Assert.Equal(want, got);
+        KT.Throws<ArgumentException>(() => dev.CrossEntropyBackward(logits, lse, t, Ignore, rows, cols, 0.25f, dlf), "cross-entropy backward", "Float32", "BFloat16");
+        KT.Throws<ArgumentException>(() => CrossEntropy.Forward<int>(new int[n], rows, cols, targets, Ignore, wl, wlse, warg), "Int32");
+    }
+
     [Fact]
     public void BackwardMatchesFiniteDifferences()
     {

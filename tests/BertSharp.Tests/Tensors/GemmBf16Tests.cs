@@ -357,6 +357,107 @@ public class GemmBf16Tests
         }
     }
 
+    // The device's SgemmBatched2D with bf16 operands (a, b, c: any combination, on the fp32 and the bf16 device), in
+    // attention's interleaved layout (matrix (o, i) of each operand at o·rows·inner·cols + i·cols, leading dimension
+    // inner·cols, so the matrices of one operand interleave row by row): against a reference on bf16-rounded inputs
+    // (exact products, float64 sums); the float32 C is the same bits whichever type carried A and B and on either
+    // device, and a bf16 C is that float32 result rounded once.
+    [Theory]
+    [InlineData(false, true, 13, 13, 7, 0f)]
+    [InlineData(false, false, 13, 7, 13, 0.5f)]
+    [InlineData(true, false, 7, 13, 13, 0f)]
+    [InlineData(true, true, 9, 5, 17, -1f)]
+    public void DeviceBatched2DTakesBf16OperandsInAnyCombination(bool ta, bool tb, int m, int n, int k, float beta)
+    {
+        const int outer = 2, inner = 3, pad = 5;
+        const float alpha = 0.7f;
+        var rng = new Random(m * 100 + n * 10 + k);
+        int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
+        int lda = inner * aCols, ldb = inner * bCols, ldc = inner * n;
+        long sAo = (long)aRows * lda, sBo = (long)bRows * ldb, sCo = (long)m * ldc;
+        float[] Data(long len) => Enumerable.Range(0, (int)len).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var a = Data(outer * sAo); var b = Data(outer * sBo);
+        var c0 = Data(outer * sCo + pad).Select(BFloat16.Round).ToArray(); // bf16 values: the same C in either type
+        for (int i = 0; i < pad; i++) c0[outer * sCo + i] = 12288f;         // past the last matrix (exact in bf16): never written
+
+        var want = new double[outer * sCo]; var mag = new double[outer * sCo];
+        for (int o = 0; o < outer; o++)
+            for (int h = 0; h < inner; h++)
+            {
+                long oa = o * sAo + h * aCols, ob = o * sBo + h * bCols, oc = o * sCo + h * n;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++)
+                    {
+                        double acc = 0, abs = 0;
+                        for (int p = 0; p < k; p++)
+                        {
+                            double t = Bf(a[oa + (ta ? p * lda + i : i * lda + p)]) * Bf(b[ob + (tb ? j * ldb + p : p * ldb + j)]);
+                            acc += t;
+                            abs += Math.Abs(t);
+                        }
+                        long at = oc + i * ldc + j;
+                        double cOld = beta == 0 ? 0 : beta * (double)c0[at];
+                        want[at] = alpha * acc + cOld;
+                        mag[at] = Math.Abs(alpha) * abs + Math.Abs(cOld);
+                    }
+            }
+
+        float[]? first = null;
+        foreach (var device in new[] { Device.Cpu, Device.Cpu.WithPrecision(Precision.Bf16) })
+            for (int combo = 0; combo < 8; combo++)
+            {
+                bool ha = (combo & 1) != 0, hb = (combo & 2) != 0, hc = (combo & 4) != 0;
+                if (!ha && !hb && !hc && device.Precision == Precision.Fp32) continue; // the float32 GEMM
+                string what = $"{device.Precision.Name()} a {(ha ? "bf16" : "f32")} b {(hb ? "bf16" : "f32")} c {(hc ? "bf16" : "f32")}";
+                var got = Batched2D(device, ha, hb, hc, ta, tb, m, n, k, alpha, a, lda, sAo, aCols, b, ldb, sBo, bCols, beta, c0, ldc, sCo, n, outer, inner);
+                for (int i = 0; i < pad; i++) Assert.True(got[outer * sCo + i] == 12288f, $"{what}: wrote past the last matrix");
+                if (hc)
+                {
+                    Assert.NotNull(first); // combos run with a float32 C first
+                    for (long i = 0; i < outer * sCo; i++)
+                    {
+                        Assert.True(BFloat16.Round(first[i]) == got[i], $"{what}: C[{i}] = {got[i]:R}, the float32 result {first[i]:R} rounded is {BFloat16.Round(first[i]):R}");
+                        Assert.True(Math.Abs(got[i] - want[i]) <= KT.Bf16Rtol * Math.Abs(want[i]) + (k + 4) * 1.2e-7 * mag[i] + 1e-30,
+                            $"{what}: C[{i}] = {got[i]:R}, want {want[i]:R}");
+                    }
+                    continue;
+                }
+                for (long i = 0; i < outer * sCo; i++)
+                    Assert.True(Math.Abs(got[i] - want[i]) <= (k + 4) * 1.2e-7 * mag[i] + 1e-30, $"{what}: C[{i}] = {got[i]:R}, want {want[i]:R}");
+                if (first is null) first = got;
+                else Assert.True(first.AsSpan().SequenceEqual(got), $"{what}: differs from the first float32 C");
+            }
+
+        // bf16 everywhere: the same bits for any thread count.
+        KT.SameBitsForThreadCounts(() =>
+            Batched2D(Device.Cpu, true, true, true, ta, tb, m, n, k, alpha, a, lda, sAo, aCols, b, ldb, sBo, bCols, beta, c0, ldc, sCo, n, outer, inner));
+
+        // A type the GEMM does not take.
+        var d = Device.Cpu;
+        using var ai = d.Allocate(DType.Int32, a.Length); using var bh = d.Allocate(DType.BFloat16, b.Length); using var ch = d.Allocate(DType.BFloat16, c0.Length);
+        Assert.ThrowsAny<ArgumentException>(() => d.SgemmBatched2D(ta, tb, m, n, k, alpha, ai, lda, sAo, aCols, bh, ldb, sBo, bCols, beta, ch, ldc, sCo, n, outer, inner));
+    }
+
+    // One device SgemmBatched2D with each operand in the type asked for; C comes back widened to float32.
+    private static float[] Batched2D(Device d, bool ha, bool hb, bool hc, bool ta, bool tb, int m, int n, int k, float alpha,
+        float[] a, int lda, long sAo, long sAi, float[] b, int ldb, long sBo, long sBi, float beta, float[] c, int ldc, long sCo, long sCi,
+        int outer, int inner)
+    {
+        DeviceTensor Upload(float[] x, bool half)
+        {
+            var t = d.Allocate(half ? DType.BFloat16 : DType.Float32, x.Length);
+            if (half) d.CopyToDevice<ushort>(ToBf16(x), t);
+            else d.CopyToDevice<float>(x, t);
+            return t;
+        }
+        using var ta_ = Upload(a, ha); using var tb_ = Upload(b, hb); using var tc = Upload(c, hc);
+        d.SgemmBatched2D(ta, tb, m, n, k, alpha, ta_, lda, sAo, sAi, tb_, ldb, sBo, sBi, beta, tc, ldc, sCo, sCi, outer, inner);
+        if (!hc) return d.ToArray(tc);
+        var bits = new ushort[c.Length];
+        d.CopyToHost<ushort>(tc, bits);
+        return KT.Widen(bits);
+    }
+
     [Fact]
     public void SteadyStateCallsDoNotAllocate()
     {
