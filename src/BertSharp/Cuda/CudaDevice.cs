@@ -830,9 +830,10 @@ public sealed unsafe class CudaDevice : Device
         long n = (long)ids.Length * dim;
         int rows = table.Length / dim;
         bool bf = Bf16Activations("embedding", output);
-        ulong pi = I(ids, "ids"), pt = F(table, "table"), po = X(output, "output", bf, n);
+        bool gather = GatherTable(table, bf, "table", "output");
+        ulong pi = I(ids, "ids"), pt = X(table, "table", gather), po = X(output, "output", bf, n);
         if (n == 0) return;
-        Run(bf ? "bs_embedding_forward_bf16" : "bs_embedding_forward", LaunchGeometry.Elementwise(n), pi, pt, A(dim), po, A((long)ids.Length), A(accumulate ? 1 : 0),
+        Run(gather ? "bs_embedding_gather_bf16" : bf ? "bs_embedding_forward_bf16" : "bs_embedding_forward", LaunchGeometry.Elementwise(n), pi, pt, A(dim), po, A((long)ids.Length), A(accumulate ? 1 : 0),
             A(rows), CheckSlot("bs_embedding_forward", false, rows));
     }
 
@@ -842,7 +843,8 @@ public sealed unsafe class CudaDevice : Device
         if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), dim, $"dim must be positive, got {dim}");
         long count = ids.Length;
         bool bf = Bf16Activations("embedding backward", doutput);
-        ulong pi = I(ids, "ids"), pd = X(doutput, "doutput", bf, count * dim), pt = F(dtable, "dtable", dim);
+        bool scatter = GatherTable(dtable, bf, "dtable", "doutput");
+        ulong pi = I(ids, "ids"), pd = X(doutput, "doutput", bf, count * dim), pt = X(dtable, "dtable", scatter, dim);
         if (count == 0) return;
         int rows = dtable.Length / dim, chunk = LaunchGeometry.EmbeddingChunk(count);
         // Scratch: the chunk sums [count, dim], then the flags and links [count] each.
@@ -851,7 +853,18 @@ public sealed unsafe class CudaDevice : Device
         Run("bs_embedding_links", LaunchGeometry.EmbeddingLinks(count), pi, A(count), A(chunk), flags, next);
         var g = LaunchGeometry.EmbeddingRows(count, dim);
         Run(bf ? "bs_embedding_chunk_sums_bf16" : "bs_embedding_chunk_sums", g, pi, pd, A(count), A(dim), A(chunk), flags, partial);
-        Run("bs_embedding_scatter", g, pi, A(dim), flags, next, partial, pt, A(rows), CheckSlot("bs_embedding_scatter", false, rows));
+        Run(scatter ? "bs_embedding_scatter_bf16" : "bs_embedding_scatter", g, pi, A(dim), flags, next, partial, pt, A(rows),
+            CheckSlot("bs_embedding_scatter", false, rows));
+    }
+
+    // The model also gathers activation rows with EmbeddingForward (the [CLS] rows, the masked positions) and scatters
+    // their gradients back with EmbeddingBackward: then the table is an activation, BFloat16 when the rows are. A
+    // Float32 table (a parameter, its gradient) goes with either; a BFloat16 one only with BFloat16 rows.
+    private static bool GatherTable(TensorView table, bool bf16Rows, string name, string rows)
+    {
+        if (table.Tensor is null || table.Type != DType.BFloat16) return false;
+        if (!bf16Rows) throw new ArgumentException($"{name}: a BFloat16 table goes only with BFloat16 {rows}, got Float32");
+        return true;
     }
 
     /// <inheritdoc/>

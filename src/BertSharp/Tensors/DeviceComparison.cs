@@ -341,6 +341,19 @@ public static class DeviceComparison
                 reference.EmbeddingBackward(ids.R, dout.R, dim, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, dim, dt.C);
                 return [dt.Out()];
             });
+            // The model's gather of activation rows and the scatter-add of their gradients: bf16 table, bf16 rows.
+            Check("EmbeddingForward(gather rows)/bf16", $"{count} ids, {vocab}x{dim}", 0, () =>
+            {
+                using var ids = Ii(idsData); using var table = H(Rand(vocab * dim)); using var o = H(Rand(count * dim));
+                reference.EmbeddingForward(ids.R, table.R, dim, o.R, false); candidate.EmbeddingForward(ids.C, table.C, dim, o.C, false);
+                return [o.Out()];
+            }, ulps: 0);
+            Check("EmbeddingBackward(scatter rows)/bf16", $"{count} ids, {vocab}x{dim}", tol, () =>
+            {
+                using var ids = Ii(idsData); using var dout = H(Rand(count * dim)); using var dt = H(Rand(vocab * dim));
+                reference.EmbeddingBackward(ids.R, dout.R, dim, dt.R); candidate.EmbeddingBackward(ids.C, dout.C, dim, dt.C);
+                return [dt.Out()];
+            });
             // Token types: two ids over many positions (long chains across chunks), and an id absent from the batch.
             var typeIds = Enumerable.Range(0, 1500).Select(i => i % 7 < 4 ? 0 : 1).ToArray();
             Both("EmbeddingBackward(token types)", "1500 ids, 3x33", tol, A =>

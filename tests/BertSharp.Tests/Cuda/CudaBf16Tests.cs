@@ -150,6 +150,13 @@ public class CudaBf16Tests
             r.D.EmbeddingBackward(r.I(ids), r.A(r.Rand(61 * 45)), 45, dt);
             return [o, dt];
         });
+        Agree(gpu, "Embedding gather/scatter", r =>
+        {
+            var rowsIn = r.A(r.Rand(13 * 45)); var o = r.A(new float[61 * 45]); var drows = r.A(r.Rand(13 * 45));
+            r.D.EmbeddingForward(r.I(ids), rowsIn, 45, o, accumulate: false);
+            r.D.EmbeddingBackward(r.I(ids), r.A(r.Rand(61 * 45)), 45, drows);
+            return [o, drows];
+        });
         const int v = 1031, rv = 9;
         var targets = Enumerable.Range(0, rv).Select(i => i % 4 == 1 ? -100 : i * 113 % v).ToArray();
         Agree(gpu, "CrossEntropy", r =>

@@ -1,7 +1,8 @@
 // output[i, d] (=, or += when accumulate) table[ids[i], d]: one thread per output element; output is an activation (T),
-// the table float32. An id outside [0, rows) is reported (bs_report) and its output row left alone.
-template <typename T> __device__ void bs_embedding_forward_t(const int* ids, const float* table, int dim, T* output, long long count, int accumulate,
-                                                             int rows, u64* report) {
+// the table float32 (TT = float: a parameter) or, when the model gathers activation rows with it, of the output's type.
+// An id outside [0, rows) is reported (bs_report) and its output row left alone.
+template <typename T, typename TT> __device__ void bs_embedding_forward_t(const int* ids, const TT* table, int dim, T* output, long long count,
+                                                                          int accumulate, int rows, u64* report) {
     long long n = count * dim;
     for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < n; j += (long long)gridDim.x * blockDim.x) {
         long long i = j / dim;
@@ -11,7 +12,7 @@ template <typename T> __device__ void bs_embedding_forward_t(const int* ids, con
             if (d == 0) bs_report(report, i, id);
             continue;
         }
-        float v = table[(long long)id * dim + d];
+        float v = bs_ld(table, (long long)id * dim + d);
         bs_st(output, j, accumulate ? bs_ld(output, j) + v : v);
     }
 }
@@ -23,6 +24,12 @@ extern "C" __global__ void bs_embedding_forward(const int* ids, const float* tab
 
 extern "C" __global__ void bs_embedding_forward_bf16(const int* ids, const float* table, int dim, bf16_t* output, long long count, int accumulate,
                                                      int rows, u64* report) {
+    bs_embedding_forward_t(ids, table, dim, output, count, accumulate, rows, report);
+}
+
+// The gather of bf16 activation rows (the [CLS] rows, the masked positions): a bf16 table into bf16 output.
+extern "C" __global__ void bs_embedding_gather_bf16(const int* ids, const bf16_t* table, int dim, bf16_t* output, long long count, int accumulate,
+                                                    int rows, u64* report) {
     bs_embedding_forward_t(ids, table, dim, output, count, accumulate, rows, report);
 }
 
@@ -86,9 +93,10 @@ extern "C" __global__ void bs_embedding_chunk_sums_bf16(const int* ids, const bf
     bs_embedding_chunk_sums_t(ids, doutput, count, dim, chunk, flags, partial);
 }
 
-// grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped.
-extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const int* flags, const int* next, const float* partial,
-                                                float* dtable, int rows, u64* report) {
+// grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped. dtable is float32 (TT = float:
+// a parameter gradient) or bf16 (the scatter-add of activation gradients back to their rows: one rounding per row).
+template <typename TT> __device__ void bs_embedding_scatter_t(const int* ids, int dim, const int* flags, const int* next, const float* partial,
+                                                              TT* dtable, int rows, u64* report) {
     long long i = blockIdx.x;
     int d = blockIdx.y * blockDim.x + threadIdx.x;
     if (d >= dim || !(flags[i] & 2)) return;
@@ -99,6 +107,16 @@ extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const i
     }
     float acc = partial[i * dim + d];
     for (int j = next[i]; j >= 0; j = next[j]) acc += partial[(long long)j * dim + d];
-    float* row = dtable + (long long)id * dim;
-    row[d] += acc;
+    TT* row = dtable + (long long)id * dim;
+    bs_st(row, d, bs_ld(row, d) + acc);
+}
+
+extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const int* flags, const int* next, const float* partial,
+                                                float* dtable, int rows, u64* report) {
+    bs_embedding_scatter_t(ids, dim, flags, next, partial, dtable, rows, report);
+}
+
+extern "C" __global__ void bs_embedding_scatter_bf16(const int* ids, int dim, const int* flags, const int* next, const float* partial,
+                                                     bf16_t* dtable, int rows, u64* report) {
+    bs_embedding_scatter_t(ids, dim, flags, next, partial, dtable, rows, report);
 }
