@@ -346,14 +346,21 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate)
     {
-        if (Bf16Activations("embedding", output)) Embedding.Forward<ushort>(I(ids, "ids"), F(table, "table"), dim, Bf(output, "output"), accumulate);
-        else Embedding.Forward(I(ids, "ids"), F(table, "table"), dim, F(output, "output"), accumulate);
+        bool bf = Bf16Activations("embedding", output);
+        if (table.Type == output.Type) // rows of an activation (or a Float32 table into Float32)
+        {
+            if (bf) Embedding.Gather<ushort>(I(ids, "ids"), Bf(table, "table"), dim, Bf(output, "output"), accumulate);
+            else Embedding.Forward(I(ids, "ids"), F(table, "table"), dim, F(output, "output"), accumulate);
+        }
+        else Embedding.Forward<ushort>(I(ids, "ids"), F(table, "table"), dim, Bf(output, "output"), accumulate);
     }
 
     /// <inheritdoc/>
     public override void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable)
     {
-        if (Bf16Activations("embedding backward", doutput)) Embedding.Backward<ushort>(I(ids, "ids"), Bf(doutput, "doutput"), dim, F(dtable, "dtable"));
+        bool bf = Bf16Activations("embedding backward", doutput);
+        if (bf && dtable.Type == DType.BFloat16) Embedding.ScatterAdd<ushort>(I(ids, "ids"), Bf(doutput, "doutput"), dim, Bf(dtable, "dtable"));
+        else if (bf) Embedding.Backward<ushort>(I(ids, "ids"), Bf(doutput, "doutput"), dim, F(dtable, "dtable"));
         else Embedding.Backward(I(ids, "ids"), F(doutput, "doutput"), dim, F(dtable, "dtable"));
     }
 

@@ -3,8 +3,10 @@ using System.Runtime.Intrinsics;
 namespace BertSharp.Tensors;
 
 /// <summary>Embedding lookup (row gather) and its scatter-add gradient. The table is vocab × dim with
-/// vocab = table.Length / dim, always float32; the gathered rows (output, doutput) are activations: float32
-/// (<c>float</c>) or bfloat16 (<c>ushort</c>, <see cref="BFloat16"/>'s bits), summed in float32 and rounded once on store.</summary>
+/// vocab = table.Length / dim: a float32 parameter (<see cref="Forward{T}"/>, <see cref="Backward{T}"/>), or rows of an
+/// activation of the output's own type (<see cref="Gather{T}"/>, <see cref="ScatterAdd{T}"/>: the pooler's [CLS] rows, the
+/// masked positions). The gathered rows (output, doutput) are activations: float32 (<c>float</c>) or bfloat16
+/// (<c>ushort</c>, <see cref="BFloat16"/>'s bits), summed in float32 and rounded once on store.</summary>
 public static unsafe class Embedding
 {
     /// <summary>output[i, :] = table[ids[i], :], or += when <paramref name="accumulate"/> (to sum the
@@ -19,14 +21,31 @@ public static unsafe class Embedding
         fixed (float* pt = table)
         fixed (T* po = output)
         {
-            if (typeof(T) == typeof(float)) Forward<Float32Storage>(pid, ids.Length, pt, dim, po, accumulate);
-            else Forward<BFloat16Storage>(pid, ids.Length, pt, dim, po, accumulate);
+            if (typeof(T) == typeof(float)) Forward<Float32Storage, Float32Storage>(pid, ids.Length, pt, dim, po, accumulate);
+            else Forward<Float32Storage, BFloat16Storage>(pid, ids.Length, pt, dim, po, accumulate);
         }
     }
 
-    private static void Forward<TS>(int* ids, int count, float* table, int dim, void* output, bool accumulate) where TS : IStorage
+    /// <summary>output[i, :] = rows[ids[i], :] (or +=): <see cref="Forward{T}"/> over rows of an activation stored like
+    /// the output (a bf16 row gathered into bf16 is copied exactly).</summary>
+    public static void Gather<T>(ReadOnlySpan<int> ids, ReadOnlySpan<T> rows, int dim, Span<T> output, bool accumulate = false)
+        where T : unmanaged
     {
-        var body = new ForwardBody<TS> { Ids = ids, Table = table, Out = output, Dim = dim, Accumulate = accumulate };
+        int vocab = CheckArgs(ids, rows.Length, dim, output.Length, nameof(rows), nameof(output));
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
+        if (ids.Length == 0 || dim == 0 || vocab == 0) return;
+        fixed (int* pid = ids)
+        fixed (T* pt = rows, po = output)
+        {
+            if (typeof(T) == typeof(float)) Forward<Float32Storage, Float32Storage>(pid, ids.Length, pt, dim, po, accumulate);
+            else Forward<BFloat16Storage, BFloat16Storage>(pid, ids.Length, pt, dim, po, accumulate);
+        }
+    }
+
+    private static void Forward<TT, TS>(int* ids, int count, void* table, int dim, void* output, bool accumulate)
+        where TT : IStorage where TS : IStorage
+    {
+        var body = new ForwardBody<TT, TS> { Ids = ids, Table = table, Out = output, Dim = dim, Accumulate = accumulate };
         KernelLoop.For(count, Math.Max(1, 16384 / dim), ref body);
     }
 
@@ -42,14 +61,29 @@ public static unsafe class Embedding
         fixed (float* pt = dtable)
         fixed (T* pd = doutput)
         {
-            if (typeof(T) == typeof(float)) Backward<Float32Storage>(pid, ids.Length, pd, dim, pt);
-            else Backward<BFloat16Storage>(pid, ids.Length, pd, dim, pt);
+            if (typeof(T) == typeof(float)) Backward<Float32Storage, Float32Storage>(pid, ids.Length, pd, dim, pt);
+            else Backward<BFloat16Storage, Float32Storage>(pid, ids.Length, pd, dim, pt);
         }
     }
 
-    private static void Backward<TS>(int* ids, int count, void* doutput, int dim, float* dtable) where TS : IStorage
+    /// <summary>drows[ids[i], :] += doutput[i, :]: <see cref="Backward{T}"/> into rows of an activation gradient stored
+    /// like doutput (each sum computed in float32 and rounded once per add).</summary>
+    public static void ScatterAdd<T>(ReadOnlySpan<int> ids, ReadOnlySpan<T> doutput, int dim, Span<T> drows) where T : unmanaged
     {
-        var body = new BackwardBody<TS> { Ids = ids, Count = count, DTable = dtable, DOut = doutput, Dim = dim };
+        int vocab = CheckArgs(ids, drows.Length, dim, doutput.Length, nameof(drows), nameof(doutput));
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
+        if (ids.Length == 0 || dim == 0 || vocab == 0) return;
+        fixed (int* pid = ids)
+        fixed (T* pt = drows, pd = doutput)
+        {
+            if (typeof(T) == typeof(float)) Backward<Float32Storage, Float32Storage>(pid, ids.Length, pd, dim, pt);
+            else Backward<BFloat16Storage, BFloat16Storage>(pid, ids.Length, pd, dim, pt);
+        }
+    }
+
+    private static void Backward<TS, TT>(int* ids, int count, void* doutput, int dim, void* dtable) where TS : IStorage where TT : IStorage
+    {
+        var body = new BackwardBody<TS, TT> { Ids = ids, Count = count, DTable = dtable, DOut = doutput, Dim = dim };
         int blocks = (dim + 7) / 8;
         KernelLoop.For(blocks, (int)Math.Max(1, 16384L / ((long)count * 8)), ref body);
     }
@@ -69,10 +103,10 @@ public static unsafe class Embedding
         return vocab;
     }
 
-    private struct ForwardBody<TS> : IRangeBody where TS : IStorage
+    private struct ForwardBody<TT, TS> : IRangeBody where TT : IStorage where TS : IStorage
     {
         public int* Ids;
-        public float* Table;
+        public void* Table;
         public void* Out;
         public int Dim;
         public bool Accumulate;
@@ -81,45 +115,50 @@ public static unsafe class Embedding
         {
             int n = Dim;
             void* output = Out; // a local: stores through pointers would otherwise make the JIT reload the field
+            float* scratch = typeof(TT) == typeof(Float32Storage) ? null : Scratch.Row(0, n);
             for (int r = start; r < end; r++)
             {
-                float* src = Table + (long)Ids[r] * n;
+                long t = (long)Ids[r] * n;
                 long o = (long)r * n;
                 if (!Accumulate)
                 {
-                    // The table row is the finished float32 output row: Target gives the float32 output row to copy
-                    // it into, or (bf16) the row itself as the staging that Write rounds into the output.
+                    // The table row as float32 (itself, or a bf16 row widened into scratch) is the finished output row:
+                    // Target gives the float32 output row to copy it into, or (bf16) the row itself as the staging that
+                    // Write rounds into the output (a bf16 row round-trips exactly).
+                    float* src = TT.Read(Table, t, n, scratch);
                     float* target = TS.Target(output, o, src);
                     if (target != src) Buffer.MemoryCopy(src, target, n * sizeof(float), n * sizeof(float));
                     TS.Write(output, o, n, src);
                     continue;
                 }
+                void* srcRow = Storage.At<TT>(Table, t);
                 void* dst = Storage.At<TS>(output, o);
                 int i = 0;
-                for (; i <= n - 8; i += 8) TS.Store(dst, i, TS.Load(dst, i) + Vector256.Load(src + i));
-                for (; i < n; i++) TS.Set(dst, i, TS.Get(dst, i) + src[i]);
+                for (; i <= n - 8; i += 8) TS.Store(dst, i, TS.Load(dst, i) + TT.Load(srcRow, i));
+                for (; i < n; i++) TS.Set(dst, i, TS.Get(dst, i) + TT.Get(srcRow, i));
             }
         }
     }
 
-    private struct BackwardBody<TS> : IRangeBody where TS : IStorage
+    private struct BackwardBody<TS, TT> : IRangeBody where TS : IStorage where TT : IStorage
     {
         public int* Ids;
         public int Count, Dim;
-        public float* DTable;
+        public void* DTable;
         public void* DOut;
 
         public void Invoke(int start, int end)
         {
             int n = Dim, c0 = start * 8, c1 = Math.Min(n, end * 8);
             void* dout = DOut; // a local: stores through pointers would otherwise make the JIT reload the field
+            void* dtable = DTable;
             for (int r = 0; r < Count; r++)
             {
                 void* src = Storage.At<TS>(dout, (long)r * n);
-                float* dst = DTable + (long)Ids[r] * n;
+                void* dst = Storage.At<TT>(dtable, (long)Ids[r] * n);
                 int i = c0;
-                for (; i <= c1 - 8; i += 8) Vector256.Store(Vector256.Load(dst + i) + TS.Load(src, i), dst + i);
-                for (; i < c1; i++) dst[i] += TS.Get(src, i);
+                for (; i <= c1 - 8; i += 8) TT.Store(dst, i, TT.Load(dst, i) + TS.Load(src, i));
+                for (; i < c1; i++) TT.Set(dst, i, TT.Get(dst, i) + TS.Get(src, i));
             }
         }
     }

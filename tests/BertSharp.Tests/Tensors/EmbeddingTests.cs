@@ -74,7 +74,7 @@ public class EmbeddingTests
     }
 
     [Fact]
-    public void DeviceTakesBf16ActivationsAndFloat32TablesOnly()
+    public void DeviceTakesFloat32TablesOrRowsOfTheOutputsOwnType()
     {
         var d = Device.Cpu;
         int vocab = 4, dim = 9;
@@ -99,10 +99,58 @@ public class EmbeddingTests
         d.Zero(t);
         d.EmbeddingBackward(ids, o, dim, t);
         Assert.Equal(dt, d.ToArray(t));
-        // The table and its gradient are parameters: Float32 whatever the activations are.
-        Assert.Throws<ArgumentException>(() => d.EmbeddingForward(ids, t16, dim, o, accumulate: false));
-        Assert.Throws<ArgumentException>(() => d.EmbeddingBackward(ids, o, dim, t16));
+        // A bf16 table is rows of a bf16 activation (a gather: copied exactly; its gradient a bf16 scatter-add); a bf16
+        // table is never read into Float32 rows, nor Float32 rows scattered into it.
+        var rows16 = KT.Bf16(table);
+        d.CopyToDevice<ushort>(rows16, t16);
+        d.EmbeddingForward(ids, t16, dim, o, accumulate: false);
+        d.CopyToHost<ushort>(o, got);
+        for (int i = 0; i < idv.Length; i++) Assert.Equal(rows16.AsSpan(idv[i] * dim, dim).ToArray(), got.AsSpan(i * dim, dim).ToArray());
+        var drows = new ushort[vocab * dim];
+        Embedding.ScatterAdd<ushort>(idv, got, dim, drows);
+        d.Zero(t16);
+        d.EmbeddingBackward(ids, o, dim, t16);
+        var dgot = new ushort[drows.Length];
+        d.CopyToHost<ushort>(t16, dgot);
+        Assert.Equal(drows, dgot);
+        using var o32 = d.Allocate(DType.Float32, idv.Length, dim);
+        Assert.Throws<ArgumentException>(() => d.EmbeddingForward(ids, t16, dim, o32, accumulate: false));
+        Assert.Throws<ArgumentException>(() => d.EmbeddingBackward(ids, o32, dim, t16));
         Assert.Throws<ArgumentException>(() => Embedding.Forward<double>(idv, table, dim, new double[want.Length]));
+    }
+
+    // Rows of a bf16 activation gathered (the pooler's [CLS] rows, the masked positions) and their gradient scattered
+    // back with repeated ids: against float64 sums rounded once per add, in the order of i, for any thread count.
+    [Theory]
+    [InlineData(5, 3, 1)] [InlineData(7, 33, 40)] [InlineData(16, 130, 64)]
+    public void Bf16GatherAndScatterAddMatchReference(int vocab, int dim, int count)
+    {
+        var ids = Enumerable.Range(0, count).Select(i => (i * 7 + 3) % vocab).ToArray();
+        var rows = KT.Bf16(KT.Random(vocab * dim, vocab + dim));
+        var o = KT.Bf16(KT.Random(count * dim, count));
+        var o0 = KT.Widen(o);
+        Embedding.Gather<ushort>(ids, rows, dim, o, accumulate: true);
+        var r = KT.Widen(rows);
+        var got = KT.Widen(o);
+        for (int i = 0; i < count; i++)
+            for (int c = 0; c < dim; c++)
+                Assert.Equal(BFloat16.Round((float)((double)o0[i * dim + c] + r[ids[i] * dim + c])), got[i * dim + c]);
+        var dout = KT.Bf16(KT.Random(count * dim, count + 1));
+        var dd = KT.Widen(dout);
+        var drows = KT.Bf16(KT.Random(vocab * dim, 9));
+        var expected = KT.Widen(drows);
+        for (int i = 0; i < count; i++)
+            for (int c = 0; c < dim; c++)
+                expected[ids[i] * dim + c] = BFloat16.Round((float)((double)expected[ids[i] * dim + c] + dd[i * dim + c]));
+        var start = (ushort[])drows.Clone();
+        Embedding.ScatterAdd<ushort>(ids, dout, dim, drows);
+        Assert.Equal(expected, KT.Widen(drows));
+        KT.SameBitsForThreadCounts(() =>
+        {
+            var d = (ushort[])start.Clone();
+            Embedding.ScatterAdd<ushort>(ids, dout, dim, d);
+            return KT.Widen(d);
+        });
     }
 
     [Fact]
