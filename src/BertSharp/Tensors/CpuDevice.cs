@@ -214,9 +214,18 @@ public sealed class CpuDevice : Device
     }
 
     /// <inheritdoc/>
-    public override void BiasAdd(TensorView y, int rows, int cols, TensorView bias) => Tensors.Bias.Add(F(y, "y"), rows, cols, F(bias, "bias"));
+    public override void BiasAdd(TensorView y, int rows, int cols, TensorView bias)
+    {
+        if (Bf16Activations("bias add", y)) Tensors.Bias.Add<ushort>(Bf(y, "y"), rows, cols, F(bias, "bias"));
+        else Tensors.Bias.Add(F(y, "y"), rows, cols, F(bias, "bias"));
+    }
+
     /// <inheritdoc/>
-    public override void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias) => Tensors.Bias.Backward(F(dy, "dy"), rows, cols, F(dbias, "dbias"));
+    public override void BiasBackward(TensorView dy, int rows, int cols, TensorView dbias)
+    {
+        if (Bf16Activations("bias backward", dy)) Tensors.Bias.Backward<ushort>(Bf(dy, "dy"), rows, cols, F(dbias, "dbias"));
+        else Tensors.Bias.Backward(F(dy, "dy"), rows, cols, F(dbias, "dbias"));
+    }
 
     /// <inheritdoc/>
     public override void Gelu(TensorView x, TensorView y, bool tanhApproximation)
@@ -259,8 +268,8 @@ public sealed class CpuDevice : Device
     /// <inheritdoc/>
     public override void Add(TensorView y, TensorView x)
     {
-        var ys = F(y, "y");
-        System.Numerics.Tensors.TensorPrimitives.Add(ys, F(x, "x"), ys);
+        if (Bf16Activations("add", y, x)) Elementwise.Add<ushort>(Bf(y, "y"), Bf(x, "x"));
+        else Elementwise.Add(F(y, "y"), F(x, "x"));
     }
 
     /// <inheritdoc/>
@@ -300,19 +309,38 @@ public sealed class CpuDevice : Device
 
     /// <inheritdoc/>
     public override void DropoutForward(TensorView x, TensorView y, float p, ulong seed, ulong step, uint site, long offset = 0)
-        => Dropout.Forward(F(x, "x"), F(y, "y"), p, seed, step, site, offset);
+    {
+        if (Bf16Activations("dropout", x, y)) Dropout.Forward<ushort>(Bf(x, "x"), Bf(y, "y"), p, seed, step, site, offset);
+        else Dropout.Forward(F(x, "x"), F(y, "y"), p, seed, step, site, offset);
+    }
 
     /// <inheritdoc/>
     public override void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site, long offset = 0)
-        => Dropout.Backward(F(dy, "dy"), F(dx, "dx"), p, seed, step, site, offset);
+    {
+        if (Bf16Activations("dropout backward", dy, dx)) Dropout.Backward<ushort>(Bf(dy, "dy"), Bf(dx, "dx"), p, seed, step, site, offset);
+        else Dropout.Backward(F(dy, "dy"), F(dx, "dx"), p, seed, step, site, offset);
+    }
 
     /// <inheritdoc/>
     public override void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate)
-        => Embedding.Forward(I(ids, "ids"), F(table, "table"), dim, F(output, "output"), accumulate);
+    {
+        bool bf = Bf16Activations("embedding", output);
+        if (table.Type == output.Type) // rows of an activation (or a Float32 table into Float32)
+        {
+            if (bf) Embedding.Gather<ushort>(I(ids, "ids"), Bf(table, "table"), dim, Bf(output, "output"), accumulate);
+            else Embedding.Forward(I(ids, "ids"), F(table, "table"), dim, F(output, "output"), accumulate);
+        }
+        else Embedding.Forward<ushort>(I(ids, "ids"), F(table, "table"), dim, Bf(output, "output"), accumulate);
+    }
 
     /// <inheritdoc/>
     public override void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable)
-        => Embedding.Backward(I(ids, "ids"), F(doutput, "doutput"), dim, F(dtable, "dtable"));
+    {
+        bool bf = Bf16Activations("embedding backward", doutput);
+        if (bf && dtable.Type == DType.BFloat16) Embedding.ScatterAdd<ushort>(I(ids, "ids"), Bf(doutput, "doutput"), dim, Bf(dtable, "dtable"));
+        else if (bf) Embedding.Backward<ushort>(I(ids, "ids"), Bf(doutput, "doutput"), dim, F(dtable, "dtable"));
+        else Embedding.Backward(I(ids, "ids"), F(doutput, "doutput"), dim, F(dtable, "dtable"));
+    }
 
     /// <inheritdoc/>
     public override void CrossEntropyForward(TensorView logits, int rows, int cols, TensorView targets, int ignoreIndex,

@@ -92,6 +92,7 @@ public static unsafe class CrossEntropy
             int n = Cols;
             // Float32 blocks are read in place; a bf16 block is widened once into this thread's row buffer.
             float* sx = typeof(TS) != typeof(Float32Storage) ? Scratch.Row(0, Math.Min(n, Block)) : null;
+            void* L = this.L; // a local: the JIT need not reload it after each store
             for (int r = start; r < end; r++)
             {
                 long o = (long)r * n;
@@ -156,6 +157,7 @@ public static unsafe class CrossEntropy
         public void Invoke(int start, int end)
         {
             int n = Cols;
+            void* L = this.L, D = this.D; // locals: the JIT need not reload them after each store
             for (int r = start; r < end; r++)
             {
                 long o = (long)r * n;

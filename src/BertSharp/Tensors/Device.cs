@@ -163,12 +163,11 @@ public abstract class Device : IDisposable
     /// alias dy.</summary>
     public abstract void DropoutBackward(TensorView dy, TensorView dx, float p, ulong seed, ulong step, uint site, long offset = 0);
 
-    /// <summary>output[i, :] (=, or += when accumulating) table[ids[i], :]; ids Int32. The table is Float32 (a parameter)
-    /// or, when the model gathers activation rows with it, BFloat16 beside BFloat16 output.</summary>
+    /// <summary>output[i, :] (=, or += when accumulating) table[ids[i], :]; ids Int32. The table is a Float32 parameter,
+    /// or rows of an activation of the output's type (the pooler's [CLS] rows, the masked positions).</summary>
     public abstract void EmbeddingForward(TensorView ids, TensorView table, int dim, TensorView output, bool accumulate);
-    /// <summary>dtable[ids[i], :] += doutput[i, :] (deterministic order). dtable is Float32 (a parameter gradient) or,
-    /// when the model scatters activation gradients back to their rows, BFloat16 beside BFloat16 doutput (each row
-    /// rounded once, after its float32 sum is added).</summary>
+    /// <summary>dtable[ids[i], :] += doutput[i, :] (deterministic order); dtable Float32 (a parameter gradient), or of
+    /// doutput's type (an activation gradient: each sum rounded once).</summary>
     public abstract void EmbeddingBackward(TensorView ids, TensorView doutput, int dim, TensorView dtable);
 
     /// <summary>Per row: losses = logsumexp − logit[target] (0 when ignored), logSumExp, argmax (Int32).</summary>

@@ -8,13 +8,16 @@ namespace BertSharp.Tensors;
 /// "Parallel random numbers: as easy as 1, 2, 3", SC'11). Element i is kept iff the uniform drawn from
 /// word i % 4 of Philox(key = seed, counter = (i / 4, site, step lo, step hi)) is ≥ p; kept values are
 /// scaled by 1/(1 − p). The mask is a pure function of (seed, step, site, i): nothing is stored and
-/// backward recomputes it, and any thread split gives the same result.</summary>
+/// backward recomputes it, and any thread split gives the same result. x, y, dy and dx are activations: float32
+/// (<c>float</c>) or bfloat16 (<c>ushort</c>, <see cref="BFloat16"/>'s bits), multiplied in float32 and rounded once
+/// on store; the mask does not depend on the storage type.</summary>
 public static unsafe class Dropout
 {
     /// <summary>y = x ⊙ mask / (1 − p), where element i is kept iff <see cref="IsKept"/>(offset + i, p, seed, step, site).
     /// y may alias x; p must be in [0, 1] (p = 0 copies). <paramref name="offset"/> numbers x's elements within a larger
     /// tensor (a data-parallel rank's rows of the global batch), so that every slice draws the global tensor's mask.</summary>
-    public static void Forward(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site, long offset = 0)
+    public static void Forward<T>(ReadOnlySpan<T> x, Span<T> y, float p, ulong seed, ulong step, uint site, long offset = 0)
+        where T : unmanaged
     {
         Check.SameLength(y.Length, x.Length, nameof(y), nameof(x));
         CheckP(p);
@@ -22,7 +25,8 @@ public static unsafe class Dropout
     }
 
     /// <summary>dx = dy ⊙ mask / (1 − p), with the forward's mask recomputed. dx may alias dy.</summary>
-    public static void Backward(ReadOnlySpan<float> dy, Span<float> dx, float p, ulong seed, ulong step, uint site, long offset = 0)
+    public static void Backward<T>(ReadOnlySpan<T> dy, Span<T> dx, float p, ulong seed, ulong step, uint site, long offset = 0)
+        where T : unmanaged
     {
         Check.SameLength(dx.Length, dy.Length, nameof(dx), nameof(dy));
         CheckP(p);
@@ -46,42 +50,51 @@ public static unsafe class Dropout
         if (!(p >= 0f && p <= 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, $"p: dropout probability must be in [0, 1], got {p}");
     }
 
-    private static void Apply(ReadOnlySpan<float> x, Span<float> y, float p, ulong seed, ulong step, uint site, long offset)
+    private static void Apply<T>(ReadOnlySpan<T> x, Span<T> y, float p, ulong seed, ulong step, uint site, long offset)
+        where T : unmanaged
     {
         if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset, "offset must be non-negative");
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(ushort)) throw Storage.Unsupported<T>();
         if (p == 0f)
         {
-            x.CopyTo(y); // CopyTo handles overlap (y aliasing x)
+            x.CopyTo(y); // CopyTo handles overlap (y aliasing x); x·1 needs no rounding in either storage
             return;
         }
+        fixed (T* px = x, py = y)
+        {
+            if (typeof(T) == typeof(float)) Apply<Float32Storage>(px, py, x.Length, p, seed, step, site, offset);
+            else Apply<BFloat16Storage>(px, py, x.Length, p, seed, step, site, offset);
+        }
+    }
+
+    private static void Apply<TS>(void* x, void* y, int n, float p, ulong seed, ulong step, uint site, long offset)
+        where TS : IStorage
+    {
         float scale = p == 1f ? 0f : 1f / (1f - p);
         if ((offset & 3) != 0)
         {
             // A slice that starts inside a Philox block (rare: a row size not a multiple of 4): element by element.
-            for (int i = 0; i < x.Length; i++)
+            for (int i = 0; i < n; i++)
             {
                 long index = offset + i;
                 Philox((uint)(index >> 2), site, (uint)step, (uint)(step >> 32), (uint)seed, (uint)(seed >> 32),
                     out uint w0, out uint w1, out uint w2, out uint w3);
                 uint w = (index & 3) switch { 0 => w0, 1 => w1, 2 => w2, _ => w3 };
-                y[i] = x[i] * (ToUniform(w) >= p ? scale : 0f);
+                TS.Set(y, i, TS.Get(x, i) * (ToUniform(w) >= p ? scale : 0f));
             }
             return;
         }
-        fixed (float* px = x, py = y)
+        var body = new Body<TS>
         {
-            var body = new Body
-            {
-                X = px, Y = py, N = x.Length, P = p, Scale = scale, BlockBase = (uint)(offset >> 2),
-                Site = site, StepLo = (uint)step, StepHi = (uint)(step >> 32), K0 = (uint)seed, K1 = (uint)(seed >> 32),
-            };
-            KernelLoop.For((x.Length + 3) / 4, 4096, ref body);
-        }
+            X = x, Y = y, N = n, P = p, Scale = scale, BlockBase = (uint)(offset >> 2),
+            Site = site, StepLo = (uint)step, StepHi = (uint)(step >> 32), K0 = (uint)seed, K1 = (uint)(seed >> 32),
+        };
+        KernelLoop.For((n + 3) / 4, 4096, ref body);
     }
 
-    private struct Body : IRangeBody
+    private struct Body<TS> : IRangeBody where TS : IStorage
     {
-        public float* X, Y;
+        public void* X, Y;
         public int N;
         public float P, Scale;
         public uint Site, StepLo, StepHi, K0, K1;
@@ -91,6 +104,7 @@ public static unsafe class Dropout
         public void Invoke(int start, int end)
         {
             float p = P, scale = Scale;
+            void* x = X, y = Y; // locals: stores through pointers would otherwise make the JIT reload the fields
             int b = start;
             // y = x · (kept ? 1/(1−p) : 0), a multiply as PyTorch does, so NaN/inf propagate as IEEE says.
             if (Avx2.IsSupported)
@@ -107,11 +121,11 @@ public static unsafe class Dropout
                     var t2 = Avx.UnpackHigh(w0.AsSingle(), w1.AsSingle()); var t3 = Avx.UnpackHigh(w2.AsSingle(), w3.AsSingle());
                     var u0 = Avx.UnpackLow(t0.AsDouble(), t1.AsDouble()).AsUInt32(); var u1 = Avx.UnpackHigh(t0.AsDouble(), t1.AsDouble()).AsUInt32();
                     var u2 = Avx.UnpackLow(t2.AsDouble(), t3.AsDouble()).AsUInt32(); var u3 = Avx.UnpackHigh(t2.AsDouble(), t3.AsDouble()).AsUInt32();
-                    float* x = X + (long)b * 4, y = Y + (long)b * 4;
-                    Vector256.Store(Vector256.Load(x) * Factor(Avx2.Permute2x128(u0, u1, 0x20), pv, sv), y);
-                    Vector256.Store(Vector256.Load(x + 8) * Factor(Avx2.Permute2x128(u2, u3, 0x20), pv, sv), y + 8);
-                    Vector256.Store(Vector256.Load(x + 16) * Factor(Avx2.Permute2x128(u0, u1, 0x31), pv, sv), y + 16);
-                    Vector256.Store(Vector256.Load(x + 24) * Factor(Avx2.Permute2x128(u2, u3, 0x31), pv, sv), y + 24);
+                    void* xb = Storage.At<TS>(x, (long)b * 4), yb = Storage.At<TS>(y, (long)b * 4);
+                    TS.Store(yb, 0, TS.Load(xb, 0) * Factor(Avx2.Permute2x128(u0, u1, 0x20), pv, sv));
+                    TS.Store(yb, 8, TS.Load(xb, 8) * Factor(Avx2.Permute2x128(u2, u3, 0x20), pv, sv));
+                    TS.Store(yb, 16, TS.Load(xb, 16) * Factor(Avx2.Permute2x128(u0, u1, 0x31), pv, sv));
+                    TS.Store(yb, 24, TS.Load(xb, 24) * Factor(Avx2.Permute2x128(u2, u3, 0x31), pv, sv));
                 }
             }
             for (; b < end; b++)
@@ -120,17 +134,17 @@ public static unsafe class Dropout
                 int i = b * 4;
                 if (i + 4 <= N)
                 {
-                    Y[i] = X[i] * (ToUniform(w0) >= p ? scale : 0f);
-                    Y[i + 1] = X[i + 1] * (ToUniform(w1) >= p ? scale : 0f);
-                    Y[i + 2] = X[i + 2] * (ToUniform(w2) >= p ? scale : 0f);
-                    Y[i + 3] = X[i + 3] * (ToUniform(w3) >= p ? scale : 0f);
+                    TS.Set(y, i, TS.Get(x, i) * (ToUniform(w0) >= p ? scale : 0f));
+                    TS.Set(y, i + 1, TS.Get(x, i + 1) * (ToUniform(w1) >= p ? scale : 0f));
+                    TS.Set(y, i + 2, TS.Get(x, i + 2) * (ToUniform(w2) >= p ? scale : 0f));
+                    TS.Set(y, i + 3, TS.Get(x, i + 3) * (ToUniform(w3) >= p ? scale : 0f));
                 }
                 else
                 {
                     for (int k = 0; i + k < N; k++)
                     {
                         uint w = k switch { 0 => w0, 1 => w1, _ => w2 };
-                        Y[i + k] = X[i + k] * (ToUniform(w) >= p ? scale : 0f);
+                        TS.Set(y, i + k, TS.Get(x, i + k) * (ToUniform(w) >= p ? scale : 0f));
                     }
                 }
             }

@@ -48,17 +48,19 @@ public class MixedPrecisionModelTests
         var (p, model, data) = Tiny(Precision.Bf16);
         var batch = data.NextTrainingBatch();
         model.Forward(batch, DropoutContext.Off);
-        Assert.Equal(Rounded(p.ToArray()), p.Device.ToArray(p.ProductValues));
-        var first = model.Forward(batch, DropoutContext.Off).Loss;
+        var copy = p.Device.ToArray(p.ProductValues);
+        Assert.Equal(Rounded(p.ToArray()), copy);
 
         // A write behind the parameters' back is not seen until it is announced: forwards reuse the copy.
         var host = CpuDevice.Floats(p.Values);
         var saved = host.ToArray();
         for (int i = 0; i < host.Length; i++) host[i] *= 0.5f;
-        Assert.Equal(first, model.Forward(batch, DropoutContext.Off).Loss);
+        model.Forward(batch, DropoutContext.Off);
+        Assert.Equal(copy, p.Device.ToArray(p.ProductValues));
         p.MarkChanged();
-        Assert.NotEqual(first, model.Forward(batch, DropoutContext.Off).Loss);
+        model.Forward(batch, DropoutContext.Off);
         Assert.Equal(Rounded(p.ToArray()), p.Device.ToArray(p.ProductValues));
+        Assert.NotEqual(copy, p.Device.ToArray(p.ProductValues));
         saved.CopyTo(host);
         p.MarkChanged();
 

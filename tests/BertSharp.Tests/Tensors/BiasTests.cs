@@ -34,6 +34,59 @@ public class BiasTests
         KT.Close(expect, db, 1e-5, 1e-5 * Math.Sqrt(rows));
     }
 
+    // bf16 y/dy: y + bias computed in float32 and rounded once (half a bf16 ulp of the result); dbias stays float32,
+    // summed in float32 from the widened rows, so it gets the float32 tolerance over the bf16 inputs.
+    [Theory, MemberData(nameof(Shapes))]
+    public void Bf16MatchesReference(int rows, int cols)
+    {
+        var yh = KT.Bf16(KT.Random(rows * cols, 21)); var y = KT.Widen(yh); var b = KT.Random(cols, 22);
+        var expect = new double[y.Length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) expect[r * cols + c] = (double)y[r * cols + c] + b[c];
+        Bias.Add<ushort>(yh, rows, cols, b);
+        KT.Close(expect, KT.Widen(yh), KT.Bf16Rtol, 1e-37, "bias add bf16");
+
+        var dyh = KT.Bf16(KT.Random(rows * cols, 23)); var dy = KT.Widen(dyh); var db = KT.Random(cols, 24);
+        var dexpect = KT.D(db);
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) dexpect[c] += dy[r * cols + c];
+        Bias.Backward<ushort>(dyh, rows, cols, db);
+        KT.Close(dexpect, db, 1e-5, 1e-5 * Math.Sqrt(rows), "dbias from bf16");
+    }
+
+    [Fact]
+    public void Bf16ResultsAreIdenticalForAnyThreadCount()
+    {
+        int rows = 2048, cols = 260;
+        var dyh = KT.Bf16(KT.Random(rows * cols, 25)); var b = KT.Random(cols, 26);
+        KT.SameBitsForThreadCounts(() => { var db = KT.Random(cols, 27); Bias.Backward<ushort>(dyh, rows, cols, db); return db; });
+        KT.SameBitsForThreadCounts(() => { var y = KT.Bf16(KT.Random(rows * cols, 28)); Bias.Add<ushort>(y, rows, cols, b); return KT.Widen(y); });
+    }
+
+    [Fact]
+    public void DeviceTakesBf16ActivationsAndFloat32ParametersOnly()
+    {
+        var d = Device.Cpu;
+        int rows = 3, cols = 5;
+        var yh = KT.Bf16(KT.Random(rows * cols, 29)); var b = KT.Random(cols, 30);
+        using var y = d.Allocate(DType.BFloat16, rows, cols);
+        using var bias = d.Allocate(DType.Float32, cols);
+        using var bias16 = d.Allocate(DType.BFloat16, cols);
+        d.CopyToDevice<ushort>(yh, y);
+        d.CopyToDevice<float>(b, bias);
+        d.BiasAdd(y, rows, cols, bias);
+        var got = new ushort[rows * cols];
+        d.CopyToHost<ushort>(y, got);
+        Bias.Add<ushort>(yh, rows, cols, b);
+        Assert.Equal(yh, got);
+        var db = new float[cols];
+        d.BiasBackward(y, rows, cols, bias);
+        Bias.Backward<ushort>(got, rows, cols, db);
+        Assert.Equal(b.Zip(db, (u, v) => u + v), d.ToArray(bias));
+        // The bias and its gradient are parameters: Float32 whatever the activations are.
+        Assert.Throws<ArgumentException>(() => d.BiasAdd(y, rows, cols, bias16));
+        Assert.Throws<ArgumentException>(() => d.BiasBackward(y, rows, cols, bias16));
+        Assert.Throws<ArgumentException>(() => Bias.Add<double>(new double[15], rows, cols, b));
+    }
+
     [Fact]
     public void BackwardMatchesFiniteDifferences()
     {

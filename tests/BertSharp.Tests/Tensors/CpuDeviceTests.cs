@@ -57,6 +57,24 @@ public class CpuDeviceTests
     }
 
     [Fact]
+    public void Add_runs_on_bf16_activations_and_refuses_mixed_types()
+    {
+        var yh = KT.Bf16(KT.Random(41, 1)); var xh = KT.Bf16(KT.Random(41, 2));
+        var y = D.Allocate(DType.BFloat16, 41);
+        var x = D.Allocate(DType.BFloat16, 41);
+        var x32 = Floats(KT.Widen(xh));
+        D.CopyToDevice<ushort>(yh, y);
+        D.CopyToDevice<ushort>(xh, x);
+        D.Add(y, x);
+        var got = new ushort[41];
+        D.CopyToHost<ushort>(y, got);
+        Elementwise.Add<ushort>(yh, xh);
+        Assert.Equal(yh, got);
+        KT.Throws<ArgumentException>(() => D.Add(y, x32), "add", "BFloat16", "Float32");
+        KT.Throws<ArgumentException>(() => D.Add(x32, y), "add", "Float32", "BFloat16");
+    }
+
+    [Fact]
     public void Attention_mask_is_zero_for_tokens_and_the_mask_value_for_padding()
     {
         int[] mask = [1, 1, 0, 1, 0, 0];

@@ -32,6 +32,65 @@ public class DropoutTests
         }
     }
 
+    // bf16 x/y: the same Philox mask, x·scale computed in float32 and rounded once — so exactly the float32 result on
+    // the widened input rounded to bf16, and within half a bf16 ulp of float64. Offsets 0, 4 (vector path from a later
+    // block) and 3 (element by element) cover every code path.
+    [Theory]
+    [InlineData(1, 0)] [InlineData(3, 0)] [InlineData(7, 0)] [InlineData(17, 4)] [InlineData(33, 3)] [InlineData(65, 0)]
+    [InlineData(127, 3)] [InlineData(130, 4)] [InlineData(100_001, 0)] [InlineData(100_001, 3)]
+    public void Bf16UsesTheFloat32MaskAndMatchesReference(int n, long offset)
+    {
+        const float p = 0.1f;
+        var xh = KT.Bf16(KT.Random(n, n + 50)); var x = KT.Widen(xh);
+        var yh = new ushort[n];
+        Dropout.Forward<ushort>(xh, yh, p, 1234, 77, 5, offset);
+        var expect = new double[n];
+        for (int i = 0; i < n; i++) expect[i] = Dropout.IsKept(offset + i, p, 1234, 77, 5) ? x[i] / (1 - (double)p) : 0;
+        KT.Close(expect, KT.Widen(yh), KT.Bf16Rtol, 1e-37, "dropout bf16");
+        var y = new float[n];
+        Dropout.Forward(x, y, p, 1234, 77, 5, offset);
+        Assert.Equal(KT.Bf16(y), yh);
+
+        // Backward: the same mask on dy; dx may alias dy.
+        var dyh = KT.Bf16(KT.Random(n, n + 51)); var dy = KT.Widen(dyh);
+        var dxh = new ushort[n];
+        Dropout.Backward<ushort>(dyh, dxh, p, 1234, 77, 5, offset);
+        for (int i = 0; i < n; i++) expect[i] = Dropout.IsKept(offset + i, p, 1234, 77, 5) ? dy[i] / (1 - (double)p) : 0;
+        KT.Close(expect, KT.Widen(dxh), KT.Bf16Rtol, 1e-37, "dropout' bf16");
+        Dropout.Backward<ushort>(dyh, dyh, p, 1234, 77, 5, offset);
+        Assert.Equal(dxh, dyh);
+    }
+
+    [Fact]
+    public void Bf16ResultsAreIdenticalForAnyThreadCount()
+    {
+        var xh = KT.Bf16(KT.Random(300_001, 52));
+        KT.SameBitsForThreadCounts(() => { var y = new ushort[xh.Length]; Dropout.Forward<ushort>(xh, y, 0.1f, 3, 4, 5); return KT.Widen(y); });
+    }
+
+    [Fact]
+    public void DeviceRefusesMixedActivationTypes()
+    {
+        var d = Device.Cpu;
+        int n = 37;
+        var xh = KT.Bf16(KT.Random(n, 53));
+        using var x = d.Allocate(DType.BFloat16, n);
+        using var y = d.Allocate(DType.BFloat16, n);
+        using var y32 = d.Allocate(DType.Float32, n);
+        d.CopyToDevice<ushort>(xh, x);
+        d.DropoutForward(x, y, 0.25f, 9, 8, 7);
+        var got = new ushort[n]; var want = new ushort[n];
+        d.CopyToHost<ushort>(y, got);
+        Dropout.Forward<ushort>(xh, want, 0.25f, 9, 8, 7);
+        Assert.Equal(want, got);
+        d.DropoutBackward(x, y, 0.25f, 9, 8, 7);
+        d.CopyToHost<ushort>(y, got);
+        Assert.Equal(want, got);
+        KT.Throws<ArgumentException>(() => d.DropoutForward(x, y32, 0.25f, 9, 8, 7), "dropout", "BFloat16", "Float32");
+        KT.Throws<ArgumentException>(() => d.DropoutBackward(y32, x, 0.25f, 9, 8, 7), "dropout backward", "Float32", "BFloat16");
+        Assert.Throws<ArgumentException>(() => Dropout.Forward<double>(new double[3], new double[3], 0.1f, 1, 1, 1));
+    }
+
     [Fact]
     public void MaskIsAPureFunctionOfSeedStepSiteAndIndex()
     {
