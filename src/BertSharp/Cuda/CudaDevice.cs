@@ -847,19 +847,29 @@ public sealed unsafe class CudaDevice : Device
         ulong pi = I(ids, "ids"), pd = X(doutput, "doutput", bf, count * dim), pt = X(dtable, "dtable", scatter, dim);
         if (count == 0) return;
         int rows = dtable.Length / dim, chunk = LaunchGeometry.EmbeddingChunk(count);
+        if (scatter)
+        {
+            // bf16 rows: each add rounded in position order (the CPU's ScatterAdd), so no chunk sums; the flags mark
+            // each id's first position. Scratch: the flags and links [count] each.
+            ulong f = Scratch(2 * count * sizeof(int)), nx = f + (ulong)(count * sizeof(int));
+            Run("bs_embedding_links", LaunchGeometry.EmbeddingLinks(count), pi, A(count), A(chunk), f, nx);
+            Run("bs_embedding_scatter_rows_bf16", LaunchGeometry.EmbeddingRows(count, dim), pi, pd, A(count), A(dim), f, pt, A(rows),
+                CheckSlot("bs_embedding_scatter_rows_bf16", false, rows));
+            return;
+        }
         // Scratch: the chunk sums [count, dim], then the flags and links [count] each.
         ulong partial = Scratch(count * dim * sizeof(float) + 2 * count * sizeof(int));
         ulong flags = partial + (ulong)(count * dim * sizeof(float)), next = flags + (ulong)(count * sizeof(int));
         Run("bs_embedding_links", LaunchGeometry.EmbeddingLinks(count), pi, A(count), A(chunk), flags, next);
         var g = LaunchGeometry.EmbeddingRows(count, dim);
         Run(bf ? "bs_embedding_chunk_sums_bf16" : "bs_embedding_chunk_sums", g, pi, pd, A(count), A(dim), A(chunk), flags, partial);
-        Run(scatter ? "bs_embedding_scatter_bf16" : "bs_embedding_scatter", g, pi, A(dim), flags, next, partial, pt, A(rows),
-            CheckSlot("bs_embedding_scatter", false, rows));
+        Run("bs_embedding_scatter", g, pi, A(dim), flags, next, partial, pt, A(rows), CheckSlot("bs_embedding_scatter", false, rows));
     }
 
     // The model also gathers activation rows with EmbeddingForward (the [CLS] rows, the masked positions) and scatters
     // their gradients back with EmbeddingBackward: then the table is an activation, BFloat16 when the rows are. A
-    // Float32 table (a parameter, its gradient) goes with either; a BFloat16 one only with BFloat16 rows.
+    // Float32 table (a parameter, its gradient) goes with either; a BFloat16 one only with BFloat16 rows. Into a
+    // BFloat16 table every add is rounded, in position order, as on the CPU.
     private static bool GatherTable(TensorView table, bool bf16Rows, string name, string rows)
     {
         if (table.Tensor is null || table.Type != DType.BFloat16) return false;

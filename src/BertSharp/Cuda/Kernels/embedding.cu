@@ -93,10 +93,9 @@ extern "C" __global__ void bs_embedding_chunk_sums_bf16(const int* ids, const bf
     bs_embedding_chunk_sums_t(ids, doutput, count, dim, chunk, flags, partial);
 }
 
-// grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped. dtable is float32 (TT = float:
-// a parameter gradient) or bf16 (the scatter-add of activation gradients back to their rows: one rounding per row).
-template <typename TT> __device__ void bs_embedding_scatter_t(const int* ids, int dim, const int* flags, const int* next, const float* partial,
-                                                              TT* dtable, int rows, u64* report) {
+// grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped.
+extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const int* flags, const int* next, const float* partial,
+                                                float* dtable, int rows, u64* report) {
     long long i = blockIdx.x;
     int d = blockIdx.y * blockDim.x + threadIdx.x;
     if (d >= dim || !(flags[i] & 2)) return;
@@ -107,16 +106,28 @@ template <typename TT> __device__ void bs_embedding_scatter_t(const int* ids, in
     }
     float acc = partial[i * dim + d];
     for (int j = next[i]; j >= 0; j = next[j]) acc += partial[(long long)j * dim + d];
-    TT* row = dtable + (long long)id * dim;
-    bs_st(row, d, bs_ld(row, d) + acc);
+    float* row = dtable + (long long)id * dim;
+    row[d] += acc;
 }
 
-extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const int* flags, const int* next, const float* partial,
-                                                float* dtable, int rows, u64* report) {
-    bs_embedding_scatter_t(ids, dim, flags, next, partial, dtable, rows, report);
-}
-
-extern "C" __global__ void bs_embedding_scatter_bf16(const int* ids, int dim, const int* flags, const int* next, const float* partial,
-                                                     bf16_t* dtable, int rows, u64* report) {
-    bs_embedding_scatter_t(ids, dim, flags, next, partial, dtable, rows, report);
+// The scatter-add of bf16 activation gradients back to bf16 rows (the pooler's [CLS] rows, the masked positions):
+// drows[ids[i], d] += doutput[i, d] rounded after every add, in position order, as the CPU's Embedding.ScatterAdd
+// (the model's rows are distinct, so each is rounded once). grid (count, ⌈dim / 128⌉), 128 threads: the first position
+// of each id (bs_embedding_links' bit 1) walks the later positions of its id in order. An id outside [0, rows) is
+// reported and skipped.
+extern "C" __global__ void bs_embedding_scatter_rows_bf16(const int* ids, const bf16_t* doutput, long long count, int dim, const int* flags,
+                                                          bf16_t* drows, int rows, u64* report) {
+    long long i = blockIdx.x;
+    int d = blockIdx.y * blockDim.x + threadIdx.x;
+    if (d >= dim || !(flags[i] & 2)) return;
+    int id = ids[i];
+    if ((unsigned)id >= (unsigned)rows) {
+        if (d == 0) bs_report(report, i, id);
+        return;
+    }
+    bf16_t* row = drows + (long long)id * dim;
+    float acc = bs_ld(row, d);
+    for (long long j = i; j < count; j++)
+        if (ids[j] == id) acc = bs_bf2f(bs_f2bf(acc + bs_ld(doutput, j * dim + d)));
+    bs_st(row, d, acc);
 }
