@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using BertSharp.IO;
 

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
