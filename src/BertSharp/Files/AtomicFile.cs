@@ -24,7 +24,9 @@ public static class AtomicFile
             using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 write(f);
-                f.Flush(flushToDisk: true);
+                // Onto the disk before the rename, so a crash never leaves the new name with missing contents (a writer
+                // that closed the stream itself has flushed it to the system already).
+                if (f.CanWrite) f.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);
         }
