@@ -157,3 +157,36 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
         return string.Join("\n", lines);
     }
 }
+
+/// <summary>Issue 25's remaining items that need no trained model: a pipe or device as a corpus is refused (it would be
+/// read forever or block), with exit 3 and its name, and no output is left behind.</summary>
+[Collection("cli")]
+public sealed class SpecialCorpusTests
+{
+    [Theory]
+    [InlineData("/dev/zero", false)]
+    [InlineData("fifo", false)]
+    [InlineData("fifo", true)]
+    public async Task APipeOrDeviceAsACorpusIsRefused(string corpus, bool insideAFolder)
+    {
+        using var dir = new TempDir();
+        string path = corpus.StartsWith('/') ? corpus : dir[corpus];
+        string given = path;
+        if (insideAFolder)
+        {
+            Directory.CreateDirectory(dir["texts"]);
+            File.WriteAllText(Path.Combine(dir["texts"], "a.txt"), "a film.\n");
+            path = Path.Combine(dir["texts"], "b.txt");
+            given = dir["texts"];
+        }
+        if (!corpus.StartsWith('/'))
+            using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path])) mkfifo.WaitForExit();
+        var run = Task.Run(() => Run(["tokenizer", "train", "--corpus", given, "--out", dir["vocab.txt"]]));
+        Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))) == run, $"{given}: still reading");
+        var r = await run;
+        Assert.Equal(CliRunner.ExitBadInput, r.Code);
+        Assert.Contains(path, r.Err);
+        Assert.Contains(corpus.StartsWith('/') ? "device" : "pipe", r.Err);
+        Assert.False(File.Exists(dir["vocab.txt"]));
+    }
+}
