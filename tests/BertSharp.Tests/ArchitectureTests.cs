@@ -7,9 +7,10 @@ namespace BertSharp.Tests;
 /// the folders below it, so there are no import cycles and the compute core knows nothing of models or files.</summary>
 public class ArchitectureTests
 {
-    /// <summary>Who may use whom (besides itself and the root namespace's BertSharpException).</summary>
+    /// <summary>Who may use whom (besides itself, the root namespace's BertSharpException and <see cref="Bottom"/>).</summary>
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
+        ["Files"] = [],
         ["Tensors"] = [],
         ["Distributed"] = ["Tensors"],
         ["Text"] = [],
@@ -21,6 +22,10 @@ public class ArchitectureTests
         ["Cuda"] = ["Tensors"],
     };
 
+    /// <summary>The bottom layer every folder may use: atomic writes, the folder swap, path helpers, the run lock,
+    /// output-path safety. It uses no other folder of the library.</summary>
+    private const string Bottom = "Files";
+
     private static string Library([CallerFilePath] string here = "")
         => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "src", "BertSharp"));
 
@@ -29,7 +34,7 @@ public class ArchitectureTests
     {
         var folders = Directory.GetDirectories(Library()).Select(Path.GetFileName).Where(f => f is not ("bin" or "obj")).ToList();
         Assert.Equal(Allowed.Keys.Order(), folders.Order()!); // a new folder needs a place in the rule
-        var reference = new Regex(@"\bBertSharp\.(Tensors|Distributed|Text|Data|Model|IO|Training|Pipelines|Cuda)\b");
+        var reference = new Regex(@"\bBertSharp\.(Files|Tensors|Distributed|Text|Data|Model|IO|Training|Pipelines|Cuda)\b");
         var violations = new List<string>();
         foreach (var folder in Allowed.Keys)
             foreach (var file in Directory.EnumerateFiles(Path.Combine(Library(), folder), "*.cs", SearchOption.AllDirectories))
@@ -38,10 +43,22 @@ public class ArchitectureTests
                 foreach (Match m in reference.Matches(text))
                 {
                     string used = m.Groups[1].Value;
-                    if (used != folder && !Allowed[folder].Contains(used)) violations.Add($"{folder}/{Path.GetFileName(file)} uses {used}");
+                    if (used != folder && used != Bottom && !Allowed[folder].Contains(used)) violations.Add($"{folder}/{Path.GetFileName(file)} uses {used}");
                 }
             }
         Assert.Empty(violations.Distinct());
+    }
+
+    [Fact]
+    public void The_files_layer_uses_no_other_folder_of_the_library()
+    {
+        // Every folder may use Files, so Files may use none of them: a reference the other way would be a cycle.
+        Assert.Empty(Allowed[Bottom]);
+        var reference = new Regex(@"\bBertSharp\.(?!Files\b)[A-Z][A-Za-z]*\b");
+        var violations = Directory.EnumerateFiles(Path.Combine(Library(), Bottom), "*.cs", SearchOption.AllDirectories)
+            .SelectMany(f => reference.Matches(File.ReadAllText(f)).Select(m => $"{Path.GetFileName(f)} uses {m.Value}"))
+            .Where(v => !v.EndsWith("BertSharp.BertSharpException")).ToList();
+        Assert.Empty(violations);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using BertSharp.Files;
+using System.CommandLine;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -16,6 +18,16 @@ internal static class CommandInputs
         foreach (var a in args)
             if (OptionLike.IsMatch(a))
                 throw new BertSharpException($"{a}: not an option of {command} (see bertsharp {command} --help); a text that starts with '-' can be given with --file", ErrorKind.Usage);
+    }
+
+    /// <summary>--force: replace the output when it exists (never an input, even with it).</summary>
+    public static Option<bool> ForceOption() => new("--force") { Description = "Replace --out if it exists (never one of the inputs)" };
+
+    /// <summary>The output-safety rule for a command's --out (<see cref="OutputPaths.Check"/>), before any work.</summary>
+    public static void CheckOut(string? output, bool folder, bool force, params string?[] inputs)
+    {
+        if (output is null) return;
+        OutputPaths.Check(output, "--out", folder, force, "--force", inputs);
     }
 
     /// <summary>The texts to process, each with where it came from (for messages).</summary>

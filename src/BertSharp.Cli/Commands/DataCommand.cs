@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using BertSharp.Text;
 using static BertSharp.Cli.Commands.TextCommandSupport;
@@ -49,6 +50,11 @@ public static class DataCommand
             string? expected = shaValue == "none" ? null : shaValue;
             if (expected != null && (expected.Length != 64 || !expected.All(Uri.IsHexDigit)))
                 throw new BertSharpException($"--sha256: expected 64 hex digits or 'none', got '{shaValue}'", ErrorKind.Usage);
+            // The output folder holds the download and aclImdb/: never the archive itself, nor inside an extracted
+            // copy given as --archive, nor a device or link (it may exist: the download resumes there).
+            string output = parse.GetValue(outDir)!;
+            CommandInputs.CheckOut(output, folder: true, force: true);
+            if (archivePath is not null) OutputPaths.RequireApartFromManaged(output, "--out", [".aclImdb-archive"], archivePath);
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
             string root = WithProgress("imdb", update =>
                 ImdbDataset.AcquireAsync(parse.GetValue(outDir)!, archivePath, uri, expected, http,

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;
@@ -26,9 +27,10 @@ public static class EmbedCommand
         var outFile = new Option<string?>("--out") { Description = "Output .jsonl [default: stdout]" };
         var maxLength = new Option<int?>("--max-length") { Description = "Tokens per input including [CLS] and [SEP]; longer texts keep head and tail" };
         var batch = new Option<int>("--batch-size") { Description = "Texts per forward pass", DefaultValueFactory = _ => 16 };
+        var force = CommandInputs.ForceOption();
         var command = new Command("embed", "Sentence vectors ([CLS], mean-pooled or pooler) as JSON Lines.")
         {
-            model, texts, file, pooling, outFile, maxLength, batch,
+            model, texts, file, pooling, outFile, maxLength, batch, force,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -40,6 +42,7 @@ public static class EmbedCommand
             };
             if (parse.GetValue(batch) < 1) throw new BertSharpException("--batch-size: must be >= 1", ErrorKind.Usage);
             var (modelPath, words) = CommandInputs.ModelAndTexts(parse.GetValue(model), parse.GetValue(texts) ?? [], "embed");
+            CommandInputs.CheckOut(parse.GetValue(outFile), folder: false, parse.GetValue(force), modelPath, parse.GetValue(file) is "-" ? null : parse.GetValue(file));
             var inputs = CommandInputs.ReadTexts(words, parse.GetValue(file), "embed");
             var loaded = PretrainedModel.Load(modelPath).To(CliDevice.Current);
             int max = CommandInputs.MaxLength(parse.GetValue(maxLength), loaded.Config);
@@ -50,10 +53,8 @@ public static class EmbedCommand
             int written = results.Count(r => r.Vector is not null);
             if (written == 0) throw new BertSharpException("no text to embed: every input was empty");
             string? path = parse.GetValue(outFile);
-            string? tmp = path is null ? null : path + ".tmp";
-            using (var writer = tmp is null ? null : new StreamWriter(tmp, false, new UTF8Encoding(false)))
+            void WriteAll(TextWriter w)
             {
-                var w = writer ?? CliConsole.Out;
                 for (int i = 0; i < results.Count; i++)
                 {
                     if (results[i].Vector is not { } v) continue;
@@ -63,9 +64,10 @@ public static class EmbedCommand
                     }, CliJson.Line));
                 }
             }
-            if (path is not null)
+            if (path is null) WriteAll(CliConsole.Out);
+            else
             {
-                File.Move(tmp!, path, overwrite: true);
+                AtomicFile.Write(path, s => { using var w = new StreamWriter(s, new UTF8Encoding(false)); WriteAll(w); });
                 CliConsole.Err.WriteLine($"wrote {written} {mode} vectors of {embed.Dimensions} floats to {path}");
             }
             return Task.FromResult(CliRunner.ExitOk);

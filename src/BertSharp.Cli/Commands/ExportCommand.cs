@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using BertSharp.IO;
 using BertSharp.Text;
@@ -36,8 +37,7 @@ public static class ExportCommand
             var weightsDtype = WeightsDtypes.Parse(parse.GetValue(dtype), "--dtype");
             string output = parse.GetValue(outDir)!;
             string source = CommandInputs.Model(parse.GetValue(modelArg), parse.GetValue(model), "--checkpoint", "export")!;
-            OutputPaths.RequireWritable(output, "--out");
-            OutputPaths.RequireApart(output, "--out", source, parse.GetValue(vocab));
+            CommandInputs.CheckOut(output, folder: true, parse.GetValue(force), source, parse.GetValue(vocab));
             var given = parse.GetValue(vocab) is { } v ? Vocabulary.Load(v) : null;
             var loaded = PretrainedModel.Load(source, given);
             OutputPaths.RequireApart(output, "--out", loaded.Folder, loaded.RunFolder);

@@ -87,7 +87,7 @@ public static class FinetuneCommand
         {
             o.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
             {
-                interrupted = r.Interrupted, step = r.Step, total_steps = r.TotalSteps, output_dir = r.OutputDir,
+                interrupted = r.Interrupted, already_finished = r.AlreadyFinished, step = r.Step, total_steps = r.TotalSteps, output_dir = r.OutputDir,
                 results_file = r.Interrupted ? null : r.ResultsPath, checkpoint = r.Training.FinalCheckpoint,
                 resume_command = r.Interrupted ? resumeCommand : null,
                 final_eval_accuracy = r.FinalEvalAccuracy, best_epoch = r.BestEpoch, epochs_done = r.History.Count,
@@ -101,6 +101,11 @@ public static class FinetuneCommand
             o.WriteLine($"interrupted at step {r.Step:N0} of {r.TotalSteps:N0}; checkpoint: {r.Training.FinalCheckpoint}");
             o.WriteLine($"resume with: {resumeCommand}");
             return CliRunner.ExitInterrupted;
+        }
+        if (r.AlreadyFinished)
+        {
+            o.WriteLine($"{r.OutputDir}: already finished (eval accuracy {r.FinalEvalAccuracy:P2}); nothing trained or written");
+            return CliRunner.ExitOk;
         }
         o.WriteLine($"eval accuracy {r.FinalEvalAccuracy:P2} on {r.EvalExamples:N0} texts after {r.History[^1].Epoch} epoch(s); "
             + $"{r.Seconds.TrainAndEval:F0} s training+eval, {r.Seconds.Total:F0} s total; model in {r.OutputDir}");

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using BertSharp.IO;
 
@@ -21,8 +22,7 @@ public static class ImportCommand
         {
             string output = parse.GetValue(outDir)!;
             string src = CommandInputs.Model(parse.GetValue(fromArg), parse.GetValue(from), "--from", "import")!;
-            OutputPaths.RequireWritable(output, "--out");
-            OutputPaths.RequireApart(output, "--out", src);
+            CommandInputs.CheckOut(output, folder: true, parse.GetValue(force), src);
             var loaded = PretrainedModel.Load(src);
             OutputPaths.RequireApart(output, "--out", loaded.Folder, loaded.RunFolder);
             CommandInputs.PrintNotes(loaded);

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using System.Diagnostics;
 using BertSharp.Text;
@@ -17,15 +18,22 @@ public static class TokenizeCommand
         var vocabPath = new Option<string>("--vocab") { Description = "vocab.txt", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the store's figures as one JSON object (snake_case keys)" };
         var outDir = new Option<string>("--out") { Description = "Folder for the tokenized corpus (tokens.bin, sentences.bin, documents.bin, manifest.json)", Required = true };
+        var force = CommandInputs.ForceOption();
         var command = new Command("tokenize", "Split a corpus into sentences and tokenize it once into a binary store the trainer streams.")
         {
-            corpus, vocabPath, outDir, cased, format, threads, json,
+            corpus, vocabPath, outDir, cased, format, threads, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
+            string output = parse.GetValue(outDir)!;
+            // Never the corpus, the vocabulary or a folder around them, nor a device or link: checked before anything is read.
+            CommandInputs.CheckOut(output, folder: true, force: true, parse.GetValue(corpus), parse.GetValue(vocabPath));
             var vocab = Vocabulary.Load(parse.GetValue(vocabPath)!);
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
-            var options = new TokenizeOptions { LowerCase = !parse.GetValue(cased), Threads = parse.GetValue(threads) };
+            var options = new TokenizeOptions { LowerCase = !parse.GetValue(cased), Threads = parse.GetValue(threads), Replace = parse.GetValue(force) };
+            // A store built from the same inputs is kept; anything else there is replaced only with --force.
+            if (!(TokenizedCorpusStore.IsComplete(output, out var there) && there!.BuildKey == CorpusTokenizer.BuildKey(reader, vocab, options)))
+                CommandInputs.CheckOut(output, folder: true, options.Replace, parse.GetValue(corpus), parse.GetValue(vocabPath));
             var clock = Stopwatch.StartNew();
             var result = WithProgress("tokenizing", update =>
                 CorpusTokenizer.Build(reader, vocab, parse.GetValue(vocabPath)!, parse.GetValue(outDir)!, options,

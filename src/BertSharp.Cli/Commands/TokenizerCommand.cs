@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
@@ -29,9 +30,10 @@ public static class TokenizerCommand
         var limitAlphabet = new Option<int>("--limit-alphabet") { Description = "Keep at most this many distinct characters (the most frequent)", DefaultValueFactory = _ => 1000 };
         var wordLevel = new Option<bool>("--word-level") { Description = "A word-level vocabulary: the most frequent whole words" };
         var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
+        var force = CommandInputs.ForceOption();
         var command = new Command("train", "Train a BERT vocabulary (vocab.txt) on a corpus.")
         {
-            corpus, outPath, vocabSize, minFrequency, limitAlphabet, wordLevel, cased, format, threads, json,
+            corpus, outPath, vocabSize, minFrequency, limitAlphabet, wordLevel, cased, format, threads, force, json,
         };
         command.SetAction((ParseResult parse) =>
         {
@@ -48,6 +50,7 @@ public static class TokenizerCommand
             if (options.MinFrequency < 1) throw new BertSharpException("--min-frequency: must be at least 1", ErrorKind.Usage);
             if (options.LimitAlphabet < 1) throw new BertSharpException("--limit-alphabet: must be at least 1", ErrorKind.Usage);
             string output = parse.GetValue(outPath)!;
+            CommandInputs.CheckOut(output, folder: false, parse.GetValue(force), parse.GetValue(corpus));
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
             var clock = Stopwatch.StartNew();
             var counts = WithProgress("counting words", update =>

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using BertSharp.Tensors;
 using System.Text.Json;
 using System.Text.Json.Serialization;

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -161,12 +162,9 @@ public sealed class ModelFolder
         if (Vocabulary is null) throw new InvalidOperationException($"{folder}: no vocabulary to write (vocab.txt is required)");
         if (Vocabulary.Count > Config.VocabSize)
             throw new ArgumentException($"{folder}: the vocabulary has {Vocabulary.Count} tokens but vocab_size is {Config.VocabSize}");
-        OutputPaths.RequireWritable(folder, "output folder");
-        OutputPaths.RequireApart(folder, "output folder", [.. Sources]);
+        // The output-safety rule: never over the folders the model was read from, a device or a link; replace only when asked.
+        OutputPaths.Check(folder, nameof(folder), folder: true, overwrite, "overwrite: true", [.. Sources]);
         string full = Path.GetFullPath(folder.TrimEnd('/', '\\'));
-        if (Directory.Exists(full) && !overwrite && Directory.EnumerateFileSystemEntries(full).Any())
-            throw new IOException($"{folder}: already exists and is not empty (choose another folder, or --force to replace it)");
-        if (File.Exists(full)) throw new IOException($"{folder}: is a file");
         // Converted before anything is written: a weight the dtype cannot hold is refused with nothing left behind.
         var weights = Checkpoint.ModelTensors(Parameters, WeightsDtype, folder);
         string parent = Path.GetDirectoryName(full)!;
@@ -176,27 +174,49 @@ public sealed class ModelFolder
             Directory.CreateDirectory(parent);
             if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
             Directory.CreateDirectory(tmp);
-            WriteText(Path.Combine(tmp, ConfigFile), ConfigJson());
-            weights.Save(Path.Combine(tmp, WeightsFile));
-            Vocabulary.Save(Path.Combine(tmp, VocabFile));
-            WriteText(Path.Combine(tmp, TokenizerConfigFile), TokenizerConfigJson());
-            WriteText(Path.Combine(tmp, SpecialTokensFile), SpecialTokensJson());
-            if (Directory.Exists(full))
-            {
-                string old = tmp + ".old";
-                Directory.Move(full, old);
-                try { Directory.Move(tmp, full); }
-                catch { Directory.Move(old, full); throw; } // the previous folder back in place
-                Directory.Delete(old, recursive: true);
-            }
-            else Directory.Move(tmp, full);
+            WriteFiles(tmp, weights, null);
+            AtomicFolder.Replace(tmp, full);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Disk full, a read-only folder, any I/O failure: one line with the path; nothing half-written is left.
-            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            AtomicFolder.TryDelete(tmp);
             throw new BertSharpException($"{folder}: cannot write the model folder ({e.Message})", ErrorKind.BadInput, e);
         }
+    }
+
+    /// <summary>The files of a model folder, in the order they are written.</summary>
+    public static readonly IReadOnlyList<string> FileNames = [ConfigFile, WeightsFile, VocabFile, TokenizerConfigFile, SpecialTokensFile];
+
+    /// <summary>Writes the model's files into the existing folder <paramref name="folder"/>, each through a temporary file
+    /// and a rename, leaving its other files (checkpoints, a lock) as they are: a folder that must never be without
+    /// them, such as a fine-tuning's output, gets its model this way. <paramref name="beforeEach"/> is told each file
+    /// just before it is written (a test hook).</summary>
+    public void SaveInto(string folder, Action<string>? beforeEach = null)
+    {
+        if (Vocabulary is null) throw new InvalidOperationException($"{folder}: no vocabulary to write (vocab.txt is required)");
+        OutputPaths.Check(folder, nameof(folder), folder: true, replace: true, "", [.. Sources]);
+        foreach (var name in FileNames) OutputPaths.RequireWritable(Path.Combine(folder, name), nameof(folder));
+        var weights = Checkpoint.ModelTensors(Parameters, WeightsDtype, folder);
+        try { WriteFiles(folder, weights, beforeEach); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BertSharpException($"{folder}: cannot write the model ({e.Message})", ErrorKind.BadInput, e);
+        }
+    }
+
+    private void WriteFiles(string folder, SafeTensorsWriter weights, Action<string>? beforeEach)
+    {
+        beforeEach?.Invoke(ConfigFile);
+        AtomicFile.WriteAllText(Path.Combine(folder, ConfigFile), ConfigJson());
+        beforeEach?.Invoke(WeightsFile);
+        weights.Save(Path.Combine(folder, WeightsFile));
+        beforeEach?.Invoke(VocabFile);
+        Vocabulary!.Save(Path.Combine(folder, VocabFile));
+        beforeEach?.Invoke(TokenizerConfigFile);
+        AtomicFile.WriteAllText(Path.Combine(folder, TokenizerConfigFile), TokenizerConfigJson());
+        beforeEach?.Invoke(SpecialTokensFile);
+        AtomicFile.WriteAllText(Path.Combine(folder, SpecialTokensFile), SpecialTokensJson());
     }
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -270,7 +290,6 @@ public sealed class ModelFolder
         ["mask_token"] = Text.Vocabulary.Mask,
     }.ToJsonString(Indented) + "\n";
 
-    private static void WriteText(string path, string text) => File.WriteAllText(path, text, new UTF8Encoding(false));
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BertSharp.Model;

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
@@ -145,21 +146,11 @@ public sealed record PreTrainingLogitsResult(int BatchSize, int SeqLength, int V
         CheckFinite();
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (!Directory.Exists(folder)) throw new BertSharpException($"{path}: the folder {folder} does not exist", ErrorKind.BadInput);
-        string tmp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-                WriteJson(f);
-            File.Move(tmp, path, overwrite: true);
-        }
+        // Through AtomicFile: never over a device, pipe or link, no temporary file left by a failure.
+        try { AtomicFile.Write(path, WriteJson); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new BertSharpException($"{path}: cannot write ({e.Message})", ErrorKind.BadInput, e);
-        }
-        finally
-        {
-            // Whatever stopped the write (an error, a cancelled process): no temporary file stays behind.
-            if (File.Exists(tmp)) File.Delete(tmp);
         }
     }
 

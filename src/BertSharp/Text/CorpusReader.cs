@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
@@ -105,6 +106,13 @@ public sealed class CorpusReadStats
 /// </summary>
 public abstract class CorpusReader
 {
+    /// <summary>Refuses a pipe, socket or device given as (or found in) a corpus: <see cref="InvalidDataException"/> naming it.</summary>
+    private static void RequireRegular(string path)
+    {
+        if (OutputPaths.SpecialFileKind(path) is { } kind)
+            throw new InvalidDataException($"{path}: is a {kind}, not a regular file; a corpus is read from files and folders only");
+    }
+
     /// <summary>The <c>.txt</c> files under <paramref name="root"/>, recursively. Symbolic links are followed, but a
     /// folder is entered once (a link back up the tree is no loop) and a file reached by two paths is listed once,
     /// under the first path found (subfolders in ordinal order).</summary>
@@ -121,6 +129,7 @@ public abstract class CorpusReader
             if (!seenDirs.Add(real)) continue;
             foreach (var f in Directory.EnumerateFiles(dir, "*.txt").Order(StringComparer.Ordinal))
             {
+                RequireRegular(f);
                 var link = new FileInfo(f).LinkTarget;
                 if (seenFiles.Add(link is null ? System.IO.Path.Combine(real, System.IO.Path.GetFileName(f)) : PathNames.RealPath(f))) files.Add(f);
             }
@@ -180,6 +189,8 @@ public abstract class CorpusReader
     {
         bool isDir = Directory.Exists(path), isFile = File.Exists(path);
         if (!isDir && !isFile) throw new FileNotFoundException($"{path}: no such file or folder", path);
+        // A pipe or a device would be read forever (or block until a writer comes): only regular files and folders.
+        RequireRegular(path);
         if (format == CorpusFormat.Auto)
         {
             if (isDir) format = ImdbCorpusReader.FindImdbRoot(path) != null ? CorpusFormat.Imdb : CorpusFormat.TextFolder;

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -13,6 +14,8 @@ public sealed record TokenizeOptions
     public int MaxInputCharsPerWord { get; init; } = WordPieceTokenizer.DefaultMaxInputCharsPerWord;
     /// <summary>Worker threads; 0 means one per core.</summary>
     public int Threads { get; init; }
+    /// <summary>Replace an existing output folder that is not already this store (another store, or other files).</summary>
+    public bool Replace { get; init; }
 
     internal int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
 }
@@ -57,14 +60,18 @@ public static class CorpusTokenizer
             options.MaxInputCharsPerWord.ToString()))));
 
     /// <summary>Builds the store in <paramref name="outDir"/>, or keeps the one there if it was built
-    /// from the same inputs (same build key) and is complete.</summary>
+    /// from the same inputs (same build key) and is complete. <paramref name="outDir"/> goes through
+    /// <see cref="OutputPaths.Check"/>: never the corpus, the vocabulary or a folder around them; anything else already
+    /// there is replaced only with <see cref="TokenizeOptions.Replace"/>.</summary>
     public static TokenizeResult Build(CorpusReader reader, Vocabulary vocab, string vocabPath, string outDir,
         TokenizeOptions options, IProgress<TokenizeProgress>? progress = null, CancellationToken cancel = default)
     {
+        OutputPaths.Check(outDir, nameof(outDir), folder: true, replace: true, "", reader.Path, vocabPath);
         string fingerprint = reader.Fingerprint(); // enumerates a folder's files: once
         string key = BuildKey(reader.Format, fingerprint, vocab, options);
         if (TokenizedCorpusStore.IsComplete(outDir, out var existing) && existing!.BuildKey == key)
             return new TokenizeResult(existing, true, null);
+        OutputPaths.Check(outDir, nameof(outDir), folder: true, options.Replace, "TokenizeOptions.Replace", reader.Path, vocabPath);
         var manifest = new TokenizedCorpusManifest
         {
             BuildKey = key,
@@ -85,7 +92,7 @@ public static class CorpusTokenizer
                 throw new InvalidDataException($"{reader.Path}: the corpus has no text to tokenize");
             manifest.InvalidUtf8 = reader.Stats.InvalidUtf8;
             manifest.Save(Path.Combine(building, TokenizedCorpusFiles.Manifest));
-            Replace(building, full);
+            AtomicFolder.Replace(building, full);
         }
         catch
         {
@@ -95,19 +102,6 @@ public static class CorpusTokenizer
             throw;
         }
         return new TokenizeResult(manifest, false, reader.Stats);
-    }
-
-    /// <summary>Puts the complete store <paramref name="built"/> in place of <paramref name="target"/> (two renames; the
-    /// old store is deleted only after the new one is in place).</summary>
-    private static void Replace(string built, string target)
-    {
-        if (!Directory.Exists(target)) { Directory.Move(built, target); return; }
-        string old = Path.Combine(Path.GetDirectoryName(target)!, "." + Path.GetFileName(target) + ".old");
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
-        Directory.Move(target, old);
-        try { Directory.Move(built, target); }
-        catch { Directory.Move(old, target); throw; }
-        Directory.Delete(old, recursive: true);
     }
 
     private sealed class Worker(Vocabulary vocab, TokenizeOptions options)

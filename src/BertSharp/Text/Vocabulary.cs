@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -91,18 +92,17 @@ public sealed class Vocabulary
         return new Vocabulary(tokens.ToArray(), path);
     }
 
-    /// <summary>Writes vocab.txt (UTF-8, no BOM, "\n" after every token) via a temporary file and a rename.</summary>
+    /// <summary>Writes vocab.txt (UTF-8, no BOM, "\n" after every token) via a temporary file and a rename; never over a
+    /// device, pipe or symbolic link (<see cref="AtomicFile"/>).</summary>
     public void Save(string path)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
+        AtomicFile.Write(full, s =>
         {
-            w.NewLine = "\n";
+            using var w = new StreamWriter(s, new UTF8Encoding(false)) { NewLine = "\n" };
             foreach (var t in _tokens) w.WriteLine(t);
-        }
-        File.Move(tmp, full, overwrite: true);
+        });
     }
 
     /// <summary>The id of <paramref name="token"/>; false when the vocabulary does not hold it.</summary>

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Diagnostics;
 using BertSharp.IO;
 using BertSharp.Data;
@@ -38,6 +39,9 @@ public sealed class FineTuner
     /// <summary>One entry per epoch finished by this fine-tuner.</summary>
     public List<EpochResult> History { get; } = new();
 
+    /// <summary>The epoch history and the current epoch's running training figures, in each checkpoint folder.</summary>
+    public const string HistoryFile = "finetune_history.json";
+
     /// <summary>Updates of a whole fine-tuning run over <paramref name="examples"/> training examples.</summary>
     public static int TotalSteps(int examples, FineTuneOptions o) => (examples + o.BatchSize - 1) / o.BatchSize * o.Epochs;
 
@@ -51,8 +55,13 @@ public sealed class FineTuner
         var schedule = new LearningRateSchedule(ScheduleKind.Linear, _o.LearningRate, warmup, total);
         if (warmup >= total) schedule = schedule with { WarmupSteps = total - 1 };
         int perEpoch = data.BatchesPerEpoch;
+        var recorder = new EpochRecorder(this, perEpoch, total, eval.Count);
+        // A resumed run carries on the epochs and the running training figures its checkpoint recorded, so its history
+        // equals an uninterrupted run's.
+        if (_o.ResumeFrom is { } resumed) recorder.Load(resumed);
         var options = new TrainerOptions
         {
+            WriteCheckpointFiles = recorder.Save,
             Schedule = schedule, WeightDecay = _o.WeightDecay, MaxGradNorm = _o.MaxGradNorm, Seed = _o.Seed,
             EvalEvery = perEpoch, SaveEvery = _o.CheckpointEvery, OutputDir = _o.CheckpointDir, KeepLast = 2, Vocab = _vocab.Tokens,
             Best = BestModelCriterion.HighestLabelAccuracy, SaveBest = _o.CheckpointDir is not null && eval.Count > 0,
@@ -64,7 +73,7 @@ public sealed class FineTuner
         var trainer = _o.ResumeFrom is { } from ? Training.Trainer.Resume(from, _model, data, options) : new Trainer(_model, data, options);
         if (trainer.PrecisionChangedFrom is { } was)
             _o.Log?.Invoke($"resuming from {_o.ResumeFrom}: its steps so far ran in {was}, these run in {_model.Parameters.Device.Precision.Name()} (checkpoints are float32 in every precision)");
-        trainer.Callbacks.Add(new EpochRecorder(this, perEpoch, total, eval.Count));
+        trainer.Callbacks.Add(recorder);
         trainer.Callbacks.AddRange(_o.Callbacks);
         Trainer = trainer;
         Report = trainer.Train(cancel: cancel);
@@ -77,6 +86,33 @@ public sealed class FineTuner
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private double _lossSum;
         private long _correct, _seen;
+
+        /// <summary>What a checkpoint records beside the trainer's state: the epochs so far and the running sums of the current one.</summary>
+        private sealed record Saved(List<EpochResult> History, double LossSum, long Correct, long Seen);
+
+        private static readonly System.Text.Json.JsonSerializerOptions Json = new()
+        {
+            PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true,
+            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        };
+
+        /// <summary>Writes <see cref="HistoryFile"/> into a checkpoint folder being written.</summary>
+        public void Save(string folder) => AtomicFile.WriteAllText(Path.Combine(folder, HistoryFile),
+            System.Text.Json.JsonSerializer.Serialize(new Saved(owner.History, _lossSum, _correct, _seen), Json) + "\n");
+
+        /// <summary>Restores what <see cref="Save"/> wrote (a checkpoint of an older version has none: the history then starts at the resume).</summary>
+        public void Load(string folder)
+        {
+            string path = Path.Combine(folder, HistoryFile);
+            if (!File.Exists(path)) return;
+            var saved = BertSharpException.Guard(() => System.Text.Json.JsonSerializer.Deserialize<Saved>(File.ReadAllText(path), Json), ErrorKind.BadCheckpoint, path)
+                ?? throw new BertSharpException($"{path}: empty", ErrorKind.BadCheckpoint);
+            if (saved.History is null || saved.Seen < 0 || saved.Correct < 0 || saved.Correct > saved.Seen || !double.IsFinite(saved.LossSum))
+                throw new BertSharpException($"{path}: damaged (history, loss_sum, correct or seen out of range)", ErrorKind.BadCheckpoint);
+            owner.History.Clear();
+            owner.History.AddRange(saved.History);
+            (_lossSum, _correct, _seen) = (saved.LossSum, saved.Correct, saved.Seen);
+        }
 
         public void OnStep(in StepReport r)
         {

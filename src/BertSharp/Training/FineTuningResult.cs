@@ -20,6 +20,8 @@ public sealed record FineTuningResult(string OutputDir, string Origin, string Da
 {
     /// <summary>Cancelled before the end: a checkpoint was written; the same request with <see cref="FineTuningRequest.Resume"/> continues.</summary>
     public bool Interrupted => Training.Interrupted;
+    /// <summary>A resume of a run that had already finished: nothing was trained or written.</summary>
+    public bool AlreadyFinished { get; init; }
     /// <summary>Updates done so far.</summary>
     public long Step => Training.Step;
     /// <summary>Updates of the whole run.</summary>

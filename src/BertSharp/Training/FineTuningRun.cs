@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Diagnostics;
 using System.Text.Json;
 using BertSharp.Data;
@@ -62,19 +63,23 @@ public sealed class FineTuningRun(FineTuningRequest request)
         string checkpoints = Path.Combine(output, CheckpointsFolder);
         // Everything that can be refused is refused before anything is read, trained, deleted or written.
         CheckOptions(q);
-        OutputPaths.RequireWritable(output, "--out");
-        if (File.Exists(output)) throw Usage($"--out {output}: is a file; give a folder for the fine-tuned model");
-        // An --out that is, contains or lies inside an input: --force would delete the pretraining run (or the data).
-        OutputPaths.RequireApart(output, "--out", q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive);
+        // The output-safety rule: never the model, the data or a folder around them (even with --force), never a device,
+        // pipe or link; an existing non-empty folder only with --force (or --resume, which continues it).
+        OutputPaths.Check(output, "--out", folder: true, q.Force || q.Resume, "--force", q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive);
         string? resumeFrom = q.Resume
             ? Checkpoint.Latest(checkpoints) ?? throw new BertSharpException($"--resume: {output} holds no checkpoint to resume from")
             : null;
-        if (resumeFrom is null && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any(e => Path.GetFileName(e) != RunLock.FileName) && !q.Force)
-            throw new BertSharpException($"{output}: already exists and is not empty (use --force to replace it)");
         // Data parallel: every rank has looked at the output folder before rank 0 locks and changes it.
         Communicator.Barrier();
-        // One process at a time per output folder (rank 0 holds the lock for the whole job).
+        // One process at a time per output folder (rank 0 holds the lock for the whole job, the finish included).
         using var held = Lead ? BertSharpException.Guard(() => RunLock.Acquire(output), ErrorKind.BadInput, output) : null;
+        if (q.Resume) CheckSameRequest(output, q);
+        if (q.Resume && File.Exists(Path.Combine(output, ResultsFile)))
+        {
+            // Finished before (the results are written last): a no-op that keeps everything.
+            Log($"{output}: already finished ({ResultsFile} is there); nothing to do");
+            return Finished(output, resumeFrom!, total.Elapsed.TotalSeconds);
+        }
 
         var (start, origin) = StartingModel();
         if (q.Dropout is float dp)
@@ -115,8 +120,17 @@ public sealed class FineTuningRun(FineTuningRequest request)
         double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
         Log($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
             + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
-        // Only now, with every option and input checked, does a fresh run replace the checkpoints of an earlier one.
-        if (Lead && resumeFrom is null && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+        // Only now, with every option and input checked, does a fresh run replace what an earlier one left (--force).
+        if (Lead && resumeFrom is null)
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(output).ToList())
+            {
+                if (Path.GetFileName(entry) == RunLock.FileName) continue;
+                if (Directory.Exists(entry) && !OutputPaths.IsSymbolicLink(entry)) Directory.Delete(entry, recursive: true);
+                else File.Delete(entry);
+            }
+            AtomicFile.WriteAllText(Path.Combine(output, RequestFile), RequestJson(q));
+        }
 
         // The model and the loop.
         var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
@@ -145,23 +159,81 @@ public sealed class FineTuningRun(FineTuningRequest request)
         int headTokens = q.HeadTokens ?? HeadTailTruncation.DefaultHeadTokens(max);
         FineTuningResult Result() => new(output, origin, source, corpus.Labels, trainEx.Length, evalEx.Length, max, headTokens, truncated,
             history, report, bestEpoch, new FineTuningSeconds(readSeconds, tokenizeSeconds, trainSeconds, total.Elapsed.TotalSeconds));
-        if (report.Interrupted) return Result();
-        if (!Lead)
-        {
-            if (history.Count == 0) throw new BertSharpException($"{output}: the run had already finished; nothing was trained");
-            return Result();
-        }
+        if (report.Interrupted || !Lead) return Result();
 
-        // The model folder replaces the output folder; its checkpoints (for the best epoch and resuming) are carried over.
-        string kept = output.TrimEnd('/', '\\') + ".checkpoints-" + Environment.ProcessId;
-        if (Directory.Exists(checkpoints)) Directory.Move(checkpoints, kept);
+        // The finish: the model's files are written into the output folder beside its checkpoints (each file whole,
+        // through a rename), then finetune_results.json, last: a run without it is not finished, and a resume redoes
+        // the finish from the final checkpoint. The folder stays locked and keeps its checkpoints throughout.
         var folder = new ModelFolder { Parameters = parameters, Vocabulary = vocab, LowerCase = start.LowerCase };
-        BadInput(() => { folder.Save(output, overwrite: true); return 0; });
-        if (Directory.Exists(kept)) Directory.Move(kept, checkpoints);
-        if (history.Count == 0) throw new BertSharpException($"{output}: the run had already finished; nothing was trained");
+        folder.SaveInto(output, FinishPoint);
         var result = Result();
+        FinishPoint(ResultsFile);
         WriteResults(result, start.Config, options, q.CopyPositions);
         return result;
+    }
+
+    /// <summary>A test hook at each file operation of the finish: with BERTSHARP_TEST_PAUSE_FINISH=N the Nth one
+    /// prints a line to standard error and waits to be killed (tools/safety/kill-test.sh).</summary>
+    private static void FinishPoint(string file)
+    {
+        if (Environment.GetEnvironmentVariable("BERTSHARP_TEST_PAUSE_FINISH") is not { } n || !int.TryParse(n, out int at)) return;
+        if (++_finishOperations != at) return;
+        Console.Error.WriteLine($"paused at finish operation {at} (before writing {file})");
+        Console.Error.Flush();
+        Thread.Sleep(Timeout.Infinite);
+    }
+
+    private static int _finishOperations;
+
+    /// <summary>The settings of a run that decide what it trains, beside its checkpoints: a resume must give the same.</summary>
+    public const string RequestFile = "finetune_request.json";
+
+    private static string RequestJson(FineTuningRequest q) => JsonSerializer.Serialize(new SortedDictionary<string, object?>
+    {
+        ["model"] = q.Model is null ? null : Path.GetFullPath(q.Model), ["random_init"] = q.RandomInit, ["preset"] = q.Preset,
+        ["vocab"] = q.VocabPath is null ? null : Path.GetFullPath(q.VocabPath), ["cased"] = q.Cased, ["copy_positions"] = q.CopyPositions,
+        ["dropout"] = q.Dropout, ["data"] = q.Data is null ? null : Path.GetFullPath(q.Data),
+        ["imdb_archive"] = q.ImdbArchive is null ? null : Path.GetFullPath(q.ImdbArchive),
+        ["eval_data"] = q.EvalData is null ? null : Path.GetFullPath(q.EvalData), ["eval_fraction"] = q.EvalFraction,
+        ["max_train"] = q.MaxTrain, ["max_eval"] = q.MaxEval, ["max_length"] = q.MaxLength, ["head_tokens"] = q.HeadTokens,
+        ["epochs"] = q.Epochs, ["batch_size"] = q.BatchSize, ["lr"] = q.LearningRate, ["warmup_ratio"] = q.WarmupRatio,
+        ["weight_decay"] = q.WeightDecay, ["seed"] = q.Seed, ["group_by_length"] = q.GroupByLength,
+        ["early_stopping"] = q.EarlyStoppingPatience,
+    }, RequestJsonOptions) + "\n";
+
+    private static readonly JsonSerializerOptions RequestJsonOptions = new()
+    {
+        WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Refuses a resume whose settings differ from those the run started with (<see cref="ErrorKind.Conflict"/>,
+    /// as pretrain refuses them), naming each option; a run of an older version without the record is not checked.</summary>
+    private static void CheckSameRequest(string output, FineTuningRequest q)
+    {
+        string path = Path.Combine(output, RequestFile);
+        if (!File.Exists(path)) return;
+        var stored = BertSharpException.Guard(() => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path)) as System.Text.Json.Nodes.JsonObject,
+            ErrorKind.BadCheckpoint, path) ?? throw new BertSharpException($"{path}: not a JSON object", ErrorKind.BadCheckpoint);
+        var given = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(RequestJson(q))!;
+        var differ = given.Where(kv => (stored[kv.Key]?.ToJsonString() ?? "null") != (kv.Value?.ToJsonString() ?? "null"))
+            .Select(kv => $"--{kv.Key.Replace('_', '-')} {kv.Value?.ToJsonString() ?? "(not given)"} (the run has {stored[kv.Key]?.ToJsonString() ?? "none"})").ToList();
+        if (differ.Count > 0)
+            throw new BertSharpException($"--resume: {string.Join(", ", differ)} contradict {path}; give the same options, or a new --out", ErrorKind.Conflict);
+    }
+
+    /// <summary>The result of a resume of a finished run, from its finetune_results.json (nothing is read, trained or written).</summary>
+    private static FineTuningResult Finished(string output, string checkpoint, double seconds)
+    {
+        string path = Path.Combine(output, ResultsFile);
+        var o = BertSharpException.Guard(() => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject(), ErrorKind.BadCheckpoint, path);
+        var history = BertSharpException.Guard(() => o["history"].Deserialize<List<EpochResult>>(ResultsJson), ErrorKind.BadCheckpoint, path) ?? [];
+        var labels = BertSharpException.Guard(() => o["labels"].Deserialize<List<string>>(), ErrorKind.BadCheckpoint, path) ?? [];
+        long step = history.Count > 0 ? history[^1].Step : 0;
+        var report = new TrainingReport(step, step, step, false, false, checkpoint, null, null, null, null, 0);
+        int Int(string key) => o[key] is { } v && v.GetValueKind() == JsonValueKind.Number ? v.GetValue<int>() : 0;
+        return new FineTuningResult(output, o["origin"]?.ToString() ?? "", o["data"]?.ToString() ?? "", labels, Int("train_examples"), Int("eval_examples"),
+            Int("max_length"), Int("head_tokens"), 0, history, report, o["best_epoch"] is { } b && b.GetValueKind() == JsonValueKind.Number ? b.GetValue<int>() : null,
+            new FineTuningSeconds(0, 0, 0, seconds)) { AlreadyFinished = true };
     }
 
     /// <summary>The weights to start from, and where they came from in words.</summary>
@@ -246,7 +318,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
             best_epoch = r.BestEpoch, best_eval_accuracy = t.BestValue, best_checkpoint = t.BestCheckpoint, early_stopped = t.EarlyStopped,
             seconds = new { read = r.Seconds.Read, tokenize = r.Seconds.Tokenize, train_and_eval = r.Seconds.TrainAndEval, total = r.Seconds.Total },
         };
-        File.WriteAllText(r.ResultsPath, JsonSerializer.Serialize(summary, ResultsJson) + "\n");
+        AtomicFile.WriteAllText(r.ResultsPath, JsonSerializer.Serialize(summary, ResultsJson) + "\n");
     }
 
     /// <summary>finetune_results.json: snake_case keys (as HuggingFace's files), a non-finite figure as "NaN".</summary>

@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Diagnostics;
 using System.Text.Json;
 using BertSharp.Data;
@@ -140,6 +141,9 @@ public sealed class PretrainingRun
         // Data parallel: every rank has read run.json (Open) before rank 0 writes anything; rank 0 alone builds the
         // vocabulary and the tokenized store, the others wait for it and then read them.
         comm.Barrier();
+        // The output-safety rule, before anything is written: the run folder is not inside its inputs, no input is one of
+        // the names the run writes, and those names hold nothing the run did not make.
+        if (Lead) CheckRunFolder();
         // One process at a time per run folder (under mpirun, rank 0 holds the lock for the whole job).
         using var held = Lead ? BadInput(() => RunLock.Acquire(RunDir)) : null;
         string vocabPath = Path.Combine(RunDir, "vocab.txt");
@@ -228,6 +232,34 @@ public sealed class PretrainingRun
         return result;
     }
 
+    /// <summary>The names a run writes and replaces in its folder; everything else in it is left alone.</summary>
+    public static readonly IReadOnlyList<string> ManagedNames =
+    [
+        "vocab.txt", VocabOriginFile, "corpus", CheckpointsFolder, RunSettings.FileName, MetricsLog.JsonlName, MetricsLog.CsvName,
+        MetricsLog.CurvesName, RunSummary.FileName, RunLock.FileName,
+    ];
+
+    /// <summary><see cref="OutputPaths.RequireApartFromManaged"/> for the run folder and its inputs (corpus,
+    /// --init-from), then, in a folder without run.json (a new run), no vocabulary, store or checkpoints that no run
+    /// made: they would be replaced.</summary>
+    private void CheckRunFolder()
+    {
+        var s = Settings;
+        OutputPaths.RequireApartFromManaged(RunDir, "--run-dir", ManagedNames, s.CorpusPath, s.InitFrom);
+        foreach (var name in ManagedNames)
+            OutputPaths.RequireWritable(Path.Combine(RunDir, name), "--run-dir");
+        if (File.Exists(Path.Combine(RunDir, RunSettings.FileName))) return;
+        string? foreign =
+            File.Exists(Path.Combine(RunDir, "vocab.txt")) && !File.Exists(Path.Combine(RunDir, VocabOriginFile)) ? "vocab.txt (no vocab_origin.json beside it)"
+            : Directory.Exists(Path.Combine(RunDir, "corpus")) && !File.Exists(Path.Combine(RunDir, "corpus", TokenizedCorpusFiles.Manifest))
+              && Directory.EnumerateFileSystemEntries(Path.Combine(RunDir, "corpus")).Any() ? "corpus/ (not a tokenized store)"
+            : Directory.Exists(Path.Combine(RunDir, CheckpointsFolder)) && Directory.EnumerateFileSystemEntries(Path.Combine(RunDir, CheckpointsFolder)).Any()
+              ? $"{CheckpointsFolder}/ (but no {RunSettings.FileName})"
+            : null;
+        if (foreign is not null)
+            throw new BertSharpException($"--run-dir {RunDir}: holds {foreign}, which no pretraining run made and this run would replace; move it or choose another folder");
+    }
+
     private Vocabulary BuildVocabulary(string corpusPath, string vocabPath, CancellationToken cancel)
     {
         var s = Settings;
@@ -295,7 +327,7 @@ public sealed class PretrainingRun
         var s = Settings;
         var reader = OpenCorpus(corpusPath);
         var clock = Stopwatch.StartNew();
-        var built = BadInput(() => CorpusTokenizer.Build(reader, vocab, vocabPath, storeDir, new TokenizeOptions { LowerCase = s.LowerCase, Threads = Threads },
+        var built = BadInput(() => CorpusTokenizer.Build(reader, vocab, vocabPath, storeDir, new TokenizeOptions { LowerCase = s.LowerCase, Threads = Threads, Replace = true },
             new Reporter<TokenizeProgress>(p => Report("tokenizing", $"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
         var m = built.Manifest;
         Log("tokenizing", built.Reused

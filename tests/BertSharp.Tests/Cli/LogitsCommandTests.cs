@@ -225,7 +225,12 @@ public sealed class LogitsCommandTests(ITestOutputHelper log) : IDisposable
     {
         string folder = Export(), outPath = _dir["out.json"];
         File.WriteAllText(outPath, "old content that is longer than nothing");
-        var r = Run(["logits", folder, Write("in.json", """{"input_ids": [[2, 9, 3]]}"""), "--out", outPath]);
+        // An existing --out is replaced only with --force.
+        var refused = Run(["logits", folder, Write("in.json", """{"input_ids": [[2, 9, 3]]}"""), "--out", outPath]);
+        Assert.Equal(CliRunner.ExitBadInput, refused.Code);
+        Assert.Contains("--force", refused.Err);
+        Assert.Equal("old content that is longer than nothing", File.ReadAllText(outPath));
+        var r = Run(["logits", folder, Write("in.json", """{"input_ids": [[2, 9, 3]]}"""), "--out", outPath, "--force"]);
         Assert.True(r.Code == 0, r.Err);
         Assert.Contains($"wrote {outPath}: prediction_logits [1, 3, 40], seq_relationship_logits [1, 2]", r.Err);
         var json = JsonDocument.Parse(File.ReadAllText(outPath)).RootElement;

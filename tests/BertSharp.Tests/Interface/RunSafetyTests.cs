@@ -1,3 +1,4 @@
+using BertSharp.Files;
 using System.Diagnostics;
 using System.Text.Json;
 using BertSharp.Cli;
@@ -212,12 +213,14 @@ public class RunSafetyTests
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         Assert.ThrowsAny<OperationCanceledException>(() => CorpusTokenizer.Build(CorpusReader.Open(corpus), vocab, dir["vocab.txt"], store,
-            new TokenizeOptions { LowerCase = false, Threads = 1 }, null, cts.Token));
+            new TokenizeOptions { LowerCase = false, Threads = 1, Replace = true }, null, cts.Token));
         Assert.True(TokenizedCorpusStore.IsComplete(store, out var kept));
         Assert.Equal(first.Manifest.BuildKey, kept!.BuildKey);
         Assert.Equal(["corpus.txt", "store", "vocab.txt"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).Order());
         // Completed, the new store replaces the old one.
-        var cased = CorpusTokenizer.Build(CorpusReader.Open(corpus), vocab, dir["vocab.txt"], store, new TokenizeOptions { LowerCase = false, Threads = 1 });
+        // Without Replace, another build never replaces it (the output-safety rule).
+        Assert.Throws<BertSharpException>(() => CorpusTokenizer.Build(CorpusReader.Open(corpus), vocab, dir["vocab.txt"], store, new TokenizeOptions { LowerCase = false, Threads = 1 }));
+        var cased = CorpusTokenizer.Build(CorpusReader.Open(corpus), vocab, dir["vocab.txt"], store, new TokenizeOptions { LowerCase = false, Threads = 1, Replace = true });
         Assert.False(cased.Reused);
         Assert.True(TokenizedCorpusStore.IsComplete(store, out var now));
         Assert.Equal(cased.Manifest.BuildKey, now!.BuildKey);

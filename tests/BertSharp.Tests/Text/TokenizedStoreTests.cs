@@ -112,14 +112,14 @@ public class TokenizedStoreTests
             Assert.Equal(vocab.SpecialIds, store.SpecialTokenIds);
         }
 
-        // Same inputs: reused without writing. Changed corpus or settings: rebuilt.
+        // Same inputs: reused without writing. Changed corpus or settings: rebuilt, when replacing is allowed.
         var again = CorpusTokenizer.Build(CorpusReader.Open(dir["corpus.txt"]), vocab, dir["vocab.txt"], dir["one"], new TokenizeOptions { Threads = 2 });
         Assert.True(again.Reused);
-        var cased = CorpusTokenizer.Build(CorpusReader.Open(dir["corpus.txt"]), vocab, dir["vocab.txt"], dir["one"], new TokenizeOptions { LowerCase = false });
+        var cased = CorpusTokenizer.Build(CorpusReader.Open(dir["corpus.txt"]), vocab, dir["vocab.txt"], dir["one"], new TokenizeOptions { LowerCase = false, Replace = true });
         Assert.False(cased.Reused);
         WriteCorpus(dir["corpus.txt"], 301);
         File.SetLastWriteTimeUtc(dir["corpus.txt"], DateTime.UtcNow.AddMinutes(1));
-        var changed = CorpusTokenizer.Build(CorpusReader.Open(dir["corpus.txt"]), vocab, dir["vocab.txt"], dir["one"], new TokenizeOptions());
+        var changed = CorpusTokenizer.Build(CorpusReader.Open(dir["corpus.txt"]), vocab, dir["vocab.txt"], dir["one"], new TokenizeOptions { Replace = true });
         Assert.False(changed.Reused);
         Assert.Equal(301, changed.Manifest.Documents);
     }

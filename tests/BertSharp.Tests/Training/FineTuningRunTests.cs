@@ -94,10 +94,37 @@ public class FineTuningRunTests : IDisposable
         Assert.True(first.Interrupted);
         Assert.Equal(5, first.Step);
         Assert.False(File.Exists(first.ResultsPath));
+        // Options that contradict the run are refused, as pretrain refuses them, and nothing is changed.
+        var other = Assert.Throws<BertSharpException>(() => new FineTuningRun(q with { Resume = true, LearningRate = q.LearningRate * 2 }).Run());
+        Assert.Equal(ErrorKind.Conflict, other.Kind);
+        Assert.Contains("--lr", other.Message);
         var resumed = new FineTuningRun(q with { Resume = true }).Run();
         Assert.Equal(8, resumed.Step);
-        Assert.Equal([2], resumed.History.Select(h => h.Epoch));
+        // The epochs before the stop come back from the checkpoint: the record equals the uninterrupted run's.
+        Assert.Equal([1, 2], resumed.History.Select(h => h.Epoch));
+        Assert.Equal(straight.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.EvalLoss, h.EvalAccuracy)),
+            resumed.History.Select(h => (h.TrainLoss, h.TrainAccuracy, h.EvalLoss, h.EvalAccuracy)));
         Assert.Equal(straight.FinalEvalAccuracy, resumed.FinalEvalAccuracy);
         Assert.Equal(File.ReadAllBytes(Path.Combine(straight.OutputDir, "model.safetensors")), File.ReadAllBytes(Path.Combine(resumed.OutputDir, "model.safetensors")));
+        Assert.Equal(ResultsWithoutTimes(straight.ResultsPath), ResultsWithoutTimes(resumed.ResultsPath));
+
+        // A resume of the finished run is a no-op that keeps every file as it is.
+        var before = Directory.EnumerateFiles(resumed.OutputDir, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+        var again = new FineTuningRun(q with { Resume = true }).Run();
+        Assert.True(again.AlreadyFinished);
+        Assert.Equal(straight.FinalEvalAccuracy, again.FinalEvalAccuracy);
+        var after = Directory.EnumerateFiles(resumed.OutputDir, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (f, bytes) in before) Assert.True(bytes.AsSpan().SequenceEqual(after[f]), f);
+    }
+
+    /// <summary>finetune_results.json without its wall times (and the output folder, which differs by name).</summary>
+    private static string ResultsWithoutTimes(string path)
+    {
+        var o = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        o.Remove("seconds");
+        o.Remove("best_checkpoint");
+        foreach (var h in o["history"]!.AsArray()) { h!.AsObject().Remove("train_seconds"); h.AsObject().Remove("eval_seconds"); }
+        return o.ToJsonString();
     }
 }

@@ -1,4 +1,4 @@
-namespace BertSharp;
+namespace BertSharp.Files;
 
 /// <summary>Path helpers shared by the layers (the corpus readers and the output checks).</summary>
 internal static class PathNames

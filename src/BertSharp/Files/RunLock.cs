@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 
-namespace BertSharp.IO;
+namespace BertSharp.Files;
 
 /// <summary>
 /// One process at a time per run or output folder: <c>FOLDER/.bertsharp.lock</c>, created atomically (create-new) and
