@@ -61,15 +61,8 @@ public static class DataCommand
                     new Progress<DownloadProgress>(p => update($"{Mb(p.Received)}{(p.Total is long t ? $" of {Mb(t)}" : "")}",
                         p.Total is long total && total > 0 ? (double)p.Received / total : null)),
                     message => CliConsole.Err.WriteLine(message), cancel).GetAwaiter().GetResult());
-            int reviews = 0;
-            var perSplit = new Dictionary<string, int>();
-            foreach (var split in ImdbCorpusReader.Splits)
-            {
-                var dir = Path.Combine(root, split.Replace('/', Path.DirectorySeparatorChar));
-                int n = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*.txt").Count() : 0;
-                reviews += n;
-                perSplit[split] = n;
-            }
+            var perSplit = ImdbDataset.CountReviews(root);
+            int reviews = perSplit.Values.Sum();
             if (parse.GetValue(json))
             {
                 CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { root, reviews, splits = perSplit }, CliJson.Indented));

@@ -24,7 +24,7 @@ public static class InfoCommand
             if (parse.GetValue(json))
             {
                 object result = p is null ? Machine()
-                    : Directory.Exists(p) && PretrainedModel.IsRunFolder(p) && !PretrainedModel.IsCheckpoint(p) ? RunJson(p) : CheckpointJson(PretrainedModel.Load(p));
+                    : RunDescription.IsRunFolder(p) ? RunJson(RunDescription.Read(p)) : CheckpointJson(PretrainedModel.Load(p));
                 o.WriteLine(System.Text.Json.JsonSerializer.Serialize(result, CliJson.Indented));
                 return 0;
             }
@@ -46,8 +46,8 @@ public static class InfoCommand
                         o.WriteLine($"  cuda:{d.Ordinal} {BertSharp.Cuda.CudaSelfCheck.Describe(BertSharp.Cuda.CudaSelfCheck.Lookup(cuda, d.Ordinal))}");
                 return 0;
             }
-            if (Directory.Exists(p) && PretrainedModel.IsRunFolder(p) && !PretrainedModel.IsCheckpoint(p))
-                return ShowRun(p);
+            if (RunDescription.IsRunFolder(p))
+                return ShowRun(p, RunDescription.Read(p));
             ShowCheckpoint(PretrainedModel.Load(p));
             return 0;
         });
@@ -70,20 +70,16 @@ public static class InfoCommand
             : new { device = $"cuda:{d.Ordinal}", status = "not run", failed = (IReadOnlyList<string>)[], checked_utc = (DateTime?)null, file = "" }).ToArray() : null,
     };
 
-    private static object RunJson(string dir)
+    private static object RunJson(RunDescription run)
     {
-        var s = RunSettings.Load(Path.Combine(dir, RunSettings.FileName));
-        var checkpoints = Checkpoint.List(Path.Combine(dir, PretrainedModel.CheckpointsFolder));
-        long done = checkpoints.Count > 0 ? checkpoints[^1].Step : 0;
-        string metrics = Path.Combine(dir, MetricsLog.JsonlName);
-        var log = File.Exists(metrics) ? new MetricsReader(metrics) : null;
+        var log = run.Metrics;
         return new
         {
-            run_folder = Path.GetFullPath(dir),
-            settings = System.Text.Json.Nodes.JsonNode.Parse(s.ToJson()),
-            parameters = Model.BertParameterLayout.CountParameters(s.Model),
-            checkpoints = checkpoints.Select(c => new { step = c.Step, path = c.Path }),
-            steps_saved = done, finished = done >= s.Steps,
+            run_folder = run.Folder,
+            settings = System.Text.Json.Nodes.JsonNode.Parse(run.Settings.ToJson()),
+            parameters = run.Parameters,
+            checkpoints = run.Checkpoints.Select(c => new { step = c.Step, path = c.Path }),
+            steps_saved = run.StepsSaved, finished = run.Finished,
             last_validation = log?.Last, best_validation = log?.Best, training_seconds = log?.Elapsed,
         };
     }
@@ -96,25 +92,24 @@ public static class InfoCommand
         labels = ck.Labels, state = ck.State, notes = ck.Notes,
     };
 
-    private static int ShowRun(string dir)
+    /// <param name="dir">the folder as given (the continue hint repeats it)</param>
+    /// <param name="run">what it holds</param>
+    private static int ShowRun(string dir, RunDescription run)
     {
         var o = CliConsole.Out;
-        var s = RunSettings.Load(Path.Combine(dir, RunSettings.FileName));
+        var s = run.Settings;
         var c = s.Model;
-        o.WriteLine($"run folder: {Path.GetFullPath(dir)}");
+        o.WriteLine($"run folder: {run.Folder}");
         o.WriteLine($"corpus: {s.Corpus}{(s.CorpusPath.Length > 0 && s.Corpus != s.CorpusPath ? $" ({s.CorpusPath})" : "")}, {(s.LowerCase ? "uncased" : "cased")}");
         o.WriteLine($"model: {s.Preset ?? "custom config"}: {c.NumHiddenLayers} layers, hidden {c.HiddenSize}, {c.NumAttentionHeads} heads, intermediate {c.IntermediateSize}, "
-            + $"vocab {c.VocabSize:N0}, {Model.BertParameterLayout.CountParameters(c):N0} parameters");
+            + $"vocab {c.VocabSize:N0}, {run.Parameters:N0} parameters");
         o.WriteLine($"training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} (x{s.GradAccum}), lr {s.LearningRate:G3} {s.Schedule}, warm-up {s.WarmupSteps}, seed {s.Seed}");
-        var checkpoints = Checkpoint.List(Path.Combine(dir, PretrainedModel.CheckpointsFolder));
+        var checkpoints = run.Checkpoints;
         o.WriteLine(checkpoints.Count == 0 ? "checkpoints: none yet"
             : $"checkpoints: {string.Join(", ", checkpoints.Select(x => x.Step.ToString("N0")))} (newest: {checkpoints[^1].Path})");
-        long done = checkpoints.Count > 0 ? checkpoints[^1].Step : 0;
-        o.WriteLine(done >= s.Steps ? "status: finished" : $"status: {done:N0} of {s.Steps:N0} steps saved; continue with: bertsharp pretrain --run-dir {dir} --resume");
-        string metrics = Path.Combine(dir, MetricsLog.JsonlName);
-        if (File.Exists(metrics))
+        o.WriteLine(run.Finished ? "status: finished" : $"status: {run.StepsSaved:N0} of {s.Steps:N0} steps saved; continue with: bertsharp pretrain --run-dir {dir} --resume");
+        if (run.Metrics is { } log)
         {
-            var log = new MetricsReader(metrics);
             if (log.Last is { } last)
                 o.WriteLine($"last validation (step {last.Step:N0}): loss {last.Loss:F4}, MLM accuracy {last.MlmAccuracy:P1}, NSP accuracy {last.NspAccuracy:P1}, MLM perplexity {Math.Exp(last.MlmLoss):F2}");
             if (log.Best is { } best)
@@ -140,37 +135,11 @@ public static class InfoCommand
             var best = st.History.Where(h => h.Split == "validation").OrderBy(h => h.Loss).FirstOrDefault();
             if (best is not null) o.WriteLine($"best validation loss {best.Loss:F4} at step {best.Step:N0}");
         }
-        if (ck.RunFolder is not null && File.Exists(Path.Combine(ck.RunFolder, MetricsLog.JsonlName)))
+        if (ck.RunFolder is not null && MetricsReader.OpenRun(ck.RunFolder) is { } log)
         {
-            var log = new MetricsReader(Path.Combine(ck.RunFolder, MetricsLog.JsonlName));
             long step = ck.State?.Step ?? long.MaxValue;
             if (log.AtOrBefore(step) is { } v)
                 o.WriteLine($"validation at step {v.Step:N0}: loss {v.Loss:F4}, MLM accuracy {v.MlmAccuracy:P1}, NSP accuracy {v.NspAccuracy:P1}");
         }
     }
-}
-
-/// <summary>Reads metrics.jsonl for summaries (validation rows only).</summary>
-internal sealed class MetricsReader
-{
-    private readonly List<MetricRow> _validation = [];
-
-    public MetricsReader(string path)
-    {
-        foreach (var line in File.ReadLines(path))
-        {
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            MetricRow? row;
-            try { row = System.Text.Json.JsonSerializer.Deserialize<MetricRow>(line, MetricsLog.JsonOptions); }
-            catch (System.Text.Json.JsonException) { break; }
-            if (row is null) continue;
-            Elapsed = Math.Max(Elapsed, row.Elapsed);
-            if (row.Split == "validation") _validation.Add(row);
-        }
-    }
-
-    public double Elapsed { get; }
-    public MetricRow? Last => _validation.LastOrDefault();
-    public MetricRow? Best => _validation.OrderBy(r => r.Loss).FirstOrDefault();
-    public MetricRow? AtOrBefore(long step) => _validation.LastOrDefault(r => r.Step <= step);
 }

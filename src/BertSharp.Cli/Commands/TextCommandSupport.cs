@@ -17,7 +17,7 @@ internal static class TextCommandSupport
 
     public static Option<string> FormatOption() => new("--format")
     {
-        Description = "How to read --corpus: auto, imdb, text-folder, text-file, jsonl",
+        Description = $"How to read --corpus: {string.Join(", ", CorpusFormats.Names)}",
         DefaultValueFactory = _ => "auto",
     };
 
@@ -38,23 +38,13 @@ internal static class TextCommandSupport
         return option;
     }
 
-    public static CorpusFormat ParseFormat(string value) => value switch
-    {
-        "auto" => CorpusFormat.Auto,
-        "imdb" => CorpusFormat.Imdb,
-        "text-folder" => CorpusFormat.TextFolder,
-        "text-file" => CorpusFormat.TextFile,
-        "jsonl" => CorpusFormat.JsonLines,
-        _ => throw new BertSharpException($"--format: unknown format '{value}' (auto, imdb, text-folder, text-file, jsonl)", ErrorKind.Usage),
-    };
+    public static CorpusFormat ParseFormat(string value) => CorpusFormats.Parse(value, "--format");
 
     public static CorpusReader OpenCorpus(string path, string format) => CorpusReader.Open(path, ParseFormat(format));
 
     public static void ReportReadStats(CorpusReadStats stats)
     {
-        foreach (var w in stats.Warnings) CliConsole.Err.WriteLine($"warning: {w}");
-        if (stats.InvalidUtf8 > 0)
-            CliConsole.Err.WriteLine($"warning: {stats.InvalidUtf8:N0} invalid UTF-8 sequence(s) replaced by U+FFFD (dropped by the tokenizer)");
+        foreach (var line in stats.WarningLines()) CliConsole.Err.WriteLine(line);
     }
 
     /// <summary>Runs <paramref name="work"/> with a progress display it updates through the callback it is given

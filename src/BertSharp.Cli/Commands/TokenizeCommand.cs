@@ -37,7 +37,7 @@ public static class TokenizeCommand
             var clock = Stopwatch.StartNew();
             var result = WithProgress("tokenizing", update =>
                 CorpusTokenizer.Build(reader, vocab, parse.GetValue(vocabPath)!, parse.GetValue(outDir)!, options,
-                    new InlineProgress(p => update($"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
+                    new InlineProgress<TokenizeProgress>(p => update($"{p.Documents:N0} documents, {p.Tokens:N0} tokens", null)), cancel));
             var m = result.Manifest;
             if (result.Reused)
                 CliConsole.Err.WriteLine($"{parse.GetValue(outDir)}: already built from the same corpus, vocabulary and settings; kept");
@@ -59,11 +59,5 @@ public static class TokenizeCommand
             return Task.FromResult(CliRunner.ExitOk);
         });
         return command;
-    }
-
-    /// <summary>IProgress that calls back on the reporting thread (Progress&lt;T&gt; would post to the thread pool).</summary>
-    private sealed class InlineProgress(Action<TokenizeProgress> report) : IProgress<TokenizeProgress>
-    {
-        public void Report(TokenizeProgress value) => report(value);
     }
 }

@@ -53,12 +53,12 @@ public static class TokenizerCommand
             CommandInputs.CheckOut(output, folder: false, parse.GetValue(force), parse.GetValue(corpus));
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);
             var clock = Stopwatch.StartNew();
-            var counts = WithProgress("counting words", update =>
-                WordPieceTrainer.CountWords(Progress(reader, update), options.LowerCase, options.Threads));
-            ReportReadStats(reader.Stats);
-            if (counts.Words.Length == 0) throw new BertSharpException($"{reader.Path}: the corpus has no text");
-            CliConsole.Err.WriteLine($"counted {counts.TotalWords:N0} words ({counts.Words.Length:N0} distinct) in {reader.Stats.Documents:N0} documents, {clock.Elapsed.TotalSeconds:F1} s");
-            var vocab = WordPieceTrainer.Train(counts, options);
+            var counted = WithProgress("counting words", update =>
+                VocabularyTraining.Count(reader, options, new InlineProgress<CountingProgress>(p => update($"{p.Documents:N0} documents, {p.Characters / 1e6:F0} M chars", null))));
+            ReportReadStats(counted.Stats);
+            var counts = counted.RequireText().Counts;
+            CliConsole.Err.WriteLine($"counted {counts.TotalWords:N0} words ({counts.Words.Length:N0} distinct) in {counted.Stats.Documents:N0} documents, {clock.Elapsed.TotalSeconds:F1} s");
+            var vocab = VocabularyTraining.Train(counted, options);
             vocab.Save(output);
             if (vocab.Count < options.VocabSize)
                 CliConsole.Err.WriteLine($"warning: only {vocab.Count:N0} tokens (asked for {options.VocabSize:N0}): nothing more occurs at least {options.MinFrequency} times");
@@ -67,7 +67,7 @@ public static class TokenizerCommand
                 CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
                 {
                     output, tokens = vocab.Count, asked = options.VocabSize, word_level = options.WordLevel, lowercase = options.LowerCase,
-                    words = counts.TotalWords, distinct_words = counts.Words.Length, documents = reader.Stats.Documents, seconds = clock.Elapsed.TotalSeconds,
+                    words = counts.TotalWords, distinct_words = counts.Words.Length, documents = counted.Stats.Documents, seconds = clock.Elapsed.TotalSeconds,
                 }, CliJson.Indented));
                 return CliRunner.ExitOk;
             }
@@ -75,19 +75,6 @@ public static class TokenizerCommand
             return CliRunner.ExitOk;
         });
         return command;
-    }
-
-    /// <summary>Passes documents through, reporting how many went by.</summary>
-    internal static IEnumerable<CorpusDocument> Progress(CorpusReader reader, Action<string, double?> update)
-    {
-        long n = 0, chars = 0;
-        foreach (var d in reader.ReadDocuments())
-        {
-            n++;
-            chars += d.Length;
-            if ((n & 1023) == 0) update($"{n:N0} documents, {chars / 1e6:F0} M chars", null);
-            yield return d;
-        }
     }
 
     private static Command CreateEncode()

@@ -277,4 +277,17 @@ public static class ImdbDataset
         Directory.Delete(staging, recursive: true);
         return target;
     }
+
+    /// <summary>The reviews (.txt files) in each split of the extracted dataset at <paramref name="root"/>, in the order of
+    /// <see cref="ImdbCorpusReader.Splits"/>; a missing split counts 0.</summary>
+    public static IReadOnlyDictionary<string, int> CountReviews(string root)
+    {
+        var perSplit = new Dictionary<string, int>();
+        foreach (var split in ImdbCorpusReader.Splits)
+        {
+            var dir = Path.Combine(root, split.Replace('/', Path.DirectorySeparatorChar));
+            perSplit[split] = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*.txt").Count() : 0;
+        }
+        return perSplit;
+    }
 }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
+using BertSharp.Text;
 
 namespace BertSharp.Training;
 
@@ -270,8 +271,7 @@ public sealed record PretrainingRequest
         if (s.VocabSize < 6) throw Usage($"--vocab-size: {s.VocabSize} leaves no room after the 5 special tokens");
         try { LearningRateSchedule.ParseKind(s.Schedule); }
         catch (ArgumentException ex) { throw Usage($"--schedule: {ex.Message.Replace("schedule: ", "")}"); }
-        if (s.CorpusFormat is not ("auto" or "imdb" or "text-folder" or "text-file" or "jsonl"))
-            throw Usage($"--format: unknown format '{s.CorpusFormat}' (auto, imdb, text-folder, text-file, jsonl)");
+        CorpusFormats.Parse(s.CorpusFormat, "--format");
         if (s.Corpus is not (SampleName or "imdb") && !File.Exists(s.CorpusPath) && !Directory.Exists(s.CorpusPath))
             throw new BertSharpException($"--corpus: {s.Corpus}: no such file or folder (or use 'sample' or 'imdb')", ErrorKind.BadInput);
     }

@@ -374,26 +374,14 @@ public sealed class PretrainingRun
         var options = new VocabularyTrainingOptions { VocabSize = s.VocabSize, MinFrequency = s.MinFrequency, LowerCase = s.LowerCase, Threads = Threads };
         var reader = OpenCorpus(corpusPath);
         var clock = Stopwatch.StartNew();
-        var counts = BadInput(() => WordPieceTrainer.CountWords(Documents(reader, cancel), options.LowerCase, options.Threads, cancel));
-        foreach (var w in reader.Stats.Warnings) Log("vocabulary", $"warning: {w}");
-        if (reader.Stats.InvalidUtf8 > 0)
-            Log("vocabulary", $"warning: {reader.Stats.InvalidUtf8:N0} invalid UTF-8 sequence(s) replaced by U+FFFD (dropped by the tokenizer)");
-        if (counts.Words.Length == 0) throw new BertSharpException($"{corpusPath}: the corpus has no text");
-        var vocab = BadInput(() => WordPieceTrainer.Train(counts, options));
+        var counted = VocabularyTraining.Count(reader, options,
+            new Reporter<CountingProgress>(p => Report("counting words", $"{p.Documents:N0} documents", null)), cancel);
+        foreach (var line in counted.Stats.WarningLines()) Log("vocabulary", line);
+        var vocab = VocabularyTraining.Train(counted, options);
         vocab.Save(vocabPath);
-        Log("vocabulary", $"vocabulary: {vocab.Count:N0} WordPiece tokens from {counts.TotalWords:N0} words in {clock.Elapsed.TotalSeconds:F1} s -> {vocabPath}"
+        Log("vocabulary", $"vocabulary: {vocab.Count:N0} WordPiece tokens from {counted.Counts.TotalWords:N0} words in {clock.Elapsed.TotalSeconds:F1} s -> {vocabPath}"
             + (vocab.Count < s.VocabSize ? $" (asked for {s.VocabSize:N0}; nothing more occurs {s.MinFrequency}+ times)" : ""));
         return vocab;
-    }
-
-    private IEnumerable<CorpusDocument> Documents(CorpusReader reader, CancellationToken cancel)
-    {
-        long n = 0;
-        foreach (var d in reader.ReadDocuments(cancel))
-        {
-            if ((++n & 1023) == 0) Report("counting words", $"{n:N0} documents", null);
-            yield return d;
-        }
     }
 
     private void Report(string stage, string message, double? fraction)
@@ -403,14 +391,8 @@ public sealed class PretrainingRun
 
     private CorpusReader OpenCorpus(string path)
     {
-        var format = Settings.CorpusFormat switch
-        {
-            "imdb" => CorpusFormat.Imdb,
-            "text-folder" => CorpusFormat.TextFolder,
-            "text-file" => CorpusFormat.TextFile,
-            "jsonl" => CorpusFormat.JsonLines,
-            _ => CorpusFormat.Auto,
-        };
+        // Validated when the run was opened: an unknown name cannot reach here.
+        CorpusFormats.TryParse(Settings.CorpusFormat, out var format);
         return BadInput(() => CorpusReader.Open(path, format));
     }
 
