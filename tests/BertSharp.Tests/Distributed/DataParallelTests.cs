@@ -3,6 +3,7 @@ using BertSharp.Distributed;
 using BertSharp.Model;
 using BertSharp.Tests.Model;
 using BertSharp.Training;
+using BertSharp.Tests.Training;
 
 namespace BertSharp.Tests.Distributed;
 
@@ -108,9 +109,9 @@ public class DataParallelTests
     public void Ranks_fine_tune_a_classifier_as_one_process_even_with_a_short_last_batch()
     {
         // 21 texts in batches of 8: the epoch's last batch has 5 rows (3 ranks: slices of 1, 2, 2).
-        var vocab = BertSharp.Tests.Use.ClassifierTests.WordVocab();
-        var texts = ClassificationEncoder.EncodeAll(BertSharp.Tests.Use.ClassifierTests.SentimentTexts(21, 3), vocab, true, 20);
-        var validation = ClassificationEncoder.EncodeAll(BertSharp.Tests.Use.ClassifierTests.SentimentTexts(10, 4), vocab, true, 20);
+        var vocab = BertSharp.Tests.Model.ClassifierTests.WordVocab();
+        var texts = ClassificationEncoder.EncodeAll(BertSharp.Tests.Model.ClassifierTests.SentimentTexts(21, 3), vocab, true, 20);
+        var validation = ClassificationEncoder.EncodeAll(BertSharp.Tests.Model.ClassifierTests.SentimentTexts(10, 4), vocab, true, 20);
         Trainer New(ICommunicator? comm)
         {
             var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };

@@ -32,7 +32,7 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
             var r = Run(TinyPretrain(Path.Combine(In, "corpus", "a.txt"), Path.Combine(In, "tiny.json"), Model, steps: 3));
             Assert.True(r.Code == 0, r.Err);
             File.Copy(Path.Combine(Model, "vocab.txt"), Path.Combine(In, "vocab.txt"));
-            File.WriteAllLines(Path.Combine(In, "data.jsonl"), Use.ClassifierTests.SentimentTexts(24, 5)
+            File.WriteAllLines(Path.Combine(In, "data.jsonl"), BertSharp.Tests.Model.ClassifierTests.SentimentTexts(24, 5)
                 .Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
             File.WriteAllLines(Path.Combine(In, "texts.txt"), ["a good film", "a bad film"]);
             File.WriteAllText(Path.Combine(In, "ids.json"), """{"input_ids": [[2, 5, 6, 3]]}""");

@@ -15,7 +15,7 @@ public class RunSafetyTests
 {
     private static string WriteLabelled(string path, int count = 40)
     {
-        File.WriteAllLines(path, Use.ClassifierTests.SentimentTexts(count, 5)
+        File.WriteAllLines(path, Model.ClassifierTests.SentimentTexts(count, 5)
             .Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
         return path;
     }
@@ -424,7 +424,7 @@ public class OneInterfaceTests
         foreach (var f in Directory.GetFiles(Path.Combine(run, "checkpoints", "checkpoint-3"))) File.Copy(f, Path.Combine(corrupt, Path.GetFileName(f)));
         File.WriteAllBytes(Path.Combine(corrupt, "model.safetensors"), File.ReadAllBytes(Path.Combine(corrupt, "model.safetensors"))[..64]);
         string data = dir["reviews.jsonl"];
-        File.WriteAllLines(data, Use.ClassifierTests.SentimentTexts(20, 3).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        File.WriteAllLines(data, Model.ClassifierTests.SentimentTexts(20, 3).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
         File.WriteAllText(dir["ids.json"], """{"input_ids": [[2, 5, 3]]}""");
 
         // A model that is missing, then one that is damaged, in every command that reads one.
@@ -464,7 +464,7 @@ public class OneInterfaceTests
         string corpus = WriteCorpus(dir["corpus.txt"]), config = WriteTinyConfig(dir["tiny.json"]), run = dir["run"];
         Assert.Equal(0, Run(TinyPretrain(corpus, config, run, steps: 3)).Code);
         string data = dir["reviews.jsonl"];
-        File.WriteAllLines(data, Use.ClassifierTests.SentimentTexts(24, 3).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        File.WriteAllLines(data, Model.ClassifierTests.SentimentTexts(24, 3).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
         string[] tune = ["--data", data, "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--log-every", "0"];
         // The first argument, and the older option spelling, give the same result.
         foreach (var (positional, option) in new[]

@@ -3,6 +3,7 @@ using BertSharp.Model;
 using BertSharp.Tensors;
 using BertSharp.Training;
 using Xunit.Abstractions;
+using BertSharp.Tests.Training;
 
 namespace BertSharp.Tests.Model;
 

@@ -3,6 +3,7 @@ using BertSharp.Model;
 using BertSharp.Tensors;
 using BertSharp.Tests.Tensors;
 using BertSharp.Training;
+using BertSharp.Tests.Training;
 
 namespace BertSharp.Tests.Model;
 

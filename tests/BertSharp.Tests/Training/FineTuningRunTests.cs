@@ -1,6 +1,5 @@
 using System.Text.Json;
 using BertSharp.Tests.Model;
-using BertSharp.Tests.Use;
 using BertSharp.Training;
 
 namespace BertSharp.Tests.Training;

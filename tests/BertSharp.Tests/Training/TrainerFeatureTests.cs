@@ -2,7 +2,6 @@ using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tests.Model;
-using BertSharp.Tests.Use;
 using BertSharp.Text;
 using BertSharp.Training;
 

@@ -2,7 +2,7 @@ using BertSharp.Text;
 
 namespace BertSharp.Tests.Text;
 
-public class TrainerTests
+public class WordPieceTrainerTests
 {
     private static List<CorpusDocument> Docs(params string[] texts) =>
         texts.Select((t, i) => new CorpusDocument(t, TextKind.Paragraphs, new DocumentInfo(0, -1, 0), $"doc{i}")).ToList();

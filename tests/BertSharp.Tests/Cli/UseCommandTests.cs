@@ -1,9 +1,8 @@
 using System.Text.Json;
 using BertSharp.Cli;
-using BertSharp.Tests.Cli;
 using BertSharp.Tests.Model;
 
-namespace BertSharp.Tests.Use;
+namespace BertSharp.Tests.Cli;
 
 /// <summary>The finetune → classify / embed → export → import path through the real command line (in process).</summary>
 public class UseCommandTests : IDisposable

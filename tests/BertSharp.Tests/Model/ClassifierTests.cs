@@ -3,12 +3,11 @@ using BertSharp.Tensors;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tests.IO;
-using BertSharp.Tests.Model;
 using BertSharp.Text;
 using BertSharp.Training;
 using Xunit.Abstractions;
 
-namespace BertSharp.Tests.Use;
+namespace BertSharp.Tests.Model;
 
 /// <summary>
 /// BertForSequenceClassification against PyTorch (tools/reference/classifier_reference.py: the reference encoder
