@@ -4,7 +4,7 @@ using BertSharp.Text;
 namespace BertSharp.Bench.Suites;
 
 /// <summary>
-/// The text pipeline on the real IMDB archive: reading alone, vocabulary training (30,522 tokens),
+/// Text processing on the real IMDB archive: reading alone, vocabulary training (30,522 tokens),
 /// extraction + cleaning + sentence splitting + tokenization of all 100,000 reviews into a store,
 /// tokenization throughput without I/O, the test split's statistics, and peak memory while tokenizing
 /// the corpus repeated ten times (in a child process, so the peak is that job's alone).
@@ -39,7 +39,7 @@ public sealed class TextSuite : IBenchSuite
         Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores; archive {archive}; threads {(threads == 0 ? Environment.ProcessorCount : threads)}; repeats {repeats}");
 
-        // 1. Reading alone: gunzip + tar (the reader thread's share of the pipeline; workers decode).
+        // 1. Reading alone: gunzip + tar (the reader thread's share of the work; workers decode).
         var read = Measure(repeats, () =>
         {
             var reader = CorpusReader.Open(archive);

@@ -32,7 +32,7 @@ public sealed class PretrainingLoader : IDisposable
     /// <param name="dynamicPadding">pad each batch to its longest sequence rounded up to a multiple of 8</param>
     /// <param name="start">where to begin (a saved <see cref="Position"/> to resume)</param>
     /// <param name="prefetch">batches kept ready ahead of the trainer</param>
-    /// <param name="dropLast">drop an epoch's final partial batch (as Google's input pipeline does)</param>
+    /// <param name="dropLast">drop an epoch's final partial batch (as the input function of Google's BERT does)</param>
     public PretrainingLoader(PretrainingDataset dataset, int batchSize, bool dynamicPadding = false,
         LoaderPosition start = default, int prefetch = 3, bool dropLast = true)
     {

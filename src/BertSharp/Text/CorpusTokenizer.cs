@@ -143,7 +143,7 @@ public static class CorpusTokenizer
         using var writer = new TokenizedCorpusWriter(outDir, vocab.Count);
         // Batches are recycled: their id lists are large-object-heap sized, and churning them costs full GCs.
         var pool = new System.Collections.Concurrent.ConcurrentBag<Batch>();
-        CorpusPipeline.Run(documents, options.EffectiveThreads,
+        CorpusWorkers.Run(documents, options.EffectiveThreads,
             () => new Worker(vocab, options),
             (w, batch) =>
             {

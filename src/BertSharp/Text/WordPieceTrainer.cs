@@ -44,7 +44,7 @@ public static class WordPieceTrainer
         CancellationToken cancel = default)
     {
         var specials = new HashSet<string>(Vocabulary.DefaultSpecialTokens, StringComparer.Ordinal);
-        var states = CorpusPipeline.Run(documents, threads > 0 ? threads : Environment.ProcessorCount,
+        var states = CorpusWorkers.Run(documents, threads > 0 ? threads : Environment.ProcessorCount,
             () => new CountState(lowerCase),
             (state, batch) =>
             {

@@ -8,12 +8,12 @@ namespace BertSharp.Text;
 /// results in the order the batches were read (so output never depends on the thread count). At most
 /// <c>3 × threads</c> batches are in flight at any time.
 /// </summary>
-internal static class CorpusPipeline
+internal static class CorpusWorkers
 {
     public const int MaxBatchDocuments = 64;
     public const int MaxBatchChars = 1 << 18;
 
-    /// <summary>Runs the pipeline; returns the worker states (one per thread) for callers that accumulate in them.</summary>
+    /// <summary>Runs the workers; returns the worker states (one per thread) for callers that accumulate in them.</summary>
     public static List<TWorker> Run<TWorker, TResult>(IEnumerable<CorpusDocument> documents, int threads,
         Func<TWorker> createWorker, Func<TWorker, List<CorpusDocument>, TResult> process, Action<TResult> consume,
         CancellationToken cancel)
