@@ -3,13 +3,8 @@ namespace BertSharp.Text;
 /// <summary>The words of a corpus counted for a vocabulary (<see cref="VocabularyTraining.Count"/>), with what reading found.</summary>
 public sealed class CorpusWordCounts
 {
-    internal CorpusWordCounts(string corpusPath, WordCounts counts, CorpusReadStats stats, double seconds)
-    {
-        CorpusPath = corpusPath;
-        Counts = counts;
-        Stats = stats;
-        Seconds = seconds;
-    }
+    internal CorpusWordCounts(string corpusPath, WordCounts counts, CorpusReadStats stats, double seconds) =>
+        (CorpusPath, Counts, Stats, Seconds) = (corpusPath, counts, stats, seconds);
 
     /// <summary>The corpus (its full path).</summary>
     public string CorpusPath { get; }

@@ -1,10 +1,8 @@
 using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
-using BertSharp.Tensors;
 using BertSharp.Training;
 using BertSharp.Tests.Model;
-using Xunit.Abstractions;
 
 namespace BertSharp.Tests.Training;
 
