@@ -18,6 +18,14 @@ public static class TokenizerCommand
         return tokenizer;
     }
 
+    /// <summary>The flag that sets each <see cref="VocabularyTrainingOptions"/> property.</summary>
+    private static readonly Dictionary<string, string> OptionOf = new()
+    {
+        [nameof(VocabularyTrainingOptions.VocabSize)] = "--vocab-size",
+        [nameof(VocabularyTrainingOptions.MinFrequency)] = "--min-frequency",
+        [nameof(VocabularyTrainingOptions.LimitAlphabet)] = "--limit-alphabet",
+    };
+
     private static Command CreateTrain()
     {
         var corpus = CorpusOption();
@@ -46,9 +54,9 @@ public static class TokenizerCommand
                 WordLevel = parse.GetValue(wordLevel),
                 Threads = parse.GetValue(threads),
             };
-            if (options.VocabSize < 6) throw new BertSharpException($"--vocab-size: {options.VocabSize} leaves no room after the 5 special tokens", ErrorKind.Usage);
-            if (options.MinFrequency < 1) throw new BertSharpException("--min-frequency: must be at least 1", ErrorKind.Usage);
-            if (options.LimitAlphabet < 1) throw new BertSharpException("--limit-alphabet: must be at least 1", ErrorKind.Usage);
+            // The library's rules, told in this command's flags, before any file is touched.
+            foreach (var (property, problem) in options.Problems())
+                throw new BertSharpException($"{OptionOf[property]}: {problem}", ErrorKind.Usage);
             string output = parse.GetValue(outPath)!;
             CommandInputs.CheckOut(output, folder: false, parse.GetValue(force), parse.GetValue(corpus));
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);

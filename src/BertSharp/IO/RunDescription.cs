@@ -15,13 +15,8 @@ namespace BertSharp.IO;
 /// </summary>
 public sealed class RunDescription
 {
-    private RunDescription(string folder, RunSettings settings, IReadOnlyList<(long Step, string Path)> checkpoints, MetricsReader? metrics)
-    {
-        Folder = folder;
-        Settings = settings;
-        Checkpoints = checkpoints;
-        Metrics = metrics;
-    }
+    private RunDescription(string folder, RunSettings settings, IReadOnlyList<(long Step, string Path)> checkpoints, MetricsReader? metrics) =>
+        (Folder, Settings, Checkpoints, Metrics) = (folder, settings, checkpoints, metrics);
 
     /// <summary>Whether <paramref name="path"/> is a run folder (a folder with run.json that is not itself a checkpoint).</summary>
     public static bool IsRunFolder(string path) =>

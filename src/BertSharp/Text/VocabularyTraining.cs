@@ -25,10 +25,12 @@ public static class VocabularyTraining
         return new CorpusWordCounts(reader.Path, counts, reader.Stats, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Trains the vocabulary on <paramref name="counted"/> words; a corpus without text, or options the trainer
-    /// refuses (a vocabulary too small for the special tokens and the alphabet), are <see cref="ErrorKind.BadInput"/>.</summary>
+    /// <summary>Trains the vocabulary on <paramref name="counted"/> words. Unusable options are <see cref="ErrorKind.Usage"/>
+    /// (<see cref="VocabularyTrainingOptions.Validate"/>); a corpus without text, or a vocabulary too small for the special
+    /// tokens and the corpus's alphabet, <see cref="ErrorKind.BadInput"/>.</summary>
     public static Vocabulary Train(CorpusWordCounts counted, VocabularyTrainingOptions options)
     {
+        options.Validate();
         counted.RequireText();
         return BertSharpException.Guard(() => WordPieceTrainer.Train(counted.Counts, options));
     }

@@ -2,23 +2,6 @@ using System.Runtime.InteropServices;
 
 namespace BertSharp.Text;
 
-/// <summary>How <see cref="WordPieceTrainer"/> builds a vocabulary.</summary>
-public sealed record VocabularyTrainingOptions
-{
-    /// <summary>Tokens in the vocabulary, special tokens included (fewer when the corpus has too few).</summary>
-    public int VocabSize { get; init; } = 30522;
-    /// <summary>A merge (or, word-level, a word) needs at least this many occurrences.</summary>
-    public int MinFrequency { get; init; } = 2;
-    /// <summary>Keep at most this many distinct characters (the most frequent; ties by code point).</summary>
-    public int LimitAlphabet { get; init; } = 1000;
-    /// <summary>Lower-case and strip accents before counting (uncased vocabulary).</summary>
-    public bool LowerCase { get; init; } = true;
-    /// <summary>Keep whole words instead of WordPiece merges.</summary>
-    public bool WordLevel { get; init; }
-    /// <summary>Threads for counting words; 0 means one per core. The result never depends on it.</summary>
-    public int Threads { get; init; }
-}
-
 /// <summary>Word types and their counts: the only thing training looks at. Sorted by ordinal string.</summary>
 public sealed class WordCounts(string[] words, long[] counts)
 {
