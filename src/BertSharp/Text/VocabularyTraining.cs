@@ -25,12 +25,12 @@ public static class VocabularyTraining
         return new CorpusWordCounts(reader.Path, counts, reader.Stats, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Trains the vocabulary on <paramref name="counted"/> words. Unusable options are <see cref="ErrorKind.Usage"/>
-    /// (<see cref="VocabularyTrainingOptions.Validate"/>); a corpus without text, or a vocabulary too small for the special
-    /// tokens and the corpus's alphabet, <see cref="ErrorKind.BadInput"/>.</summary>
+    /// <summary>Trains the vocabulary on <paramref name="counted"/> words. A corpus without text, or a vocabulary too small
+    /// for the special tokens and the corpus's alphabet, is <see cref="ErrorKind.BadInput"/>; check the options first with
+    /// <see cref="VocabularyTrainingOptions.Validate"/> for an error that names the setting (not done here: a run.json may
+    /// hold a minimum frequency of 0, which trains as 1 always has).</summary>
     public static Vocabulary Train(CorpusWordCounts counted, VocabularyTrainingOptions options)
     {
-        options.Validate();
         counted.RequireText();
         return BertSharpException.Guard(() => WordPieceTrainer.Train(counted.Counts, options));
     }

@@ -65,13 +65,14 @@ public class CorpusLibraryTests
         var e = Assert.Throws<BertSharpException>(() => VocabularyTraining.Train(empty, options));
         Assert.Equal(ErrorKind.BadInput, e.Kind);
         Assert.Equal($"{Path.GetFullPath(dir["empty.txt"])}: the corpus has no text", e.Message);
-        // Unusable options are a usage error naming the property (a program never passed a flag).
-        var small = Assert.Throws<BertSharpException>(() => VocabularyTraining.Train(counted, options with { VocabSize = 5 }));
+        // Unusable options: a usage error naming the property (a program never passed a flag).
+        var small = Assert.Throws<BertSharpException>(() => (options with { VocabSize = 5 }).Validate());
         Assert.Equal(ErrorKind.Usage, small.Kind);
         Assert.Equal("VocabSize: 5 leaves no room after the 5 special tokens", small.Message);
         Assert.Equal(["MinFrequency", "LimitAlphabet"], new VocabularyTrainingOptions { MinFrequency = 0, LimitAlphabet = 0 }.Problems().Select(p => p.Property));
-        // An alphabet larger than the vocabulary is the corpus's doing: bad input, not a crash.
+        // What the trainer refuses (an alphabet larger than the vocabulary, or no room at all) is bad input, not a crash.
         Assert.Equal(ErrorKind.BadInput, Assert.Throws<BertSharpException>(() => VocabularyTraining.Train(counted, options with { VocabSize = 8 })).Kind);
+        Assert.Equal(ErrorKind.BadInput, Assert.Throws<BertSharpException>(() => VocabularyTraining.Train(counted, options with { VocabSize = 5 })).Kind);
     }
 
     private sealed class Sync<T>(Action<T> report) : IProgress<T>
