@@ -35,7 +35,8 @@ public sealed class RunLock : IDisposable
     /// process is gone) is taken over. <see cref="ErrorKind.InUse"/> when a live process holds it.</summary>
     public static RunLock Acquire(string folder)
     {
-        var created = CreateFolder(folder);
+        var created = CreatedFolders.Missing(folder);
+        Directory.CreateDirectory(folder);
         string path = System.IO.Path.Combine(folder, FileName);
         var me = new Owner(Environment.ProcessId, Environment.MachineName, StartedUnixMs(Process.GetCurrentProcess()));
         string content = JsonSerializer.Serialize(new Dictionary<string, object> { ["pid"] = me.Pid, ["host"] = me.Host, ["started_unix_ms"] = me.StartedUnixMs }) + "\n";
@@ -78,7 +79,7 @@ public sealed class RunLock : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                RemoveCreated(created);
+                CreatedFolders.RemoveEmpty(created);
                 throw CannotWrite(folder, path, e);
             }
             try
@@ -91,11 +92,11 @@ public sealed class RunLock : IDisposable
             {
                 // Our own file, never complete: removed, so no empty lock is left for the next process to wonder about.
                 try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-                RemoveCreated(created);
+                CreatedFolders.RemoveEmpty(created);
                 throw CannotWrite(folder, path, e);
             }
         }
-        RemoveCreated(created);
+        CreatedFolders.RemoveEmpty(created);
         throw new BertSharpException($"{folder}: could not take the lock {path} (other processes keep taking it)", ErrorKind.InUse);
     }
 
@@ -109,32 +110,6 @@ public sealed class RunLock : IDisposable
     public static bool IsDiskFull(Exception e) =>
         e is IOException && (e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027)
                              || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase));
-
-    /// <summary>Creates <paramref name="folder"/> and any missing parents; returns those it created, deepest first.</summary>
-    private static List<string> CreateFolder(string folder)
-    {
-        var created = new List<string>();
-        for (var d = new DirectoryInfo(System.IO.Path.GetFullPath(folder)); d is not null && !d.Exists; d = d.Parent)
-            created.Add(d.FullName);
-        Directory.CreateDirectory(folder);
-        return created;
-    }
-
-    /// <summary>Removes the folders this lock created that are still empty, so a command that failed leaves no empty
-    /// output folder behind.</summary>
-    private static void RemoveCreated(List<string> created)
-    {
-        foreach (var d in created)
-        {
-            try
-            {
-                if (!Directory.Exists(d) || Directory.EnumerateFileSystemEntries(d).Any()) return;
-                Directory.Delete(d);
-            }
-            catch (IOException) { return; }
-            catch (UnauthorizedAccessException) { return; }
-        }
-    }
 
     /// <summary>True when <paramref name="folder"/> holds a lock of a live process (for messages; <see cref="Acquire"/> decides).</summary>
     public static bool IsHeld(string folder)
@@ -213,6 +188,6 @@ public sealed class RunLock : IDisposable
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         // A folder the lock made and the command left empty (it failed before writing anything) goes too.
-        RemoveCreated(_created);
+        CreatedFolders.RemoveEmpty(_created);
     }
 }
