@@ -70,6 +70,33 @@ public sealed class NothingLeftBehindTests : IClassFixture<OutputSafetyTests.Inp
         Assert.Equal(before, Snapshot());
     }
 
+    /// <summary>A disk that fills up in the middle of a write (a 64 KiB tmpfs, mounted by the test): exit 3, and no
+    /// temporary file or folder, no lock and no empty folder left; what pretraining completed before is kept.</summary>
+    [NeedsTmpfsFact]
+    public void AWriteThatRunsOutOfSpaceLeavesNoTemporaryFileOrLock()
+    {
+        string full = Path.Combine(_x.Root, "full");
+        Assert.Null(NeedsTmpfsFactAttribute.Mount(full, 64));
+        try
+        {
+            foreach (var args in new[]
+            {
+                new[] { "export", _x.Model, "--out", Path.Combine(full, "x", "hf") },
+                TinyPretrain(Path.Combine(_x.In, "corpus", "a.txt"), Path.Combine(_x.In, "tiny.json"), Path.Combine(full, "run"), steps: 3),
+            })
+            {
+                var r = Run(args);
+                Assert.True(r.Code == CliRunner.ExitBadInput, $"{args[0]}: exit {r.Code}: {r.Err}");
+                Assert.Contains("No space left", r.Err);
+                var left = Directory.GetFileSystemEntries(full, "*", SearchOption.AllDirectories).Select(e => Path.GetRelativePath(full, e)).ToList();
+                Assert.DoesNotContain(left, e => e.Contains(".tmp") || e.EndsWith(RunLock.FileName));
+                Assert.DoesNotContain(left, e => Directory.Exists(Path.Combine(full, e)) && !Directory.EnumerateFileSystemEntries(Path.Combine(full, e)).Any());
+                if (args[0] == "export") Assert.Empty(left);
+            }
+        }
+        finally { NeedsTmpfsFactAttribute.Unmount(full); }
+    }
+
     /// <summary>Every entry under the fixture (links as links), each regular file with its SHA-256.</summary>
     private string Snapshot()
     {
