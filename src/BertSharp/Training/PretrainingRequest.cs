@@ -260,6 +260,7 @@ public sealed record PretrainingRequest
     {
         if (s.Steps < 0) throw Usage($"--steps: must be positive, got {s.Steps}");
         if (s.Epochs is double e && !(e > 0 && double.IsFinite(e))) throw Usage($"--epochs: must be positive, got {e}");
+        if (s.Epochs is double many && many > MaxEpochs) throw Usage($"--epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})");
         if (s.SeqLength < PretrainingOptions.MinSeqLength) throw Usage($"--seq-length: {s.SeqLength} is below the minimum of {PretrainingOptions.MinSeqLength}");
         if (s.SeqLength > s.Model.MaxPositionEmbeddings)
             throw Usage($"--seq-length: {s.SeqLength} exceeds the model's max_position_embeddings of {s.Model.MaxPositionEmbeddings}");
