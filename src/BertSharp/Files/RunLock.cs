@@ -36,8 +36,14 @@ public sealed class RunLock : IDisposable
     public static RunLock Acquire(string folder)
     {
         var created = CreatedFolders.Missing(folder);
-        Directory.CreateDirectory(folder);
         string path = System.IO.Path.Combine(folder, FileName);
+        // On a full disk even the folder may not fit (a directory takes a block on most file systems).
+        try { Directory.CreateDirectory(folder); }
+        catch (IOException e) when (IsDiskFull(e))
+        {
+            CreatedFolders.RemoveEmpty(created);
+            throw CannotWrite(folder, path, e);
+        }
         var me = new Owner(Environment.ProcessId, Environment.MachineName, StartedUnixMs(Process.GetCurrentProcess()));
         string content = JsonSerializer.Serialize(new Dictionary<string, object> { ["pid"] = me.Pid, ["host"] = me.Host, ["started_unix_ms"] = me.StartedUnixMs }) + "\n";
         for (int attempt = 0; attempt < 5; attempt++)

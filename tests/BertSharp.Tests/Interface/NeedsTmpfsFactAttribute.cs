@@ -13,11 +13,12 @@ public sealed class NeedsTmpfsFactAttribute : FactAttribute
         if (Why.Value is { } why) Skip = why;
     }
 
-    /// <summary>Mounts a tmpfs of <paramref name="kilobytes"/> at <paramref name="folder"/> (created); null when it worked.</summary>
-    public static string? Mount(string folder, int kilobytes)
+    /// <summary>Mounts a tmpfs of <paramref name="kilobytes"/> (and at most <paramref name="inodes"/> files and folders,
+    /// when given) at <paramref name="folder"/> (created); null when it worked, else why not.</summary>
+    public static string? Mount(string folder, int kilobytes, int? inodes = null)
     {
         Directory.CreateDirectory(folder);
-        return Exec("mount", "-t", "tmpfs", "-o", $"size={kilobytes}k", "tmpfs", folder);
+        return Exec("mount", "-t", "tmpfs", "-o", $"size={kilobytes}k" + (inodes is int n ? $",nr_inodes={n}" : ""), "tmpfs", folder);
     }
 
     public static void Unmount(string folder) => Exec("umount", folder);

@@ -36,6 +36,17 @@ public sealed class RefusedInputTests
             Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(full, "mine")));
         }
         finally { NeedsTmpfsFactAttribute.Unmount(full); }
+        // A disk without room for one more folder (here: no inode left): the run folder cannot even be made.
+        Assert.Null(NeedsTmpfsFactAttribute.Mount(full, 64, inodes: 2));
+        try
+        {
+            File.WriteAllText(Path.Combine(full, "fill"), ""); // the last inode
+            var r = Run(TinyPretrain(corpus, config, Path.Combine(full, "a", "run")));
+            Assert.True(r.Code == CliRunner.ExitBadInput, $"{r.Code}: {r.Err}");
+            Assert.Contains("no space left", r.Err);
+            Assert.Equal(["fill"], Directory.GetFileSystemEntries(full).Select(Path.GetFileName));
+        }
+        finally { NeedsTmpfsFactAttribute.Unmount(full); }
     }
 
     [Fact]
