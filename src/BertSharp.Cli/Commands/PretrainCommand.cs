@@ -98,10 +98,19 @@ public static class PretrainCommand
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
                 // Stopped while building the vocabulary or the tokenized store: what is complete is kept and reused.
+                string? again = File.Exists(Path.Combine(run.RunDir, BertSharp.IO.RunSettings.FileName)) ? $"bertsharp pretrain --run-dir {Quote(run.RunDir)}" : null;
+                if (parse.GetValue(json))
+                {
+                    // --json stays JSON on every path that reports: the same keys as a finished run's, as far as they are known.
+                    CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                    {
+                        interrupted = true, training_started = false, step = 0, run_folder = Path.GetFullPath(run.RunDir),
+                        final_checkpoint = (string?)null, resume_command = again ?? "the same pretrain command again",
+                    }, CliJson.Indented));
+                    return Task.FromResult(CliRunner.ExitInterrupted);
+                }
                 CliConsole.Out.WriteLine($"interrupted before training started; the stages completed so far are kept in {run.RunDir}");
-                CliConsole.Out.WriteLine(File.Exists(Path.Combine(run.RunDir, BertSharp.IO.RunSettings.FileName))
-                    ? $"resume with: bertsharp pretrain --run-dir {Quote(run.RunDir)}"
-                    : "resume with: the same pretrain command again");
+                CliConsole.Out.WriteLine($"resume with: {again ?? "the same pretrain command again"}");
                 return Task.FromResult(CliRunner.ExitInterrupted);
             }
             if (world is BertSharp.Distributed.MpiCommunicator mpi && mpi.AllReduceCalls > 0 && result.Training.StepsDone > 0)
@@ -128,7 +137,7 @@ public static class PretrainCommand
         var v = r.LastValidation;
         CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
         {
-            interrupted = r.Interrupted, step = r.Step, steps = r.Settings.Steps, run_folder = Path.GetFullPath(r.RunDir),
+            interrupted = r.Interrupted, training_started = true, step = r.Step, steps = r.Settings.Steps, run_folder = Path.GetFullPath(r.RunDir),
             final_checkpoint = r.FinalCheckpoint, resume_command = r.Interrupted ? ResumeCommand(r.RunDir) : null,
             already_finished = r.AlreadyFinished, training_seconds = r.TrainingSeconds, vocabulary_size = r.VocabularySize, parameters = r.ParameterCount,
             validation = v is null ? null : new

@@ -169,6 +169,7 @@ public sealed class ModelFolder
         var weights = Checkpoint.ModelTensors(Parameters, WeightsDtype, folder);
         string parent = Path.GetDirectoryName(full)!;
         string tmp = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Environment.ProcessId);
+        var created = CreatedFolders.Missing(parent);
         try
         {
             Directory.CreateDirectory(parent);
@@ -181,6 +182,7 @@ public sealed class ModelFolder
         {
             // Disk full, a read-only folder, any I/O failure: one line with the path; nothing half-written is left.
             AtomicFolder.TryDelete(tmp);
+            CreatedFolders.RemoveEmpty(created);
             throw new BertSharpException($"{folder}: cannot write the model folder ({e.Message})", ErrorKind.BadInput, e);
         }
     }

@@ -181,11 +181,25 @@ public sealed class PretrainingRun
             MaxSeqLength = s.SeqLength, MaxPredictionsPerSeq = s.MaxPredictions, MaskedLmProb = s.MaskedLmProb,
             Seed = s.Seed, MaxPositionEmbeddings = s.Model.MaxPositionEmbeddings, SpecialTokens = vocab.SpecialIds,
         };
-        using var data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize));
+        CorpusPretrainingData data;
+        try { data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize)); }
+        catch (BertSharpException e) when (e.InnerException is ArgumentException { ParamName: "batchSize" } a)
+        {
+            throw new BertSharpException($"{corpusPath}: {a.Message.Replace($" (Parameter '{a.ParamName}')", "")}; use a smaller --batch-size or a larger corpus", ErrorKind.BadInput, a);
+        }
+        using var disposeData = data;
         int batchesPerEpoch = data.BatchesPerEpoch(0);
         if (batchesPerEpoch < 1)
             throw new BertSharpException($"{corpusPath}: one epoch holds fewer items than one batch of {s.BatchSize}; use a smaller --batch-size or a larger corpus");
-        if (s.Steps <= 0) s.Steps = Math.Max(1, (int)Math.Ceiling((s.Epochs ?? 1.0) * batchesPerEpoch / s.GradAccum));
+        if (s.Steps <= 0)
+        {
+            // In double: a cast would saturate (--epochs 1e9 became 2.1 billion steps); more than an int is no run.
+            double steps = Math.Ceiling((s.Epochs ?? 1.0) * batchesPerEpoch / s.GradAccum);
+            if (steps > int.MaxValue)
+                throw new BertSharpException($"--epochs: {s.Epochs} passes of {batchesPerEpoch:N0} batches are {steps:G4} updates, more than a run can count "
+                    + $"({int.MaxValue:N0}); give fewer --epochs or --steps", ErrorKind.Usage);
+            s.Steps = Math.Max(1, (int)steps);
+        }
         if (s.WarmupSteps < 0) s.WarmupSteps = Math.Min(s.Corpus == PretrainingRequest.SampleName ? 60 : 10_000, s.Steps / 10);
         if (s.EvalEvery <= 0) s.EvalEvery = Math.Max(1, s.Steps / 20);
         if (s.CheckpointEvery <= 0) s.CheckpointEvery = Math.Max(s.EvalEvery, Math.Min(1000, s.Steps / 4));
