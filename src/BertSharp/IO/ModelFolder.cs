@@ -43,6 +43,9 @@ public sealed class ModelFolder
     /// <see cref="IO.WeightsDtype.F16"/> (round to nearest even; a weight float16 cannot hold is refused). <see cref="Load"/>
     /// widens half-precision weights to float32 exactly and leaves this at F32.</summary>
     public WeightsDtype WeightsDtype { get; set; } = WeightsDtype.F32;
+    /// <summary>Writes further files (an ONNX graph) into the folder's temporary copy before it is renamed into place, so
+    /// the folder appears whole or not at all; called with the temporary folder's path.</summary>
+    public Action<string>? WriteExtraFiles { get; set; }
     /// <summary>The classifier's labels (HF's <c>id2label</c>), or null when the model has no classifier head.</summary>
     public IReadOnlyList<string>? Labels => Parameters.Labels;
     /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
@@ -181,6 +184,7 @@ public sealed class ModelFolder
             Vocabulary.Save(Path.Combine(tmp, VocabFile));
             WriteText(Path.Combine(tmp, TokenizerConfigFile), TokenizerConfigJson());
             WriteText(Path.Combine(tmp, SpecialTokensFile), SpecialTokensJson());
+            WriteExtraFiles?.Invoke(tmp);
             if (Directory.Exists(full))
             {
                 string old = tmp + ".old";
