@@ -203,7 +203,11 @@ public sealed class PretrainingRun
             EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
             Best = BestModelCriterion.LowestLoss,
             EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
-            WriteCheckpointFiles = folder => ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
+            WriteCheckpointFiles = folder =>
+            {
+                ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength);
+                TokenizerJson.Save(folder, vocab, s.LowerCase, s.SeqLength);
+            },
             Communicator = comm,
         };
         var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);

@@ -50,6 +50,16 @@ public class OnnxExportCommandTests(ITestOutputHelper log) : IDisposable
         string run = TrainedRun();
         var model = PretrainedModel.Load(run);
         var (seq, ids, types, mask) = RealBatch(model);
+        // Every checkpoint carries tokenizer.json beside vocab.txt, with the run's casing and sequence length.
+        var checkpoints = Directory.GetDirectories(Path.Combine(run, "checkpoints"), "checkpoint-*");
+        Assert.NotEmpty(checkpoints);
+        foreach (var c in checkpoints)
+        {
+            var (vocab, lower, max) = TokenizerJson.Read(Path.Combine(c, TokenizerJson.FileName));
+            Assert.Equal(model.Vocabulary.Tokens, vocab.Tokens);
+            Assert.Equal(model.LowerCase, lower);
+            Assert.Equal(32, max);
+        }
         int batch = Sentences.Length;
 
         // Pretraining (the default for a model without a classifier) and feature extraction.
@@ -57,7 +67,7 @@ public class OnnxExportCommandTests(ITestOutputHelper log) : IDisposable
         var r = CliTestSupport.Run(["export", run, "--format", "onnx", "--out", outDir]);
         Assert.True(r.Code == 0, r.Err);
         Assert.Contains("onnx/model.onnx", r.Out);
-        foreach (var f in new[] { "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "onnx/model.onnx" })
+        foreach (var f in new[] { "config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "onnx/model.onnx" })
             Assert.True(File.Exists(Path.Combine(outDir, f)), f);
         OnnxExportTests.AssertAgrees(log, Path.Combine(outDir, "onnx", "model.onnx"), model.Parameters,
             ["prediction_logits", "seq_relationship_logits", "last_hidden_state"], seq, new int[batch], 0, ids, types, mask);
