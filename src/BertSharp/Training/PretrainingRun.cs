@@ -60,6 +60,8 @@ public sealed class PretrainingRun
     public RunSettings Settings { get; }
     /// <summary>Worker threads for counting and tokenizing (0: one per core); results do not depend on it.</summary>
     public int Threads { get; set; }
+    /// <summary>TensorBoard event files under <c>tensorboard/</c> (the default), or none.</summary>
+    public ReportTo ReportTo { get; set; } = ReportTo.TensorBoard;
     /// <summary>Where the model trains (the CPU unless set).</summary>
     public Device Device { get; set; } = Device.Cpu;
     /// <summary>Log lines and progress of the stages.</summary>
@@ -216,6 +218,8 @@ public sealed class PretrainingRun
         var log = Lead ? new MetricsLog(RunDir, trainer.State.Step) : null;
         var logger = log is null ? null : new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);
         if (logger is not null) trainer.Callbacks.Add(logger);
+        using var tensorBoard = Lead && ReportTo == ReportTo.TensorBoard ? new TensorBoardLogger(RunDir, trainer.State.Step) : null;
+        if (tensorBoard is not null) trainer.Callbacks.Add(tensorBoard);
         trainer.Callbacks.AddRange(Callbacks);
         long parameterCount = trainer.Model.Parameters.Layout.ParameterCount;
         Log("model", $"model: {s.Preset ?? "custom config"} ({s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, "
