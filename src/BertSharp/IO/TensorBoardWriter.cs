@@ -33,7 +33,9 @@ public sealed class TensorBoardWriter : IDisposable
         }
         else
         {
-            Path = System.IO.Path.Combine(folder, $"{Prefix}{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}.{Environment.MachineName}.{Environment.ProcessId}.bertsharp");
+            // A fixed name (TensorBoard needs only "tfevents" in it): a run folder's file names do not depend on the
+            // clock, host or process, and a resumed run continues this one file.
+            Path = System.IO.Path.Combine(folder, Prefix + "bertsharp");
             _file = new FileStream(Path, FileMode.CreateNew, FileAccess.Write, FileShare.Read);
             Write(Event(0, w => w.WriteString("brain.Event:2"), fieldNumber: 3, WireFormat.WireType.LengthDelimited));
         }

@@ -9,9 +9,6 @@ namespace BertSharp.Onnx;
 /// <param name="Outputs">Its output names.</param>
 internal sealed record OnnxModel(ModelProto Model, OnnxTask Task, IReadOnlyList<string> Outputs)
 {
-    /// <summary>The serialized model.</summary>
-    public byte[] ToByteArray() => Model.ToByteArray();
-
     /// <summary>Writes the model to <paramref name="path"/> through a temporary file and a rename.</summary>
     public OnnxExportResult Save(string path, int opset)
     {
