@@ -40,6 +40,7 @@ public static class PretrainCommand
         var evalBatches = new Option<int?>("--eval-batches") { Description = "At most this many validation batches per evaluation [default: 50]" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a checkpoint every N updates (and always at the end) [default: 500 for the sample, steps/4 (at most 1000) otherwise]" };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order, masking and dropout [default: 12345]" };
+        var reportTo = new Option<string>("--report-to") { Description = "tensorboard: event files under the run folder's tensorboard/ (train/, validation/); none", DefaultValueFactory = _ => "tensorboard" };
         var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core; under mpirun, the cores of the node shared by its ranks)", DefaultValueFactory = _ => 0 };
         var runDir = new Option<string?>("--run-dir") { Description = "Run folder [default: runs/NAME]" };
         var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
@@ -64,10 +65,11 @@ public static class PretrainCommand
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
             corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
-            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, copyPositions, resume, json,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, reportTo, runDir, name, initFrom, copyPositions, resume, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
+            var reportTarget = ReportTargets.Parse(parse.GetValue(reportTo));
             int threadCount = parse.GetValue(threads);
             if (threadCount < 0) throw new BertSharpException("--threads: must be 0 (one per core) or more", ErrorKind.Usage);
             // Under mpirun: MPI_COMM_WORLD, and the node's cores shared by its ranks unless --threads says otherwise.
@@ -86,6 +88,7 @@ public static class PretrainCommand
             // The one call site of the model loader for --init-from.
             var run = PretrainingRun.Open(request);
             run.Threads = threadCount;
+            run.ReportTo = reportTarget;
             run.Communicator = world;
             run.Device = CliDevice.Current;
             // Data parallel: rank 0 alone prints (and writes the run folder); the others print nothing but errors.

@@ -61,6 +61,8 @@ public sealed class PretrainingRun
     public RunSettings Settings { get; }
     /// <summary>Worker threads for counting and tokenizing (0: one per core); results do not depend on it.</summary>
     public int Threads { get; set; }
+    /// <summary>TensorBoard event files under <c>tensorboard/</c> (the default), or none.</summary>
+    public ReportTo ReportTo { get; set; } = ReportTo.TensorBoard;
     /// <summary>Where the model trains (the CPU unless set).</summary>
     public Device Device { get; set; } = Device.Cpu;
     /// <summary>Log lines and progress of the stages.</summary>
@@ -221,7 +223,11 @@ public sealed class PretrainingRun
             EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
             Best = BestModelCriterion.LowestLoss,
             EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
-            WriteCheckpointFiles = folder => ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
+            WriteCheckpointFiles = folder =>
+            {
+                ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength);
+                TokenizerJson.Save(folder, vocab, s.LowerCase, s.SeqLength);
+            },
             Communicator = comm,
         };
         var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
@@ -230,6 +236,8 @@ public sealed class PretrainingRun
         var log = Lead ? new MetricsLog(RunDir, trainer.State.Step) : null;
         var logger = log is null ? null : new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);
         if (logger is not null) trainer.Callbacks.Add(logger);
+        using var tensorBoard = Lead && ReportTo == ReportTo.TensorBoard ? new TensorBoardLogger(RunDir, trainer.State.Step) : null;
+        if (tensorBoard is not null) trainer.Callbacks.Add(tensorBoard);
         trainer.Callbacks.AddRange(Callbacks);
         long parameterCount = trainer.Model.Parameters.Layout.ParameterCount;
         Log("model", $"model: {s.Preset ?? "custom config"} ({s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, "
