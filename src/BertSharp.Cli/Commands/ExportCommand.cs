@@ -1,6 +1,7 @@
 using BertSharp.Files;
 using System.CommandLine;
 using BertSharp.IO;
+using BertSharp.Onnx;
 using BertSharp.Text;
 
 namespace BertSharp.Cli.Commands;
@@ -24,17 +25,33 @@ public static class ExportCommand
             Description = "Weights' type in model.safetensors (and torch_dtype in config.json): f32 (exact), bf16 or f16 (rounded to nearest even; a weight beyond float16's ±65504 is refused)",
             DefaultValueFactory = _ => "f32",
         };
+        var format = new Option<string>("--format")
+        {
+            Description = "hf: the HuggingFace folder; onnx: the same folder plus onnx/model.onnx (model_fp16.onnx with --dtype f16) for ONNX Runtime",
+            DefaultValueFactory = _ => "hf",
+        };
+        var task = new Option<string>("--task")
+        {
+            Description = "With --format onnx, the graph's outputs: auto (the model's head), pretraining, text-classification, feature-extraction",
+            DefaultValueFactory = _ => "auto",
+        };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists" };
         var json = new Option<bool>("--json") { Description = "Print what was written as one JSON object (snake_case keys)" };
         var command = new Command("export", "Write a checkpoint as a HuggingFace folder (BertForPreTraining, or BertForSequenceClassification after finetune).")
         {
-            modelArg, model, outDir, vocab, casing, dtype, force, json,
+            modelArg, model, outDir, vocab, casing, dtype, format, task, force, json,
         };
         command.SetAction((ParseResult parse, CancellationToken _) =>
         {
             string mode = parse.GetValue(casing)!;
             if (mode is not ("auto" or "cased" or "uncased")) throw new BertSharpException($"--casing: unknown value '{mode}' (auto, cased, uncased)", ErrorKind.Usage);
             var weightsDtype = WeightsDtypes.Parse(parse.GetValue(dtype), "--dtype");
+            string fmt = parse.GetValue(format)!;
+            if (fmt is not ("hf" or "onnx")) throw new BertSharpException($"--format: unknown value '{fmt}' (hf, onnx)", ErrorKind.Usage);
+            var onnxTask = OnnxTasks.Parse(parse.GetValue(task), "--task");
+            if (fmt != "onnx" && onnxTask != OnnxTask.Auto) throw new BertSharpException("--task: only with --format onnx", ErrorKind.Usage);
+            var onnxOptions = new OnnxExportOptions { Task = onnxTask, Dtype = weightsDtype };
+            if (fmt == "onnx") OnnxExporter.Validate(onnxOptions);
             string output = parse.GetValue(outDir)!;
             string source = CommandInputs.Model(parse.GetValue(modelArg), parse.GetValue(model), "--checkpoint", "export")!;
             CommandInputs.CheckOut(output, folder: true, parse.GetValue(force), source, parse.GetValue(vocab));
@@ -44,7 +61,13 @@ public static class ExportCommand
             var m = loaded.ToModelFolder();
             if (mode != "auto") m.LowerCase = mode == "uncased";
             m.WeightsDtype = weightsDtype;
-            m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
+            OnnxExportResult? onnx = null;
+            if (fmt == "onnx")
+            {
+                OnnxExporter.ResolveTask(m.Parameters, onnxTask); // a task the model cannot serve is refused before anything is built
+                onnx = OnnxExporter.Export(m, parse.GetValue(outDir)!, onnxOptions, overwrite: parse.GetValue(force));
+            }
+            else m.Save(parse.GetValue(outDir)!, overwrite: parse.GetValue(force));
             if (parse.GetValue(json))
             {
                 CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
@@ -52,11 +75,14 @@ public static class ExportCommand
                     source = loaded.Folder, output = parse.GetValue(outDir), architecture = m.Config.Architectures[0],
                     parameters = m.Parameters.Layout.ParameterCount, vocabulary_size = m.Vocabulary!.Count, lowercase = m.LowerCase,
                     dtype = m.WeightsDtype.TorchName(),
+                    onnx = onnx is null ? null : new { path = onnx.Path, task = onnx.Task.Name(), outputs = onnx.Outputs, opset = onnx.Opset, bytes = onnx.Bytes },
                 }, CliJson.Indented));
                 return Task.FromResult(CliRunner.ExitOk);
             }
             CliConsole.Out.WriteLine($"exported {loaded.Folder} -> {parse.GetValue(outDir)} ({m.Config.Architectures[0]}, {m.Parameters.Layout.ParameterCount:N0} parameters, "
                 + $"{m.Vocabulary!.Count:N0} tokens, {(m.LowerCase ? "uncased" : "cased")}, {m.WeightsDtype.TorchName()})");
+            if (onnx is not null)
+                CliConsole.Out.WriteLine($"onnx: {onnx.Path} ({onnx.Task.Name()}: {string.Join(", ", onnx.Outputs)}; opset {onnx.Opset}, {onnx.Bytes:N0} bytes)");
             return Task.FromResult(CliRunner.ExitOk);
         });
         return command;

@@ -40,6 +40,7 @@ public static class PretrainCommand
         var evalBatches = new Option<int?>("--eval-batches") { Description = "At most this many validation batches per evaluation [default: 50]" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Save a checkpoint every N updates (and always at the end) [default: 500 for the sample, steps/4 (at most 1000) otherwise]" };
         var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order, masking and dropout [default: 12345]" };
+        var reportTo = new Option<string>("--report-to") { Description = "tensorboard: event files under the run folder's tensorboard/ (train/, validation/); none", DefaultValueFactory = _ => "tensorboard" };
         var threads = new Option<int>("--threads") { Description = "Compute threads (0: one per core; under mpirun, the cores of the node shared by its ranks)", DefaultValueFactory = _ => 0 };
         var runDir = new Option<string?>("--run-dir") { Description = "Run folder [default: runs/NAME]" };
         var name = new Option<string?>("--name") { Description = "Run name, the folder under runs/ [default: sample, imdb-PRESET or CORPUS-PRESET]" };
@@ -64,10 +65,11 @@ public static class PretrainCommand
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
             corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
-            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, runDir, name, initFrom, copyPositions, resume, json,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, reportTo, runDir, name, initFrom, copyPositions, resume, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
+            var reportTarget = ReportTargets.Parse(parse.GetValue(reportTo));
             int threadCount = parse.GetValue(threads);
             if (threadCount < 0) throw new BertSharpException("--threads: must be 0 (one per core) or more", ErrorKind.Usage);
             // Under mpirun: MPI_COMM_WORLD, and the node's cores shared by its ranks unless --threads says otherwise.
@@ -86,6 +88,7 @@ public static class PretrainCommand
             // The one call site of the model loader for --init-from.
             var run = PretrainingRun.Open(request);
             run.Threads = threadCount;
+            run.ReportTo = reportTarget;
             run.Communicator = world;
             run.Device = CliDevice.Current;
             // Data parallel: rank 0 alone prints (and writes the run folder); the others print nothing but errors.
@@ -98,10 +101,19 @@ public static class PretrainCommand
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
                 // Stopped while building the vocabulary or the tokenized store: what is complete is kept and reused.
+                string? again = File.Exists(Path.Combine(run.RunDir, BertSharp.IO.RunSettings.FileName)) ? $"bertsharp pretrain --run-dir {Quote(run.RunDir)}" : null;
+                if (parse.GetValue(json))
+                {
+                    // --json stays JSON on every path that reports: the same keys as a finished run's, as far as they are known.
+                    CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                    {
+                        interrupted = true, training_started = false, step = 0, run_folder = Path.GetFullPath(run.RunDir),
+                        final_checkpoint = (string?)null, resume_command = again ?? "the same pretrain command again",
+                    }, CliJson.Indented));
+                    return Task.FromResult(CliRunner.ExitInterrupted);
+                }
                 CliConsole.Out.WriteLine($"interrupted before training started; the stages completed so far are kept in {run.RunDir}");
-                CliConsole.Out.WriteLine(File.Exists(Path.Combine(run.RunDir, BertSharp.IO.RunSettings.FileName))
-                    ? $"resume with: bertsharp pretrain --run-dir {Quote(run.RunDir)}"
-                    : "resume with: the same pretrain command again");
+                CliConsole.Out.WriteLine($"resume with: {again ?? "the same pretrain command again"}");
                 return Task.FromResult(CliRunner.ExitInterrupted);
             }
             if (world is BertSharp.Distributed.MpiCommunicator mpi && mpi.AllReduceCalls > 0 && result.Training.StepsDone > 0)
@@ -128,7 +140,7 @@ public static class PretrainCommand
         var v = r.LastValidation;
         CliConsole.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
         {
-            interrupted = r.Interrupted, step = r.Step, steps = r.Settings.Steps, run_folder = Path.GetFullPath(r.RunDir),
+            interrupted = r.Interrupted, training_started = true, step = r.Step, steps = r.Settings.Steps, run_folder = Path.GetFullPath(r.RunDir),
             final_checkpoint = r.FinalCheckpoint, resume_command = r.Interrupted ? ResumeCommand(r.RunDir) : null,
             already_finished = r.AlreadyFinished, training_seconds = r.TrainingSeconds, vocabulary_size = r.VocabularySize, parameters = r.ParameterCount,
             validation = v is null ? null : new

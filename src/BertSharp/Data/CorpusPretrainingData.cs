@@ -29,6 +29,11 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
             ? new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"))
             : null;
         (_batchSize, _dynamicPadding, _prefetch) = (batchSize, dynamicPadding, prefetch);
+        // Before any batch is allocated: a batch larger than the epoch would train nothing, and one of 10^8 rows
+        // would fail to allocate rather than say why.
+        if (batchSize > 0 && BatchesPerEpoch(start.Epoch) < 1)
+            throw new ArgumentException($"one epoch of the training documents holds {_train.ItemCount(start.Epoch):N0} items, fewer than one batch of {batchSize:N0}",
+                nameof(batchSize));
         _validationBatch = new BertBatch(batchSize, options.MaxSeqLength, options.MaxPredictionsPerSeq);
         _loader = NewLoader(start);
     }

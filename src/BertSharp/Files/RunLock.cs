@@ -7,7 +7,8 @@ namespace BertSharp.Files;
 /// One process at a time per run or output folder: <c>FOLDER/.bertsharp.lock</c>, created atomically (create-new) and
 /// holding the owner's process id, host and start time. A lock whose process is gone (killed, crashed, the machine
 /// rebooted) is stale and taken over; a lock held by a live process is refused with <see cref="ErrorKind.InUse"/>.
-/// Disposing releases the lock (deletes the file if it is still this process's).
+/// Disposing releases the lock (deletes the file if it is still this process's, and the folders the lock created if they
+/// are left empty). A lock that cannot be written (a full disk) is <see cref="ErrorKind.BadInput"/> and leaves no file.
 /// <code>
 /// using var held = RunLock.Acquire("runs/mine");
 /// </code>
@@ -19,9 +20,10 @@ public sealed class RunLock : IDisposable
 
     private readonly string _path;
     private readonly string _content;
+    private readonly List<string> _created;
     private bool _released;
 
-    private RunLock(string path, string content) => (_path, _content) = (path, content);
+    private RunLock(string path, string content, List<string> created) => (_path, _content, _created) = (path, content, created);
 
     /// <summary>The lock file.</summary>
     public string Path => _path;
@@ -33,18 +35,21 @@ public sealed class RunLock : IDisposable
     /// process is gone) is taken over. <see cref="ErrorKind.InUse"/> when a live process holds it.</summary>
     public static RunLock Acquire(string folder)
     {
-        Directory.CreateDirectory(folder);
+        var created = CreatedFolders.Missing(folder);
         string path = System.IO.Path.Combine(folder, FileName);
+        // On a full disk even the folder may not fit (a directory takes a block on most file systems).
+        try { Directory.CreateDirectory(folder); }
+        catch (IOException e) when (IsDiskFull(e))
+        {
+            CreatedFolders.RemoveEmpty(created);
+            throw CannotWrite(folder, path, e);
+        }
         var me = new Owner(Environment.ProcessId, Environment.MachineName, StartedUnixMs(Process.GetCurrentProcess()));
         string content = JsonSerializer.Serialize(new Dictionary<string, object> { ["pid"] = me.Pid, ["host"] = me.Host, ["started_unix_ms"] = me.StartedUnixMs }) + "\n";
         for (int attempt = 0; attempt < 5; attempt++)
         {
-            try
-            {
-                using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-                using (var w = new StreamWriter(f)) w.Write(content);
-                return new RunLock(path, content);
-            }
+            FileStream file;
+            try { file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0); }
             catch (IOException) when (File.Exists(path))
             {
                 string held;
@@ -76,10 +81,41 @@ public sealed class RunLock : IDisposable
                     continue;
                 }
                 try { File.Delete(aside); } catch (IOException) { }
+                continue;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                CreatedFolders.RemoveEmpty(created);
+                throw CannotWrite(folder, path, e);
+            }
+            try
+            {
+                // Unbuffered: a full disk fails this write, not a flush at the end that would leave an empty lock.
+                using (file) file.Write(System.Text.Encoding.UTF8.GetBytes(content));
+                return new RunLock(path, content, created);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Our own file, never complete: removed, so no empty lock is left for the next process to wonder about.
+                try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                CreatedFolders.RemoveEmpty(created);
+                throw CannotWrite(folder, path, e);
             }
         }
+        CreatedFolders.RemoveEmpty(created);
         throw new BertSharpException($"{folder}: could not take the lock {path} (other processes keep taking it)", ErrorKind.InUse);
     }
+
+    /// <summary>A lock that cannot be written (a full disk, a read-only folder) is bad input (exit 3) that says so, not
+    /// "in use" (exit 7).</summary>
+    private static BertSharpException CannotWrite(string folder, string path, Exception e) =>
+        new($"{folder}: cannot write the lock file {path}: "
+            + (IsDiskFull(e) ? "no space left on the device; free some space and run again" : e.Message), ErrorKind.BadInput, e);
+
+    /// <summary>True for ENOSPC (and Windows' ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL).</summary>
+    public static bool IsDiskFull(Exception e) =>
+        e is IOException && (e.HResult is 28 or unchecked((int)0x80070070) or unchecked((int)0x80070027)
+                             || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>True when <paramref name="folder"/> holds a lock of a live process (for messages; <see cref="Acquire"/> decides).</summary>
     public static bool IsHeld(string folder)
@@ -157,5 +193,7 @@ public sealed class RunLock : IDisposable
         try { if (File.Exists(_path) && File.ReadAllText(_path) == _content) File.Delete(_path); }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
+        // A folder the lock made and the command left empty (it failed before writing anything) goes too.
+        CreatedFolders.RemoveEmpty(_created);
     }
 }

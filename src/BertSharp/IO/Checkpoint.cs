@@ -277,14 +277,18 @@ public static class Checkpoint
     }
 
     /// <summary>Reads a trainer_state.json: <see cref="FileNotFoundException"/> when missing, <see
-    /// cref="InvalidDataException"/> when not valid JSON of that shape.</summary>
+    /// cref="InvalidDataException"/> when not valid JSON of that shape: not an object, or a field missing, of the wrong
+    /// type or out of range (a negative counter, a non-finite learning rate; the message names the field).</summary>
     public static TrainerState LoadState(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: trainer state not found", path);
         try
         {
             string text = File.ReadAllText(path);
-            bool legacy = System.Text.Json.Nodes.JsonNode.Parse(text) is System.Text.Json.Nodes.JsonObject o && o.ContainsKey("Step");
+            if (System.Text.Json.Nodes.JsonNode.Parse(text) is not System.Text.Json.Nodes.JsonObject o)
+                throw new InvalidDataException($"{path}: damaged trainer state: not a JSON object");
+            bool legacy = o.ContainsKey("Step");
+            TrainerStateFields.Check(o, legacy, path);
             return JsonSerializer.Deserialize<TrainerState>(text, legacy ? LegacyJsonOptions : JsonOptions)
                    ?? throw new InvalidDataException($"{path}: empty trainer state");
         }

@@ -44,6 +44,11 @@ public sealed class ModelFolder
     /// <see cref="IO.WeightsDtype.F16"/> (round to nearest even; a weight float16 cannot hold is refused). <see cref="Load"/>
     /// widens half-precision weights to float32 exactly and leaves this at F32.</summary>
     public WeightsDtype WeightsDtype { get; set; } = WeightsDtype.F32;
+    /// <summary>Writes further files (an ONNX graph) into the folder's temporary copy before it is renamed into place, so
+    /// the folder appears whole or not at all; called with the temporary folder's path.</summary>
+    public Action<string>? WriteExtraFiles { get; set; }
+    /// <summary>The casing of the tokenizer.json <see cref="Load"/> read the vocabulary from (null: it read vocab.txt).</summary>
+    public bool? TokenizerJsonLowerCase { get; private set; }
     /// <summary>The classifier's labels (HF's <c>id2label</c>), or null when the model has no classifier head.</summary>
     public IReadOnlyList<string>? Labels => Parameters.Labels;
     /// <summary>What <see cref="Load"/> had to do to read the folder (renamed, converted or initialised tensors).</summary>
@@ -93,8 +98,19 @@ public sealed class ModelFolder
                 result.Notes.Add($"vocab.txt has {vocab.Count} tokens, fewer than vocab_size {config.VocabSize} (the extra rows are never used)");
             result.Vocabulary = vocab;
         }
+        else if (File.Exists(Path.Combine(folder, TokenizerJson.FileName)))
+        {
+            // No vocab.txt: Hugging Face's fast-tokenizer file holds the same vocabulary (and the casing).
+            var (vocab, lowerCase, _) = TokenizerJson.Read(Path.Combine(folder, TokenizerJson.FileName));
+            if (vocab.Count > config.VocabSize)
+                throw new InvalidDataException($"{Path.Combine(folder, TokenizerJson.FileName)}: {vocab.Count} tokens but the model's vocab_size is {config.VocabSize}");
+            result.Vocabulary = vocab;
+            result.LowerCase = lowerCase;
+            result.TokenizerJsonLowerCase = lowerCase;
+            result.Notes.Add("read the vocabulary from tokenizer.json (no vocab.txt)");
+        }
         else if (requireVocab)
-            throw new FileNotFoundException($"{vocabPath}: vocabulary not found (a model folder needs its vocab.txt)", vocabPath);
+            throw new FileNotFoundException($"{vocabPath}: vocabulary not found (a model folder needs its vocab.txt or tokenizer.json)", vocabPath);
 
         string tokConfig = Path.Combine(folder, TokenizerConfigFile);
         if (File.Exists(tokConfig)) result.LowerCase = ReadLowerCase(tokConfig);
@@ -169,6 +185,7 @@ public sealed class ModelFolder
         var weights = Checkpoint.ModelTensors(Parameters, WeightsDtype, folder);
         string parent = Path.GetDirectoryName(full)!;
         string tmp = Path.Combine(parent, "." + Path.GetFileName(full) + ".tmp-" + Environment.ProcessId);
+        var created = CreatedFolders.Missing(parent);
         try
         {
             Directory.CreateDirectory(parent);
@@ -181,6 +198,7 @@ public sealed class ModelFolder
         {
             // Disk full, a read-only folder, any I/O failure: one line with the path; nothing half-written is left.
             AtomicFolder.TryDelete(tmp);
+            CreatedFolders.RemoveEmpty(created);
             throw new BertSharpException($"{folder}: cannot write the model folder ({e.Message})", ErrorKind.BadInput, e);
         }
     }
@@ -217,6 +235,9 @@ public sealed class ModelFolder
         AtomicFile.WriteAllText(Path.Combine(folder, TokenizerConfigFile), TokenizerConfigJson());
         beforeEach?.Invoke(SpecialTokensFile);
         AtomicFile.WriteAllText(Path.Combine(folder, SpecialTokensFile), SpecialTokensJson());
+        beforeEach?.Invoke(TokenizerJson.FileName);
+        AtomicFile.WriteAllText(Path.Combine(folder, TokenizerJson.FileName), TokenizerJson.Create(Vocabulary!, LowerCase, Config.MaxPositionEmbeddings));
+        WriteExtraFiles?.Invoke(folder);
     }
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };

@@ -99,7 +99,7 @@ public sealed class PretrainedModel
             var vocab = vocabulary ?? m.Vocabulary ?? RunVocabulary(folder, runFolder, m.Config);
             // Casing: the checkpoint's tokenizer_config.json, else the run's, else run.json, else uncased (HF's default).
             var tokenizer = ReadTokenizerConfig(folder) ?? (runFolder is null ? null : ReadTokenizerConfig(runFolder));
-            bool lowerCase = tokenizer?.LowerCase ?? run?.LowerCase ?? true;
+            bool lowerCase = tokenizer?.LowerCase ?? m.TokenizerJsonLowerCase ?? run?.LowerCase ?? true;
             string statePath = Path.Combine(folder, "trainer_state.json");
             var state = File.Exists(statePath) ? Checkpoint.LoadState(statePath) : null;
             return new PretrainedModel(folder, runFolder, run, m, vocab, lowerCase, tokenizer?.MaxLength, state);

@@ -84,6 +84,7 @@ public static class CorpusTokenizer
         // rebuild leaves the previous store as it was.
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
         string building = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".building");
+        var created = CreatedFolders.Missing(Path.GetDirectoryName(full)!);
         try
         {
             if (Directory.Exists(building)) Directory.Delete(building, recursive: true); // left by a killed build
@@ -99,6 +100,7 @@ public static class CorpusTokenizer
             try { if (Directory.Exists(building)) Directory.Delete(building, recursive: true); }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
+            CreatedFolders.RemoveEmpty(created); // the output's parents this build made
             throw;
         }
         return new TokenizeResult(manifest, false, reader.Stats);

@@ -103,7 +103,9 @@ public static class WordPieceTrainer
             throw new ArgumentException($"vocab size {o.VocabSize} is smaller than the {Vocabulary.DefaultSpecialTokens.Count} special tokens plus the alphabet of {alphabet.Length} characters with their ## forms ({needed}); raise the vocab size or lower the alphabet limit");
 
         // 2. Initial symbols: specials, each character, each character as a continuation.
-        var tokens = new List<string>(o.VocabSize);
+        // Sized by what the merges can make, not by the size asked for: a VocabSize of int.MaxValue means "as many as
+        // the corpus gives", not an allocation of that many entries.
+        var tokens = new List<string>(Math.Min(o.VocabSize, needed + 4096));
         var ids = new Dictionary<string, int>(StringComparer.Ordinal);
         void AddToken(string t) { ids[t] = tokens.Count; tokens.Add(t); }
         foreach (var s in Vocabulary.DefaultSpecialTokens) AddToken(s);

@@ -42,8 +42,15 @@ public sealed class FineTuner
     /// <summary>The epoch history and the current epoch's running training figures, in each checkpoint folder.</summary>
     public const string HistoryFile = "finetune_history.json";
 
-    /// <summary>Updates of a whole fine-tuning run over <paramref name="examples"/> training examples.</summary>
-    public static int TotalSteps(int examples, FineTuneOptions o) => (examples + o.BatchSize - 1) / o.BatchSize * o.Epochs;
+    /// <summary>Updates of a whole fine-tuning run over <paramref name="examples"/> training examples; more than an int
+    /// (the schedule's count) is refused with <see cref="ArgumentException"/> naming <see cref="FineTuneOptions.Epochs"/>.</summary>
+    public static int TotalSteps(int examples, FineTuneOptions o)
+    {
+        long batches = (examples + (long)o.BatchSize - 1) / o.BatchSize, steps = batches * o.Epochs;
+        if (steps > int.MaxValue)
+            throw new ArgumentException($"Epochs: {o.Epochs:N0} epochs of {batches:N0} batches are {steps:N0} updates, more than a run can count ({int.MaxValue:N0})", nameof(o.Epochs));
+        return (int)steps;
+    }
 
     /// <summary>Fine-tunes on <paramref name="train"/>, evaluating on <paramref name="eval"/> after each epoch. Cancelling
     /// stops after the current update (with a checkpoint when <see cref="FineTuneOptions.CheckpointDir"/> is set; see <see cref="Report"/>).</summary>

@@ -74,6 +74,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
         // One process at a time per output folder (rank 0 holds the lock for the whole job, the finish included).
         using var held = Lead ? BertSharpException.Guard(() => RunLock.Acquire(output), ErrorKind.BadInput, output) : null;
         if (q.Resume) CheckSameRequest(output, q);
+        // A damaged trainer_state.json is the checkpoint's problem (exit 4, the field named), found before any work.
+        if (resumeFrom is not null)
+            BertSharpException.Guard(() => Checkpoint.LoadState(Path.Combine(resumeFrom, "trainer_state.json")), ErrorKind.BadCheckpoint, resumeFrom);
         if (q.Resume && File.Exists(Path.Combine(output, ResultsFile)))
         {
             // Finished before (the results are written last): a no-op that keeps everything.
@@ -117,6 +120,11 @@ public sealed class FineTuningRun(FineTuningRequest request)
         var trainEx = BadInput(() => ClassificationEncoder.EncodeAll(train, vocab, start.LowerCase, max, q.HeadTokens));
         var evalEx = ClassificationEncoder.EncodeAll(eval, vocab, start.LowerCase, max, q.HeadTokens);
         double tokenizeSeconds = clock.Elapsed.TotalSeconds;
+        // The schedule counts updates in an int: more than that is no run (and would overflow), refused before any work.
+        long updates = (long)((trainEx.Length + q.BatchSize - 1) / q.BatchSize) * q.Epochs;
+        if (updates > int.MaxValue)
+            throw Usage($"--epochs: {q.Epochs:N0} epochs of {trainEx.Length:N0} texts in batches of {q.BatchSize:N0} are {updates:N0} updates, "
+                + $"more than a run can count ({int.MaxValue:N0}); give fewer epochs");
         double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
         Log($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
             + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");

@@ -145,6 +145,7 @@ public sealed record PretrainingRequest
     {
         if (Steps is int st && st < 1) throw Usage($"--steps: must be at least 1, got {st}");
         if (Epochs is double ep && !(ep > 0 && double.IsFinite(ep))) throw Usage($"--epochs: must be positive, got {ep}");
+        if (Epochs is double many && many > MaxEpochs) throw Usage($"--epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})");
         if (EvalEvery is int ev && ev < 1) throw Usage($"--eval-every: must be at least 1, got {ev}");
         if (CheckpointEvery is int ce && ce < 1) throw Usage($"--checkpoint-every: must be at least 1, got {ce}");
         if (EvalBatches is int eb && eb < 1) throw Usage($"--eval-batches: must be at least 1, got {eb}");
@@ -155,6 +156,9 @@ public sealed record PretrainingRequest
         if (VocabSize is int v && v < 6) throw Usage($"--vocab-size: {v} leaves no room after the 5 special tokens");
         if (SeqLength is int sl && sl < PretrainingOptions.MinSeqLength) throw Usage($"--seq-length: {sl} is below the minimum of {PretrainingOptions.MinSeqLength}");
     }
+
+    /// <summary>The most passes a run can count (trainer_state.json's epoch is an int).</summary>
+    public const double MaxEpochs = int.MaxValue;
 
     /// <summary>The run folder: <see cref="RunDir"/>, else runs/NAME with NAME given or made from the corpus and model.</summary>
     public string ResolveRunDir()
@@ -257,10 +261,13 @@ public sealed record PretrainingRequest
     {
         if (s.Steps < 0) throw Usage($"--steps: must be positive, got {s.Steps}");
         if (s.Epochs is double e && !(e > 0 && double.IsFinite(e))) throw Usage($"--epochs: must be positive, got {e}");
+        if (s.Epochs is double many && many > MaxEpochs) throw Usage($"--epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})");
         if (s.SeqLength < PretrainingOptions.MinSeqLength) throw Usage($"--seq-length: {s.SeqLength} is below the minimum of {PretrainingOptions.MinSeqLength}");
         if (s.SeqLength > s.Model.MaxPositionEmbeddings)
             throw Usage($"--seq-length: {s.SeqLength} exceeds the model's max_position_embeddings of {s.Model.MaxPositionEmbeddings}");
         if (s.BatchSize < 1) throw Usage($"--batch-size: must be at least 1, got {s.BatchSize}");
+        if ((long)s.BatchSize * s.SeqLength > Array.MaxLength)
+            throw Usage($"--batch-size: {s.BatchSize:N0} sequences of {s.SeqLength} tokens are more than a batch can hold ({Array.MaxLength:N0} tokens)");
         if (s.GradAccum < 1) throw Usage($"--grad-accum: must be at least 1, got {s.GradAccum}");
         if (!(s.LearningRate > 0 && double.IsFinite(s.LearningRate))) throw Usage($"--lr: must be positive, got {s.LearningRate}");
         if (s.WarmupSteps < -1) throw Usage($"--warmup: must be 0 or more, got {s.WarmupSteps}");

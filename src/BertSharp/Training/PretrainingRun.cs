@@ -61,6 +61,8 @@ public sealed class PretrainingRun
     public RunSettings Settings { get; }
     /// <summary>Worker threads for counting and tokenizing (0: one per core); results do not depend on it.</summary>
     public int Threads { get; set; }
+    /// <summary>TensorBoard event files under <c>tensorboard/</c> (the default), or none.</summary>
+    public ReportTo ReportTo { get; set; } = ReportTo.TensorBoard;
     /// <summary>Where the model trains (the CPU unless set).</summary>
     public Device Device { get; set; } = Device.Cpu;
     /// <summary>Log lines and progress of the stages.</summary>
@@ -181,11 +183,25 @@ public sealed class PretrainingRun
             MaxSeqLength = s.SeqLength, MaxPredictionsPerSeq = s.MaxPredictions, MaskedLmProb = s.MaskedLmProb,
             Seed = s.Seed, MaxPositionEmbeddings = s.Model.MaxPositionEmbeddings, SpecialTokens = vocab.SpecialIds,
         };
-        using var data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize));
+        CorpusPretrainingData data;
+        try { data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize)); }
+        catch (BertSharpException e) when (e.InnerException is ArgumentException { ParamName: "batchSize" } a)
+        {
+            throw new BertSharpException($"{corpusPath}: {a.Message.Replace($" (Parameter '{a.ParamName}')", "")}; use a smaller --batch-size or a larger corpus", ErrorKind.BadInput, a);
+        }
+        using var disposeData = data;
         int batchesPerEpoch = data.BatchesPerEpoch(0);
         if (batchesPerEpoch < 1)
             throw new BertSharpException($"{corpusPath}: one epoch holds fewer items than one batch of {s.BatchSize}; use a smaller --batch-size or a larger corpus");
-        if (s.Steps <= 0) s.Steps = Math.Max(1, (int)Math.Ceiling((s.Epochs ?? 1.0) * batchesPerEpoch / s.GradAccum));
+        if (s.Steps <= 0)
+        {
+            // In double: a cast would saturate (--epochs 1e9 became 2.1 billion steps); more than an int is no run.
+            double steps = Math.Ceiling((s.Epochs ?? 1.0) * batchesPerEpoch / s.GradAccum);
+            if (steps > int.MaxValue)
+                throw new BertSharpException($"--epochs: {s.Epochs} passes of {batchesPerEpoch:N0} batches are {steps:G4} updates, more than a run can count "
+                    + $"({int.MaxValue:N0}); give fewer --epochs or --steps", ErrorKind.Usage);
+            s.Steps = Math.Max(1, (int)steps);
+        }
         if (s.WarmupSteps < 0) s.WarmupSteps = Math.Min(s.Corpus == PretrainingRequest.SampleName ? 60 : 10_000, s.Steps / 10);
         if (s.EvalEvery <= 0) s.EvalEvery = Math.Max(1, s.Steps / 20);
         if (s.CheckpointEvery <= 0) s.CheckpointEvery = Math.Max(s.EvalEvery, Math.Min(1000, s.Steps / 4));
@@ -207,7 +223,11 @@ public sealed class PretrainingRun
             EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
             Best = BestModelCriterion.LowestLoss,
             EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
-            WriteCheckpointFiles = folder => ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength),
+            WriteCheckpointFiles = folder =>
+            {
+                ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength);
+                TokenizerJson.Save(folder, vocab, s.LowerCase, s.SeqLength);
+            },
             Communicator = comm,
         };
         var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
@@ -216,6 +236,8 @@ public sealed class PretrainingRun
         var log = Lead ? new MetricsLog(RunDir, trainer.State.Step) : null;
         var logger = log is null ? null : new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);
         if (logger is not null) trainer.Callbacks.Add(logger);
+        using var tensorBoard = Lead && ReportTo == ReportTo.TensorBoard ? new TensorBoardLogger(RunDir, trainer.State.Step) : null;
+        if (tensorBoard is not null) trainer.Callbacks.Add(tensorBoard);
         trainer.Callbacks.AddRange(Callbacks);
         long parameterCount = trainer.Model.Parameters.Layout.ParameterCount;
         Log("model", $"model: {s.Preset ?? "custom config"} ({s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, "

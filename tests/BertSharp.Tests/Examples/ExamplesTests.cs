@@ -57,6 +57,25 @@ public class ExamplesTests : IDisposable
         // The run folder is what the fill-mask example reads.
         string filled = Run("FillMask", run, "this movie was [MASK] .");
         Assert.Single(filled.Split('\n'), l => l.StartsWith("[MASK] at token", StringComparison.Ordinal));
+        // ... and the embeddings example ranks its default sentences with it.
+        var ranked = Run("Embeddings", run).TrimEnd('\n').Split('\n');
+        Assert.Equal(4, ranked.Length);
+        Assert.All(ranked, l => Assert.Matches(@"^-?[01]\.\d{3}  \S", l));
+    }
+
+    [Fact]
+    public void Embeddings_ranks_sentences_by_similarity_to_the_query()
+    {
+        string model = Path.Combine(_dir, "model");
+        HfTestModel.Build().Save(model);
+        string[] sentences = ["w20 w21 w22", "w5 w6 w7 w8", "w30 w31", "w9 w10 w11 w12 w13"];
+        var lines = Run("Embeddings", [model, "w5 w6 w7 w8", .. sentences]).TrimEnd('\n').Split('\n');
+        Assert.Equal(4, lines.Length);
+        Assert.Equal("1.000  w5 w6 w7 w8", lines[0]); // the query itself is its own nearest neighbour
+        var scores = lines.Select(l => double.Parse(l[..l.IndexOf(' ')], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(scores.OrderDescending(), scores);
+        Assert.True(scores[1] < 0.9999);
+        Assert.Equal(sentences.Order(), lines.Select(l => l[(l.IndexOf(' ') + 2)..]).Order());
     }
 
     [Fact]

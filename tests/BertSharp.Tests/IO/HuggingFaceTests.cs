@@ -196,7 +196,7 @@ public class HuggingFaceTests(ITestOutputHelper log) : IDisposable
         string folder = Path.Combine(_dir, "export");
         HfTestModel.Build().Save(folder);
         string[] files = Directory.GetFiles(folder).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(new[] { "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer_config.json", "vocab.txt" }, files);
+        Assert.Equal(new[] { "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt" }, files);
         var c = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "config.json"))).RootElement;
         Assert.Equal("bert", c.GetProperty("model_type").GetString());
         Assert.Equal("BertForPreTraining", c.GetProperty("architectures")[0].GetString());
@@ -438,7 +438,7 @@ public class HuggingFaceTests(ITestOutputHelper log) : IDisposable
                     w.AddF32("roberta.pooler.x", new float[] { 1 });
                     w.Save(Path.Combine(f, "model.safetensors"));
                     break;
-                case "missing-vocab": File.Delete(Path.Combine(f, "vocab.txt")); break;
+                case "missing-vocab": File.Delete(Path.Combine(f, "vocab.txt")); File.Delete(Path.Combine(f, "tokenizer.json")); break;
                 case "heads-not-dividing": File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3")); break;
                 case "not-bert": File.WriteAllText(cfg, File.ReadAllText(cfg).Replace("\"model_type\": \"bert\"", "\"model_type\": \"roberta\"")); break;
                 case "pickle-only":

@@ -280,6 +280,9 @@ public class RunSafetyTests
             Assert.Contains(RunLock.FileName, busy.Err);
             Assert.False(File.Exists(Path.Combine(run, "vocab.txt")));
         }
+        // Released, the lock took the folder it made and nothing was written into (a refused command leaves none).
+        Assert.False(Directory.Exists(run));
+        Directory.CreateDirectory(run);
         // A lock left by a process that has ended is taken over.
         using (var ended = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!)
         {

@@ -33,27 +33,7 @@ public class KernelAllocationTests
             AdamW.Step(x, dy, m, v, new AdamWParams(1e-3f, 0.9f, 0.999f, 1e-6f, 0.01f, 1, 1f));
             sink += Reduce.L2Norm(dy);
         }
-        int saved = KernelParallel.ThreadCount;
-        try
-        {
-            foreach (int threads in new[] { 1, 2 })
-            {
-                KernelParallel.ThreadCount = threads;
-                for (int i = 0; i < 3; i++) All();
-                // Process-wide count (worker threads included); the least of a few windows, so that an
-                // allocation by the test runner's own threads cannot fail the test, while a kernel that
-                // allocates shows in every window.
-                long least = long.MaxValue;
-                for (int w = 0; w < 5; w++)
-                {
-                    long before = GC.GetTotalAllocatedBytes(precise: true);
-                    for (int i = 0; i < 10; i++) All();
-                    least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
-                }
-                Assert.Equal(0, least);
-            }
-        }
-        finally { KernelParallel.ThreadCount = saved; }
+        AssertAllocatesNothing(All, windows: 5, callsPerWindow: 10);
         GC.KeepAlive(sink);
     }
 
@@ -80,24 +60,7 @@ public class KernelAllocationTests
             LogitsCrossEntropy.Forward<ushort>(logits, wb, rows, wide, targets, -100, losses, lse, arg);
             LogitsCrossEntropy.Backward<ushort>(logits, lse, targets, -100, rows, wide, 1f, dwb, partials);
         }
-        int saved = KernelParallel.ThreadCount;
-        try
-        {
-            foreach (int threads in new[] { 1, 2 })
-            {
-                KernelParallel.ThreadCount = threads;
-                for (int i = 0; i < 3; i++) All();
-                long least = long.MaxValue; // as above: the least of several short windows
-                for (int w = 0; w < 10; w++)
-                {
-                    long before = GC.GetTotalAllocatedBytes(precise: true);
-                    for (int i = 0; i < 2; i++) All();
-                    least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
-                }
-                Assert.Equal(0, least);
-            }
-        }
-        finally { KernelParallel.ThreadCount = saved; }
+        AssertAllocatesNothing(All, windows: 10, callsPerWindow: 2);
     }
 
     [Fact]
@@ -115,18 +78,26 @@ public class KernelAllocationTests
             Embedding.Backward<ushort>(ids, dy, cols, dtable);
             Elementwise.Add<ushort>(y, x);
         }
+        AssertAllocatesNothing(All, windows: 5, callsPerWindow: 10);
+    }
+
+    // Runs all with 1 and 2 kernel threads: warm-up calls, then the process-wide allocation count (worker threads
+    // included) over several windows; the least of them must be 0, so that an allocation by the test runner's own
+    // threads cannot fail the test, while a kernel that allocates shows in every window.
+    private static void AssertAllocatesNothing(Action all, int windows, int callsPerWindow)
+    {
         int saved = KernelParallel.ThreadCount;
         try
         {
             foreach (int threads in new[] { 1, 2 })
             {
                 KernelParallel.ThreadCount = threads;
-                for (int i = 0; i < 3; i++) All();
-                long least = long.MaxValue; // the least of a few windows, as above
-                for (int w = 0; w < 5; w++)
+                for (int i = 0; i < 3; i++) all();
+                long least = long.MaxValue;
+                for (int w = 0; w < windows; w++)
                 {
                     long before = GC.GetTotalAllocatedBytes(precise: true);
-                    for (int i = 0; i < 10; i++) All();
+                    for (int i = 0; i < callsPerWindow; i++) all();
                     least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
                 }
                 Assert.Equal(0, least);
