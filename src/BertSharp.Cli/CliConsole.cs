@@ -23,8 +23,22 @@ public static class CliConsole
     public static TextWriter Out => Current.Value?.Out ?? Console.Out;
     public static TextWriter Err => Current.Value?.Err ?? Console.Error;
     public static TextReader In => Current.Value?.In ?? Console.In;
-    public static Action<long>? AfterStep => Current.Value?.AfterStep;
+    public static Action<long>? AfterStep => Current.Value is { } o ? o.AfterStep : PauseAfterStep;
     public static Action<long>? AfterEvaluation => Current.Value?.AfterEvaluation;
+
+    /// <summary>A test hook for a real process: with BERTSHARP_TEST_PAUSE_STEP=N, after update N (its log lines and
+    /// event files written) a line goes to standard error and the process waits to be killed, so a kill -9 test stops
+    /// it at a known step rather than by a race with a run that takes milliseconds per step.</summary>
+    private static Action<long>? PauseAfterStep =>
+        Environment.GetEnvironmentVariable("BERTSHARP_TEST_PAUSE_STEP") is { } n && long.TryParse(n, out long at)
+            ? step =>
+            {
+                if (step != at) return;
+                Console.Error.WriteLine($"paused after step {at}");
+                Console.Error.Flush();
+                Thread.Sleep(Timeout.Infinite);
+            }
+            : null;
 
     /// <summary>True when both streams are a real terminal (live progress); false in tests, pipes and CI.</summary>
     public static bool IsTerminal => Current.Value is null && !Console.IsOutputRedirected && !Console.IsErrorRedirected;

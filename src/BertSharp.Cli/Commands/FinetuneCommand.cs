@@ -44,14 +44,16 @@ public static class FinetuneCommand
         var threads = new Option<int>("--threads") { Description = "Kernel threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted fine-tuning from --out's newest checkpoint (give the same options again)" };
         var patience = new Option<int>("--early-stopping") { Description = "Stop after N epochs without a better evaluation accuracy (0: never)", DefaultValueFactory = _ => 0 };
+        var reportTo = new Option<string>("--report-to") { Description = "tensorboard: event files under --out's tensorboard/ (train/, validation/); none", DefaultValueFactory = _ => "tensorboard" };
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object (snake_case keys) instead of a sentence" };
         var command = new Command("finetune", "Fine-tune a sequence classifier (IMDB sentiment by default): AdamW, warm-up + linear decay, evaluation each epoch.")
         {
             modelArg, model, randomInit, preset, vocab, cased, imdb, data, evalData, evalFraction, outDir, force, epochs, batch, evalBatch, lr, warmup,
-            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads, resume, patience, json,
+            weightDecay, dropout, maxLength, headTokens, maxTrain, maxEval, seed, logEvery, groupByLength, copyPositions, threads, resume, patience, reportTo, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
+            var reportTarget = ReportTargets.Parse(parse.GetValue(reportTo));
             int threadCount = parse.GetValue(threads);
             if (threadCount < 0) throw new BertSharpException("--threads: must be 0 (one per core) or more", ErrorKind.Usage);
             // Under mpirun: MPI_COMM_WORLD, and the node's cores shared by its ranks unless --threads says otherwise.
@@ -67,7 +69,7 @@ public static class FinetuneCommand
                 WarmupRatio = parse.GetValue(warmup), WeightDecay = parse.GetValue(weightDecay), Seed = parse.GetValue(seed),
                 GroupByLength = parse.GetValue(groupByLength), EarlyStoppingPatience = parse.GetValue(patience), LogEvery = parse.GetValue(logEvery),
             };
-            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world, Device = CliDevice.Current };
+            var run = new FineTuningRun(request) { Progress = new Lines(CliConsole.Err), Communicator = world, Device = CliDevice.Current, ReportTo = reportTarget };
             if (CliConsole.AfterStep is { } hook) run.Callbacks = [new StepHook(hook)];
             // The command that continues this one after an interruption: the same words, with --resume.
             var words = parse.Tokens.Select(t => t.Value).ToList();

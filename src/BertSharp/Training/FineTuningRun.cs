@@ -41,6 +41,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
     public Device Device { get; set; } = Device.Cpu;
     /// <summary>Told about the training (besides the run's own epoch records).</summary>
     public IReadOnlyList<ITrainerCallback> Callbacks { get; set; } = [];
+    /// <summary>TensorBoard event files under the output folder's <c>tensorboard/</c> (the default), or none. Not part of
+    /// the request a resume must repeat: it changes what is reported, not what is trained.</summary>
+    public ReportTo ReportTo { get; set; } = ReportTo.TensorBoard;
 
     /// <summary>The ranks of a data-parallel run (<see cref="MpiLaunch.Detect"/>); every rank runs the same <see cref="Run"/>.
     /// Rank 0 alone writes (checkpoints, the model folder, the results) and reports <see cref="Progress"/>.</summary>
@@ -75,8 +78,8 @@ public sealed class FineTuningRun(FineTuningRequest request)
         using var held = Lead ? BertSharpException.Guard(() => RunLock.Acquire(output), ErrorKind.BadInput, output) : null;
         if (q.Resume) CheckSameRequest(output, q);
         // A damaged trainer_state.json is the checkpoint's problem (exit 4, the field named), found before any work.
-        if (resumeFrom is not null)
-            BertSharpException.Guard(() => Checkpoint.LoadState(Path.Combine(resumeFrom, "trainer_state.json")), ErrorKind.BadCheckpoint, resumeFrom);
+        long resumedStep = resumeFrom is null ? 0
+            : BertSharpException.Guard(() => Checkpoint.LoadState(Path.Combine(resumeFrom, "trainer_state.json")), ErrorKind.BadCheckpoint, resumeFrom).Step;
         if (q.Resume && File.Exists(Path.Combine(output, ResultsFile)))
         {
             // Finished before (the results are written last): a no-op that keeps everything.
@@ -140,6 +143,10 @@ public sealed class FineTuningRun(FineTuningRequest request)
             AtomicFile.WriteAllText(Path.Combine(output, RequestFile), RequestJson(q));
         }
 
+        // After the clean-up above (a fresh run starts new event files); a resume keeps the events up to its checkpoint.
+        // In the output folder, so the finished model folder holds them beside its checkpoints.
+        using var tensorBoard = Lead && ReportTo == ReportTo.TensorBoard ? new TensorBoardLogger(output, resumedStep) : null;
+
         // The model and the loop.
         var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
         if (parameters.Device != Device) parameters = parameters.To(Device);
@@ -150,7 +157,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
                 Epochs = q.Epochs, BatchSize = q.BatchSize, EvalBatchSize = q.EvalBatchSize, LearningRate = q.LearningRate,
                 WarmupRatio = q.WarmupRatio, WeightDecay = q.WeightDecay, Seed = q.Seed, LogEvery = q.LogEvery, Log = Log,
                 GroupByLength = q.GroupByLength, CheckpointDir = checkpoints, ResumeFrom = resumeFrom,
-                EarlyStoppingPatience = q.EarlyStoppingPatience, Callbacks = Callbacks, Communicator = Communicator,
+                EarlyStoppingPatience = q.EarlyStoppingPatience, Communicator = Communicator,
+                // The event files first: a caller's callback that stops the process after a step finds that step written.
+                Callbacks = tensorBoard is null ? Callbacks : [tensorBoard, .. Callbacks],
             };
             o.Validate();
             return o;

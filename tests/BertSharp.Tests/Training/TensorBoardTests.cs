@@ -1,9 +1,11 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using BertSharp.IO;
 using BertSharp.Tests.Cli;
 using BertSharp.Tests.Model;
+using BertSharp.Tests.Use;
 
 namespace BertSharp.Tests.Training;
 
@@ -185,5 +187,156 @@ public class TensorBoardTests : IDisposable
         Assert.True(r.Code == 0, r.Err);
         Assert.True(File.Exists(Path.Combine(run, "metrics.jsonl")));
         Assert.False(Directory.Exists(Path.Combine(run, "tensorboard")));
+    }
+
+    /// <summary>Starts <c>dotnet BertSharp.Cli.dll ARGS</c> as a real process that pauses after update
+    /// <paramref name="pauseAfter"/> (BERTSHARP_TEST_PAUSE_STEP), waits for that, and kills it with SIGKILL.</summary>
+    private static string RunAndKillAfterStep(string[] args, long pauseAfter)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "BertSharp.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["BERTSHARP_TEST_PAUSE_STEP"] = pauseAfter.ToString();
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        var err = new StringBuilder();
+        var paused = new ManualResetEventSlim();
+        using var p = new Process { StartInfo = psi };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (err) err.AppendLine(e.Data);
+            if (e.Data == $"paused after step {pauseAfter}") paused.Set();
+        };
+        p.OutputDataReceived += (_, _) => { };
+        p.Start();
+        p.StandardInput.Close();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        bool reached = paused.Wait(TimeSpan.FromSeconds(180));
+        bool exited = p.HasExited;
+        if (!exited) p.Kill(); // SIGKILL: no handler runs, nothing is flushed or closed by the process
+        p.WaitForExit();
+        lock (err)
+        {
+            Assert.True(reached && !exited, $"never paused after step {pauseAfter} (exited: {exited})\n{err}");
+            Assert.Equal(137, p.ExitCode); // 128 + SIGKILL
+            return err.ToString();
+        }
+    }
+
+    /// <summary>Steps of the train events, as the files hold them now.</summary>
+    private static List<long> TrainSteps(string run) => Folder(Path.Combine(run, "tensorboard", "train")).Select(e => e.Step).ToList();
+
+    [Fact]
+    public void A_pretrain_killed_with_sigkill_after_a_checkpoint_and_resumed_has_every_step_once_with_its_values()
+    {
+        string corpus = CliTestSupport.WriteCorpus(Path.Combine(_dir, "corpus.txt"));
+        string config = CliTestSupport.WriteTinyConfig(Path.Combine(_dir, "config.json"));
+        string run = Path.Combine(_dir, "run"), straight = Path.Combine(_dir, "straight");
+        // Checkpoints and evaluations at 3, 6, 9; the kill lands after step 5: checkpoint-3 is the newest, steps 4 and 5
+        // are in the event file (and metrics.jsonl) and must be cut, then redone, by the resume.
+        RunAndKillAfterStep(CliTestSupport.TinyPretrain(corpus, config, run, steps: 9), pauseAfter: 5);
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoints", "checkpoint-3")));
+        Assert.False(Directory.Exists(Path.Combine(run, "checkpoints", "checkpoint-6")));
+        Assert.Equal([1L, 2, 3, 4, 5], TrainSteps(run));
+
+        var r = CliTestSupport.Run([.. CliTestSupport.TinyPretrain(corpus, config, run, steps: 9), "--resume"]);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("resuming from", r.Err);
+        AssertMatchesMetrics(run);
+        Assert.Equal([1L, 2, 3, 4, 5, 6, 7, 8, 9], TrainSteps(run));
+        Assert.Equal([0L, 3, 6, 9], Folder(Path.Combine(run, "tensorboard", "validation")).Select(e => e.Step));
+
+        // The resumed run is bit-exact, so its events carry the values of a run never killed.
+        r = CliTestSupport.Run(CliTestSupport.TinyPretrain(corpus, config, straight, steps: 9));
+        Assert.True(r.Code == 0, r.Err);
+        AssertSameValues(straight, run);
+    }
+
+    [Fact]
+    public void A_finetune_killed_with_sigkill_after_a_checkpoint_and_resumed_has_every_step_once_with_its_values()
+    {
+        string corpus = CliTestSupport.WriteCorpus(Path.Combine(_dir, "corpus.txt"));
+        string config = CliTestSupport.WriteTinyConfig(Path.Combine(_dir, "config.json"));
+        string model = Path.Combine(_dir, "model"), data = Path.Combine(_dir, "reviews.jsonl");
+        Assert.Equal(0, CliTestSupport.Run(CliTestSupport.TinyPretrain(corpus, config, model, steps: 3)).Code);
+        File.WriteAllLines(data, ClassifierTests.SentimentTexts(40, 5)
+            .Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        string[] Finetune(string output) =>
+            ["finetune", model, "--data", data, "--out", output, "--epochs", "3", "--batch-size", "8", "--max-length", "16", "--log-every", "0", "--threads", "1"];
+        string ft = Path.Combine(_dir, "ft"), straight = Path.Combine(_dir, "straight");
+
+        // 36 training texts in batches of 8: 5 updates an epoch, an evaluation (and the first one's best checkpoint) at
+        // step 5; the kill lands after step 7, whose events must be cut and redone.
+        RunAndKillAfterStep(Finetune(ft), pauseAfter: 7);
+        Assert.True(Directory.Exists(Path.Combine(ft, "checkpoints", "checkpoint-5")));
+        Assert.Equal([1L, 2, 3, 4, 5, 6, 7], TrainSteps(ft));
+        Assert.Equal([5L], Folder(Path.Combine(ft, "tensorboard", "validation")).Select(e => e.Step));
+
+        var r = CliTestSupport.Run([.. Finetune(ft), "--resume"]);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Equal(Enumerable.Range(1, 15).Select(i => (long)i), TrainSteps(ft));
+        var validation = Folder(Path.Combine(ft, "tensorboard", "validation"));
+        Assert.Equal([5L, 10, 15], validation.Select(e => e.Step));
+        // The validation events carry finetune_results.json's per-epoch figures; the train events' per-batch losses
+        // average to its per-epoch training loss.
+        var history = JsonDocument.Parse(File.ReadAllText(Path.Combine(ft, "finetune_results.json"))).RootElement.GetProperty("history").EnumerateArray().ToList();
+        Assert.Equal(3, history.Count);
+        var train = Folder(Path.Combine(ft, "tensorboard", "train"));
+        foreach (var (h, e) in history.Zip(validation))
+        {
+            Assert.Equal(h.GetProperty("step").GetInt64(), e.Step);
+            Assert.Equal((float)h.GetProperty("eval_loss").GetDouble(), e.Scalars["loss"]);
+            Assert.Equal((float)h.GetProperty("eval_accuracy").GetDouble(), e.Scalars["accuracy"]);
+            var epoch = train.Where(t => t.Step > e.Step - 5 && t.Step <= e.Step).ToList();
+            // Batches of 8, 8, 8, 8, 4: the epoch's loss is the text-weighted mean of the batch losses.
+            double mean = epoch.Select((t, i) => t.Scalars["loss"] * (i < 4 ? 8.0 : 4.0)).Sum() / 36;
+            Assert.Equal(h.GetProperty("train_loss").GetDouble(), mean, 1e-5);
+        }
+        Assert.All(train, e => Assert.Equal(["accuracy", "grad_norm", "learning_rate", "loss", "tokens_per_second"], e.Scalars.Keys.Order()));
+
+        // The resumed run is bit-exact, so its events carry the values of a run never killed.
+        r = CliTestSupport.Run(Finetune(straight));
+        Assert.True(r.Code == 0, r.Err);
+        AssertSameValues(straight, ft);
+        // The model folder holds the event files beside its checkpoints.
+        Assert.True(File.Exists(Path.Combine(ft, "model.safetensors")));
+    }
+
+    /// <summary>Both runs' events have the same steps and values in both folders (tokens/s and wall times aside).</summary>
+    private static void AssertSameValues(string expected, string actual)
+    {
+        foreach (var split in new[] { "train", "validation" })
+        {
+            var a = Folder(Path.Combine(expected, "tensorboard", split));
+            var b = Folder(Path.Combine(actual, "tensorboard", split));
+            Assert.Equal(a.Select(e => e.Step), b.Select(e => e.Step));
+            foreach (var (x, y) in a.Zip(b))
+            {
+                Assert.Equal(x.Scalars.Keys.Order(), y.Scalars.Keys.Order());
+                foreach (var (tag, value) in x.Scalars)
+                    if (tag != "tokens_per_second") Assert.True(value.Equals(y.Scalars[tag]), $"{split} step {x.Step} {tag}: {value} vs {y.Scalars[tag]}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Finetune_report_to_none_writes_no_event_files_and_an_unknown_target_is_exit_2()
+    {
+        string corpus = CliTestSupport.WriteCorpus(Path.Combine(_dir, "corpus.txt"));
+        string config = CliTestSupport.WriteTinyConfig(Path.Combine(_dir, "config.json"));
+        string model = Path.Combine(_dir, "model"), data = Path.Combine(_dir, "reviews.jsonl"), ft = Path.Combine(_dir, "ft");
+        Assert.Equal(0, CliTestSupport.Run(CliTestSupport.TinyPretrain(corpus, config, model, steps: 3)).Code);
+        File.WriteAllLines(data, ClassifierTests.SentimentTexts(20, 5)
+            .Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        string[] args = ["finetune", model, "--data", data, "--out", ft, "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--log-every", "0", "--threads", "1"];
+        var r = CliTestSupport.Run([.. args, "--report-to", "wandb"]);
+        Assert.Equal(2, r.Code);
+        Assert.Equal("error: --report-to 'wandb': expected tensorboard or none", Assert.Single(r.Err.Split('\n'), l => l.StartsWith("error:")));
+        Assert.False(Directory.Exists(ft));
+        r = CliTestSupport.Run([.. args, "--report-to", "none"]);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.True(File.Exists(Path.Combine(ft, "finetune_results.json")));
+        Assert.False(Directory.Exists(Path.Combine(ft, "tensorboard")));
     }
 }
