@@ -97,19 +97,5 @@ public sealed class NothingLeftBehindTests : IClassFixture<OutputSafetyTests.Inp
         finally { NeedsTmpfsFactAttribute.Unmount(full); }
     }
 
-    /// <summary>Every entry under the fixture (links as links), each regular file with its SHA-256.</summary>
-    private string Snapshot()
-    {
-        var lines = new List<string>();
-        foreach (var e in new DirectoryInfo(_x.Root).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-                     .OrderBy(e => e.FullName, StringComparer.Ordinal))
-        {
-            string rel = Path.GetRelativePath(_x.Root, e.FullName);
-            if (e.LinkTarget is { } target) lines.Add($"{rel} -> {target}");
-            else if (e is DirectoryInfo) lines.Add($"{rel}/");
-            else if (OutputPaths.SpecialFileKind(e.FullName) is { } kind) lines.Add($"{rel} ({kind})");
-            else lines.Add($"{rel} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(e.FullName)))}");
-        }
-        return string.Join("\n", lines);
-    }
+    private string Snapshot() => FolderSnapshot.Of(_x.Root);
 }

@@ -140,22 +140,7 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
         Assert.Equal("/dev/null", File.ResolveLinkTarget(_x.Dir["link-dev"], false)!.FullName);
     }
 
-    /// <summary>Every entry under the fixture (links as links), with each regular file's SHA-256: any change, any
-    /// leftover .tmp or new empty folder shows.</summary>
-    private string Snapshot()
-    {
-        var lines = new List<string>();
-        foreach (var e in new DirectoryInfo(_x.Root).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-                     .OrderBy(e => e.FullName, StringComparer.Ordinal))
-        {
-            string rel = Path.GetRelativePath(_x.Root, e.FullName);
-            if (e.LinkTarget is { } target) lines.Add($"{rel} -> {target}");
-            else if (e is DirectoryInfo) lines.Add($"{rel}/");
-            else if (OutputPaths.SpecialFileKind(e.FullName) is { } kind) lines.Add($"{rel} ({kind})");
-            else lines.Add($"{rel} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(e.FullName)))}");
-        }
-        return string.Join("\n", lines);
-    }
+    private string Snapshot() => FolderSnapshot.Of(_x.Root);
 }
 
 /// <summary>Issue 25's remaining items that need no trained model: a pipe or device as a corpus is refused (it would be

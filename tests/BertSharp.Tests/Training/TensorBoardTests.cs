@@ -5,7 +5,6 @@ using System.Text.Json;
 using BertSharp.IO;
 using BertSharp.Tests.Cli;
 using BertSharp.Tests.Model;
-using BertSharp.Tests.Use;
 
 namespace BertSharp.Tests.Training;
 
