@@ -1,7 +1,7 @@
 namespace BertSharp.Tensors;
 
-/// <summary>Element types a device can hold. BFloat16 is for mixed precision (activations and matrix
-/// products in bfloat16, float32 master weights); the CPU device stores it but has no kernels for it yet.</summary>
+/// <summary>Element types a device can hold. BFloat16 is for mixed precision: activations and the products'
+/// inputs in bfloat16 (every kernel computes in float32 between load and store), float32 master weights.</summary>
 public enum DType
 {
     /// <summary>32-bit IEEE float: activations, parameters, gradients, moments.</summary>
