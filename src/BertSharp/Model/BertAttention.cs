@@ -15,7 +15,7 @@ public sealed class BertSelfAttention
     private readonly BertParameters _p;
     private readonly Device _d;
     private readonly EncoderScratch _s;
-    private readonly int _w, _b;
+    private readonly ParameterView _qkvWeight, _qkvBias; // [3H, H] and [3H]: query, key and value adjacent
     private readonly uint _site;
     private int _batch, _seq;
     private DeviceTensor _qkv = null!;                           // [B·T, 3H]
@@ -31,9 +31,11 @@ public sealed class BertSelfAttention
         _p = parameters;
         _d = parameters.Device;
         _s = scratch;
-        _w = parameters.Layout[$"bert.encoder.layer.{layer}.attention.self.query.weight"].Offset;
-        _b = parameters.Layout[$"bert.encoder.layer.{layer}.attention.self.query.bias"].Offset;
-        _site = (uint)(1 + 3 * layer);
+        var l = parameters.Layout;
+        string prefix = $"bert.encoder.layer.{layer}.attention.self.";
+        _qkvWeight = ParameterView.Spanning(l, prefix + "query.weight", prefix + "value.weight");
+        _qkvBias = ParameterView.Spanning(l, prefix + "query.bias", prefix + "value.bias");
+        _site = DropoutSites.AttentionProbs(layer);
     }
 
     internal void Allocate(int maxBatch, int maxSeq)
@@ -57,7 +59,7 @@ public sealed class BertSelfAttention
         int h3 = 3 * h, tt = t * t;
         long row3 = (long)t * h3, nhtt = (long)nh * tt;
         var qkv = _qkv.Prefix(n * h3);
-        Dense.Forward(_d, x, n, h, h3, _p.ProductValues.View(_w, h3 * h), _p.Values.View(_b, h3), qkv);
+        Dense.Forward(_d, x, n, h, h3, _qkvWeight.Product(_p), _qkvBias.Value(_p), qkv);
         var q = qkv;
         var k = qkv.Slice(h);
         var v = qkv.Slice(2 * h);
@@ -78,7 +80,6 @@ public sealed class BertSelfAttention
         int n = _batch * _seq, h = _c.HiddenSize, nh = _c.NumAttentionHeads, hd = _c.HeadSize, t = _seq;
         int h3 = 3 * h, tt = t * t, bh = _batch * nh;
         long row3 = (long)t * h3, row = (long)t * h, nhtt = (long)nh * tt;
-        var g = _p.Gradients;
         float p = d.P(_c.AttentionProbsDropoutProb);
         var probs = _probs.Prefix(bh * tt);
         var pd = p > 0 ? _probsDropped.Prefix(bh * tt) : probs;
@@ -100,7 +101,7 @@ public sealed class BertSelfAttention
         // dQ = dscores·K;  dK = dscoresᵀ·Q  (the 1/sqrt(D) scale is inside the softmax backward)
         _d.SgemmBatched2D(false, false, t, hd, t, 1f, dProbs, t, nhtt, tt, k, h3, row3, hd, 0f, dq, h3, row3, hd, _batch, nh);
         _d.SgemmBatched2D(true, false, t, hd, t, 1f, dProbs, t, nhtt, tt, q, h3, row3, hd, 0f, dk, h3, row3, hd, _batch, nh);
-        Dense.Backward(_d, dqkv, x, n, h, h3, _p.ProductValues.View(_w, h3 * h), g.View(_w, h3 * h), g.View(_b, h3), dx, accumulateDx: true);
+        Dense.Backward(_d, dqkv, x, n, h, h3, _qkvWeight.Product(_p), _qkvWeight.Gradient(_p), _qkvBias.Gradient(_p), dx, accumulateDx: true);
     }
 }
 
@@ -113,7 +114,8 @@ public abstract class ResidualOutput
     private readonly BertParameters _p;
     private readonly Device _d;
     private readonly EncoderScratch _s;
-    private readonly int _w, _b, _gamma, _beta, _nIn;
+    private readonly ParameterView _weight, _bias, _gamma, _beta;
+    private readonly int _nIn;
     private readonly uint _site;
     private int _n, _seq;
     private DeviceTensor _preLn = null!, _output = null!;  // [B·T, H]
@@ -131,10 +133,10 @@ public abstract class ResidualOutput
         _nIn = nIn;
         _site = site;
         var l = parameters.Layout;
-        _w = l[prefix + "dense.weight"].Offset;
-        _b = l[prefix + "dense.bias"].Offset;
-        _gamma = l[prefix + "LayerNorm.weight"].Offset;
-        _beta = l[prefix + "LayerNorm.bias"].Offset;
+        _weight = ParameterView.Of(l, prefix + "dense.weight");
+        _bias = ParameterView.Of(l, prefix + "dense.bias");
+        _gamma = ParameterView.Of(l, prefix + "LayerNorm.weight");
+        _beta = ParameterView.Of(l, prefix + "LayerNorm.bias");
     }
 
     internal void Allocate(int maxBatch, int maxSeq)
@@ -152,24 +154,21 @@ public abstract class ResidualOutput
     public void Forward(TensorView input, TensorView residual, in DropoutContext d)
     {
         int h = _c.HiddenSize;
-        var w = _p.Values;
         var preLn = _preLn.Prefix(_n * h);
-        Dense.Forward(_d, input, _n, _nIn, h, _p.ProductValues.View(_w, h * _nIn), w.View(_b, h), preLn);
+        Dense.Forward(_d, input, _n, _nIn, h, _weight.Product(_p), _bias.Value(_p), preLn);
         float p = d.P(_c.HiddenDropoutProb);
         if (p > 0) _d.DropoutForward(preLn, preLn, p, d.Seed, d.Step, _site, d.Offset((long)_seq * h));
         _d.Add(preLn, residual.Slice(0, preLn.Length));
-        _d.LayerNormForward(preLn, _n, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, Output, _mean.Prefix(_n), _rstd.Prefix(_n));
+        _d.LayerNormForward(preLn, _n, h, _gamma.Value(_p), _beta.Value(_p), _c.LayerNormEps, Output, _mean.Prefix(_n), _rstd.Prefix(_n));
     }
 
     /// <summary>dInput = d(dense input) (overwritten); dResidual = d(residual) (overwritten).</summary>
     public void Backward(TensorView dOutput, TensorView input, TensorView dInput, TensorView dResidual, in DropoutContext d)
     {
         int h = _c.HiddenSize;
-        var w = _p.Values;
-        var g = _p.Gradients;
         dResidual = dResidual.Slice(0, _n * h);
-        _d.LayerNormBackward(dOutput, _preLn.Prefix(_n * h), _mean.Prefix(_n), _rstd.Prefix(_n), w.View(_gamma, h), _n, h, dResidual,
-            g.View(_gamma, h), g.View(_beta, h));
+        _d.LayerNormBackward(dOutput, _preLn.Prefix(_n * h), _mean.Prefix(_n), _rstd.Prefix(_n), _gamma.Value(_p), _n, h, dResidual,
+            _gamma.Gradient(_p), _beta.Gradient(_p));
         float p = d.P(_c.HiddenDropoutProb);
         var dDense = dResidual;
         if (p > 0)
@@ -177,7 +176,7 @@ public abstract class ResidualOutput
             dDense = _s.DDense.Prefix(_n * h);
             _d.DropoutBackward(dResidual, dDense, p, d.Seed, d.Step, _site, d.Offset((long)_seq * h));
         }
-        Dense.Backward(_d, dDense, input, _n, _nIn, h, _p.ProductValues.View(_w, h * _nIn), g.View(_w, h * _nIn), g.View(_b, h), dInput, accumulateDx: false);
+        Dense.Backward(_d, dDense, input, _n, _nIn, h, _weight.Product(_p), _weight.Gradient(_p), _bias.Gradient(_p), dInput, accumulateDx: false);
     }
 }
 
@@ -185,12 +184,12 @@ public abstract class ResidualOutput
 public sealed class BertSelfOutput : ResidualOutput
 {
     internal BertSelfOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
-        : base(c, p, s, $"bert.encoder.layer.{layer}.attention.output.", c.HiddenSize, (uint)(2 + 3 * layer)) { }
+        : base(c, p, s, $"bert.encoder.layer.{layer}.attention.output.", c.HiddenSize, DropoutSites.AttentionOutput(layer)) { }
 }
 
 /// <summary>Feed-forward output: dense(I→H), dropout, residual, LayerNorm.</summary>
 public sealed class BertOutput : ResidualOutput
 {
     internal BertOutput(BertConfig c, BertParameters p, EncoderScratch s, int layer)
-        : base(c, p, s, $"bert.encoder.layer.{layer}.output.", c.IntermediateSize, (uint)(3 + 3 * layer)) { }
+        : base(c, p, s, $"bert.encoder.layer.{layer}.output.", c.IntermediateSize, DropoutSites.Output(layer)) { }
 }

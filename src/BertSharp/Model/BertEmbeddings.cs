@@ -9,13 +9,10 @@ namespace BertSharp.Model;
 /// </summary>
 public sealed class BertEmbeddings
 {
-    /// <summary>Dropout site of the embeddings' output (encoder layer l uses 1 + 3·l, 2 + 3·l and 3 + 3·l): part of the
-    /// counter that draws the mask.</summary>
-    public const uint DropoutSite = 0;
     private readonly BertConfig _c;
     private readonly BertParameters _p;
     private readonly Device _d;
-    private readonly int _word, _pos, _type, _gamma, _beta;
+    private readonly ParameterView _word, _pos, _type, _gamma, _beta;
     private int _n, _seq;
     private DeviceTensor _positionIds = null!;                    // [B·T] Int32: t of each token
     private DeviceTensor _sum = null!, _dSum = null!, _output = null!; // [B·T, H]
@@ -31,11 +28,11 @@ public sealed class BertEmbeddings
         _p = parameters;
         _d = parameters.Device;
         var l = parameters.Layout;
-        _word = l["bert.embeddings.word_embeddings.weight"].Offset;
-        _pos = l["bert.embeddings.position_embeddings.weight"].Offset;
-        _type = l["bert.embeddings.token_type_embeddings.weight"].Offset;
-        _gamma = l["bert.embeddings.LayerNorm.weight"].Offset;
-        _beta = l["bert.embeddings.LayerNorm.bias"].Offset;
+        _word = ParameterView.Of(l, "bert.embeddings.word_embeddings.weight");
+        _pos = ParameterView.Of(l, "bert.embeddings.position_embeddings.weight");
+        _type = ParameterView.Of(l, "bert.embeddings.token_type_embeddings.weight");
+        _gamma = ParameterView.Of(l, "bert.embeddings.LayerNorm.weight");
+        _beta = ParameterView.Of(l, "bert.embeddings.LayerNorm.bias");
     }
 
     internal void Allocate(int maxBatch, int maxSeq)
@@ -58,33 +55,30 @@ public sealed class BertEmbeddings
     /// <summary><paramref name="inputIds"/>, <paramref name="tokenTypeIds"/>: [B·T] Int32 on the device, valid until backward.</summary>
     public void Forward(TensorView inputIds, TensorView tokenTypeIds, in DropoutContext d)
     {
-        int h = _c.HiddenSize, v = _c.VocabSize, nh = _n * h;
-        var w = _p.Values;
+        int h = _c.HiddenSize, nh = _n * h;
         var sum = _sum.Prefix(nh);
         var output = Output;
         (_inputIds, _tokenTypeIds) = (inputIds, tokenTypeIds);
-        _d.EmbeddingForward(inputIds, w.View(_word, v * h), h, sum, accumulate: false);
-        _d.EmbeddingForward(tokenTypeIds, w.View(_type, _c.TypeVocabSize * h), h, sum, accumulate: true);
-        _d.EmbeddingForward(_positionIds.Prefix(_n), w.View(_pos, _c.MaxPositionEmbeddings * h), h, sum, accumulate: true);
-        _d.LayerNormForward(sum, _n, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, output, _mean.Prefix(_n), _rstd.Prefix(_n));
+        _d.EmbeddingForward(inputIds, _word.Value(_p), h, sum, accumulate: false);
+        _d.EmbeddingForward(tokenTypeIds, _type.Value(_p), h, sum, accumulate: true);
+        _d.EmbeddingForward(_positionIds.Prefix(_n), _pos.Value(_p), h, sum, accumulate: true);
+        _d.LayerNormForward(sum, _n, h, _gamma.Value(_p), _beta.Value(_p), _c.LayerNormEps, output, _mean.Prefix(_n), _rstd.Prefix(_n));
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _d.DropoutForward(output, output, p, d.Seed, d.Step, DropoutSite, d.Offset((long)_seq * h));
+        if (p > 0) _d.DropoutForward(output, output, p, d.Seed, d.Step, DropoutSites.Embeddings, d.Offset((long)_seq * h));
     }
 
     /// <summary><paramref name="dOutput"/> [B·T, H] is used as scratch (overwritten).</summary>
     public void Backward(TensorView dOutput, in DropoutContext d)
     {
-        int h = _c.HiddenSize, v = _c.VocabSize, nh = _n * h;
-        var w = _p.Values;
-        var g = _p.Gradients;
+        int h = _c.HiddenSize, nh = _n * h;
         var dSum = _dSum.Prefix(nh);
         dOutput = dOutput.Slice(0, nh);
         float p = d.P(_c.HiddenDropoutProb);
-        if (p > 0) _d.DropoutBackward(dOutput, dOutput, p, d.Seed, d.Step, DropoutSite, d.Offset((long)_seq * h));
-        _d.LayerNormBackward(dOutput, _sum.Prefix(nh), _mean.Prefix(_n), _rstd.Prefix(_n), w.View(_gamma, h), _n, h, dSum, g.View(_gamma, h), g.View(_beta, h));
+        if (p > 0) _d.DropoutBackward(dOutput, dOutput, p, d.Seed, d.Step, DropoutSites.Embeddings, d.Offset((long)_seq * h));
+        _d.LayerNormBackward(dOutput, _sum.Prefix(nh), _mean.Prefix(_n), _rstd.Prefix(_n), _gamma.Value(_p), _n, h, dSum, _gamma.Gradient(_p), _beta.Gradient(_p));
         // d(sum) goes to each of the three tables' rows.
-        _d.EmbeddingBackward(_inputIds, dSum, h, g.View(_word, v * h));
-        _d.EmbeddingBackward(_tokenTypeIds, dSum, h, g.View(_type, _c.TypeVocabSize * h));
-        _d.EmbeddingBackward(_positionIds.Prefix(_n), dSum, h, g.View(_pos, _c.MaxPositionEmbeddings * h));
+        _d.EmbeddingBackward(_inputIds, dSum, h, _word.Gradient(_p));
+        _d.EmbeddingBackward(_tokenTypeIds, dSum, h, _type.Gradient(_p));
+        _d.EmbeddingBackward(_positionIds.Prefix(_n), dSum, h, _pos.Gradient(_p));
     }
 }

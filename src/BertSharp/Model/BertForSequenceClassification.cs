@@ -15,10 +15,7 @@ public sealed class BertForSequenceClassification : ITrainableModel
 {
     /// <summary>Label of a row that counts in neither loss nor accuracy (padding rows, inference).</summary>
     public const int IgnoreLabel = -1;
-    /// <summary>Dropout site of the pooled output (the encoder uses 0 and 1 + 3·layer + k).</summary>
-    public const uint ClassifierDropoutSite = 0x4000_0000;
-
-    private readonly int _w, _b;
+    private readonly ParameterView _weight, _bias;
     private readonly float[] _hostStats = new float[3];
     private int _capBatch, _count;
     private bool _forwarded;
@@ -53,8 +50,8 @@ public sealed class BertForSequenceClassification : ITrainableModel
         NumLabels = parameters.Layout.NumLabels;
         if (NumLabels > 0)
         {
-            _w = parameters.Layout[BertParameterLayout.ClassifierWeight].Offset;
-            _b = parameters.Layout[BertParameterLayout.ClassifierBias].Offset;
+            _weight = ParameterView.Of(parameters.Layout, BertParameterLayout.ClassifierWeight);
+            _bias = ParameterView.Of(parameters.Layout, BertParameterLayout.ClassifierBias);
         }
     }
 
@@ -106,12 +103,10 @@ public sealed class BertForSequenceClassification : ITrainableModel
         int h = Config.HiddenSize, l = NumLabels;
         var dropped = _dropped.Prefix(batch * h);
         float p = dropout.P(Config.HiddenDropoutProb);
-        if (p > 0) d.DropoutForward(Bert.PooledOutput, dropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite, dropout.Offset(h));
+        if (p > 0) d.DropoutForward(Bert.PooledOutput, dropped, p, dropout.Seed, dropout.Step, DropoutSites.Classifier, dropout.Offset(h));
         else d.Copy(Bert.PooledOutput, dropped);
         var logits = Logits;
-        var w = Parameters.Values;
-        var pw = Parameters.ProductValues;
-        Dense.Forward(d, dropped, batch, h, l, pw.View(_w, l * h), w.View(_b, l), logits);
+        Dense.Forward(d, dropped, batch, h, l, _weight.Product(Parameters), _bias.Value(Parameters), logits);
         var targets = Bert.Inputs.Labels.Prefix(batch);
         d.CrossEntropyForward(logits, batch, l, targets, IgnoreLabel, _losses.Prefix(batch), _lse.Prefix(batch), _argmax.Prefix(batch));
         d.LossStatistics(_losses.Prefix(batch), _argmax.Prefix(batch), targets, IgnoreLabel, _stats);
@@ -138,12 +133,10 @@ public sealed class BertForSequenceClassification : ITrainableModel
         var logits = Logits;
         d.CrossEntropyBackward(logits, _lse.Prefix(batch), Bert.Inputs.Labels.Prefix(batch), IgnoreLabel, batch, l, lossScale / totals.LabelCount, logits);
         var dDropped = _dDropped.Prefix(batch * h);
-        var w = Parameters.Values;
-        var pw = Parameters.ProductValues;
-        var g = Parameters.Gradients;
-        Dense.Backward(d, logits, _dropped.Prefix(batch * h), batch, h, l, pw.View(_w, l * h), g.View(_w, l * h), g.View(_b, l), dDropped, accumulateDx: false);
-        float p = dropout.P(Config.HiddenDropoutProb);
-        if (p > 0) d.DropoutBackward(dDropped, dDropped, p, dropout.Seed, dropout.Step, ClassifierDropoutSite, dropout.Offset(h));
+        var p = Parameters;
+        Dense.Backward(d, logits, _dropped.Prefix(batch * h), batch, h, l, _weight.Product(p), _weight.Gradient(p), _bias.Gradient(p), dDropped, accumulateDx: false);
+        float rate = dropout.P(Config.HiddenDropoutProb);
+        if (rate > 0) d.DropoutBackward(dDropped, dDropped, rate, dropout.Seed, dropout.Step, DropoutSites.Classifier, dropout.Offset(h));
         Bert.BeginBackward();
         Bert.Backward(dDropped, dropout);
     }

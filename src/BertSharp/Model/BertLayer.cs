@@ -8,7 +8,7 @@ public sealed class BertIntermediate
     private readonly BertConfig _c;
     private readonly BertParameters _p;
     private readonly Device _d;
-    private readonly int _w, _b;
+    private readonly ParameterView _weight, _bias;
     private int _n;
     private DeviceTensor _pre = null!, _output = null!; // [B·T, I]
 
@@ -20,8 +20,8 @@ public sealed class BertIntermediate
         _c = config;
         _p = parameters;
         _d = parameters.Device;
-        _w = parameters.Layout[$"bert.encoder.layer.{layer}.intermediate.dense.weight"].Offset;
-        _b = parameters.Layout[$"bert.encoder.layer.{layer}.intermediate.dense.bias"].Offset;
+        _weight = ParameterView.Of(parameters.Layout, $"bert.encoder.layer.{layer}.intermediate.dense.weight");
+        _bias = ParameterView.Of(parameters.Layout, $"bert.encoder.layer.{layer}.intermediate.dense.bias");
     }
 
     internal void Allocate(int maxBatch, int maxSeq)
@@ -37,7 +37,7 @@ public sealed class BertIntermediate
     {
         int h = _c.HiddenSize, i = _c.IntermediateSize;
         var pre = _pre.Prefix(_n * i);
-        Dense.Forward(_d, input, _n, h, i, _p.ProductValues.View(_w, i * h), _p.Values.View(_b, i), pre);
+        Dense.Forward(_d, input, _n, h, i, _weight.Product(_p), _bias.Value(_p), pre);
         _d.Gelu(pre, Output, _c.UsesTanhGelu);
     }
 
@@ -47,8 +47,8 @@ public sealed class BertIntermediate
         int h = _c.HiddenSize, i = _c.IntermediateSize;
         dOutput = dOutput.Slice(0, _n * i);
         _d.GeluBackward(_pre.Prefix(_n * i), dOutput, dOutput, _c.UsesTanhGelu);
-        Dense.Backward(_d, dOutput, input, _n, h, i, _p.ProductValues.View(_w, i * h), _p.Gradients.View(_w, i * h),
-            _p.Gradients.View(_b, i), dInput, accumulateDx: true);
+        Dense.Backward(_d, dOutput, input, _n, h, i, _weight.Product(_p), _weight.Gradient(_p), _bias.Gradient(_p),
+            dInput, accumulateDx: true);
     }
 }
 

@@ -8,7 +8,7 @@ public sealed class BertPooler
     private readonly BertConfig _c;
     private readonly BertParameters _p;
     private readonly Device _d;
-    private readonly int _w, _b;
+    private readonly ParameterView _weight, _bias;
     private int _batch;
     private DeviceTensor _clsRows = null!;                              // [B] Int32: the row of each [CLS]
     private DeviceTensor _cls = null!, _dCls = null!, _output = null!;  // [B, H]
@@ -21,8 +21,8 @@ public sealed class BertPooler
         _c = c;
         _p = p;
         _d = p.Device;
-        _w = p.Layout["bert.pooler.dense.weight"].Offset;
-        _b = p.Layout["bert.pooler.dense.bias"].Offset;
+        _weight = ParameterView.Of(p.Layout, "bert.pooler.dense.weight");
+        _bias = ParameterView.Of(p.Layout, "bert.pooler.dense.bias");
     }
 
     internal void Allocate(int maxBatch)
@@ -46,7 +46,7 @@ public sealed class BertPooler
         var output = Output;
         var cls = _cls.Prefix(_batch * h);
         _d.EmbeddingForward(_clsRows.Prefix(_batch), sequence, h, cls, accumulate: false); // gather row 0 of each sequence
-        Dense.Forward(_d, cls, _batch, h, h, _p.ProductValues.View(_w, h * h), _p.Values.View(_b, h), output);
+        Dense.Forward(_d, cls, _batch, h, h, _weight.Product(_p), _bias.Value(_p), output);
         _d.Tanh(output, output);
     }
 
@@ -57,8 +57,8 @@ public sealed class BertPooler
         dOutput = dOutput.Slice(0, _batch * h);
         var dCls = _dCls.Prefix(_batch * h);
         _d.TanhBackward(Output, dOutput, dOutput);
-        Dense.Backward(_d, dOutput, _cls.Prefix(_batch * h), _batch, h, h, _p.ProductValues.View(_w, h * h), _p.Gradients.View(_w, h * h),
-            _p.Gradients.View(_b, h), dCls, accumulateDx: false);
+        Dense.Backward(_d, dOutput, _cls.Prefix(_batch * h), _batch, h, h, _weight.Product(_p), _weight.Gradient(_p),
+            _bias.Gradient(_p), dCls, accumulateDx: false);
         _d.EmbeddingBackward(_clsRows.Prefix(_batch), dCls, h, dSequence); // scatter-add back to the [CLS] rows
     }
 }

@@ -15,7 +15,7 @@ public sealed class BertPreTrainingHeads
     private readonly BertConfig _c;
     private readonly BertParameters _p;
     private readonly Device _d;
-    private readonly int _word, _bias, _tw, _tb, _gamma, _beta, _nw, _nb;
+    private readonly ParameterView _word, _bias, _tw, _tb, _gamma, _beta, _nw, _nb;
     private readonly float[] _hostStats = new float[6];
     private int _batch, _m, _mlmCount;
     // MLM, [B·P] or [B·P, H] or [B·P, V]
@@ -40,14 +40,14 @@ public sealed class BertPreTrainingHeads
         _p = p;
         _d = p.Device;
         var l = p.Layout;
-        _word = l["bert.embeddings.word_embeddings.weight"].Offset;
-        _bias = l["cls.predictions.bias"].Offset;
-        _tw = l["cls.predictions.transform.dense.weight"].Offset;
-        _tb = l["cls.predictions.transform.dense.bias"].Offset;
-        _gamma = l["cls.predictions.transform.LayerNorm.weight"].Offset;
-        _beta = l["cls.predictions.transform.LayerNorm.bias"].Offset;
-        _nw = l["cls.seq_relationship.weight"].Offset;
-        _nb = l["cls.seq_relationship.bias"].Offset;
+        _word = ParameterView.Of(l, "bert.embeddings.word_embeddings.weight"); // the decoder, tied
+        _bias = ParameterView.Of(l, "cls.predictions.bias");
+        _tw = ParameterView.Of(l, "cls.predictions.transform.dense.weight");
+        _tb = ParameterView.Of(l, "cls.predictions.transform.dense.bias");
+        _gamma = ParameterView.Of(l, "cls.predictions.transform.LayerNorm.weight");
+        _beta = ParameterView.Of(l, "cls.predictions.transform.LayerNorm.bias");
+        _nw = ParameterView.Of(l, "cls.seq_relationship.weight");
+        _nb = ParameterView.Of(l, "cls.seq_relationship.bias");
     }
 
     internal void Allocate(int maxBatch, int maxPredictions)
@@ -89,8 +89,7 @@ public sealed class BertPreTrainingHeads
     public void Forward(TensorView sequence, TensorView pooled, DeviceBatch inputs, ref TaskMetrics o)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
-        var w = _p.Values;
-        var pw = _p.ProductValues; // weights the products read (a bf16 copy in bf16)
+        var p = _p;
         long time = ModelProfiler.Begin();
         if (m > 0)
         {
@@ -104,20 +103,20 @@ public sealed class BertPreTrainingHeads
             _d.MaskedLmTargets(inputs.MaskedLmPositions.Prefix(m), inputs.MaskedLmIds.Prefix(m), inputs.MaskedLmWeights.Prefix(m),
                 inputs.MaxPredictions, inputs.SeqLength, Ignore, rows, targets);
             _d.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
-            Dense.Forward(_d, gathered, m, h, h, pw.View(_tw, h * h), w.View(_tb, h), tPre);
+            Dense.Forward(_d, gathered, m, h, h, _tw.Product(p), _tb.Value(p), tPre);
             _d.Gelu(tPre, tAct, _c.UsesTanhGelu);
-            _d.LayerNormForward(tAct, m, h, w.View(_gamma, h), w.View(_beta, h), _c.LayerNormEps, transformed, _mean.Prefix(m), _rstd.Prefix(m));
+            _d.LayerNormForward(tAct, m, h, _gamma.Value(p), _beta.Value(p), _c.LayerNormEps, transformed, _mean.Prefix(m), _rstd.Prefix(m));
             // Decoder tied to the word embeddings: logits = transformed · Eᵀ + bias.
-            _d.Sgemm(false, true, m, v, h, 1f, transformed, h, pw.View(_word, v * h), h, 0f, logits, v);
+            _d.Sgemm(false, true, m, v, h, 1f, transformed, h, _word.Product(p), h, 0f, logits, v);
             // + cls.predictions.bias and the cross-entropy, in one pass over the logits.
-            _d.BiasCrossEntropyForward(logits, w.View(_bias, v), m, v, targets, Ignore, _losses.Prefix(m), _lse.Prefix(m), _argmax.Prefix(m));
+            _d.BiasCrossEntropyForward(logits, _bias.Value(p), m, v, targets, Ignore, _losses.Prefix(m), _lse.Prefix(m), _argmax.Prefix(m));
             _d.LossStatistics(_losses.Prefix(m), _argmax.Prefix(m), targets, Ignore, _stats.View(0, 3));
         }
         else _d.Zero(_stats.View(0, 3));
         ModelProfiler.End(ProfileSection.MlmHeadForward, time);
         time = ModelProfiler.Begin();
         var nspTargets = _nspTargets = inputs.NextSentenceLabels.Prefix(b);
-        Dense.Forward(_d, pooled, b, h, 2, pw.View(_nw, 2 * h), w.View(_nb, 2), NspLogits);
+        Dense.Forward(_d, pooled, b, h, 2, _nw.Product(p), _nb.Value(p), NspLogits);
         _d.CrossEntropyForward(NspLogits, b, 2, nspTargets, Ignore, _nspLosses.Prefix(b), _nspLse.Prefix(b), _nspArgmax.Prefix(b));
         _d.LossStatistics(_nspLosses.Prefix(b), _nspArgmax.Prefix(b), nspTargets, Ignore, _stats.View(3, 3));
         _d.CopyToHost<float>(_stats, _hostStats);
@@ -143,9 +142,7 @@ public sealed class BertPreTrainingHeads
     public TensorView Backward(TensorView pooled, TensorView dSequence, float lossScale, long mlmCount, long nspCount)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
-        var w = _p.Values;
-        var pw = _p.ProductValues; // weights the products read (a bf16 copy in bf16)
-        var g = _p.Gradients;
+        var p = _p;
         long time = ModelProfiler.Begin();
         if (m > 0 && _mlmCount > 0)
         {
@@ -153,13 +150,13 @@ public sealed class BertPreTrainingHeads
             var dAct = _dAct.Prefix(mh);
             var dTransformed = _dTransformed.Prefix(mh);
             _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, lossScale / mlmCount,
-                g.View(_bias, v), _ceScratch);
-            _d.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed.Prefix(mh), h, 1f, g.View(_word, v * h), h);
-            _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, pw.View(_word, v * h), h, 0f, dTransformed, h);
-            _d.LayerNormBackward(dTransformed, _tAct.Prefix(mh), _mean.Prefix(m), _rstd.Prefix(m), w.View(_gamma, h), m, h, dAct,
-                g.View(_gamma, h), g.View(_beta, h));
+                _bias.Gradient(p), _ceScratch);
+            _d.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed.Prefix(mh), h, 1f, _word.Gradient(p), h);
+            _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, _word.Product(p), h, 0f, dTransformed, h);
+            _d.LayerNormBackward(dTransformed, _tAct.Prefix(mh), _mean.Prefix(m), _rstd.Prefix(m), _gamma.Value(p), m, h, dAct,
+                _gamma.Gradient(p), _beta.Gradient(p));
             _d.GeluBackward(_tPre.Prefix(mh), dAct, dAct, _c.UsesTanhGelu);
-            Dense.Backward(_d, dAct, _gathered.Prefix(mh), m, h, h, pw.View(_tw, h * h), g.View(_tw, h * h), g.View(_tb, h),
+            Dense.Backward(_d, dAct, _gathered.Prefix(mh), m, h, h, _tw.Product(p), _tw.Gradient(p), _tb.Gradient(p),
                 _dGathered.Prefix(mh), accumulateDx: false);
             _d.EmbeddingBackward(_rows.Prefix(m), _dGathered.Prefix(mh), h, dSequence); // scatter-add to the masked rows
         }
@@ -168,7 +165,7 @@ public sealed class BertPreTrainingHeads
         var dNsp = _dNsp.Prefix(b * 2);
         var dPooled = _dPooled.Prefix(b * h);
         _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / nspCount, dNsp);
-        Dense.Backward(_d, dNsp, pooled, b, h, 2, pw.View(_nw, 2 * h), g.View(_nw, 2 * h), g.View(_nb, 2), dPooled, accumulateDx: false);
+        Dense.Backward(_d, dNsp, pooled, b, h, 2, _nw.Product(p), _nw.Gradient(p), _nb.Gradient(p), dPooled, accumulateDx: false);
         ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return dPooled;
     }
