@@ -2,56 +2,6 @@ using BertSharp.Tensors;
 
 namespace BertSharp.Model;
 
-/// <summary>Feed-forward expansion: dense(H→I) then GELU.</summary>
-public sealed class BertIntermediate
-{
-    private readonly BertConfig _c;
-    private readonly BertParameters _p;
-    private readonly Device _d;
-    private readonly ParameterView _weight, _bias;
-    private int _n;
-    private DeviceTensor _pre = null!, _output = null!; // [B·T, I]
-
-    /// <summary>[B·T, I]: GELU(dense(input)) (current shape).</summary>
-    public TensorView Output => _output.Prefix(_n * _c.IntermediateSize);
-
-    internal BertIntermediate(BertConfig config, BertParameters parameters, int layer)
-    {
-        _c = config;
-        _p = parameters;
-        _d = parameters.Device;
-        _weight = ParameterView.Of(parameters.Layout, $"bert.encoder.layer.{layer}.intermediate.dense.weight");
-        _bias = ParameterView.Of(parameters.Layout, $"bert.encoder.layer.{layer}.intermediate.dense.bias");
-    }
-
-    internal void Allocate(int maxBatch, int maxSeq)
-    {
-        _pre = _d.Reallocate(_pre, _d.ActivationType, maxBatch * maxSeq, _c.IntermediateSize);
-        _output = _d.Reallocate(_output, _d.ActivationType, maxBatch * maxSeq, _c.IntermediateSize);
-    }
-
-    internal void SetShape(int batch, int seq) => _n = batch * seq;
-
-    /// <summary>input [B·T, H].</summary>
-    public void Forward(TensorView input)
-    {
-        int h = _c.HiddenSize, i = _c.IntermediateSize;
-        var pre = _pre.Prefix(_n * i);
-        Dense.Forward(_d, input, _n, h, i, _weight.Product(_p), _bias.Value(_p), pre);
-        _d.Gelu(pre, Output, _c.UsesTanhGelu);
-    }
-
-    /// <summary><paramref name="dOutput"/> [B·T, I] is overwritten (scratch); d(input) is added into <paramref name="dInput"/>.</summary>
-    public void Backward(TensorView dOutput, TensorView input, TensorView dInput)
-    {
-        int h = _c.HiddenSize, i = _c.IntermediateSize;
-        dOutput = dOutput.Slice(0, _n * i);
-        _d.GeluBackward(_pre.Prefix(_n * i), dOutput, dOutput, _c.UsesTanhGelu);
-        Dense.Backward(_d, dOutput, input, _n, h, i, _weight.Product(_p), _weight.Gradient(_p), _bias.Gradient(_p),
-            dInput, accumulateDx: true);
-    }
-}
-
 /// <summary>One post-LayerNorm transformer block: attention (self + output) then feed-forward (intermediate + output).</summary>
 public sealed class BertLayer
 {
@@ -131,61 +81,5 @@ public sealed class BertLayer
         t = ModelProfiler.Begin();
         Attention.Backward(dCtx, x, dx, d);                                      // dx += attention part
         ModelProfiler.End(ProfileSection.AttentionBackward, t);
-    }
-}
-
-/// <summary>The stack of <see cref="BertLayer"/>s.</summary>
-public sealed class BertEncoder
-{
-    private readonly EncoderScratch _s;
-    /// <summary>The layers, first to last (<see cref="BertConfig.NumHiddenLayers"/> of them).</summary>
-    public BertLayer[] Layers { get; }
-
-    internal BertEncoder(BertConfig c, BertParameters p, EncoderScratch s)
-    {
-        _s = s;
-        Layers = new BertLayer[c.NumHiddenLayers];
-        for (int i = 0; i < Layers.Length; i++) Layers[i] = new BertLayer(c, p, s, i);
-    }
-
-    /// <summary>[B·T, H]: the last layer's output (sequence_output).</summary>
-    public TensorView Output => Layers[^1].Hidden;
-
-    internal void Allocate(int maxBatch, int maxSeq)
-    {
-        foreach (var l in Layers) l.Allocate(maxBatch, maxSeq);
-    }
-
-    internal void SetShape(int batch, int seq)
-    {
-        foreach (var l in Layers) l.SetShape(batch, seq);
-    }
-
-    /// <summary>x [B·T, H] (the embeddings' output), additiveMask [B, T]: runs every layer; the result is <see
-    /// cref="Output"/>.</summary>
-    public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
-    {
-        var input = x;
-        foreach (var l in Layers)
-        {
-            l.Forward(input, additiveMask, d);
-            input = l.Hidden;
-        }
-    }
-
-    /// <summary>From d(sequence_output) to d(embedding output), returned in a scratch buffer.</summary>
-    public TensorView Backward(TensorView dOutput, TensorView x, in DropoutContext d)
-    {
-        int len = x.Length;
-        var dy = dOutput;
-        TensorView dx = default;
-        for (int i = Layers.Length - 1; i >= 0; i--)
-        {
-            // Ping-pong between the two scratch buffers (layer i reads dy and writes dx).
-            dx = (((Layers.Length - 1 - i) & 1) == 0 ? _s.DHidden0 : _s.DHidden1).Prefix(len);
-            Layers[i].Backward(dy, i == 0 ? x : Layers[i - 1].Hidden, dx, d);
-            dy = dx;
-        }
-        return dx;
     }
 }
