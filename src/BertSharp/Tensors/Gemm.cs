@@ -318,18 +318,19 @@ public static unsafe partial class Gemm
 
     // Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the thread's lifetime
     // (the kernels' worker team is fixed, so this is a bounded, one-off cost).
-    [ThreadStatic] private static float* t_packA;
+    [ThreadStatic] private static byte* t_packA;
     [ThreadStatic] private static long t_packACap;
-    [ThreadStatic] private static float* t_packB;
+    [ThreadStatic] private static byte* t_packB;
     [ThreadStatic] private static long t_packBCap;
 
-    private static float* Buffer(ref float* p, ref long cap, long floats)
+    // The one grow-on-demand buffer of both GEMM families (float32 panels here, bf16 pairs and staging in GemmBf16.cs).
+    private static byte* AlignedBuffer(ref byte* p, ref long cap, long bytes)
     {
-        if (cap < floats)
+        if (cap < bytes)
         {
             if (p != null) NativeMemory.AlignedFree(p);
-            p = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-            cap = floats;
+            p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            cap = bytes;
         }
         return p;
     }
@@ -340,8 +341,8 @@ public static unsafe partial class Gemm
     {
         int mr = cfg.MR, nr = cfg.NR;
         int mbMax = Math.Min(cfg.MB, m1 - m0), nbMax = Math.Min(cfg.NB, n1 - n0), kcMax = Math.Min(KC, g.K);
-        float* packA = Buffer(ref t_packA, ref t_packACap, (long)RoundUp(mbMax, mr) * kcMax);
-        float* packB = Buffer(ref t_packB, ref t_packBCap, (long)RoundUp(nbMax, nr) * kcMax);
+        float* packA = (float*)AlignedBuffer(ref t_packA, ref t_packACap, sizeof(float) * (long)RoundUp(mbMax, mr) * kcMax);
+        float* packB = (float*)AlignedBuffer(ref t_packB, ref t_packBCap, sizeof(float) * (long)RoundUp(nbMax, nr) * kcMax);
         float* tile = stackalloc float[mr * nr];
         var kernel = cfg.Kernel;
         nint ldc = g.Ldc;

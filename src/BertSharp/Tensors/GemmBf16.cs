@@ -286,17 +286,6 @@ public static unsafe partial class Gemm
     [ThreadStatic] private static byte* t_cBlock16;
     [ThreadStatic] private static long t_cBlock16Cap;
 
-    private static byte* Buffer16(ref byte* p, ref long cap, long bytes)
-    {
-        if (cap < bytes)
-        {
-            if (p != null) NativeMemory.AlignedFree(p);
-            p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
-            cap = bytes;
-        }
-        return p;
-    }
-
     /// <summary>One thread computes C[m0..m1, n0..n1] (m0 a multiple of MR, n0 of NR) in the float32 GEMM's loop order:
     /// MB row blocks, KC k blocks (beta applied in the first), NB column blocks, micro-tiles. A bf16 C is computed
     /// per MB×NB block in a float32 buffer (holding float32(C) first when beta != 0), with the same kernel calls in the
@@ -308,9 +297,9 @@ public static unsafe partial class Gemm
         bool pairs = s.Pairs;
         int mbMax = Math.Min(s.MB, m1 - m0), nbMax = Math.Min(s.NB, n1 - n0), kcMax = Math.Min(s.KC, g.K);
         int stepsMax = pairs ? (kcMax + 1) / 2 : (kcMax + 1) & ~1;   // dword steps per panel
-        uint* packA = (uint*)Buffer16(ref t_packA16, ref t_packA16Cap, 4L * RoundUp(mbMax, mr) * stepsMax);
-        uint* packB = (uint*)Buffer16(ref t_packB16, ref t_packB16Cap, 4L * RoundUp(nbMax, nr) * stepsMax);
-        uint* stage = (uint*)Buffer16(ref t_stage16, ref t_stage16Cap, 4L * Math.Max((long)Math.Max(mr, nr) * stepsMax, Math.Max(mbMax, nbMax)));
+        uint* packA = (uint*)AlignedBuffer(ref t_packA16, ref t_packA16Cap, 4L * RoundUp(mbMax, mr) * stepsMax);
+        uint* packB = (uint*)AlignedBuffer(ref t_packB16, ref t_packB16Cap, 4L * RoundUp(nbMax, nr) * stepsMax);
+        uint* stage = (uint*)AlignedBuffer(ref t_stage16, ref t_stage16Cap, 4L * Math.Max((long)Math.Max(mr, nr) * stepsMax, Math.Max(mbMax, nbMax)));
         float* tile = stackalloc float[mr * nr];
 
         if (!g.CBf16)
@@ -332,7 +321,7 @@ public static unsafe partial class Gemm
             }
             return;
         }
-        float* block = (float*)Buffer16(ref t_cBlock16, ref t_cBlock16Cap, 4L * mbMax * nbMax);
+        float* block = (float*)AlignedBuffer(ref t_cBlock16, ref t_cBlock16Cap, 4L * mbMax * nbMax);
         for (int i0 = m0; i0 < m1; i0 += s.MB)
         {
             int mb = Math.Min(s.MB, m1 - i0);

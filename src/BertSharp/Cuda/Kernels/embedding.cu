@@ -93,17 +93,26 @@ extern "C" __global__ void bs_embedding_chunk_sums_bf16(const int* ids, const bf
     bs_embedding_chunk_sums_t(ids, doutput, count, dim, chunk, flags, partial);
 }
 
+// The scatter kernels' thread → (position, column, id): the first position of each id (bs_embedding_links' bit 1) and a
+// column inside dim, with the id checked against the table's rows; -1 when this thread has nothing to add (an id outside
+// [0, rows) is reported once, by column 0, and skipped).
+__device__ __forceinline__ int bs_scatter_id(const int* ids, int dim, const int* flags, int rows, u64* report, long long i, int d) {
+    if (d >= dim || !(flags[i] & 2)) return -1;
+    int id = ids[i];
+    if ((unsigned)id >= (unsigned)rows) {
+        if (d == 0) bs_report(report, i, id);
+        return -1;
+    }
+    return id;
+}
+
 // grid (count, ⌈dim / 128⌉), 128 threads. An id outside [0, rows) is reported and skipped.
 extern "C" __global__ void bs_embedding_scatter(const int* ids, int dim, const int* flags, const int* next, const float* partial,
                                                 float* dtable, int rows, u64* report) {
     long long i = blockIdx.x;
     int d = blockIdx.y * blockDim.x + threadIdx.x;
-    if (d >= dim || !(flags[i] & 2)) return;
-    int id = ids[i];
-    if ((unsigned)id >= (unsigned)rows) {
-        if (d == 0) bs_report(report, i, id);
-        return;
-    }
+    int id = bs_scatter_id(ids, dim, flags, rows, report, i, d);
+    if (id < 0) return;
     float acc = partial[i * dim + d];
     for (int j = next[i]; j >= 0; j = next[j]) acc += partial[(long long)j * dim + d];
     float* row = dtable + (long long)id * dim;
@@ -119,12 +128,8 @@ extern "C" __global__ void bs_embedding_scatter_rows_bf16(const int* ids, const 
                                                           bf16_t* drows, int rows, u64* report) {
     long long i = blockIdx.x;
     int d = blockIdx.y * blockDim.x + threadIdx.x;
-    if (d >= dim || !(flags[i] & 2)) return;
-    int id = ids[i];
-    if ((unsigned)id >= (unsigned)rows) {
-        if (d == 0) bs_report(report, i, id);
-        return;
-    }
+    int id = bs_scatter_id(ids, dim, flags, rows, report, i, d);
+    if (id < 0) return;
     bf16_t* row = drows + (long long)id * dim;
     float acc = bs_ld(row, d);
     for (long long j = i; j < count; j++)
