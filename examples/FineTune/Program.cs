@@ -3,7 +3,7 @@
 //   dotnet run -c Release --project examples/FineTune -- runs/sample data/aclImdb_v1.tar.gz runs/sample-cls 128
 using BertSharp.IO;
 using BertSharp.Pipelines;
-using BertSharp.Training;
+using BertSharp.Runs;
 
 string model = args.Length > 0 ? args[0] : "runs/sample";
 string data = args.Length > 1 ? args[1] : "data/aclImdb_v1.tar.gz";

@@ -1,6 +1,7 @@
 // Pretrains a tiny BERT for 50 steps on a text corpus (vocabulary, tokenized store, NSP/MLM items, training),
 // printing the loss through a training callback. The run folder is resumable and loads in every command.
 //   dotnet run --project examples/Pretrain -- my-corpus.txt runs/example
+using BertSharp.Runs;
 using BertSharp.Training;
 
 string corpus = args.Length > 0 ? args[0] : "src/BertSharp.Cli/Sample/reviews.txt";

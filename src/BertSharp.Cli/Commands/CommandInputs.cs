@@ -108,5 +108,5 @@ internal static class CommandInputs
 
     /// <summary>Tokens per input for classify and embed: the one rule of the library's fine-tuning
     /// (512 or the model's position table, whichever is smaller; a usage error outside [3, max_position_embeddings]).</summary>
-    public static int MaxLength(int? requested, Model.BertConfig config) => Training.FineTuningRun.MaxLengthFor(requested, config);
+    public static int MaxLength(int? requested, Model.BertConfig config) => Runs.FineTuningRun.MaxLengthFor(requested, config);
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BertSharp.Runs;
 using BertSharp.Tensors;
 using BertSharp.Training;
 

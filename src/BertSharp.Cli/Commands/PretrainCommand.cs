@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BertSharp.Cli.Pretraining;
+using BertSharp.Runs;
 using BertSharp.Tensors;
 using BertSharp.Training;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using BertSharp.Runs;
 using BertSharp.Training;
 using Spectre.Console;
 using Spectre.Console.Rendering;

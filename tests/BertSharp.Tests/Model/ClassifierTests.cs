@@ -4,7 +4,7 @@ using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tests.IO;
 using BertSharp.Text;
-using BertSharp.Training;
+using BertSharp.Runs;
 using Xunit.Abstractions;
 
 namespace BertSharp.Tests.Model;

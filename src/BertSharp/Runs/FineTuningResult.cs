@@ -1,4 +1,6 @@
-namespace BertSharp.Training;
+using BertSharp.Training;
+
+namespace BertSharp.Runs;
 
 /// <summary>What <see cref="FineTuningRun.Run"/> did.</summary>
 /// <param name="OutputDir">the folder with the fine-tuned model and finetune_results.json (written unless <see cref="Interrupted"/>)</param>

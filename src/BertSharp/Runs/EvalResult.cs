@@ -1,4 +1,4 @@
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>Loss and accuracy over examples, and each example's predicted label id.</summary>
 /// <param name="Loss">mean cross-entropy</param>

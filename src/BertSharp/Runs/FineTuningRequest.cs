@@ -1,4 +1,4 @@
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>
 /// What a <see cref="FineTuningRun"/> does, named after the <c>finetune</c> options: the starting model (a

@@ -1,4 +1,4 @@
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>One epoch of fine-tuning: the mean training loss and accuracy over its updates, the evaluation after it.</summary>
 /// <param name="Epoch">the epoch, from 1</param>

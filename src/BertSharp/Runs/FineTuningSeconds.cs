@@ -1,4 +1,4 @@
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>Wall times of a <see cref="FineTuningRun"/>, in seconds.</summary>
 /// <param name="Read">reading and splitting the data</param>

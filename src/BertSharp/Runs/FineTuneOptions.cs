@@ -1,4 +1,6 @@
-namespace BertSharp.Training;
+using BertSharp.Training;
+
+namespace BertSharp.Runs;
 
 /// <summary>How a <see cref="FineTuner"/> trains: BERT's fine-tuning recipe by default (3 epochs of 32, peak rate 2e-5,
 /// 10 % linear warm-up then linear decay, weight decay 0.01, gradient norm clipped at 1).</summary>

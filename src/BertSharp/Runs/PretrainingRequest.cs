@@ -4,8 +4,9 @@ using BertSharp.Data;
 using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Text;
+using BertSharp.Training;
 
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>
 /// The settings of a pretraining run as given (null: not given: the default for a new run, the run folder's value

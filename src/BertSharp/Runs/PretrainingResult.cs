@@ -1,6 +1,7 @@
 using BertSharp.IO;
+using BertSharp.Training;
 
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>What <see cref="PretrainingRun.Run"/> did.</summary>
 /// <param name="RunDir">the run folder</param>

@@ -2,7 +2,7 @@ using System.Text;
 using BertSharp.IO;
 using BertSharp.Text;
 
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>summary.md of a pretraining run folder: corpus, vocabulary, model, training, final validation figures
 /// beside their chance levels, the best validation loss, and the curves.</summary>

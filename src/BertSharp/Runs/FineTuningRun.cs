@@ -7,8 +7,9 @@ using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;
 using BertSharp.Text;
+using BertSharp.Training;
 
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>
 /// Fine-tuning a sequence classifier, start to end: the starting model (loaded, or random weights), the labelled

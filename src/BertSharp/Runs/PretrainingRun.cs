@@ -7,8 +7,9 @@ using BertSharp.IO;
 using BertSharp.Model;
 using BertSharp.Tensors;
 using BertSharp.Text;
+using BertSharp.Training;
 
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>
 /// A pretraining run in a run folder: every stage that is not done yet — vocabulary (vocab.txt), tokenized store

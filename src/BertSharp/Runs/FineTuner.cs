@@ -5,8 +5,9 @@ using BertSharp.Data;
 using BertSharp.Model;
 using BertSharp.Tensors;
 using BertSharp.Text;
+using BertSharp.Training;
 
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>
 /// Fine-tuning with the one <see cref="Trainer"/>: epochs over the training examples in fresh seeded orders

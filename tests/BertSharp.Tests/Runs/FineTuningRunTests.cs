@@ -1,8 +1,9 @@
 using System.Text.Json;
+using BertSharp.Runs;
 using BertSharp.Tests.Model;
 using BertSharp.Training;
 
-namespace BertSharp.Tests.Training;
+namespace BertSharp.Tests.Runs;
 
 /// <summary>The library's fine-tuning run, as a program that references the library uses it: the result, the
 /// files, the progress lines, the kind of each error, and an interrupted run resumed to the same model.</summary>

@@ -1,4 +1,4 @@
-namespace BertSharp.Training;
+namespace BertSharp.Runs;
 
 /// <summary>What a <see cref="PretrainingRun"/> reports outside training: a log line of a stage
 /// (<paramref name="Transient"/> false), or a progress update that the next one replaces (true).</summary>
