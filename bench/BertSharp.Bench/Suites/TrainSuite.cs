@@ -22,7 +22,7 @@ namespace BertSharp.Bench.Suites;
 public sealed class TrainSuite : IBenchSuite
 {
     public string Name => "train";
-    public string Description => "training steps/s vs PyTorch (tiny/mini/small, batch 32x128), memory, per-layer table, MFU, allocations";
+    public string Description => "training steps/s vs PyTorch (tiny/mini/small, batch 32x128), memory, per-part and per-kernel tables, MFU, allocations";
 
     private const int Batch = 32, Predictions = 20, Vocab = 30522;
     private static int Seq = 128; // --seq (memory measurements at longer lengths)
@@ -133,8 +133,9 @@ public sealed class TrainSuite : IBenchSuite
                 double tps = Median(runs.Select(Tps));
                 var best = runs.OrderBy(x => Math.Abs(Tps(x) - tps)).First();
                 Console.WriteLine($"{preset}: {name}: time per part of a step (ms, summed over layers; least of 3 profiled steps of the median run):");
-                foreach (var p in best.GetProperty("profile").EnumerateObject())
-                    Console.WriteLine($"    {p.Name,-26} {p.Value.GetDouble() * 1000,9:F1}");
+                PrintTable(best.GetProperty("profile"), "part");
+                Console.WriteLine($"{preset}: {name}: time per kernel (ms, summed over the step's calls):");
+                PrintTable(best.GetProperty("kernels"), "kernel");
             }
             Console.WriteLine();
         }
@@ -143,6 +144,20 @@ public sealed class TrainSuite : IBenchSuite
     }
 
     private static double Tps(JsonElement e) => e.GetProperty("tokens_per_s").GetDouble();
+
+    // A child's "section/row" -> seconds as a table: one line per row (first appearance order), one column per section;
+    // each cell is its own least over the profiled steps, so a column's total can be below every single step's.
+    private static void PrintTable(JsonElement sums, string rowName)
+    {
+        var cells = sums.EnumerateObject().Select(p => (Section: p.Name[..p.Name.IndexOf('/')], Row: p.Name[(p.Name.IndexOf('/') + 1)..], Ms: p.Value.GetDouble() * 1000)).ToList();
+        string[] order = ["forward", "backward", "optimizer"];
+        var sections = cells.Select(c => c.Section).Distinct().OrderBy(x => Array.IndexOf(order, x) is var i and >= 0 ? i : order.Length).ToList();
+        Console.WriteLine($"    {rowName,-26}" + string.Concat(sections.Select(s => $" {s,10}")));
+        foreach (var row in cells.Select(c => c.Row).Distinct())
+            Console.WriteLine($"    {row,-26}" + string.Concat(sections.Select(s =>
+                cells.FirstOrDefault(c => c.Section == s && c.Row == row) is { Section: not null } c ? $" {c.Ms,10:F1}" : $" {"",10}")));
+        Console.WriteLine($"    {"total",-26}" + string.Concat(sections.Select(s => $" {cells.Where(c => c.Section == s).Sum(c => c.Ms),10:F1}")));
+    }
 
     private static string LoadAverage()
     {
@@ -210,39 +225,56 @@ public sealed class TrainSuite : IBenchSuite
         var batch = BertBatch.Create(Batch, Seq, Predictions, ids, types, mask, positions, labels, weights, nsp);
 
         long step = 0;
-        void Step()
+        // The sections of a step a profile reports (the only profiling lines: the layers have none).
+        void Step(BertForPreTraining m, AdamWOptimizer o, DeviceProfile? profile)
         {
-            parameters.ZeroGradients();
-            model.Forward(batch, new DropoutContext(true, 7, (ulong)step));
-            model.Backward();
-            long t = ModelProfiler.Begin();
-            opt.Step(schedule.At(++step));
-            ModelProfiler.End(ProfileSection.Optimizer, t);
+            profile?.Enter("optimizer"); // zeroing the gradients is the update's bookkeeping, as AdamW is
+            m.Parameters.ZeroGradients();
+            profile?.Enter("forward");
+            m.Forward(batch, new DropoutContext(true, 7, (ulong)step));
+            profile?.Enter("backward", backward: true);
+            m.Backward();
+            profile?.Enter("optimizer");
+            o.Step(schedule.At(++step));
         }
 
-        for (int i = 0; i < warmup; i++) Step();
+        for (int i = 0; i < warmup; i++) Step(model, opt, null);
         var times = new List<double>(steps);
         long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < steps; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
-            Step();
+            Step(model, opt, null);
             times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
         }
         long alloc1 = GC.GetTotalAllocatedBytes(precise: true);
         // The allocation count must not include the timing list: it was sized up front.
         double allocPerStep = (alloc1 - alloc0) / (double)steps;
+        double peakRss = PeakRssMb(); // before the profiled model below adds its own buffers
 
-        // Per-part times: the minimum over 3 profiled steps (the machine is shared; the minimum is the least disturbed).
+        // Per-part times: the same parameters on a ProfilingDevice (a second model and optimiser over them, so the
+        // timed steps above ran on the plain device), the minimum over 3 profiled steps after one warm-up (the machine
+        // is shared; the minimum is the least disturbed). Keys: "section/part" and "section/kernel".
+        var profiling = new ProfilingDevice(parameters.Device);
+        var profiledParameters = parameters.To(profiling);
+        profiling.Profile.PartOf = ModelParts.Of(profiledParameters);
+        var profiledModel = new BertForPreTraining(profiledParameters);
+        var profiledOpt = new AdamWOptimizer(profiledParameters, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
+        Step(profiledModel, profiledOpt, profiling.Profile);
         var profile = new Dictionary<string, double>();
+        var kernels = new Dictionary<string, double>();
         for (int rep = 0; rep < 3; rep++)
         {
-            ModelProfiler.Reset();
-            ModelProfiler.Enabled = true;
-            Step();
-            ModelProfiler.Enabled = false;
-            foreach (var s in Enum.GetValues<ProfileSection>())
-                profile[s.ToString()] = rep == 0 ? ModelProfiler.Seconds(s) : Math.Min(profile[s.ToString()], ModelProfiler.Seconds(s));
+            profiling.Profile.Clear();
+            Step(profiledModel, profiledOpt, profiling.Profile);
+            var calls = profiling.Profile.Attributed();
+            Keep(profile, DeviceProfile.Sum(calls, c => $"{c.Section}/{c.Part}"), rep);
+            Keep(kernels, DeviceProfile.Sum(calls, c => $"{c.Section}/{c.Kernel}"), rep);
+        }
+        static void Keep(Dictionary<string, double> least, IReadOnlyList<(string Key, double Seconds)> sums, int rep)
+        {
+            foreach (var (key, seconds) in sums)
+                least[key] = rep == 0 || !least.TryGetValue(key, out double s) ? seconds : Math.Min(s, seconds);
         }
 
         times.Sort();
@@ -254,10 +286,11 @@ public sealed class TrainSuite : IBenchSuite
             ["median_step_s"] = med,
             ["min_step_s"] = times[0],
             ["tokens_per_s"] = Batch * Seq / med,
-            ["peak_rss_mb"] = PeakRssMb(),
+            ["peak_rss_mb"] = peakRss,
             ["alloc_bytes_per_step"] = allocPerStep,
             ["flops_per_step"] = config.TrainingStepFlops(Batch, Seq, Predictions),
             ["profile"] = profile,
+            ["kernels"] = kernels,
         };
         Console.WriteLine(JsonSerializer.Serialize(result));
         return 0;

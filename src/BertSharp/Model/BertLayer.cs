@@ -48,18 +48,10 @@ public sealed class BertLayer
     /// cref="Hidden"/>.</summary>
     public void Forward(TensorView x, TensorView additiveMask, in DropoutContext d)
     {
-        long t = ModelProfiler.Begin();
         Attention.Forward(x, additiveMask, d);
-        ModelProfiler.End(ProfileSection.AttentionForward, t);
-        t = ModelProfiler.Begin();
         AttentionOutput.Forward(Attention.Context, x, d);
-        ModelProfiler.End(ProfileSection.AttentionOutputForward, t);
-        t = ModelProfiler.Begin();
         Intermediate.Forward(AttentionOutput.Output);
-        ModelProfiler.End(ProfileSection.IntermediateForward, t);
-        t = ModelProfiler.Begin();
         Output.Forward(Intermediate.Output, AttentionOutput.Output, d);
-        ModelProfiler.End(ProfileSection.OutputForward, t);
     }
 
     /// <summary>dHidden → dx (overwritten). Every parameter gradient of the block is accumulated.</summary>
@@ -69,17 +61,9 @@ public sealed class BertLayer
         var dMid = _s.DMid.Prefix(nh);
         var dInter = _s.DInter.Prefix(Intermediate.Output.Length);
         var dCtx = _s.DCtx.Prefix(nh);
-        long t = ModelProfiler.Begin();
         Output.Backward(dHidden, Intermediate.Output, dInter, dMid, d);          // dMid = residual part
-        ModelProfiler.End(ProfileSection.OutputBackward, t);
-        t = ModelProfiler.Begin();
         Intermediate.Backward(dInter, AttentionOutput.Output, dMid);             // dMid += FFN part
-        ModelProfiler.End(ProfileSection.IntermediateBackward, t);
-        t = ModelProfiler.Begin();
         AttentionOutput.Backward(dMid, Attention.Context, dCtx, dx, d);          // dx = residual part
-        ModelProfiler.End(ProfileSection.AttentionOutputBackward, t);
-        t = ModelProfiler.Begin();
         Attention.Backward(dCtx, x, dx, d);                                      // dx += attention part
-        ModelProfiler.End(ProfileSection.AttentionBackward, t);
     }
 }

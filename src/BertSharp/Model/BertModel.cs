@@ -101,13 +101,9 @@ public sealed class BertModel
         int n = batch.BatchSize * batch.SeqLength;
         var mask = _additiveMask.Prefix(n);
         Device.AttentionMask(Inputs.AttentionMask.Prefix(n), mask, MaskValue);
-        long t = ModelProfiler.Begin();
         Embeddings.Forward(Inputs.InputIds.Prefix(n), Inputs.TokenTypeIds.Prefix(n), dropout);
-        ModelProfiler.End(ProfileSection.EmbeddingsForward, t);
         Encoder.Forward(Embeddings.Output, mask, dropout);
-        t = ModelProfiler.Begin();
         Pooler.Forward(Encoder.Output);
-        ModelProfiler.End(ProfileSection.PoolerForward, t);
     }
 
     /// <summary>Zeroes and returns d(sequence_output) [B·T, H], into which a task's heads add their gradients
@@ -125,12 +121,8 @@ public sealed class BertModel
     public void Backward(TensorView dPooled, in DropoutContext dropout)
     {
         var dSequence = _dSequence.Prefix(_batch * _seq * Config.HiddenSize);
-        long t = ModelProfiler.Begin();
         Pooler.Backward(dPooled, dSequence);
-        ModelProfiler.End(ProfileSection.PoolerBackward, t);
         var dEmbeddings = Encoder.Backward(dSequence, Embeddings.Output, dropout);
-        t = ModelProfiler.Begin();
         Embeddings.Backward(dEmbeddings, dropout);
-        ModelProfiler.End(ProfileSection.EmbeddingsBackward, t);
     }
 }

@@ -90,7 +90,6 @@ public sealed class BertPreTrainingHeads
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var p = _p;
-        long time = ModelProfiler.Begin();
         if (m > 0)
         {
             var rows = _rows.Prefix(m);
@@ -113,14 +112,11 @@ public sealed class BertPreTrainingHeads
             _d.LossStatistics(_losses.Prefix(m), _argmax.Prefix(m), targets, Ignore, _stats.View(0, 3));
         }
         else _d.Zero(_stats.View(0, 3));
-        ModelProfiler.End(ProfileSection.MlmHeadForward, time);
-        time = ModelProfiler.Begin();
         var nspTargets = _nspTargets = inputs.NextSentenceLabels.Prefix(b);
         Dense.Forward(_d, pooled, b, h, 2, _nw.Product(p), _nb.Value(p), NspLogits);
         _d.CrossEntropyForward(NspLogits, b, 2, nspTargets, Ignore, _nspLosses.Prefix(b), _nspLse.Prefix(b), _nspArgmax.Prefix(b));
         _d.LossStatistics(_nspLosses.Prefix(b), _nspArgmax.Prefix(b), nspTargets, Ignore, _stats.View(3, 3));
         _d.CopyToHost<float>(_stats, _hostStats);
-        ModelProfiler.End(ProfileSection.NspHeadForward, time);
 
         _mlmCount = (int)_hostStats[2];
         o.MlmLossSum = _hostStats[0];
@@ -143,7 +139,6 @@ public sealed class BertPreTrainingHeads
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var p = _p;
-        long time = ModelProfiler.Begin();
         if (m > 0 && _mlmCount > 0)
         {
             var dLogits = MlmLogits; // in place: the logits are not needed after this
@@ -160,13 +155,10 @@ public sealed class BertPreTrainingHeads
                 _dGathered.Prefix(mh), accumulateDx: false);
             _d.EmbeddingBackward(_rows.Prefix(m), _dGathered.Prefix(mh), h, dSequence); // scatter-add to the masked rows
         }
-        ModelProfiler.End(ProfileSection.MlmHeadBackward, time);
-        time = ModelProfiler.Begin();
         var dNsp = _dNsp.Prefix(b * 2);
         var dPooled = _dPooled.Prefix(b * h);
         _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / nspCount, dNsp);
         Dense.Backward(_d, dNsp, pooled, b, h, 2, _nw.Product(p), _nw.Gradient(p), _nb.Gradient(p), dPooled, accumulateDx: false);
-        ModelProfiler.End(ProfileSection.NspHeadBackward, time);
         return dPooled;
     }
 }
