@@ -937,6 +937,66 @@ public sealed unsafe class CudaDevice : Device
     /// <summary>None: the column sums are reduced in a fixed order without scratch.</summary>
     public override int BiasCrossEntropyScratch(int rows, int cols) => 0;
 
+    // ---- distillation losses ----
+
+    private static void CheckLossShape(int rows, int cols)
+    {
+        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, $"rows must be non-negative, got {rows}");
+        if (cols <= 0) throw new ArgumentOutOfRangeException(nameof(cols), cols, $"cols must be positive, got {cols}");
+    }
+
+    private static void CheckTemperature(float temperature)
+    {
+        if (!(temperature > 0f && float.IsFinite(temperature)))
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, $"temperature must be positive and finite, got {temperature}");
+    }
+
+    /// <inheritdoc/>
+    public override void SoftTargetForward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        TensorView losses)
+    {
+        CheckLossShape(rows, cols);
+        CheckTemperature(temperature);
+        long n = (long)rows * cols;
+        ulong ps = F(student, "student", n), pt = F(teacher, "teacher", n), pw = F(weights, "weights", rows), pl = F(losses, "losses", rows);
+        Run("bs_soft_target_forward", LaunchGeometry.Rows(rows, cols), ps, pt, pw, A(cols), A(temperature), pl);
+    }
+
+    /// <inheritdoc/>
+    public override void SoftTargetBackward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        float scale, TensorView dstudent, bool accumulate)
+    {
+        CheckLossShape(rows, cols);
+        CheckTemperature(temperature);
+        long n = (long)rows * cols;
+        ulong ps = F(student, "student", n), pt = F(teacher, "teacher", n), pw = F(weights, "weights", rows), pd = F(dstudent, "dstudent", n);
+        ulong bytes = (ulong)n * sizeof(float);
+        if (n > 0 && ((pd < ps + bytes && ps < pd + bytes) || (pd < pt + bytes && pt < pd + bytes)))
+            throw new ArgumentException("dstudent: must not overlap student or teacher", nameof(dstudent));
+        Run("bs_soft_target_backward", LaunchGeometry.Rows(rows, cols), ps, pt, pw, A(cols), A(temperature), A(scale), pd, A(accumulate ? 1 : 0));
+    }
+
+    /// <inheritdoc/>
+    public override void CosineForward(TensorView a, TensorView b, TensorView weights, int rows, int cols, TensorView losses)
+    {
+        CheckLossShape(rows, cols);
+        long n = (long)rows * cols;
+        bool bf = Bf16Activations("cosine loss", a, b);
+        Run(bf ? "bs_cosine_forward_bf16" : "bs_cosine_forward", LaunchGeometry.Rows(rows, cols), X(a, "a", bf, n), X(b, "b", bf, n),
+            F(weights, "weights", rows), A(cols), F(losses, "losses", rows));
+    }
+
+    /// <inheritdoc/>
+    public override void CosineBackward(TensorView a, TensorView b, TensorView weights, int rows, int cols, float scale, TensorView da,
+        bool accumulate)
+    {
+        CheckLossShape(rows, cols);
+        long n = (long)rows * cols;
+        bool bf = Bf16Activations("cosine loss backward", a, b, da);
+        Run(bf ? "bs_cosine_backward_bf16" : "bs_cosine_backward", LaunchGeometry.Rows(rows, cols), X(a, "a", bf, n), X(b, "b", bf, n),
+            F(weights, "weights", rows), A(cols), A(scale), X(da, "da", bf, n), A(accumulate ? 1 : 0));
+    }
+
     // ---- optimiser and reductions ----
 
     /// <inheritdoc/>

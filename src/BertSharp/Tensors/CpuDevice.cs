@@ -390,6 +390,34 @@ public sealed class CpuDevice : Device
     public override int BiasCrossEntropyScratch(int rows, int cols) => checked((int)LogitsCrossEntropy.PartialsLength(rows, cols));
 
     /// <inheritdoc/>
+    public override void SoftTargetForward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        TensorView losses)
+        => SoftTargetLoss.Forward(F(student, "student"), F(teacher, "teacher"), F(weights, "weights"), rows, cols, temperature, F(losses, "losses"));
+
+    /// <inheritdoc/>
+    public override void SoftTargetBackward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        float scale, TensorView dstudent, bool accumulate)
+        => SoftTargetLoss.Backward(F(student, "student"), F(teacher, "teacher"), F(weights, "weights"), rows, cols, temperature, scale,
+            F(dstudent, "dstudent"), accumulate);
+
+    /// <inheritdoc/>
+    public override void CosineForward(TensorView a, TensorView b, TensorView weights, int rows, int cols, TensorView losses)
+    {
+        if (Bf16Activations("cosine loss", a, b))
+            CosineLoss.Forward<ushort>(Bf(a, "a"), Bf(b, "b"), F(weights, "weights"), rows, cols, F(losses, "losses"));
+        else CosineLoss.Forward(F(a, "a"), F(b, "b"), F(weights, "weights"), rows, cols, F(losses, "losses"));
+    }
+
+    /// <inheritdoc/>
+    public override void CosineBackward(TensorView a, TensorView b, TensorView weights, int rows, int cols, float scale, TensorView da,
+        bool accumulate)
+    {
+        if (Bf16Activations("cosine loss backward", a, b, da))
+            CosineLoss.Backward<ushort>(Bf(a, "a"), Bf(b, "b"), F(weights, "weights"), rows, cols, scale, Bf(da, "da"), accumulate);
+        else CosineLoss.Backward(F(a, "a"), F(b, "b"), F(weights, "weights"), rows, cols, scale, F(da, "da"), accumulate);
+    }
+
+    /// <inheritdoc/>
     public override void AdamWStep(TensorView param, TensorView grad, TensorView m, TensorView v, in AdamWParams hp)
         => AdamW.Step(F(param, "param"), F(grad, "grad"), F(m, "m"), F(v, "v"), hp);
 

@@ -188,6 +188,31 @@ public abstract class Device : IDisposable
     /// bias-gradient partials).</summary>
     public abstract int BiasCrossEntropyScratch(int rows, int cols);
 
+    // ---- distillation losses ----
+
+    /// <summary>The soft-target loss of knowledge distillation: per row r of rows × cols logits (<paramref
+    /// name="student"/> s, <paramref name="teacher"/> t, both Float32), with p = softmax(t_r / T) and q = softmax(s_r / T),
+    /// losses[r] = weights[r]·T²·KL(p ‖ q) = weights[r]·T²·Σ_c p_c (log p_c − log q_c) (0 where weights[r] == 0, whose
+    /// logits are not read; a p_c of exactly 0 contributes 0). losses [rows] Float32, overwritten; weights Float32 [rows].
+    /// <paramref name="temperature"/> must be positive and finite.</summary>
+    public abstract void SoftTargetForward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        TensorView losses);
+    /// <summary>dstudent[r, c] = scale·weights[r]·T·(q_c − p_c): the gradient of scale·losses[r] with respect to s (zero
+    /// rows where weights[r] == 0). <paramref name="accumulate"/>: dstudent += instead of =. dstudent must not overlap
+    /// student or teacher.</summary>
+    public abstract void SoftTargetBackward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        float scale, TensorView dstudent, bool accumulate);
+
+    /// <summary>The cosine loss on hidden states: per row r of rows × cols hidden states <paramref name="a"/> (student) and
+    /// <paramref name="b"/> (teacher), activations of one type (Float32 or BFloat16), losses[r] = weights[r]·(1 − cos(a_r,
+    /// b_r)), cos = a·b / max(‖a‖‖b‖, 1e-8) (PyTorch's CosineEmbeddingLoss with target 1). losses Float32 [rows],
+    /// overwritten (0 where weights[r] == 0: the row is left out); weights Float32 [rows].</summary>
+    public abstract void CosineForward(TensorView a, TensorView b, TensorView weights, int rows, int cols, TensorView losses);
+    /// <summary>da[r] = scale·d(losses[r])/d(a_r), b a constant (the teacher); zero rows where weights[r] == 0. da of a's
+    /// type; <paramref name="accumulate"/>: da += instead of =.</summary>
+    public abstract void CosineBackward(TensorView a, TensorView b, TensorView weights, int rows, int cols, float scale, TensorView da,
+        bool accumulate);
+
     // ---- optimiser and reductions ----
 
     /// <summary>Fused AdamW over one run of the flat buffers (torch.optim.AdamW's order).</summary>

@@ -406,6 +406,34 @@ public static class DeviceComparison
                 return [(st.RF(), st.CF())];
             });
         }
+        // Distillation: the soft-target loss over vocabulary-wide rows (Float32 logits only) and over short rows at a low
+        // temperature, then the cosine loss on hidden states (activations). Zero weights leave rows out; the backward runs
+        // once overwriting and once accumulating into random values. Gradients are scaled up to O(1) so that the
+        // tolerance, relative to max(1, |reference|), bites.
+        foreach (var (r, v, temperature, logitScale, scale) in new[] { (29, 30522, 2f, 8f, 4096f), (37, 301, 0.5f, 80f, 16f) })
+            Check($"SoftTargetForward/Backward(T={temperature})", $"{r}x{v}", tol * 5, () =>
+            {
+                var wData = Enumerable.Range(0, r).Select(i => i % 5 == 3 ? 0f : 0.25f + (i % 3)).ToArray();
+                using var s = F(Rand(r * v, logitScale)); using var t = F(Rand(r * v, logitScale)); using var w = F(wData);
+                using var loss = F(new float[r]); using var ds = F(new float[r * v]); using var acc = F(Rand(r * v));
+                reference.SoftTargetForward(s.R, t.R, w.R, r, v, temperature, loss.R);
+                candidate.SoftTargetForward(s.C, t.C, w.C, r, v, temperature, loss.C);
+                reference.SoftTargetBackward(s.R, t.R, w.R, r, v, temperature, scale, ds.R, false);
+                candidate.SoftTargetBackward(s.C, t.C, w.C, r, v, temperature, scale, ds.C, false);
+                reference.SoftTargetBackward(s.R, t.R, w.R, r, v, temperature, scale, acc.R, true);
+                candidate.SoftTargetBackward(s.C, t.C, w.C, r, v, temperature, scale, acc.C, true);
+                return [loss.Out(), ds.Out(), acc.Out()];
+            });
+        Both("CosineForward/Backward", rc, tol * 5, A =>
+        {
+            var wData = Enumerable.Range(0, rows).Select(i => i % 4 == 1 ? 0f : 0.5f + (i % 3)).ToArray();
+            using var a = A(Rand(rows * cols, 3f)); using var b = A(Rand(rows * cols)); using var w = F(wData);
+            using var loss = F(new float[rows]); using var da = A(new float[rows * cols]); using var acc = A(Rand(rows * cols));
+            reference.CosineForward(a.R, b.R, w.R, rows, cols, loss.R); candidate.CosineForward(a.C, b.C, w.C, rows, cols, loss.C);
+            reference.CosineBackward(a.R, b.R, w.R, rows, cols, 64f, da.R, false); candidate.CosineBackward(a.C, b.C, w.C, rows, cols, 64f, da.C, false);
+            reference.CosineBackward(a.R, b.R, w.R, rows, cols, 64f, acc.R, true); candidate.CosineBackward(a.C, b.C, w.C, rows, cols, 64f, acc.C, true);
+            return [loss.Out(), da.Out(), acc.Out()];
+        });
         Check("AdamWStep", "100003, 3 steps", tol, () =>
         {
             using var p = F(Rand(100003)); using var m = F(new float[100003]); using var v = F(new float[100003]);
