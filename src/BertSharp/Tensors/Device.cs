@@ -11,8 +11,8 @@ namespace BertSharp.Tensors;
 /// before it; <see cref="CopyToDevice{T}"/> may return before the copy lands only if it took its own copy of the
 /// source. docs/ARCHITECTURE.md says how a CUDA device implements this surface.</para>
 /// <para>Activations may be stored in bfloat16 (<see cref="ActivationType"/>): the operands a kernel's documentation
-/// calls activations — x, y, dy, dx, output, doutput, logits, dlogits — are Float32 or BFloat16, all of one call the
-/// same type, and every kernel computes in float32 between the load and the (rounded) store. Parameters (bias, gamma,
+/// calls activations — x, y, dy, dx, output, doutput, logits, dlogits, the cosine loss's a, b, da — are Float32 or
+/// BFloat16, all of one call the same type (the soft-target loss's logits are Float32 only), and every kernel computes in float32 between the load and the (rounded) store. Parameters (bias, gamma,
 /// beta, table), their gradients (accumulated in float32: the master weights), saved statistics (mean, rstd, losses,
 /// logSumExp), the additive mask and scratch are always Float32. Matrix products take Float32 or BFloat16 operands in
 /// any combination (bf16 products, float32 sums).</para>

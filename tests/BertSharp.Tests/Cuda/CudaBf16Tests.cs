@@ -181,6 +181,16 @@ public class CudaBf16Tests
             r.D.BiasCrossEntropyBackward(logits, lse, r.I(targets), -100, rv, v, 0.5f, db, r.F(new float[1]));
             return [stored, loss, lse, am, logits, db];
         });
+        var weights = Enumerable.Range(0, rows).Select(i => i % 4 == 1 ? 0f : 0.5f + i % 3).ToArray();
+        Agree(gpu, "Cosine", r =>
+        {
+            var a = r.A(r.Rand(rows * cols, 3)); var b = r.A(r.Rand(rows * cols)); var w = r.F(weights); var loss = r.F(new float[rows]);
+            r.D.CosineForward(a, b, w, rows, cols, loss);
+            var da = r.A(new float[rows * cols]); var acc = r.A(r.Rand(rows * cols));
+            r.D.CosineBackward(a, b, w, rows, cols, 64f, da, accumulate: false);
+            r.D.CosineBackward(a, b, w, rows, cols, 64f, acc, accumulate: true);
+            return [loss, da, acc];
+        });
     }
 
     /// <summary>The activation rule is the CPU's: one call's activations all Float32 or all BFloat16.</summary>

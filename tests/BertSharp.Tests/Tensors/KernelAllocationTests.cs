@@ -16,6 +16,7 @@ public class KernelAllocationTests
         var losses = new float[rows]; var lse = new float[rows]; var arg = new int[rows];
         var ids = Enumerable.Range(0, rows).Select(i => i % 7).ToArray(); var table = KT.Random(7 * cols, 5); var dtable = new float[7 * cols];
         var m = new float[n]; var v = new float[n];
+        var weights = Enumerable.Range(0, rows).Select(i => i % 3 == 1 ? 0f : 1f).ToArray();
         double sink = 0;
         void All()
         {
@@ -30,6 +31,10 @@ public class KernelAllocationTests
             Embedding.Forward(ids, table, cols, y, true); Embedding.Backward(ids, dy, cols, dtable);
             CrossEntropy.Forward(x, rows, cols, targets, -100, losses, lse, arg);
             CrossEntropy.Backward(x, lse, targets, -100, rows, cols, 1f, dx);
+            SoftTargetLoss.Forward(x, dy, weights, rows, cols, 2f, losses);
+            SoftTargetLoss.Backward(x, dy, weights, rows, cols, 2f, 1f, dx, accumulate: true);
+            CosineLoss.Forward(x, dy, weights, rows, cols, losses);
+            CosineLoss.Backward(x, dy, weights, rows, cols, 1f, dx, accumulate: false);
             AdamW.Step(x, dy, m, v, new AdamWParams(1e-3f, 0.9f, 0.999f, 1e-6f, 0.01f, 1, 1f));
             sink += Reduce.L2Norm(dy);
         }
@@ -49,8 +54,11 @@ public class KernelAllocationTests
         var partials = new float[LogitsCrossEntropy.PartialsLength(rows, wide)];
         var targets = Enumerable.Range(0, rows).Select(i => i % cols).ToArray();
         var losses = new float[rows]; var lse = new float[rows]; var arg = new int[rows];
+        var weights = Enumerable.Range(0, rows).Select(i => i % 3 == 1 ? 0f : 1f).ToArray();
         void All()
         {
+            CosineLoss.Forward<ushort>(x, dy, weights, rows, cols, losses);
+            CosineLoss.Backward<ushort>(x, dy, weights, rows, cols, 1f, dx, accumulate: true);
             LayerNorm.Forward<ushort>(x, rows, cols, g, b, 1e-12f, y, mean, rstd);
             LayerNorm.Backward<ushort>(dy, x, mean, rstd, g, rows, cols, dx, dg, db);
             Softmax.Forward<ushort>(x, y, 2, rows / 2, cols, 0.5f, mask); Softmax.Backward<ushort>(y, dy, dx, rows, cols, 0.5f);
