@@ -306,6 +306,43 @@ public sealed class ProfilingDevice : Device
         Stop(nameof(BiasCrossEntropyBackward), t, dbias, logits, logSumExp, targets, scratch);
     }
 
+    // ---- distillation losses ----
+
+    /// <inheritdoc/>
+    public override void SoftTargetForward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        TensorView losses)
+    {
+        long t = Start();
+        _inner.SoftTargetForward(student, teacher, weights, rows, cols, temperature, losses);
+        Stop(nameof(SoftTargetForward), t, student, teacher, weights, losses);
+    }
+
+    /// <inheritdoc/>
+    public override void SoftTargetBackward(TensorView student, TensorView teacher, TensorView weights, int rows, int cols, float temperature,
+        float scale, TensorView dstudent, bool accumulate)
+    {
+        long t = Start();
+        _inner.SoftTargetBackward(student, teacher, weights, rows, cols, temperature, scale, dstudent, accumulate);
+        Stop(nameof(SoftTargetBackward), t, student, teacher, weights, dstudent);
+    }
+
+    /// <inheritdoc/>
+    public override void CosineForward(TensorView a, TensorView b, TensorView weights, int rows, int cols, TensorView losses)
+    {
+        long t = Start();
+        _inner.CosineForward(a, b, weights, rows, cols, losses);
+        Stop(nameof(CosineForward), t, a, b, weights, losses);
+    }
+
+    /// <inheritdoc/>
+    public override void CosineBackward(TensorView a, TensorView b, TensorView weights, int rows, int cols, float scale, TensorView da,
+        bool accumulate)
+    {
+        long t = Start();
+        _inner.CosineBackward(a, b, weights, rows, cols, scale, da, accumulate);
+        Stop(nameof(CosineBackward), t, a, b, weights, da);
+    }
+
     // ---- optimiser and reductions ----
 
     /// <inheritdoc/>
