@@ -84,9 +84,10 @@ public static class CliRunner
     {
         stderr ??= CliConsole.Err;
         bool verbose = args.Contains("--verbose");
+        ParseResult? parse = null;
         try
         {
-            var parse = root.Parse(args.Where(a => a != "--verbose").ToArray());
+            parse = root.Parse(args.Where(a => a != "--verbose").ToArray());
             if (parse.Errors.Count > 0)
             {
                 // One line, like every other error; --help shows the options.
@@ -115,7 +116,9 @@ public static class CliRunner
         {
             int code = ExitCode(e);
             // A bug keeps its type in the message; the user's errors are one plain line.
-            stderr.WriteLine(code == ExitFailure ? $"error: {e.GetType().Name}: {e.Message}" : $"error: {UserMessage(e.Message)}");
+            // The library names its request's properties; the user reads the flags (FlagNames).
+            string message = e is BertSharpException b ? FlagNames.Say(b, parse?.CommandResult.Command) : e.Message;
+            stderr.WriteLine(code == ExitFailure ? $"error: {e.GetType().Name}: {message}" : $"error: {UserMessage(message)}");
             if (verbose) stderr.WriteLine(e);
             stderr.Flush();
             // Under mpirun: an error on any rank ends the whole job with this code (the other ranks may be waiting in a collective).

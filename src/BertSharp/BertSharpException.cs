@@ -30,6 +30,25 @@ public class BertSharpException(string message, ErrorKind kind = ErrorKind.BadIn
     /// <summary>What kind of problem this is (the command line's exit code follows from it).</summary>
     public ErrorKind Kind { get; } = kind;
 
+    /// <summary>The properties of a request or options type that the message names, spelled as in code
+    /// (<c>LearningRate: must be positive, got -1</c>), so that a caller with its own names for them (the command line's
+    /// flags) can say the message its way (<see cref="MessageNaming"/>); empty when it names none.</summary>
+    public IReadOnlyList<string> Properties { get; init; } = [];
+
+    /// <summary>The message with each of <see cref="Properties"/> replaced by <paramref name="nameOf"/>'s name for it
+    /// (the command line: its flag), where the message names it as a word of its own (not inside a path).</summary>
+    public string MessageNaming(Func<string, string> nameOf)
+    {
+        string message = Message;
+        foreach (var property in Properties.Where(p => p.Length > 0))
+            message = PropertyIn(property).Replace(message, _ => nameOf(property));
+        return message;
+    }
+
+    /// <summary>A property's name as a word of the message: not part of a longer name, a path or a file name.</summary>
+    private static System.Text.RegularExpressions.Regex PropertyIn(string property) =>
+        new($@"(?<![\w/\\.-]){System.Text.RegularExpressions.Regex.Escape(property)}(?![\w/\\]|\.\w)");
+
     /// <summary>
     /// True for the .NET exceptions that report a problem with the caller's files or values rather than a bug: a
     /// missing, unreadable, truncated or malformed file, a refused download, an invalid argument value. The one rule

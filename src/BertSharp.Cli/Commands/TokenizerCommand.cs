@@ -18,14 +18,6 @@ public static class TokenizerCommand
         return tokenizer;
     }
 
-    /// <summary>The flag that sets each <see cref="VocabularyTrainingOptions"/> property.</summary>
-    private static readonly Dictionary<string, string> OptionOf = new()
-    {
-        [nameof(VocabularyTrainingOptions.VocabSize)] = "--vocab-size",
-        [nameof(VocabularyTrainingOptions.MinFrequency)] = "--min-frequency",
-        [nameof(VocabularyTrainingOptions.LimitAlphabet)] = "--limit-alphabet",
-    };
-
     private static Command CreateTrain()
     {
         var corpus = CorpusOption();
@@ -54,9 +46,8 @@ public static class TokenizerCommand
                 WordLevel = parse.GetValue(wordLevel),
                 Threads = parse.GetValue(threads),
             };
-            // The library's rules, told in this command's flags, before any file is touched.
-            foreach (var (property, problem) in options.Problems())
-                throw new BertSharpException($"{OptionOf[property]}: {problem}", ErrorKind.Usage);
+            // The library's rules, before any file is touched (the error names the property; FlagNames says its flag).
+            options.Validate();
             string output = parse.GetValue(outPath)!;
             CommandInputs.CheckOut(output, folder: false, parse.GetValue(force), parse.GetValue(corpus));
             var reader = OpenCorpus(parse.GetValue(corpus)!, parse.GetValue(format)!);

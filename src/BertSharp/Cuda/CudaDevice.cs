@@ -138,9 +138,10 @@ public sealed unsafe class CudaDevice : Device
     public static CudaDevice Open(int ordinal = 0)
     {
         var info = CudaInfo.Probe();
-        if (!info.IsUsable) throw new BertSharpException($"--device cuda:{ordinal}: {info.Reason}", ErrorKind.Usage);
+        if (!info.IsUsable) throw new BertSharpException($"Device cuda:{ordinal}: {info.Reason}", ErrorKind.Usage) { Properties = ["Device"] };
         if (ordinal < 0 || ordinal >= info.Devices.Count)
-            throw new BertSharpException($"--device cuda:{ordinal}: this machine has {info.Devices.Count} CUDA GPU(s) (cuda:0..cuda:{info.Devices.Count - 1})", ErrorKind.Usage);
+            throw new BertSharpException($"Device cuda:{ordinal}: this machine has {info.Devices.Count} CUDA GPU(s) (cuda:0..cuda:{info.Devices.Count - 1})", ErrorKind.Usage)
+            { Properties = ["Device"] };
         var driver = CudaDriver.TryGet(out _)!;
         var nvrtc = CudaLibrariesLoaded.TryNvrtc(out _)!;
         var blas = CudaLibrariesLoaded.TryCublas(out _)!;

@@ -23,7 +23,7 @@ internal sealed class CudaDevices : IGpuProvider
         if (!check.Passed)
         {
             gpu.Dispose();
-            throw new BertSharpException($"--device cuda:{ordinal}: {CudaSelfCheck.FailureReason(check)}", ErrorKind.Usage);
+            throw new BertSharpException($"Device cuda:{ordinal}: {CudaSelfCheck.FailureReason(check)}", ErrorKind.Usage) { Properties = ["Device"] };
         }
         return WithPrecision(gpu, check, precision, out description);
     }

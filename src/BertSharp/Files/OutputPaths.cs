@@ -18,25 +18,26 @@ public static class OutputPaths
     /// folder (its lock file aside) only when <paramref name="replace"/> (<see cref="ErrorKind.BadInput"/> otherwise).
     /// </summary>
     /// <param name="output">The file or folder about to be written.</param>
-    /// <param name="name">How the caller named it (a property, argument or option), for the messages.</param>
+    /// <param name="name">How the caller named it (a property such as <c>OutputDir</c>, or a parameter), for the messages
+    /// and <see cref="BertSharpException.Properties"/>.</param>
     /// <param name="folder">True when the output is a folder, false when it is a file.</param>
     /// <param name="replace">Whether an existing output may be replaced.</param>
-    /// <param name="replaceName">How the caller names the permission to replace (<c>Force</c>, <c>--force</c>), for the message.</param>
+    /// <param name="replaceName">How the caller names the permission to replace (a property such as <c>Force</c>), for the message.</param>
     /// <param name="inputs">The files and folders it is made from (null or empty entries are skipped).</param>
     public static void Check(string output, string name, bool folder, bool replace, string replaceName, params string?[] inputs)
     {
         RequireWritable(output, name);
         if (folder && File.Exists(output))
-            throw new BertSharpException($"{name} {output}: is a file; give a folder", ErrorKind.Usage);
+            throw new BertSharpException($"{name} {output}: is a file; give a folder", ErrorKind.Usage) { Properties = [name] };
         if (!folder && Directory.Exists(output))
-            throw new BertSharpException($"{name} {output}: is a folder; give a file name", ErrorKind.Usage);
+            throw new BertSharpException($"{name} {output}: is a folder; give a file name", ErrorKind.Usage) { Properties = [name] };
         RequireApart(output, name, inputs);
         if (replace) return;
         bool exists = folder
             ? Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any(e => Path.GetFileName(e) != RunLock.FileName)
             : File.Exists(output);
         if (exists)
-            throw new BertSharpException($"{name} {output}: already exists{(folder ? " and is not empty" : "")} (choose another path, or {replaceName} to replace it)");
+            throw new BertSharpException($"{name} {output}: already exists{(folder ? " and is not empty" : "")} (choose another path, or {replaceName} to replace it)") { Properties = [name, replaceName] };
     }
 
     /// <summary>Refuses an input that is or lies inside one of <paramref name="managed"/>, the names a run folder
@@ -49,19 +50,19 @@ public static class OutputPaths
     public static void RequireApartFromManaged(string runFolder, string name, IEnumerable<string> managed, params string?[] inputs)
     {
         RequireWritable(runFolder, name);
-        if (File.Exists(runFolder)) throw new BertSharpException($"{name} {runFolder}: is a file; give a folder", ErrorKind.Usage);
+        if (File.Exists(runFolder)) throw new BertSharpException($"{name} {runFolder}: is a file; give a folder", ErrorKind.Usage) { Properties = [name] };
         string folder = RealPath(runFolder);
         foreach (var input in inputs)
         {
             if (string.IsNullOrEmpty(input)) continue;
             string i = RealPath(input);
             if (i == folder || Inside(folder, i))
-                throw new BertSharpException($"{name} {runFolder}: {(i == folder ? "is" : "lies inside")} the input {input}; the run would read its own files as input (choose another folder)", ErrorKind.Usage);
+                throw new BertSharpException($"{name} {runFolder}: {(i == folder ? "is" : "lies inside")} the input {input}; the run would read its own files as input (choose another folder)", ErrorKind.Usage) { Properties = [name] };
             foreach (var m in managed)
             {
                 string own = Path.Combine(folder, m);
                 if (i == own || Inside(i, own))
-                    throw new BertSharpException($"{name} {runFolder}: the input {input} is the run's own {m}, which the run writes and replaces; move it out of the run folder", ErrorKind.Usage);
+                    throw new BertSharpException($"{name} {runFolder}: the input {input} is the run's own {m}, which the run writes and replaces; move it out of the run folder", ErrorKind.Usage) { Properties = [name] };
             }
         }
     }
@@ -69,7 +70,7 @@ public static class OutputPaths
     /// <summary>Refuses <paramref name="output"/> when it is, contains or lies inside any of <paramref name="inputs"/>
     /// (symbolic links resolved), with a <see cref="ErrorKind.Usage"/> error naming <paramref name="option"/>.</summary>
     /// <param name="output">The file or folder about to be written.</param>
-    /// <param name="option">How the caller named it (<c>--out</c>), for the message.</param>
+    /// <param name="option">How the caller named it (a property such as <c>OutputDir</c>), for the message.</param>
     /// <param name="inputs">The files and folders it is made from (null entries are skipped).</param>
     public static void RequireApart(string output, string option, params string?[] inputs)
     {
@@ -81,7 +82,7 @@ public static class OutputPaths
             string? how = o == i ? "is" : Inside(i, o) ? "contains" : Inside(o, i) ? "lies inside" : null;
             if (how is not null)
                 throw new BertSharpException($"{option} {output}: {how} the input {input}; writing there would destroy what it is made from (choose another folder)",
-                    ErrorKind.Usage);
+                    ErrorKind.Usage) { Properties = [option] };
         }
     }
 
@@ -89,11 +90,11 @@ public static class OutputPaths
     /// or what it points to), or exists and is not a regular file or folder (a device, a pipe, a socket).</summary>
     public static void RequireWritable(string output, string option)
     {
-        if (string.IsNullOrWhiteSpace(output)) throw new BertSharpException($"{option}: the path is empty", ErrorKind.Usage);
+        if (string.IsNullOrWhiteSpace(output)) throw new BertSharpException($"{option}: the path is empty", ErrorKind.Usage) { Properties = [option] };
         if (IsSymbolicLink(output))
-            throw new BertSharpException($"{option} {output}: is a symbolic link{(SpecialFileKind(output) is { } to ? $" to a {to}" : "")}; give the real path of a regular file or folder", ErrorKind.Usage);
+            throw new BertSharpException($"{option} {output}: is a symbolic link{(SpecialFileKind(output) is { } to ? $" to a {to}" : "")}; give the real path of a regular file or folder", ErrorKind.Usage) { Properties = [option] };
         if (SpecialFileKind(output) is { } kind)
-            throw new BertSharpException($"{option} {output}: exists and is a {kind}, not a regular file or folder", ErrorKind.Usage);
+            throw new BertSharpException($"{option} {output}: exists and is a {kind}, not a regular file or folder", ErrorKind.Usage) { Properties = [option] };
     }
 
     /// <summary>True when the last component of <paramref name="path"/> is a symbolic link (dangling or not).</summary>

@@ -28,7 +28,8 @@ public static class OnnxExporter
         bool classifier = parameters.Layout.NumLabels > 0;
         if (requested == OnnxTask.Auto) return classifier ? OnnxTask.TextClassification : OnnxTask.PreTraining;
         if (requested == OnnxTask.TextClassification && !classifier)
-            throw new BertSharpException("--task text-classification: the model has no classifier head (fine-tune it first, or export pretraining or feature-extraction)", ErrorKind.Usage);
+            throw new BertSharpException($"{nameof(OnnxExportOptions.Task)} text-classification: the model has no classifier head (fine-tune it first, or export pretraining or feature-extraction)",
+                ErrorKind.Usage) { Properties = [nameof(OnnxExportOptions.Task)] };
         return requested;
     }
 
@@ -38,7 +39,8 @@ public static class OnnxExporter
     public static void Validate(OnnxExportOptions options)
     {
         if (options.Dtype == WeightsDtype.BF16)
-            throw new BertSharpException("--dtype bf16: not available with --format onnx (ONNX Runtime's CPU kernels for MatMul and LayerNormalization have no bfloat16; use f32 or f16)", ErrorKind.Usage);
+            throw new BertSharpException($"{nameof(OnnxExportOptions.Dtype)} bf16: not available in an ONNX export (ONNX Runtime's CPU kernels for MatMul and LayerNormalization have no bfloat16; use f32 or f16)",
+                ErrorKind.Usage) { Properties = [nameof(OnnxExportOptions.Dtype)] };
         if (options.Opset is < 17 or > 21)
             throw new BertSharpException($"opset {options.Opset}: the export needs opset 17 (LayerNormalization) to 21", ErrorKind.Usage);
     }

@@ -1,20 +1,21 @@
 namespace BertSharp.Onnx;
 
-/// <summary>Names of <see cref="OnnxTask"/> on the command line.</summary>
+/// <summary>Names of <see cref="OnnxTask"/> (<see cref="OnnxExportOptions.Task"/>) in text.</summary>
 public static class OnnxTasks
 {
     /// <summary>The names <see cref="Parse"/> accepts.</summary>
     public const string Names = "auto, pretraining, text-classification, feature-extraction";
 
     /// <summary>Reads <c>auto</c>, <c>pretraining</c>, <c>text-classification</c> or <c>feature-extraction</c>; anything
-    /// else is a <see cref="BertSharpException"/> (<see cref="ErrorKind.Usage"/>) naming <paramref name="what"/>.</summary>
-    public static OnnxTask Parse(string? text, string what = "--task") => (text ?? "").Trim().ToLowerInvariant() switch
+    /// else is a <see cref="BertSharpException"/> (<see cref="ErrorKind.Usage"/>) naming <paramref name="what"/> (in
+    /// <see cref="BertSharpException.Properties"/>).</summary>
+    public static OnnxTask Parse(string? text, string what = nameof(OnnxExportOptions.Task)) => (text ?? "").Trim().ToLowerInvariant() switch
     {
         "auto" => OnnxTask.Auto,
         "pretraining" or "pre-training" => OnnxTask.PreTraining,
         "text-classification" or "classification" => OnnxTask.TextClassification,
         "feature-extraction" => OnnxTask.FeatureExtraction,
-        _ => throw new BertSharpException($"{what} '{text}': expected {Names}", ErrorKind.Usage),
+        _ => throw new BertSharpException($"{what} '{text}': expected {Names}", ErrorKind.Usage) { Properties = [what] },
     };
 
     /// <summary>The command-line name of <paramref name="task"/>.</summary>

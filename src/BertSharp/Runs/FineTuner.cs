@@ -13,25 +13,40 @@ namespace BertSharp.Runs;
 /// Fine-tuning with the one <see cref="Trainer"/>: epochs over the training examples in fresh seeded orders
 /// (<see cref="ClassificationTrainingData"/>), one clipped AdamW update per batch at a linear warm-up/decay rate, the
 /// evaluation set scored after every epoch, the best epoch by validation accuracy tracked (and checkpointed with
-/// <see cref="FineTuneOptions.CheckpointDir"/>), early stopping and resuming as the trainer does them.
+/// <see cref="CheckpointDir"/>), early stopping and resuming as the trainer does them. What it trains with is a
+/// <see cref="FineTuningRecipe"/> (a <see cref="FineTuningRequest"/> is one); where it checkpoints, resumes from and
+/// reports to are its own properties.
 /// </summary>
 public sealed class FineTuner
 {
     private readonly BertForSequenceClassification _model;
     private readonly Vocabulary _vocab;
-    private readonly FineTuneOptions _o;
+    private readonly FineTuningRecipe _o;
     private readonly int _maxLength;
 
     /// <param name="model">a model with a classifier head</param>
     /// <param name="vocab">the model's vocabulary</param>
     /// <param name="maxLength">longest row ([CLS] and [SEP] included)</param>
-    /// <param name="options">how to fine-tune</param>
-    public FineTuner(BertForSequenceClassification model, Vocabulary vocab, int maxLength, FineTuneOptions options)
+    /// <param name="recipe">how to fine-tune (checked: a <see cref="ErrorKind.Usage"/> error names the property out of range)</param>
+    public FineTuner(BertForSequenceClassification model, Vocabulary vocab, int maxLength, FineTuningRecipe recipe)
     {
-        options.Validate();
+        recipe.Validate();
         if (model.NumLabels == 0) throw new ArgumentException("fine-tuning needs a model with a classifier head");
-        (_model, _vocab, _o, _maxLength) = (model, vocab, options, maxLength);
+        (_model, _vocab, _o, _maxLength) = (model, vocab, recipe, maxLength);
     }
+
+    /// <summary>Where checkpoints go (<c>checkpoint-STEP</c>: weights with the classifier, AdamW moments, trainer state); null: none.</summary>
+    public string? CheckpointDir { get; init; }
+    /// <summary>Also checkpoint every N updates (0: at each epoch's best and at the end only).</summary>
+    public int CheckpointEvery { get; init; }
+    /// <summary>Continue from this checkpoint (of the same model, data and recipe): bit-identical to an uninterrupted run.</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Progress lines (a training line every <see cref="FineTuningRecipe.LogEvery"/> updates and one per epoch).</summary>
+    public Action<string>? Log { get; init; }
+    /// <summary>The ranks of a data-parallel run (null: one process); <see cref="FineTuningRecipe.BatchSize"/> stays global.</summary>
+    public Distributed.ICommunicator? Communicator { get; init; }
+    /// <summary>More callbacks of the trainer (a display, metrics files).</summary>
+    public IReadOnlyList<ITrainerCallback> Callbacks { get; init; } = [];
 
     /// <summary>The trainer of the last <see cref="Train"/> (its optimiser, state and checkpoints).</summary>
     public Trainer? Trainer { get; private set; }
@@ -44,8 +59,8 @@ public sealed class FineTuner
     public const string HistoryFile = "finetune_history.json";
 
     /// <summary>Updates of a whole fine-tuning run over <paramref name="examples"/> training examples; more than an int
-    /// (the schedule's count) is refused with <see cref="ArgumentException"/> naming <see cref="FineTuneOptions.Epochs"/>.</summary>
-    public static int TotalSteps(int examples, FineTuneOptions o)
+    /// (the schedule's count) is refused with <see cref="ArgumentException"/> naming <see cref="FineTuningRecipe.Epochs"/>.</summary>
+    public static int TotalSteps(int examples, FineTuningRecipe o)
     {
         long batches = (examples + (long)o.BatchSize - 1) / o.BatchSize, steps = batches * o.Epochs;
         if (steps > int.MaxValue)
@@ -54,9 +69,13 @@ public sealed class FineTuner
     }
 
     /// <summary>Fine-tunes on <paramref name="train"/>, evaluating on <paramref name="eval"/> after each epoch. Cancelling
-    /// stops after the current update (with a checkpoint when <see cref="FineTuneOptions.CheckpointDir"/> is set; see <see cref="Report"/>).</summary>
+    /// stops after the current update (with a checkpoint when <see cref="CheckpointDir"/> is set; see <see cref="Report"/>).
+    /// The one place the trainer's options derive from the recipe.</summary>
     public List<EpochResult> Train(IReadOnlyList<LabelledExample> train, IReadOnlyList<LabelledExample> eval, CancellationToken cancel = default)
     {
+        if (CheckpointEvery < 0)
+            throw new BertSharpException($"{nameof(CheckpointEvery)}: must be 0 (at each epoch's best and at the end only) or more, got {CheckpointEvery}", ErrorKind.Usage)
+            { Properties = [nameof(CheckpointEvery)] };
         var data = new ClassificationTrainingData(_vocab, train, eval, _o.BatchSize, _o.EvalBatchSize, _maxLength, _o.Seed, _o.GroupByLength, _o.LengthGroupBatches);
         int total = TotalSteps(train.Count, _o);
         int warmup = (int)Math.Round(_o.WarmupRatio * total);
@@ -66,23 +85,23 @@ public sealed class FineTuner
         var recorder = new EpochRecorder(this, perEpoch, total, eval.Count);
         // A resumed run carries on the epochs and the running training figures its checkpoint recorded, so its history
         // equals an uninterrupted run's.
-        if (_o.ResumeFrom is { } resumed) recorder.Load(resumed);
+        if (ResumeFrom is { } resumed) recorder.Load(resumed);
         var options = new TrainerOptions
         {
             WriteCheckpointFiles = recorder.Save,
             Schedule = schedule, WeightDecay = _o.WeightDecay, MaxGradNorm = _o.MaxGradNorm, Seed = _o.Seed,
-            EvalEvery = perEpoch, SaveEvery = _o.CheckpointEvery, OutputDir = _o.CheckpointDir, KeepLast = 2, Vocab = _vocab.Tokens,
-            Best = BestModelCriterion.HighestLabelAccuracy, SaveBest = _o.CheckpointDir is not null && eval.Count > 0,
-            EarlyStoppingPatience = _o.EarlyStoppingPatience, Communicator = _o.Communicator,
+            EvalEvery = perEpoch, SaveEvery = CheckpointEvery, OutputDir = CheckpointDir, KeepLast = 2, Vocab = _vocab.Tokens,
+            Best = BestModelCriterion.HighestLabelAccuracy, SaveBest = CheckpointDir is not null && eval.Count > 0,
+            EarlyStoppingPatience = _o.EarlyStoppingPatience, Communicator = Communicator,
             EpochOf = p => p.Epoch + (double)p.Index / perEpoch,
         };
         // Buffers for the largest shape up front, so no step allocates.
         _model.Reserve(Math.Max(_o.BatchSize, _o.EvalBatchSize), _maxLength);
-        var trainer = _o.ResumeFrom is { } from ? Training.Trainer.Resume(from, _model, data, options) : new Trainer(_model, data, options);
+        var trainer = ResumeFrom is { } from ? Training.Trainer.Resume(from, _model, data, options) : new Trainer(_model, data, options);
         if (trainer.PrecisionChangedFrom is { } was)
-            _o.Log?.Invoke($"resuming from {_o.ResumeFrom}: its steps so far ran in {was}, these run in {_model.Parameters.Device.Precision.Name()} (checkpoints are float32 in every precision)");
+            Log?.Invoke($"resuming from {ResumeFrom}: its steps so far ran in {was}, these run in {_model.Parameters.Device.Precision.Name()} (checkpoints are float32 in every precision)");
         trainer.Callbacks.Add(recorder);
-        trainer.Callbacks.AddRange(_o.Callbacks);
+        trainer.Callbacks.AddRange(Callbacks);
         Trainer = trainer;
         Report = trainer.Train(cancel: cancel);
         return History;
@@ -130,7 +149,7 @@ public sealed class FineTuner
             int epoch = (int)((r.Step - 1) / perEpoch) + 1;
             var o = owner._o;
             if (o.LogEvery > 0 && r.Step % o.LogEvery == 0)
-                o.Log?.Invoke($"epoch {epoch} step {r.Step}/{total} loss {_lossSum / _seen:F4} acc {(double)_correct / _seen:P1} |g| {r.GradNorm:F3} lr {r.LearningRate:E2} ({_clock.Elapsed.TotalSeconds:F0} s)");
+                owner.Log?.Invoke($"epoch {epoch} step {r.Step}/{total} loss {_lossSum / _seen:F4} acc {(double)_correct / _seen:P1} |g| {r.GradNorm:F3} lr {r.LearningRate:E2} ({_clock.Elapsed.TotalSeconds:F0} s)");
         }
 
         public void OnEvaluation(EvaluationReport e)
@@ -140,7 +159,7 @@ public sealed class FineTuner
             var r = new EpochResult((int)(e.Step / perEpoch), e.Step, _lossSum / _seen, (double)_correct / _seen,
                 evalCount > 0 ? e.LabelLoss : double.NaN, evalCount > 0 ? e.LabelAccuracy : double.NaN, trainSeconds, e.Seconds);
             owner.History.Add(r);
-            owner._o.Log?.Invoke($"epoch {r.Epoch}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | eval loss {r.EvalLoss:F4} acc {r.EvalAccuracy:P2} ({evalCount} examples) | {r.TrainSeconds:F0} s train, {r.EvalSeconds:F0} s eval");
+            owner.Log?.Invoke($"epoch {r.Epoch}: train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | eval loss {r.EvalLoss:F4} acc {r.EvalAccuracy:P2} ({evalCount} examples) | {r.TrainSeconds:F0} s train, {r.EvalSeconds:F0} s eval");
             (_lossSum, _correct, _seen) = (0, 0, 0);
             _clock.Restart();
         }

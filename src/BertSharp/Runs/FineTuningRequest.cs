@@ -3,13 +3,15 @@ namespace BertSharp.Runs;
 /// <summary>
 /// What a <see cref="FineTuningRun"/> does, named after the <c>finetune</c> options: the starting model (a
 /// checkpoint, run or HuggingFace folder in <see cref="Model"/>, or random weights of a <see cref="Preset"/> with a
-/// <see cref="VocabPath"/>), the labelled data (<see cref="Data"/>, else IMDB), the training recipe (BERT's
-/// fine-tuning defaults: AdamW, 10 % linear warm-up then linear decay, 3 epochs of 32) and the output folder.
+/// <see cref="VocabPath"/>), the labelled data (<see cref="Data"/>, else IMDB), the training recipe (the
+/// <see cref="FineTuningRecipe"/> it is: BERT's fine-tuning defaults, AdamW, 10 % linear warm-up then linear decay,
+/// 3 epochs of 32) and the output folder. The one type a program and the <c>finetune</c> command fill; an error
+/// about a value names its property (<see cref="BertSharpException.Properties"/>).
 /// <code>
 /// var result = new FineTuningRun(new FineTuningRequest { Model = "runs/sample", Data = "reviews.jsonl", OutputDir = "runs/cls" }).Run();
 /// </code>
 /// </summary>
-public sealed record FineTuningRequest
+public sealed record FineTuningRequest : FineTuningRecipe
 {
     /// <summary>Folder for the fine-tuned model (HuggingFace BertForSequenceClassification layout), its checkpoints/ and finetune_results.json.</summary>
     public required string OutputDir { get; init; }
@@ -52,24 +54,14 @@ public sealed record FineTuningRequest
     /// <summary>Tokens kept from the start of a long text, the rest from its end (null: 128/510 of the length).</summary>
     public int? HeadTokens { get; init; }
 
-    /// <summary>Passes over the training texts.</summary>
-    public int Epochs { get; init; } = 3;
-    /// <summary>Training texts per update.</summary>
-    public int BatchSize { get; init; } = 32;
-    /// <summary>Texts per evaluation batch.</summary>
-    public int EvalBatchSize { get; init; } = 64;
-    /// <summary>Peak learning rate (linear warm-up, then linear decay to 0).</summary>
-    public double LearningRate { get; init; } = 2e-5;
-    /// <summary>Share of the updates spent warming up.</summary>
-    public double WarmupRatio { get; init; } = 0.1;
-    /// <summary>AdamW weight decay (not applied to biases and LayerNorm).</summary>
-    public float WeightDecay { get; init; } = 0.01f;
-    /// <summary>Seed of the initialisation (random weights, the classifier), the data's split, subsets and order, and dropout.</summary>
-    public ulong Seed { get; init; } = 42;
-    /// <summary>Batch training texts of similar length (like HF's group_by_length): far less padding.</summary>
-    public bool GroupByLength { get; init; }
-    /// <summary>Stop after this many epochs without a better evaluation accuracy (0: never).</summary>
-    public int EarlyStoppingPatience { get; init; }
-    /// <summary>A progress line every N updates (0: only per epoch).</summary>
-    public int LogEvery { get; init; } = 50;
+    /// <summary>The request's problems: the recipe's (<see cref="FineTuningRecipe.Problems"/>), then the data's
+    /// shares, counts and length out of range.</summary>
+    public override IEnumerable<(string Property, string Problem)> Problems()
+    {
+        foreach (var problem in base.Problems()) yield return problem;
+        if (!(EvalFraction > 0 && EvalFraction < 1)) yield return (nameof(EvalFraction), $"must be between 0 and 1, got {EvalFraction}");
+        if (MaxTrain < 0) yield return (nameof(MaxTrain), $"must be 0 (all) or more, got {MaxTrain}");
+        if (MaxEval < 0) yield return (nameof(MaxEval), $"must be 0 (all) or more, got {MaxEval}");
+        if (MaxLength is int m && m < 3) yield return (nameof(MaxLength), $"must be at least 3, got {m}");
+    }
 }

@@ -36,7 +36,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
 
     /// <summary>The request the run carries out.</summary>
     public FineTuningRequest Request { get; } = request;
-    /// <summary>Progress lines: the data and model read, a training line every <see cref="FineTuningRequest.LogEvery"/> updates, one per epoch.</summary>
+    /// <summary>Progress lines: the data and model read, a training line every <see cref="FineTuningRecipe.LogEvery"/> updates, one per epoch.</summary>
     public IProgress<string>? Progress { get; set; }
     /// <summary>Where the model trains (the CPU unless set).</summary>
     public Device Device { get; set; } = Device.Cpu;
@@ -67,11 +67,11 @@ public sealed class FineTuningRun(FineTuningRequest request)
         string checkpoints = Path.Combine(output, CheckpointsFolder);
         // Everything that can be refused is refused before anything is read, trained, deleted or written.
         CheckOptions(q);
-        // The output-safety rule: never the model, the data or a folder around them (even with --force), never a device,
-        // pipe or link; an existing non-empty folder only with --force (or --resume, which continues it).
-        OutputPaths.Check(output, "--out", folder: true, q.Force || q.Resume, "--force", q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive);
+        // The output-safety rule: never the model, the data or a folder around them (even with Force), never a device,
+        // pipe or link; an existing non-empty folder only with Force (or Resume, which continues it).
+        OutputPaths.Check(output, nameof(q.OutputDir), folder: true, q.Force || q.Resume, nameof(q.Force), q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive);
         string? resumeFrom = q.Resume
-            ? Checkpoint.Latest(checkpoints) ?? throw new BertSharpException($"--resume: {output} holds no checkpoint to resume from")
+            ? Checkpoint.Latest(checkpoints) ?? throw Refused($"{nameof(q.Resume)}: {output} holds no checkpoint to resume from", ErrorKind.BadInput, nameof(q.Resume))
             : null;
         // Data parallel: every rank has looked at the output folder before rank 0 locks and changes it.
         Communicator.Barrier();
@@ -92,11 +92,11 @@ public sealed class FineTuningRun(FineTuningRequest request)
         if (q.Dropout is float dp)
         {
             try { start.Config.SetDropout(dp); }
-            catch (ArgumentException e) { throw Usage($"--dropout: {e.Message}"); }
+            catch (ArgumentException e) { throw Usage($"{nameof(q.Dropout)}: {e.Message}", nameof(q.Dropout)); }
         }
         int max = MaxLengthFor(q.MaxLength, start.Config);
         if (q.HeadTokens is int head && (head < 0 || head > max - 2))
-            throw Usage($"--head-tokens: must be in [0, {max - 2}] for --max-length {max}, got {head}");
+            throw Usage($"{nameof(q.HeadTokens)}: must be in [0, {max - 2}] for {nameof(q.MaxLength)} {max}, got {head}", nameof(q.HeadTokens), nameof(q.MaxLength));
 
         // The data.
         var clock = Stopwatch.StartNew();
@@ -110,9 +110,11 @@ public sealed class FineTuningRun(FineTuningRequest request)
         {
             (train, eval) = LabelledCorpus.HoldOut(train, q.EvalFraction, q.Seed);
             if (eval.Count == 0)
-                throw Usage($"--eval-fraction {q.EvalFraction}: holds out none of the {train.Count} texts of {source}; give a larger share or --eval-data");
+                throw Usage($"{nameof(q.EvalFraction)} {q.EvalFraction}: holds out none of the {train.Count} texts of {source}; give a larger share or {nameof(q.EvalData)}",
+                    nameof(q.EvalFraction), nameof(q.EvalData));
             if (train.Count == 0)
-                throw Usage($"--eval-fraction {q.EvalFraction}: holds out all {eval.Count} texts of {source}, leaving none to train on; give a smaller share or --eval-data");
+                throw Usage($"{nameof(q.EvalFraction)} {q.EvalFraction}: holds out all {eval.Count} texts of {source}, leaving none to train on; give a smaller share or {nameof(q.EvalData)}",
+                    nameof(q.EvalFraction), nameof(q.EvalData));
         }
         if (train.Count == 0) throw new BertSharpException($"{source}: no training texts");
         if (eval.Count == 0) throw new BertSharpException($"{q.EvalData ?? source}: no evaluation texts");
@@ -127,12 +129,12 @@ public sealed class FineTuningRun(FineTuningRequest request)
         // The schedule counts updates in an int: more than that is no run (and would overflow), refused before any work.
         long updates = (long)((trainEx.Length + q.BatchSize - 1) / q.BatchSize) * q.Epochs;
         if (updates > int.MaxValue)
-            throw Usage($"--epochs: {q.Epochs:N0} epochs of {trainEx.Length:N0} texts in batches of {q.BatchSize:N0} are {updates:N0} updates, "
-                + $"more than a run can count ({int.MaxValue:N0}); give fewer epochs");
+            throw Usage($"{nameof(q.Epochs)}: {q.Epochs:N0} epochs of {trainEx.Length:N0} texts in batches of {q.BatchSize:N0} are {updates:N0} updates, "
+                + $"more than a run can count ({int.MaxValue:N0}); give fewer epochs", nameof(q.Epochs));
         double truncated = trainEx.Count(e => e.Truncated) / (double)Math.Max(1, trainEx.Length);
         Log($"{trainEx.Length:N0} training and {evalEx.Length:N0} evaluation texts, labels {string.Join("/", corpus.Labels)}, "
             + $"max length {max} ({truncated:P1} of training texts truncated head+tail), read {readSeconds:F1} s, tokenized {tokenizeSeconds:F1} s");
-        // Only now, with every option and input checked, does a fresh run replace what an earlier one left (--force).
+        // Only now, with every option and input checked, does a fresh run replace what an earlier one left (Force).
         if (Lead && resumeFrom is null)
         {
             foreach (var entry in Directory.EnumerateFileSystemEntries(output).ToList())
@@ -151,28 +153,20 @@ public sealed class FineTuningRun(FineTuningRequest request)
         // The model and the loop.
         var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
         if (parameters.Device != Device) parameters = parameters.To(Device);
-        var options = BadInput(() =>
-        {
-            var o = new FineTuneOptions
-            {
-                Epochs = q.Epochs, BatchSize = q.BatchSize, EvalBatchSize = q.EvalBatchSize, LearningRate = q.LearningRate,
-                WarmupRatio = q.WarmupRatio, WeightDecay = q.WeightDecay, Seed = q.Seed, LogEvery = q.LogEvery, Log = Log,
-                GroupByLength = q.GroupByLength, CheckpointDir = checkpoints, ResumeFrom = resumeFrom,
-                EarlyStoppingPatience = q.EarlyStoppingPatience, Communicator = Communicator,
-                // The event files first: a caller's callback that stops the process after a step finds that step written.
-                Callbacks = tensorBoard is null ? Callbacks : [tensorBoard, .. Callbacks],
-            };
-            o.Validate();
-            return o;
-        });
         Log($"fine-tuning from {origin}: {start.Config.NumHiddenLayers} layers, hidden {start.Config.HiddenSize}, "
-            + $"{FineTuner.TotalSteps(trainEx.Length, options)} updates of {options.BatchSize}, lr {options.LearningRate:G3}, {KernelParallel.ThreadCount} threads");
-        var tuner = new FineTuner(new BertForSequenceClassification(parameters), vocab, max, options);
+            + $"{FineTuner.TotalSteps(trainEx.Length, q)} updates of {q.BatchSize}, lr {q.LearningRate:G3}, {KernelParallel.ThreadCount} threads");
+        // The request is the recipe: the fine-tuner derives the trainer's options from it.
+        var tuner = new FineTuner(new BertForSequenceClassification(parameters), vocab, max, q)
+        {
+            CheckpointDir = checkpoints, ResumeFrom = resumeFrom, Log = Log, Communicator = Communicator,
+            // The event files first: a caller's callback that stops the process after a step finds that step written.
+            Callbacks = tensorBoard is null ? Callbacks : [tensorBoard, .. Callbacks],
+        };
         clock.Restart();
         var history = BadInput(() => tuner.Train(trainEx, evalEx, cancel));
         double trainSeconds = clock.Elapsed.TotalSeconds;
         var report = tuner.Report!;
-        int perEpoch = (trainEx.Length + options.BatchSize - 1) / options.BatchSize;
+        int perEpoch = (trainEx.Length + q.BatchSize - 1) / q.BatchSize;
         int? bestEpoch = report.BestStep is long bs ? (int)(bs / perEpoch) : null;
         int headTokens = q.HeadTokens ?? HeadTailTruncation.DefaultHeadTokens(max);
         FineTuningResult Result() => new(output, origin, source, corpus.Labels, trainEx.Length, evalEx.Length, max, headTokens, truncated,
@@ -186,7 +180,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
         folder.SaveInto(output, FinishPoint);
         var result = Result();
         FinishPoint(ResultsFile);
-        WriteResults(result, start.Config, options, q.CopyPositions);
+        WriteResults(result, start.Config, q);
         return result;
     }
 
@@ -206,18 +200,48 @@ public sealed class FineTuningRun(FineTuningRequest request)
     /// <summary>The settings of a run that decide what it trains, beside its checkpoints: a resume must give the same.</summary>
     public const string RequestFile = "finetune_request.json";
 
-    private static string RequestJson(FineTuningRequest q) => JsonSerializer.Serialize(new SortedDictionary<string, object?>
+    /// <summary>What <see cref="RequestFile"/> holds: each setting's key there, the request property it records, and its
+    /// value. The keys are those of the runs already on disk; <c>max_grad_norm</c> and <c>length_group_batches</c> are
+    /// written only when they differ from the recipe's defaults (<see cref="OmittedAtDefault"/>), so a file written before
+    /// they existed still matches.</summary>
+    private static IEnumerable<(string Key, string Property, object? Value)> RecordedSettings(FineTuningRequest q)
     {
-        ["model"] = q.Model is null ? null : Path.GetFullPath(q.Model), ["random_init"] = q.RandomInit, ["preset"] = q.Preset,
-        ["vocab"] = q.VocabPath is null ? null : Path.GetFullPath(q.VocabPath), ["cased"] = q.Cased, ["copy_positions"] = q.CopyPositions,
-        ["dropout"] = q.Dropout, ["data"] = q.Data is null ? null : Path.GetFullPath(q.Data),
-        ["imdb_archive"] = q.ImdbArchive is null ? null : Path.GetFullPath(q.ImdbArchive),
-        ["eval_data"] = q.EvalData is null ? null : Path.GetFullPath(q.EvalData), ["eval_fraction"] = q.EvalFraction,
-        ["max_train"] = q.MaxTrain, ["max_eval"] = q.MaxEval, ["max_length"] = q.MaxLength, ["head_tokens"] = q.HeadTokens,
-        ["epochs"] = q.Epochs, ["batch_size"] = q.BatchSize, ["lr"] = q.LearningRate, ["warmup_ratio"] = q.WarmupRatio,
-        ["weight_decay"] = q.WeightDecay, ["seed"] = q.Seed, ["group_by_length"] = q.GroupByLength,
-        ["early_stopping"] = q.EarlyStoppingPatience,
-    }, RequestJsonOptions) + "\n";
+        static string? Full(string? path) => path is null ? null : Path.GetFullPath(path);
+        yield return ("model", nameof(q.Model), Full(q.Model));
+        yield return ("random_init", nameof(q.RandomInit), q.RandomInit);
+        yield return ("preset", nameof(q.Preset), q.Preset);
+        yield return ("vocab", nameof(q.VocabPath), Full(q.VocabPath));
+        yield return ("cased", nameof(q.Cased), q.Cased);
+        yield return ("copy_positions", nameof(q.CopyPositions), q.CopyPositions);
+        yield return ("dropout", nameof(q.Dropout), q.Dropout);
+        yield return ("data", nameof(q.Data), Full(q.Data));
+        yield return ("imdb_archive", nameof(q.ImdbArchive), Full(q.ImdbArchive));
+        yield return ("eval_data", nameof(q.EvalData), Full(q.EvalData));
+        yield return ("eval_fraction", nameof(q.EvalFraction), q.EvalFraction);
+        yield return ("max_train", nameof(q.MaxTrain), q.MaxTrain);
+        yield return ("max_eval", nameof(q.MaxEval), q.MaxEval);
+        yield return ("max_length", nameof(q.MaxLength), q.MaxLength);
+        yield return ("head_tokens", nameof(q.HeadTokens), q.HeadTokens);
+        yield return ("epochs", nameof(q.Epochs), q.Epochs);
+        yield return ("batch_size", nameof(q.BatchSize), q.BatchSize);
+        yield return ("lr", nameof(q.LearningRate), q.LearningRate);
+        yield return ("warmup_ratio", nameof(q.WarmupRatio), q.WarmupRatio);
+        yield return ("weight_decay", nameof(q.WeightDecay), q.WeightDecay);
+        yield return ("seed", nameof(q.Seed), q.Seed);
+        yield return ("group_by_length", nameof(q.GroupByLength), q.GroupByLength);
+        yield return ("early_stopping", nameof(q.EarlyStoppingPatience), q.EarlyStoppingPatience);
+        yield return ("max_grad_norm", nameof(q.MaxGradNorm), q.MaxGradNorm);
+        yield return ("length_group_batches", nameof(q.LengthGroupBatches), q.LengthGroupBatches);
+    }
+
+    /// <summary>The settings left out of <see cref="RequestFile"/> at their default (they were added later).</summary>
+    private static readonly Dictionary<string, object> OmittedAtDefault = new()
+    {
+        ["max_grad_norm"] = new FineTuningRecipe().MaxGradNorm, ["length_group_batches"] = new FineTuningRecipe().LengthGroupBatches,
+    };
+
+    private static string RequestJson(FineTuningRequest q) => JsonSerializer.Serialize(new SortedDictionary<string, object?>(RecordedSettings(q)
+        .Where(s => !(OmittedAtDefault.TryGetValue(s.Key, out var d) && Equals(d, s.Value))).ToDictionary(s => s.Key, s => s.Value)), RequestJsonOptions) + "\n";
 
     private static readonly JsonSerializerOptions RequestJsonOptions = new()
     {
@@ -233,10 +257,13 @@ public sealed class FineTuningRun(FineTuningRequest request)
         var stored = BertSharpException.Guard(() => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path)) as System.Text.Json.Nodes.JsonObject,
             ErrorKind.BadCheckpoint, path) ?? throw new BertSharpException($"{path}: not a JSON object", ErrorKind.BadCheckpoint);
         var given = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(RequestJson(q))!;
-        var differ = given.Where(kv => (stored[kv.Key]?.ToJsonString() ?? "null") != (kv.Value?.ToJsonString() ?? "null"))
-            .Select(kv => $"--{kv.Key.Replace('_', '-')} {kv.Value?.ToJsonString() ?? "(not given)"} (the run has {stored[kv.Key]?.ToJsonString() ?? "none"})").ToList();
+        var property = RecordedSettings(q).ToDictionary(s => s.Key, s => s.Property);
+        // Every key of either side: a setting recorded only when not its default differs when one side left it out.
+        var differ = given.Select(kv => kv.Key).Union(stored.Select(kv => kv.Key)).Where(property.ContainsKey)
+            .Where(key => (stored[key]?.ToJsonString() ?? "null") != (given[key]?.ToJsonString() ?? "null")).ToList();
         if (differ.Count > 0)
-            throw new BertSharpException($"--resume: {string.Join(", ", differ)} contradict {path}; give the same options, or a new --out", ErrorKind.Conflict);
+            throw Refused($"{nameof(q.Resume)}: {string.Join(", ", differ.Select(key => $"{property[key]} {given[key]?.ToJsonString() ?? "(not given)"} (the run has {stored[key]?.ToJsonString() ?? "none"})"))} "
+                + $"contradict {path}; give the same options, or a new {nameof(q.OutputDir)}", ErrorKind.Conflict, [nameof(q.Resume), nameof(q.OutputDir), .. differ.Select(key => property[key])]);
     }
 
     /// <summary>The result of a resume of a finished run, from its finetune_results.json (nothing is read, trained or written).</summary>
@@ -266,19 +293,21 @@ public sealed class FineTuningRun(FineTuningRequest request)
             if (q.RandomInit) start.Parameters.Initialize(q.Seed);
             if (q.CopyPositions is int trained)
             {
-                if (q.RandomInit) throw Usage("--copy-positions: not with --random-init (there are no trained positions to copy)");
+                if (q.RandomInit)
+                    throw Usage($"{nameof(q.CopyPositions)}: not with {nameof(q.RandomInit)} (there are no trained positions to copy)", nameof(q.CopyPositions), nameof(q.RandomInit));
                 int copied;
                 try { copied = start.Parameters.CopyPositionEmbeddings(trained); }
-                catch (ArgumentException e) { throw Usage($"--copy-positions: {e.Message}"); }
+                catch (ArgumentException e) { throw Usage($"{nameof(q.CopyPositions)}: {e.Message}", nameof(q.CopyPositions)); }
                 Log($"position embeddings: {copied} rows from {trained} on copied from positions 0-{trained - 1}");
                 origin += $", positions from {trained} on copied from 0-{trained - 1}";
             }
             foreach (var note in model.Notes) Log($"note: {note}");
             return (start, origin);
         }
-        if (q.RandomInit) throw Usage("--random-init needs a model (the first argument or --model: whose architecture to copy)");
-        if (q.CopyPositions is not null) throw Usage("--copy-positions needs a pretrained model (the first argument or --model)");
-        string vocabPath = q.VocabPath ?? throw Usage("without a model (the first argument or --model), give --vocab and --preset");
+        if (q.RandomInit) throw Usage($"{nameof(q.RandomInit)} needs a {nameof(q.Model)} (whose architecture to copy)", nameof(q.RandomInit), nameof(q.Model));
+        if (q.CopyPositions is not null) throw Usage($"{nameof(q.CopyPositions)} needs a pretrained {nameof(q.Model)}", nameof(q.CopyPositions), nameof(q.Model));
+        string vocabPath = q.VocabPath
+            ?? throw Usage($"without a {nameof(q.Model)}, give {nameof(q.VocabPath)} and {nameof(q.Preset)}", nameof(q.Model), nameof(q.VocabPath), nameof(q.Preset));
         var vocab = BadInput(() => Vocabulary.Load(vocabPath));
         var config = BadInput(() => BertConfig.FromPreset(q.Preset ?? "tiny", vocab.Count));
         var p = new BertParameters(config);
@@ -286,23 +315,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
         return (new ModelFolder { Parameters = p, Vocabulary = vocab, LowerCase = !q.Cased }, $"random weights, preset {q.Preset ?? "tiny"}");
     }
 
-    /// <summary>Refuses option values out of range (<see cref="ErrorKind.Usage"/>, the option named): checked before
-    /// anything is read or written.</summary>
-    public static void CheckOptions(FineTuningRequest q)
-    {
-        if (q.Epochs < 1) throw Usage($"--epochs: must be at least 1, got {q.Epochs}");
-        if (q.BatchSize < 1) throw Usage($"--batch-size: must be at least 1, got {q.BatchSize}");
-        if (q.EvalBatchSize < 1) throw Usage($"--eval-batch-size: must be at least 1, got {q.EvalBatchSize}");
-        if (!(q.LearningRate > 0 && double.IsFinite(q.LearningRate))) throw Usage($"--lr: must be positive, got {q.LearningRate}");
-        if (!(q.WarmupRatio >= 0 && q.WarmupRatio < 1)) throw Usage($"--warmup-ratio: must be in [0, 1), got {q.WarmupRatio}");
-        if (!(q.WeightDecay >= 0 && float.IsFinite(q.WeightDecay))) throw Usage($"--weight-decay: must be 0 or more, got {q.WeightDecay}");
-        if (!(q.EvalFraction > 0 && q.EvalFraction < 1)) throw Usage($"--eval-fraction: must be between 0 and 1, got {q.EvalFraction}");
-        if (q.MaxTrain < 0) throw Usage($"--max-train: must be 0 (all) or more, got {q.MaxTrain}");
-        if (q.MaxEval < 0) throw Usage($"--max-eval: must be 0 (all) or more, got {q.MaxEval}");
-        if (q.LogEvery < 0) throw Usage($"--log-every: must be 0 (only per epoch) or more, got {q.LogEvery}");
-        if (q.EarlyStoppingPatience < 0) throw Usage($"--early-stopping: must be 0 (never) or more, got {q.EarlyStoppingPatience}");
-        if (q.MaxLength is int m && m < 3) throw Usage($"--max-length: must be at least 3, got {m}");
-    }
+    /// <summary>Refuses values out of range (<see cref="FineTuningRequest.Problems"/>: <see cref="ErrorKind.Usage"/>, the
+    /// property named): checked before anything is read or written.</summary>
+    public static void CheckOptions(FineTuningRequest q) => q.Validate();
 
     /// <summary>Tokens per input: <paramref name="requested"/>, else 512 or the model's position table, whichever is smaller;
     /// <see cref="ErrorKind.Usage"/> outside [3, max_position_embeddings].</summary>
@@ -310,7 +325,8 @@ public sealed class FineTuningRun(FineTuningRequest request)
     {
         int max = requested ?? Math.Min(512, config.MaxPositionEmbeddings);
         if (max < 3 || max > config.MaxPositionEmbeddings)
-            throw Usage($"--max-length: must be in [3, {config.MaxPositionEmbeddings}] for this model (max_position_embeddings), got {max}");
+            throw Usage($"{nameof(FineTuningRequest.MaxLength)}: must be in [3, {config.MaxPositionEmbeddings}] for this model (max_position_embeddings), got {max}",
+                nameof(FineTuningRequest.MaxLength));
         return max;
     }
 
@@ -319,10 +335,11 @@ public sealed class FineTuningRun(FineTuningRequest request)
     {
         foreach (var p in DefaultImdbPaths)
             if (Directory.Exists(p) || File.Exists(p)) return p;
-        throw new BertSharpException("no IMDB data: pass --imdb-archive PATH (aclImdb_v1.tar.gz) or --data, or run `bertsharp data imdb --out data` first");
+        throw new BertSharpException($"no IMDB data in data/: give {nameof(FineTuningRequest.ImdbArchive)} (aclImdb_v1.tar.gz or an aclImdb folder) "
+            + $"or {nameof(FineTuningRequest.Data)}, or download IMDB into data/ first") { Properties = [nameof(FineTuningRequest.ImdbArchive), nameof(FineTuningRequest.Data)] };
     }
 
-    private static void WriteResults(FineTuningResult r, BertConfig config, FineTuneOptions o, int? copyPositions)
+    private static void WriteResults(FineTuningResult r, BertConfig config, FineTuningRequest o)
     {
         var t = r.Training;
         var summary = new
@@ -330,7 +347,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
             origin = r.Origin, data = r.DataSource, labels = r.Labels, train_examples = r.TrainExamples, eval_examples = r.EvalExamples,
             max_length = r.MaxLength, head_tokens = r.HeadTokens, truncated_share = r.TruncatedShare,
             epochs = o.Epochs, batch_size = o.BatchSize, learning_rate = o.LearningRate, warmup_ratio = o.WarmupRatio,
-            weight_decay = o.WeightDecay, group_by_length = o.GroupByLength, copy_positions = copyPositions, seed = o.Seed, threads = KernelParallel.ThreadCount,
+            weight_decay = o.WeightDecay, group_by_length = o.GroupByLength, copy_positions = o.CopyPositions, seed = o.Seed, threads = KernelParallel.ThreadCount,
             config = new { num_hidden_layers = config.NumHiddenLayers, hidden_size = config.HiddenSize, num_attention_heads = config.NumAttentionHeads, vocab_size = config.VocabSize },
             history = r.History, final_eval_accuracy = r.FinalEvalAccuracy,
             best_epoch = r.BestEpoch, best_eval_accuracy = t.BestValue, best_checkpoint = t.BestCheckpoint, early_stopped = t.EarlyStopped,
@@ -346,7 +363,10 @@ public sealed class FineTuningRun(FineTuningRequest request)
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    private static BertSharpException Usage(string message) => new(message, ErrorKind.Usage);
+    /// <summary>A <see cref="ErrorKind.Usage"/> error naming <paramref name="properties"/> of the request.</summary>
+    private static BertSharpException Usage(string message, params string[] properties) => Refused(message, ErrorKind.Usage, properties);
+
+    private static BertSharpException Refused(string message, ErrorKind kind, params string[] properties) => new(message, kind) { Properties = properties };
 
     /// <summary>Unreadable input (a missing or malformed file, a value the library refused) as <see cref="ErrorKind.BadInput"/>.</summary>
     private static T BadInput<T>(Func<T> work) => BertSharpException.Guard(work);

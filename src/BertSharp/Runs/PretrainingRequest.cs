@@ -13,7 +13,9 @@ namespace BertSharp.Runs;
 /// for an existing one), named after the <c>pretrain</c> options. <see cref="PretrainingRun.Open"/> resolves them
 /// against the run folder into the <see cref="RunSettings"/> that run.json holds. A run.json given as
 /// <see cref="ConfigPath"/> (or through <see cref="WithRunSettings"/>) supplies every setting not given, so a run
-/// can be repeated.
+/// can be repeated. The one type a program and the <c>pretrain</c> command fill; an error about a value names its property
+/// (<see cref="BertSharpException.Properties"/>). <see cref="PretrainingRun"/> derives the trainer's and the items' options
+/// from the resolved settings in one place.
 /// </summary>
 public sealed record PretrainingRequest
 {
@@ -140,22 +142,23 @@ public sealed record PretrainingRequest
         };
     }
 
-    /// <summary>Refuses option values given out of range, whatever the run (<see cref="ErrorKind.Usage"/>, the option
-    /// named): <c>--steps 0</c> trains nothing, <c>--epochs 0</c> neither, a zero interval is no interval.</summary>
+    /// <summary>Refuses values given out of range, whatever the run (<see cref="ErrorKind.Usage"/>, the property named in the
+    /// message and <see cref="BertSharpException.Properties"/>): <c>Steps = 0</c> trains nothing, <c>Epochs = 0</c> neither,
+    /// a zero interval is no interval.</summary>
     public void CheckGivenValues()
     {
-        if (Steps is int st && st < 1) throw Usage($"--steps: must be at least 1, got {st}");
-        if (Epochs is double ep && !(ep > 0 && double.IsFinite(ep))) throw Usage($"--epochs: must be positive, got {ep}");
-        if (Epochs is double many && many > MaxEpochs) throw Usage($"--epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})");
-        if (EvalEvery is int ev && ev < 1) throw Usage($"--eval-every: must be at least 1, got {ev}");
-        if (CheckpointEvery is int ce && ce < 1) throw Usage($"--checkpoint-every: must be at least 1, got {ce}");
-        if (EvalBatches is int eb && eb < 1) throw Usage($"--eval-batches: must be at least 1, got {eb}");
-        if (Warmup is int w && w < 0) throw Usage($"--warmup: must be 0 or more, got {w}");
-        if (BatchSize is int b && b < 1) throw Usage($"--batch-size: must be at least 1, got {b}");
-        if (GradAccum is int g && g < 1) throw Usage($"--grad-accum: must be at least 1, got {g}");
-        if (LearningRate is double lr && !(lr > 0 && double.IsFinite(lr))) throw Usage($"--lr: must be positive, got {lr}");
-        if (VocabSize is int v && v < 6) throw Usage($"--vocab-size: {v} leaves no room after the 5 special tokens");
-        if (SeqLength is int sl && sl < PretrainingOptions.MinSeqLength) throw Usage($"--seq-length: {sl} is below the minimum of {PretrainingOptions.MinSeqLength}");
+        if (Steps is int st && st < 1) throw Usage($"Steps: must be at least 1, got {st}", nameof(Steps));
+        if (Epochs is double ep && !(ep > 0 && double.IsFinite(ep))) throw Usage($"Epochs: must be positive, got {ep}", nameof(Epochs));
+        if (Epochs is double many && many > MaxEpochs) throw Usage($"Epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})", nameof(Epochs));
+        if (EvalEvery is int ev && ev < 1) throw Usage($"EvalEvery: must be at least 1, got {ev}", nameof(EvalEvery));
+        if (CheckpointEvery is int ce && ce < 1) throw Usage($"CheckpointEvery: must be at least 1, got {ce}", nameof(CheckpointEvery));
+        if (EvalBatches is int eb && eb < 1) throw Usage($"EvalBatches: must be at least 1, got {eb}", nameof(EvalBatches));
+        if (Warmup is int w && w < 0) throw Usage($"Warmup: must be 0 or more, got {w}", nameof(Warmup));
+        if (BatchSize is int b && b < 1) throw Usage($"BatchSize: must be at least 1, got {b}", nameof(BatchSize));
+        if (GradAccum is int g && g < 1) throw Usage($"GradAccum: must be at least 1, got {g}", nameof(GradAccum));
+        if (LearningRate is double lr && !(lr > 0 && double.IsFinite(lr))) throw Usage($"LearningRate: must be positive, got {lr}", nameof(LearningRate));
+        if (VocabSize is int v && v < 6) throw Usage($"VocabSize: {v} leaves no room after the 5 special tokens", nameof(VocabSize));
+        if (SeqLength is int sl && sl < PretrainingOptions.MinSeqLength) throw Usage($"SeqLength: {sl} is below the minimum of {PretrainingOptions.MinSeqLength}", nameof(SeqLength));
     }
 
     /// <summary>The most passes a run can count (trainer_state.json's epoch is an int).</summary>
@@ -164,9 +167,9 @@ public sealed record PretrainingRequest
     /// <summary>The run folder: <see cref="RunDir"/>, else runs/NAME with NAME given or made from the corpus and model.</summary>
     public string ResolveRunDir()
     {
-        if (RunDir is not null && Name is not null) throw Usage("--run-dir and --name: give one or the other");
+        if (RunDir is not null && Name is not null) throw Usage("RunDir and Name: give one or the other", nameof(RunDir), nameof(Name));
         if (Name is not null && (Name.Length == 0 || Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || Name is "." or ".."))
-            throw Usage($"--name: '{Name}' is not a valid folder name");
+            throw Usage($"Name: '{Name}' is not a valid folder name", nameof(Name));
         return RunDir ?? Path.Combine("runs", Name ?? DefaultName());
     }
 
@@ -183,37 +186,37 @@ public sealed record PretrainingRequest
     }
 
     /// <summary>Settings for a new run: the options given, the rest from the defaults (the sample's own for the sample).</summary>
-    /// <param name="init">the --init-from checkpoint, loaded</param>
+    /// <param name="init">the <see cref="InitFrom"/> checkpoint, loaded</param>
     /// <param name="samplePath">where the bundled sample corpus is</param>
     /// <param name="rerun">for the comparison with an existing run.json: options that only make sense beside
-    /// --init-from (--copy-positions) are then compared, not refused</param>
+    /// <see cref="InitFrom"/> (<see cref="CopyPositions"/>) are then compared, not refused</param>
     internal RunSettings Resolve(PretrainedModel? init, string samplePath, bool rerun = false)
     {
-        if (Steps is not null && Epochs is not null) throw Usage("--steps and --epochs: give one or the other");
-        if (ImdbArchive is not null && Corpus is not "imdb") throw Usage("--imdb-archive: only with --corpus imdb");
+        if (Steps is not null && Epochs is not null) throw Usage("Steps and Epochs: give one or the other", nameof(Steps), nameof(Epochs));
+        if (ImdbArchive is not null && Corpus is not "imdb") throw Usage("ImdbArchive: only with Corpus imdb", nameof(ImdbArchive), nameof(Corpus));
         string corpus = Corpus ?? SampleName;
         bool sample = corpus == SampleName;
         BertConfig model;
         if (InitFrom is not null)
         {
             if (Preset is not null || ConfigPath is not null || VocabSize is not null || Cased is not null)
-                throw Usage("--init-from: the model, vocabulary and casing come from the checkpoint; leave out --preset, --config, --vocab-size and --cased");
+                throw Usage("InitFrom: the model, vocabulary and casing come from the checkpoint; leave out Preset, ConfigPath, VocabSize and Cased", nameof(InitFrom), nameof(Preset), nameof(ConfigPath), nameof(VocabSize), nameof(Cased));
             model = init!.Parameters.Config.Clone();
             if (CopyPositions is int cp && (cp < 1 || cp > model.MaxPositionEmbeddings))
-                throw Usage($"--copy-positions: must be between 1 and the model's max_position_embeddings ({model.MaxPositionEmbeddings}), got {cp}");
+                throw Usage($"CopyPositions: must be between 1 and the model's max_position_embeddings ({model.MaxPositionEmbeddings}), got {cp}", nameof(CopyPositions));
         }
-        else if (CopyPositions is not null && !rerun) throw Usage("--copy-positions: only with --init-from (it rewrites a pretrained model's position table)");
+        else if (CopyPositions is not null && !rerun) throw Usage("CopyPositions: only with InitFrom (it rewrites a pretrained model's position table)", nameof(CopyPositions), nameof(InitFrom));
         else if (Model is not null) model = Model.Clone();
         else if (ConfigPath is not null)
         {
-            if (Preset is not null) throw Usage("--preset and --config: give one or the other");
+            if (Preset is not null) throw Usage("Preset and ConfigPath: give one or the other", nameof(Preset), nameof(ConfigPath));
             model = Guard(() => BertConfig.Load(ConfigPath));
         }
         else
         {
             string preset = Preset ?? "tiny";
             try { model = BertConfig.FromPreset(preset); }
-            catch (ArgumentException e) { throw Usage($"--preset: {e.Message.Replace("preset: ", "")}"); }
+            catch (ArgumentException e) { throw Usage($"Preset: {e.Message.Replace("preset: ", "")}", nameof(Preset)); }
             // The sample's few minutes are ~10 passes over 1,000 short documents with fresh masks each time: too short
             // for dropout to pay off, so the sample trains without it (measured: higher validation accuracy).
             if (sample) (model.HiddenDropoutProb, model.AttentionProbsDropoutProb) = (0f, 0f);
@@ -221,7 +224,7 @@ public sealed record PretrainingRequest
         if (Dropout is float p)
         {
             try { model.SetDropout(p); }
-            catch (ArgumentException e) { throw Usage($"--dropout: {e.Message}"); }
+            catch (ArgumentException e) { throw Usage($"Dropout: {e.Message}", nameof(Dropout)); }
         }
         int seq = SeqLength ?? (sample ? 64 : 128);
         var s = new RunSettings
@@ -257,31 +260,31 @@ public sealed record PretrainingRequest
         return s;
     }
 
-    /// <summary>Checks a new run's settings; each problem names its option.</summary>
+    /// <summary>Checks a new run's settings; each problem names the request's property (<see cref="BertSharpException.Properties"/>).</summary>
     internal static void Validate(RunSettings s)
     {
-        if (s.Steps < 0) throw Usage($"--steps: must be positive, got {s.Steps}");
-        if (s.Epochs is double e && !(e > 0 && double.IsFinite(e))) throw Usage($"--epochs: must be positive, got {e}");
-        if (s.Epochs is double many && many > MaxEpochs) throw Usage($"--epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})");
-        if (s.SeqLength < PretrainingOptions.MinSeqLength) throw Usage($"--seq-length: {s.SeqLength} is below the minimum of {PretrainingOptions.MinSeqLength}");
+        if (s.Steps < 0) throw Usage($"Steps: must be positive, got {s.Steps}", nameof(Steps));
+        if (s.Epochs is double e && !(e > 0 && double.IsFinite(e))) throw Usage($"Epochs: must be positive, got {e}", nameof(Epochs));
+        if (s.Epochs is double many && many > MaxEpochs) throw Usage($"Epochs: {many} is more passes than a run can count (at most {MaxEpochs:N0})", nameof(Epochs));
+        if (s.SeqLength < PretrainingOptions.MinSeqLength) throw Usage($"SeqLength: {s.SeqLength} is below the minimum of {PretrainingOptions.MinSeqLength}", nameof(SeqLength));
         if (s.SeqLength > s.Model.MaxPositionEmbeddings)
-            throw Usage($"--seq-length: {s.SeqLength} exceeds the model's max_position_embeddings of {s.Model.MaxPositionEmbeddings}");
-        if (s.BatchSize < 1) throw Usage($"--batch-size: must be at least 1, got {s.BatchSize}");
+            throw Usage($"SeqLength: {s.SeqLength} exceeds the model's max_position_embeddings of {s.Model.MaxPositionEmbeddings}", nameof(SeqLength));
+        if (s.BatchSize < 1) throw Usage($"BatchSize: must be at least 1, got {s.BatchSize}", nameof(BatchSize));
         if ((long)s.BatchSize * s.SeqLength > Array.MaxLength)
-            throw Usage($"--batch-size: {s.BatchSize:N0} sequences of {s.SeqLength} tokens are more than a batch can hold ({Array.MaxLength:N0} tokens)");
-        if (s.GradAccum < 1) throw Usage($"--grad-accum: must be at least 1, got {s.GradAccum}");
-        if (!(s.LearningRate > 0 && double.IsFinite(s.LearningRate))) throw Usage($"--lr: must be positive, got {s.LearningRate}");
-        if (s.WarmupSteps < -1) throw Usage($"--warmup: must be 0 or more, got {s.WarmupSteps}");
-        if (s.Steps > 0 && s.Schedule != "constant" && s.WarmupSteps >= s.Steps) throw Usage($"--warmup: {s.WarmupSteps} must be fewer than --steps {s.Steps}");
-        if (s.EvalEvery < 0) throw Usage($"--eval-every: must be positive, got {s.EvalEvery}");
-        if (s.EvalBatches < 1) throw Usage($"--eval-batches: must be at least 1, got {s.EvalBatches}");
-        if (s.CheckpointEvery < 0) throw Usage($"--checkpoint-every: must be positive, got {s.CheckpointEvery}");
-        if (s.VocabSize < 6) throw Usage($"--vocab-size: {s.VocabSize} leaves no room after the 5 special tokens");
+            throw Usage($"BatchSize: {s.BatchSize:N0} sequences of {s.SeqLength} tokens are more than a batch can hold ({Array.MaxLength:N0} tokens)", nameof(BatchSize));
+        if (s.GradAccum < 1) throw Usage($"GradAccum: must be at least 1, got {s.GradAccum}", nameof(GradAccum));
+        if (!(s.LearningRate > 0 && double.IsFinite(s.LearningRate))) throw Usage($"LearningRate: must be positive, got {s.LearningRate}", nameof(LearningRate));
+        if (s.WarmupSteps < -1) throw Usage($"Warmup: must be 0 or more, got {s.WarmupSteps}", nameof(Warmup));
+        if (s.Steps > 0 && s.Schedule != "constant" && s.WarmupSteps >= s.Steps) throw Usage($"Warmup: {s.WarmupSteps} must be fewer than Steps {s.Steps}", nameof(Warmup), nameof(Steps));
+        if (s.EvalEvery < 0) throw Usage($"EvalEvery: must be positive, got {s.EvalEvery}", nameof(EvalEvery));
+        if (s.EvalBatches < 1) throw Usage($"EvalBatches: must be at least 1, got {s.EvalBatches}", nameof(EvalBatches));
+        if (s.CheckpointEvery < 0) throw Usage($"CheckpointEvery: must be positive, got {s.CheckpointEvery}", nameof(CheckpointEvery));
+        if (s.VocabSize < 6) throw Usage($"VocabSize: {s.VocabSize} leaves no room after the 5 special tokens", nameof(VocabSize));
         try { LearningRateSchedule.ParseKind(s.Schedule); }
-        catch (ArgumentException ex) { throw Usage($"--schedule: {ex.Message.Replace("schedule: ", "")}"); }
-        CorpusFormats.Parse(s.CorpusFormat, "--format");
+        catch (ArgumentException ex) { throw Usage($"Schedule: {ex.Message.Replace("schedule: ", "")}", nameof(Schedule)); }
+        CorpusFormats.Parse(s.CorpusFormat, nameof(Format));
         if (s.Corpus is not (SampleName or "imdb") && !File.Exists(s.CorpusPath) && !Directory.Exists(s.CorpusPath))
-            throw new BertSharpException($"--corpus: {s.Corpus}: no such file or folder (or use 'sample' or 'imdb')", ErrorKind.BadInput);
+            throw new BertSharpException($"Corpus: {s.Corpus}: no such file or folder (or use 'sample' or 'imdb')", ErrorKind.BadInput) { Properties = [nameof(Corpus)] };
     }
 
     /// <summary>A rerun of an existing run folder: every setting given must agree with its run.json (<paramref name="s"/>);
@@ -290,52 +293,59 @@ public sealed record PretrainingRequest
     {
         var fresh = Resolve(init, samplePath, rerun: true);
         var conflicts = new List<string>();
-        void Check<T>(string option, T? given, T stored)
+        var named = new List<string>();
+        void Conflict(string property, string what)
         {
-            if (given is not null && !EqualityComparer<T>.Default.Equals(given, stored)) conflicts.Add($"{option} {given} (the run has {stored})");
+            conflicts.Add($"{property} {what}");
+            named.Add(property);
         }
-        if (Corpus is not null && fresh.Corpus != s.Corpus && fresh.CorpusPath != s.CorpusPath) conflicts.Add($"--corpus {Corpus} (the run has {s.Corpus})");
-        if (Preset is not null && Model is null && Preset.ToLowerInvariant() != s.Preset) conflicts.Add($"--preset {Preset} (the run has {s.Preset ?? "a custom config"})");
+        void Check<T>(string property, T? given, T stored)
+        {
+            if (given is not null && !EqualityComparer<T>.Default.Equals(given, stored)) Conflict(property, $"{given} (the run has {stored})");
+        }
+        if (Corpus is not null && fresh.Corpus != s.Corpus && fresh.CorpusPath != s.CorpusPath) Conflict(nameof(Corpus), $"{Corpus} (the run has {s.Corpus})");
+        if (Preset is not null && Model is null && Preset.ToLowerInvariant() != s.Preset) Conflict(nameof(Preset), $"{Preset} (the run has {s.Preset ?? "a custom config"})");
         if (Dropout is not null && (fresh.Model.HiddenDropoutProb != s.Model.HiddenDropoutProb || fresh.Model.AttentionProbsDropoutProb != s.Model.AttentionProbsDropoutProb))
-            conflicts.Add($"--dropout {Dropout} (the run has {s.Model.HiddenDropoutProb})");
+            Conflict(nameof(Dropout), $"{Dropout} (the run has {s.Model.HiddenDropoutProb})");
         if ((ConfigPath is not null || Model is not null) && InitFrom is null)
         {
             fresh.Model.VocabSize = s.Model.VocabSize;
             // Without --dropout now, the run's own (perhaps --dropout-set) probabilities are not a contradiction.
             if (Dropout is null)
                 (fresh.Model.HiddenDropoutProb, fresh.Model.AttentionProbsDropoutProb) = (s.Model.HiddenDropoutProb, s.Model.AttentionProbsDropoutProb);
-            if (fresh.Model.ToJson() != s.Model.ToJson()) conflicts.Add($"--config {ConfigPath ?? RepeatOf} (its model differs from the run's)");
+            if (fresh.Model.ToJson() != s.Model.ToJson()) Conflict(ConfigPath is null ? nameof(RepeatOf) : nameof(ConfigPath), $"{ConfigPath ?? RepeatOf} (its model differs from the run's)");
         }
         if (InitFrom is not null && fresh.InitFrom != s.InitFrom)
-            conflicts.Add($"--init-from {InitFrom} (the run has {s.InitFrom ?? "random initialisation"})");
+            Conflict(nameof(InitFrom), $"{InitFrom} (the run has {s.InitFrom ?? "random initialisation"})");
         if (CopyPositions is not null && CopyPositions != s.CopyPositions)
-            conflicts.Add($"--copy-positions {CopyPositions} (the run has {(s.CopyPositions is int c ? c.ToString() : "none")})");
-        Check("--seq-length", SeqLength, s.SeqLength);
-        Check("--batch-size", BatchSize, s.BatchSize);
-        Check("--grad-accum", GradAccum, s.GradAccum);
-        Check("--lr", LearningRate, s.LearningRate);
-        Check("--warmup", Warmup, s.WarmupSteps);
-        Check("--schedule", Schedule, s.Schedule);
-        Check("--steps", Steps, s.Steps);
-        Check("--epochs", Epochs, s.Epochs ?? double.NaN);
-        Check("--seed", Seed, s.Seed);
-        Check("--vocab-size", VocabSize, s.VocabSize);
-        Check("min_frequency", MinFrequency, s.MinFrequency);
-        Check("masked_lm_prob", MaskedLmProb, s.MaskedLmProb);
-        Check("weight_decay", WeightDecay, s.WeightDecay);
-        Check("validation_fraction", ValidationFraction, s.ValidationFraction);
-        if (Cased is true && s.LowerCase) conflicts.Add("--cased (the run is uncased)");
+            Conflict(nameof(CopyPositions), $"{CopyPositions} (the run has {(s.CopyPositions is int c ? c.ToString() : "none")})");
+        Check(nameof(SeqLength), SeqLength, s.SeqLength);
+        Check(nameof(BatchSize), BatchSize, s.BatchSize);
+        Check(nameof(GradAccum), GradAccum, s.GradAccum);
+        Check(nameof(LearningRate), LearningRate, s.LearningRate);
+        Check(nameof(Warmup), Warmup, s.WarmupSteps);
+        Check(nameof(Schedule), Schedule, s.Schedule);
+        Check(nameof(Steps), Steps, s.Steps);
+        Check(nameof(Epochs), Epochs, s.Epochs ?? double.NaN);
+        Check(nameof(Seed), Seed, s.Seed);
+        Check(nameof(VocabSize), VocabSize, s.VocabSize);
+        Check(nameof(MinFrequency), MinFrequency, s.MinFrequency);
+        Check(nameof(MaskedLmProb), MaskedLmProb, s.MaskedLmProb);
+        Check(nameof(WeightDecay), WeightDecay, s.WeightDecay);
+        Check(nameof(ValidationFraction), ValidationFraction, s.ValidationFraction);
+        if (Cased is true && s.LowerCase) Conflict(nameof(Cased), "(the run is uncased)");
         if (Cased is false && !s.LowerCase && Model is not null) conflicts.Add("uncased (the run is cased)");
         if (conflicts.Count > 0)
-            throw new BertSharpException($"{path}: the options contradict this run: {string.Join("; ", conflicts)}. Leave them out to continue the run, or use another --name",
-                ErrorKind.Conflict);
-        if (EvalEvery is int ev) { if (ev < 1) throw Usage("--eval-every: must be positive"); s.EvalEvery = ev; }
-        if (CheckpointEvery is int ce) { if (ce < 1) throw Usage("--checkpoint-every: must be positive"); s.CheckpointEvery = ce; }
-        if (EvalBatches is int eb) { if (eb < 1) throw Usage("--eval-batches: must be at least 1"); s.EvalBatches = eb; }
+            throw new BertSharpException($"{path}: the options contradict this run: {string.Join("; ", conflicts)}. Leave them out to continue the run, or use another Name",
+                ErrorKind.Conflict) { Properties = [.. named, nameof(Name)] };
+        if (EvalEvery is int ev) { if (ev < 1) throw Usage("EvalEvery: must be positive", nameof(EvalEvery)); s.EvalEvery = ev; }
+        if (CheckpointEvery is int ce) { if (ce < 1) throw Usage("CheckpointEvery: must be positive", nameof(CheckpointEvery)); s.CheckpointEvery = ce; }
+        if (EvalBatches is int eb) { if (eb < 1) throw Usage("EvalBatches: must be at least 1", nameof(EvalBatches)); s.EvalBatches = eb; }
         if (KeepCheckpoints is int k) s.KeepCheckpoints = k;
     }
 
-    private static BertSharpException Usage(string message) => new(message, ErrorKind.Usage);
+    /// <summary>A <see cref="ErrorKind.Usage"/> error naming <paramref name="properties"/> of the request.</summary>
+    private static BertSharpException Usage(string message, params string[] properties) => new(message, ErrorKind.Usage) { Properties = properties };
 
     private static T Guard<T>(Func<T> work) => BertSharpException.Guard(work);
 }

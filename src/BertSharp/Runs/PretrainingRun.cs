@@ -90,19 +90,19 @@ public sealed class PretrainingRun
         q.CheckGivenValues();
         if (q.ConfigPath is not null && File.Exists(q.ConfigPath) && PretrainingRequest.IsRunSettingsFile(q.ConfigPath))
         {
-            if (q.Preset is not null) throw new BertSharpException("--preset and --config: give one or the other", ErrorKind.Usage);
+            if (q.Preset is not null) throw new BertSharpException("Preset and ConfigPath: give one or the other", ErrorKind.Usage) { Properties = [nameof(PretrainingRequest.Preset), nameof(PretrainingRequest.ConfigPath)] };
             q = (q with { ConfigPath = null, RepeatOf = q.ConfigPath }).WithRunSettings(RunSettings.Load(q.ConfigPath));
         }
         string runDir = q.ResolveRunDir();
         string settingsPath = Path.Combine(runDir, RunSettings.FileName);
         bool existing = File.Exists(settingsPath);
         if (q.Resume && (!existing || Checkpoint.Latest(Path.Combine(runDir, CheckpointsFolder)) is null))
-            throw new BertSharpException($"--resume: {runDir} holds no checkpoint to resume from", ErrorKind.BadInput);
+            throw new BertSharpException($"Resume: {runDir} holds no checkpoint to resume from", ErrorKind.BadInput) { Properties = [nameof(PretrainingRequest.Resume)] };
         PretrainedModel? init = null;
         if (q.InitFrom is not null)
         {
             if (q.Preset is not null || q.ConfigPath is not null || q.VocabSize is not null || q.Cased is not null)
-                throw new BertSharpException("--init-from: the model, vocabulary and casing come from the checkpoint; leave out --preset, --config, --vocab-size and --cased", ErrorKind.Usage);
+                throw new BertSharpException("InitFrom: the model, vocabulary and casing come from the checkpoint; leave out Preset, ConfigPath, VocabSize and Cased", ErrorKind.Usage) { Properties = [nameof(PretrainingRequest.InitFrom), nameof(PretrainingRequest.Preset), nameof(PretrainingRequest.ConfigPath), nameof(PretrainingRequest.VocabSize), nameof(PretrainingRequest.Cased)] };
             init = PretrainedModel.Load(q.InitFrom);
         }
         RunSettings s;
@@ -173,34 +173,31 @@ public sealed class PretrainingRun
         using var store = BadInput(() => TokenizedCorpusStore.Open(storeDir));
         var split = BadInput(() => DocumentSplit.ForPretraining(store, s.Corpus == "imdb", s.ValidationFraction, s.Seed));
         if (split.Validation.Length < 2)
-            throw new BertSharpException($"{corpusPath}: too few documents to hold out a validation set ({split.Validation.Length} of {store.DocumentCount} at --validation-fraction {s.ValidationFraction})");
+            throw new BertSharpException($"{corpusPath}: too few documents to hold out a validation set ({split.Validation.Length} of {store.DocumentCount} at ValidationFraction {s.ValidationFraction})") { Properties = [nameof(PretrainingRequest.ValidationFraction)] };
         // A trained vocabulary sizes the model; a model from --init-from keeps its vocab_size (its vocab.txt may be
         // shorter, as HF allows): its weights are copied as they are laid out.
         if (s.InitFrom is null) s.Model.VocabSize = vocab.Count;
         else if (vocab.Count > s.Model.VocabSize)
             throw new BertSharpException($"{vocabPath}: {vocab.Count} tokens but the model's vocab_size is {s.Model.VocabSize}", ErrorKind.Conflict);
-        var itemOptions = new PretrainingOptions
-        {
-            MaxSeqLength = s.SeqLength, MaxPredictionsPerSeq = s.MaxPredictions, MaskedLmProb = s.MaskedLmProb,
-            Seed = s.Seed, MaxPositionEmbeddings = s.Model.MaxPositionEmbeddings, SpecialTokens = vocab.SpecialIds,
-        };
+        var itemOptions = ItemOptions(s, vocab);
         CorpusPretrainingData data;
         try { data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize)); }
         catch (BertSharpException e) when (e.InnerException is ArgumentException { ParamName: "batchSize" } a)
         {
-            throw new BertSharpException($"{corpusPath}: {a.Message.Replace($" (Parameter '{a.ParamName}')", "")}; use a smaller --batch-size or a larger corpus", ErrorKind.BadInput, a);
+            throw new BertSharpException($"{corpusPath}: {a.Message.Replace($" (Parameter '{a.ParamName}')", "")}; use a smaller BatchSize or a larger corpus", ErrorKind.BadInput, a)
+            { Properties = [nameof(PretrainingRequest.BatchSize)] };
         }
         using var disposeData = data;
         int batchesPerEpoch = data.BatchesPerEpoch(0);
         if (batchesPerEpoch < 1)
-            throw new BertSharpException($"{corpusPath}: one epoch holds fewer items than one batch of {s.BatchSize}; use a smaller --batch-size or a larger corpus");
+            throw new BertSharpException($"{corpusPath}: one epoch holds fewer items than one batch of {s.BatchSize}; use a smaller BatchSize or a larger corpus") { Properties = [nameof(PretrainingRequest.BatchSize)] };
         if (s.Steps <= 0)
         {
             // In double: a cast would saturate (--epochs 1e9 became 2.1 billion steps); more than an int is no run.
             double steps = Math.Ceiling((s.Epochs ?? 1.0) * batchesPerEpoch / s.GradAccum);
             if (steps > int.MaxValue)
-                throw new BertSharpException($"--epochs: {s.Epochs} passes of {batchesPerEpoch:N0} batches are {steps:G4} updates, more than a run can count "
-                    + $"({int.MaxValue:N0}); give fewer --epochs or --steps", ErrorKind.Usage);
+                throw new BertSharpException($"Epochs: {s.Epochs} passes of {batchesPerEpoch:N0} batches are {steps:G4} updates, more than a run can count "
+                    + $"({int.MaxValue:N0}); give fewer Epochs or Steps", ErrorKind.Usage) { Properties = [nameof(PretrainingRequest.Epochs), nameof(PretrainingRequest.Steps)] };
             s.Steps = Math.Max(1, (int)steps);
         }
         if (s.WarmupSteps < 0) s.WarmupSteps = Math.Min(s.Corpus == PretrainingRequest.SampleName ? 60 : 10_000, s.Steps / 10);
@@ -214,23 +211,7 @@ public sealed class PretrainingRun
         // Stage 4: training.
         string title = $"{Path.GetFileName(Path.GetFullPath(RunDir))}: {s.Preset ?? "custom"} BERT on "
             + (s.Corpus == PretrainingRequest.SampleName ? "the bundled sample" : s.Corpus == "imdb" ? "IMDB" : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus)));
-        // DataPosition counts items (-1 before the first batch); an epoch holds about batchesPerEpoch x batch size of them.
-        double itemsPerEpoch = Math.Max(1, (double)batchesPerEpoch * s.BatchSize);
-        var options = new TrainerOptions
-        {
-            Schedule = new LearningRateSchedule(LearningRateSchedule.ParseKind(s.Schedule), s.LearningRate, s.WarmupSteps, s.Steps),
-            GradientAccumulationSteps = s.GradAccum, WeightDecay = s.WeightDecay, Seed = s.Seed,
-            OutputDir = checkpoints, Vocab = vocab.Tokens, KeepLast = s.KeepCheckpoints,
-            EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
-            Best = BestModelCriterion.LowestLoss,
-            EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
-            WriteCheckpointFiles = folder =>
-            {
-                ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength);
-                TokenizerJson.Save(folder, vocab, s.LowerCase, s.SeqLength);
-            },
-            Communicator = comm,
-        };
+        var options = TrainerOptionsFor(s, vocab, checkpoints, batchesPerEpoch, comm);
         var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
         var baselines = ChanceBaselines(capped);
         // Rank 0 alone writes the metrics files and curves (its figures are those of the whole global batch).
@@ -255,6 +236,36 @@ public sealed class PretrainingRun
         return result;
     }
 
+    /// <summary>How the items are cut and masked: from the resolved settings (run.json), with the vocabulary's special tokens.
+    /// With <see cref="TrainerOptionsFor"/>, the one place the settings become options.</summary>
+    private static PretrainingOptions ItemOptions(RunSettings s, Vocabulary vocab) => new()
+    {
+        MaxSeqLength = s.SeqLength, MaxPredictionsPerSeq = s.MaxPredictions, MaskedLmProb = s.MaskedLmProb,
+        Seed = s.Seed, MaxPositionEmbeddings = s.Model.MaxPositionEmbeddings, SpecialTokens = vocab.SpecialIds,
+    };
+
+    /// <summary>How the trainer trains: from the resolved settings (run.json, its steps and intervals filled in).</summary>
+    private static TrainerOptions TrainerOptionsFor(RunSettings s, Vocabulary vocab, string checkpoints, int batchesPerEpoch, ICommunicator comm)
+    {
+        // DataPosition counts items (-1 before the first batch); an epoch holds about batchesPerEpoch x batch size of them.
+        double itemsPerEpoch = Math.Max(1, (double)batchesPerEpoch * s.BatchSize);
+        return new TrainerOptions
+        {
+            Schedule = new LearningRateSchedule(LearningRateSchedule.ParseKind(s.Schedule), s.LearningRate, s.WarmupSteps, s.Steps),
+            GradientAccumulationSteps = s.GradAccum, WeightDecay = s.WeightDecay, Seed = s.Seed,
+            OutputDir = checkpoints, Vocab = vocab.Tokens, KeepLast = s.KeepCheckpoints,
+            EvalEvery = s.EvalEvery, EvaluateAtStart = true, SaveEvery = s.CheckpointEvery,
+            Best = BestModelCriterion.LowestLoss,
+            EpochOf = p => p.Epoch + Math.Max(0, p.Index) / itemsPerEpoch,
+            WriteCheckpointFiles = folder =>
+            {
+                ModelFolder.WriteTokenizerConfig(folder, s.LowerCase, s.SeqLength);
+                TokenizerJson.Save(folder, vocab, s.LowerCase, s.SeqLength);
+            },
+            Communicator = comm,
+        };
+    }
+
     /// <summary>The names a run writes and replaces in its folder; everything else in it is left alone.</summary>
     public static readonly IReadOnlyList<string> ManagedNames =
     [
@@ -268,9 +279,9 @@ public sealed class PretrainingRun
     private void CheckRunFolder()
     {
         var s = Settings;
-        OutputPaths.RequireApartFromManaged(RunDir, "--run-dir", ManagedNames, s.CorpusPath, s.InitFrom);
+        OutputPaths.RequireApartFromManaged(RunDir, nameof(PretrainingRequest.RunDir), ManagedNames, s.CorpusPath, s.InitFrom);
         foreach (var name in ManagedNames)
-            OutputPaths.RequireWritable(Path.Combine(RunDir, name), "--run-dir");
+            OutputPaths.RequireWritable(Path.Combine(RunDir, name), nameof(PretrainingRequest.RunDir));
         if (File.Exists(Path.Combine(RunDir, RunSettings.FileName))) return;
         string? foreign =
             File.Exists(Path.Combine(RunDir, "vocab.txt")) && !File.Exists(Path.Combine(RunDir, VocabOriginFile)) ? "vocab.txt (no vocab_origin.json beside it)"
@@ -280,7 +291,7 @@ public sealed class PretrainingRun
               ? $"{CheckpointsFolder}/ (but no {RunSettings.FileName})"
             : null;
         if (foreign is not null)
-            throw new BertSharpException($"--run-dir {RunDir}: holds {foreign}, which no pretraining run made and this run would replace; move it or choose another folder");
+            throw new BertSharpException($"RunDir {RunDir}: holds {foreign}, which no pretraining run made and this run would replace; move it or choose another folder") { Properties = [nameof(PretrainingRequest.RunDir)] };
     }
 
     private Vocabulary BuildVocabulary(string corpusPath, string vocabPath, CancellationToken cancel)
@@ -367,10 +378,10 @@ public sealed class PretrainingRun
         {
             var config = BadCheckpoint(() => BertConfig.Load(Path.Combine(latest, "config.json")), latest);
             if (config.ToJson() != s.Model.ToJson())
-                throw new BertSharpException($"{latest}/config.json contradicts {settingsPath} (the model differs); use another --name", ErrorKind.Conflict);
+                throw new BertSharpException($"{latest}/config.json contradicts {settingsPath} (the model differs); use another Name", ErrorKind.Conflict) { Properties = [nameof(PretrainingRequest.Name)] };
             var trainer = BadCheckpoint(() => Trainer.Resume(latest, data, options, Device), latest);
             if (trainer.State.TotalSteps != s.Steps || Math.Abs(trainer.State.PeakLearningRate - s.LearningRate) > 1e-12 * s.LearningRate)
-                throw new BertSharpException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another --name", ErrorKind.Conflict);
+                throw new BertSharpException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another Name", ErrorKind.Conflict) { Properties = [nameof(PretrainingRequest.Name)] };
             Log("training", trainer.State.Step >= s.Steps
                 ? $"{RunDir}: already finished ({latest}); nothing left to train"
                 : $"resuming from {latest} (step {trainer.State.Step:N0} of {s.Steps:N0})"
@@ -386,7 +397,7 @@ public sealed class PretrainingRun
             parameters.CopyFrom(Init(s.InitFrom).Parameters.ToArray().AsSpan(0, parameters.Layout.Length));
             Log("model", $"weights: from {s.InitFrom}");
             if (s.CopyPositions is int trained)
-                Log("model", $"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (--copy-positions)");
+                Log("model", $"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (CopyPositions)");
         }
         return new Trainer(new BertForPreTraining(parameters), data, options);
     }
@@ -431,7 +442,7 @@ public sealed class PretrainingRun
         if (!string.IsNullOrEmpty(s.CorpusPath))
         {
             if (!File.Exists(s.CorpusPath) && !Directory.Exists(s.CorpusPath))
-                throw new BertSharpException($"--imdb-archive: {s.CorpusPath}: no such file or folder", ErrorKind.BadInput);
+                throw new BertSharpException($"ImdbArchive: {s.CorpusPath}: no such file or folder", ErrorKind.BadInput) { Properties = [nameof(PretrainingRequest.ImdbArchive)] };
             return s.CorpusPath;
         }
         // No archive given: an extracted copy in data/, else download it there.

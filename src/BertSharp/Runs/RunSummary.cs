@@ -33,8 +33,8 @@ public static class RunSummary
         sb.Append($"- vocabulary: {vocab:N0} WordPiece tokens ({(s.LowerCase ? "uncased" : "cased")})\n");
         sb.Append($"- model: {s.Preset ?? "custom config"}: {s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, {s.Model.NumAttentionHeads} heads, "
             + $"intermediate {s.Model.IntermediateSize}, {r.ParameterCount:N0} parameters\n");
-        if (s.InitFrom is not null) sb.Append($"- started from: `{s.InitFrom}` (--init-from)\n");
-        if (s.CopyPositions is int cp) sb.Append($"- positions {cp} and beyond started as copies of positions 0-{cp - 1} (--copy-positions)\n");
+        if (s.InitFrom is not null) sb.Append($"- started from: `{s.InitFrom}` (init_from in run.json)\n");
+        if (s.CopyPositions is int cp) sb.Append($"- positions {cp} and beyond started as copies of positions 0-{cp - 1} (copy_positions in run.json)\n");
         sb.Append($"- training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} tokens (x{s.GradAccum} accumulation), peak lr {s.LearningRate:G3} ({s.Schedule}, "
             + $"{s.WarmupSteps} warm-up steps), seed {s.Seed}\n");
         sb.Append($"- time: {Duration(r.TrainingSeconds)} of training, {tps:N0} tokens/s on average, {threads} threads\n\n");

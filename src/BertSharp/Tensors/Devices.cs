@@ -32,7 +32,7 @@ public static class Devices
         if (s.StartsWith("cuda:", StringComparison.Ordinal)
             && int.TryParse(s[5..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
             return (true, n);
-        throw new BertSharpException($"--device {spec}: expected auto, cpu, cuda or cuda:N", ErrorKind.Usage);
+        throw new BertSharpException($"Device {spec}: expected auto, cpu, cuda or cuda:N", ErrorKind.Usage) { Properties = ["Device"] };
     }
 
     /// <summary>
@@ -60,7 +60,7 @@ public static class Devices
         Device device;
         if (gpu == false) (device, description) = (Device.Cpu.WithPrecision(precision ?? Precision.Fp32), "device: cpu");
         else if (gpu == true)
-            device = (s_gpus ?? throw new BertSharpException($"--device {spec.Trim()}: this build has no GPU device", ErrorKind.Usage))
+            device = (s_gpus ?? throw new BertSharpException($"Device {spec.Trim()}: this build has no GPU device", ErrorKind.Usage) { Properties = ["Device"] })
                 .Open(ordinal, precision, out description);
         else
         {

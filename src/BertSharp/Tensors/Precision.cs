@@ -41,7 +41,7 @@ public static class Precisions
             "fp32" or "float32" or "f32" => Precision.Fp32,
             "tf32" => Precision.Tf32,
             "bf16" or "bfloat16" => Precision.Bf16,
-            _ => throw new BertSharpException($"{what} {text}: expected auto, fp32, tf32 or bf16", ErrorKind.Usage),
+            _ => throw new BertSharpException($"{what} {text}: expected auto, fp32, tf32 or bf16", ErrorKind.Usage) { Properties = [what] },
         };
     }
 }

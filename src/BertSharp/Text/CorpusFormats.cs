@@ -32,5 +32,5 @@ public static class CorpusFormats
     /// <param name="name">the name given</param>
     /// <param name="source">what gave it (an option or property), the start of the message</param>
     public static CorpusFormat Parse(string name, string source) => TryParse(name, out var format) ? format
-        : throw new BertSharpException($"{source}: unknown format '{name}' ({string.Join(", ", Names)})", ErrorKind.Usage);
+        : throw new BertSharpException($"{source}: unknown format '{name}' ({string.Join(", ", Names)})", ErrorKind.Usage) { Properties = [source] };
 }

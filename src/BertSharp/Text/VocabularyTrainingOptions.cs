@@ -29,6 +29,6 @@ public sealed record VocabularyTrainingOptions
     /// <summary>Throws a <see cref="ErrorKind.Usage"/> error for the first of <see cref="Problems"/>, naming the property.</summary>
     public void Validate()
     {
-        foreach (var (property, problem) in Problems()) throw new BertSharpException($"{property}: {problem}", ErrorKind.Usage);
+        foreach (var (property, problem) in Problems()) throw new BertSharpException($"{property}: {problem}", ErrorKind.Usage) { Properties = [property] };
     }
 }

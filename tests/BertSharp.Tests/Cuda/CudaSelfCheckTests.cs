@@ -127,7 +127,7 @@ public class CudaSelfCheckTests : IDisposable
         var e = Assert.Throws<BertSharpException>(() => Devices.Open("cuda:0", out _));
         Assert.Equal(ErrorKind.Usage, e.Kind);
         Assert.Equal(2, CliRunner.ExitCode(e));
-        Assert.StartsWith("--device cuda:0: the CUDA self-check failed on cuda:0 ", e.Message);
+        Assert.StartsWith("Device cuda:0: the CUDA self-check failed on cuda:0 ", e.Message);
         Assert.Contains("Gelu(tanh=False)", e.Message);
         Assert.DoesNotContain("LayerNorm", e.Message); // only the kernels that disagree are named
     }

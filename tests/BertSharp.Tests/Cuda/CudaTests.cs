@@ -163,7 +163,7 @@ public class DevicesTests
         var e = Assert.Throws<BertSharpException>(() => Devices.Open("cuda:0", out _));
         Assert.Equal(ErrorKind.Usage, e.Kind);
         Assert.DoesNotContain('\n', e.Message);
-        Assert.StartsWith("--device cuda:0: no usable CUDA GPU", e.Message);
+        Assert.StartsWith("Device cuda:0: no usable CUDA GPU", e.Message);
     }
 }
 

@@ -117,9 +117,9 @@ public sealed class RefusedInputTests
     [Fact]
     public void ALibraryCallerIsToldWhichPropertyMakesTooManyUpdates()
     {
-        var e = Assert.Throws<ArgumentException>(() => BertSharp.Runs.FineTuner.TotalSteps(1000, new BertSharp.Runs.FineTuneOptions { Epochs = int.MaxValue, BatchSize = 1 }));
+        var e = Assert.Throws<ArgumentException>(() => BertSharp.Runs.FineTuner.TotalSteps(1000, new BertSharp.Runs.FineTuningRecipe { Epochs = int.MaxValue, BatchSize = 1 }));
         Assert.Equal("Epochs", e.ParamName);
-        Assert.Equal(3000, BertSharp.Runs.FineTuner.TotalSteps(1000, new BertSharp.Runs.FineTuneOptions { Epochs = 3, BatchSize = 1 }));
+        Assert.Equal(3000, BertSharp.Runs.FineTuner.TotalSteps(1000, new BertSharp.Runs.FineTuningRecipe { Epochs = 3, BatchSize = 1 }));
     }
 
     /// <summary>Each damage to a checkpoint's trainer_state.json, as JSON edits.</summary>

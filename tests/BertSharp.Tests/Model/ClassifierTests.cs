@@ -154,16 +154,16 @@ public class ClassifierTests(ITestOutputHelper log)
         var train = ClassificationEncoder.EncodeAll(SentimentTexts(256, 1), vocab, true, 24);
         var eval = ClassificationEncoder.EncodeAll(SentimentTexts(100, 2), vocab, true, 24);
         var logs = new List<string>();
-        var tuner = new FineTuner(model, vocab, 24, new FineTuneOptions
+        var tuner = new FineTuner(model, vocab, 24, new FineTuningRecipe
         {
             // 6 epochs: this toy task sits on a 50 % plateau for 1-3 epochs depending on the batch order.
-            Epochs = 6, BatchSize = 16, EvalBatchSize = 30, LearningRate = 3e-3, WarmupRatio = 0.1, Seed = 7, Log = logs.Add, LogEvery = 0,
+            Epochs = 6, BatchSize = 16, EvalBatchSize = 30, LearningRate = 3e-3, WarmupRatio = 0.1, Seed = 7, LogEvery = 0,
             GroupByLength = groupByLength, LengthGroupBatches = 4,
-        });
+        }) { Log = logs.Add };
         var history = tuner.Train(train, eval);
         foreach (var l in logs) log.WriteLine(l);
         Assert.Equal(6, history.Count);
-        Assert.Equal(FineTuner.TotalSteps(256, new FineTuneOptions { Epochs = 6, BatchSize = 16 }), history[^1].Step);
+        Assert.Equal(FineTuner.TotalSteps(256, new FineTuningRecipe { Epochs = 6, BatchSize = 16 }), history[^1].Step);
         Assert.Equal(100, tuner.Evaluate(eval).Count); // the partial last batch (100 = 3×30 + 10) is scored too
         Assert.True(history[^1].EvalAccuracy >= 0.95, $"eval accuracy {history[^1].EvalAccuracy:P1}");
         Assert.True(history[^1].TrainLoss < history[0].TrainLoss);
@@ -174,7 +174,7 @@ public class ClassifierTests(ITestOutputHelper log)
     }
 
     /// <summary>The fine-tuning data source (the epoch orders) as FineTuner makes it from these options.</summary>
-    private static ClassificationTrainingData TinyData(Vocabulary vocab, IReadOnlyList<LabelledExample> train, FineTuneOptions options) =>
+    private static ClassificationTrainingData TinyData(Vocabulary vocab, IReadOnlyList<LabelledExample> train, FineTuningRecipe options) =>
         new(vocab, train, [], options.BatchSize, options.EvalBatchSize, 20, options.Seed, options.GroupByLength, options.LengthGroupBatches);
 
     [Fact]
@@ -182,9 +182,9 @@ public class ClassifierTests(ITestOutputHelper log)
     {
         var vocab = WordVocab();
         var train = ClassificationEncoder.EncodeAll(SentimentTexts(203, 5), vocab, true, 20); // 12 full batches of 16 and one of 11
-        var options = new FineTuneOptions { BatchSize = 16, GroupByLength = true, LengthGroupBatches = 4, Seed = 9 };
+        var options = new FineTuningRecipe { BatchSize = 16, GroupByLength = true, LengthGroupBatches = 4, Seed = 9 };
         var grouped = TinyData(vocab, train, options);
-        var plain = TinyData(vocab, train, new FineTuneOptions { BatchSize = 16, Seed = 9 });
+        var plain = TinyData(vocab, train, new FineTuningRecipe { BatchSize = 16, Seed = 9 });
         var order = new int[train.Length];
         var starts = grouped.EpochOrder(1, order);
 
@@ -238,7 +238,7 @@ public class ClassifierTests(ITestOutputHelper log)
         p = p.WithClassifier(["neg", "pos"], 2);
         var before = p.Values.ToArray();
         var train = ClassificationEncoder.EncodeAll(SentimentTexts(40, 3), vocab, true, 20);
-        new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3, WeightDecay = 0.5f })
+        new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuningRecipe { Epochs = 1, BatchSize = 8, LearningRate = 1e-3, WeightDecay = 0.5f })
             .Train(train, []);
         foreach (var e in p.Layout.Entries)
         {
@@ -260,7 +260,7 @@ public class ClassifierTests(ITestOutputHelper log)
             p.Initialize(1);
             p = p.WithClassifier(["neg", "pos"], 2);
             var train = ClassificationEncoder.EncodeAll(SentimentTexts(40, 3), vocab, true, 20);
-            new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuneOptions { Epochs = 1, BatchSize = 8, LearningRate = 1e-3 })
+            new FineTuner(new BertForSequenceClassification(p), vocab, 20, new FineTuningRecipe { Epochs = 1, BatchSize = 8, LearningRate = 1e-3 })
                 .Train(train, []);
             return p.Values.ToArray();
         }

@@ -97,7 +97,8 @@ public class FineTuningRunTests : IDisposable
         // Options that contradict the run are refused, as pretrain refuses them, and nothing is changed.
         var other = Assert.Throws<BertSharpException>(() => new FineTuningRun(q with { Resume = true, LearningRate = q.LearningRate * 2 }).Run());
         Assert.Equal(ErrorKind.Conflict, other.Kind);
-        Assert.Contains("--lr", other.Message);
+        Assert.Contains("LearningRate 0.002 (the run has 0.001)", other.Message); // the property, as a program set it
+        Assert.Contains(nameof(FineTuningRequest.LearningRate), other.Properties);
         var resumed = new FineTuningRun(q with { Resume = true }).Run();
         Assert.Equal(8, resumed.Step);
         // The epochs before the stop come back from the checkpoint: the record equals the uninterrupted run's.

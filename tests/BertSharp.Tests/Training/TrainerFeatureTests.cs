@@ -191,25 +191,23 @@ public class TrainerFeatureTests : IDisposable
         var vocab = WordVocab();
         var train = ClassificationEncoder.EncodeAll(ClassifierTests.SentimentTexts(44, 3), vocab, true, 20);
         var eval = ClassificationEncoder.EncodeAll(ClassifierTests.SentimentTexts(12, 4), vocab, true, 20);
-        FineTuneOptions Options(string dir, string? from = null, IReadOnlyList<ITrainerCallback>? callbacks = null) => new()
-        {
-            Epochs = 3, BatchSize = 8, EvalBatchSize = 5, LearningRate = 2e-3, Seed = 11, GroupByLength = true, LengthGroupBatches = 2,
-            CheckpointDir = dir, CheckpointEvery = 4, ResumeFrom = from, Callbacks = callbacks ?? [],
-        };
+        var recipe = new FineTuningRecipe { Epochs = 3, BatchSize = 8, EvalBatchSize = 5, LearningRate = 2e-3, Seed = 11, GroupByLength = true, LengthGroupBatches = 2 };
+        FineTuner Tuner(BertForSequenceClassification model, string dir, string? from = null, IReadOnlyList<ITrainerCallback>? callbacks = null) =>
+            new(model, vocab, 20, recipe) { CheckpointDir = dir, CheckpointEvery = 4, ResumeFrom = from, Callbacks = callbacks ?? [] };
         var straightModel = Classifier(vocab);
-        var straight = new FineTuner(straightModel, vocab, 20, Options(Path.Combine(_dir, "straight")));
+        var straight = Tuner(straightModel, Path.Combine(_dir, "straight"));
         straight.Train(train, eval);
 
         using var cts = new CancellationTokenSource();
         var stopAt = new Recorder { After = s => { if (s.Step == 8) cts.Cancel(); } }; // mid-epoch 2 (6 batches per epoch)
         string dir = Path.Combine(_dir, "split");
-        var first = new FineTuner(Classifier(vocab), vocab, 20, Options(dir, callbacks: [stopAt]));
+        var first = Tuner(Classifier(vocab), dir, callbacks: [stopAt]);
         first.Train(train, eval, cts.Token);
         Assert.True(first.Report!.Interrupted);
         Assert.Equal(8, first.Report.Step);
 
         var resumedModel = Classifier(vocab);
-        var resumed = new FineTuner(resumedModel, vocab, 20, Options(dir, first.Report.FinalCheckpoint));
+        var resumed = Tuner(resumedModel, dir, first.Report.FinalCheckpoint);
         resumed.Train(train, eval);
         Assert.Equal(18, resumed.Report!.Step);
         Assert.Equal(straightModel.Parameters.Values.ToArray(), resumedModel.Parameters.Values.ToArray());
