@@ -13,22 +13,24 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
     private readonly PretrainingDataset _train;
     private readonly ValidationSet? _validation;
     private readonly BertBatch _validationBatch;
-    private readonly int _batchSize, _prefetch;
+    private readonly int _batchSize, _prefetch, _maxValidationBatches;
     private readonly bool _dynamicPadding;
     private PretrainingLoader _loader;
 
     /// <summary>Builds both sides of <paramref name="split"/> and starts the training loader at <paramref
     /// name="start"/> (beginning of epoch 0 by default). <paramref name="dynamicPadding"/> pads each batch to its
-    /// longest row rounded up to 8; <paramref name="prefetch"/> batches are kept ready ahead. Invalid options throw
+    /// longest row rounded up to 8; <paramref name="prefetch"/> batches are kept ready ahead; evaluation uses the first
+    /// <paramref name="maxValidationBatches"/> validation batches at most (cheap on large corpora). Invalid options throw
     /// <see cref="ArgumentException"/>.</summary>
     public CorpusPretrainingData(ITokenizedCorpus corpus, DocumentSplit split, PretrainingOptions options, int batchSize,
-        bool dynamicPadding = false, DataPosition start = default, int prefetch = 3)
+        bool dynamicPadding = false, DataPosition start = default, int prefetch = 3, int maxValidationBatches = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxValidationBatches);
         _train = new PretrainingDataset(corpus, split.Train, options, "training");
         _validation = split.Validation.Length > 0
             ? new ValidationSet(new PretrainingDataset(corpus, split.Validation, options, "validation"))
             : null;
-        (_batchSize, _dynamicPadding, _prefetch) = (batchSize, dynamicPadding, prefetch);
+        (_batchSize, _dynamicPadding, _prefetch, _maxValidationBatches) = (batchSize, dynamicPadding, prefetch, maxValidationBatches);
         // Before any batch is allocated: a batch larger than the epoch would train nothing, and one of 10^8 rows
         // would fail to allocate rather than say why.
         if (batchSize > 0 && BatchesPerEpoch(start.Epoch) < 1)
@@ -47,7 +49,7 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
     public int BatchesPerEpoch(long epoch = 0) => _train.BatchCount(epoch, _batchSize);
 
     /// <inheritdoc/>
-    public DataPosition Position => new(_loader.Position.Epoch, _loader.Position.Index);
+    public DataPosition Position => _loader.Position;
 
     /// <inheritdoc/>
     public BertBatch NextTrainingBatch() => _loader.Next();
@@ -59,8 +61,9 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
         _loader = NewLoader(position);
     }
 
-    /// <inheritdoc/>
-    public int ValidationBatchCount => _validation?.BatchCount(_batchSize) ?? 0;
+    /// <summary>Validation batches: those of the validation documents, at most the constructor's maximum (the first
+    /// ones).</summary>
+    public int ValidationBatchCount => Math.Min(_maxValidationBatches, _validation?.BatchCount(_batchSize) ?? 0);
 
     /// <inheritdoc/>
     public BertBatch ValidationBatch(int index)
@@ -70,11 +73,7 @@ public sealed class CorpusPretrainingData : ITrainingData, IDisposable
         return _validationBatch;
     }
 
-    private PretrainingLoader NewLoader(DataPosition p)
-    {
-        if (p.Index > int.MaxValue) throw new ArgumentException($"data position: index {p.Index} is beyond any epoch");
-        return new PretrainingLoader(_train, _batchSize, _dynamicPadding, new LoaderPosition(p.Epoch, (int)p.Index), _prefetch);
-    }
+    private PretrainingLoader NewLoader(DataPosition p) => new(_train, _batchSize, _dynamicPadding, p, _prefetch);
 
     /// <summary>Stops the background loader.</summary>
     public void Dispose() => _loader.Dispose();

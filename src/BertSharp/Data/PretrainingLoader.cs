@@ -1,10 +1,5 @@
 namespace BertSharp.Data;
 
-/// <summary>Where a loader stands: the next batch starts at item <see cref="Index"/> of epoch
-/// <see cref="Epoch"/>'s shuffled order. Save it with a checkpoint; a loader started from it
-/// continues with the identical next batch.</summary>
-public readonly record struct LoaderPosition(long Epoch, int Index);
-
 /// <summary>
 /// Training batches made ahead by one background thread into a small ring of reused
 /// <see cref="BertBatch"/> objects, so the trainer only waits when the producer falls behind.
@@ -17,7 +12,7 @@ public sealed class PretrainingLoader : IDisposable
     private readonly int _batchSize;
     private readonly bool _dynamicPadding, _dropLast;
     private readonly BertBatch[] _ring;
-    private readonly LoaderPosition[] _ringEnd; // position after each ring batch
+    private readonly DataPosition[] _ringEnd; // position after each ring batch
     private readonly SemaphoreSlim _free, _ready;
     private readonly Thread _thread;
     private readonly CancellationTokenSource _stop = new();
@@ -30,15 +25,17 @@ public sealed class PretrainingLoader : IDisposable
     /// <param name="dataset">the items to batch</param>
     /// <param name="batchSize">rows per batch</param>
     /// <param name="dynamicPadding">pad each batch to its longest sequence rounded up to a multiple of 8</param>
-    /// <param name="start">where to begin (a saved <see cref="Position"/> to resume)</param>
+    /// <param name="start">where to begin (a saved <see cref="Position"/> to resume): the next batch starts at item
+    /// <see cref="DataPosition.Index"/> of epoch <see cref="DataPosition.Epoch"/>'s shuffled order</param>
     /// <param name="prefetch">batches kept ready ahead of the trainer</param>
     /// <param name="dropLast">drop an epoch's final partial batch (as the input function of Google's BERT does)</param>
     public PretrainingLoader(PretrainingDataset dataset, int batchSize, bool dynamicPadding = false,
-        LoaderPosition start = default, int prefetch = 3, bool dropLast = true)
+        DataPosition start = default, int prefetch = 3, bool dropLast = true)
     {
         if (batchSize < 1) throw new ArgumentException($"batch size: {batchSize} must be at least 1");
         if (prefetch < 1) throw new ArgumentException($"prefetch: {prefetch} must be at least 1");
         if (start.Epoch < 0 || start.Index < 0) throw new ArgumentException($"loader position: {start} is negative");
+        if (start.Index > int.MaxValue) throw new ArgumentException($"data position: index {start.Index} is beyond any epoch");
         _dataset = dataset;
         _batchSize = batchSize;
         _dynamicPadding = dynamicPadding;
@@ -47,16 +44,17 @@ public sealed class PretrainingLoader : IDisposable
         // prefetch ready batches plus the one the consumer holds.
         _ring = new BertBatch[prefetch + 1];
         for (int i = 0; i < _ring.Length; i++) _ring[i] = new BertBatch(batchSize, o.MaxSeqLength, o.MaxPredictionsPerSeq);
-        _ringEnd = new LoaderPosition[_ring.Length];
+        _ringEnd = new DataPosition[_ring.Length];
         _free = new SemaphoreSlim(prefetch, _ring.Length);
         _ready = new SemaphoreSlim(0, _ring.Length);
         Position = start;
-        _thread = new Thread(() => Produce(start)) { IsBackground = true, Name = "BertSharp pretraining batches" };
+        _thread = new Thread(() => Produce(start.Epoch, (int)start.Index)) { IsBackground = true, Name = "BertSharp pretraining batches" };
         _thread.Start();
     }
 
-    /// <summary>Where the batch after the last one returned starts (or the start, before any).</summary>
-    public LoaderPosition Position { get; private set; }
+    /// <summary>Where the batch after the last one returned starts (or the start, before any): what the trainer saves
+    /// with a checkpoint (<see cref="ITrainingData.Position"/>).</summary>
+    public DataPosition Position { get; private set; }
 
     /// <summary>The next batch; valid until the following call (its arrays are reused).</summary>
     public BertBatch Next()
@@ -76,7 +74,7 @@ public sealed class PretrainingLoader : IDisposable
         return _ring[_consumerSlot];
     }
 
-    private void Produce(LoaderPosition position)
+    private void Produce(long epoch, int index)
     {
         try
         {
@@ -89,27 +87,27 @@ public sealed class PretrainingLoader : IDisposable
             var token = _stop.Token;
             while (!token.IsCancellationRequested)
             {
-                if (plannedEpoch != position.Epoch)
+                if (plannedEpoch != epoch)
                 {
-                    count = _dataset.PlanCopy(_dataset.Options.CopyForEpoch(position.Epoch), ref items);
+                    count = _dataset.PlanCopy(_dataset.Options.CopyForEpoch(epoch), ref items);
                     if (order.Length < count) order = new int[items.Length];
-                    PretrainingDataset.ShuffledOrder(_dataset.Options.Seed, position.Epoch, order.AsSpan(0, count));
-                    plannedEpoch = position.Epoch;
+                    PretrainingDataset.ShuffledOrder(_dataset.Options.Seed, epoch, order.AsSpan(0, count));
+                    plannedEpoch = epoch;
                     if (_dropLast && count < _batchSize)
-                        throw new InvalidOperationException($"batch size {_batchSize} exceeds the {count} items of epoch {position.Epoch}");
+                        throw new InvalidOperationException($"batch size {_batchSize} exceeds the {count} items of epoch {epoch}");
                 }
-                int left = count - position.Index;
+                int left = count - index;
                 if (left <= 0 || (_dropLast && left < _batchSize))
                 {
-                    position = new LoaderPosition(position.Epoch + 1, 0);
+                    (epoch, index) = (epoch + 1, 0);
                     continue;
                 }
                 int n = Math.Min(_batchSize, left);
-                for (int k = 0; k < n; k++) batchItems[k] = items[order[position.Index + k]];
+                for (int k = 0; k < n; k++) batchItems[k] = items[order[index + k]];
                 _free.Wait(token);
-                writer.Fill(_ring[slot], batchItems.AsSpan(0, n), _dataset.Options.CopyForEpoch(position.Epoch), _dynamicPadding);
-                position = new LoaderPosition(position.Epoch, position.Index + n);
-                _ringEnd[slot] = position;
+                writer.Fill(_ring[slot], batchItems.AsSpan(0, n), _dataset.Options.CopyForEpoch(epoch), _dynamicPadding);
+                index += n;
+                _ringEnd[slot] = new DataPosition(epoch, index);
                 slot = (slot + 1) % _ring.Length;
                 _ready.Release();
             }

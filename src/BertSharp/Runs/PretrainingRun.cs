@@ -181,7 +181,7 @@ public sealed class PretrainingRun
             throw new BertSharpException($"{vocabPath}: {vocab.Count} tokens but the model's vocab_size is {s.Model.VocabSize}", ErrorKind.Conflict);
         var itemOptions = ItemOptions(s, vocab);
         CorpusPretrainingData data;
-        try { data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize)); }
+        try { data = BadInput(() => new CorpusPretrainingData(store, split, itemOptions, s.BatchSize, maxValidationBatches: s.EvalBatches)); }
         catch (BertSharpException e) when (e.InnerException is ArgumentException { ParamName: "batchSize" } a)
         {
             throw new BertSharpException($"{corpusPath}: {a.Message.Replace($" (Parameter '{a.ParamName}')", "")}; use a smaller BatchSize or a larger corpus", ErrorKind.BadInput, a)
@@ -204,16 +204,15 @@ public sealed class PretrainingRun
         if (s.EvalEvery <= 0) s.EvalEvery = Math.Max(1, s.Steps / 20);
         if (s.CheckpointEvery <= 0) s.CheckpointEvery = Math.Max(s.EvalEvery, Math.Min(1000, s.Steps / 4));
         if (Lead && (!_existing || IntervalsChanged)) s.Save(settingsPath);
-        var capped = new CappedValidation(data, s.EvalBatches);
         Log("items", $"items: {split.Train.Length:N0} training / {split.Validation.Length:N0} validation documents, "
-            + $"{batchesPerEpoch:N0} batches of {s.BatchSize} x {s.SeqLength} per epoch, validation {capped.ValidationBatchCount} batches");
+            + $"{batchesPerEpoch:N0} batches of {s.BatchSize} x {s.SeqLength} per epoch, validation {data.ValidationBatchCount} batches");
 
         // Stage 4: training.
         string title = $"{Path.GetFileName(Path.GetFullPath(RunDir))}: {s.Preset ?? "custom"} BERT on "
             + (s.Corpus == PretrainingRequest.SampleName ? "the bundled sample" : s.Corpus == "imdb" ? "IMDB" : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus)));
         var options = TrainerOptionsFor(s, vocab, checkpoints, batchesPerEpoch, comm);
-        var trainer = CreateTrainer(capped, options, checkpoints, settingsPath);
-        var baselines = ChanceBaselines(capped);
+        var trainer = CreateTrainer(data, options, checkpoints, settingsPath);
+        var baselines = ChanceBaselines(data);
         // Rank 0 alone writes the metrics files and curves (its figures are those of the whole global batch).
         var log = Lead ? new MetricsLog(RunDir, trainer.State.Step) : null;
         var logger = log is null ? null : new MetricsLogger(log, title, baselines.MostFrequentToken, baselines.NspMajority);

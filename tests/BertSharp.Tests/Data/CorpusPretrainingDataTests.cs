@@ -51,6 +51,32 @@ public class CorpusPretrainingDataTests : IDisposable
     }
 
     [Fact]
+    public void ValidationIsCappedAtTheFirstBatchesAndPositionsAreTheLoaders()
+    {
+        using var all = Data();
+        var split = DocumentSplit.ByFraction(Corpus, 0.2, seed: 1);
+        var options = new PretrainingOptions { MaxSeqLength = 16, MaxPredictionsPerSeq = 3, MaxPositionEmbeddings = 32, Seed = 5 };
+        using var capped = new CorpusPretrainingData(Corpus, split, options, batchSize: 4, maxValidationBatches: 2);
+        Assert.True(all.ValidationBatchCount > 2, $"{all.ValidationBatchCount} validation batches");
+        Assert.Equal(2, capped.ValidationBatchCount);
+        for (int i = 0; i < 2; i++)
+            Assert.Equal(all.ValidationBatch(i).InputIds.ToArray(), capped.ValidationBatch(i).InputIds.ToArray());
+        using var uncapped = new CorpusPretrainingData(Corpus, split, options, batchSize: 4, maxValidationBatches: 1000);
+        Assert.Equal(all.ValidationBatchCount, uncapped.ValidationBatchCount);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new CorpusPretrainingData(Corpus, split, options, batchSize: 4, maxValidationBatches: -1));
+
+        // The trainer's position is the loader's, item for item, and a seek starts the loader there.
+        Assert.Equal(new DataPosition(0, 0), capped.Position);
+        capped.NextTrainingBatch();
+        Assert.Equal(new DataPosition(0, 4), capped.Position);
+        capped.Seek(new DataPosition(1, 8));
+        Assert.Equal(new DataPosition(1, 8), capped.Position);
+        capped.NextTrainingBatch();
+        Assert.Equal(new DataPosition(1, 12), capped.Position);
+        Assert.Throws<ArgumentException>(() => capped.Seek(new DataPosition(0, (long)int.MaxValue + 1)));
+    }
+
+    [Fact]
     public void TrainingResumedFromACheckpointMatchesAStraightRunBitForBit()
     {
         // Enough steps to cross an epoch boundary of the training documents.

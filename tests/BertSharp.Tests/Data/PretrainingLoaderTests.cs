@@ -32,7 +32,7 @@ public class PretrainingLoaderTests
         && x.InputIds.AsSpan(0, x.BatchSize * x.SeqLength).SequenceEqual(y.InputIds.AsSpan(0, y.BatchSize * y.SeqLength))
         && x.MaskedLmPositions.AsSpan(0, x.BatchSize * x.MaxPredictions).SequenceEqual(y.MaskedLmPositions.AsSpan(0, y.BatchSize * y.MaxPredictions));
 
-    private static List<BertBatch> Take(PretrainingDataset ds, int batchSize, int count, bool dynamic = false, LoaderPosition start = default, int prefetch = 3)
+    private static List<BertBatch> Take(PretrainingDataset ds, int batchSize, int count, bool dynamic = false, DataPosition start = default, int prefetch = 3)
     {
         using var loader = new PretrainingLoader(ds, batchSize, dynamic, start, prefetch);
         var result = new List<BertBatch>();
@@ -100,7 +100,7 @@ public class PretrainingLoaderTests
         var ds = AllDocuments(corpus, new PretrainingOptions { MaxSeqLength = 64, MaxPredictionsPerSeq = 10, Seed = 3 });
         const int B = 32;
         using var loader = new PretrainingLoader(ds, B);
-        var positions = new List<LoaderPosition> { loader.Position };
+        var positions = new List<DataPosition> { loader.Position };
         var batches = new List<BertBatch>();
         long firstEpochEnd = -1;
         for (int i = 0; i < 60; i++)

@@ -19,8 +19,8 @@ public class LoaderTrainingTests : IDisposable
         var corpus = BertSharp.Data.SyntheticCorpus.Create(120, 64, 6, 0.4, 8, 0.4, seed: 3, maxSentenceLength: 30);
         var split = BertSharp.Data.DocumentSplit.ByFraction(corpus, 0.2, 5);
         var o = new BertSharp.Data.PretrainingOptions { MaxSeqLength = 32, MaxPredictionsPerSeq = 5, DupeFactor = 1, Seed = 9 };
-        var d = new CorpusPretrainingData(corpus, split, o, 4, dynamicPadding: true);
-        return (new CappedValidation(d, 2), d);
+        var d = new CorpusPretrainingData(corpus, split, o, 4, dynamicPadding: true, maxValidationBatches: 2);
+        return (d, d);
     }
 
     [Fact]
