@@ -63,6 +63,35 @@ public class ArchitectureTests
         Assert.Empty(violations);
     }
 
+    /// <summary>Sources a generator writes (their types are named by it). The ONNX schema's classes are generated into
+    /// obj/ by protoc at build time (Onnx/Proto/onnx.proto), so no source of theirs is checked.</summary>
+    private static readonly string[] Generated = ["Text/BertUnicodeData.g.cs"];
+
+    [Fact]
+    public void Every_library_file_declares_one_top_level_type_named_after_it()
+    {
+        // With a file-scoped namespace every top-level type starts at column 0 and nested types are indented, so the
+        // declarations at column 0 are the file's types. A partial type's other files are named Type.Aspect.cs.
+        var declaration = new Regex(@"^(?:\[[^\]]*\]\s*)?(?<mods>(?:(?:public|internal|file|static|sealed|abstract|readonly|partial|ref|unsafe)\s+)*)"
+            + @"(?:record\s+(?:class\s+|struct\s+)?|class\s+|struct\s+|interface\s+|enum\s+|delegate\s+[\w<>\[\]?,]+\s+)(?<name>\w+)", RegexOptions.Multiline);
+        var problems = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(Library(), "*.cs", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(Library(), file).Replace('\\', '/');
+            if (relative.StartsWith("bin/", StringComparison.Ordinal) || relative.StartsWith("obj/", StringComparison.Ordinal)
+                || Generated.Contains(relative)) continue;
+            string text = File.ReadAllText(file);
+            if (!Regex.IsMatch(text, @"^namespace [\w.]+;", RegexOptions.Multiline)) { problems.Add($"{relative}: no file-scoped namespace"); continue; }
+            var types = declaration.Matches(text).Select(m => (Name: m.Groups["name"].Value, Partial: m.Groups["mods"].Value.Contains("partial"))).ToList();
+            string stem = Path.GetFileNameWithoutExtension(file);
+            if (types.Count != 1) problems.Add($"{relative}: {types.Count} top-level types ({string.Join(", ", types.Select(t => t.Name))})");
+            else if (types[0].Name != stem && !(types[0].Partial && stem.StartsWith(types[0].Name + ".", StringComparison.Ordinal)))
+                problems.Add($"{relative}: declares {types[0].Name}");
+        }
+        Assert.Empty(problems);
+        Assert.All(Generated, f => Assert.True(File.Exists(Path.Combine(Library(), f)), $"{f} is listed but gone: take it off the list"));
+    }
+
     [Fact]
     public void Model_layers_hold_device_tensors_not_arrays()
     {

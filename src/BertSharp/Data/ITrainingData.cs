@@ -1,8 +1,5 @@
 namespace BertSharp.Data;
 
-/// <summary>Where a data source stands; saved in trainer_state.json so a resumed run reads the same next batch.</summary>
-public readonly record struct DataPosition(long Epoch, long Index);
-
 /// <summary>What the trainer needs from the data, for pretraining and fine-tuning alike: training micro-batches
 /// in a resumable order and a fixed validation set. A batch is valid until the next call (its arrays are reused).</summary>
 public interface ITrainingData

@@ -2,16 +2,6 @@ using BertSharp.Text;
 
 namespace BertSharp.Data;
 
-/// <summary>Static masking: Google's <c>dupe_factor</c> fixed copies, epoch e reusing copy e mod DupeFactor.
-/// Dynamic masking (RoBERTa): fresh pairs and masks every epoch.</summary>
-public enum MaskingMode
-{
-    /// <summary>DupeFactor fixed copies of the pairs and masks, reused cyclically across epochs.</summary>
-    Static,
-    /// <summary>New pairs and masks every epoch.</summary>
-    Dynamic,
-}
-
 /// <summary>
 /// How pretraining items are cut and masked. Defaults are Google's <c>create_pretraining_data.py</c>
 /// flags at length 128 (max_predictions_per_seq 20, masked_lm_prob 0.15, short_seq_prob 0.1).

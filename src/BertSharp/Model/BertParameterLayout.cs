@@ -1,33 +1,4 @@
-using BertSharp.Tensors;
 namespace BertSharp.Model;
-
-/// <summary>Which part of the model a parameter belongs to. A task trains the groups it uses; the others are
-/// neither updated nor decayed (a fine-tuned classifier carries the pretraining heads along untouched).</summary>
-[Flags]
-public enum ParameterGroups
-{
-    /// <summary>No group.</summary>
-    None = 0,
-    /// <summary>The trunk, HF's BertModel: <c>bert.embeddings.*</c>, <c>bert.encoder.*</c>, <c>bert.pooler.*</c>.</summary>
-    Encoder = 1,
-    /// <summary>The MLM and NSP heads, <c>cls.*</c> (the MLM decoder is tied to the word embeddings).</summary>
-    PreTrainingHeads = 2,
-    /// <summary>The sequence-classification head, <c>classifier.*</c>.</summary>
-    Classifier = 4,
-    /// <summary>Every group.</summary>
-    All = Encoder | PreTrainingHeads | Classifier,
-}
-
-/// <summary>One named tensor inside a flat buffer: its HuggingFace name, where it starts, its shape, whether
-/// AdamW decays it (biases and LayerNorm parameters are not decayed), and its group.</summary>
-public sealed record ParameterInfo(string Name, int Offset, int[] Shape, bool Decay, ParameterGroups Group)
-{
-    /// <summary>Elements in the tensor (the product of <see cref="Shape"/>).</summary>
-    public int Length { get; } = Shape.Aggregate(1, (a, b) => a * b);
-}
-
-/// <summary>A contiguous run of the flat buffer whose tensors share a group and a decay flag.</summary>
-public readonly record struct ParameterRegion(ParameterGroups Group, bool Decay, int Offset, int Length);
 
 /// <summary>
 /// Where every parameter lives in one flat float buffer (llm.c style). The same layout indexes the gradients

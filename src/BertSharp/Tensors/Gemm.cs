@@ -5,10 +5,6 @@ using System.Runtime.Intrinsics.X86;
 
 namespace BertSharp.Tensors;
 
-/// <summary>Which micro-kernel family SGEMM uses. All give bitwise identical results (same per-element
-/// FMA order and the same K blocking); the choice only changes speed.</summary>
-internal enum GemmIsa { Portable, Avx2, Avx512 }
-
 /// <summary>
 /// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, built the BLIS way. C is cut
 /// into tiles that the threads claim dynamically; for each tile, an MB×KC block of A is packed into MR-row micro-panels (kept in L3/L2), a
@@ -323,7 +319,7 @@ public static unsafe partial class Gemm
     [ThreadStatic] private static byte* t_packB;
     [ThreadStatic] private static long t_packBCap;
 
-    // The one grow-on-demand buffer of both GEMM families (float32 panels here, bf16 pairs and staging in GemmBf16.cs).
+    // The one grow-on-demand buffer of both GEMM families (float32 panels here, bf16 pairs and staging in Gemm.Bf16.cs).
     private static byte* AlignedBuffer(ref byte* p, ref long cap, long bytes)
     {
         if (cap < bytes)

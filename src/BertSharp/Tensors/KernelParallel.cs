@@ -2,14 +2,6 @@ using System.Runtime.CompilerServices;
 
 namespace BertSharp.Tensors;
 
-/// <summary>A loop body over a half-open range of work items. Implement it on a struct so that
-/// the call is devirtualised and nothing is allocated.</summary>
-public interface IRangeBody
-{
-    /// <summary>Processes the work items [<paramref name="start"/>, <paramref name="end"/>).</summary>
-    void Invoke(int start, int end);
-}
-
 /// <summary>
 /// The kernels' own parallel-for: a fixed team of worker threads that spin briefly for work before
 /// sleeping, with the calling thread taking part. Work is split statically into contiguous chunks, so

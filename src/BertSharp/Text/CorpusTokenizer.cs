@@ -5,41 +5,6 @@ using System.Text;
 
 namespace BertSharp.Text;
 
-/// <summary>How <see cref="CorpusTokenizer"/> tokenizes: casing, WordPiece's word limit, threads.</summary>
-public sealed record TokenizeOptions
-{
-    /// <summary>Lower-case and strip accents (uncased BERT).</summary>
-    public bool LowerCase { get; init; } = true;
-    /// <summary>Words longer than this (in chars) become [UNK], as BERT's WordPiece.</summary>
-    public int MaxInputCharsPerWord { get; init; } = WordPieceTokenizer.DefaultMaxInputCharsPerWord;
-    /// <summary>Worker threads; 0 means one per core.</summary>
-    public int Threads { get; init; }
-    /// <summary>Replace an existing output folder that is not already this store (another store, or other files).</summary>
-    public bool Replace { get; init; }
-
-    internal int EffectiveThreads => Threads > 0 ? Threads : Environment.ProcessorCount;
-}
-
-/// <summary>Progress of <see cref="CorpusTokenizer.Build"/>, reported as it goes.</summary>
-/// <param name="Documents">documents read so far</param>
-/// <param name="Chars">characters read so far</param>
-/// <param name="Tokens">tokens written so far</param>
-public readonly record struct TokenizeProgress(long Documents, long Chars, long Tokens);
-
-/// <summary>What <see cref="CorpusTokenizer.Build"/> produced.</summary>
-/// <param name="manifest">the store's manifest</param>
-/// <param name="reused">true when the existing store was kept</param>
-/// <param name="stats">the reader's statistics (null when reused)</param>
-public sealed class TokenizeResult(TokenizedCorpusManifest manifest, bool reused, CorpusReadStats? stats)
-{
-    /// <summary>The manifest of the store (built now or kept).</summary>
-    public TokenizedCorpusManifest Manifest { get; } = manifest;
-    /// <summary>True when an existing store with the same build key was kept as it was.</summary>
-    public bool Reused { get; } = reused;
-    /// <summary>What the reader reported (null when reused).</summary>
-    public CorpusReadStats? ReadStats { get; } = stats;
-}
-
 /// <summary>
 /// Tokenizes a whole corpus once into a <see cref="TokenizedCorpusStore"/>: clean → split sentences →
 /// basic tokenizer → WordPiece, on all cores, written in reading order (the output does not depend on

@@ -1,16 +1,5 @@
 namespace BertSharp.Training;
 
-/// <summary>What the learning rate does after warmup (see <see cref="LearningRateSchedule"/>).</summary>
-public enum ScheduleKind
-{
-    /// <summary>Decays linearly to 0 at the last update (BERT's schedule).</summary>
-    Linear,
-    /// <summary>Follows half a cosine down to 0 at the last update.</summary>
-    Cosine,
-    /// <summary>Stays at the peak.</summary>
-    Constant,
-}
-
 /// <summary>
 /// Learning rate for update t (1-based: the first optimiser step is t = 1). Every kind warms up linearly,
 /// peak * t / warmup for t &lt;= warmup, so the first update is never wasted at rate 0; after that

@@ -570,7 +570,7 @@ internal sealed unsafe class RawCuda : IDisposable
 
 internal static unsafe class CudaDriverTestExtensions
 {
-    /// <summary>cuCtxSynchronize (CudaApi does not resolve it; the emulator and every driver export it).</summary>
+    /// <summary>cuCtxSynchronize (CudaDriver does not resolve it; the emulator and every driver export it).</summary>
     public static int cuCtxSynchronizeForTests(this CudaDriver d)
         => ((delegate* unmanaged<int>)NativeLibrary.GetExport(d.Handle, "cuCtxSynchronize"))();
 }

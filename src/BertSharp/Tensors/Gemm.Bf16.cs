@@ -3,10 +3,6 @@ using System.Runtime.InteropServices;
 
 namespace BertSharp.Tensors;
 
-/// <summary>How the bf16 GEMM computes: the generated AVX512_BF16 micro-kernel, or the fallback (packing gives float32
-/// copies of the bf16 values and the float32 micro-kernel of <see cref="Gemm.Isa"/> runs).</summary>
-internal enum GemmBf16Path { Fallback, Avx512Bf16 }
-
 public static unsafe partial class Gemm
 {
     /// <summary>K block of the bf16 GEMM (even, so no k pair straddles two blocks), shared by both paths.</summary>

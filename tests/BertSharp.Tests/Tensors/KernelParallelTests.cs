@@ -1,6 +1,6 @@
 using BertSharp.Tensors;
 
-namespace BertSharp.Tests;
+namespace BertSharp.Tests.Tensors;
 
 public class KernelParallelTests
 {
