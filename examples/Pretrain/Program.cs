@@ -4,7 +4,8 @@
 using BertSharp.Runs;
 using BertSharp.Training;
 
-string corpus = args.Length > 0 ? args[0] : "src/BertSharp.Cli/Sample/reviews.txt";
+// "sample": the bundled sample corpus, built into the library (BertSharp.Text.SampleCorpus).
+string corpus = args.Length > 0 ? args[0] : "sample";
 string runDir = args.Length > 1 ? args[1] : "runs/example";
 
 var run = PretrainingRun.Open(new PretrainingRequest

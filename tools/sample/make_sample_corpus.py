@@ -12,7 +12,7 @@ have the structure the two pretraining tasks need to learn something in a few mi
 Output: Google's create_pretraining_data.py format (one sentence per line, a blank line between
 documents). Deterministic: the same seed gives the same bytes.
 
-    /usr/bin/python3 tools/sample/make_sample_corpus.py --out src/BertSharp.Cli/Sample/reviews.txt
+    /usr/bin/python3 tools/sample/make_sample_corpus.py --out src/BertSharp/Text/Sample/reviews.txt
 """
 import argparse
 import random

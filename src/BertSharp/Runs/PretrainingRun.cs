@@ -53,8 +53,8 @@ public sealed class PretrainingRun
         PretrainingRequest.Validate(settings);
     }
 
-    /// <summary>The bundled sample corpus (copied beside the application).</summary>
-    public static string SamplePath { get; set; } = Path.Combine(AppContext.BaseDirectory, "Sample", "reviews.txt");
+    /// <summary>The bundled sample corpus: the library's own copy (<see cref="SampleCorpus.FilePath()"/>) unless set.</summary>
+    public static string SamplePath { get => field ?? SampleCorpus.FilePath(); set; }
 
     /// <summary>The run folder.</summary>
     public string RunDir { get; }

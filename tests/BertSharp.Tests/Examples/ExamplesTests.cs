@@ -39,14 +39,11 @@ public class ExamplesTests : IDisposable
         return output.ToString();
     }
 
-    private static string SampleCorpus([System.Runtime.CompilerServices.CallerFilePath] string here = "")
-        => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "..", "src", "BertSharp.Cli", "Sample", "reviews.txt"));
-
     [Fact]
     public void Pretrain_prints_the_loss_through_its_callback_and_its_run_fills_masks()
     {
         string run = Path.Combine(_dir, "run");
-        string text = Run("Pretrain", SampleCorpus(), run);
+        string text = Run("Pretrain", "sample", run); // the library's own sample corpus
         var losses = text.Split('\n').Where(l => l.StartsWith("step ", StringComparison.Ordinal)).ToList();
         Assert.Equal(["step 10", "step 20", "step 30", "step 40", "step 50"], losses.Select(l => l[..l.IndexOf(':')]));
         double first = double.Parse(losses[0].Split("loss ")[1], System.Globalization.CultureInfo.InvariantCulture);
