@@ -31,6 +31,8 @@ public class ArchitectureTests
     private static string Library([CallerFilePath] string here = "")
         => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "src", "BertSharp"));
 
+    private static string Tests([CallerFilePath] string here = "") => Path.GetDirectoryName(here)!;
+
     [Fact]
     public void Each_folder_uses_only_the_folders_below_it()
     {
@@ -90,6 +92,34 @@ public class ArchitectureTests
         }
         Assert.Empty(problems);
         Assert.All(Generated, f => Assert.True(File.Exists(Path.Combine(Library(), f)), $"{f} is listed but gone: take it off the list"));
+    }
+
+    /// <summary>Test folders that are no library folder: the commands, the promises across commands, the examples, data.</summary>
+    private static readonly string[] TestOnlyFolders = ["Cli", "Interface", "Examples", "Fixtures"];
+
+    [Fact]
+    public void The_tests_mirror_the_library_folders_with_one_name_per_test_class()
+    {
+        string tests = Tests();
+        var libraryFolders = Directory.GetDirectories(Library()).Select(Path.GetFileName).ToHashSet();
+        var problems = new List<string>();
+        foreach (var folder in Directory.GetDirectories(tests).Select(Path.GetFileName).Where(f => f is not ("bin" or "obj")))
+            if (!libraryFolders.Contains(folder) && !TestOnlyFolders.Contains(folder)) problems.Add($"tests/{folder}/ mirrors no library folder");
+        var testClass = new Regex(@"^(?:public |internal )?(?:sealed |static |abstract )*class (\w+Tests)\b", RegexOptions.Multiline);
+        var seen = new Dictionary<string, string>();
+        foreach (var file in Directory.EnumerateFiles(tests, "*.cs", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(tests, file).Replace('\\', '/');
+            if (relative.StartsWith("bin/", StringComparison.Ordinal) || relative.StartsWith("obj/", StringComparison.Ordinal)) continue;
+            string? folder = Path.GetDirectoryName(relative) is { Length: > 0 } d ? d.Replace('/', '.') : null;
+            string expected = folder is null ? "BertSharp.Tests" : "BertSharp.Tests." + folder;
+            string text = File.ReadAllText(file);
+            if (!Regex.IsMatch(text, $@"^namespace {Regex.Escape(expected)};", RegexOptions.Multiline)) problems.Add($"{relative}: namespace is not {expected}");
+            foreach (Match m in testClass.Matches(text))
+                if (!seen.TryAdd(m.Groups[1].Value, relative)) problems.Add($"{m.Groups[1].Value} in {relative} and {seen[m.Groups[1].Value]}");
+        }
+        Assert.True(seen.Count > 50, $"{seen.Count} test classes found");
+        Assert.Empty(problems);
     }
 
     [Fact]
