@@ -12,7 +12,7 @@ public static class CliDevice
 {
     /// <summary>The commands that run a model and take <c>--device</c>.</summary>
     public static readonly IReadOnlySet<string> Commands =
-        new HashSet<string>(StringComparer.Ordinal) { "pretrain", "finetune", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" };
+        new HashSet<string>(StringComparer.Ordinal) { "pretrain", "finetune", "distill", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" };
 
     private const string OptionName = "--device";
     private const string PrecisionName = "--precision";
@@ -53,7 +53,7 @@ public static class CliDevice
         var device = Selected.Value = Devices.Open(spec, precision, out string description);
         // Training says where it runs (and why not on a GPU); the quick commands only when it is not the CPU, so that
         // their output stays what it was on a machine without a GPU. Under mpirun, rank 0 alone prints.
-        bool training = parse.CommandResult.Command.Name is "pretrain" or "finetune";
+        bool training = parse.CommandResult.Command.Name is "pretrain" or "finetune" or "distill";
         if (IsLeadRank && (training || device != Device.Cpu)) stderr.WriteLine(description);
     }
 

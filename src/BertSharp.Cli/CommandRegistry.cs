@@ -43,6 +43,7 @@ public static class CommandRegistry
         yield return BertSharp.Cli.Commands.FillMaskCommand.Create();
         yield return BertSharp.Cli.Commands.NspCommand.Create();
         yield return BertSharp.Cli.Commands.FinetuneCommand.Create();
+        yield return BertSharp.Cli.Commands.DistillCommand.Create();
         yield return BertSharp.Cli.Commands.ClassifyCommand.Create();
         yield return BertSharp.Cli.Commands.EmbedCommand.Create();
         yield return BertSharp.Cli.Commands.LogitsCommand.Create();

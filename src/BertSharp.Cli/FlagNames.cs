@@ -26,6 +26,8 @@ public static class FlagNames
         ["MaxEval"] = "--max-eval", ["MaxLength"] = "--max-length", ["HeadTokens"] = "--head-tokens", ["EvalBatchSize"] = "--eval-batch-size",
         ["WarmupRatio"] = "--warmup-ratio", ["WeightDecay"] = "--weight-decay", ["GroupByLength"] = "--group-by-length",
         ["EarlyStoppingPatience"] = "--early-stopping", ["LogEvery"] = "--log-every",
+        // DistillationRequest
+        ["Student"] = "--student", ["TeacherLayers"] = "--teacher-layers", ["Temperature"] = "--temperature", ["Alpha"] = "--alpha",
         // The runs' ReportTo, the device, VocabularyTrainingOptions, OnnxExportOptions
         ["ReportTo"] = "--report-to", ["Device"] = "--device", ["Precision"] = "--precision",
         ["MinFrequency"] = "--min-frequency", ["LimitAlphabet"] = "--limit-alphabet", ["Task"] = "--task", ["Dtype"] = "--dtype",

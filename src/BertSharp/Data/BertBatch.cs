@@ -15,14 +15,18 @@ public sealed class BertBatch
     /// <param name="batchCapacity">most rows a batch holds</param>
     /// <param name="maxSeqLength">longest row</param>
     /// <param name="maxPredictions">MLM predictions per row (0 for a batch without MLM targets)</param>
-    public BertBatch(int batchCapacity, int maxSeqLength, int maxPredictions = 0)
+    /// <param name="teacherLogitsPerRow">a teacher's logits per row (the labels; 0 for a batch without soft targets)</param>
+    public BertBatch(int batchCapacity, int maxSeqLength, int maxPredictions = 0, int teacherLogitsPerRow = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchCapacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSeqLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPredictions, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(teacherLogitsPerRow, 0);
         BatchCapacity = batchCapacity;
         MaxSeqLength = maxSeqLength;
         MaxPredictions = maxPredictions;
+        TeacherLogitsPerRow = teacherLogitsPerRow;
+        TeacherLogits = new float[batchCapacity * teacherLogitsPerRow];
         InputIds = new int[batchCapacity * maxSeqLength];
         TokenTypeIds = new int[batchCapacity * maxSeqLength];
         AttentionMask = new int[batchCapacity * maxSeqLength];
@@ -70,6 +74,12 @@ public sealed class BertBatch
 
     /// <summary>Classification labels per row; −1 leaves a row out of the loss.</summary>
     public int[] Labels { get; }
+
+    /// <summary>L: a teacher's logits per row (the stride of <see cref="TeacherLogits"/>); 0 when the batch carries none.</summary>
+    public int TeacherLogitsPerRow { get; }
+
+    /// <summary>Distillation's soft targets: a teacher's logits per row, [BatchSize, <see cref="TeacherLogitsPerRow"/>].</summary>
+    public float[] TeacherLogits { get; }
 
     /// <summary>A pretraining batch holding copies of the given row-major arrays ([batch, seq] tokens,
     /// [batch, predictions] MLM entries, [batch] NSP labels).</summary>
@@ -145,6 +155,8 @@ public sealed class BertBatch
             throw new ArgumentOutOfRangeException(nameof(count), $"batch: rows [{first}, {first} + {count}) are outside the source's {source.BatchSize}");
         if (source.MaxPredictions != MaxPredictions)
             throw new ArgumentException($"batch: {source.MaxPredictions} predictions per row where this batch holds {MaxPredictions}");
+        if (source.TeacherLogitsPerRow != TeacherLogitsPerRow)
+            throw new ArgumentException($"batch: {source.TeacherLogitsPerRow} teacher logits per row where this batch holds {TeacherLogitsPerRow}");
         int t = source.SeqLength, p = MaxPredictions;
         SetShape(count, t);
         source.InputIds.AsSpan(first * t, count * t).CopyTo(InputIds);
@@ -155,6 +167,8 @@ public sealed class BertBatch
         source.MaskedLmWeights.AsSpan(first * p, count * p).CopyTo(MaskedLmWeights);
         source.NextSentenceLabels.AsSpan(first, count).CopyTo(NextSentenceLabels);
         source.Labels.AsSpan(first, count).CopyTo(Labels);
+        int l = TeacherLogitsPerRow;
+        source.TeacherLogits.AsSpan(first * l, count * l).CopyTo(TeacherLogits);
     }
 
     /// <summary>

@@ -14,11 +14,13 @@ public sealed class ClassificationBatcher
     public int MaxLength => Batch.MaxSeqLength;
 
     /// <summary>A batcher writing <paramref name="vocab"/>'s [CLS], [SEP] and [PAD] around texts, for up to
-    /// <paramref name="maxBatch"/> texts of at most <paramref name="maxLength"/> tokens each (specials included).</summary>
-    public ClassificationBatcher(Vocabulary vocab, int maxBatch, int maxLength)
+    /// <paramref name="maxBatch"/> texts of at most <paramref name="maxLength"/> tokens each (specials included);
+    /// with <paramref name="teacherLogitsPerRow"/> &gt; 0 the examples' <see cref="LabelledExample.TeacherLogits"/> go into
+    /// the batch too (every example must carry that many).</summary>
+    public ClassificationBatcher(Vocabulary vocab, int maxBatch, int maxLength, int teacherLogitsPerRow = 0)
     {
         (_cls, _sep, _pad) = (vocab.SpecialIds.Cls, vocab.SpecialIds.Sep, vocab.SpecialIds.Pad);
-        Batch = new BertBatch(maxBatch, maxLength);
+        Batch = new BertBatch(maxBatch, maxLength, teacherLogitsPerRow: teacherLogitsPerRow);
     }
 
     /// <summary>Lays out examples[order[0..]] into <see cref="Batch"/>, one row each; returns the sequence length used.</summary>
@@ -41,6 +43,13 @@ public sealed class ClassificationBatcher
             mask[..(ex.Tokens.Length + 2)].Fill(1);
             mask[(ex.Tokens.Length + 2)..].Clear();
             Batch.Labels[b] = ex.Label;
+            if (Batch.TeacherLogitsPerRow > 0)
+            {
+                int l = Batch.TeacherLogitsPerRow;
+                if (ex.TeacherLogits is not { } t || t.Length != l)
+                    throw new ArgumentException($"an example has {ex.TeacherLogits?.Length ?? 0} teacher logits, the batch holds {l} per row");
+                t.CopyTo(Batch.TeacherLogits.AsSpan(b * l, l));
+            }
         }
         Batch.TokenTypeIds.AsSpan(0, count * seq).Clear();
         return seq;

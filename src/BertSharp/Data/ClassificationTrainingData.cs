@@ -39,7 +39,9 @@ public sealed class ClassificationTrainingData : ITrainingData
         if (lengthGroupBatches < 1) throw new ArgumentException($"length group must hold at least 1 batch, got {lengthGroupBatches}");
         (_train, _validation, _batchSize, _evalBatchSize, _seed) = (train, validation, batchSize, evalBatchSize, seed);
         (_groupByLength, _lengthGroupBatches) = (groupByLength, lengthGroupBatches);
-        _trainBatcher = new ClassificationBatcher(vocab, batchSize, maxLength);
+        // Soft targets travel with the training batches when the examples carry a teacher's logits (distillation);
+        // validation is scored on the labels alone.
+        _trainBatcher = new ClassificationBatcher(vocab, batchSize, maxLength, train[0].TeacherLogits?.Length ?? 0);
         _validationBatcher = new ClassificationBatcher(vocab, evalBatchSize, maxLength);
         _order = new int[train.Count];
         _byLength = new int[validation.Count];

@@ -6,7 +6,8 @@ namespace BertSharp.Model;
 /// <summary>
 /// BERT for sequence classification (HF's BertForSequenceClassification), forward and backward written out:
 ///   <see cref="BertModel"/> (embeddings → encoder → pooler) → dropout → classifier (<c>classifier.weight/bias</c>) → logits
-/// loss = mean cross-entropy over the rows whose label is not <see cref="IgnoreLabel"/> (padding rows of a partial batch).
+/// loss = mean cross-entropy over the rows whose label is not <see cref="IgnoreLabel"/> (padding rows of a partial batch);
+/// with <see cref="Distillation"/> set and a batch carrying a teacher's logits, Hinton's mix of that and the soft-target loss.
 /// The classifier head lives in the same flat buffer as the trunk; the pretraining heads' tensors are carried along
 /// untouched (and not trained). Parameters without a classifier (<see cref="BertParameters.Labels"/> null) run only
 /// the trunk (used by <c>embed</c>). Buffers are sized for a capacity, so any batch up to it allocates nothing.
@@ -23,6 +24,9 @@ public sealed class BertForSequenceClassification : ITrainableModel
     private DeviceTensor _dropped = null!, _dDropped = null!;                      // [B, H]
     private DeviceTensor _logits = null!;                                          // [B, labels]
     private DeviceTensor _lse = null!, _losses = null!, _argmax = null!, _stats = null!; // [B], [B], [B] Int32, [3]
+    private DeviceTensor _dlogits = null!;                                         // [B, labels]: d(logits) when distilling
+    private DeviceTensor _softLosses = null!;                                      // [B]: T²·KL per row
+    private bool _distilled;                                                       // the last forward had soft targets
 
     /// <summary>The model's hyper-parameters (those of <see cref="Parameters"/>).</summary>
     public BertConfig Config { get; }
@@ -35,6 +39,9 @@ public sealed class BertForSequenceClassification : ITrainableModel
     public BertModel Bert { get; }
     /// <summary>Number of labels (0: no classifier head).</summary>
     public int NumLabels { get; }
+    /// <summary>Distillation: a batch carrying a teacher's logits (<see cref="BertBatch.TeacherLogits"/>, one per label) is
+    /// trained on this loss; null (the default) or a batch without them: cross-entropy with the labels alone.</summary>
+    public DistillationLoss? Distillation { get; set; }
     /// <summary>Trains the trunk and the classifier head; the pretraining heads stay as they are.</summary>
     public ParameterGroups TrainedGroups => ParameterGroups.Encoder | ParameterGroups.Classifier;
 
@@ -81,6 +88,8 @@ public sealed class BertForSequenceClassification : ITrainableModel
         _losses = d.Reallocate(_losses, DType.Float32, maxBatch);
         _argmax = d.Reallocate(_argmax, DType.Int32, maxBatch);
         _stats ??= d.Allocate(DType.Float32, 3);
+        _dlogits = d.Reallocate(_dlogits, DType.Float32, maxBatch, NumLabels);
+        _softLosses = d.Reallocate(_softLosses, DType.Float32, maxBatch);
         _capBatch = maxBatch;
     }
 
@@ -116,7 +125,26 @@ public sealed class BertForSequenceClassification : ITrainableModel
         o.LabelCorrect = (long)_hostStats[1];
         o.LabelCount = _count;
         o.Loss = _count > 0 ? o.LabelLossSum / _count : 0;
+        _distilled = Distillation is not null && input.TeacherLogitsPerRow == l;
+        if (_distilled) ForwardSoftTargets(input, ref o);
         return o;
+    }
+
+    /// <summary>The soft-target term of the last forward: per labelled row T²·KL(softmax(t/T) ‖ softmax(s/T)), summed on the
+    /// device like the cross-entropy; the objective becomes α·soft + (1 − α)·cross-entropy.</summary>
+    private void ForwardSoftTargets(BertBatch input, ref TaskMetrics o)
+    {
+        var d = Device;
+        var k = Distillation!;
+        int batch = input.BatchSize, l = NumLabels;
+        var inputs = Bert.Inputs;
+        inputs.UploadTeacherLogits(input);
+        d.SoftTargetForward(Logits, inputs.TeacherLogits.Prefix(batch * l), inputs.LabelWeights.Prefix(batch), batch, l, k.Temperature, _softLosses.Prefix(batch));
+        d.LossStatistics(_softLosses.Prefix(batch), _argmax.Prefix(batch), Bert.Inputs.Labels.Prefix(batch), IgnoreLabel, _stats);
+        d.CopyToHost<float>(_stats, _hostStats);
+        o.DistillLossSum = _hostStats[0];
+        o.DistillWeight = k.Alpha;
+        o.Loss = _count > 0 ? ((1 - k.Alpha) * o.LabelLossSum + k.Alpha * o.DistillLossSum) / _count : 0;
     }
 
     /// <summary>Backward of the last labelled <see cref="Forward"/>: adds d(loss·lossScale)/dθ into the trunk's and the head's gradients.</summary>
@@ -131,10 +159,26 @@ public sealed class BertForSequenceClassification : ITrainableModel
         var dropout = _lastDropout;
         int batch = Bert.BatchSize, h = Config.HiddenSize, l = NumLabels;
         var logits = Logits;
-        d.CrossEntropyBackward(logits, _lse.Prefix(batch), Bert.Inputs.Labels.Prefix(batch), IgnoreLabel, batch, l, lossScale / totals.LabelCount, logits);
+        var labels = Bert.Inputs.Labels.Prefix(batch);
+        float scale = lossScale / totals.LabelCount;
+        TensorView dlogits;
+        if (_distilled)
+        {
+            // Both terms read the logits, so d(logits) goes to its own buffer: the labels' share, then the teacher's added.
+            var k = Distillation!;
+            dlogits = _dlogits.Prefix(batch * l);
+            d.CrossEntropyBackward(logits, _lse.Prefix(batch), labels, IgnoreLabel, batch, l, (1 - k.Alpha) * scale, dlogits);
+            var inputs = Bert.Inputs;
+            d.SoftTargetBackward(logits, inputs.TeacherLogits.Prefix(batch * l), inputs.LabelWeights.Prefix(batch), batch, l, k.Temperature, k.Alpha * scale, dlogits, accumulate: true);
+        }
+        else
+        {
+            d.CrossEntropyBackward(logits, _lse.Prefix(batch), labels, IgnoreLabel, batch, l, scale, logits);
+            dlogits = logits;
+        }
         var dDropped = _dDropped.Prefix(batch * h);
         var p = Parameters;
-        Dense.Backward(d, logits, _dropped.Prefix(batch * h), batch, h, l, _weight.Product(p), _weight.Gradient(p), _bias.Gradient(p), dDropped, accumulateDx: false);
+        Dense.Backward(d, dlogits, _dropped.Prefix(batch * h), batch, h, l, _weight.Product(p), _weight.Gradient(p), _bias.Gradient(p), dDropped, accumulateDx: false);
         float rate = dropout.P(Config.HiddenDropoutProb);
         if (rate > 0) d.DropoutBackward(dDropped, dDropped, rate, dropout.Seed, dropout.Step, DropoutSites.Classifier, dropout.Offset(h));
         Bert.BeginBackward();

@@ -156,6 +156,40 @@ public sealed class BertParameters : IDisposable
     }
 
     /// <summary>
+    /// A shallower model of the same width made of every k-th encoder layer of these parameters, k = this model's layers
+    /// / <paramref name="layers"/> (DistilBERT's initialisation of a student from its teacher): student layer i is a copy
+    /// of layer i·k; the embeddings, pooler, pretraining heads and classifier (if any) are copied whole. On the same device.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="layers"/> is not in [1, this model's layers] or does not divide them</exception>
+    public BertParameters EveryKthLayer(int layers)
+    {
+        int n = Config.NumHiddenLayers;
+        if (layers < 1 || layers > n || n % layers != 0)
+            throw new ArgumentOutOfRangeException(nameof(layers), layers, $"a student of {layers} layers cannot take every k-th of {n} layers (it must divide {n})");
+        int k = n / layers;
+        var config = Config.Clone();
+        config.NumHiddenLayers = layers;
+        var p = new BertParameters(config, Labels, Device);
+        var src = ToArray();
+        var dst = new float[p.Layout.Length];
+        foreach (var e in p.Layout.Entries)
+            src.AsSpan(Layout[TeacherName(e.Name, k)].Offset, e.Length).CopyTo(dst.AsSpan(e.Offset, e.Length));
+        p.CopyFrom(dst);
+        return p;
+    }
+
+    /// <summary>The name of the tensor a student's tensor <paramref name="name"/> copies when it takes every
+    /// <paramref name="k"/>-th layer: <c>bert.encoder.layer.i.…</c> → <c>bert.encoder.layer.(i·k).…</c>, others unchanged.</summary>
+    public static string TeacherName(string name, int k)
+    {
+        const string prefix = "bert.encoder.layer.";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal)) return name;
+        int dot = name.IndexOf('.', prefix.Length);
+        int i = int.Parse(name.AsSpan(prefix.Length, dot - prefix.Length), System.Globalization.CultureInfo.InvariantCulture);
+        return $"{prefix}{i * k}{name[dot..]}";
+    }
+
+    /// <summary>
     /// For a model pretrained at sequence length <paramref name="trained"/>: positions from <paramref name="trained"/>
     /// on, which training never reached (they keep their random initialisation), become copies of the trained
     /// ones, position i taking position i mod <paramref name="trained"/> (Longformer's initialisation when it

@@ -40,6 +40,12 @@ public sealed class DeviceBatch
     /// <summary>[B] Int32: classification labels (−1: ignored).</summary>
     public DeviceTensor Labels { get; private set; } = null!;            // [B] Int32
 
+    /// <summary>[B, L] Float32: a distillation batch's teacher logits (<see cref="UploadTeacherLogits"/>).</summary>
+    public DeviceTensor TeacherLogits { get; private set; } = null!;
+    /// <summary>[B] Float32: 1 for a labelled row, 0 for one without a label (the soft-target term's row weights).</summary>
+    public DeviceTensor LabelWeights { get; private set; } = null!;
+    private float[] _labelWeights = [];                                  // [B] host staging of LabelWeights
+
     /// <summary>(Re)allocates every buffer for batches up to <paramref name="maxBatch"/> × <paramref name="maxSeq"/>
     /// with <paramref name="maxPredictions"/> per row; previous contents are lost.</summary>
     public void Allocate(int maxBatch, int maxSeq, int maxPredictions)
@@ -72,5 +78,21 @@ public sealed class DeviceBatch
             _d.CopyToDevice<int>(b.NextSentenceLabels.AsSpan(0, b.BatchSize), NextSentenceLabels.Prefix(b.BatchSize));
         }
         if (labels) _d.CopyToDevice<int>(b.Labels.AsSpan(0, b.BatchSize), Labels.Prefix(b.BatchSize));
+    }
+
+    /// <summary>Copies <paramref name="b"/>'s teacher logits in, and each row's label weight (buffers grow with the
+    /// batch's capacity, once).</summary>
+    public void UploadTeacherLogits(BertBatch b)
+    {
+        int rows = b.BatchSize, l = b.TeacherLogitsPerRow;
+        if (_labelWeights.Length < b.BatchCapacity || TeacherLogits.Length < b.BatchCapacity * l)
+        {
+            TeacherLogits = _d.Reallocate(TeacherLogits, DType.Float32, b.BatchCapacity * l);
+            LabelWeights = _d.Reallocate(LabelWeights, DType.Float32, b.BatchCapacity);
+            _labelWeights = new float[b.BatchCapacity];
+        }
+        for (int i = 0; i < rows; i++) _labelWeights[i] = b.Labels[i] == -1 ? 0f : 1f;
+        _d.CopyToDevice<float>(_labelWeights.AsSpan(0, rows), LabelWeights.Prefix(rows));
+        _d.CopyToDevice<float>(b.TeacherLogits.AsSpan(0, rows * l), TeacherLogits.Prefix(rows * l));
     }
 }

@@ -15,6 +15,11 @@ public struct TaskMetrics
     /// <summary>Counts of predictions (real masked tokens, NSP pairs, labelled rows) and of correct ones (argmax =
     /// target) per objective.</summary>
     public long MlmCount, MlmCorrect, NspCount, NspCorrect, LabelCount, LabelCorrect;
+    /// <summary>Distillation: the sum over the labelled rows of the soft-target loss T²·KL(teacher ‖ student) (0 without a teacher).</summary>
+    public double DistillLossSum;
+    /// <summary>Distillation: α, the soft-target loss's share of the label objective (α·soft + (1 − α)·cross-entropy);
+    /// 0 without a teacher. The same in every pass of a run, so sums keep it as it is.</summary>
+    public double DistillWeight;
 
     /// <summary>Mean MLM loss per masked token (0 without any).</summary>
     public readonly double MlmLoss => MlmCount == 0 ? 0 : MlmLossSum / MlmCount;
@@ -28,12 +33,15 @@ public struct TaskMetrics
     public readonly double MlmPerplexity => Math.Exp(MlmLoss);
     /// <summary>Mean classification loss over the labelled rows (NaN without any).</summary>
     public readonly double LabelLoss => LabelCount == 0 ? double.NaN : LabelLossSum / LabelCount;
+    /// <summary>Mean soft-target (distillation) loss over the labelled rows (NaN without any).</summary>
+    public readonly double DistillLoss => LabelCount == 0 ? double.NaN : DistillLossSum / LabelCount;
     /// <summary>Classification accuracy over the labelled rows (NaN without any).</summary>
     public readonly double LabelAccuracy => LabelCount == 0 ? double.NaN : (double)LabelCorrect / LabelCount;
 
     /// <summary>The objective these sums give: MLM + NSP means for pretraining figures, the label mean otherwise (0 without
     /// labels). Equals <see cref="Loss"/> for one forward pass; for sums over data-parallel slices, the global batch's.</summary>
-    public readonly double Objective => MlmCount > 0 || NspCount > 0 ? MlmLoss + NspLoss : LabelCount > 0 ? LabelLossSum / LabelCount : 0;
+    public readonly double Objective => MlmCount > 0 || NspCount > 0 ? MlmLoss + NspLoss
+        : LabelCount > 0 ? ((1 - DistillWeight) * LabelLossSum + DistillWeight * DistillLossSum) / LabelCount : 0;
 
     /// <summary>Adds another pass's sums and counts (and objective).</summary>
     public void Add(in TaskMetrics o)
@@ -42,5 +50,7 @@ public struct TaskMetrics
         MlmLossSum += o.MlmLossSum; NspLossSum += o.NspLossSum; LabelLossSum += o.LabelLossSum;
         MlmCount += o.MlmCount; MlmCorrect += o.MlmCorrect; NspCount += o.NspCount; NspCorrect += o.NspCorrect;
         LabelCount += o.LabelCount; LabelCorrect += o.LabelCorrect;
+        DistillLossSum += o.DistillLossSum;
+        if (o.DistillWeight != 0) DistillWeight = o.DistillWeight;
     }
 }

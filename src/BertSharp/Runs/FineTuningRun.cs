@@ -50,6 +50,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
     /// Rank 0 alone writes (checkpoints, the model folder, the results) and reports <see cref="Progress"/>.</summary>
     public ICommunicator Communicator { get; set; } = SingleProcess.Instance;
 
+    /// <summary>Distillation's additions (the teacher, the student's start, soft targets), set by <see cref="DistillationRun"/>.</summary>
+    internal DistillationPlan? Distillation { get; init; }
+
     private bool Lead => Communicator.Rank == 0;
 
     private void Log(string line)
@@ -67,9 +70,10 @@ public sealed class FineTuningRun(FineTuningRequest request)
         string checkpoints = Path.Combine(output, CheckpointsFolder);
         // Everything that can be refused is refused before anything is read, trained, deleted or written.
         CheckOptions(q);
-        // The output-safety rule: never the model, the data or a folder around them (even with Force), never a device,
-        // pipe or link; an existing non-empty folder only with Force (or Resume, which continues it).
-        OutputPaths.Check(output, nameof(q.OutputDir), folder: true, q.Force || q.Resume, nameof(q.Force), q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive);
+        // The output-safety rule: never the model, the data, a teacher or a folder around them (even with Force), never a
+        // device, pipe or link; an existing non-empty folder only with Force (or Resume, which continues it).
+        OutputPaths.Check(output, nameof(q.OutputDir), folder: true, q.Force || q.Resume, nameof(q.Force),
+            [q.Model, q.VocabPath, q.Data, q.EvalData, q.ImdbArchive, .. Distillation?.Inputs ?? []]);
         string? resumeFrom = q.Resume
             ? Checkpoint.Latest(checkpoints) ?? throw Refused($"{nameof(q.Resume)}: {output} holds no checkpoint to resume from", ErrorKind.BadInput, nameof(q.Resume))
             : null;
@@ -88,13 +92,13 @@ public sealed class FineTuningRun(FineTuningRequest request)
             return Finished(output, resumeFrom!, total.Elapsed.TotalSeconds);
         }
 
-        var (start, origin) = StartingModel();
+        var (start, origin) = Distillation is { } distill ? distill.StartingModel(Device, q.Seed, Log) : StartingModel();
         if (q.Dropout is float dp)
         {
             try { start.Config.SetDropout(dp); }
             catch (ArgumentException e) { throw Usage($"{nameof(q.Dropout)}: {e.Message}", nameof(q.Dropout)); }
         }
-        int max = MaxLengthFor(q.MaxLength, start.Config);
+        int max = MaxLengthFor(q.MaxLength ?? Distillation?.TeacherMaxLength, start.Config);
         if (q.HeadTokens is int head && (head < 0 || head > max - 2))
             throw Usage($"{nameof(q.HeadTokens)}: must be in [0, {max - 2}] for {nameof(q.MaxLength)} {max}, got {head}", nameof(q.HeadTokens), nameof(q.MaxLength));
 
@@ -103,6 +107,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
         string source = q.Data ?? q.ImdbArchive ?? DefaultImdb();
         Log($"reading {source} ...");
         var corpus = BadInput(() => q.Data is null ? LabelledCorpus.ReadImdb(source) : LabelledCorpus.Open(source));
+        Distillation?.CheckLabels(corpus.Labels, source);
         var train = corpus.Train;
         var eval = corpus.Test;
         if (q.EvalData is { } ev) eval = BadInput(() => LabelledCorpus.Open(ev, corpus.Labels)).Train;
@@ -139,24 +144,26 @@ public sealed class FineTuningRun(FineTuningRequest request)
         {
             foreach (var entry in Directory.EnumerateFileSystemEntries(output).ToList())
             {
-                if (Path.GetFileName(entry) == RunLock.FileName) continue;
+                // The lock stays, and so does a distillation's teacher-logit cache (its key decides whether it is reused).
+                if (Path.GetFileName(entry) is RunLock.FileName or TeacherLogits.FileName) continue;
                 if (Directory.Exists(entry) && !OutputPaths.IsSymbolicLink(entry)) Directory.Delete(entry, recursive: true);
                 else File.Delete(entry);
             }
             AtomicFile.WriteAllText(Path.Combine(output, RequestFile), RequestJson(q));
         }
+        if (Distillation is { } plan) trainEx = plan.Teach(trainEx, max, q.EvalBatchSize, output, Communicator, Log);
 
         // After the clean-up above (a fresh run starts new event files); a resume keeps the events up to its checkpoint.
         // In the output folder, so the finished model folder holds them beside its checkpoints.
         using var tensorBoard = Lead && ReportTo == ReportTo.TensorBoard ? new TensorBoardLogger(output, resumedStep) : null;
 
         // The model and the loop.
-        var parameters = BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
+        var parameters = Distillation is { KeepsClassifier: true } ? start.Parameters : BadInput(() => start.Parameters.WithClassifier(corpus.Labels, q.Seed + 1));
         if (parameters.Device != Device) parameters = parameters.To(Device);
         Log($"fine-tuning from {origin}: {start.Config.NumHiddenLayers} layers, hidden {start.Config.HiddenSize}, "
             + $"{FineTuner.TotalSteps(trainEx.Length, q)} updates of {q.BatchSize}, lr {q.LearningRate:G3}, {KernelParallel.ThreadCount} threads");
         // The request is the recipe: the fine-tuner derives the trainer's options from it.
-        var tuner = new FineTuner(new BertForSequenceClassification(parameters), vocab, max, q)
+        var tuner = new FineTuner(new BertForSequenceClassification(parameters) { Distillation = Distillation?.Loss }, vocab, max, q)
         {
             CheckpointDir = checkpoints, ResumeFrom = resumeFrom, Log = Log, Communicator = Communicator,
             // The event files first: a caller's callback that stops the process after a step finds that step written.
@@ -180,7 +187,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
         folder.SaveInto(output, FinishPoint);
         var result = Result();
         FinishPoint(ResultsFile);
-        WriteResults(result, start.Config, q);
+        WriteResults(result, start.Config, q, Distillation?.Results);
         return result;
     }
 
@@ -204,7 +211,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
     /// value. The keys are those of the runs already on disk; <c>max_grad_norm</c> and <c>length_group_batches</c> are
     /// written only when they differ from the recipe's defaults (<see cref="OmittedAtDefault"/>), so a file written before
     /// they existed still matches.</summary>
-    private static IEnumerable<(string Key, string Property, object? Value)> RecordedSettings(FineTuningRequest q)
+    private IEnumerable<(string Key, string Property, object? Value)> RecordedSettings(FineTuningRequest q)
     {
         static string? Full(string? path) => path is null ? null : Path.GetFullPath(path);
         yield return ("model", nameof(q.Model), Full(q.Model));
@@ -232,6 +239,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
         yield return ("early_stopping", nameof(q.EarlyStoppingPatience), q.EarlyStoppingPatience);
         yield return ("max_grad_norm", nameof(q.MaxGradNorm), q.MaxGradNorm);
         yield return ("length_group_batches", nameof(q.LengthGroupBatches), q.LengthGroupBatches);
+        foreach (var entry in Distillation?.RecordedSettings ?? []) yield return entry;
     }
 
     /// <summary>The settings left out of <see cref="RequestFile"/> at their default (they were added later).</summary>
@@ -240,7 +248,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
         ["max_grad_norm"] = new FineTuningRecipe().MaxGradNorm, ["length_group_batches"] = new FineTuningRecipe().LengthGroupBatches,
     };
 
-    private static string RequestJson(FineTuningRequest q) => JsonSerializer.Serialize(new SortedDictionary<string, object?>(RecordedSettings(q)
+    private string RequestJson(FineTuningRequest q) => JsonSerializer.Serialize(new SortedDictionary<string, object?>(RecordedSettings(q)
         .Where(s => !(OmittedAtDefault.TryGetValue(s.Key, out var d) && Equals(d, s.Value))).ToDictionary(s => s.Key, s => s.Value)), RequestJsonOptions) + "\n";
 
     private static readonly JsonSerializerOptions RequestJsonOptions = new()
@@ -250,7 +258,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
 
     /// <summary>Refuses a resume whose settings differ from those the run started with (<see cref="ErrorKind.Conflict"/>,
     /// as pretrain refuses them), naming each option; a run of an older version without the record is not checked.</summary>
-    private static void CheckSameRequest(string output, FineTuningRequest q)
+    private void CheckSameRequest(string output, FineTuningRequest q)
     {
         string path = Path.Combine(output, RequestFile);
         if (!File.Exists(path)) return;
@@ -339,7 +347,7 @@ public sealed class FineTuningRun(FineTuningRequest request)
             + $"or {nameof(FineTuningRequest.Data)}, or download IMDB into data/ first") { Properties = [nameof(FineTuningRequest.ImdbArchive), nameof(FineTuningRequest.Data)] };
     }
 
-    private static void WriteResults(FineTuningResult r, BertConfig config, FineTuningRequest o)
+    private static void WriteResults(FineTuningResult r, BertConfig config, FineTuningRequest o, object? distillation)
     {
         var t = r.Training;
         var summary = new
@@ -353,7 +361,9 @@ public sealed class FineTuningRun(FineTuningRequest request)
             best_epoch = r.BestEpoch, best_eval_accuracy = t.BestValue, best_checkpoint = t.BestCheckpoint, early_stopped = t.EarlyStopped,
             seconds = new { read = r.Seconds.Read, tokenize = r.Seconds.Tokenize, train_and_eval = r.Seconds.TrainAndEval, total = r.Seconds.Total },
         };
-        AtomicFile.WriteAllText(r.ResultsPath, JsonSerializer.Serialize(summary, ResultsJson) + "\n");
+        var json = JsonSerializer.SerializeToNode(summary, ResultsJson)!.AsObject();
+        if (distillation is not null) json["distillation"] = JsonSerializer.SerializeToNode(distillation, ResultsJson);
+        AtomicFile.WriteAllText(r.ResultsPath, json.ToJsonString(ResultsJson) + "\n");
     }
 
     /// <summary>finetune_results.json: snake_case keys (as HuggingFace's files), a non-finite figure as "NaN".</summary>

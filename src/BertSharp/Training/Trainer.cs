@@ -28,7 +28,7 @@ public sealed class Trainer
     private readonly TrainerOptions _o;
     private readonly ICommunicator _comm;
     private BertBatch? _slice;                             // this rank's rows of the global batch (data parallel)
-    private readonly double[] _stats = new double[9];      // a micro-batch's sums and counts, summed over the ranks
+    private readonly double[] _stats = new double[10];     // a micro-batch's sums and counts, summed over the ranks
     private readonly double[] _flag = new double[1];       // "stop": any rank's cancellation, summed over the ranks
 
     /// <summary>The model being trained.</summary>
@@ -160,8 +160,10 @@ public sealed class Trainer
         if (_comm.Size == 1) return (global, 0);
         int b = global.BatchSize, first = (int)((long)b * _comm.Rank / _comm.Size), end = (int)((long)b * (_comm.Rank + 1) / _comm.Size);
         if (end == first) return (null, first);
-        if (_slice is null || _slice.BatchCapacity < end - first || _slice.MaxSeqLength < global.SeqLength || _slice.MaxPredictions != global.MaxPredictions)
-            _slice = new BertBatch(Math.Max(end - first, (global.BatchCapacity + _comm.Size - 1) / _comm.Size), global.MaxSeqLength, global.MaxPredictions);
+        if (_slice is null || _slice.BatchCapacity < end - first || _slice.MaxSeqLength < global.SeqLength || _slice.MaxPredictions != global.MaxPredictions
+            || _slice.TeacherLogitsPerRow != global.TeacherLogitsPerRow)
+            _slice = new BertBatch(Math.Max(end - first, (global.BatchCapacity + _comm.Size - 1) / _comm.Size), global.MaxSeqLength, global.MaxPredictions,
+                global.TeacherLogitsPerRow);
         _slice.CopyRowsFrom(global, first, end - first);
         return (_slice, first);
     }
@@ -170,13 +172,14 @@ public sealed class Trainer
     private TaskMetrics AllReduce(in TaskMetrics o)
     {
         var s = _stats;
-        (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]) =
-            (o.MlmLossSum, o.MlmCount, o.MlmCorrect, o.NspLossSum, o.NspCount, o.NspCorrect, o.LabelLossSum, o.LabelCount, o.LabelCorrect);
+        (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]) =
+            (o.MlmLossSum, o.MlmCount, o.MlmCorrect, o.NspLossSum, o.NspCount, o.NspCorrect, o.LabelLossSum, o.LabelCount, o.LabelCorrect, o.DistillLossSum);
         _comm.AllReduceSum(s);
         var g = new TaskMetrics
         {
             MlmLossSum = s[0], MlmCount = (long)s[1], MlmCorrect = (long)s[2], NspLossSum = s[3], NspCount = (long)s[4],
             NspCorrect = (long)s[5], LabelLossSum = s[6], LabelCount = (long)s[7], LabelCorrect = (long)s[8],
+            DistillLossSum = s[9], DistillWeight = o.DistillWeight,
         };
         g.Loss = g.Objective;
         return g;

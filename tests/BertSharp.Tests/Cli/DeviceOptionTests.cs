@@ -17,7 +17,7 @@ public class DeviceOptionTests : IDisposable
     [Fact]
     public void Every_model_command_takes_device_and_refuses_an_unknown_value()
     {
-        foreach (var command in new[] { "pretrain", "finetune", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" })
+        foreach (var command in new[] { "pretrain", "finetune", "distill", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" })
         {
             var help = Run([command, "--help"]);
             Assert.Contains("--device", help.Out);
@@ -59,7 +59,7 @@ public class DeviceOptionTests : IDisposable
     [Fact]
     public void Every_model_command_takes_precision_and_the_run_says_which()
     {
-        foreach (var command in new[] { "pretrain", "finetune", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" })
+        foreach (var command in new[] { "pretrain", "finetune", "distill", "evaluate", "fill-mask", "nsp", "classify", "embed", "logits" })
             Assert.Contains("--precision", Run([command, "--help"]).Out);
         string corpus = WriteCorpus(Path.Combine(_dir, "c.txt"));
         string config = WriteTinyConfig(Path.Combine(_dir, "tiny.json"));

@@ -55,7 +55,7 @@ public class FlagNamesTests
     {
         // Every entry names a real property of a request or options type, and a flag some command has: a renamed
         // property or flag fails here rather than leaving users with the code's name.
-        var properties = new[] { typeof(PretrainingRequest), typeof(FineTuningRequest), typeof(VocabularyTrainingOptions), typeof(OnnxExportOptions), typeof(FineTuningRun), typeof(BertSharp.Tensors.Device) }
+        var properties = new[] { typeof(PretrainingRequest), typeof(FineTuningRequest), typeof(DistillationRequest), typeof(VocabularyTrainingOptions), typeof(OnnxExportOptions), typeof(FineTuningRun), typeof(BertSharp.Tensors.Device) }
             .SelectMany(t => t.GetProperties()).Select(p => p.Name).ToHashSet();
         var flags = AllCommands(CliRunner.CreateRoot()).SelectMany(c => c.Options).SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet();
         Assert.All(FlagNames.Table, kv =>

@@ -104,4 +104,23 @@ public class ExamplesTests : IDisposable
         Assert.True(File.Exists(Path.Combine(output, "finetune_results.json")));
         Assert.Equal(["neg", "pos"], BertSharp.IO.PretrainedModel.Load(output).Labels);
     }
+
+    [Fact]
+    public void Distill_teaches_a_tiny_student_from_a_fine_tuned_teacher()
+    {
+        string model = Path.Combine(_dir, "model"), data = Path.Combine(_dir, "reviews.jsonl"), teacher = Path.Combine(_dir, "cls"), output = Path.Combine(_dir, "tiny");
+        HfTestModel.Build().Save(model);
+        File.WriteAllLines(data, Enumerable.Range(0, 40).Select(i => System.Text.Json.JsonSerializer.Serialize(new
+        {
+            text = i % 2 == 0 ? $"w5 w6 w{7 + i % 9} w8" : $"w20 w21 w{22 + i % 9} w23", label = i % 2 == 0 ? "pos" : "neg",
+        })));
+        Run("FineTune", model, data, teacher, "16");
+        var lines = Run("Distill", teacher, data, output, "tiny").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines, l => l.StartsWith("student eval accuracy ", StringComparison.Ordinal) && l.EndsWith("after 2 epochs", StringComparison.Ordinal));
+        long Count(string who) => long.Parse(lines.Single(l => l.StartsWith(who + ": ", StringComparison.Ordinal)).Split(' ')[1].Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(BertSharp.IO.PretrainedModel.Load(teacher).Parameters.Layout.ParameterCount, Count("teacher"));
+        Assert.Equal(BertSharp.IO.PretrainedModel.Load(output).Parameters.Layout.ParameterCount, Count("student"));
+        Assert.Equal(2, lines.Count(l => l.StartsWith("pos ", StringComparison.Ordinal) || l.StartsWith("neg ", StringComparison.Ordinal)));
+        Assert.True(File.Exists(Path.Combine(output, BertSharp.Runs.TeacherLogits.FileName)));
+    }
 }

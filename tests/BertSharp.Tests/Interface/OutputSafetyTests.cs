@@ -23,6 +23,7 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
         public string Model => Path.Combine(Root, "m", "model");
         public string Hf => Path.Combine(Root, "h", "hf");
         public string Checkpoint => Path.Combine(Model, "checkpoints", "checkpoint-3");
+        public string Teacher => Path.Combine(Root, "t", "teacher");
 
         public Inputs()
         {
@@ -35,6 +36,9 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
             File.WriteAllLines(Path.Combine(In, "data.jsonl"), BertSharp.Tests.Model.ClassifierTests.SentimentTexts(24, 5)
                 .Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
             File.WriteAllLines(Path.Combine(In, "texts.txt"), ["a good film", "a bad film"]);
+            // distill's teacher: the model fine-tuned on the labelled data.
+            r = Run(["finetune", Model, "--data", Path.Combine(In, "data.jsonl"), "--out", Teacher, "--epochs", "1", "--max-length", "16", "--threads", "1", "--report-to", "none"]);
+            Assert.True(r.Code == 0, r.Err);
             File.WriteAllText(Path.Combine(In, "ids.json"), """{"input_ids": [[2, 5, 6, 3]]}""");
             foreach (var (name, text) in BertSharp.Tests.Text.TextTestSupport.TinyImdb())
             {
@@ -82,6 +86,8 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
                 corpus, Path.Combine(corpus, "run"), _x.In),
             new("finetune", o => ["finetune", m, "--data", Path.Combine(_x.In, "data.jsonl"), "--out", o, "--epochs", "1", "--max-length", "16", .. small], true,
                 Path.Combine(_x.In, "data.jsonl"), Path.Combine(m, "ft"), _x.In),
+            new("distill", o => ["distill", _x.Teacher, "--student", "tiny", "--data", Path.Combine(_x.In, "data.jsonl"), "--out", o, "--epochs", "1", .. small], true,
+                _x.Teacher, Path.Combine(_x.Teacher, "student"), Path.GetDirectoryName(_x.Teacher)!),
             new("embed", o => ["embed", m, "--file", Path.Combine(_x.In, "texts.txt"), "--out", o], false,
                 Path.Combine(_x.In, "texts.txt"), Path.Combine(m, "e.jsonl"), _x.In),
             new("logits", o => ["logits", m, Path.Combine(_x.In, "ids.json"), "--out", o], false,
@@ -99,7 +105,7 @@ public sealed class OutputSafetyTests : IClassFixture<OutputSafetyTests.Inputs>
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var w in new[] { "tokenize", "tokenizer train", "pretrain", "finetune", "embed", "logits", "export", "import", "data" })
+        foreach (var w in new[] { "tokenize", "tokenizer train", "pretrain", "finetune", "distill", "embed", "logits", "export", "import", "data" })
             foreach (var r in new[] { "is an input file", "inside an input folder", "contains an input", "a device", "a FIFO",
                          "a link to a file", "a link to a device", "exists, no --force" })
                 // data's --out is the folder that receives the download and aclImdb/: it may hold the archive and may exist.
