@@ -9,6 +9,10 @@ namespace BertSharp.Model;
 ///                                                   └→ gather masked positions → MLM head (tied decoder)
 /// Activations live on the parameters' device in buffers allocated once per capacity shape; a step allocates
 /// nothing. Gradients are accumulated into <see cref="BertParameters.Gradients"/> (zero them between updates).
+/// <para>With a <see cref="Teacher"/> (pretraining distillation, <see cref="PretrainingDistillation"/>): the teacher runs in
+/// eval mode on the same batch after the student; the objective becomes the weighted sum of the soft-target MLM term, the
+/// true MLM and NSP terms and, when the widths match, the cosine term between the last hidden states. The teacher never
+/// trains: no backward, no gradients, and its parameters are not this model's.</para>
 /// </summary>
 public sealed class BertForPreTraining : ITrainableModel
 {
@@ -16,6 +20,7 @@ public sealed class BertForPreTraining : ITrainableModel
     private DropoutContext _lastDropout;
     private TaskMetrics _last;
     private bool _forwarded;
+    private readonly TeacherTerms? _terms;
 
     /// <summary>The model's hyper-parameters (those of <see cref="Parameters"/>).</summary>
     public BertConfig Config { get; }
@@ -32,6 +37,13 @@ public sealed class BertForPreTraining : ITrainableModel
     /// <summary>Trains the trunk and the MLM/NSP heads (a classifier head, if the parameters have one, stays as it is).</summary>
     public ParameterGroups TrainedGroups => ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads;
 
+    /// <summary>The teacher of pretraining distillation (run in eval mode, never trained), or null.</summary>
+    public BertForPreTraining? Teacher { get; }
+    /// <summary>The weights and temperature of the distilled objective; null without a <see cref="Teacher"/>.</summary>
+    public PretrainingDistillation? Distillation { get; }
+    /// <summary>Whether the objective has the cosine term (a teacher as wide as the student).</summary>
+    public bool HasCosineTerm => _terms?.Cosine ?? false;
+
     /// <summary>A pretraining model over <paramref name="parameters"/> (not copied: training updates them in place).
     /// Buffers are allocated at the first <see cref="Forward"/> or <see cref="Reserve"/>.</summary>
     public BertForPreTraining(BertParameters parameters)
@@ -41,6 +53,29 @@ public sealed class BertForPreTraining : ITrainableModel
         Device = parameters.Device;
         Bert = new BertModel(parameters);
         Heads = new BertPreTrainingHeads(Config, parameters);
+    }
+
+    /// <summary>
+    /// A student taught by <paramref name="teacher"/> (pretraining distillation): any depth and width, the same vocabulary
+    /// size, on the same device in the same precision, with parameters of its own and no teacher itself.
+    /// <paramref name="distillation"/> (validated) gives the weights; DistilBERT's defaults when null.
+    /// </summary>
+    /// <exception cref="ArgumentException">the teacher does not fit the student (the reason named)</exception>
+    /// <exception cref="ArgumentOutOfRangeException">a weight or the temperature out of range (<see cref="PretrainingDistillation.Validate"/>)</exception>
+    public BertForPreTraining(BertParameters parameters, BertForPreTraining teacher, PretrainingDistillation? distillation = null) : this(parameters)
+    {
+        ArgumentNullException.ThrowIfNull(teacher);
+        Distillation = (distillation ?? new PretrainingDistillation()).Validate();
+        if (teacher.Teacher is not null) throw new ArgumentException("teacher: a teacher with a teacher of its own", nameof(teacher));
+        if (ReferenceEquals(teacher.Parameters.Values, parameters.Values))
+            throw new ArgumentException("teacher: shares the student's parameters (it would train with them); give it a copy", nameof(teacher));
+        if (teacher.Config.VocabSize != Config.VocabSize)
+            throw new ArgumentException($"teacher: vocab_size {teacher.Config.VocabSize}, the student's {Config.VocabSize}; both must read the same vocabulary", nameof(teacher));
+        if (!teacher.Device.SharesMemoryWith(Device) || teacher.Device.Precision != Device.Precision)
+            throw new ArgumentException($"teacher: on {teacher.Device.Name} in {teacher.Device.Precision.Name()}, the student on {Device.Name} in {Device.Precision.Name()}; "
+                + "both must run on the same device in the same precision", nameof(teacher));
+        Teacher = teacher;
+        _terms = new TeacherTerms(Device, Config, teacher.Config);
     }
 
     /// <summary>Allocates every activation buffer for shapes up to the given sizes.</summary>
@@ -53,6 +88,11 @@ public sealed class BertForPreTraining : ITrainableModel
             Heads.Allocate(_capBatch, _capPred);
             _headBatch = -1;
         }
+        if (Teacher is not null)
+        {
+            Teacher.Reserve(maxBatch, maxSeq, maxPredictions);
+            _terms!.Allocate(maxBatch, maxSeq, maxPredictions);
+        }
     }
 
     /// <summary>[B·T, H] output of the last encoder layer.</summary>
@@ -61,7 +101,8 @@ public sealed class BertForPreTraining : ITrainableModel
     /// <summary>Forward pass over <paramref name="batch"/> (its MLM and NSP targets included, validated on the host
     /// first: <see cref="ArgumentException"/> on a malformed batch): the MLM and NSP losses and accuracy counts, and
     /// <see cref="TaskMetrics.Loss"/> = MLM mean + NSP mean. Training mode when <paramref name="dropout"/> is on; grows
-    /// the buffers if the batch is larger than any before.</summary>
+    /// the buffers if the batch is larger than any before. With a <see cref="Teacher"/>: the teacher's forward too (dropout
+    /// off), the soft-target and cosine sums, and <see cref="TaskMetrics.Loss"/> = the weighted objective.</summary>
     public TaskMetrics Forward(BertBatch batch, in DropoutContext dropout)
     {
         Reserve(batch.BatchSize, batch.SeqLength, batch.MaxPredictions);
@@ -75,12 +116,24 @@ public sealed class BertForPreTraining : ITrainableModel
         _forwarded = true;
         var o = new TaskMetrics();
         Heads.Forward(Bert.SequenceOutput, Bert.PooledOutput, Bert.Inputs, ref o);
+        if (Teacher is { } teacher)
+        {
+            // Eval mode whatever the student's: the teacher's targets are fixed, not noised.
+            teacher.Forward(batch, DropoutContext.Off);
+            _terms!.Forward(this, teacher, Distillation!.Temperature, ref o);
+            o.PretrainingDistillation = Distillation;
+            o.Loss = o.Objective;
+        }
         _last = o;
         return o;
     }
 
-    /// <summary>Backward of the last <see cref="Forward"/>: adds d((MLM + NSP loss)·lossScale)/dθ into the gradients.
-    /// lossScale is 1/accumulation steps when micro-batches are accumulated.</summary>
+    /// <summary>The metrics of a pass over no rows: zero, with this model's objective weights.</summary>
+    public TaskMetrics EmptyPass => new() { PretrainingDistillation = Distillation };
+
+    /// <summary>Backward of the last <see cref="Forward"/>: adds d((MLM + NSP loss)·lossScale)/dθ into the gradients (of the
+    /// weighted objective with a teacher; the teacher gets none). lossScale is 1/accumulation steps when micro-batches are
+    /// accumulated.</summary>
     public void Backward(float lossScale = 1f) => Backward(lossScale, _last);
 
     /// <inheritdoc/>
@@ -88,7 +141,22 @@ public sealed class BertForPreTraining : ITrainableModel
     {
         if (!_forwarded) throw new InvalidOperationException("Backward called before Forward");
         var dSequence = Bert.BeginBackward();
-        var dPooled = Heads.Backward(Bert.PooledOutput, dSequence, lossScale, totals.MlmCount, totals.NspCount);
+        if (Teacher is not { } teacher)
+        {
+            Bert.Backward(Heads.Backward(Bert.PooledOutput, dSequence, lossScale, totals.MlmCount, totals.NspCount), _lastDropout);
+            return;
+        }
+        // Each term's factor on its summed losses: weight × lossScale / the count its mean is over (the global batch's in
+        // data parallel). A term of weight 0 has no backward at all (so those weights give plain pretraining bit for bit).
+        var k = Distillation!;
+        var terms = _terms!;
+        TensorView dSoft = default;
+        if (k.AlphaSoft != 0 && _last.MlmCount > 0)
+            dSoft = terms.SoftBackward(this, teacher, k.Temperature, k.AlphaSoft * lossScale / totals.MlmCount);
+        var dPooled = Heads.Backward(Bert.PooledOutput, dSequence, k.AlphaMlm * lossScale / totals.MlmCount,
+            k.AlphaNsp * lossScale / totals.NspCount, dSoft);
+        if (k.AlphaCos != 0 && terms.Cosine && _last.CosineCount > 0)
+            terms.CosineBackward(this, teacher, k.AlphaCos * lossScale / totals.CosineCount, dSequence);
         Bert.Backward(dPooled, _lastDropout);
     }
 }

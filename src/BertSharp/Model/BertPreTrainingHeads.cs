@@ -33,6 +33,8 @@ public sealed class BertPreTrainingHeads
     public TensorView MlmLogits => _mlmLogits.Prefix(_m * _c.VocabSize);
     /// <summary>[B, 2].</summary>
     public TensorView NspLogits => _nspLogits.Prefix(_batch * 2);
+    /// <summary>[B·P] Int32: each prediction slot's target token, −1 for padding slots (from the last forward).</summary>
+    internal TensorView MlmTargets => _targets.Prefix(_m);
 
     internal BertPreTrainingHeads(BertConfig c, BertParameters p)
     {
@@ -135,7 +137,14 @@ public sealed class BertPreTrainingHeads
     /// <param name="lossScale">factor on the loss (1/accumulation steps)</param>
     /// <param name="mlmCount">masked positions the MLM mean is taken over (this batch's, or the global batch's)</param>
     /// <param name="nspCount">sequences the NSP mean is taken over</param>
-    public TensorView Backward(TensorView pooled, TensorView dSequence, float lossScale, long mlmCount, long nspCount)
+    public TensorView Backward(TensorView pooled, TensorView dSequence, float lossScale, long mlmCount, long nspCount) =>
+        Backward(pooled, dSequence, lossScale / mlmCount, lossScale / nspCount, default);
+
+    /// <summary>The same with the factors on the summed losses given: d(mlmScale·Σ MLM losses + nspScale·Σ NSP losses)
+    /// plus, when <paramref name="dExtraLogits"/> has a tensor, a gradient of another term with respect to the MLM logits
+    /// (pretraining distillation's soft targets), added to the cross-entropy's before the decoder's backward (and its column
+    /// sums to the decoder bias's gradient).</summary>
+    internal TensorView Backward(TensorView pooled, TensorView dSequence, float mlmScale, float nspScale, TensorView dExtraLogits)
     {
         int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
         var p = _p;
@@ -144,8 +153,12 @@ public sealed class BertPreTrainingHeads
             var dLogits = MlmLogits; // in place: the logits are not needed after this
             var dAct = _dAct.Prefix(mh);
             var dTransformed = _dTransformed.Prefix(mh);
-            _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, lossScale / mlmCount,
-                _bias.Gradient(p), _ceScratch);
+            _d.BiasCrossEntropyBackward(dLogits, _lse.Prefix(m), _targets.Prefix(m), Ignore, m, v, mlmScale, _bias.Gradient(p), _ceScratch);
+            if (dExtraLogits.Tensor is not null)
+            {
+                _d.Add(dLogits, dExtraLogits);
+                _d.BiasBackward(dExtraLogits, m, v, _bias.Gradient(p));
+            }
             _d.Sgemm(true, false, v, h, m, 1f, dLogits, v, _transformed.Prefix(mh), h, 1f, _word.Gradient(p), h);
             _d.Sgemm(false, false, m, h, v, 1f, dLogits, v, _word.Product(p), h, 0f, dTransformed, h);
             _d.LayerNormBackward(dTransformed, _tAct.Prefix(mh), _mean.Prefix(m), _rstd.Prefix(m), _gamma.Value(p), m, h, dAct,
@@ -157,7 +170,7 @@ public sealed class BertPreTrainingHeads
         }
         var dNsp = _dNsp.Prefix(b * 2);
         var dPooled = _dPooled.Prefix(b * h);
-        _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, lossScale / nspCount, dNsp);
+        _d.CrossEntropyBackward(NspLogits, _nspLse.Prefix(b), _nspTargets, Ignore, b, 2, nspScale, dNsp);
         Dense.Backward(_d, dNsp, pooled, b, h, 2, _nw.Product(p), _nw.Gradient(p), _nb.Gradient(p), dPooled, accumulateDx: false);
         return dPooled;
     }

@@ -22,4 +22,9 @@ public interface ITrainableModel
     /// exactly its share of the global batch's gradient, and the ranks' gradients add up to it.
     /// </summary>
     void Backward(float lossScale, in TaskMetrics totals);
+
+    /// <summary>The metrics of a pass over no rows (a data-parallel rank without rows in a batch): zero sums and counts,
+    /// with whatever the model's objective carries beside them (its weights), so that every rank computes the global
+    /// batch's objective alike.</summary>
+    TaskMetrics EmptyPass => default;
 }

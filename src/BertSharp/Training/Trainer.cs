@@ -28,7 +28,7 @@ public sealed class Trainer
     private readonly TrainerOptions _o;
     private readonly ICommunicator _comm;
     private BertBatch? _slice;                             // this rank's rows of the global batch (data parallel)
-    private readonly double[] _stats = new double[10];     // a micro-batch's sums and counts, summed over the ranks
+    private readonly double[] _stats = new double[12];     // a micro-batch's sums and counts, summed over the ranks
     private readonly double[] _flag = new double[1];       // "stop": any rank's cancellation, summed over the ranks
 
     /// <summary>The model being trained.</summary>
@@ -126,7 +126,7 @@ public sealed class Trainer
             var batch = _data.NextTrainingBatch();
             var (local, first) = Slice(batch);
             var d = new DropoutContext(true, State.Seed, (ulong)State.MicroStep, first);
-            var o = local is null ? new TaskMetrics() : Model.Forward(local, d);
+            var o = local is null ? Model.EmptyPass : Model.Forward(local, d);
             State.MicroStep++;
             if (_comm.Size > 1) o = AllReduce(o);
             if (!double.IsFinite(o.Loss))
@@ -172,14 +172,16 @@ public sealed class Trainer
     private TaskMetrics AllReduce(in TaskMetrics o)
     {
         var s = _stats;
-        (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9]) =
-            (o.MlmLossSum, o.MlmCount, o.MlmCorrect, o.NspLossSum, o.NspCount, o.NspCorrect, o.LabelLossSum, o.LabelCount, o.LabelCorrect, o.DistillLossSum);
+        (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]) =
+            (o.MlmLossSum, o.MlmCount, o.MlmCorrect, o.NspLossSum, o.NspCount, o.NspCorrect, o.LabelLossSum, o.LabelCount, o.LabelCorrect);
+        (s[9], s[10], s[11]) = (o.DistillLossSum, o.CosineLossSum, o.CosineCount);
         _comm.AllReduceSum(s);
         var g = new TaskMetrics
         {
             MlmLossSum = s[0], MlmCount = (long)s[1], MlmCorrect = (long)s[2], NspLossSum = s[3], NspCount = (long)s[4],
             NspCorrect = (long)s[5], LabelLossSum = s[6], LabelCount = (long)s[7], LabelCorrect = (long)s[8],
-            DistillLossSum = s[9], DistillWeight = o.DistillWeight,
+            DistillLossSum = s[9], DistillWeight = o.DistillWeight, CosineLossSum = s[10], CosineCount = (long)s[11],
+            PretrainingDistillation = o.PretrainingDistillation,
         };
         g.Loss = g.Objective;
         return g;
@@ -196,7 +198,7 @@ public sealed class Trainer
     public EvaluationReport Evaluate()
     {
         long t0 = Stopwatch.GetTimestamp();
-        var sum = new TaskMetrics();
+        var sum = Model.EmptyPass;
         // Data parallel: batch i is evaluated by rank i mod size; the sums are added up over the ranks.
         for (int i = _comm.Rank; i < _data.ValidationBatchCount; i += _comm.Size)
             sum.Add(Model.Forward(_data.ValidationBatch(i), DropoutContext.Off));

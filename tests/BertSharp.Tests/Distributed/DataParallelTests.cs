@@ -105,6 +105,51 @@ public class DataParallelTests
         Assert.True(rel > 0 || ranks == 1, "bit-identical: the test would not notice a rank training on the whole batch");
     }
 
+    [Theory]
+    [InlineData(2, 6)]
+    [InlineData(4, 3)] // 3 rows over 4 ranks: one rank has no rows (its metrics still carry the objective's weights)
+    public void Ranks_distil_as_one_process_each_running_the_teacher_on_its_slice(int ranks, int rows)
+    {
+        Trainer New(ICommunicator? comm)
+        {
+            // Each rank loads its own teacher (as each process of an mpirun job does): same weights, its own buffers.
+            var teacher = new BertForPreTraining(PretrainingDistillationTests.Parameters(PretrainingDistillationTests.Config(init: 0.1f), 21));
+            var student = new BertForPreTraining(PretrainingDistillationTests.Parameters(PretrainingDistillationTests.Config(dropout: 0.1f), 22), teacher);
+            return new Trainer(student, new SyntheticPretrainingData(64, rows, 16, 3, 9, batchesPerEpoch: 7, validationBatches: 3),
+                new TrainerOptions { Schedule = new LearningRateSchedule(ScheduleKind.Linear, 2e-3, 2, 20), GradientAccumulationSteps = 2, Seed = 4, Communicator = comm });
+        }
+        var single = New(null);
+        var expected = Enumerable.Range(0, Steps).Select(_ => single.TrainStep()).ToList();
+        var singleEval = single.Evaluate();
+        var runs = OnRanks(ranks, comm =>
+        {
+            var t = New(comm);
+            return (Steps: Enumerable.Range(0, Steps).Select(_ => t.TrainStep()).ToList(), Eval: t.Evaluate(), Params: t.Model.Parameters.ToArray());
+        });
+        for (int r = 0; r < ranks; r++)
+        {
+            Assert.Equal(runs[0].Params, runs[r].Params);
+            for (int s = 0; s < Steps; s++)
+            {
+                var (a, e) = (runs[r].Steps[s], expected[s]);
+                Assert.Equal(e.Metrics.MlmCount, a.Metrics.MlmCount);
+                Assert.Equal(e.Metrics.CosineCount, a.Metrics.CosineCount);
+                Assert.True(e.Metrics.SoftMlmLoss > 0 && e.Metrics.CosineLoss > 0);
+                Assert.True(Math.Abs(a.Loss - e.Loss) <= 1e-5 * Math.Abs(e.Loss), $"rank {r} step {s + 1}: objective {a.Loss} vs {e.Loss}");
+                Assert.True(Math.Abs(a.Metrics.SoftMlmLoss - e.Metrics.SoftMlmLoss) <= 1e-5 * e.Metrics.SoftMlmLoss,
+                    $"rank {r} step {s + 1}: soft-target loss {a.Metrics.SoftMlmLoss} vs {e.Metrics.SoftMlmLoss}");
+                Assert.True(Math.Abs(a.Metrics.CosineLoss - e.Metrics.CosineLoss) <= 1e-5 * e.Metrics.CosineLoss,
+                    $"rank {r} step {s + 1}: cosine loss {a.Metrics.CosineLoss} vs {e.Metrics.CosineLoss}");
+                Assert.True(Math.Abs(a.GradNorm - e.GradNorm) <= 1e-5 * e.GradNorm, $"rank {r} step {s + 1}: |g| {a.GradNorm} vs {e.GradNorm}");
+            }
+            Assert.True(Math.Abs(runs[r].Eval.Metrics.Objective - singleEval.Metrics.Objective) <= 1e-5 * singleEval.Metrics.Objective,
+                $"validation objective {runs[r].Eval.Metrics.Objective} vs {singleEval.Metrics.Objective}");
+        }
+        double rel = RelativeDifference(runs[0].Params, single.Model.Parameters.ToArray());
+        Assert.True(rel <= 1e-5, $"parameters differ from the single-process run by {rel:E2} (relative)");
+        Assert.True(rel > 0, "bit-identical: the test would not notice a rank training on the whole batch");
+    }
+
     [Fact]
     public void Ranks_fine_tune_a_classifier_as_one_process_even_with_a_short_last_batch()
     {

@@ -11,13 +11,17 @@ namespace BertSharp.Tests.Model;
 public class AllocationTests(ITestOutputHelper log)
 {
     [Theory]
-    [InlineData(Precision.Fp32)]
-    [InlineData(Precision.Bf16)]
-    public void A_training_step_allocates_nothing_in_steady_state(Precision precision)
+    [InlineData(Precision.Fp32, false)]
+    [InlineData(Precision.Bf16, false)]
+    [InlineData(Precision.Fp32, true)]  // pretraining distillation: the teacher's forward, the soft-target and cosine terms
+    [InlineData(Precision.Bf16, true)]
+    public void A_training_step_allocates_nothing_in_steady_state(Precision precision, bool teacher)
     {
-        var p = new BertParameters(TrainerTests.TinyConfig(), device: Device.Cpu.WithPrecision(precision));
+        var device = Device.Cpu.WithPrecision(precision);
+        var p = new BertParameters(TrainerTests.TinyConfig(), device: device);
         p.Initialize(2);
-        var model = new BertForPreTraining(p);
+        var model = teacher ? new BertForPreTraining(p, new BertForPreTraining(PretrainingDistillationTests.Parameters(TrainerTests.TinyConfig(), 3, device)))
+            : new BertForPreTraining(p);
         var opt = new AdamWOptimizer(p, ParameterGroups.Encoder | ParameterGroups.PreTrainingHeads);
         var data = new SyntheticPretrainingData(64, 4, 16, 3, 5, batchesPerEpoch: 1000);
         long step = 0;
