@@ -20,13 +20,15 @@ public static class FlagNames
         ["LearningRate"] = "--lr", ["Warmup"] = "--warmup", ["Schedule"] = "--schedule", ["Steps"] = "--steps", ["Epochs"] = "--epochs",
         ["EvalEvery"] = "--eval-every", ["EvalBatches"] = "--eval-batches", ["CheckpointEvery"] = "--checkpoint-every", ["Seed"] = "--seed",
         ["InitFrom"] = "--init-from", ["CopyPositions"] = "--copy-positions", ["RunDir"] = "--run-dir", ["Name"] = "--name", ["Resume"] = "--resume",
+        ["Teacher"] = "--teacher", ["AlphaSoft"] = "--alpha-soft", ["AlphaMlm"] = "--alpha-mlm", ["AlphaNsp"] = "--alpha-nsp",
+        ["AlphaCos"] = "--alpha-cos", // and Temperature, DistillationRequest's too (below)
         // FineTuningRequest (and its FineTuningRecipe)
         ["OutputDir"] = "--out", ["Force"] = "--force", ["Model"] = "--model", ["RandomInit"] = "--random-init", ["VocabPath"] = "--vocab",
         ["Data"] = "--data", ["EvalData"] = "--eval-data", ["EvalFraction"] = "--eval-fraction", ["MaxTrain"] = "--max-train",
         ["MaxEval"] = "--max-eval", ["MaxLength"] = "--max-length", ["HeadTokens"] = "--head-tokens", ["EvalBatchSize"] = "--eval-batch-size",
         ["WarmupRatio"] = "--warmup-ratio", ["WeightDecay"] = "--weight-decay", ["GroupByLength"] = "--group-by-length",
         ["EarlyStoppingPatience"] = "--early-stopping", ["LogEvery"] = "--log-every",
-        // DistillationRequest
+        // DistillationRequest (Temperature: PretrainingRequest's too)
         ["Student"] = "--student", ["TeacherLayers"] = "--teacher-layers", ["Temperature"] = "--temperature", ["Alpha"] = "--alpha",
         // The runs' ReportTo, the device, VocabularyTrainingOptions, OnnxExportOptions
         ["ReportTo"] = "--report-to", ["Device"] = "--device", ["Precision"] = "--precision",

@@ -56,6 +56,18 @@ public static class PretrainCommand
             Description = "With --init-from a model pretrained at length N: positions N and beyond (never trained) start as copies of "
                 + "positions 0..N-1, position i taking i mod N (Longformer's initialisation), before training at a longer --seq-length",
         };
+        var teacher = new Option<string?>("--teacher")
+        {
+            Description = "Pretraining distillation (DistilBERT's recipe): a pretrained model (run, checkpoint or model folder; any depth and width) "
+                + "that teaches the student, run in eval mode on every batch. The student reads its vocabulary and casing (with --init-from, "
+                + "that model's must be the same); the objective adds the soft-target MLM loss on the masked positions and, when the widths match, "
+                + "a cosine loss between the last hidden states to MLM and NSP on the true labels. A rerun of the run folder keeps its teacher",
+        };
+        var temperature = new Option<float?>("--temperature") { Description = "With --teacher: T, softens both models' MLM logits in the soft-target term [default: 2]" };
+        var alphaSoft = new Option<float?>("--alpha-soft") { Description = "With --teacher: weight of the soft-target MLM term, T^2 * KL(teacher || student) (DistilBERT's alpha_ce) [default: 5]" };
+        var alphaMlm = new Option<float?>("--alpha-mlm") { Description = "With --teacher: weight of the MLM cross-entropy with the true tokens [default: 2]" };
+        var alphaNsp = new Option<float?>("--alpha-nsp") { Description = "With --teacher: weight of the NSP cross-entropy with the true labels [default: 1]" };
+        var alphaCos = new Option<float?>("--alpha-cos") { Description = "With --teacher: weight of the cosine loss between student's and teacher's last hidden states (equal widths only) [default: 1]" };
         var resume = new Option<bool>("--resume")
         {
             Description = "Continue the run in the run folder from its newest checkpoint (rerunning the same run folder does this too; "
@@ -66,7 +78,8 @@ public static class PretrainCommand
             + "and trains, skipping any stage already done in the run folder. With no options: the tiny model on the bundled sample, a few minutes.")
         {
             corpus, format, imdbArchive, preset, config, dropout, vocabSize, cased, seqLength, batchSize, gradAccum, lr, warmup, schedule,
-            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, reportTo, runDir, name, initFrom, copyPositions, resume, json,
+            steps, epochs, evalEvery, evalBatches, checkpointEvery, seed, threads, reportTo, runDir, name, initFrom, copyPositions,
+            teacher, temperature, alphaSoft, alphaMlm, alphaNsp, alphaCos, resume, json,
         };
         command.SetAction((ParseResult parse, CancellationToken cancel) =>
         {
@@ -85,6 +98,8 @@ public static class PretrainCommand
                 EvalEvery = parse.GetValue(evalEvery), EvalBatches = parse.GetValue(evalBatches), CheckpointEvery = parse.GetValue(checkpointEvery),
                 Seed = parse.GetValue(seed), RunDir = parse.GetValue(runDir), Name = parse.GetValue(name),
                 InitFrom = parse.GetValue(initFrom), CopyPositions = parse.GetValue(copyPositions), Resume = parse.GetValue(resume),
+                Teacher = parse.GetValue(teacher), Temperature = parse.GetValue(temperature), AlphaSoft = parse.GetValue(alphaSoft),
+                AlphaMlm = parse.GetValue(alphaMlm), AlphaNsp = parse.GetValue(alphaNsp), AlphaCos = parse.GetValue(alphaCos),
             };
             // The one call site of the model loader for --init-from.
             var run = PretrainingRun.Open(request);

@@ -27,6 +27,11 @@ public sealed record MetricRow
     [JsonPropertyName("grad_norm")] public double? GradNorm { get; init; }
     /// <summary>Training throughput in token cells (rows × padded length) per second (training rows only).</summary>
     [JsonPropertyName("tokens_per_s")] public double? TokensPerSecond { get; init; }
+    /// <summary>Pretraining distillation: mean soft-target loss T²·KL(teacher ‖ student) per masked token (absent without a teacher).</summary>
+    [JsonPropertyName("soft_loss")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SoftLoss { get; init; }
+    /// <summary>Pretraining distillation: mean cosine loss 1 − cos(student, teacher) of the last hidden states per real token
+    /// (absent without a teacher, or one of another width).</summary>
+    [JsonPropertyName("cos_loss")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? CosLoss { get; init; }
     /// <summary>Wall-clock seconds since the run started, resumed sessions included.</summary>
     [JsonPropertyName("elapsed_s")] public double Elapsed { get; init; }
 }

@@ -68,6 +68,8 @@ public sealed class RunSettings
     [JsonPropertyName("init_from")] public string? InitFrom { get; set; }
     /// <summary>With --init-from: positions from this length on started as copies of the first ones (--copy-positions).</summary>
     [JsonPropertyName("copy_positions")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? CopyPositions { get; set; }
+    /// <summary>The teacher of pretraining distillation and the objective's weights; null (absent) without one.</summary>
+    [JsonPropertyName("teacher")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public TeacherSettings? Teacher { get; set; }
 
     /// <c>run.json</c>, in the run folder.
     public const string FileName = "run.json";

@@ -90,6 +90,14 @@ public sealed class BertParameters : IDisposable
         return a;
     }
 
+    /// <summary>SHA-256 of every value (float32, layout order), lower-case hex: which weights these are, whatever file they
+    /// came from (a run records its teacher's).</summary>
+    public string Sha256()
+    {
+        var values = ToArray();
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan())));
+    }
+
     /// <summary>Replaces every value with <paramref name="values"/> (a host copy in layout order, as <see cref="ToArray"/> gives).</summary>
     public void CopyFrom(ReadOnlySpan<float> values)
     {

@@ -81,6 +81,22 @@ public sealed record PretrainingRequest
     /// <summary>Share of documents held out (no option; from a repeated run.json).</summary>
     public double? ValidationFraction { get; init; }
 
+    /// <summary>Pretraining distillation (DistilBERT's recipe): the teacher, a checkpoint, run or model folder of any depth and
+    /// width with the student's vocabulary, run in eval mode on every batch. The student then reads the teacher's vocabulary
+    /// and casing (or <see cref="InitFrom"/>'s, which must be the same). Null: no teacher (an existing run keeps its own).</summary>
+    public string? Teacher { get; init; }
+    /// <summary>With <see cref="Teacher"/>: T of the soft-target term (default 2).</summary>
+    public float? Temperature { get; init; }
+    /// <summary>With <see cref="Teacher"/>: weight of the soft-target MLM term (default 5, DistilBERT's alpha_ce).</summary>
+    public float? AlphaSoft { get; init; }
+    /// <summary>With <see cref="Teacher"/>: weight of the MLM term on the true tokens (default 2).</summary>
+    public float? AlphaMlm { get; init; }
+    /// <summary>With <see cref="Teacher"/>: weight of the NSP term on the true labels (default 1).</summary>
+    public float? AlphaNsp { get; init; }
+    /// <summary>With <see cref="Teacher"/>: weight of the cosine term between the last hidden states (default 1; only when
+    /// teacher and student are equally wide).</summary>
+    public float? AlphaCos { get; init; }
+
     /// <summary>The run.json this request repeats (its settings are merged in by <see cref="WithRunSettings"/>).</summary>
     public string? RepeatOf { get; init; }
 
@@ -109,6 +125,8 @@ public sealed record PretrainingRequest
         bool lengthGiven = Steps is not null || Epochs is not null;
         bool modelGiven = Preset is not null || ConfigPath is not null || Model is not null;
         bool init = (InitFrom ?? run.InitFrom) is not null;
+        // A student with a teacher reads the teacher's vocabulary and casing, as one started from a checkpoint reads its.
+        bool fixedVocabulary = init || (Teacher ?? run.Teacher?.Path) is not null;
         var m = run.Model;
         return this with
         {
@@ -118,8 +136,8 @@ public sealed record PretrainingRequest
             Preset = modelGiven || init ? Preset : run.Preset,
             Model = modelGiven || init ? Model : m.Clone(),
             Dropout = Dropout ?? (init && m.HiddenDropoutProb == m.AttentionProbsDropoutProb ? m.HiddenDropoutProb : null),
-            VocabSize = VocabSize ?? (init ? null : run.VocabSize),
-            Cased = Cased ?? (init ? null : !run.LowerCase),
+            VocabSize = VocabSize ?? (fixedVocabulary ? null : run.VocabSize),
+            Cased = Cased ?? (fixedVocabulary ? null : !run.LowerCase),
             SeqLength = SeqLength ?? run.SeqLength,
             BatchSize = BatchSize ?? run.BatchSize,
             GradAccum = GradAccum ?? run.GradAccum,
@@ -139,6 +157,12 @@ public sealed record PretrainingRequest
             WeightDecay = WeightDecay ?? run.WeightDecay,
             KeepCheckpoints = KeepCheckpoints ?? run.KeepCheckpoints,
             ValidationFraction = ValidationFraction ?? run.ValidationFraction,
+            Teacher = Teacher ?? run.Teacher?.Path,
+            Temperature = Temperature ?? run.Teacher?.Temperature,
+            AlphaSoft = AlphaSoft ?? run.Teacher?.AlphaSoft,
+            AlphaMlm = AlphaMlm ?? run.Teacher?.AlphaMlm,
+            AlphaNsp = AlphaNsp ?? run.Teacher?.AlphaNsp,
+            AlphaCos = AlphaCos ?? run.Teacher?.AlphaCos,
         };
     }
 
@@ -159,7 +183,43 @@ public sealed record PretrainingRequest
         if (LearningRate is double lr && !(lr > 0 && double.IsFinite(lr))) throw Usage($"LearningRate: must be positive, got {lr}", nameof(LearningRate));
         if (VocabSize is int v && v < 6) throw Usage($"VocabSize: {v} leaves no room after the 5 special tokens", nameof(VocabSize));
         if (SeqLength is int sl && sl < PretrainingOptions.MinSeqLength) throw Usage($"SeqLength: {sl} is below the minimum of {PretrainingOptions.MinSeqLength}", nameof(SeqLength));
+        if (Temperature is float t && !(t > 0 && float.IsFinite(t))) throw Usage($"Temperature: must be positive, got {t}", nameof(Temperature));
+        foreach (var (name, value) in DistillationWeights)
+            if (value is float a && !(a >= 0 && float.IsFinite(a))) throw Usage($"{name}: must be 0 or more, got {a}", name);
     }
+
+    private (string Name, float? Value)[] DistillationWeights =>
+        [(nameof(AlphaSoft), AlphaSoft), (nameof(AlphaMlm), AlphaMlm), (nameof(AlphaNsp), AlphaNsp), (nameof(AlphaCos), AlphaCos)];
+
+    /// <summary>The distillation settings given (temperature and weights), by property name.</summary>
+    private IEnumerable<string> DistillationGiven =>
+        DistillationWeights.Where(w => w.Value is not null).Select(w => w.Name).Prepend(Temperature is null ? "" : nameof(Temperature)).Where(n => n.Length > 0);
+
+    /// <summary>run.json's record of <paramref name="teacher"/> (its weights' hash <paramref name="sha256"/>) with the
+    /// weights given, DistilBERT's defaults for the others; refuses an objective that trains nothing.</summary>
+    private TeacherSettings TeacherSettingsFor(PretrainedModel teacher, string sha256)
+    {
+        var d = new PretrainingDistillation();
+        var k = new PretrainingDistillation(Temperature ?? d.Temperature, AlphaSoft ?? d.AlphaSoft, AlphaMlm ?? d.AlphaMlm, AlphaNsp ?? d.AlphaNsp, AlphaCos ?? d.AlphaCos);
+        try { k.Validate(); }
+        catch (ArgumentOutOfRangeException e)
+        {
+            string message = e.Message.Split(" (Parameter")[0];
+            // Every setting the message names (all four weights when they are all 0).
+            throw Usage(message, [.. DistillationWeights.Select(w => w.Name).Prepend(nameof(Temperature)).Where(n => message.Contains(n, StringComparison.Ordinal))]);
+        }
+        return new TeacherSettings
+        {
+            Path = Path.GetFullPath(teacher.Folder), Sha256 = sha256,
+            Temperature = k.Temperature, AlphaSoft = k.AlphaSoft, AlphaMlm = k.AlphaMlm, AlphaNsp = k.AlphaNsp, AlphaCos = k.AlphaCos,
+        };
+    }
+
+    /// <summary>Whether two models read text alike: the same tokens in the same order, the same casing, the same vocab_size.</summary>
+    internal static bool SameVocabulary(PretrainedModel a, PretrainedModel b) =>
+        a.LowerCase == b.LowerCase && a.Config.VocabSize == b.Config.VocabSize && a.Vocabulary.Tokens.SequenceEqual(b.Vocabulary.Tokens);
+
+    private static string Describe(PretrainedModel m) => $"{m.Vocabulary.Count:N0} {(m.LowerCase ? "uncased" : "cased")} tokens, vocab_size {m.Config.VocabSize:N0}";
 
     /// <summary>The most passes a run can count (trainer_state.json's epoch is an int).</summary>
     public const double MaxEpochs = int.MaxValue;
@@ -189,9 +249,21 @@ public sealed record PretrainingRequest
     /// <param name="init">the <see cref="InitFrom"/> checkpoint, loaded</param>
     /// <param name="samplePath">where the bundled sample corpus is</param>
     /// <param name="rerun">for the comparison with an existing run.json: options that only make sense beside
-    /// <see cref="InitFrom"/> (<see cref="CopyPositions"/>) are then compared, not refused</param>
-    internal RunSettings Resolve(PretrainedModel? init, string samplePath, bool rerun = false)
+    /// <see cref="InitFrom"/> (<see cref="CopyPositions"/>) or <see cref="Teacher"/> (its weights) are then compared, not refused</param>
+    /// <param name="teacher">the <see cref="Teacher"/>, loaded, and the hash of its weights</param>
+    internal RunSettings Resolve(PretrainedModel? init, string samplePath, bool rerun = false, (PretrainedModel Model, string Sha256)? teacher = null)
     {
+        if (teacher is null && !rerun && DistillationGiven.ToArray() is { Length: > 0 } given)
+            throw Usage($"{string.Join(", ", given)}: only with Teacher (the weights of pretraining distillation)", [.. given, nameof(Teacher)]);
+        if (teacher is { } t && !rerun)
+        {
+            // Refused before any work: the student must read the teacher's tokens.
+            if (init is not null && !SameVocabulary(init, t.Model))
+                throw Usage($"Teacher {Teacher}: its vocabulary ({Describe(t.Model)}) is not the student's from InitFrom {InitFrom} ({Describe(init)}); "
+                    + "a teacher must read the student's tokens", nameof(Teacher), nameof(InitFrom));
+            if (init is null && (VocabSize is not null || Cased is not null))
+                throw Usage("Teacher: the student reads the teacher's vocabulary and casing; leave out VocabSize and Cased", nameof(Teacher), nameof(VocabSize), nameof(Cased));
+        }
         if (Steps is not null && Epochs is not null) throw Usage("Steps and Epochs: give one or the other", nameof(Steps), nameof(Epochs));
         if (ImdbArchive is not null && Corpus is not "imdb") throw Usage("ImdbArchive: only with Corpus imdb", nameof(ImdbArchive), nameof(Corpus));
         string corpus = Corpus ?? SampleName;
@@ -227,12 +299,20 @@ public sealed record PretrainingRequest
             catch (ArgumentException e) { throw Usage($"Dropout: {e.Message}", nameof(Dropout)); }
         }
         int seq = SeqLength ?? (sample ? 64 : 128);
+        if (teacher is { } tm && !rerun)
+        {
+            if (init is null) model.VocabSize = tm.Model.Config.VocabSize;
+            if (seq > tm.Model.Config.MaxPositionEmbeddings)
+                throw Usage($"SeqLength: {seq} exceeds the teacher's max_position_embeddings of {tm.Model.Config.MaxPositionEmbeddings}", nameof(SeqLength), nameof(Teacher));
+            if (tm.Model.Config.TypeVocabSize < model.TypeVocabSize)
+                throw Usage($"Teacher {Teacher}: type_vocab_size {tm.Model.Config.TypeVocabSize}, fewer segment types than the student's {model.TypeVocabSize}", nameof(Teacher));
+        }
         var s = new RunSettings
         {
             Corpus = corpus,
             CorpusFormat = Format ?? (sample ? "text-file" : "auto"),
-            LowerCase = init?.LowerCase ?? !(Cased ?? false),
-            VocabSize = VocabSize ?? (Model is not null || ConfigPath is not null || init is not null ? model.VocabSize : sample ? 2000 : 30522),
+            LowerCase = init?.LowerCase ?? teacher?.Model.LowerCase ?? !(Cased ?? false),
+            VocabSize = VocabSize ?? (Model is not null || ConfigPath is not null || init is not null || teacher is not null ? model.VocabSize : sample ? 2000 : 30522),
             MinFrequency = MinFrequency ?? 2,
             Preset = init is not null ? init.Run?.Preset : Model is not null ? Preset : ConfigPath is null ? (Preset ?? "tiny").ToLowerInvariant() : null,
             Model = model,
@@ -256,6 +336,7 @@ public sealed record PretrainingRequest
         };
         s.InitFrom = init?.Folder;
         s.CopyPositions = CopyPositions;
+        if (teacher is { } tt) s.Teacher = TeacherSettingsFor(tt.Model, tt.Sha256);
         s.CorpusPath = sample ? samplePath : corpus == "imdb" ? (ImdbArchive is null ? "" : Path.GetFullPath(ImdbArchive)) : Path.GetFullPath(corpus);
         return s;
     }
@@ -289,7 +370,12 @@ public sealed record PretrainingRequest
 
     /// <summary>A rerun of an existing run folder: every setting given must agree with its run.json (<paramref name="s"/>);
     /// the intervals (evaluation, checkpoints, validation batches) may change and are applied to <paramref name="s"/>.</summary>
-    internal void CheckAgainst(RunSettings s, string path, PretrainedModel? init, string samplePath)
+    /// <param name="s">the run's settings (run.json)</param>
+    /// <param name="path">run.json's path, for the message</param>
+    /// <param name="init">the <see cref="InitFrom"/> checkpoint, loaded</param>
+    /// <param name="samplePath">where the bundled sample corpus is</param>
+    /// <param name="teacherSha256">the hash of the weights of the teacher given, or of the run's own when none is given</param>
+    internal void CheckAgainst(RunSettings s, string path, PretrainedModel? init, string samplePath, string? teacherSha256 = null)
     {
         var fresh = Resolve(init, samplePath, rerun: true);
         var conflicts = new List<string>();
@@ -335,6 +421,20 @@ public sealed record PretrainingRequest
         Check(nameof(ValidationFraction), ValidationFraction, s.ValidationFraction);
         if (Cased is true && s.LowerCase) Conflict(nameof(Cased), "(the run is uncased)");
         if (Cased is false && !s.LowerCase && Model is not null) conflicts.Add("uncased (the run is cased)");
+        if (s.Teacher is not { } teacher)
+            foreach (var name in DistillationGiven.Prepend(Teacher is null ? "" : nameof(Teacher)).Where(n => n.Length > 0))
+                Conflict(name, $"{(name == nameof(Teacher) ? Teacher : "given")} (the run has no teacher)");
+        else
+        {
+            // The same teacher is the same weights: a path whose model changed (retrained, replaced) is another teacher.
+            if (teacherSha256 != teacher.Sha256)
+                Conflict(nameof(Teacher), $"{Teacher ?? teacher.Path} (other weights than the run's teacher {teacher.Path} had: sha256 {teacherSha256?[..12]}, the run's {teacher.Sha256[..Math.Min(12, teacher.Sha256.Length)]})");
+            Check(nameof(Temperature), Temperature, teacher.Temperature);
+            Check(nameof(AlphaSoft), AlphaSoft, teacher.AlphaSoft);
+            Check(nameof(AlphaMlm), AlphaMlm, teacher.AlphaMlm);
+            Check(nameof(AlphaNsp), AlphaNsp, teacher.AlphaNsp);
+            Check(nameof(AlphaCos), AlphaCos, teacher.AlphaCos);
+        }
         if (conflicts.Count > 0)
             throw new BertSharpException($"{path}: the options contradict this run: {string.Join("; ", conflicts)}. Leave them out to continue the run, or use another Name",
                 ErrorKind.Conflict) { Properties = [.. named, nameof(Name)] };

@@ -27,14 +27,15 @@ public sealed class PretrainingRun
     public const string CheckpointsFolder = PretrainedModel.CheckpointsFolder;
 
     private readonly bool _existing;
-    private PretrainedModel? _init;
+    private PretrainedModel? _init, _teacher;
 
-    private PretrainingRun(string runDir, RunSettings settings, bool existing, PretrainedModel? init)
+    private PretrainingRun(string runDir, RunSettings settings, bool existing, PretrainedModel? init, PretrainedModel? teacher = null)
     {
         RunDir = runDir;
         Settings = settings;
         _existing = existing;
         _init = init;
+        _teacher = teacher;
     }
 
     /// <summary>A run with these settings in <paramref name="runDir"/>: a new run if the folder has no run.json
@@ -105,18 +106,22 @@ public sealed class PretrainingRun
                 throw new BertSharpException("InitFrom: the model, vocabulary and casing come from the checkpoint; leave out Preset, ConfigPath, VocabSize and Cased", ErrorKind.Usage) { Properties = [nameof(PretrainingRequest.InitFrom), nameof(PretrainingRequest.Preset), nameof(PretrainingRequest.ConfigPath), nameof(PretrainingRequest.VocabSize), nameof(PretrainingRequest.Cased)] };
             init = PretrainedModel.Load(q.InitFrom);
         }
+        var stored = existing ? RunSettings.Load(settingsPath) : null;
+        // The teacher (pretraining distillation), loaded once: the one given, else an existing run's own.
+        PretrainedModel? teacher = (q.Teacher ?? stored?.Teacher?.Path) is { } teacherPath ? LoadTeacher(teacherPath) : null;
+        string? teacherSha256 = teacher?.Parameters.Sha256();
         RunSettings s;
-        if (existing)
+        if (stored is not null)
         {
-            s = RunSettings.Load(settingsPath);
-            q.CheckAgainst(s, settingsPath, init, SamplePath);
+            s = stored;
+            q.CheckAgainst(s, settingsPath, init, SamplePath, teacherSha256);
         }
         else
         {
-            s = q.Resolve(init, SamplePath);
+            s = q.Resolve(init, SamplePath, teacher: teacher is null ? null : (teacher, teacherSha256!));
             PretrainingRequest.Validate(s);
         }
-        var run = new PretrainingRun(runDir, s, existing, init);
+        var run = new PretrainingRun(runDir, s, existing, init, teacher);
         // Intervals given for an existing run are kept in its run.json (they may change between sessions).
         if (existing && (q.EvalEvery is not null || q.CheckpointEvery is not null)) run.IntervalsChanged = true;
         return run;
@@ -132,6 +137,28 @@ public sealed class PretrainingRun
     private PretrainedModel Init(string path) =>
         _init is { } c && (c.Folder == path || Path.GetFullPath(c.Folder) == Path.GetFullPath(path)) ? c
             : _init = PretrainedModel.Load(path);
+
+    /// <summary>A teacher's model; a problem with it is said as the teacher's (<see cref="PretrainingRequest.Teacher"/>).</summary>
+    private static PretrainedModel LoadTeacher(string path)
+    {
+        try { return PretrainedModel.Load(path); }
+        catch (BertSharpException e)
+        {
+            throw new BertSharpException($"Teacher: {e.Message}", e.Kind, e) { Properties = [nameof(PretrainingRequest.Teacher), .. e.Properties] };
+        }
+    }
+
+    /// <summary>The run's teacher (run.json's), loaded once; its weights must still be those the run started with.</summary>
+    private PretrainedModel TeacherModel()
+    {
+        var t = Settings.Teacher!;
+        if (_teacher is not null) return _teacher;
+        var teacher = LoadTeacher(t.Path);
+        if (teacher.Parameters.Sha256() != t.Sha256)
+            throw new BertSharpException($"Teacher {t.Path}: other weights than the run's teacher had when it started (sha256 {t.Sha256}); "
+                + "a run is taught by one teacher throughout", ErrorKind.Conflict) { Properties = [nameof(PretrainingRequest.Teacher)] };
+        return _teacher = teacher;
+    }
 
     /// <summary>Runs the stages not done yet and trains to the run's end (or until <paramref name="cancel"/>: then a
     /// checkpoint is written and the result says <see cref="PretrainingResult.Interrupted"/>).</summary>
@@ -175,8 +202,8 @@ public sealed class PretrainingRun
         if (split.Validation.Length < 2)
             throw new BertSharpException($"{corpusPath}: too few documents to hold out a validation set ({split.Validation.Length} of {store.DocumentCount} at ValidationFraction {s.ValidationFraction})") { Properties = [nameof(PretrainingRequest.ValidationFraction)] };
         // A trained vocabulary sizes the model; a model from --init-from keeps its vocab_size (its vocab.txt may be
-        // shorter, as HF allows): its weights are copied as they are laid out.
-        if (s.InitFrom is null) s.Model.VocabSize = vocab.Count;
+        // shorter, as HF allows): its weights are copied as they are laid out. A student with a teacher has the teacher's.
+        if (s.InitFrom is null && s.Teacher is null) s.Model.VocabSize = vocab.Count;
         else if (vocab.Count > s.Model.VocabSize)
             throw new BertSharpException($"{vocabPath}: {vocab.Count} tokens but the model's vocab_size is {s.Model.VocabSize}", ErrorKind.Conflict);
         var itemOptions = ItemOptions(s, vocab);
@@ -278,7 +305,7 @@ public sealed class PretrainingRun
     private void CheckRunFolder()
     {
         var s = Settings;
-        OutputPaths.RequireApartFromManaged(RunDir, nameof(PretrainingRequest.RunDir), ManagedNames, s.CorpusPath, s.InitFrom);
+        OutputPaths.RequireApartFromManaged(RunDir, nameof(PretrainingRequest.RunDir), ManagedNames, s.CorpusPath, s.InitFrom, s.Teacher?.Path);
         foreach (var name in ManagedNames)
             OutputPaths.RequireWritable(Path.Combine(RunDir, name), nameof(PretrainingRequest.RunDir));
         if (File.Exists(Path.Combine(RunDir, RunSettings.FileName))) return;
@@ -327,6 +354,12 @@ public sealed class PretrainingRun
             vocab.Save(vocabPath);
             Log("vocabulary", $"vocabulary: {vocab.Count:N0} tokens from {s.InitFrom} -> {vocabPath}");
         }
+        else if (s.Teacher is { } teacher)
+        {
+            vocab = TeacherModel().Vocabulary;
+            vocab.Save(vocabPath);
+            Log("vocabulary", $"vocabulary: {vocab.Count:N0} tokens from the teacher {teacher.Path} -> {vocabPath}");
+        }
         else vocab = TrainVocabulary(corpusPath, vocabPath, cancel);
         WriteAtomically(originPath, OriginRecord(origin ?? VocabOrigin(corpusPath), vocab));
         return vocab;
@@ -343,10 +376,12 @@ public sealed class PretrainingRun
         var o = new Dictionary<string, object?>
         {
             ["corpus"] = s.Corpus, ["corpus_path"] = Path.GetFullPath(corpusPath), ["corpus_format"] = s.CorpusFormat,
-            ["corpus_fingerprint"] = s.InitFrom is null ? OpenCorpus(corpusPath).Fingerprint() : null,
+            ["corpus_fingerprint"] = s.InitFrom is null && s.Teacher is null ? OpenCorpus(corpusPath).Fingerprint() : null,
             ["vocab_size"] = s.VocabSize, ["min_frequency"] = s.MinFrequency, ["lowercase"] = s.LowerCase,
             ["init_from"] = s.InitFrom is null ? null : Path.GetFullPath(s.InitFrom),
         };
+        // Only with a teacher (whose vocabulary it is), so the records of runs without one stay as they were.
+        if (s.Teacher is { } teacher) o["teacher_sha256"] = teacher.Sha256;
         // The hash follows as the last field (appended textually, so the comparison is exact).
         return JsonSerializer.Serialize(o)[..^1] + ",\"vocab_sha256\":\"";
     }
@@ -378,7 +413,8 @@ public sealed class PretrainingRun
             var config = BadCheckpoint(() => BertConfig.Load(Path.Combine(latest, "config.json")), latest);
             if (config.ToJson() != s.Model.ToJson())
                 throw new BertSharpException($"{latest}/config.json contradicts {settingsPath} (the model differs); use another Name", ErrorKind.Conflict) { Properties = [nameof(PretrainingRequest.Name)] };
-            var trainer = BadCheckpoint(() => Trainer.Resume(latest, data, options, Device), latest);
+            var trainer = BadCheckpoint(() => s.Teacher is null ? Trainer.Resume(latest, data, options, Device)
+                : Trainer.Resume(latest, Student(new BertParameters(config, Checkpoint.ReadLabels(Path.Combine(latest, "config.json")), Device)), data, options), latest);
             if (trainer.State.TotalSteps != s.Steps || Math.Abs(trainer.State.PeakLearningRate - s.LearningRate) > 1e-12 * s.LearningRate)
                 throw new BertSharpException($"{latest}/trainer_state.json contradicts {settingsPath} (steps or learning rate differ); use another Name", ErrorKind.Conflict) { Properties = [nameof(PretrainingRequest.Name)] };
             Log("training", trainer.State.Step >= s.Steps
@@ -398,7 +434,20 @@ public sealed class PretrainingRun
             if (s.CopyPositions is int trained)
                 Log("model", $"position embeddings: {parameters.CopyPositionEmbeddings(trained)} rows from {trained} on copied from positions 0-{trained - 1} (CopyPositions)");
         }
-        return new Trainer(new BertForPreTraining(parameters), data, options);
+        return new Trainer(Student(parameters), data, options);
+    }
+
+    /// <summary>The model trained over <paramref name="parameters"/>: with the run's teacher (on the same device) when it has one.</summary>
+    private BertForPreTraining Student(BertParameters parameters)
+    {
+        if (Settings.Teacher is not { } t) return new BertForPreTraining(parameters);
+        var teacher = TeacherModel().To(Device);
+        var student = new BertForPreTraining(parameters, new BertForPreTraining(teacher.Parameters), t.Loss);
+        var c = teacher.Config;
+        Log("model", $"teacher: {t.Path} ({c.NumHiddenLayers} layers, hidden {c.HiddenSize}); objective {t.AlphaSoft:G3} x soft-target MLM at T = {t.Temperature:G3} "
+            + $"+ {t.AlphaMlm:G3} x MLM + {t.AlphaNsp:G3} x NSP"
+            + (student.HasCosineTerm ? $" + {t.AlphaCos:G3} x cosine of the last hidden states" : $" (no cosine term: hidden {c.HiddenSize}, the student's {parameters.Config.HiddenSize})"));
+        return student;
     }
 
     private Vocabulary TrainVocabulary(string corpusPath, string vocabPath, CancellationToken cancel)

@@ -34,6 +34,9 @@ public static class RunSummary
         sb.Append($"- model: {s.Preset ?? "custom config"}: {s.Model.NumHiddenLayers} layers, hidden {s.Model.HiddenSize}, {s.Model.NumAttentionHeads} heads, "
             + $"intermediate {s.Model.IntermediateSize}, {r.ParameterCount:N0} parameters\n");
         if (s.InitFrom is not null) sb.Append($"- started from: `{s.InitFrom}` (init_from in run.json)\n");
+        if (s.Teacher is { } t)
+            sb.Append($"- teacher: `{t.Path}` (pretraining distillation, teacher in run.json): {t.AlphaSoft:G3} x soft-target MLM at T = {t.Temperature:G3} "
+                + $"+ {t.AlphaMlm:G3} x MLM + {t.AlphaNsp:G3} x NSP + {t.AlphaCos:G3} x cosine of the last hidden states (equal widths only)\n");
         if (s.CopyPositions is int cp) sb.Append($"- positions {cp} and beyond started as copies of positions 0-{cp - 1} (copy_positions in run.json)\n");
         sb.Append($"- training: {s.Steps:N0} steps of {s.BatchSize} x {s.SeqLength} tokens (x{s.GradAccum} accumulation), peak lr {s.LearningRate:G3} ({s.Schedule}, "
             + $"{s.WarmupSteps} warm-up steps), seed {s.Seed}\n");
@@ -44,7 +47,10 @@ public static class RunSummary
             sb.Append($"| MLM accuracy | {v.MlmAccuracy:P1} | {1.0 / vocab:P3} uniform, {r.Baselines.MostFrequentToken:P1} most frequent token |\n");
             sb.Append($"| NSP accuracy | {v.NspAccuracy:P1} | {r.Baselines.NspMajority:P1} majority label |\n");
             sb.Append($"| MLM loss / perplexity | {v.MlmLoss:F3} / {Math.Exp(v.MlmLoss):F2} | {Math.Log(vocab):F3} / {vocab:N0} uniform |\n");
-            sb.Append($"| NSP loss | {v.NspLoss:F3} | {Math.Log(2):F3} |\n\n");
+            sb.Append($"| NSP loss | {v.NspLoss:F3} | {Math.Log(2):F3} |\n");
+            if (v.SoftLoss is double soft) sb.Append($"| soft-target loss (T²·KL from the teacher) | {soft:F4} | |\n");
+            if (v.CosLoss is double cos) sb.Append($"| cosine loss (1 − cos with the teacher) | {cos:F4} | |\n");
+            sb.Append('\n');
         }
         if (best is not null) sb.Append($"Best validation loss {best.Loss:F4} at step {best.Step:N0}.\n\n");
         sb.Append($"Final checkpoint: `{r.FinalCheckpoint}`\n\n![curves](curves.svg)\n");

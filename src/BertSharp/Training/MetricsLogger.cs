@@ -36,6 +36,7 @@ public sealed class MetricsLogger : ITrainerCallback
         {
             Step = r.Step, Epoch = r.Epoch, LearningRate = r.LearningRate, Loss = r.Loss, MlmLoss = r.MlmLoss, NspLoss = r.NspLoss,
             MlmAccuracy = r.MlmAccuracy, NspAccuracy = r.NspAccuracy, GradNorm = r.GradNorm, TokensPerSecond = r.TokensPerSecond, Elapsed = Elapsed,
+            SoftLoss = SoftLoss(r.Metrics), CosLoss = CosLoss(r.Metrics),
         });
     }
 
@@ -46,9 +47,14 @@ public sealed class MetricsLogger : ITrainerCallback
         {
             Split = "validation", Step = e.Step, Epoch = e.Epoch, LearningRate = e.LearningRate, Loss = e.Loss,
             MlmLoss = e.MlmLoss, NspLoss = e.NspLoss, MlmAccuracy = e.MlmAccuracy, NspAccuracy = e.NspAccuracy, Elapsed = Elapsed,
+            SoftLoss = SoftLoss(e.Metrics), CosLoss = CosLoss(e.Metrics),
         });
         _log.WriteCurves(_title, _mlmChance, _nspChance);
     }
+
+    // A teacher's terms, only where a teacher took part (and, for the cosine term, was as wide as the student).
+    private static double? SoftLoss(in Model.TaskMetrics m) => m.PretrainingDistillation is null ? null : m.SoftMlmLoss;
+    private static double? CosLoss(in Model.TaskMetrics m) => m.CosineCount > 0 ? m.CosineLoss : null;
 
     /// <inheritdoc/>
     public void OnCheckpoint(CheckpointReport checkpoint) => _log.FlushCsv();

@@ -83,6 +83,32 @@ public sealed class MpiPretrainTests : IDisposable
         Assert.True(rel <= 1e-5, $"final parameters differ by {rel:E2} (relative)");
     }
 
+    [RequiresMpiFact]
+    public void Two_ranks_distil_as_one_process_each_running_the_teacher_on_its_slice()
+    {
+        // The teacher: the sample's tiny model after a few steps; the students: the same run taught by it, 1 and 2 processes.
+        string teacher = Path.Combine(_root, "teacher");
+        var t = MpiJob.Run(null, Pretrain(teacher, steps: 10));
+        Assert.True(t.Code == 0, $"teacher: exit {t.Code}\n{t.Err}");
+        string[] Distil(string dir) => [.. Pretrain(dir, steps: 10), "--teacher", teacher];
+        string one = Path.Combine(_root, "distil-1"), two = Path.Combine(_root, "distil-2");
+        var r1 = MpiJob.Run(null, Distil(one));
+        Assert.True(r1.Code == 0, $"one process: exit {r1.Code}\n{r1.Err}");
+        var r2 = MpiJob.Run(MpiJob.MpirunArgs(2), Distil(two));
+        Assert.True(r2.Code == 0, $"mpirun -np 2: exit {r2.Code}\n{r2.Err}");
+        Assert.Single(r2.Err.Split('\n'), l => l.StartsWith("teacher: ", StringComparison.Ordinal));
+        var expected = MpiJob.TrainingRows(one);
+        var actual = MpiJob.TrainingRows(two);
+        Assert.Equal(10, expected.Count);
+        foreach (var (step, e) in expected)
+        {
+            var a = actual[step];
+            Assert.True(Math.Abs(a.Loss - e.Loss) <= 1e-5 * Math.Abs(e.Loss), $"step {step}: objective {a.Loss} vs {e.Loss}");
+            Assert.True(Math.Abs(a.GradNorm - e.GradNorm) <= 1e-5 * e.GradNorm, $"step {step}: gradient norm {a.GradNorm} vs {e.GradNorm}");
+        }
+        Assert.Contains("\"soft_loss\"", File.ReadAllText(Path.Combine(two, "metrics.jsonl")));
+    }
+
     /// <summary>The run folder's files (relative paths), without the timing-dependent ones' contents.</summary>
     private static List<string> Files(string dir) =>
         Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f)).Order().ToList();
