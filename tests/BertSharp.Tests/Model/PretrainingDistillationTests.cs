@@ -119,6 +119,54 @@ public class PretrainingDistillationTests(ITestOutputHelper log)
         else Assert.Contains(biasGrad, g => Math.Abs(g) > 1e-4);
     }
 
+    [Fact]
+    public void Both_terms_match_a_float64_reference_on_each_model_s_own_outputs_decoder_bias_included()
+    {
+        // Decoder biases of their own (BERT starts them at 0): a term that read logits without the bias (the heads add it in
+        // place) would differ from the reference, which takes each model's logits from a forward of its own.
+        var sp = Parameters(Config(init: 0.1f), 41);
+        var tp = Parameters(Config(init: 0.3f), 42);
+        var rng = new Random(5);
+        sp.Write("cls.predictions.bias", Enumerable.Range(0, Vocab).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray());
+        tp.Write("cls.predictions.bias", Enumerable.Range(0, Vocab).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray());
+        var batch = PaddedBatch();
+        var k = new PretrainingDistillation(Temperature: 3);
+        var o = new BertForPreTraining(sp, new BertForPreTraining(tp), k).Forward(batch, DropoutContext.Off);
+
+        (float[] Logits, float[] Hidden) Alone(BertParameters p)
+        {
+            var m = new BertForPreTraining(p);
+            m.Forward(batch, DropoutContext.Off);
+            return (m.Heads.MlmLogits.ToArray(), m.SequenceOutput.ToArray());
+        }
+        var (s, sh) = Alone(sp);
+        var (t, th) = Alone(tp);
+        double T = k.Temperature, soft = 0, cos = 0;
+        int slots = batch.BatchSize * batch.MaxPredictions, real = 0, tokens = 0;
+        for (int r = 0; r < slots; r++)
+        {
+            if (batch.MaskedLmWeights[r] == 0) continue;
+            real++;
+            double[] LogSoftmax(float[] x) { var z = x.Skip(r * Vocab).Take(Vocab).Select(v => v / T).ToArray(); double mx = z.Max(), lse = mx + Math.Log(z.Sum(v => Math.Exp(v - mx))); return z.Select(v => v - lse).ToArray(); }
+            var (lp, lq) = (LogSoftmax(t), LogSoftmax(s));
+            soft += T * T * lp.Select((v, c) => Math.Exp(v) * (v - lq[c])).Sum();
+        }
+        for (int i = 0; i < batch.BatchSize * batch.SeqLength; i++)
+        {
+            if (batch.AttentionMask[i] == 0) continue;
+            tokens++;
+            double ab = 0, aa = 0, bb = 0;
+            for (int c = 0; c < 32; c++) { double x = sh[i * 32 + c], y = th[i * 32 + c]; ab += x * y; aa += x * x; bb += y * y; }
+            cos += 1 - ab / Math.Max(Math.Sqrt(aa * bb), 1e-8);
+        }
+        log.WriteLine($"soft {o.SoftMlmLoss:F6} (reference {soft / real:F6}), cosine {o.CosineLoss:F6} (reference {cos / tokens:F6})");
+        Assert.Equal(real, (int)o.MlmCount);
+        Assert.Equal(tokens, (int)o.CosineCount);
+        Assert.True(Math.Abs(o.SoftMlmLoss - soft / real) <= 1e-5 * (soft / real), $"soft-target loss {o.SoftMlmLoss} vs {soft / real}");
+        Assert.True(Math.Abs(o.CosineLoss - cos / tokens) <= 1e-5 * (cos / tokens), $"cosine loss {o.CosineLoss} vs {cos / tokens}");
+        Assert.Equal(k.AlphaSoft * o.SoftMlmLoss + k.AlphaMlm * o.MlmLoss + k.AlphaNsp * o.NspLoss + k.AlphaCos * o.CosineLoss, o.Loss, 12);
+    }
+
     private static Trainer NewTrainer(BertForPreTraining model, ulong dataSeed = 9, int accumulation = 2) =>
         new(model, Data(dataSeed), new TrainerOptions
         {
