@@ -21,7 +21,7 @@ internal sealed class FineTuningOptions
     private readonly Option<double> _warmup = new("--warmup-ratio") { Description = "Share of the updates spent warming up, in [0, 1)", DefaultValueFactory = _ => 0.1 };
     private readonly Option<float> _weightDecay = new("--weight-decay") { Description = "AdamW weight decay (not applied to biases and LayerNorm)", DefaultValueFactory = _ => 0.01f };
     private readonly Option<float?> _dropout = new("--dropout") { Description = "Dropout of hidden states, attention weights and the pooled [CLS] vector [default: the model config's, 0.1 in BERT's presets]" };
-    private readonly Option<int?> _maxLength = new("--max-length") { Description = "Tokens per review including [CLS] and [SEP], up to 512 [default: 512 or the model's limit]" };
+    private readonly Option<int?> _maxLength = new("--max-length") { Description = "Tokens per review including [CLS] and [SEP], up to 512 [default: 512 or the model's limit; distill: the teacher's fine-tuning length]" };
     private readonly Option<int?> _headTokens = new("--head-tokens") { Description = "Tokens kept from the start of a long review; the rest from its end [default: 128/510 of the length]" };
     private readonly Option<int> _maxTrain = new("--max-train") { Description = "Use at most N training texts (label-balanced, seeded; 0 = all)", DefaultValueFactory = _ => 0 };
     private readonly Option<int> _maxEval = new("--max-eval") { Description = "Use at most N evaluation texts (0 = all)", DefaultValueFactory = _ => 0 };

@@ -16,8 +16,12 @@ public sealed class BertParameters : IDisposable
     public Device Device { get; }
     /// <summary>[Layout.Length] Float32: every parameter.</summary>
     public DeviceTensor Values { get; }
-    /// <summary>[Layout.Length] Float32: their gradients (accumulated by backward passes).</summary>
-    public DeviceTensor Gradients { get; }
+    /// <summary>[Layout.Length] Float32: their gradients (accumulated by backward passes). Allocated on first use, so
+    /// parameters that only ever run forward (inference, a distillation teacher) hold no second weights-sized buffer.</summary>
+    public DeviceTensor Gradients => _shared.Gradients ??= Device.Allocate(DType.Float32, Layout.Length);
+
+    /// <summary><see cref="Gradients"/> if something allocated them already, else null (nothing is allocated).</summary>
+    internal DeviceTensor? AllocatedGradients => _shared.Gradients;
 
     /// <summary>Zero-filled parameters and gradients for <paramref name="config"/> (validated first: <see cref="ArgumentException"/>); call
     /// <see cref="Initialize"/> or copy a checkpoint in.</summary>
@@ -30,19 +34,20 @@ public sealed class BertParameters : IDisposable
         Layout = new BertParameterLayout(config, labels);
         Device = device ?? Device.Cpu;
         Values = Device.Allocate(DType.Float32, Layout.Length);
-        Gradients = Device.Allocate(DType.Float32, Layout.Length);
-        _copy = new ProductCopy();
+        _shared = new Shared();
     }
 
-    // The bf16 copy of the values that matrix products read in bf16 precision, and which version of the values it holds;
-    // shared by every BertParameters over the same buffers (To(device) of a device over the same memory).
-    private sealed class ProductCopy
+    // What every BertParameters over the same buffers (To(device) of a device over the same memory) shares: the
+    // gradients once allocated, and the bf16 copy of the values that matrix products read in bf16 precision with the
+    // version of the values it holds.
+    private sealed class Shared
     {
+        public DeviceTensor? Gradients;
         public DeviceTensor? Tensor;
         public long Version, CopiedVersion = -1;
     }
 
-    private readonly ProductCopy _copy;
+    private readonly Shared _shared;
 
     /// <summary>
     /// What the matrix products read as weights: <see cref="Values"/> itself, or — on a device whose <see
@@ -50,25 +55,25 @@ public sealed class BertParameters : IDisposable
     /// cref="RefreshProductValues"/> rather than converted again at every use. Biases, LayerNorm and embedding tables are
     /// always read from <see cref="Values"/> (float32 master weights).
     /// </summary>
-    public DeviceTensor ProductValues => _copy.Tensor is { } t && Device.ActivationType == DType.BFloat16 ? t : Values;
+    public DeviceTensor ProductValues => _shared.Tensor is { } t && Device.ActivationType == DType.BFloat16 ? t : Values;
 
     /// <summary>Says that <see cref="Values"/> changed by a route other than this class's own methods (an optimiser
     /// step, a direct host write), so the next <see cref="RefreshProductValues"/> recopies them.</summary>
-    public void MarkChanged() => _copy.Version++;
+    public void MarkChanged() => _shared.Version++;
 
     /// <summary>Brings <see cref="ProductValues"/> up to date with <see cref="Values"/> (one cast of the flat buffer, only
     /// when they changed since the last call; nothing in float32). The model calls it at the start of each forward pass.</summary>
     public void RefreshProductValues()
     {
         if (Device.ActivationType != DType.BFloat16) return;
-        if (_copy.Tensor is null)
+        if (_shared.Tensor is null)
         {
-            _copy.Tensor = Device.Allocate(DType.BFloat16, Layout.Length);
-            _copy.CopiedVersion = -1;
+            _shared.Tensor = Device.Allocate(DType.BFloat16, Layout.Length);
+            _shared.CopiedVersion = -1;
         }
-        if (_copy.CopiedVersion == _copy.Version) return;
-        Device.Cast(Values, _copy.Tensor);
-        _copy.CopiedVersion = _copy.Version;
+        if (_shared.CopiedVersion == _shared.Version) return;
+        Device.Cast(Values, _shared.Tensor);
+        _shared.CopiedVersion = _shared.Version;
     }
 
     /// <summary>The hyper-parameters (the layout's).</summary>
@@ -127,7 +132,7 @@ public sealed class BertParameters : IDisposable
     // The same buffers, used by another device over the same memory (the CPU in another precision).
     private BertParameters(BertParameters source, Device device)
     {
-        (Layout, Device, Values, Gradients, _copy) = (source.Layout, device, source.Values, source.Gradients, source._copy);
+        (Layout, Device, Values, _shared) = (source.Layout, device, source.Values, source._shared);
     }
 
     /// <summary>These parameters on <paramref name="device"/>: this object on their own device; the same buffers (values
@@ -253,8 +258,9 @@ public sealed class BertParameters : IDisposable
     public void Dispose()
     {
         Values.Dispose();
-        Gradients.Dispose();
-        _copy.Tensor?.Dispose();
-        _copy.Tensor = null;
+        _shared.Gradients?.Dispose();
+        _shared.Gradients = null;
+        _shared.Tensor?.Dispose();
+        _shared.Tensor = null;
     }
 }

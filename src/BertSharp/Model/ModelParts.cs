@@ -65,7 +65,7 @@ public static class ModelParts
         return (kernel, view) =>
         {
             var t = view.Tensor;
-            bool parameter = ReferenceEquals(t, parameters.Values) || ReferenceEquals(t, parameters.Gradients) || ReferenceEquals(t, parameters.ProductValues);
+            bool parameter = ReferenceEquals(t, parameters.Values) || ReferenceEquals(t, parameters.AllocatedGradients) || ReferenceEquals(t, parameters.ProductValues);
             if (!parameter) return kernel is nameof(Device.CopyToDevice) or nameof(Device.AttentionMask) ? Inputs : null;
             if (view.Offset == word.Offset && kernel.StartsWith("Sgemm", StringComparison.Ordinal)) return MlmHead;
             int i = Array.BinarySearch(starts, view.Offset);

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using BertSharp.Data;
 using BertSharp.Distributed;
 using BertSharp.IO;
@@ -45,9 +47,18 @@ internal sealed class DistillationPlan
     public DistillationLoss Loss { get; }
     /// <summary>The teacher's classifier head is the student's too (every-k-th-layer start): not replaced by a new one.</summary>
     public bool KeepsClassifier => _q.TeacherLayers is not null;
-    /// <summary>The length the teacher was trained at (its run's, else its tokenizer's model_max_length, at most its
-    /// position table and 512): the student's default.</summary>
-    public int? TeacherMaxLength => _teacher is { } t ? Math.Min(512, t.MaxSeqLength) : null;
+    /// <summary>The length the teacher was fine-tuned at (its finetune_results.json's max_length; else its run's, else its
+    /// tokenizer's model_max_length; at most its position table and 512): the student's default.</summary>
+    public int? TeacherMaxLength => _teacher is { } t ? Math.Min(Math.Min(512, t.MaxSeqLength), FineTunedLength(t.Folder) ?? int.MaxValue) : null;
+
+    /// <summary>max_length in the finetune_results.json of a folder <see cref="FineTuningRun"/> wrote; null without one.</summary>
+    private static int? FineTunedLength(string folder)
+    {
+        string path = Path.Combine(folder, FineTuningRun.ResultsFile);
+        if (!File.Exists(path)) return null;
+        try { return JsonNode.Parse(File.ReadAllText(path))?["max_length"] is JsonValue v && v.TryGetValue(out int n) && n >= 3 ? n : null; }
+        catch (Exception e) when (e is JsonException or IOException) { return null; } // a damaged record: fall back to the model's own length
+    }
     /// <summary>The run's inputs besides the data, which the output folder may not be, hold or lie in.</summary>
     public IEnumerable<string?> Inputs => [_q.Teacher, _q.Student is { } s && !IsPreset(s) ? s : null];
 

@@ -28,7 +28,7 @@ public sealed class Trainer
     private readonly TrainerOptions _o;
     private readonly ICommunicator _comm;
     private BertBatch? _slice;                             // this rank's rows of the global batch (data parallel)
-    private readonly double[] _stats = new double[12];     // a micro-batch's sums and counts, summed over the ranks
+    private readonly double[] _stats = new double[14];     // a micro-batch's sums and counts, summed over the ranks
     private readonly double[] _flag = new double[1];       // "stop": any rank's cancellation, summed over the ranks
 
     /// <summary>The model being trained.</summary>
@@ -175,12 +175,14 @@ public sealed class Trainer
         (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]) =
             (o.MlmLossSum, o.MlmCount, o.MlmCorrect, o.NspLossSum, o.NspCount, o.NspCorrect, o.LabelLossSum, o.LabelCount, o.LabelCorrect);
         (s[9], s[10], s[11]) = (o.DistillLossSum, o.CosineLossSum, o.CosineCount);
+        // A rank without rows does not know the soft targets' weight: it learns it from the ranks that have rows.
+        (s[12], s[13]) = (o.DistillWeight, o.DistillWeight != 0 ? 1 : 0);
         _comm.AllReduceSum(s);
         var g = new TaskMetrics
         {
             MlmLossSum = s[0], MlmCount = (long)s[1], MlmCorrect = (long)s[2], NspLossSum = s[3], NspCount = (long)s[4],
             NspCorrect = (long)s[5], LabelLossSum = s[6], LabelCount = (long)s[7], LabelCorrect = (long)s[8],
-            DistillLossSum = s[9], DistillWeight = o.DistillWeight, CosineLossSum = s[10], CosineCount = (long)s[11],
+            DistillLossSum = s[9], DistillWeight = o.DistillWeight != 0 || s[13] == 0 ? o.DistillWeight : s[12] / s[13], CosineLossSum = s[10], CosineCount = (long)s[11],
             PretrainingDistillation = o.PretrainingDistillation,
         };
         g.Loss = g.Objective;

@@ -185,6 +185,40 @@ public class DataParallelTests
     }
 
     [Fact]
+    public void Ranks_distil_a_classifier_as_one_process_even_when_rank_0_has_no_rows()
+    {
+        // 17 texts in batches of 8: the third batch has one row, which 2 ranks split as 0 + 1, so rank 0 (the one that
+        // reports) has none and must still report the mixed objective, α·soft + (1 − α)·cross-entropy.
+        var vocab = BertSharp.Tests.Model.ClassifierTests.WordVocab();
+        var rng = new Random(3);
+        var texts = ClassificationEncoder.EncodeAll(BertSharp.Tests.Model.ClassifierTests.SentimentTexts(17, 3), vocab, true, 20)
+            .Select(e => e with { TeacherLogits = [(float)rng.NextDouble() * 4 - 2, (float)rng.NextDouble() * 4 - 2] }).ToArray();
+        var validation = ClassificationEncoder.EncodeAll(BertSharp.Tests.Model.ClassifierTests.SentimentTexts(10, 4), vocab, true, 20);
+        Trainer New(ICommunicator? comm)
+        {
+            var config = new BertConfig { VocabSize = vocab.Count, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 32, MaxPositionEmbeddings = 32 };
+            var p = new BertParameters(config);
+            p.Initialize(1);
+            var model = new BertForSequenceClassification(p.WithClassifier(["neg", "pos"], 2)) { Distillation = new DistillationLoss(2f, 0.7f) };
+            var data = new ClassificationTrainingData(vocab, texts, validation, 8, 4, 20, seed: 5);
+            return new Trainer(model, data, new TrainerOptions { Schedule = new LearningRateSchedule(ScheduleKind.Linear, 1e-3, 1, 9), Seed = 8, Communicator = comm });
+        }
+        var single = New(null);
+        var expected = Enumerable.Range(0, 3).Select(_ => single.TrainStep()).ToList();
+        Assert.Equal(1, expected[2].Metrics.LabelCount);
+        var runs = OnRanks(2, comm => { var t = New(comm); return Enumerable.Range(0, 3).Select(_ => t.TrainStep()).ToList(); });
+        for (int r = 0; r < 2; r++)
+            for (int s = 0; s < 3; s++)
+            {
+                var (a, e) = (runs[r][s], expected[s]);
+                Assert.Equal(0.7f, (float)a.Metrics.DistillWeight);
+                Assert.True(e.Metrics.DistillLoss > 0 && Math.Abs(a.Metrics.DistillLoss - e.Metrics.DistillLoss) <= 1e-5 * e.Metrics.DistillLoss,
+                    $"rank {r} step {s + 1}: soft-target loss {a.Metrics.DistillLoss} vs {e.Metrics.DistillLoss}");
+                Assert.True(Math.Abs(a.Loss - e.Loss) <= 1e-5 * e.Loss, $"rank {r} step {s + 1}: objective {a.Loss} vs {e.Loss}");
+            }
+    }
+
+    [Fact]
     public void Rank_slices_draw_the_global_batchs_dropout_masks()
     {
         // Without the row offset each slice would reuse rows 0.. of the global mask: the update would differ by far

@@ -49,4 +49,28 @@ public class AllocationTests(ITestOutputHelper log)
         log.WriteLine($"this thread over 20 steps: data {b[0]} B, forward {b[1]} B, backward {b[2]} B, optimizer {b[3]} B; all threads {total} B");
         Assert.Equal(new long[4], b);
     }
+
+    [Fact]
+    public void Parameters_that_only_run_forward_hold_no_gradient_buffer()
+    {
+        // A loaded model used for inference, or a distillation teacher, needs its weights only: the weights-sized gradient
+        // buffer is allocated by the first training use, once, and shared with the same buffers on another precision.
+        var device = Device.Cpu.WithPrecision(Precision.Bf16);
+        var teacherParams = PretrainingDistillationTests.Parameters(TrainerTests.TinyConfig(), 3, device);
+        var p = new BertParameters(TrainerTests.TinyConfig(), device: device);
+        p.Initialize(2);
+        var model = new BertForPreTraining(p, new BertForPreTraining(teacherParams));
+        var batch = new SyntheticPretrainingData(64, 4, 16, 3, 5, batchesPerEpoch: 10).NextTrainingBatch();
+        model.Forward(batch, DropoutContext.Off);
+        Assert.Null(p.AllocatedGradients);
+        p.ZeroGradients();
+        model.Forward(batch, new DropoutContext(true, 1, 0));
+        model.Backward();
+        var g = p.AllocatedGradients;
+        Assert.NotNull(g);
+        Assert.Equal(p.Layout.Length, g.Length);
+        Assert.Same(g, p.Gradients);
+        Assert.Same(g, p.To(Device.Cpu).Gradients);
+        Assert.Null(teacherParams.AllocatedGradients);
+    }
 }

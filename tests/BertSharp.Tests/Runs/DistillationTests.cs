@@ -55,6 +55,16 @@ public class DistillationTests : IDisposable
         JsonNode.Parse(File.ReadAllText(r.ResultsPath))!["distillation"]!["teacher_logits"]!.GetValue<string>();
 
     [Fact]
+    public void Without_a_length_the_student_reads_as_many_tokens_as_the_teacher_was_fine_tuned_on()
+    {
+        // The teacher's position table is 512 long (tiny preset), but it was fine-tuned at 16 tokens.
+        var q = Request("default-length");
+        q = q with { Training = q.Training with { MaxLength = null, Epochs = 1 } };
+        var r = Run(q);
+        Assert.Equal(16, JsonNode.Parse(File.ReadAllText(r.ResultsPath))!["max_length"]!.GetValue<int>());
+    }
+
+    [Fact]
     public void A_run_trains_the_student_and_records_the_teacher_and_the_loss()
     {
         var r = Run(Request("student"));
