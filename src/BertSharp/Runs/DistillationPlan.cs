@@ -123,20 +123,20 @@ internal sealed class DistillationPlan
         int labels = teacher.Labels!.Count;
         var clock = Stopwatch.StartNew();
         string key = TeacherLogits.Key(teacher.Parameters, train);
-        var logits = TeacherLogits.TryLoad(output, key, train.Length, labels);
+        var logits = TeacherLogits.TryLoad(output, key, train, labels);
         _cached = logits is not null;
         if (logits is null && comm.Rank == 0)
         {
             log($"teacher: logits for {train.Length:N0} training texts ...");
             var model = new BertForSequenceClassification(teacher.Parameters);
             logits = TeacherLogits.Compute(model, teacher.Vocabulary, train, maxLength, batchSize, new Lines(log));
-            TeacherLogits.Save(output, key, logits, train.Length, labels);
+            TeacherLogits.Save(output, key, logits, train, labels);
         }
         comm.Barrier();
-        logits ??= TeacherLogits.TryLoad(output, key, train.Length, labels)
+        logits ??= TeacherLogits.TryLoad(output, key, train, labels)
             ?? TeacherLogits.Compute(new BertForSequenceClassification(teacher.Parameters), teacher.Vocabulary, train, maxLength, batchSize);
         _teacherSeconds = clock.Elapsed.TotalSeconds;
-        log(_cached ? $"teacher: logits read from {Path.Combine(output, TeacherLogits.FileName)} (same teacher, data and tokenization)"
+        log(_cached ? $"teacher: logits read from {Path.Combine(output, TeacherLogits.FileName)} (same teacher, texts and tokenization)"
             : $"teacher: logits computed in {_teacherSeconds:F1} s, cached in {Path.Combine(output, TeacherLogits.FileName)}");
         return TeacherLogits.Attach(train, logits, labels);
     }

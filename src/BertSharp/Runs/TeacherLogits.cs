@@ -13,7 +13,8 @@ namespace BertSharp.Runs;
 /// distillation, so a resumed or repeated run reads them back instead of paying for the teacher again. The cache is
 /// keyed by a SHA-256 of what decides them: the teacher's weights, config and labels, the examples' token ids and labels
 /// (the data and its tokenization: vocabulary, length, truncation) and the precision the teacher ran in; any change
-/// rebuilds it.
+/// rebuilds it. Key and file take the examples in a canonical order (<see cref="CanonicalOrder"/>), not the run's: the
+/// same texts shuffled by another seed find the cache too.
 /// </summary>
 public static class TeacherLogits
 {
@@ -30,8 +31,9 @@ public static class TeacherLogits
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{teacher.Device.Name} {teacher.Device.Precision.Name()}"));
         sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(teacher.ToArray().AsSpan()));
         Span<int> head = stackalloc int[2];
-        foreach (var e in examples)
+        foreach (int i in CanonicalOrder(examples))
         {
+            var e = examples[i];
             (head[0], head[1]) = (e.Tokens.Length, e.Label);
             sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(head));
             sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(e.Tokens.AsSpan()));
@@ -39,9 +41,20 @@ public static class TeacherLogits
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 
-    /// <summary>The cached logits in <paramref name="folder"/> when their key is <paramref name="key"/> and they hold
-    /// <paramref name="examples"/> × <paramref name="labels"/> values; null otherwise (none, another key, unreadable).</summary>
-    public static float[]? TryLoad(string folder, string key, int examples, int labels)
+    /// <summary>The examples' indices sorted by label, then token ids (lexicographic): the same texts in any order give the
+    /// same sequence of texts. Equal texts may come in either order; their logits are equal too.</summary>
+    public static int[] CanonicalOrder(IReadOnlyList<LabelledExample> examples)
+    {
+        var order = Enumerable.Range(0, examples.Count).ToArray();
+        Array.Sort(order, (a, b) => examples[a].Label != examples[b].Label ? examples[a].Label.CompareTo(examples[b].Label)
+            : examples[a].Tokens.AsSpan().SequenceCompareTo(examples[b].Tokens));
+        return order;
+    }
+
+    /// <summary>The cached logits in <paramref name="folder"/>, in the order of <paramref name="examples"/>, when their key
+    /// is <paramref name="key"/> and they hold examples × <paramref name="labels"/> values; null otherwise (none, another
+    /// key, unreadable).</summary>
+    public static float[]? TryLoad(string folder, string key, IReadOnlyList<LabelledExample> examples, int labels)
     {
         string path = Path.Combine(folder, FileName);
         if (!File.Exists(path)) return null;
@@ -50,19 +63,32 @@ public static class TeacherLogits
             using var r = new SafeTensorsReader(path);
             if (!r.Metadata.TryGetValue(KeyName, out var stored) || stored != key || !r.Contains(TensorName)) return null;
             var info = r.Get(TensorName);
-            if (info.Shape.Length != 2 || info.Shape[0] != examples || info.Shape[1] != labels) return null;
-            return r.ReadF32(TensorName);
+            if (info.Shape.Length != 2 || info.Shape[0] != examples.Count || info.Shape[1] != labels) return null;
+            return Reorder(r.ReadF32(TensorName), CanonicalOrder(examples), labels, toCanonical: false);
         }
         catch (InvalidDataException) { return null; } // a damaged cache is rebuilt, not an error
     }
 
-    /// <summary>Writes the cache (through a temporary file and a rename).</summary>
-    public static void Save(string folder, string key, float[] logits, int examples, int labels)
+    /// <summary>Writes the cache of <paramref name="logits"/> (in the order of <paramref name="examples"/>) through a
+    /// temporary file and a rename.</summary>
+    public static void Save(string folder, string key, float[] logits, IReadOnlyList<LabelledExample> examples, int labels)
     {
         var w = new SafeTensorsWriter();
         w.AddMetadata(KeyName, key);
-        w.AddF32(TensorName, logits, examples, labels);
+        w.AddF32(TensorName, Reorder(logits, CanonicalOrder(examples), labels, toCanonical: true), examples.Count, labels);
         w.Save(Path.Combine(folder, FileName));
+    }
+
+    // Rows from the examples' order to the canonical one (row j = row order[j]), or back.
+    private static float[] Reorder(float[] logits, int[] order, int labels, bool toCanonical)
+    {
+        var result = new float[logits.Length];
+        for (int j = 0; j < order.Length; j++)
+        {
+            var (from, to) = toCanonical ? (order[j], j) : (j, order[j]);
+            logits.AsSpan(from * labels, labels).CopyTo(result.AsSpan(to * labels, labels));
+        }
+        return result;
     }
 
     /// <summary>The teacher's logits for every example, [examples, labels] row-major: the classifier run in eval mode in

@@ -89,7 +89,7 @@ public class DistillationTests : IDisposable
         var (held, _) = LabelledCorpus.HoldOut(texts.Train, 0.1, 5);
         var train = LabelledCorpus.Subsample(held, 0, 5); // the run's order: held out, then shuffled
         var examples = ClassificationEncoder.EncodeAll(train, teacher.Vocabulary, teacher.LowerCase, 16, null);
-        var cached = TeacherLogits.TryLoad(first.OutputDir, TeacherLogits.Key(teacher.Parameters, examples), examples.Length, 2);
+        var cached = TeacherLogits.TryLoad(first.OutputDir, TeacherLogits.Key(teacher.Parameters, examples), examples, 2);
         Assert.NotNull(cached);
         var model = new BertForSequenceClassification(teacher.Parameters);
         var one = new float[2];
@@ -106,6 +106,12 @@ public class DistillationTests : IDisposable
         var again = Run(q with { Training = q.Training with { Force = true } });
         Assert.Equal("cached", CacheUse(again));
         Assert.Equal(File.ReadAllBytes(Path.Combine(first.OutputDir, "model.safetensors")), File.ReadAllBytes(Path.Combine(again.OutputDir, "model.safetensors")));
+        // The same texts in another order (what another seed does to them) read the same cache, each text its own logits.
+        var shuffled = examples.Reverse().ToArray();
+        var reread = TeacherLogits.TryLoad(first.OutputDir, TeacherLogits.Key(teacher.Parameters, shuffled), shuffled, 2);
+        Assert.NotNull(reread);
+        for (int i = 0; i < examples.Length; i++)
+            Assert.Equal(cached.AsSpan(i * 2, 2).ToArray(), reread.AsSpan((examples.Length - 1 - i) * 2, 2).ToArray());
         // Another tokenization (length), other data (a subset), another teacher: rebuilt.
         Assert.Equal("computed", CacheUse(Run(q with { Training = q.Training with { Force = true, MaxLength = 12 } })));
         Assert.Equal("computed", CacheUse(Run(q with { Training = q.Training with { Force = true, MaxLength = 16, MaxTrain = 40 } })));
@@ -116,6 +122,18 @@ public class DistillationTests : IDisposable
         // A damaged cache is rebuilt, not an error.
         File.WriteAllText(Path.Combine(first.OutputDir, TeacherLogits.FileName), "not safetensors");
         Assert.Equal("computed", CacheUse(Run(Request("cache", other) with { Training = q.Training with { Force = true } })));
+    }
+
+    [Fact]
+    public void A_student_with_another_seed_reads_the_cache_of_the_same_texts()
+    {
+        // With an evaluation file every text trains, in an order the seed shuffles: the texts are the same, so are the logits.
+        string eval = Path.Combine(_dir, "eval.jsonl");
+        File.WriteAllLines(eval, ClassifierTests.SentimentTexts(16, 11).Select(t => JsonSerializer.Serialize(new { text = t.Text, label = t.Label == 1 ? "pos" : "neg" })));
+        var q = Request("seeds");
+        q = q with { Training = q.Training with { EvalData = eval, Epochs = 1 } };
+        Assert.Equal("computed", CacheUse(Run(q)));
+        Assert.Equal("cached", CacheUse(Run(q with { Training = q.Training with { Seed = 6, Force = true } })));
     }
 
     [Fact]
