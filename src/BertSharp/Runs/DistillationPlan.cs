@@ -59,6 +59,7 @@ internal sealed class DistillationPlan
         try { return JsonNode.Parse(File.ReadAllText(path))?["max_length"] is JsonValue v && v.TryGetValue(out int n) && n >= 3 ? n : null; }
         catch (Exception e) when (e is JsonException or IOException) { return null; } // a damaged record: fall back to the model's own length
     }
+
     /// <summary>The run's inputs besides the data, which the output folder may not be, hold or lie in.</summary>
     public IEnumerable<string?> Inputs => [_q.Teacher, _q.Student is { } s && !IsPreset(s) ? s : null];
 
