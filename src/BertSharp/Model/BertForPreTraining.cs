@@ -105,6 +105,28 @@ public sealed class BertForPreTraining : ITrainableModel
     /// off), the soft-target and cosine sums, and <see cref="TaskMetrics.Loss"/> = the weighted objective.</summary>
     public TaskMetrics Forward(BertBatch batch, in DropoutContext dropout)
     {
+        TrunkForward(batch, dropout);
+        _lastDropout = dropout;
+        _forwarded = true;
+        var o = new TaskMetrics();
+        Heads.Forward(Bert.SequenceOutput, Bert.PooledOutput, Bert.Inputs, ref o);
+        if (Teacher is { } teacher)
+        {
+            // Eval mode whatever the student's: the teacher's targets are fixed, not noised. Only its MLM logits and last
+            // hidden states are read: no losses of its own, no NSP head, no read-back.
+            teacher.TrunkForward(batch, DropoutContext.Off);
+            teacher.Heads.LogitsForward(teacher.Bert.SequenceOutput, teacher.Bert.Inputs);
+            _terms!.Forward(this, teacher, Distillation!.Temperature, ref o);
+            o.PretrainingDistillation = Distillation;
+            o.Loss = o.Objective;
+        }
+        _last = o;
+        return o;
+    }
+
+    // The trunk over the batch, and the heads' shape for it.
+    private void TrunkForward(BertBatch batch, in DropoutContext dropout)
+    {
         Reserve(batch.BatchSize, batch.SeqLength, batch.MaxPredictions);
         Bert.Forward(batch, predictions: true, numLabels: 0, dropout);
         if (batch.BatchSize != _headBatch || batch.MaxPredictions != _predictions)
@@ -112,20 +134,6 @@ public sealed class BertForPreTraining : ITrainableModel
             Heads.SetShape(batch.BatchSize, batch.MaxPredictions);
             (_headBatch, _predictions) = (batch.BatchSize, batch.MaxPredictions);
         }
-        _lastDropout = dropout;
-        _forwarded = true;
-        var o = new TaskMetrics();
-        Heads.Forward(Bert.SequenceOutput, Bert.PooledOutput, Bert.Inputs, ref o);
-        if (Teacher is { } teacher)
-        {
-            // Eval mode whatever the student's: the teacher's targets are fixed, not noised.
-            teacher.Forward(batch, DropoutContext.Off);
-            _terms!.Forward(this, teacher, Distillation!.Temperature, ref o);
-            o.PretrainingDistillation = Distillation;
-            o.Loss = o.Objective;
-        }
-        _last = o;
-        return o;
     }
 
     /// <summary>The metrics of a pass over no rows: zero, with this model's objective weights.</summary>

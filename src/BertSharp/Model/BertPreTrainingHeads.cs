@@ -83,6 +83,35 @@ public sealed class BertPreTrainingHeads
 
     internal void SetShape(int batch, int maxPredictions) => (_batch, _m) = (batch, batch * maxPredictions);
 
+    /// <summary>The MLM logits of the masked positions alone, decoder bias included (<see cref="MlmLogits"/>): what a
+    /// pretraining teacher gives its student. No losses, no NSP head, no read-back.</summary>
+    internal void LogitsForward(TensorView sequence, DeviceBatch inputs)
+    {
+        if (_m == 0) return;
+        DecoderForward(sequence, inputs);
+        _d.BiasAdd(MlmLogits, _m, _c.VocabSize, _bias.Value(_p));
+    }
+
+    // Masked positions → targets and gathered rows → transform → tied decoder: MlmLogits without the bias.
+    private void DecoderForward(TensorView sequence, DeviceBatch inputs)
+    {
+        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h;
+        var p = _p;
+        var rows = _rows.Prefix(m);
+        var gathered = _gathered.Prefix(mh);
+        var tPre = _tPre.Prefix(mh);
+        var tAct = _tAct.Prefix(mh);
+        var transformed = _transformed.Prefix(mh);
+        _d.MaskedLmTargets(inputs.MaskedLmPositions.Prefix(m), inputs.MaskedLmIds.Prefix(m), inputs.MaskedLmWeights.Prefix(m),
+            inputs.MaxPredictions, inputs.SeqLength, Ignore, rows, _targets.Prefix(m));
+        _d.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
+        Dense.Forward(_d, gathered, m, h, h, _tw.Product(p), _tb.Value(p), tPre);
+        _d.Gelu(tPre, tAct, _c.UsesTanhGelu);
+        _d.LayerNormForward(tAct, m, h, _gamma.Value(p), _beta.Value(p), _c.LayerNormEps, transformed, _mean.Prefix(m), _rstd.Prefix(m));
+        // Decoder tied to the word embeddings: logits = transformed · Eᵀ.
+        _d.Sgemm(false, true, m, v, h, 1f, transformed, h, _word.Product(p), h, 0f, MlmLogits, v);
+    }
+
     /// <summary>Computes both losses and the accuracy counts into <paramref name="o"/> (one read-back of six floats).</summary>
     /// <param name="sequence">[B·T, H]</param>
     /// <param name="pooled">[B, H]</param>
@@ -90,27 +119,14 @@ public sealed class BertPreTrainingHeads
     /// <param name="o">receives the MLM and NSP sums, counts and <see cref="TaskMetrics.Loss"/> (fields assigned, not added)</param>
     public void Forward(TensorView sequence, TensorView pooled, DeviceBatch inputs, ref TaskMetrics o)
     {
-        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, mh = m * h, b = _batch;
+        int h = _c.HiddenSize, v = _c.VocabSize, m = _m, b = _batch;
         var p = _p;
         if (m > 0)
         {
-            var rows = _rows.Prefix(m);
             var targets = _targets.Prefix(m);
-            var gathered = _gathered.Prefix(mh);
-            var tPre = _tPre.Prefix(mh);
-            var tAct = _tAct.Prefix(mh);
-            var transformed = _transformed.Prefix(mh);
-            var logits = MlmLogits;
-            _d.MaskedLmTargets(inputs.MaskedLmPositions.Prefix(m), inputs.MaskedLmIds.Prefix(m), inputs.MaskedLmWeights.Prefix(m),
-                inputs.MaxPredictions, inputs.SeqLength, Ignore, rows, targets);
-            _d.EmbeddingForward(rows, sequence, h, gathered, accumulate: false); // gather the masked rows
-            Dense.Forward(_d, gathered, m, h, h, _tw.Product(p), _tb.Value(p), tPre);
-            _d.Gelu(tPre, tAct, _c.UsesTanhGelu);
-            _d.LayerNormForward(tAct, m, h, _gamma.Value(p), _beta.Value(p), _c.LayerNormEps, transformed, _mean.Prefix(m), _rstd.Prefix(m));
-            // Decoder tied to the word embeddings: logits = transformed · Eᵀ + bias.
-            _d.Sgemm(false, true, m, v, h, 1f, transformed, h, _word.Product(p), h, 0f, logits, v);
+            DecoderForward(sequence, inputs);
             // + cls.predictions.bias and the cross-entropy, in one pass over the logits.
-            _d.BiasCrossEntropyForward(logits, _bias.Value(p), m, v, targets, Ignore, _losses.Prefix(m), _lse.Prefix(m), _argmax.Prefix(m));
+            _d.BiasCrossEntropyForward(MlmLogits, _bias.Value(p), m, v, targets, Ignore, _losses.Prefix(m), _lse.Prefix(m), _argmax.Prefix(m));
             _d.LossStatistics(_losses.Prefix(m), _argmax.Prefix(m), targets, Ignore, _stats.View(0, 3));
         }
         else _d.Zero(_stats.View(0, 3));

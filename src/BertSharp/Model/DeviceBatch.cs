@@ -91,7 +91,7 @@ public sealed class DeviceBatch
             LabelWeights = _d.Reallocate(LabelWeights, DType.Float32, b.BatchCapacity);
             _labelWeights = new float[b.BatchCapacity];
         }
-        for (int i = 0; i < rows; i++) _labelWeights[i] = b.Labels[i] == -1 ? 0f : 1f;
+        for (int i = 0; i < rows; i++) _labelWeights[i] = b.Labels[i] == BertForSequenceClassification.IgnoreLabel ? 0f : 1f;
         _d.CopyToDevice<float>(_labelWeights.AsSpan(0, rows), LabelWeights.Prefix(rows));
         _d.CopyToDevice<float>(b.TeacherLogits.AsSpan(0, rows * l), TeacherLogits.Prefix(rows * l));
     }
